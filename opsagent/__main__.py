@@ -1,0 +1,3 @@
+from opsagent.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Alert rules (Prometheus rule-file shape), evaluation, silences and notifiers."""

@@ -1,0 +1,97 @@
+"""The App: every long-lived object (store, metrics, collectors, profiles) built in one place
+and passed explicitly. The CLI and ``serve`` make one; nothing is created at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from opsagent.collectors import Collector, CollectResult, available_collectors
+from opsagent.collectors.profiles import Profile, load_profiles
+from opsagent.config import AgentConfig
+from opsagent.inventory.facts import flatten
+from opsagent.inventory.importers import load_inventory_file
+from opsagent.inventory.model import Asset, CollectorSpec, Inventory
+from opsagent.inventory.resolve import GroupIndex
+from opsagent.inventory.selectors import select
+from opsagent.metrics import MetricsRegistry
+from opsagent.poller import Poller
+from opsagent.store import Store
+from opsagent.store import inventory_repo as repo
+
+log = logging.getLogger(__name__)
+
+Target = tuple[Asset, CollectorSpec, dict[str, Any]]
+
+
+def actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class App:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.metrics = MetricsRegistry()
+        self.collectors: dict[str, Collector] = available_collectors()
+        for collector in self.collectors.values():
+            self.metrics.add_help(getattr(collector, "help", {}))
+        # SQLite has one writer: all store writes from the poll loop go through one thread, in order.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsagent-store")
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.config.store_url)
+
+    @property
+    def options_models(self) -> dict[str, type[BaseModel]]:
+        return {name: getattr(c, "options_model", BaseModel) for name, c in self.collectors.items()}
+
+    def load_profiles(self) -> dict[tuple[str, str], Profile]:
+        return load_profiles(self.config.roots, self.options_models)
+
+    def seed_if_empty(self) -> list[Path]:
+        """First start: import the seed inventory (default: this host) into an empty store."""
+        if repo.asset_count(self.store) > 0:
+            return []
+        for path in self.config.seed_files:
+            repo.save_inventory(self.store, load_inventory_file(path), actor="opsagent (seed)")
+        return list(self.config.seed_files)
+
+    def inventory(self) -> Inventory:
+        return repo.load_inventory(self.store)
+
+    def targets(self, inventory: Inventory, selector: str = "all", collector: str | None = None) -> list[Target]:
+        index = GroupIndex(inventory)
+        out: list[Target] = []
+        for asset in select(inventory, selector, index):
+            variables = index.effective_vars(asset)
+            out.extend((asset, spec, variables) for spec in index.effective_collectors(asset)
+                       if collector in (None, spec.name))
+        return out
+
+    def poller(self, profiles: dict[tuple[str, str], Profile] | None = None, *, record: bool = True) -> Poller:
+        return Poller(self.collectors, profiles if profiles is not None else self.load_profiles(), self.metrics,
+                      max_concurrency=self.config.max_concurrent_polls,
+                      sink=self.record_result if record else None)
+
+    async def record_result(self, result: CollectResult) -> None:
+        if result.ok and result.facts:
+            loop = asyncio.get_running_loop()
+            flat = flatten(result.facts)
+            await loop.run_in_executor(self._writer, repo.record_facts, self.store, result.asset,
+                                       result.collector, flat)
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        if "store" in self.__dict__:
+            self.store.close()

@@ -1,0 +1,29 @@
+"""``opsagent check [PATH…]``: validate content like ``promtool check rules``; never touches the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from opsagent.cli.common import EXIT_INVALID, console, err_console
+from opsagent.collectors import available_collectors
+from opsagent.config import AgentConfig
+from opsagent.content import check_paths, default_check_paths
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_obj
+def check(config: AgentConfig, paths: tuple[Path, ...]) -> None:
+    """Validate content files (default: every content folder); exit 2 if any is invalid."""
+    models = {name: getattr(c, "options_model") for name, c in available_collectors().items()}
+    targets = list(paths) or default_check_paths(config.roots)
+    count, issues = check_paths(targets, models)
+    for issue in issues:
+        err_console().print(str(issue), markup=False, highlight=False)
+    bad_files = len({i.path for i in issues})
+    if issues:
+        console().print(f"{count} file(s) checked, {bad_files} invalid, {len(issues)} problem(s)")
+        raise click.exceptions.Exit(EXIT_INVALID)
+    console().print(f"{count} file(s) checked, all valid")

@@ -1,0 +1,137 @@
+"""``opsagent inventory list|show|import|export|history`` (信息资产统计)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from opsagent.app import App, actor
+from opsagent.cli.common import EXIT_FAILED, console, local_time, output_option, print_json, print_table, short
+from opsagent.config import AgentConfig
+from opsagent.inventory.export import to_ansible_yaml, to_native_yaml
+from opsagent.inventory.facts import unflatten
+from opsagent.inventory.importers import load_inventory_file
+from opsagent.inventory.model import Inventory
+from opsagent.inventory.resolve import GroupIndex
+from opsagent.inventory.selectors import select
+from opsagent.store import inventory_repo as repo
+
+
+@click.group()
+def inventory() -> None:
+    """The asset inventory: hosts, network and security gear, storage, databases, middleware."""
+
+
+def _app(config: AgentConfig) -> App:
+    app = App(config)
+    app.seed_if_empty()
+    return app
+
+
+@inventory.command("list")
+@click.argument("selector", default="all")
+@output_option
+@click.pass_obj
+def list_(config: AgentConfig, selector: str, output: str) -> None:
+    """List assets matching SELECTOR (Ansible --limit style: 'web:&prod:!web03', 'kind=network', 'tag=env=prod')."""
+    inv = _app(config).inventory()
+    index = GroupIndex(inv)
+    assets = select(inv, selector, index)
+    if output == "json":
+        print_json([a.model_dump(mode="json") | {"all_groups": sorted(index.groups_of(a))} for a in assets])
+        return
+    print_table(f"{len(assets)} asset(s)", ["name", "kind", "address", "groups", "tags", "collectors"], (
+        (a.name, a.kind.value, a.address or "", ",".join(a.groups), ",".join(f"{k}={v}" if v else k
+                                                                              for k, v in a.tags.items()),
+         ",".join(f"{s.name}/{s.interval:g}s" for s in index.effective_collectors(a)))
+        for a in assets))
+
+
+@inventory.command()
+@click.argument("name")
+@output_option
+@click.pass_obj
+def show(config: AgentConfig, name: str, output: str) -> None:
+    """One asset: its definition, inherited vars and current facts."""
+    app = _app(config)
+    inv = app.inventory()
+    asset = inv.assets.get(name)
+    if asset is None:
+        console().print(f"no asset named {name!r}")
+        raise click.exceptions.Exit(EXIT_FAILED)
+    index = GroupIndex(inv)
+    facts = repo.current_facts(app.store, name)
+    data = asset.model_dump(mode="json") | {
+        "all_groups": sorted(index.groups_of(asset)),
+        "effective_vars": index.effective_vars(asset),
+        "effective_collectors": [s.model_dump(mode="json") for s in index.effective_collectors(asset)],
+        "facts": unflatten(facts),
+    }
+    if output == "json":
+        print_json(data)
+        return
+    print_table(f"asset {name}", ["field", "value"],
+                [(k, short(v, 100)) for k, v in data.items() if k != "facts"])
+    print_table("facts", ["fact", "value"], [(k, short(v, 100)) for k, v in facts.items()])
+
+
+@inventory.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["auto", "yaml", "csv", "ansible"]), default="auto",
+              show_default=True)
+@click.option("--prune", is_flag=True, help="Remove assets previously imported from PATH that it no longer lists.")
+@click.option("--dry-run", is_flag=True, help="Validate and show what would change; store nothing.")
+@output_option
+@click.pass_obj
+def import_(config: AgentConfig, path: Path, fmt: str, prune: bool, dry_run: bool, output: str) -> None:
+    """Import our YAML, a CSV sheet, or an Ansible INI/YAML inventory (one transaction: all or nothing)."""
+    inv = load_inventory_file(path, None if fmt == "auto" else fmt)
+    if dry_run:
+        summary = {"assets": len(inv.assets), "groups": len(inv.groups), "stored": False}
+    else:
+        # The absolute path is recorded as each asset's source, so --prune later finds them again.
+        source = str(path.resolve())
+        inv = Inventory(groups=inv.groups, assets={
+            n: a.model_copy(update={"source": source}) for n, a in inv.assets.items()})
+        store = App(config).store
+        summary = repo.save_inventory(store, inv, prune_source=source if prune else None, actor=actor()).as_dict()
+    if output == "json":
+        print_json(summary)
+    else:
+        console().print(", ".join(f"{k}: {v}" for k, v in summary.items()))
+
+
+@inventory.command()
+@click.argument("selector", default="all")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "ansible"]), default="yaml", show_default=True)
+@click.pass_obj
+def export(config: AgentConfig, selector: str, fmt: str) -> None:
+    """Export assets (credential references only, never values) as our YAML or an Ansible inventory."""
+    inv = _app(config).inventory()
+    chosen = {a.name: a for a in select(inv, selector)}
+    subset = Inventory(groups=inv.groups, assets=chosen)
+    sys.stdout.write(to_ansible_yaml(subset) if fmt == "ansible" else to_native_yaml(subset))
+
+
+@inventory.command()
+@click.argument("name")
+@click.option("--key", help="Only this fact (a trailing * matches a prefix: 'os.*').")
+@click.option("--limit", default=200, show_default=True)
+@output_option
+@click.pass_obj
+def history(config: AgentConfig, name: str, key: str | None, limit: int, output: str) -> None:
+    """What changed in an asset's facts, and when (newest first)."""
+    app = _app(config)
+    if name not in app.inventory().assets:
+        console().print(f"no asset named {name!r}")
+        raise click.exceptions.Exit(EXIT_FAILED)
+    changes = repo.fact_history(app.store, name, key, limit)
+    if output == "json":
+        print_json([{"at": c.at, "key": c.key, "change": c.kind, "old": c.old, "new": c.new,
+                     "collector": c.collector} for c in changes])
+        return
+    print_table(f"{name}: {len(changes)} change(s)", ["when", "fact", "change", "old", "new", "collector"],
+                ((local_time(c.at), c.key, c.kind, short(c.old, 40) if c.old is not None else "",
+                  short(c.new, 40) if c.new is not None else "", c.collector) for c in changes))

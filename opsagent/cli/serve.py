@@ -1,0 +1,52 @@
+"""``opsagent serve``: poll on schedule, keep facts, serve /metrics and /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from opsagent.agent import run_agent
+from opsagent.app import App
+from opsagent.cli.common import err_console
+from opsagent.config import AgentConfig, parse_listen
+
+
+async def _serve(app: App, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ready = asyncio.Event()
+    serving = asyncio.create_task(run_agent(app, host, port, stop, ready))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait({serving, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if ready.is_set():
+        err_console().print(f"opsagent serving http://{host}:{port}/metrics · store {app.store.safe_url} "
+                            "· Ctrl-C or SIGTERM to stop", markup=False, highlight=False)
+    waiter.cancel()
+    await serving
+
+
+def _listen(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
+    try:
+        return parse_listen(value) if value else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command()
+@click.option("--listen", callback=_listen, help="HOST:PORT for /metrics and /healthz (default 127.0.0.1:9810).")
+@click.pass_obj
+def serve(config: AgentConfig, listen: tuple[str, int] | None) -> None:
+    """Run the agent: scheduled polls, facts into the store, /metrics for Prometheus."""
+    host, port = listen or config.listen_address
+    app = App(config)
+    try:
+        asyncio.run(_serve(app, host, port))
+    except OSError as exc:
+        err_console().print(f"cannot listen on {host}:{port}: {exc.strerror or exc}", markup=False)
+        raise click.exceptions.Exit(1) from None
+    finally:
+        app.close()

@@ -1,0 +1,68 @@
+"""The collector protocol every transport follows (local, SSH, SNMP, databases, probes).
+
+A collector turns one asset into one :class:`CollectResult`. Failures are values (``outcome`` and
+``reason``), never exceptions crossing the asset boundary, so a fan-out over 500 assets returns 500
+results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from opsagent.inventory.model import Asset, CollectorSpec
+
+SampleKind = Literal["gauge", "counter", "info"]
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    CHANGED = "changed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One series value. ``name`` is the full exposition name (``node_cpu_seconds_total``)."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    value: float
+    kind: SampleKind = "gauge"
+
+    @classmethod
+    def of(cls, name: str, value: float, kind: SampleKind = "gauge", /, **labels: str) -> Sample:
+        return cls(name, tuple(sorted(labels.items())), float(value), kind)
+
+
+@dataclass(slots=True)
+class CollectResult:
+    asset: str
+    collector: str
+    outcome: Outcome = Outcome.OK
+    reason: str = ""
+    message: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+    duration: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in (Outcome.OK, Outcome.CHANGED)
+
+    @classmethod
+    def failure(cls, asset: str, collector: str, outcome: Outcome, reason: str, message: str) -> CollectResult:
+        return cls(asset=asset, collector=collector, outcome=outcome, reason=reason, message=message)
+
+
+class Collector(Protocol):
+    """A transport. ``collect`` must honour ``spec.effective_timeout`` and must not raise."""
+
+    name: str
+
+    async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
+        ...

@@ -1,0 +1,66 @@
+"""Parsers for Linux ``/proc`` and ``/etc`` files, shared by the local and SSH collectors."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+_MEMINFO = re.compile(r"^(?P<key>[^:\s]+):\s+(?P<value>\d+)(?:\s+(?P<unit>kB))?\s*$")
+
+
+def parse_meminfo(text: str) -> dict[str, float]:
+    """``/proc/meminfo`` → node_exporter metric suffixes: ``MemTotal_bytes`` (kB fields, in bytes),
+    ``HugePages_Total`` (counts keep no unit), ``Active(anon)`` → ``Active_anon_bytes``."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _MEMINFO.match(line.strip())
+        if not match:
+            continue
+        key = match["key"].replace("(", "_").replace(")", "")
+        value = float(match["value"])
+        if match["unit"]:
+            out[f"{key}_bytes"] = value * 1024
+        else:
+            out[key] = value
+    return out
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """``/etc/os-release`` → its keys lower-cased (shell-quoted values unquoted)."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, raw = line.partition("=")
+        try:
+            parts = shlex.split(raw, posix=True)
+        except ValueError:
+            parts = [raw.strip("'\"")]
+        out[key.strip().lower()] = parts[0] if parts else ""
+    return out
+
+
+def parse_proc_stat(text: str) -> dict[str, float]:
+    """The scalar lines of ``/proc/stat``: ctxt, intr (total), processes, procs_running, procs_blocked, btime."""
+    wanted = {"ctxt", "intr", "processes", "procs_running", "procs_blocked", "btime"}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in wanted:
+            out[parts[0]] = float(parts[1])
+    return out
+
+
+def parse_cpuinfo_model(text: str) -> str | None:
+    """The CPU model from ``/proc/cpuinfo`` (x86 ``model name``, ARM ``Model``/``Hardware``, s390 etc.)."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            found.setdefault(key.strip().lower(), value.strip())
+    for key in ("model name", "cpu model", "model", "hardware", "processor", "cpu"):
+        value = found.get(key)
+        if value and not value.isdigit():
+            return value
+    return None

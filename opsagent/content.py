@@ -1,0 +1,86 @@
+"""``opsagent check``: validate content files without touching the store.
+
+A file's role comes from the content folder it sits in (``inventory/``, ``collectors/<type>/``,
+``alerts/``, ``runbooks/``); a file given outside those folders is recognised by its top-level keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from opsagent.alerts.rulefile import RuleFile
+from opsagent.collectors.profiles import load_profile
+from opsagent.errors import ConfigError, ConfigIssue
+from opsagent.inventory.importers.native import inventory_from_document
+from opsagent.loader import parse_yaml_file, validate
+from opsagent.runbooks.model import Runbook
+
+CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks")
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _role(path: Path) -> str | None:
+    parts = path.resolve().parts
+    for index in range(len(parts) - 2, -1, -1):
+        if parts[index] in CONTENT_FOLDERS:
+            return parts[index]
+    return None
+
+
+def _role_by_keys(path: Path) -> str:
+    data: Any = parse_yaml_file(path).data
+    keys = set(data) if isinstance(data, dict) else set()
+    if "steps" in keys:
+        return "runbooks"
+    if "groups" in keys and isinstance(data.get("groups"), list):
+        return "alerts"
+    if keys & {"assets", "groups"}:
+        return "inventory"
+    raise ConfigError([ConfigIssue(str(path), 1, "", "not recognised as opsagent content (inventory, "
+                                   "collector profile, rule file or runbook)")])
+
+
+def check_file(path: Path, options_models: dict[str, type[BaseModel]]) -> None:
+    """Raise :class:`ConfigError` with every issue of the file."""
+    role = _role(path) or _role_by_keys(path)
+    checkers: dict[str, Callable[[], object]] = {
+        "inventory": lambda: inventory_from_document(parse_yaml_file(path)),
+        "collectors": lambda: load_profile(path, options_models),
+        "alerts": lambda: validate(parse_yaml_file(path), RuleFile),
+        "runbooks": lambda: validate(parse_yaml_file(path), Runbook),
+    }
+    checkers[role]()
+
+
+def content_files(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            files.append(path)
+    return files
+
+
+def check_paths(paths: Iterable[Path], options_models: dict[str, type[BaseModel]]) -> tuple[int, list[ConfigIssue]]:
+    """(files checked, every issue found). Missing paths are issues too."""
+    files = content_files(paths)
+    issues: list[ConfigIssue] = []
+    for path in files:
+        if not path.exists():
+            issues.append(ConfigIssue(str(path), None, "", "no such file or directory"))
+            continue
+        try:
+            check_file(path, options_models)
+        except ConfigError as exc:
+            issues += exc.issues
+    return len(files), issues
+
+
+def default_check_paths(roots: Iterable[Path]) -> list[Path]:
+    return [root / folder for root in roots for folder in CONTENT_FOLDERS if (root / folder).is_dir()]

@@ -1,0 +1,63 @@
+"""Facts: nested dicts flattened to dotted keys, and the changes between two snapshots.
+
+Only changes are stored, so ``history`` answers "what changed and when" (a new serial number, a
+vanished interface, a reboot) without storing every poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FactChange:
+    asset: str
+    key: str
+    old: Any
+    new: Any
+    collector: str
+    at: datetime
+
+    @property
+    def kind(self) -> str:
+        if self.old is None:
+            return "added"
+        if self.new is None:
+            return "removed"
+        return "changed"
+
+
+def flatten(facts: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"os": {"name": "Debian"}}`` → ``{"os.name": "Debian"}``; lists stay whole values."""
+    out: dict[str, Any] = {}
+    for key, value in facts.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in sorted(flat.items()):
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):  # a scalar and a subtree under one name: keep both
+                child = node[part] = {"": child}
+            node = child
+        node[leaf] = value
+    return out
+
+
+def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, old, new) for every key added, removed or changed."""
+    changes = [(k, old.get(k), v) for k, v in new.items() if old.get(k) != v or k not in old]
+    changes += [(k, v, None) for k, v in old.items() if k not in new]
+    return sorted(changes, key=lambda c: c[0])

@@ -1,0 +1,1 @@
+"""Importers: our YAML, CSV, Ansible INI/YAML inventories → :class:`Inventory`."""

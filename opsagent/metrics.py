@@ -1,0 +1,246 @@
+"""The metrics registry: latest samples per (asset, collector), one custom prometheus-client
+collector (never a Gauge object per series).
+
+Each poll *replaces* its batch, so a vanished interface or filesystem disappears from ``/metrics``
+instead of going stale. Each batch is also rendered to exposition text once, when it arrives: a
+scrape then only joins strings. prometheus-client's own encoder formats every sample on every
+scrape and needs ~1.4 s for 100,000 series on this machine; the cached text needs milliseconds
+(``bench/bench_metrics.py``). The small, fast-changing self-metrics still go through
+prometheus-client's encoder.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.samples import Sample as PromSample
+
+from opsagent.collectors.base import CollectResult, Sample
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+Key = tuple[str, str]  # (asset, collector)
+
+SELF_HELP = {
+    "opsagent_up": "1 if the last poll of this asset by this collector succeeded, else 0.",
+    "opsagent_collect_duration_seconds": "Duration of the last poll of this asset by this collector.",
+    "opsagent_collect_errors_total": "Failed polls of this asset by this collector, by reason.",
+    "opsagent_collect_last_success_timestamp_seconds": "Unix time of the last successful poll.",
+    "opsagent_collect_skipped_total": "Polls skipped because the previous poll of the target was still running.",
+    "opsagent_series": "Number of series the agent currently exposes from its collectors.",
+}
+
+
+def family_of(sample: Sample) -> tuple[str, str]:
+    """(family name, exposition type). Counters drop ``_total`` (prometheus-client adds it back)."""
+    if sample.kind == "counter":
+        name = sample.name[:-6] if sample.name.endswith("_total") else sample.name
+        return name, "counter"
+    return sample.name, "gauge"  # info metrics are exposed as gauges valued 1, as node_exporter does
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _format_value(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def sample_line(name: str, labels: Mapping[str, str], value: float) -> str:
+    body = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+    return f"{name}{{{body}}} {_format_value(value)}\n" if body else f"{name} {_format_value(value)}\n"
+
+
+@dataclass(slots=True)
+class _Family:
+    kind: str
+    samples: list[tuple[str, dict[str, str], float]]
+    text: str  # the exposition lines of these samples, rendered once
+
+
+@dataclass
+class _TargetStats:
+    up: float = 0.0
+    duration: float = 0.0
+    last_success: float | None = None
+    skipped: int = 0
+
+
+class MetricsRegistry:
+    """Latest samples plus the agent's own per-target health."""
+
+    def __init__(self, help_texts: Mapping[str, str] | None = None) -> None:
+        self._batches: dict[Key, dict[str, _Family]] = {}
+        self._help: dict[str, str] = dict(SELF_HELP)
+        if help_texts:
+            self._help.update(help_texts)
+        self._stats: dict[Key, _TargetStats] = {}
+        self._errors: dict[tuple[str, str, str], int] = {}
+        self._lock = threading.Lock()  # guards the dict swaps; scrapes run in a worker thread
+
+    def add_help(self, help_texts: Mapping[str, str]) -> None:
+        for name, text in help_texts.items():
+            self._help.setdefault(name, text)
+
+    def update(self, asset: str, collector: str, samples: Iterable[Sample]) -> None:
+        """Replace the batch of (asset, collector) with ``samples`` (an ``asset`` label is added)."""
+        grouped: dict[str, tuple[str, list[tuple[str, dict[str, str], float]]]] = {}
+        for s in samples:
+            family, kind = family_of(s)
+            entry = grouped.get(family)
+            if entry is None:
+                entry = grouped[family] = (kind, [])
+            labels = dict(s.labels)
+            labels["asset"] = asset
+            entry[1].append((s.name, labels, s.value))
+        families = {
+            name: _Family(kind, rows, "".join(sample_line(n, lb, v) for n, lb, v in rows))
+            for name, (kind, rows) in grouped.items()
+        }
+        with self._lock:
+            self._batches[(asset, collector)] = families
+
+    def record(self, result: CollectResult, now: float) -> None:
+        """Update per-target health from a poll result (and its samples when it succeeded)."""
+        key = (result.asset, result.collector)
+        with self._lock:
+            stats = self._stats.setdefault(key, _TargetStats())
+            stats.duration = result.duration
+            stats.up = 1.0 if result.ok else 0.0
+            if result.ok:
+                stats.last_success = now
+            else:
+                err = (result.asset, result.collector, result.reason or result.outcome.value)
+                self._errors[err] = self._errors.get(err, 0) + 1
+        if result.ok:
+            self.update(result.asset, result.collector, result.samples)
+        # A failed poll keeps no stale values: the target's series go, `opsagent_up` says why.
+        else:
+            self.update(result.asset, result.collector, ())
+
+    def skipped(self, asset: str, collector: str) -> None:
+        with self._lock:
+            self._stats.setdefault((asset, collector), _TargetStats()).skipped += 1
+
+    def forget(self, asset: str, collector: str | None = None) -> None:
+        """Drop an asset (or one of its collectors) that left the inventory."""
+        with self._lock:
+            for store in (self._batches, self._stats):
+                for key in [k for k in store if k[0] == asset and collector in (None, k[1])]:
+                    del store[key]
+            for err in [e for e in self._errors if e[0] == asset and collector in (None, e[1])]:
+                del self._errors[err]
+
+    def series_count(self) -> int:
+        with self._lock:
+            batches = list(self._batches.values())
+        return sum(len(f.samples) for fams in batches for f in fams.values())
+
+    def latest(self, asset: str | None = None) -> list[tuple[str, dict[str, str], float]]:
+        """Flat (name, labels, value) view for the CLI and tests."""
+        with self._lock:
+            items = list(self._batches.items())
+        return [row for (a, _), fams in items if asset in (None, a) for f in fams.values() for row in f.samples]
+
+    # -- prometheus-client custom collector protocol ------------------------------------------
+    def collect(self) -> Iterator[Metric]:
+        """Every family, collected samples and self-metrics (for any prometheus-client registry)."""
+        merged: dict[str, Metric] = {}
+        for family, kind, parts in self._merged():
+            metric = merged[family] = Metric(family, self._help_for(family), kind)
+            metric.samples.extend(PromSample(n, lb, v, None, None) for part in parts for n, lb, v in part.samples)
+        yield from merged.values()
+        yield from self.collect_self()
+
+    def collect_self(self) -> Iterator[Metric]:
+        with self._lock:
+            stats = list(self._stats.items())
+            errors = list(self._errors.items())
+        yield from self._self_metrics(stats, errors, self.series_count())
+
+    def _merged(self) -> list[tuple[str, str, list[_Family]]]:
+        with self._lock:
+            batches = list(self._batches.values())
+        merged: dict[str, tuple[str, list[_Family]]] = {}
+        for families in batches:
+            for name, fam in families.items():
+                entry = merged.setdefault(name, (fam.kind, []))
+                if entry[0] == fam.kind:  # a family reported with two types keeps the first
+                    entry[1].append(fam)
+        return [(name, kind, parts) for name, (kind, parts) in merged.items()]
+
+    def render_collected(self, openmetrics: bool) -> str:
+        """Exposition text of the collected families from the cached per-batch text."""
+        out: list[str] = []
+        for family, kind, parts in self._merged():
+            header = family if openmetrics or kind != "counter" else family + "_total"
+            out.append(f"# HELP {header} {_escape(self._help_for(family))}\n# TYPE {header} {kind}\n")
+            out.extend(part.text for part in parts)
+        return "".join(out)
+
+    def _help_for(self, family: str) -> str:
+        return self._help.get(family) or self._help.get(family + "_total") or f"Collected metric {family}."
+
+    def _self_metrics(self, stats: list[tuple[Key, _TargetStats]], errors: list[tuple[tuple[str, str, str], int]],
+                      series: int) -> Iterator[Metric]:
+        up = Metric("opsagent_up", SELF_HELP["opsagent_up"], "gauge")
+        duration = Metric("opsagent_collect_duration_seconds", SELF_HELP["opsagent_collect_duration_seconds"],
+                          "gauge")
+        last = Metric("opsagent_collect_last_success_timestamp_seconds",
+                      SELF_HELP["opsagent_collect_last_success_timestamp_seconds"], "gauge")
+        skipped = Metric("opsagent_collect_skipped", SELF_HELP["opsagent_collect_skipped_total"], "counter")
+        for (asset, collector), st in stats:
+            labels = {"asset": asset, "collector": collector}
+            up.add_sample("opsagent_up", labels, st.up)
+            duration.add_sample("opsagent_collect_duration_seconds", labels, st.duration)
+            skipped.add_sample("opsagent_collect_skipped_total", labels, st.skipped)
+            if st.last_success is not None:
+                last.add_sample("opsagent_collect_last_success_timestamp_seconds", labels, st.last_success)
+        errs = Metric("opsagent_collect_errors", SELF_HELP["opsagent_collect_errors_total"], "counter")
+        for (asset, collector, reason), count in errors:
+            errs.add_sample("opsagent_collect_errors_total",
+                            {"asset": asset, "collector": collector, "reason": reason}, count)
+        count = Metric("opsagent_series", SELF_HELP["opsagent_series"], "gauge")
+        count.add_sample("opsagent_series", {}, series)
+        yield from (up, duration, last, skipped, errs, count)
+
+
+class _SelfCollector:
+    def __init__(self, metrics: MetricsRegistry) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return self._metrics.collect_self()
+
+
+class Exposition:
+    """What ``/metrics`` serves: collected series (cached text) + agent health (prometheus-client)."""
+
+    def __init__(self, metrics: MetricsRegistry, *, process: bool = True) -> None:
+        self.metrics = metrics
+        self.health = CollectorRegistry(auto_describe=False)
+        self.health.register(_SelfCollector(metrics))  # type: ignore[arg-type]  # duck-typed collector
+        if process:
+            ProcessCollector(namespace="opsagent", registry=self.health)
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """Exposition in the format the scraper asked for (OpenMetrics 1.0 or text 0.0.4)."""
+        encoder, content_type = choose_encoder(accept or "")
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        health = encoder(self.health).decode()
+        if openmetrics:
+            health = health.removesuffix("# EOF\n")
+        body = self.metrics.render_collected(openmetrics) + health + ("# EOF\n" if openmetrics else "")
+        return body.encode(), content_type

@@ -1,0 +1,98 @@
+"""Runs collectors against assets: owns timeouts, concurrency and the no-overlap rule.
+
+Like Nornir's runner, this is the one place that knows about concurrency; collectors only collect.
+Every call returns a :class:`CollectResult`, whatever went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from opsagent.collectors.base import Collector, CollectResult, Outcome
+from opsagent.collectors.profiles import Profile, merged_options
+from opsagent.errors import CollectError, OpsAgentError
+from opsagent.inventory.model import Asset, CollectorSpec
+from opsagent.metrics import MetricsRegistry
+
+log = logging.getLogger(__name__)
+
+ResultSink = Callable[[CollectResult], Awaitable[None]]
+
+
+class Poller:
+    def __init__(self, collectors: dict[str, Collector], profiles: dict[tuple[str, str], Profile],
+                 metrics: MetricsRegistry, *, max_concurrency: int = 64, sink: ResultSink | None = None) -> None:
+        self.collectors = collectors
+        self.profiles = profiles
+        self.metrics = metrics
+        self.sink = sink
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._busy: set[tuple[str, str]] = set()
+
+    def resolve(self, spec: CollectorSpec) -> CollectorSpec:
+        """The spec with its profile's options merged in (asset options win)."""
+        options = merged_options(self.profiles, spec.name, spec.profile, dict(spec.options))
+        return spec.model_copy(update={"options": options})
+
+    async def poll(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any] | None = None) -> CollectResult:
+        key = (asset.name, spec.name)
+        if key in self._busy:  # the previous poll of this target is still running: never overlap
+            self.metrics.skipped(*key)
+            return CollectResult.failure(asset.name, spec.name, Outcome.SKIPPED, "overlap",
+                                         "previous poll still running")
+        self._busy.add(key)
+        async with self._limit:
+            result = await self._run(asset, spec, variables or {}, key)
+        self.metrics.record(result, time.time())
+        if self.sink is not None:
+            try:
+                await self.sink(result)
+            except Exception:  # a store hiccup must not stop polling; it is logged with its cause
+                log.exception("could not record the result of %s/%s", asset.name, spec.name)
+        return result
+
+    async def _run(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any],
+                   key: tuple[str, str]) -> CollectResult:
+        started = time.perf_counter()
+        collector = self.collectors.get(spec.name)
+        if collector is None:
+            self._busy.discard(key)
+            return CollectResult.failure(asset.name, spec.name, Outcome.FAILED, "config",
+                                         f"unknown collector {spec.name!r}")
+        try:
+            resolved = self.resolve(spec)
+        except KeyError as exc:
+            self._busy.discard(key)
+            return CollectResult.failure(asset.name, spec.name, Outcome.FAILED, "config", str(exc.args[0]))
+        task = asyncio.ensure_future(collector.collect(asset, resolved, variables))
+        # The target stays busy until the work really ends, even past the timeout (a thread
+        # stuck in a dead NFS mount keeps running): the next poll is skipped, not stacked.
+        task.add_done_callback(lambda _t: self._busy.discard(key))
+        done, _ = await asyncio.wait({task}, timeout=resolved.effective_timeout)
+        if not done:
+            asyncio.get_running_loop().call_later(resolved.effective_timeout, task.cancel)
+            result = CollectResult.failure(asset.name, spec.name, Outcome.TIMEOUT, "timeout",
+                                           f"no answer within {resolved.effective_timeout:g}s")
+        else:
+            result = _unwrap(task, asset.name, spec.name)
+        result.duration = time.perf_counter() - started
+        return result
+
+    async def poll_many(self, targets: Iterable[tuple[Asset, CollectorSpec, dict[str, Any]]]) -> list[CollectResult]:
+        return list(await asyncio.gather(*(self.poll(a, s, v) for a, s, v in targets)))
+
+
+def _unwrap(task: asyncio.Future[CollectResult], asset: str, collector: str) -> CollectResult:
+    exc = task.exception()
+    if exc is None:
+        return task.result()
+    if isinstance(exc, CollectError):
+        return CollectResult.failure(asset, collector, Outcome.FAILED, exc.reason, str(exc))
+    if isinstance(exc, OpsAgentError):
+        return CollectResult.failure(asset, collector, Outcome.FAILED, "error", str(exc))
+    log.error("collector %s crashed on %s", collector, asset, exc_info=exc)
+    return CollectResult.failure(asset, collector, Outcome.FAILED, "crash", f"{type(exc).__name__}: {exc}")

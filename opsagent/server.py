@@ -1,0 +1,88 @@
+"""HTTP: ``/metrics`` (Prometheus), ``/healthz``, and a small JSON API over the inventory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from opsagent import __version__
+from opsagent.app import App
+from opsagent.inventory.facts import unflatten
+from opsagent.metrics import Exposition
+from opsagent.store import inventory_repo as repo
+
+APP_KEY = web.AppKey("opsagent", App)
+EXPO_KEY = web.AppKey("exposition", Exposition)
+STARTED_KEY = web.AppKey("started", float)
+
+INDEX = """opsagent {version}
+  /metrics                      Prometheus exposition (collected series + agent health)
+  /healthz                      liveness and store health (JSON)
+  /api/v1/assets                inventory (JSON)
+  /api/v1/assets/{{name}}         one asset with its facts (JSON)
+"""
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.Response(text=INDEX.format(version=__version__))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    # Rendering runs in a thread so a big scrape never pauses the polling loop.
+    body, content_type = await asyncio.to_thread(request.app[EXPO_KEY].render, request.headers.get("Accept"))
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def _store_ok(app: App) -> str:
+    try:
+        with app.store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return "ok"
+    except Exception as exc:  # health reports the failure instead of failing itself
+        return f"error: {type(exc).__name__}"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    store = await asyncio.to_thread(_store_ok, app)
+    body: dict[str, Any] = {
+        "status": "ok" if store == "ok" else "degraded",
+        "version": __version__,
+        "uptime_seconds": round(time.time() - request.app[STARTED_KEY], 3),
+        "store": store,
+        "series": app.metrics.series_count(),
+    }
+    return web.json_response(body, status=200 if store == "ok" else 503)
+
+
+async def assets(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    inv = await asyncio.to_thread(app.inventory)
+    return web.json_response([a.model_dump(mode="json") for a in inv.assets.values()])
+
+
+async def asset(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    name = request.match_info["name"]
+    inv = await asyncio.to_thread(app.inventory)
+    if name not in inv.assets:
+        return web.json_response({"error": f"no asset named {name!r}"}, status=404)
+    facts = await asyncio.to_thread(repo.current_facts, app.store, name)
+    return web.json_response(inv.assets[name].model_dump(mode="json") | {"facts": unflatten(facts)})
+
+
+def make_web_app(app: App, exposition: Exposition) -> web.Application:
+    web_app = web.Application()
+    web_app[APP_KEY] = app
+    web_app[EXPO_KEY] = exposition
+    web_app[STARTED_KEY] = time.time()
+    web_app.router.add_get("/", index)
+    web_app.router.add_get("/metrics", metrics)
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/api/v1/assets", assets)
+    web_app.router.add_get("/api/v1/assets/{name}", asset)
+    return web_app

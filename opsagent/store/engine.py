@@ -1,0 +1,117 @@
+"""Engine set-up and schema migrations (Alembic, run programmatically on open)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from opsagent.errors import StoreError
+from opsagent.store import schema
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the poller's writes
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite drops the zone; every stored time is UTC, so put it back."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Store:
+    """Owns the engine. Repository functions live in the modules beside this one."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot open store {self.safe_url}: {exc}") from None
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        if migrate:
+            self.migrate()
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def head_revision(self) -> str:
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        assert head is not None
+        return head
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema (no-op when current). Refuses a database from a newer release."""
+        try:
+            current = self.current_revision()
+            known = {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+            if current is not None and current not in known:
+                raise StoreError(
+                    f"store {self.safe_url} has schema revision {current}, newer than this opsagent knows; "
+                    "upgrade opsagent"
+                )
+            with self.engine.begin() as conn:
+                command.upgrade(_alembic_config(conn), revision)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate store {self.safe_url}: {exc.__class__.__name__}: {exc}") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def audit(self, conn: Connection, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
+        """Write an audit row inside the caller's transaction: it lands exactly when the change does."""
+        conn.execute(insert(schema.audit).values(at=now(), actor=actor, action=action, target=target,
+                                                 detail=detail))
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        query = select(schema.audit).order_by(schema.audit.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) | {"at": as_utc(row.at)} for row in conn.execute(query)]
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,163 @@
+"""Inventory and facts in the store. Each public function is one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from opsagent.inventory.facts import FactChange, diff
+from opsagent.inventory.model import Asset, Group, Inventory
+from opsagent.store import schema
+from opsagent.store.engine import Store, as_utc, now
+
+_ASSET_FIELDS = ("kind", "address", "port", "description", "groups", "tags", "vars", "credentials",
+                 "collectors", "source")
+
+
+@dataclass
+class ImportSummary:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    groups: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"added": len(self.added), "updated": len(self.updated), "unchanged": self.unchanged,
+                "removed": len(self.removed), "groups": self.groups}
+
+
+def _asset_row(asset: Asset) -> dict[str, Any]:
+    data = asset.model_dump(mode="json")
+    return {k: data[k] for k in _ASSET_FIELDS}
+
+
+def _save_groups(conn: Connection, inventory: Inventory) -> None:
+    existing = set(conn.execute(select(schema.groups.c.name)).scalars())
+    rows = [g.model_dump(mode="json") for g in inventory.groups.values()]
+    new = [r for r in rows if r["name"] not in existing]
+    old = [r | {"b_name": r["name"]} for r in rows if r["name"] in existing]
+    if new:
+        conn.execute(insert(schema.groups), new)
+    if old:
+        stmt = update(schema.groups).where(schema.groups.c.name == bindparam("b_name"))
+        conn.execute(stmt.values(description=bindparam("description"), children=bindparam("children"),
+                                 vars=bindparam("vars"), collectors=bindparam("collectors")), old)
+
+
+def save_inventory(store: Store, inventory: Inventory, *, prune_source: str | None = None,
+                   actor: str = "opsagent") -> ImportSummary:
+    """Upsert every group and asset in one transaction (a failure leaves the store as it was).
+
+    With ``prune_source``, assets previously imported from that source and absent now are removed.
+    """
+    summary = ImportSummary(groups=len(inventory.groups))
+    stamp = now()
+    with store.transaction() as conn:
+        _save_groups(conn, inventory)
+        cols = [schema.assets.c.id, schema.assets.c.name, schema.assets.c.source,
+                *(schema.assets.c[f] for f in _ASSET_FIELDS if f != "source")]
+        current = {row.name: row._mapping for row in conn.execute(select(*cols))}
+        new_rows, changed_rows = [], []
+        for asset in inventory.assets.values():
+            row = _asset_row(asset)
+            before = current.get(asset.name)
+            if before is None:
+                new_rows.append(row | {"name": asset.name, "created_at": stamp, "updated_at": stamp})
+                summary.added.append(asset.name)
+            elif any(before[k] != row[k] for k in _ASSET_FIELDS):
+                changed_rows.append(row | {"b_id": before["id"], "updated_at": stamp})
+                summary.updated.append(asset.name)
+            else:
+                summary.unchanged += 1
+        if new_rows:
+            conn.execute(insert(schema.assets), new_rows)
+        if changed_rows:
+            values = {k: bindparam(k) for k in (*_ASSET_FIELDS, "updated_at")}
+            conn.execute(update(schema.assets).where(schema.assets.c.id == bindparam("b_id")).values(values),
+                         changed_rows)
+        if prune_source is not None:
+            gone = [n for n, r in current.items() if r["source"] == prune_source and n not in inventory.assets]
+            if gone:
+                conn.execute(delete(schema.assets).where(schema.assets.c.name.in_(gone)))
+            summary.removed = gone
+        store.audit(conn, actor, "inventory.import", prune_source or "", summary.as_dict())
+    return summary
+
+
+def load_inventory(store: Store) -> Inventory:
+    with store.engine.connect() as conn:
+        groups = {r.name: Group.model_validate(dict(r._mapping)) for r in conn.execute(select(schema.groups))}
+        cols = [schema.assets.c.name, *(schema.assets.c[f] for f in _ASSET_FIELDS)]
+        assets = {r.name: Asset.model_validate(dict(r._mapping))
+                  for r in conn.execute(select(*cols).order_by(schema.assets.c.name))}
+    return Inventory(groups=groups, assets=assets)
+
+
+def asset_count(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(schema.assets)).scalar_one())
+
+
+def delete_assets(store: Store, names: list[str], actor: str = "opsagent") -> int:
+    with store.transaction() as conn:
+        result = conn.execute(delete(schema.assets).where(schema.assets.c.name.in_(names)))
+        store.audit(conn, actor, "inventory.delete", ",".join(names)[:255], {"count": result.rowcount})
+        return int(result.rowcount)
+
+
+def _asset_id(conn: Connection, name: str) -> int | None:
+    return conn.execute(select(schema.assets.c.id).where(schema.assets.c.name == name)).scalar_one_or_none()
+
+
+def record_facts(store: Store, asset: str, collector: str, flat: dict[str, Any],
+                 at: datetime | None = None) -> list[FactChange]:
+    """Store a collector's facts for an asset; history gets only what changed."""
+    stamp = at or now()
+    with store.transaction() as conn:
+        asset_id = _asset_id(conn, asset)
+        if asset_id is None:
+            return []  # asset removed from the inventory while it was being polled
+        f = schema.facts
+        old = {r.key: r.value for r in conn.execute(
+            select(f.c.key, f.c.value).where(f.c.asset_id == asset_id, f.c.collector == collector))}
+        changes = diff(old, flat)
+        if not changes:
+            return []
+        conn.execute(insert(schema.fact_history), [
+            {"asset_id": asset_id, "key": k, "old_value": o, "new_value": n, "collector": collector,
+             "changed_at": stamp} for k, o, n in changes])
+        gone = [k for k, _, n in changes if n is None and k not in flat]
+        if gone:
+            conn.execute(delete(f).where(f.c.asset_id == asset_id, f.c.key.in_(gone)))
+        upserts = [{"asset_id": asset_id, "key": k, "value": n, "collector": collector, "updated_at": stamp}
+                   for k, _, n in changes if k in flat]
+        present = set(old)
+        if inserts := [u for u in upserts if u["key"] not in present]:
+            conn.execute(insert(f), inserts)
+        if updates := [u | {"b_key": u["key"]} for u in upserts if u["key"] in present]:
+            conn.execute(update(f).where(f.c.asset_id == asset_id, f.c.key == bindparam("b_key"))
+                         .values(value=bindparam("value"), updated_at=bindparam("updated_at")), updates)
+    return [FactChange(asset, k, o, n, collector, stamp) for k, o, n in changes]
+
+
+def current_facts(store: Store, asset: str) -> dict[str, Any]:
+    f, a = schema.facts, schema.assets
+    query = select(f.c.key, f.c.value).join(a, a.c.id == f.c.asset_id).where(a.c.name == asset)
+    with store.engine.connect() as conn:
+        return {r.key: r.value for r in conn.execute(query.order_by(f.c.key))}
+
+
+def fact_history(store: Store, asset: str, key: str | None = None, limit: int = 500) -> list[FactChange]:
+    """Newest first. ``key`` may end in ``*`` to match a prefix (``os.*``)."""
+    h, a = schema.fact_history, schema.assets
+    query = select(h, a.c.name).join(a, a.c.id == h.c.asset_id).where(a.c.name == asset)
+    if key:
+        query = query.where(h.c.key.like(key[:-1] + "%") if key.endswith("*") else h.c.key == key)
+    query = query.order_by(h.c.changed_at.desc(), h.c.id.desc()).limit(limit)
+    with store.engine.connect() as conn:
+        return [FactChange(r.name, r.key, r.old_value, r.new_value, r.collector, as_utc(r.changed_at))
+                for r in conn.execute(query)]
