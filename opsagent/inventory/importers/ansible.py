@@ -353,8 +353,8 @@ class _Mapper:
     def inventory(self) -> Inventory:
         groups = self._groups()
         assets = self._assets()
-        if self.draft.issues:
-            raise ConfigError(self.draft.issues)
+        if self.draft.issues:  # by file and line: as they read the file, not as we found them
+            raise ConfigError(sorted(self.draft.issues, key=lambda i: (i.path, i.line or 0)))
         try:
             return Inventory(groups=groups, assets=assets)
         except ValidationError as exc:  # not expected: links create groups and cycles were cut

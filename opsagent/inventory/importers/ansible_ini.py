@@ -33,6 +33,7 @@ VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NEEDS_SHLEX = re.compile(r"[\"'\\]")
 # One shell-like token at a time: bare characters, backslash escapes, or quoted runs.
 _TOKEN = re.compile(r"""\s*((?:[^\s"'\\]|\\.|"(?:[^"\\]|\\.)*"|'[^']*')+)""")
+_SIMPLE_QUOTED = re.compile(r"""^(?:"([^"\\]*)"|'([^']*)')$""")
 _TRAILING_COMMENT = re.compile(r"\s+#.*$")
 _INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"^[-+]?[0-9]+\.[0-9]+$")
@@ -80,6 +81,9 @@ def tokens(line: str) -> list[str]:
 
 
 def _unquote(token: str) -> str:
+    simple = _SIMPLE_QUOTED.match(token)
+    if simple:  # "a b" or 'a b': most quoted values, without shlex's cost
+        return simple[1] if simple[1] is not None else simple[2]
     return "".join(shlex.split(token))
 
 
