@@ -31,12 +31,24 @@ def series(total: int) -> list[tuple[str, list[Sample]]]:
     """A realistic mix per asset: 100 series per host (cpu, filesystems, network, memory)."""
     out = []
     for host in range(total // 100):
-        samples = [Sample.of("node_cpu_seconds_total", 1e6 + i, "counter", cpu=str(i // 8), mode=f"m{i % 8}")
-                   for i in range(40)]
-        samples += [Sample.of("node_filesystem_avail_bytes", 1e9 * i, "gauge", device=f"/dev/sd{i}",
-                              fstype="ext4", mountpoint=f"/mnt/{i}") for i in range(20)]
-        samples += [Sample.of("node_network_receive_bytes_total", 1e7 * i, "counter", device=f"eth{i}")
-                    for i in range(20)]
+        samples = [
+            Sample.of("node_cpu_seconds_total", 1e6 + i, "counter", cpu=str(i // 8), mode=f"m{i % 8}")
+            for i in range(40)
+        ]
+        samples += [
+            Sample.of(
+                "node_filesystem_avail_bytes",
+                1e9 * i,
+                "gauge",
+                device=f"/dev/sd{i}",
+                fstype="ext4",
+                mountpoint=f"/mnt/{i}",
+            )
+            for i in range(20)
+        ]
+        samples += [
+            Sample.of("node_network_receive_bytes_total", 1e7 * i, "counter", device=f"eth{i}") for i in range(20)
+        ]
         samples += [Sample.of(f"node_memory_F{i}_bytes", 1e8 + i) for i in range(20)]
         out.append((f"host{host:05d}", samples))
     return out

@@ -27,8 +27,7 @@ async def _refresh(app: App, jobs: PollJobs) -> None:
         log.exception("inventory refresh failed; keeping the previous poll jobs")
 
 
-async def run_agent(app: App, host: str, port: int, stop: asyncio.Event,
-                    ready: asyncio.Event | None = None) -> None:
+async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
     """Serve until ``stop`` is set. Invalid content or an unreachable store fail before binding."""
     profiles = app.load_profiles()
     await asyncio.to_thread(app.seed_if_empty)
@@ -39,8 +38,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event,
     scheduler = make_scheduler()
     jobs = PollJobs(scheduler, app.poller(profiles), app.metrics)
     jobs.sync(app.targets(inventory))
-    scheduler.add_job(_refresh, "interval", args=(app, jobs), seconds=INVENTORY_REFRESH_SECONDS,
-                      id="inventory-refresh")
+    scheduler.add_job(_refresh, "interval", args=(app, jobs), seconds=INVENTORY_REFRESH_SECONDS, id="inventory-refresh")
     runner = web.AppRunner(make_web_app(app, Exposition(app.metrics)), access_log=None)
     await runner.setup()
     try:

@@ -44,7 +44,7 @@ class App:
         self.metrics = MetricsRegistry()
         self.collectors: dict[str, Collector] = available_collectors()
         for collector in self.collectors.values():
-            self.metrics.add_help(getattr(collector, "help", {}))
+            self.metrics.add_help(collector.help)
         # SQLite has one writer: all store writes from the poll loop go through one thread, in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsagent-store")
 
@@ -54,7 +54,7 @@ class App:
 
     @property
     def options_models(self) -> dict[str, type[BaseModel]]:
-        return {name: getattr(c, "options_model", BaseModel) for name, c in self.collectors.items()}
+        return {name: c.options_model for name, c in self.collectors.items()}
 
     def load_profiles(self) -> dict[tuple[str, str], Profile]:
         return load_profiles(self.config.roots, self.options_models)
@@ -75,21 +75,27 @@ class App:
         out: list[Target] = []
         for asset in select(inventory, selector, index):
             variables = index.effective_vars(asset)
-            out.extend((asset, spec, variables) for spec in index.effective_collectors(asset)
-                       if collector in (None, spec.name))
+            out.extend(
+                (asset, spec, variables) for spec in index.effective_collectors(asset) if collector in (None, spec.name)
+            )
         return out
 
     def poller(self, profiles: dict[tuple[str, str], Profile] | None = None, *, record: bool = True) -> Poller:
-        return Poller(self.collectors, profiles if profiles is not None else self.load_profiles(), self.metrics,
-                      max_concurrency=self.config.max_concurrent_polls,
-                      sink=self.record_result if record else None)
+        return Poller(
+            self.collectors,
+            profiles if profiles is not None else self.load_profiles(),
+            self.metrics,
+            max_concurrency=self.config.max_concurrent_polls,
+            sink=self.record_result if record else None,
+        )
 
     async def record_result(self, result: CollectResult) -> None:
         if result.ok and result.facts:
             loop = asyncio.get_running_loop()
             flat = flatten(result.facts)
-            await loop.run_in_executor(self._writer, repo.record_facts, self.store, result.asset,
-                                       result.collector, flat)
+            await loop.run_in_executor(
+                self._writer, repo.record_facts, self.store, result.asset, result.collector, flat
+            )
 
     def close(self) -> None:
         self._writer.shutdown(wait=True)

@@ -43,12 +43,12 @@ class AgentConfig(BaseModel):
     content_roots: list[Path] = Field(
         default_factory=list,
         description="extra content roots (each holding collectors/, inventory/, alerts/, runbooks/), "
-                    "searched after the shipped content; a later root overrides a same-named profile",
+        "searched after the shipped content; a later root overrides a same-named profile",
     )
     seed_inventory: list[Path] = Field(
         default_factory=list,
         description="inventory files imported when the store holds no asset yet "
-                    "(default: the shipped inventory/local.yaml: this host)",
+        "(default: the shipped inventory/local.yaml: this host)",
     )
     max_concurrent_polls: int = Field(default=64, ge=1, le=10000)
     poll_threads: int = Field(default=16, ge=1, le=1000)
@@ -76,8 +76,9 @@ class AgentConfig(BaseModel):
         return self.seed_inventory or [shipped_content_root() / "inventory" / "local.yaml"]
 
 
-def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None,
-                overrides: Mapping[str, Any] | None = None) -> AgentConfig:
+def load_config(
+    path: Path | None = None, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> AgentConfig:
     env = os.environ if environ is None else environ
     home = Path(env.get("OPSAGENT_HOME", "~/.opsagent")).expanduser()
     if path is None and env.get("OPSAGENT_CONFIG"):
@@ -95,8 +96,10 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     updates.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if path is not None:  # relative paths in the file are relative to the file, as in Ansible
         base_dir = path.resolve().parent
-        base = base.model_copy(update={
-            "content_roots": [base_dir / p for p in base.content_roots],
-            "seed_inventory": [base_dir / p for p in base.seed_inventory],
-        })
+        base = base.model_copy(
+            update={
+                "content_roots": [base_dir / p for p in base.content_roots],
+                "seed_inventory": [base_dir / p for p in base.seed_inventory],
+            }
+        )
     return AgentConfig.model_validate(base.model_dump() | updates)

@@ -40,8 +40,16 @@ def _role_by_keys(path: Path) -> str:
         return "alerts"
     if keys & {"assets", "groups"}:
         return "inventory"
-    raise ConfigError([ConfigIssue(str(path), 1, "", "not recognised as opsagent content (inventory, "
-                                   "collector profile, rule file or runbook)")])
+    raise ConfigError(
+        [
+            ConfigIssue(
+                str(path),
+                1,
+                "",
+                "not recognised as opsagent content (inventory, collector profile, rule file or runbook)",
+            )
+        ]
+    )
 
 
 def check_file(path: Path, options_models: dict[str, type[BaseModel]]) -> None:
@@ -60,8 +68,13 @@ def content_files(paths: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in YAML_SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         else:
             files.append(path)
     return files

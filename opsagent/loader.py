@@ -16,6 +16,8 @@ from pydantic import BaseModel, ValidationError
 from opsagent.errors import ConfigError, ConfigIssue
 
 M = TypeVar("M", bound=BaseModel)
+# libyaml's loader keeps marks too and is ~3x faster on big inventories; pure Python elsewhere.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Loc = tuple[str | int, ...]
 
 
@@ -52,8 +54,14 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], issues: list[ConfigI
                 continue
             child = (*loc, key)
             if key in seen:
-                issues.append(ConfigIssue(path, key_node.start_mark.line + 1, ".".join(map(str, child)),
-                                          "duplicate key (the later value would silently win)"))
+                issues.append(
+                    ConfigIssue(
+                        path,
+                        key_node.start_mark.line + 1,
+                        ".".join(map(str, child)),
+                        "duplicate key (the later value would silently win)",
+                    )
+                )
             seen.add(key)
             lines[child] = key_node.start_mark.line + 1
             _walk(value_node, child, lines, issues, path)
@@ -64,7 +72,7 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], issues: list[ConfigI
 
 def parse_yaml_text(text: str, path: str) -> Document:
     """Parse one YAML document. A syntax error becomes a located :class:`ConfigError`."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

@@ -193,13 +193,16 @@ class MetricsRegistry:
     def _help_for(self, family: str) -> str:
         return self._help.get(family) or self._help.get(family + "_total") or f"Collected metric {family}."
 
-    def _self_metrics(self, stats: list[tuple[Key, _TargetStats]], errors: list[tuple[tuple[str, str, str], int]],
-                      series: int) -> Iterator[Metric]:
+    def _self_metrics(
+        self, stats: list[tuple[Key, _TargetStats]], errors: list[tuple[tuple[str, str, str], int]], series: int
+    ) -> Iterator[Metric]:
         up = Metric("opsagent_up", SELF_HELP["opsagent_up"], "gauge")
-        duration = Metric("opsagent_collect_duration_seconds", SELF_HELP["opsagent_collect_duration_seconds"],
-                          "gauge")
-        last = Metric("opsagent_collect_last_success_timestamp_seconds",
-                      SELF_HELP["opsagent_collect_last_success_timestamp_seconds"], "gauge")
+        duration = Metric("opsagent_collect_duration_seconds", SELF_HELP["opsagent_collect_duration_seconds"], "gauge")
+        last = Metric(
+            "opsagent_collect_last_success_timestamp_seconds",
+            SELF_HELP["opsagent_collect_last_success_timestamp_seconds"],
+            "gauge",
+        )
         skipped = Metric("opsagent_collect_skipped", SELF_HELP["opsagent_collect_skipped_total"], "counter")
         for (asset, collector), st in stats:
             labels = {"asset": asset, "collector": collector}
@@ -210,11 +213,12 @@ class MetricsRegistry:
                 last.add_sample("opsagent_collect_last_success_timestamp_seconds", labels, st.last_success)
         errs = Metric("opsagent_collect_errors", SELF_HELP["opsagent_collect_errors_total"], "counter")
         for (asset, collector, reason), count in errors:
-            errs.add_sample("opsagent_collect_errors_total",
-                            {"asset": asset, "collector": collector, "reason": reason}, count)
-        count = Metric("opsagent_series", SELF_HELP["opsagent_series"], "gauge")
-        count.add_sample("opsagent_series", {}, series)
-        yield from (up, duration, last, skipped, errs, count)
+            errs.add_sample(
+                "opsagent_collect_errors_total", {"asset": asset, "collector": collector, "reason": reason}, count
+            )
+        total = Metric("opsagent_series", SELF_HELP["opsagent_series"], "gauge")
+        total.add_sample("opsagent_series", {}, series)
+        yield from (up, duration, last, skipped, errs, total)
 
 
 class _SelfCollector:
@@ -231,7 +235,7 @@ class Exposition:
     def __init__(self, metrics: MetricsRegistry, *, process: bool = True) -> None:
         self.metrics = metrics
         self.health = CollectorRegistry(auto_describe=False)
-        self.health.register(_SelfCollector(metrics))  # type: ignore[arg-type]  # duck-typed collector
+        self.health.register(_SelfCollector(metrics))
         if process:
             ProcessCollector(namespace="opsagent", registry=self.health)
 

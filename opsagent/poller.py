@@ -24,8 +24,15 @@ ResultSink = Callable[[CollectResult], Awaitable[None]]
 
 
 class Poller:
-    def __init__(self, collectors: dict[str, Collector], profiles: dict[tuple[str, str], Profile],
-                 metrics: MetricsRegistry, *, max_concurrency: int = 64, sink: ResultSink | None = None) -> None:
+    def __init__(
+        self,
+        collectors: dict[str, Collector],
+        profiles: dict[tuple[str, str], Profile],
+        metrics: MetricsRegistry,
+        *,
+        max_concurrency: int = 64,
+        sink: ResultSink | None = None,
+    ) -> None:
         self.collectors = collectors
         self.profiles = profiles
         self.metrics = metrics
@@ -42,8 +49,9 @@ class Poller:
         key = (asset.name, spec.name)
         if key in self._busy:  # the previous poll of this target is still running: never overlap
             self.metrics.skipped(*key)
-            return CollectResult.failure(asset.name, spec.name, Outcome.SKIPPED, "overlap",
-                                         "previous poll still running")
+            return CollectResult.failure(
+                asset.name, spec.name, Outcome.SKIPPED, "overlap", "previous poll still running"
+            )
         self._busy.add(key)
         async with self._limit:
             result = await self._run(asset, spec, variables or {}, key)
@@ -55,14 +63,16 @@ class Poller:
                 log.exception("could not record the result of %s/%s", asset.name, spec.name)
         return result
 
-    async def _run(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any],
-                   key: tuple[str, str]) -> CollectResult:
+    async def _run(
+        self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any], key: tuple[str, str]
+    ) -> CollectResult:
         started = time.perf_counter()
         collector = self.collectors.get(spec.name)
         if collector is None:
             self._busy.discard(key)
-            return CollectResult.failure(asset.name, spec.name, Outcome.FAILED, "config",
-                                         f"unknown collector {spec.name!r}")
+            return CollectResult.failure(
+                asset.name, spec.name, Outcome.FAILED, "config", f"unknown collector {spec.name!r}"
+            )
         try:
             resolved = self.resolve(spec)
         except KeyError as exc:
@@ -75,8 +85,9 @@ class Poller:
         done, _ = await asyncio.wait({task}, timeout=resolved.effective_timeout)
         if not done:
             asyncio.get_running_loop().call_later(resolved.effective_timeout, task.cancel)
-            result = CollectResult.failure(asset.name, spec.name, Outcome.TIMEOUT, "timeout",
-                                           f"no answer within {resolved.effective_timeout:g}s")
+            result = CollectResult.failure(
+                asset.name, spec.name, Outcome.TIMEOUT, "timeout", f"no answer within {resolved.effective_timeout:g}s"
+            )
         else:
             result = _unwrap(task, asset.name, spec.name)
         result.duration = time.perf_counter() - started

@@ -64,10 +64,16 @@ class PollJobs:
             if self._specs.get(job_id) == target:
                 continue
             asset, spec, variables = target
-            self.scheduler.add_job(self._poll_job(asset, spec, variables), "interval", seconds=spec.interval,
-                                   id=job_id, name=job_id, replace_existing=True,
-                                   next_run_time=first_run(job_id, spec.interval, now),
-                                   misfire_grace_time=max(1, int(spec.interval)))
+            self.scheduler.add_job(
+                self._poll_job(asset, spec, variables),
+                "interval",
+                seconds=spec.interval,
+                id=job_id,
+                name=job_id,
+                replace_existing=True,
+                next_run_time=first_run(job_id, spec.interval, now),
+                misfire_grace_time=max(1, int(spec.interval)),
+            )
             self._specs[job_id] = target
             changed += 1
         removed = [job_id for job_id in self._specs if job_id not in wanted]
@@ -83,7 +89,8 @@ class PollJobs:
         async def run() -> None:
             result = await self.poller.poll(asset, spec, variables)
             if not result.ok:
-                log.warning("poll %s/%s: %s (%s) %s", asset.name, spec.name, result.outcome.value, result.reason,
-                            result.message)
+                log.warning(
+                    "poll %s/%s: %s (%s) %s", asset.name, spec.name, result.outcome.value, result.reason, result.message
+                )
 
         return run

@@ -21,10 +21,38 @@ from opsagent.errors import SecretError
 _REF = re.compile(r"^(?P<scheme>env|file):(?P<target>\S.*)$")
 
 # Credential fields whose values are secret: a plain-text value there is refused at load time.
-_SENSITIVE = ("password", "passphrase", "secret", "community", "token", "auth_key", "priv_key",
-              "authkey", "privkey", "api_key", "apikey")
+_SENSITIVE = (
+    "password",
+    "passphrase",
+    "secret",
+    "community",
+    "token",
+    "auth_key",
+    "priv_key",
+    "authkey",
+    "privkey",
+    "api_key",
+    "apikey",
+)
 
 REDACTED = "***"
+
+
+# Inventory vars whose name ends like this hold secrets (`snmp_community`, `db_password`,
+# `ansible_become_pass`), while `token_ttl` or `ssh_key_file` do not.
+_SENSITIVE_VAR = re.compile(
+    r"(^|[_\-.])(password|passwd|pass|passphrase|secret|community|token|api_?key|auth_?key|priv_?key|private_key)$",
+    re.IGNORECASE,
+)
+
+
+def check_vars(variables: dict[str, Any]) -> dict[str, Any]:
+    """Refuse plain-text secrets in vars; references and Jinja indirections (``{{ vault_x }}``) pass."""
+    for name, value in variables.items():
+        if _SENSITIVE_VAR.search(name) and isinstance(value, str) and value and not is_reference(value):
+            if "{{" not in value:
+                raise ValueError(f"{name}: plain-text secrets are refused; use 'env:NAME' or 'file:PATH'")
+    return variables
 
 
 def is_sensitive(field: str) -> bool:

@@ -43,16 +43,26 @@ class _Main(click.Group):
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="opsagent")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Agent config file (default: $OPSAGENT_CONFIG or $OPSAGENT_HOME/opsagent.yaml if present).")
-@click.option("--store", help="Store URL, e.g. sqlite:////var/lib/opsagent.db or postgresql+psycopg://… "
-              "(default: $OPSAGENT_STORE, else SQLite in $OPSAGENT_HOME).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Agent config file (default: $OPSAGENT_CONFIG or $OPSAGENT_HOME/opsagent.yaml if present).",
+)
+@click.option(
+    "--store",
+    help="Store URL, e.g. sqlite:////var/lib/opsagent.db or postgresql+psycopg://… "
+    "(default: $OPSAGENT_STORE, else SQLite in $OPSAGENT_HOME).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, store: str | None, verbose: int) -> None:
     """opsagent — inventory, collectors, /metrics, alerts, incidents and runbooks for ops teams."""
-    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         ctx.obj = load_config(config_path, overrides={"store": store})
     except ValidationError as exc:

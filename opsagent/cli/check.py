@@ -17,7 +17,7 @@ from opsagent.content import check_paths, default_check_paths
 @click.pass_obj
 def check(config: AgentConfig, paths: tuple[Path, ...]) -> None:
     """Validate content files (default: every content folder); exit 2 if any is invalid."""
-    models = {name: getattr(c, "options_model") for name, c in available_collectors().items()}
+    models = {name: c.options_model for name, c in available_collectors().items()}
     targets = list(paths) or default_check_paths(config.roots)
     count, issues = check_paths(targets, models)
     for issue in issues:

@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from opsagent.app import App, actor
-from opsagent.cli.common import EXIT_FAILED, console, local_time, output_option, print_json, print_table, short
+from opsagent.cli.common import (
+    EXIT_FAILED,
+    console,
+    local_time,
+    output_option,
+    print_json,
+    print_table,
+    short,
+)
 from opsagent.config import AgentConfig
 from opsagent.inventory.export import to_ansible_yaml, to_native_yaml
 from opsagent.inventory.facts import unflatten
@@ -42,11 +50,21 @@ def list_(config: AgentConfig, selector: str, output: str) -> None:
     if output == "json":
         print_json([a.model_dump(mode="json") | {"all_groups": sorted(index.groups_of(a))} for a in assets])
         return
-    print_table(f"{len(assets)} asset(s)", ["name", "kind", "address", "groups", "tags", "collectors"], (
-        (a.name, a.kind.value, a.address or "", ",".join(a.groups), ",".join(f"{k}={v}" if v else k
-                                                                              for k, v in a.tags.items()),
-         ",".join(f"{s.name}/{s.interval:g}s" for s in index.effective_collectors(a)))
-        for a in assets))
+    print_table(
+        f"{len(assets)} asset(s)",
+        ["name", "kind", "address", "groups", "tags", "collectors"],
+        (
+            (
+                a.name,
+                a.kind.value,
+                a.address or "",
+                ",".join(a.groups),
+                ",".join(f"{k}={v}" if v else k for k, v in a.tags.items()),
+                ",".join(f"{s.name}/{s.interval:g}s" for s in index.effective_collectors(a)),
+            )
+            for a in assets
+        ),
+    )
 
 
 @inventory.command()
@@ -72,15 +90,15 @@ def show(config: AgentConfig, name: str, output: str) -> None:
     if output == "json":
         print_json(data)
         return
-    print_table(f"asset {name}", ["field", "value"],
-                [(k, short(v, 100)) for k, v in data.items() if k != "facts"])
+    print_table(f"asset {name}", ["field", "value"], [(k, short(v, 100)) for k, v in data.items() if k != "facts"])
     print_table("facts", ["fact", "value"], [(k, short(v, 100)) for k, v in facts.items()])
 
 
 @inventory.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["auto", "yaml", "csv", "ansible"]), default="auto",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["auto", "yaml", "csv", "ansible"]), default="auto", show_default=True
+)
 @click.option("--prune", is_flag=True, help="Remove assets previously imported from PATH that it no longer lists.")
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; store nothing.")
 @output_option
@@ -93,8 +111,9 @@ def import_(config: AgentConfig, path: Path, fmt: str, prune: bool, dry_run: boo
     else:
         # The absolute path is recorded as each asset's source, so --prune later finds them again.
         source = str(path.resolve())
-        inv = Inventory(groups=inv.groups, assets={
-            n: a.model_copy(update={"source": source}) for n, a in inv.assets.items()})
+        inv = Inventory(
+            groups=inv.groups, assets={n: a.model_copy(update={"source": source}) for n, a in inv.assets.items()}
+        )
         store = App(config).store
         summary = repo.save_inventory(store, inv, prune_source=source if prune else None, actor=actor()).as_dict()
     if output == "json":
@@ -129,9 +148,25 @@ def history(config: AgentConfig, name: str, key: str | None, limit: int, output:
         raise click.exceptions.Exit(EXIT_FAILED)
     changes = repo.fact_history(app.store, name, key, limit)
     if output == "json":
-        print_json([{"at": c.at, "key": c.key, "change": c.kind, "old": c.old, "new": c.new,
-                     "collector": c.collector} for c in changes])
+        print_json(
+            [
+                {"at": c.at, "key": c.key, "change": c.kind, "old": c.old, "new": c.new, "collector": c.collector}
+                for c in changes
+            ]
+        )
         return
-    print_table(f"{name}: {len(changes)} change(s)", ["when", "fact", "change", "old", "new", "collector"],
-                ((local_time(c.at), c.key, c.kind, short(c.old, 40) if c.old is not None else "",
-                  short(c.new, 40) if c.new is not None else "", c.collector) for c in changes))
+    print_table(
+        f"{name}: {len(changes)} change(s)",
+        ["when", "fact", "change", "old", "new", "collector"],
+        (
+            (
+                local_time(c.at),
+                c.key,
+                c.kind,
+                short(c.old, 40) if c.old is not None else "",
+                short(c.new, 40) if c.new is not None else "",
+                c.collector,
+            )
+            for c in changes
+        ),
+    )

@@ -18,16 +18,35 @@ def _label_text(labels: dict[str, str]) -> str:
 
 
 def _render(results: list[CollectResult], samples: bool, facts: bool) -> None:
-    print_table("poll results", ["asset", "collector", "outcome", "seconds", "facts", "samples", "reason"], (
-        (r.asset, r.collector, r.outcome.value, f"{r.duration:.3f}", len(flatten(r.facts)), len(r.samples),
-         f"{r.reason}: {r.message}" if r.reason else "") for r in results))
+    print_table(
+        "poll results",
+        ["asset", "collector", "outcome", "seconds", "facts", "samples", "reason"],
+        (
+            (
+                r.asset,
+                r.collector,
+                r.outcome.value,
+                f"{r.duration:.3f}",
+                len(flatten(r.facts)),
+                len(r.samples),
+                f"{r.reason}: {r.message}" if r.reason else "",
+            )
+            for r in results
+        ),
+    )
     for r in results:
         if facts and r.facts:
-            print_table(f"{r.asset} · {r.collector} · facts", ["fact", "value"],
-                        ((k, short(v, 100)) for k, v in flatten(r.facts).items()))
+            print_table(
+                f"{r.asset} · {r.collector} · facts",
+                ["fact", "value"],
+                ((k, short(v, 100)) for k, v in flatten(r.facts).items()),
+            )
         if samples and r.samples:
-            print_table(f"{r.asset} · {r.collector} · samples", ["metric", "labels", "value"],
-                        ((s.name, _label_text(dict(s.labels)), f"{s.value:g}") for s in r.samples))
+            print_table(
+                f"{r.asset} · {r.collector} · samples",
+                ["metric", "labels", "value"],
+                ((s.name, _label_text(dict(s.labels)), f"{s.value:g}") for s in r.samples),
+            )
 
 
 @click.command()
@@ -35,12 +54,17 @@ def _render(results: list[CollectResult], samples: bool, facts: bool) -> None:
 @click.option("-c", "--collector", help="Only this collector type (e.g. local).")
 @click.option("--samples/--no-samples", default=True, show_default=True, help="Show samples (table output).")
 @click.option("--facts/--no-facts", default=True, show_default=True, help="Show facts (table output).")
-@click.option("--record/--no-record", default=True, show_default=True,
-              help="Store the facts collected (history keeps only changes).")
+@click.option(
+    "--record/--no-record",
+    default=True,
+    show_default=True,
+    help="Store the facts collected (history keeps only changes).",
+)
 @output_option
 @click.pass_obj
-def poll(config: AgentConfig, selector: str, collector: str | None, samples: bool, facts: bool, record: bool,
-         output: str) -> None:
+def poll(
+    config: AgentConfig, selector: str, collector: str | None, samples: bool, facts: bool, record: bool, output: str
+) -> None:
     """Poll the assets matching SELECTOR once; exit 1 if any poll failed."""
     app = App(config)
     try:
@@ -54,10 +78,23 @@ def poll(config: AgentConfig, selector: str, collector: str | None, samples: boo
     finally:
         app.close()
     if output == "json":
-        print_json([{"asset": r.asset, "collector": r.collector, "outcome": r.outcome.value, "reason": r.reason,
-                     "message": r.message, "duration": r.duration, "facts": r.facts,
-                     "samples": [{"name": s.name, "labels": dict(s.labels), "value": s.value, "type": s.kind}
-                                 for s in r.samples]} for r in results])
+        print_json(
+            [
+                {
+                    "asset": r.asset,
+                    "collector": r.collector,
+                    "outcome": r.outcome.value,
+                    "reason": r.reason,
+                    "message": r.message,
+                    "duration": r.duration,
+                    "facts": r.facts,
+                    "samples": [
+                        {"name": s.name, "labels": dict(s.labels), "value": s.value, "type": s.kind} for s in r.samples
+                    ],
+                }
+                for r in results
+            ]
+        )
     else:
         _render(results, samples, facts)
     if not all(r.ok for r in results):

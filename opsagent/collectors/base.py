@@ -7,9 +7,12 @@ results.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
 
 from opsagent.inventory.model import Asset, CollectorSpec
 
@@ -60,9 +63,20 @@ class CollectResult:
 
 
 class Collector(Protocol):
-    """A transport. ``collect`` must honour ``spec.effective_timeout`` and must not raise."""
+    """A transport. The poller enforces ``spec.effective_timeout`` and turns a stray exception
+    into a failed result, but a collector should report its own failures with a precise reason."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
-    async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
+    @property
+    def help(self) -> Mapping[str, str]:
+        """HELP text per metric name it emits."""
         ...
+
+    @property
+    def options_model(self) -> type[BaseModel]:
+        """Validates profile and per-asset options."""
+        ...
+
+    async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult: ...

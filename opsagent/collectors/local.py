@@ -21,7 +21,12 @@ import psutil
 from pydantic import BaseModel, ConfigDict
 
 from opsagent.collectors.base import CollectResult, Sample
-from opsagent.collectors.parsers.linux import parse_cpuinfo_model, parse_meminfo, parse_os_release, parse_proc_stat
+from opsagent.collectors.parsers.linux import (
+    parse_cpuinfo_model,
+    parse_meminfo,
+    parse_os_release,
+    parse_proc_stat,
+)
 from opsagent.inventory.model import Asset, CollectorSpec
 
 # node_exporter's default exclusions (collector/filesystem_linux.go, diskstats_linux.go).
@@ -47,8 +52,8 @@ HELP = {
     "node_processes_pids": "Number of PIDs",
     "node_uname_info": "Labeled system information as provided by the uname system call.",
     "node_os_info": "A metric with a constant '1' value labeled by build_id, id, id_like, image_id, "
-                    "image_version, name, pretty_name, variant, variant_id, version, version_codename, "
-                    "version_id.",
+    "image_version, name, pretty_name, variant, variant_id, version, version_codename, "
+    "version_id.",
     "node_filesystem_size_bytes": "Filesystem size in bytes.",
     "node_filesystem_free_bytes": "Filesystem free space in bytes.",
     "node_filesystem_avail_bytes": "Filesystem space available to non-root users in bytes.",
@@ -70,10 +75,14 @@ HELP = {
     "node_network_speed_bytes": "Network device property: speed_bytes",
 }
 _NETDEV = {
-    "bytes_recv": "node_network_receive_bytes_total", "bytes_sent": "node_network_transmit_bytes_total",
-    "packets_recv": "node_network_receive_packets_total", "packets_sent": "node_network_transmit_packets_total",
-    "errin": "node_network_receive_errs_total", "errout": "node_network_transmit_errs_total",
-    "dropin": "node_network_receive_drop_total", "dropout": "node_network_transmit_drop_total",
+    "bytes_recv": "node_network_receive_bytes_total",
+    "bytes_sent": "node_network_transmit_bytes_total",
+    "packets_recv": "node_network_receive_packets_total",
+    "packets_sent": "node_network_transmit_packets_total",
+    "errin": "node_network_receive_errs_total",
+    "errout": "node_network_transmit_errs_total",
+    "dropin": "node_network_receive_drop_total",
+    "dropout": "node_network_transmit_drop_total",
 }
 _DISK = {  # psutil field → (metric, scale): times are milliseconds in psutil, seconds in node_exporter
     "read_count": ("node_disk_reads_completed_total", 1.0),
@@ -87,9 +96,15 @@ _DISK = {  # psutil field → (metric, scale): times are milliseconds in psutil,
     "busy_time": ("node_disk_io_time_seconds_total", 0.001),
 }
 _CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
-for _name, _desc in (("MemTotal", "MemTotal"), ("MemFree", "MemFree"), ("MemAvailable", "MemAvailable"),
-                     ("Buffers", "Buffers"), ("Cached", "Cached"), ("SwapTotal", "SwapTotal"),
-                     ("SwapFree", "SwapFree")):
+for _name, _desc in (
+    ("MemTotal", "MemTotal"),
+    ("MemFree", "MemFree"),
+    ("MemAvailable", "MemAvailable"),
+    ("Buffers", "Buffers"),
+    ("Cached", "Cached"),
+    ("SwapTotal", "SwapTotal"),
+    ("SwapFree", "SwapFree"),
+):
     HELP[f"node_memory_{_name}_bytes"] = f"Memory information field {_desc}_bytes."
 
 
@@ -130,8 +145,16 @@ class LocalCollector:
         stat = _read(proc / "stat")
         os_release = _read(etc / "os-release") or _read(Path("/usr/lib/os-release"))
         samples: list[Sample] = []
-        for part in (_cpu(), _load(), _memory(meminfo), _system(stat), _os(os_release),
-                     _filesystems(options), _disks(options), _network(options)):
+        for part in (
+            _cpu(),
+            _load(),
+            _memory(meminfo),
+            _system(stat),
+            _os(os_release),
+            _filesystems(options),
+            _disks(options),
+            _network(options),
+        ):
             samples.extend(part)
         facts = _facts(meminfo, os_release, _read(proc / "cpuinfo"))
         return CollectResult(asset=asset, collector=self.name, facts=facts, samples=samples)
@@ -154,10 +177,16 @@ def _memory(meminfo: str | None) -> Iterator[Sample]:
         fields = parse_meminfo(meminfo)
     else:
         vm, swap = psutil.virtual_memory(), psutil.swap_memory()
-        fields = {"MemTotal_bytes": vm.total, "MemFree_bytes": vm.free, "MemAvailable_bytes": vm.available,
-                  "SwapTotal_bytes": swap.total, "SwapFree_bytes": swap.free}
-        fields |= {f"{k}_bytes": getattr(vm, a) for k, a in (("Buffers", "buffers"), ("Cached", "cached"))
-                   if hasattr(vm, a)}
+        fields = {
+            "MemTotal_bytes": vm.total,
+            "MemFree_bytes": vm.free,
+            "MemAvailable_bytes": vm.available,
+            "SwapTotal_bytes": swap.total,
+            "SwapFree_bytes": swap.free,
+        }
+        fields |= {
+            f"{k}_bytes": getattr(vm, a) for k, a in (("Buffers", "buffers"), ("Cached", "cached")) if hasattr(vm, a)
+        }
     for key, value in fields.items():
         yield Sample.of(f"node_memory_{key}", value)
 
@@ -169,9 +198,13 @@ def _system(stat: str | None) -> Iterator[Sample]:
     yield Sample.of("node_processes_pids", len(psutil.pids()))
     if stat:
         fields = parse_proc_stat(stat)
-        names = {"ctxt": ("node_context_switches_total", "counter"), "intr": ("node_intr_total", "counter"),
-                 "processes": ("node_forks_total", "counter"), "procs_running": ("node_procs_running", "gauge"),
-                 "procs_blocked": ("node_procs_blocked", "gauge")}
+        names = {
+            "ctxt": ("node_context_switches_total", "counter"),
+            "intr": ("node_intr_total", "counter"),
+            "processes": ("node_forks_total", "counter"),
+            "procs_running": ("node_procs_running", "gauge"),
+            "procs_blocked": ("node_procs_blocked", "gauge"),
+        }
         for key, (name, kind) in names.items():
             if key in fields:
                 yield Sample.of(name, fields[key], kind)  # type: ignore[arg-type]
@@ -183,12 +216,33 @@ def _system(stat: str | None) -> Iterator[Sample]:
 
 def _os(os_release: str | None) -> Iterator[Sample]:
     uname = platform.uname()
-    yield Sample.of("node_uname_info", 1, "info", sysname=uname.system, release=uname.release,
-                    version=uname.version, machine=uname.machine, nodename=uname.node, domainname="(none)")
+    yield Sample.of(
+        "node_uname_info",
+        1,
+        "info",
+        sysname=uname.system,
+        release=uname.release,
+        version=uname.version,
+        machine=uname.machine,
+        nodename=uname.node,
+        domainname="(none)",
+    )
     if os_release:
         rel = parse_os_release(os_release)
-        keys = ("build_id", "id", "id_like", "image_id", "image_version", "name", "pretty_name", "variant",
-                "variant_id", "version", "version_codename", "version_id")
+        keys = (
+            "build_id",
+            "id",
+            "id_like",
+            "image_id",
+            "image_version",
+            "name",
+            "pretty_name",
+            "variant",
+            "variant_id",
+            "version",
+            "version_codename",
+            "version_id",
+        )
         yield Sample.of("node_os_info", 1, "info", **{k: rel.get(k, "") for k in keys})
 
 
@@ -260,12 +314,19 @@ def _facts(meminfo: str | None, os_release: str | None, cpuinfo: str | None) -> 
     mem_total = parse_meminfo(meminfo).get("MemTotal_bytes") if meminfo else None
     return {
         "hostname": socket.gethostname(),
-        "os": {"id": rel.get("id", uname.system.lower()), "name": rel.get("name", uname.system),
-               "version": rel.get("version_id", ""), "pretty_name": rel.get("pretty_name", uname.system)},
+        "os": {
+            "id": rel.get("id", uname.system.lower()),
+            "name": rel.get("name", uname.system),
+            "version": rel.get("version_id", ""),
+            "pretty_name": rel.get("pretty_name", uname.system),
+        },
         "kernel": {"name": uname.system, "release": uname.release, "version": uname.version},
         "arch": uname.machine,
-        "cpu": {"model": (parse_cpuinfo_model(cpuinfo) if cpuinfo else None) or platform.processor() or "",
-                "count": psutil.cpu_count(logical=True) or 0, "cores": psutil.cpu_count(logical=False) or 0},
+        "cpu": {
+            "model": (parse_cpuinfo_model(cpuinfo) if cpuinfo else None) or platform.processor() or "",
+            "count": psutil.cpu_count(logical=True) or 0,
+            "cores": psutil.cpu_count(logical=False) or 0,
+        },
         "memory": {"total_bytes": int(mem_total or psutil.virtual_memory().total)},
         "boot_time": datetime.fromtimestamp(psutil.boot_time(), UTC).isoformat(timespec="seconds"),
         "ip_addresses": _addresses(),

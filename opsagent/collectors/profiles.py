@@ -43,8 +43,9 @@ def load_profile(path: Path, options_models: dict[str, type[BaseModel]]) -> Prof
     model = options_models.get(collector)
     if model is None:
         known = ", ".join(sorted(options_models)) or "none"
-        raise ConfigError([ConfigIssue(str(path), 1, "", f"unknown collector type {collector!r} "
-                                       f"(directory name; known: {known})")])
+        raise ConfigError(
+            [ConfigIssue(str(path), 1, "", f"unknown collector type {collector!r} (directory name; known: {known})")]
+        )
     _check_options(doc, model, body.options)
     return Profile(collector, path.stem, body.description, body.options, str(path))
 
@@ -81,8 +82,9 @@ def load_profiles(roots: list[Path], options_models: dict[str, type[BaseModel]])
     return profiles
 
 
-def merged_options(profiles: dict[tuple[str, str], Profile], collector: str, profile: str | None,
-                   options: dict[str, Any]) -> dict[str, Any]:
+def merged_options(
+    profiles: dict[tuple[str, str], Profile], collector: str, profile: str | None, options: dict[str, Any]
+) -> dict[str, Any]:
     """Profile options overridden by the asset's own. A named profile that does not exist is an error."""
     name = profile or DEFAULT_PROFILE
     found = profiles.get((collector, name))

@@ -42,8 +42,7 @@ def to_native_yaml(inv: Inventory) -> str:
         doc["groups"] = {name: _native_group(group) for name, group in inv.groups.items()}
     if inv.assets:
         doc["assets"] = [
-            asset.model_dump(mode="json", exclude={"source"}, exclude_defaults=True)
-            for asset in inv.assets.values()
+            asset.model_dump(mode="json", exclude={"source"}, exclude_defaults=True) for asset in inv.assets.values()
         ]
     return _dump(doc)
 
@@ -99,8 +98,7 @@ class _AnsibleWriter:
         ungrouped = [a for a in self.inv.assets.values() if set(a.groups) <= set(_IMPLICIT)]
         if ungrouped:
             body["hosts"] = {a.name: self._host(a) for a in ungrouped}
-        top = [name for name in self.inv.groups
-               if name not in _IMPLICIT and self.index.parents[name] <= {"all"}]
+        top = [name for name in self.inv.groups if name not in _IMPLICIT and self.index.parents[name] <= {"all"}]
         if top:
             body["children"] = {name: self._group(name) for name in top}
         return body

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opsagent.secrets import SecretRef, is_reference, is_sensitive
+from opsagent.secrets import SecretRef, check_vars, is_reference, is_sensitive
 from opsagent.units import Duration
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]:@]+$")
@@ -53,9 +53,7 @@ def _check_credentials(creds: Credentials) -> Credentials:
     for section, fields in creds.items():
         for field, value in fields.items():
             if is_sensitive(field) and not is_reference(value):
-                raise ValueError(
-                    f"{section}.{field}: plain-text secrets are refused; use 'env:NAME' or 'file:PATH'"
-                )
+                raise ValueError(f"{section}.{field}: plain-text secrets are refused; use 'env:NAME' or 'file:PATH'")
     return creds
 
 
@@ -88,6 +86,11 @@ class Group(BaseModel):
             raise ValueError(f"invalid group name {value!r}")
         return value
 
+    @field_validator("vars")
+    @classmethod
+    def _no_plain_secret_vars(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_vars(value)
+
 
 class Asset(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -118,6 +121,11 @@ class Asset(BaseModel):
     def _no_plain_secrets(cls, value: Credentials) -> Credentials:
         return _check_credentials(value)
 
+    @field_validator("vars")
+    @classmethod
+    def _no_plain_secret_vars(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_vars(value)
+
     @property
     def target(self) -> str:
         """Where to connect: the address, else the name."""
@@ -139,8 +147,8 @@ class Inventory(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Inventory:
         for asset in self.assets.values():
-            for group in asset.groups:  # as in Ansible, naming a group on a host creates it
-                self.groups.setdefault(group, Group(name=group))
+            for group_name in asset.groups:  # as in Ansible, naming a group on a host creates it
+                self.groups.setdefault(group_name, Group(name=group_name))
         for name, group in self.groups.items():
             for child in group.children:
                 if child not in self.groups:

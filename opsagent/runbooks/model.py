@@ -15,10 +15,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from opsagent.loader import load_model
 from opsagent.units import Duration
 
-STEP_TYPES = ("shell", "ssh", "cli", "snmp", "sql", "http", "wait_until", "approve", "notify", "incident",
-              "block")
-STEP_COMMON = {"name", "when", "timeout", "retries", "delay", "register", "check", "on_failure",
-               "ignore_errors", "rescue", "always", "vars"}
+STEP_TYPES = ("shell", "ssh", "cli", "snmp", "sql", "http", "wait_until", "approve", "notify", "incident", "block")
+STEP_COMMON = {
+    "name",
+    "when",
+    "timeout",
+    "retries",
+    "delay",
+    "register",
+    "check",
+    "on_failure",
+    "ignore_errors",
+    "rescue",
+    "always",
+    "vars",
+}
 
 
 class RunbookKind(StrEnum):

@@ -105,8 +105,7 @@ class Store:
 
     def audit(self, conn: Connection, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
         """Write an audit row inside the caller's transaction: it lands exactly when the change does."""
-        conn.execute(insert(schema.audit).values(at=now(), actor=actor, action=action, target=target,
-                                                 detail=detail))
+        conn.execute(insert(schema.audit).values(at=now(), actor=actor, action=action, target=target, detail=detail))
 
     def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         query = select(schema.audit).order_by(schema.audit.c.id.desc()).limit(limit)

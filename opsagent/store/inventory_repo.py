@@ -13,8 +13,18 @@ from opsagent.inventory.model import Asset, Group, Inventory
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc, now
 
-_ASSET_FIELDS = ("kind", "address", "port", "description", "groups", "tags", "vars", "credentials",
-                 "collectors", "source")
+_ASSET_FIELDS = (
+    "kind",
+    "address",
+    "port",
+    "description",
+    "groups",
+    "tags",
+    "vars",
+    "credentials",
+    "collectors",
+    "source",
+)
 
 
 @dataclass
@@ -26,8 +36,13 @@ class ImportSummary:
     groups: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"added": len(self.added), "updated": len(self.updated), "unchanged": self.unchanged,
-                "removed": len(self.removed), "groups": self.groups}
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "unchanged": self.unchanged,
+            "removed": len(self.removed),
+            "groups": self.groups,
+        }
 
 
 def _asset_row(asset: Asset) -> dict[str, Any]:
@@ -44,12 +59,20 @@ def _save_groups(conn: Connection, inventory: Inventory) -> None:
         conn.execute(insert(schema.groups), new)
     if old:
         stmt = update(schema.groups).where(schema.groups.c.name == bindparam("b_name"))
-        conn.execute(stmt.values(description=bindparam("description"), children=bindparam("children"),
-                                 vars=bindparam("vars"), collectors=bindparam("collectors")), old)
+        conn.execute(
+            stmt.values(
+                description=bindparam("description"),
+                children=bindparam("children"),
+                vars=bindparam("vars"),
+                collectors=bindparam("collectors"),
+            ),
+            old,
+        )
 
 
-def save_inventory(store: Store, inventory: Inventory, *, prune_source: str | None = None,
-                   actor: str = "opsagent") -> ImportSummary:
+def save_inventory(
+    store: Store, inventory: Inventory, *, prune_source: str | None = None, actor: str = "opsagent"
+) -> ImportSummary:
     """Upsert every group and asset in one transaction (a failure leaves the store as it was).
 
     With ``prune_source``, assets previously imported from that source and absent now are removed.
@@ -58,10 +81,15 @@ def save_inventory(store: Store, inventory: Inventory, *, prune_source: str | No
     stamp = now()
     with store.transaction() as conn:
         _save_groups(conn, inventory)
-        cols = [schema.assets.c.id, schema.assets.c.name, schema.assets.c.source,
-                *(schema.assets.c[f] for f in _ASSET_FIELDS if f != "source")]
+        cols = [
+            schema.assets.c.id,
+            schema.assets.c.name,
+            schema.assets.c.source,
+            *(schema.assets.c[f] for f in _ASSET_FIELDS if f != "source"),
+        ]
         current = {row.name: row._mapping for row in conn.execute(select(*cols))}
-        new_rows, changed_rows = [], []
+        new_rows: list[dict[str, Any]] = []
+        changed_rows: list[dict[str, Any]] = []
         for asset in inventory.assets.values():
             row = _asset_row(asset)
             before = current.get(asset.name)
@@ -76,9 +104,10 @@ def save_inventory(store: Store, inventory: Inventory, *, prune_source: str | No
         if new_rows:
             conn.execute(insert(schema.assets), new_rows)
         if changed_rows:
-            values = {k: bindparam(k) for k in (*_ASSET_FIELDS, "updated_at")}
-            conn.execute(update(schema.assets).where(schema.assets.c.id == bindparam("b_id")).values(values),
-                         changed_rows)
+            values: dict[str, Any] = {k: bindparam(k) for k in (*_ASSET_FIELDS, "updated_at")}
+            conn.execute(
+                update(schema.assets).where(schema.assets.c.id == bindparam("b_id")).values(values), changed_rows
+            )
         if prune_source is not None:
             gone = [n for n, r in current.items() if r["source"] == prune_source and n not in inventory.assets]
             if gone:
@@ -92,8 +121,10 @@ def load_inventory(store: Store) -> Inventory:
     with store.engine.connect() as conn:
         groups = {r.name: Group.model_validate(dict(r._mapping)) for r in conn.execute(select(schema.groups))}
         cols = [schema.assets.c.name, *(schema.assets.c[f] for f in _ASSET_FIELDS)]
-        assets = {r.name: Asset.model_validate(dict(r._mapping))
-                  for r in conn.execute(select(*cols).order_by(schema.assets.c.name))}
+        assets = {
+            r.name: Asset.model_validate(dict(r._mapping))
+            for r in conn.execute(select(*cols).order_by(schema.assets.c.name))
+        }
     return Inventory(groups=groups, assets=assets)
 
 
@@ -113,8 +144,9 @@ def _asset_id(conn: Connection, name: str) -> int | None:
     return conn.execute(select(schema.assets.c.id).where(schema.assets.c.name == name)).scalar_one_or_none()
 
 
-def record_facts(store: Store, asset: str, collector: str, flat: dict[str, Any],
-                 at: datetime | None = None) -> list[FactChange]:
+def record_facts(
+    store: Store, asset: str, collector: str, flat: dict[str, Any], at: datetime | None = None
+) -> list[FactChange]:
     """Store a collector's facts for an asset; history gets only what changed."""
     stamp = at or now()
     with store.transaction() as conn:
@@ -122,25 +154,47 @@ def record_facts(store: Store, asset: str, collector: str, flat: dict[str, Any],
         if asset_id is None:
             return []  # asset removed from the inventory while it was being polled
         f = schema.facts
-        old = {r.key: r.value for r in conn.execute(
-            select(f.c.key, f.c.value).where(f.c.asset_id == asset_id, f.c.collector == collector))}
+        old = {
+            r.key: r.value
+            for r in conn.execute(
+                select(f.c.key, f.c.value).where(f.c.asset_id == asset_id, f.c.collector == collector)
+            )
+        }
         changes = diff(old, flat)
         if not changes:
             return []
-        conn.execute(insert(schema.fact_history), [
-            {"asset_id": asset_id, "key": k, "old_value": o, "new_value": n, "collector": collector,
-             "changed_at": stamp} for k, o, n in changes])
+        conn.execute(
+            insert(schema.fact_history),
+            [
+                {
+                    "asset_id": asset_id,
+                    "key": k,
+                    "old_value": o,
+                    "new_value": n,
+                    "collector": collector,
+                    "changed_at": stamp,
+                }
+                for k, o, n in changes
+            ],
+        )
         gone = [k for k, _, n in changes if n is None and k not in flat]
         if gone:
             conn.execute(delete(f).where(f.c.asset_id == asset_id, f.c.key.in_(gone)))
-        upserts = [{"asset_id": asset_id, "key": k, "value": n, "collector": collector, "updated_at": stamp}
-                   for k, _, n in changes if k in flat]
+        upserts = [
+            {"asset_id": asset_id, "key": k, "value": n, "collector": collector, "updated_at": stamp}
+            for k, _, n in changes
+            if k in flat
+        ]
         present = set(old)
         if inserts := [u for u in upserts if u["key"] not in present]:
             conn.execute(insert(f), inserts)
         if updates := [u | {"b_key": u["key"]} for u in upserts if u["key"] in present]:
-            conn.execute(update(f).where(f.c.asset_id == asset_id, f.c.key == bindparam("b_key"))
-                         .values(value=bindparam("value"), updated_at=bindparam("updated_at")), updates)
+            conn.execute(
+                update(f)
+                .where(f.c.asset_id == asset_id, f.c.key == bindparam("b_key"))
+                .values(value=bindparam("value"), updated_at=bindparam("updated_at")),
+                updates,
+            )
     return [FactChange(asset, k, o, n, collector, stamp) for k, o, n in changes]
 
 
@@ -159,5 +213,7 @@ def fact_history(store: Store, asset: str, key: str | None = None, limit: int = 
         query = query.where(h.c.key.like(key[:-1] + "%") if key.endswith("*") else h.c.key == key)
     query = query.order_by(h.c.changed_at.desc(), h.c.id.desc()).limit(limit)
     with store.engine.connect() as conn:
-        return [FactChange(r.name, r.key, r.old_value, r.new_value, r.collector, as_utc(r.changed_at))
-                for r in conn.execute(query)]
+        return [
+            FactChange(r.name, r.key, r.old_value, r.new_value, r.collector, as_utc(r.changed_at))
+            for r in conn.execute(query)
+        ]

@@ -45,12 +45,18 @@ class Agent:
 def opsagent(*args: str, home: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"OPSAGENT_HOME": str(home)}
     env.pop("OPSAGENT_STORE", None)
-    return subprocess.run([sys.executable, "-m", "opsagent", *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "opsagent", *args], env=env, capture_output=True, text=True, timeout=120, check=check
+    )
 
 
-def wait_until(predicate, timeout: float, what: str, log: Path | None = None,  # type: ignore[no-untyped-def]
-               proc: subprocess.Popen[bytes] | None = None):
+def wait_until(
+    predicate,
+    timeout: float,
+    what: str,
+    log: Path | None = None,  # type: ignore[no-untyped-def]
+    proc: subprocess.Popen[bytes] | None = None,
+):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline and (proc is None or proc.poll() is None):
@@ -73,8 +79,12 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     env = os.environ | {"OPSAGENT_HOME": str(home)}
     env.pop("OPSAGENT_STORE", None)
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     agent = Agent(proc, port, home, log)
     wait_until(lambda: agent.get("/healthz")[0] == 200, 30, "/healthz", log, proc)
     yield agent
@@ -84,8 +94,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
 
 
 def test_metrics_answer_within_seconds_with_node_exporter_names(agent: Agent) -> None:
-    body = wait_until(lambda: (b := agent.get("/metrics")[2]) and "node_load1{" in b and b, 20, "node_load1",
-                      agent.log)
+    body = wait_until(lambda: (b := agent.get("/metrics")[2]) and "node_load1{" in b and b, 20, "node_load1", agent.log)
     fams = {f.name: f for f in text_string_to_metric_families(body)}
     assert fams["node_cpu_seconds"].type == "counter"
     assert {s.labels["asset"] for s in fams["node_load1"].samples} == {"localhost"}
@@ -122,7 +131,7 @@ def test_openmetrics_negotiation(agent: Agent) -> None:
 
 
 def test_healthz_and_api(agent: Agent) -> None:
-    status, ctype, body = agent.get("/healthz")
+    status, _, body = agent.get("/healthz")
     health = json.loads(body)
     assert status == 200 and health["status"] == "ok" and health["store"] == "ok"
     status, _, body = agent.get("/api/v1/assets/localhost")

@@ -60,9 +60,7 @@ def test_prometheus_scrapes_itself(start_prometheus: StartPrometheus) -> None:
 
 def test_promtool_check_metrics_valid() -> None:
     code, out = promtool_check_metrics(
-        "# HELP opsagent_up Whether the asset answered.\n"
-        "# TYPE opsagent_up gauge\n"
-        'opsagent_up{asset="web1"} 1\n'
+        '# HELP opsagent_up Whether the asset answered.\n# TYPE opsagent_up gauge\nopsagent_up{asset="web1"} 1\n'
     )
     assert code == 0, out
 

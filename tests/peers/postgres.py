@@ -113,9 +113,7 @@ def _initdb(bin_dir: Path) -> Path:
     )
     if res.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
-        raise RuntimeError(
-            f"initdb failed (exit {res.returncode}): {' '.join(argv)}\n{res.stdout}{res.stderr}"
-        )
+        raise RuntimeError(f"initdb failed (exit {res.returncode}): {' '.join(argv)}\n{res.stdout}{res.stderr}")
     return base
 
 
@@ -136,9 +134,7 @@ def start_postgres(attempts: int = 3) -> PostgresServer:
         argv = [str(bin_dir / "postgres"), "-D", str(base / "data"), "-p", str(port), "-k", str(base)]
         for setting in (f"listen_addresses={LOCALHOST}", *SERVER_SETTINGS):
             argv += ["-c", setting]
-        daemon = Daemon(
-            "postgres", argv, base / "server.log", cwd=base, user=_run_as(), stop_signal=signal.SIGINT
-        )
+        daemon = Daemon("postgres", argv, base / "server.log", cwd=base, user=_run_as(), stop_signal=signal.SIGINT)
         try:
             daemon.wait_ready(functools.partial(_accepting, LOCALHOST, port), timeout=60)
         except RuntimeError:

@@ -84,8 +84,7 @@ class Daemon:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(
-            f"{self.name} not ready after {timeout:.0f} s\n"
-            f"command: {' '.join(self.argv)}\nlog tail:\n{self.log_tail()}"
+            f"{self.name} not ready after {timeout:.0f} s\ncommand: {' '.join(self.argv)}\nlog tail:\n{self.log_tail()}"
         )
 
     def log_tail(self, lines: int = 30) -> str:

@@ -129,8 +129,7 @@ class PrometheusHandle:
     def _diagnostics(self) -> str:
         try:
             targets = [
-                {k: t.get(k) for k in ("scrapeUrl", "health", "lastError", "lastScrape")}
-                for t in self.targets()
+                {k: t.get(k) for k in ("scrapeUrl", "health", "lastError", "lastScrape")} for t in self.targets()
             ]
         except (AssertionError, OSError) as exc:
             targets = [{"error": repr(exc)}]
@@ -239,9 +238,7 @@ def start_prometheus() -> Iterator[StartPrometheus]:
         scrape_self: bool = False,
     ) -> PrometheusHandle:
         base = Path(tempfile.mkdtemp(prefix=f"{len(started)}-", dir=root))
-        handle = launch_prometheus(
-            base, targets, scrape_interval, metrics_path, rule_files or [], scrape_self
-        )
+        handle = launch_prometheus(base, targets, scrape_interval, metrics_path, rule_files or [], scrape_self)
         started.append(handle)
         return handle
 

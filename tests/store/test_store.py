@@ -20,9 +20,15 @@ def sample_inventory() -> Inventory:
     return Inventory(
         groups={"prod": Group(name="prod", children=["web"], vars={"env": "prod"}), "web": Group(name="web")},
         assets={
-            "web01": Asset(name="web01", address="10.0.0.1", groups=["web"], tags={"dc": "bj"},
-                           credentials={"ssh": {"user": "ops", "password": "env:WEB_PW"}},
-                           collectors=[CollectorSpec(name="local", interval=30)], source="a.yaml"),
+            "web01": Asset(
+                name="web01",
+                address="10.0.0.1",
+                groups=["web"],
+                tags={"dc": "bj"},
+                credentials={"ssh": {"user": "ops", "password": "env:WEB_PW"}},
+                collectors=[CollectorSpec(name="local", interval=30)],
+                source="a.yaml",
+            ),
             "sw01": Asset(name="sw01", kind="network", address="10.0.9.1", source="a.yaml"),
         },
     )
@@ -75,8 +81,9 @@ def test_failed_import_leaves_store_unchanged(store: Store) -> None:
     repo.save_inventory(store, sample_inventory())
     before = repo.load_inventory(store)
     broken = sample_inventory()
-    broken.assets["web02"] = Asset.model_construct(**{**broken.assets["web01"].__dict__, "name": "web02",
-                                                      "kind": None})  # NOT NULL violation mid-transaction
+    broken.assets["web02"] = Asset.model_construct(
+        **{**broken.assets["web01"].__dict__, "name": "web02", "kind": None}
+    )  # NOT NULL violation mid-transaction
     broken.assets["web01"] = broken.assets["web01"].model_copy(update={"address": "10.9.9.9"})
     with pytest.raises(Exception):  # noqa: B017 - the driver's integrity error, whichever backend
         repo.save_inventory(store, broken)
@@ -87,7 +94,9 @@ def test_failed_import_leaves_store_unchanged(store: Store) -> None:
 def test_facts_history_stores_only_changes(store: Store) -> None:
     repo.save_inventory(store, sample_inventory())
     assert {c.key for c in repo.record_facts(store, "web01", "local", {"os.name": "Debian", "cpu.count": 2})} == {
-        "os.name", "cpu.count"}
+        "os.name",
+        "cpu.count",
+    }
     assert repo.record_facts(store, "web01", "local", {"os.name": "Debian", "cpu.count": 2}) == []
     changes = repo.record_facts(store, "web01", "local", {"os.name": "Debian", "cpu.count": 4})
     assert [(c.key, c.old, c.new, c.kind) for c in changes] == [("cpu.count", 2, 4, "changed")]
@@ -122,10 +131,23 @@ def test_upgrade_from_older_schema_keeps_data(store_url: str) -> None:
     assert "audit" not in inspect(old.engine).get_table_names()
     stamp = now()
     with old.engine.begin() as conn:
-        conn.execute(insert(schema.assets).values(
-            name="legacy01", kind="host", address="10.1.1.1", port=None, description="", groups=["old"],
-            tags={}, vars={"x": 1}, credentials={}, collectors=[], source=None, created_at=stamp,
-            updated_at=stamp))
+        conn.execute(
+            insert(schema.assets).values(
+                name="legacy01",
+                kind="host",
+                address="10.1.1.1",
+                port=None,
+                description="",
+                groups=["old"],
+                tags={},
+                vars={"x": 1},
+                credentials={},
+                collectors=[],
+                source=None,
+                created_at=stamp,
+                updated_at=stamp,
+            )
+        )
     old.close()
     upgraded = Store(store_url)
     assert upgraded.current_revision() == upgraded.head_revision()

@@ -94,7 +94,9 @@ def test_failed_import_changes_nothing(run, tmp_path: Path) -> None:  # type: ig
     run("inventory", "import", str(good))
     before = run("inventory", "list", "-o", "json").output
     bad = tmp_path / "bad.yaml"
-    bad.write_text(INVENTORY.replace("10.0.0.2", "10.0.0.22") + "  - {name: x1, credentials: {snmp: {community: public}}}\n")
+    bad.write_text(
+        INVENTORY.replace("10.0.0.2", "10.0.0.22") + "  - {name: x1, credentials: {snmp: {community: public}}}\n"
+    )
     result = run("inventory", "import", str(bad))
     assert result.exit_code == 2
     assert f"{bad}:9: assets.3.credentials:" in result.output and "public" not in result.output

@@ -17,8 +17,9 @@ def test_defaults_need_no_file(tmp_path: Path) -> None:
 
 
 def test_precedence_flag_over_env_over_file(tmp_path: Path) -> None:
-    (tmp_path / "opsagent.yaml").write_text("store: sqlite:////from/file.db\nlisten: 127.0.0.1:1111\n"
-                                            "content_roots: [extra]\n")
+    (tmp_path / "opsagent.yaml").write_text(
+        "store: sqlite:////from/file.db\nlisten: 127.0.0.1:1111\ncontent_roots: [extra]\n"
+    )
     env = {"OPSAGENT_HOME": str(tmp_path), "OPSAGENT_LISTEN": "127.0.0.1:2222"}
     cfg = load_config(environ=env)
     assert cfg.store == "sqlite:////from/file.db" and cfg.listen == "127.0.0.1:2222"

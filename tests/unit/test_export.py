@@ -29,8 +29,14 @@ def without_source(inv: Inventory) -> dict[str, Any]:
 def comparable(inv: Inventory) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the Ansible form carries; membership sorted, as file order may differ."""
     assets = {
-        name: {"groups": sorted(a.groups), "address": a.address, "port": a.port, "vars": a.vars,
-               "kind": a.kind, "credentials": {s: f for s, f in a.credentials.items() if s in _CARRIED}}
+        name: {
+            "groups": sorted(a.groups),
+            "address": a.address,
+            "port": a.port,
+            "vars": a.vars,
+            "kind": a.kind,
+            "credentials": {s: f for s, f in a.credentials.items() if s in _CARRIED},
+        }
         for name, a in inv.assets.items()
     }
     groups = {name: {"children": sorted(g.children), "vars": g.vars} for name, g in inv.groups.items()}
@@ -41,20 +47,38 @@ def rich_inventory() -> Inventory:
     return Inventory(
         groups={
             "all": Group(name="all", vars={"ntp": "ntp.example.com"}),
-            "prod": Group(name="prod", description="production", children=["web", "db"],
-                          vars={"env": "prod"}),
+            "prod": Group(name="prod", description="production", children=["web", "db"], vars={"env": "prod"}),
             "web": Group(name="web", collectors=[CollectorSpec(name="ssh", profile="linux", interval="30s")]),
             "db": Group(name="db", vars={"pg": {"version": 16, "replicas": [1, 2]}}),
         },
         assets={
-            "web01": Asset(name="web01", address="10.0.0.11", port=2222, groups=["web"], tags={"dc": "bj"},
-                           vars={"note": "前端 server"}, description="front",
-                           credentials={"ssh": {"user": "ops", "password": "env:WEB_PW"}}),
-            "db01": Asset(name="db01", kind=AssetKind.DATABASE, address="10.0.0.21", groups=["db", "web"],
-                          credentials={"ssh": {"user": "ops"}, "become": {"password": "file:/run/secrets/db"},
-                                       "postgres": {"password": "env:PG_PW"}}),
-            "sw01": Asset(name="sw01", kind=AssetKind.NETWORK, vars={"ansible_network_os": "ios"},
-                          credentials={"ssh": {"user": "ops"}}),
+            "web01": Asset(
+                name="web01",
+                address="10.0.0.11",
+                port=2222,
+                groups=["web"],
+                tags={"dc": "bj"},
+                vars={"note": "前端 server"},
+                description="front",
+                credentials={"ssh": {"user": "ops", "password": "env:WEB_PW"}},
+            ),
+            "db01": Asset(
+                name="db01",
+                kind=AssetKind.DATABASE,
+                address="10.0.0.21",
+                groups=["db", "web"],
+                credentials={
+                    "ssh": {"user": "ops"},
+                    "become": {"password": "file:/run/secrets/db"},
+                    "postgres": {"password": "env:PG_PW"},
+                },
+            ),
+            "sw01": Asset(
+                name="sw01",
+                kind=AssetKind.NETWORK,
+                vars={"ansible_network_os": "ios"},
+                credentials={"ssh": {"user": "ops"}},
+            ),
             "fw01": Asset(name="fw01", kind=AssetKind.NETWORK, credentials={"ssh": {"user": "ops"}}),
         },
     )
@@ -80,8 +104,13 @@ def test_native_yaml_is_readable(tmp_path: Path) -> None:
     data = yaml.safe_load(text)
     assert data["groups"]["web"] == {"collectors": [{"name": "ssh", "profile": "linux", "interval": 30.0}]}
     assert data["assets"][0] == {
-        "name": "web01", "address": "10.0.0.11", "port": 2222, "description": "front", "groups": ["web"],
-        "tags": {"dc": "bj"}, "vars": {"note": "前端 server"},
+        "name": "web01",
+        "address": "10.0.0.11",
+        "port": 2222,
+        "description": "front",
+        "groups": ["web"],
+        "tags": {"dc": "bj"},
+        "vars": {"note": "前端 server"},
         "credentials": {"ssh": {"user": "ops", "password": "env:WEB_PW"}},
     }
     assert "source" not in text
@@ -112,8 +141,12 @@ def test_ansible_yaml_shape() -> None:
     prod = data["children"]["prod"]
     assert prod["vars"] == {"env": "prod"}
     web01 = prod["children"]["web"]["hosts"]["web01"]
-    assert web01 == {"ansible_host": "10.0.0.11", "ansible_port": 2222,
-                     "ansible_password": "{{ lookup('env', 'WEB_PW') }}", "note": "前端 server"}
+    assert web01 == {
+        "ansible_host": "10.0.0.11",
+        "ansible_port": 2222,
+        "ansible_password": "{{ lookup('env', 'WEB_PW') }}",
+        "note": "前端 server",
+    }
     db01 = prod["children"]["web"]["hosts"]["db01"]  # prod lists web first
     assert db01["ansible_become_password"] == "{{ lookup('file', '/run/secrets/db') }}"
     assert db01["opsagent_kind"] == "database"

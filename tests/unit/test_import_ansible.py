@@ -39,8 +39,7 @@ def issues_of(tmp_path: Path, text: str, name: str = "hosts") -> list[str]:
 
 def normalised(inv: Inventory) -> tuple[dict[str, Any], dict[str, Any]]:
     """Everything but ``source``; membership order depends on file order, so it is sorted."""
-    assets = {n: a.model_dump(exclude={"source"}) | {"groups": sorted(a.groups)}
-              for n, a in inv.assets.items()}
+    assets = {n: a.model_dump(exclude={"source"}) | {"groups": sorted(a.groups)} for n, a in inv.assets.items()}
     groups = {n: g.model_dump() | {"children": sorted(g.children)} for n, g in inv.groups.items()}
     return assets, groups
 
@@ -49,8 +48,7 @@ def normalised(inv: Inventory) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def test_ranges_expand_with_padding_stride_letters_and_products() -> None:
-    assert expand_hosts("web[01:03].example.com") == ["web01.example.com", "web02.example.com",
-                                                       "web03.example.com"]
+    assert expand_hosts("web[01:03].example.com") == ["web01.example.com", "web02.example.com", "web03.example.com"]
     assert expand_hosts("sw[1:10:3]") == ["sw1", "sw4", "sw7", "sw10"]
     assert expand_hosts("db-[a:c]") == ["db-a", "db-b", "db-c"]
     assert expand_hosts("r[1:2]-n[a:b]") == ["r1-na", "r1-nb", "r2-na", "r2-nb"]
@@ -58,8 +56,10 @@ def test_ranges_expand_with_padding_stride_letters_and_products() -> None:
     assert expand_hosts("plain.example.com") == ["plain.example.com"]
 
 
-@pytest.mark.parametrize("pattern", ["web[5:1]", "web[01:100]", "web[1]", "web[1:3", "web[a:3]",
-                                     "web[1:3:0]", "web[1:]", "web[c:a]", "h[1:1000000]"])
+@pytest.mark.parametrize(
+    "pattern",
+    ["web[5:1]", "web[01:100]", "web[1]", "web[1:3", "web[a:3]", "web[1:3:0]", "web[1:]", "web[c:a]", "h[1:1000000]"],
+)
 def test_bad_ranges_are_errors(pattern: str) -> None:
     with pytest.raises(ValueError):
         expand_hosts(pattern)
@@ -94,18 +94,28 @@ def test_tokens_follow_shlex_comment_and_quote_rules() -> None:
 
 
 def test_host_line_values(tmp_path: Path) -> None:
-    inv = load_text(tmp_path, """
+    inv = load_text(
+        tmp_path,
+        """
 [app]
 app01 port_s="22" port_i=22 flag=no spaced="a b" single='x y' esc=a\\ b list=[1,2] path=/x#y
 [app:vars]
 quoted = "keep 42"   # trailing comment
 plain = 10.0.0.1  # primary
 args = -o StrictHostKeyChecking=no
-""")
-    assert inv.assets["app01"].vars == {"port_s": "22", "port_i": 22, "flag": False, "spaced": "a b",
-                                        "single": "x y", "esc": "a b", "list": [1, 2], "path": "/x#y"}
-    assert inv.groups["app"].vars == {"quoted": "keep 42", "plain": "10.0.0.1",
-                                      "args": "-o StrictHostKeyChecking=no"}
+""",
+    )
+    assert inv.assets["app01"].vars == {
+        "port_s": "22",
+        "port_i": 22,
+        "flag": False,
+        "spaced": "a b",
+        "single": "x y",
+        "esc": "a b",
+        "list": [1, 2],
+        "path": "/x#y",
+    }
+    assert inv.groups["app"].vars == {"quoted": "keep 42", "plain": "10.0.0.1", "args": "-o StrictHostKeyChecking=no"}
 
 
 # --- the realistic fixture ------------------------------------------------------------------------
@@ -116,8 +126,7 @@ def test_ranges_in_the_fixture(ini: Inventory) -> None:
     assert web_bj == [f"web{i:02d}.bj.example.com" for i in range(1, 21)]
     assert {"db-bj-a", "db-bj-b", "db-bj-c", "web-sh-c.example.com"} <= ini.assets.keys()
     switches = sorted(n for n, a in ini.assets.items() if "switches_bj" in a.groups)
-    assert switches == ["sw-bj-acc01", "sw-bj-acc04", "sw-bj-acc07", "sw-bj-acc10",
-                        "sw-bj-core1", "sw-bj-core2"]
+    assert switches == ["sw-bj-acc01", "sw-bj-acc04", "sw-bj-acc07", "sw-bj-acc10", "sw-bj-core1", "sw-bj-core2"]
     assert len(ini.assets) == 38
 
 
@@ -130,9 +139,13 @@ def test_nested_groups(ini: Inventory) -> None:
     assert {"web07.bj.example.com", "db-sh-02", "fw-bj", "sw-bj-acc10"} <= prod
     assert "jump01" not in prod and "localhost" not in prod
     assert {a.name for a in index.members("sh")} == {
-        "web-sh-a.example.com", "web-sh-b.example.com", "web-sh-c.example.com", "db-sh-01", "db-sh-02"}
-    assert index.groups_of(ini.assets["web-sh-b.example.com"]) == {
-        "all", "web_sh", "web", "sh", "datacenters", "prod"}
+        "web-sh-a.example.com",
+        "web-sh-b.example.com",
+        "web-sh-c.example.com",
+        "db-sh-01",
+        "db-sh-02",
+    }
+    assert index.groups_of(ini.assets["web-sh-b.example.com"]) == {"all", "web_sh", "web", "sh", "datacenters", "prod"}
 
 
 def test_ungrouped_host_and_implicit_groups(ini: Inventory) -> None:
@@ -207,12 +220,15 @@ def test_yaml_form_gives_the_same_inventory(ini: Inventory) -> None:
 
 
 def test_host_in_several_groups_is_merged(tmp_path: Path) -> None:
-    inv = load_text(tmp_path, """
+    inv = load_text(
+        tmp_path,
+        """
 [web]
 app01 a=1 b=1
 [batch]
 app01 b=2 ansible_port=2200
-""")
+""",
+    )
     app = inv.assets["app01"]
     assert app.groups == ["web", "batch"]
     assert app.vars == {"a": 1, "b": 2}
@@ -220,7 +236,9 @@ app01 b=2 ansible_port=2200
 
 
 def test_all_and_ungrouped_sections(tmp_path: Path) -> None:
-    inv = load_text(tmp_path, """
+    inv = load_text(
+        tmp_path,
+        """
 [all]
 a1
 [ungrouped]
@@ -231,7 +249,8 @@ y=group
 ansible_port=2022
 [web]
 w1
-""")
+""",
+    )
     assert inv.assets["a1"].groups == [] and inv.assets["u1"].groups == []
     assert inv.assets["u1"].vars == {"x": "own", "y": "group"}  # host vars win over ungrouped's
     assert inv.assets["u1"].port == 2022 and inv.assets["w1"].port is None
@@ -247,21 +266,31 @@ def test_children_naming_an_undefined_group_creates_it(tmp_path: Path) -> None:
 
 def test_secret_forms(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("x")
-    inv = load_text(tmp_path, """
+    inv = load_text(
+        tmp_path,
+        """
 [s]
 a ansible_password='{{lookup("env","A_PW")}}'
 b ansible_password="{{ lookup( 'env' , 'B_PW' ) }}"
 c ansible_ssh_pass=env:C_PW
 d ansible_password=file:pw
 e ansible_password="{{ lookup('file', '/run/secrets/e') }}"
-""")
+""",
+    )
     passwords = {n: a.credentials["ssh"]["password"] for n, a in inv.assets.items()}
-    assert passwords == {"a": "env:A_PW", "b": "env:B_PW", "c": "env:C_PW",
-                         "d": f"file:{(tmp_path / 'pw').resolve()}", "e": "file:/run/secrets/e"}
+    assert passwords == {
+        "a": "env:A_PW",
+        "b": "env:B_PW",
+        "c": "env:C_PW",
+        "d": f"file:{(tmp_path / 'pw').resolve()}",
+        "e": "file:/run/secrets/e",
+    }
 
 
 def test_plain_text_secrets_are_refused_with_line_and_host_never_the_value(tmp_path: Path) -> None:
-    messages = issues_of(tmp_path, """# line 1
+    messages = issues_of(
+        tmp_path,
+        """# line 1
 [web]
 web01 ansible_password=Sup3rS3cret!
 web02
@@ -269,7 +298,8 @@ web02
 ansible_become_password = hunter2-Pass
 [db]
 db01 ansible_ssh_pass="{{ vault_db_password }}"
-""")
+""",
+    )
     text = "\n".join(messages)
     assert "Sup3rS3cret" not in text and "hunter2" not in text and "vault_db_password" not in text
     path = tmp_path / "hosts"
@@ -280,7 +310,9 @@ db01 ansible_ssh_pass="{{ vault_db_password }}"
 
 
 def test_every_problem_of_a_file_is_reported_at_once_with_its_line(tmp_path: Path) -> None:
-    messages = issues_of(tmp_path, """[web]
+    messages = issues_of(
+        tmp_path,
+        """[web]
 web01 ansible_port=99999
 web[5:1]
 web03 garbage
@@ -299,7 +331,8 @@ loop1
 web04 opsagent_kind=toaster
 web05 "unterminated
 web06 ansible_host=10.0.0.6 ansible_password = leaked-Value
-""")
+""",
+    )
     lines = [int(m.split(":")[1]) for m in messages]
     assert lines == sorted(lines)
     assert set(lines) == {2, 3, 4, 6, 7, 9, 11, 15, 17, 18, 19}
@@ -310,7 +343,9 @@ web06 ansible_host=10.0.0.6 ansible_password = leaked-Value
 
 
 def test_yaml_errors_point_at_yaml_lines(tmp_path: Path) -> None:
-    messages = issues_of(tmp_path, """all:
+    messages = issues_of(
+        tmp_path,
+        """all:
   children:
     web:
       hosts:
@@ -320,7 +355,9 @@ def test_yaml_errors_point_at_yaml_lines(tmp_path: Path) -> None:
       vars:
         ansible_port: nope
       extra: 1
-""", name="hosts.yml")
+""",
+        name="hosts.yml",
+    )
     text = "\n".join(messages)
     assert "TopSecret" not in text
     path = tmp_path / "hosts.yml"

@@ -73,15 +73,19 @@ def test_file_references_are_made_absolute(tmp_path: Path) -> None:
 
 
 def test_errors_carry_line_and_column_and_never_the_secret(tmp_path: Path) -> None:
-    path = write(tmp_path, (
-        "Name,Kind,Port,cred.snmp.community,groups,Description\n"
-        "ok1,host,22,env:C,web,\n"
-        "bad1,toaster,70000,public-Str1ng,web,\n"
-        '"bad 2",host,,,web,"multi\nline"\n'
-        ",host,22,,,\n"
-        "ok1,host,,,,\n"
-        "ok3,host,ssh,,bad group!,\n"
-    ), bom=True)
+    path = write(
+        tmp_path,
+        (
+            "Name,Kind,Port,cred.snmp.community,groups,Description\n"
+            "ok1,host,22,env:C,web,\n"
+            "bad1,toaster,70000,public-Str1ng,web,\n"
+            '"bad 2",host,,,web,"multi\nline"\n'
+            ",host,22,,,\n"
+            "ok1,host,,,,\n"
+            "ok3,host,ssh,,bad group!,\n"
+        ),
+        bom=True,
+    )
     messages = issues_of(path)
     text = "\n".join(messages)
     assert "public-Str1ng" not in text

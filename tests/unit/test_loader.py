@@ -62,10 +62,19 @@ def test_empty_file_validates_as_empty_mapping() -> None:
         validate(parse_yaml_text("", "empty.yaml"), Doc)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    (30, 30.0), ("30", 30.0), ("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("2d", 172800.0),
-    ("250ms", 0.25), (1.5, 1.5),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        (30, 30.0),
+        ("30", 30.0),
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("1h30m", 5400.0),
+        ("2d", 172800.0),
+        ("250ms", 0.25),
+        (1.5, 1.5),
+    ],
+)
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -34,9 +34,17 @@ def test_node_exporter_names_types_and_labels(result) -> None:  # type: ignore[n
     assert root and set(dict(root[0].labels)) == {"device", "fstype", "mountpoint"}
     st = os.statvfs("/")
     assert root[0].value == st.f_blocks * st.f_frsize
-    for name in ("node_network_receive_bytes_total", "node_boot_time_seconds", "node_memory_MemAvailable_bytes",
-                 "node_memory_MemTotal_bytes", "node_memory_SwapTotal_bytes", "node_uname_info",
-                 "node_processes_pids", "node_filesystem_avail_bytes", "node_filesystem_files_free"):
+    for name in (
+        "node_network_receive_bytes_total",
+        "node_boot_time_seconds",
+        "node_memory_MemAvailable_bytes",
+        "node_memory_MemTotal_bytes",
+        "node_memory_SwapTotal_bytes",
+        "node_uname_info",
+        "node_processes_pids",
+        "node_filesystem_avail_bytes",
+        "node_filesystem_files_free",
+    ):
         assert by_name(result.samples, name), name
 
 

@@ -14,8 +14,11 @@ def _families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
 
 def test_batches_replace_and_carry_asset_label() -> None:
     reg = MetricsRegistry({"node_load1": "1m load average."})
-    reg.update("web01", "local", [Sample.of("node_load1", 0.5), Sample.of("node_cpu_seconds_total", 10, "counter",
-                                                                       cpu="0", mode="idle")])
+    reg.update(
+        "web01",
+        "local",
+        [Sample.of("node_load1", 0.5), Sample.of("node_cpu_seconds_total", 10, "counter", cpu="0", mode="idle")],
+    )
     reg.update("web01", "local", [Sample.of("node_load1", 0.7)])  # the counter vanished: it must go
     body, ctype = Exposition(reg, process=False).render(None)
     assert ctype.startswith("text/plain; version=0.0.4")
@@ -62,13 +65,15 @@ def test_self_metrics_up_errors_and_failed_poll_drops_series() -> None:
     fams = _families(Exposition(reg, process=False).render(None)[0].decode())
     assert fams["opsagent_up"] == [("opsagent_up", {"asset": "a", "collector": "local"}, 0.0)]
     assert fams["opsagent_collect_errors"] == [
-        ("opsagent_collect_errors_total", {"asset": "a", "collector": "local", "reason": "timeout"}, 2.0)]
+        ("opsagent_collect_errors_total", {"asset": "a", "collector": "local", "reason": "timeout"}, 2.0)
+    ]
     assert fams["opsagent_collect_last_success_timestamp_seconds"][0][2] == 1000.0
     assert fams["opsagent_collect_skipped"][0][2] == 1.0
     assert "node_load1" not in fams  # no stale values after a failed poll
     reg.forget("a")
-    assert "opsagent_up" not in {k for k, v in _families(Exposition(reg, process=False).render(None)[0].decode())
-                                 .items() if v}
+    assert "opsagent_up" not in {
+        k for k, v in _families(Exposition(reg, process=False).render(None)[0].decode()).items() if v
+    }
 
 
 def test_custom_collector_protocol_yields_all_families() -> None:

@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from opsagent.collectors.parsers.linux import parse_cpuinfo_model, parse_meminfo, parse_os_release, parse_proc_stat
+from opsagent.collectors.parsers.linux import (
+    parse_cpuinfo_model,
+    parse_meminfo,
+    parse_os_release,
+    parse_proc_stat,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "parsers"
 PARSERS: dict[str, Callable[[str], Any]] = {
@@ -40,5 +45,5 @@ def test_meminfo_units_and_names() -> None:
 
 
 def test_os_release_quotes_comments_and_blank_lines() -> None:
-    text = "# comment\n\nNAME='Some OS'\nPRETTY_NAME=\"Some \\\"quoted\\\" OS\"\nID=some\nBROKEN\n"
+    text = '# comment\n\nNAME=\'Some OS\'\nPRETTY_NAME="Some \\"quoted\\" OS"\nID=some\nBROKEN\n'
     assert parse_os_release(text) == {"name": "Some OS", "pretty_name": 'Some "quoted" OS', "id": "some"}

@@ -49,3 +49,20 @@ def test_redact_output_and_logs(caplog: pytest.LogCaptureFixture) -> None:
     assert text == "login with *** ok"
     logging.getLogger("t").warning("using %s", secret)
     assert "tok-123" not in caplog.text
+
+
+@pytest.mark.parametrize("name", ["snmp_community", "db_password", "ansible_become_pass", "api_key", "vault.token"])
+def test_plain_text_secret_vars_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name}: plain-text secrets are refused"):
+        Asset(name="x", vars={name: "public"})
+    assert Asset(name="x", vars={name: "env:SNMP_COMMUNITY"}).vars[name] == "env:SNMP_COMMUNITY"
+
+
+@pytest.mark.parametrize("name", ["token_ttl", "ssh_key_file", "password_policy", "compass", "bypass_proxy"])
+def test_harmless_var_names_pass(name: str) -> None:
+    assert Asset(name="x", vars={name: "value"}).vars[name] == "value"
+
+
+def test_jinja_indirection_and_non_strings_pass() -> None:
+    asset = Asset(name="x", vars={"db_password": "{{ vault_db_password }}", "snmp_community": None})
+    assert asset.vars["db_password"] == "{{ vault_db_password }}"

@@ -60,7 +60,7 @@ def parse_cpuinfo_model(text: str) -> str | None:
         if sep:
             found.setdefault(key.strip().lower(), value.strip())
     for key in ("model name", "cpu model", "model", "hardware", "processor", "cpu"):
-        value = found.get(key)
-        if value and not value.isdigit():
-            return value
+        model = found.get(key)
+        if model and not model.isdigit():
+            return model
     return None

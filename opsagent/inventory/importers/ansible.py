@@ -46,8 +46,21 @@ __all__ = ["load_ansible", "looks_like_yaml"]
 _YAML_SUFFIXES = (".yml", ".yaml", ".json")
 _YAML_START = re.compile(r"^(?:---|%YAML|\{|[^\s#;\[=][^=]*:\s*(?:#.*)?$)")
 # Files in an inventory directory that Ansible skips (INVENTORY_IGNORE_EXTS), plus our own.
-_IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig",
-                     ".ini", ".cfg", ".retry")
+_IGNORED_SUFFIXES = (
+    ".pyc",
+    ".pyo",
+    ".swp",
+    ".bak",
+    "~",
+    ".rpm",
+    ".md",
+    ".txt",
+    ".rst",
+    ".orig",
+    ".ini",
+    ".cfg",
+    ".retry",
+)
 _SCRIPT_SUFFIXES = (".py", ".sh")
 _VARS_SUFFIX_RANK = {"": 0, ".yml": 1, ".yaml": 2, ".json": 3}  # Ansible's load order for NAME.*
 
@@ -109,8 +122,12 @@ def _sources(path: Path, draft: Draft) -> list[Path]:
         if entry.is_dir() or entry.name.startswith(".") or entry.name.endswith(_IGNORED_SUFFIXES):
             continue
         if entry.suffix in _SCRIPT_SUFFIXES:
-            draft.issue((str(entry), None), "", "dynamic inventory scripts cannot be imported; "
-                        "run 'ansible-inventory -i SCRIPT --list > inventory.json' and import that")
+            draft.issue(
+                (str(entry), None),
+                "",
+                "dynamic inventory scripts cannot be imported; "
+                "run 'ansible-inventory -i SCRIPT --list > inventory.json' and import that",
+            )
             continue
         out.append(entry)
     return out
@@ -185,8 +202,7 @@ def _vars_files(directory: Path) -> dict[str, list[Path]]:
         suffix = entry.suffix if entry.suffix in _VARS_SUFFIX_RANK else ""
         name = entry.name[: len(entry.name) - len(suffix)]  # web01.example.com has no YAML suffix
         found.setdefault(name, []).append((_VARS_SUFFIX_RANK[suffix], [entry]))
-    return {name: [f for _, files in sorted(items, key=lambda i: i[0]) for f in files]
-            for name, items in found.items()}
+    return {name: [f for _, files in sorted(items, key=lambda i: i[0]) for f in files] for name, items in found.items()}
 
 
 def _dir_files(directory: Path) -> Iterator[Path]:
@@ -205,8 +221,12 @@ def _read_vars_file(path: Path, node: Node, draft: Draft) -> None:
     if text is None:
         return
     if text.lstrip().startswith("$ANSIBLE_VAULT"):
-        draft.issue((str(path), 1), "", "ansible-vault encrypted files cannot be read; keep secrets "
-                    "outside the inventory and refer to them with env:NAME or file:PATH")
+        draft.issue(
+            (str(path), 1),
+            "",
+            "ansible-vault encrypted files cannot be read; keep secrets "
+            "outside the inventory and refer to them with env:NAME or file:PATH",
+        )
         return
     doc = _parse_yaml(text, path, draft)
     if doc is None or doc.data is None:
@@ -358,8 +378,9 @@ class _Mapper:
         try:
             return Inventory(groups=groups, assets=assets)
         except ValidationError as exc:  # not expected: links create groups and cycles were cut
-            raise ConfigError([ConfigIssue(self.path, None, "", e["msg"])
-                               for e in exc.errors(include_url=False)]) from None
+            raise ConfigError(
+                [ConfigIssue(self.path, None, "", e["msg"]) for e in exc.errors(include_url=False)]
+            ) from None
 
     def _map_node(self, node: Node, label: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """(converted connection values, the other vars) of one host or group."""
@@ -386,8 +407,9 @@ class _Mapper:
             if name == "ungrouped" or (name == "all" and not self.rest[name]):
                 continue  # implicit; ``all`` is kept only to carry vars
             if not group.declared:
-                self.draft.issue(group.where, "", f"[{name}:vars] is for a group that is defined nowhere "
-                                 "in the inventory (a typo?)")
+                self.draft.issue(
+                    group.where, "", f"[{name}:vars] is for a group that is defined nowhere in the inventory (a typo?)"
+                )
                 continue
             try:
                 out[name] = Group(name=name, children=list(group.children), vars=self.rest[name])
@@ -420,8 +442,14 @@ class _Mapper:
                     creds.setdefault(section, {})[field] = slots[slot]
             try:
                 out[host.name] = Asset(
-                    name=host.name, kind=_kind(slots), address=slots.get("address"), port=slots.get("port"),
-                    groups=list(groups), vars=rest, credentials=creds, source=host.source,
+                    name=host.name,
+                    kind=_kind(slots),
+                    address=slots.get("address"),
+                    port=slots.get("port"),
+                    groups=list(groups),
+                    vars=rest,
+                    credentials=creds,
+                    source=host.source,
                 )
             except ValidationError as exc:
                 self._model_issues(exc, host, f"host {host.name!r}")

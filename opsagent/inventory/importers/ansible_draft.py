@@ -50,9 +50,7 @@ class Draft:
     """Hosts and groups from every source file, merged the way Ansible merges them."""
 
     def __init__(self) -> None:
-        self.groups: dict[str, GroupDraft] = {
-            name: GroupDraft(name, ("", None), declared=True) for name in IMPLICIT
-        }
+        self.groups: dict[str, GroupDraft] = {name: GroupDraft(name, ("", None), declared=True) for name in IMPLICIT}
         self.hosts: dict[str, HostDraft] = {}
         self.issues: list[ConfigIssue] = []
 

@@ -69,8 +69,9 @@ class YamlReader:
             part = self.parts.get(str(key))
             sub = (*loc, str(key))
             if part is None:
-                self.draft.issue(self._where(sub), _field(sub),
-                                 f"unexpected key in group {name!r} (expected hosts, vars, children)")
+                self.draft.issue(
+                    self._where(sub), _field(sub), f"unexpected key in group {name!r} (expected hosts, vars, children)"
+                )
             else:
                 part(name, value, sub)
 

@@ -46,8 +46,9 @@ def load_csv(path: Path) -> Inventory:
     try:
         return Inventory(assets=rows.assets)
     except ValidationError as exc:  # not expected: group names are checked per row
-        raise ConfigError([ConfigIssue(str(path), None, "groups", e["msg"])
-                           for e in exc.errors(include_url=False)]) from None
+        raise ConfigError(
+            [ConfigIssue(str(path), None, "groups", e["msg"]) for e in exc.errors(include_url=False)]
+        ) from None
 
 
 def _read(path: Path) -> str:
@@ -56,8 +57,9 @@ def _read(path: Path) -> str:
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read file: {exc}")]) from None
     except UnicodeDecodeError:
-        raise ConfigError([ConfigIssue(str(path), None, "", "not UTF-8 text; in Excel, save as "
-                                       "'CSV UTF-8 (comma delimited)'")]) from None
+        raise ConfigError(
+            [ConfigIssue(str(path), None, "", "not UTF-8 text; in Excel, save as 'CSV UTF-8 (comma delimited)'")]
+        ) from None
 
 
 def _delimiter(text: str) -> str:
@@ -99,10 +101,13 @@ class _Rows:
     def add(self, cells: list[str], line: int) -> None:
         if not any(cell.strip() for cell in cells) or cells[0].lstrip().startswith("#"):
             return  # blank rows and '#' comment rows
-        if len(cells) > len(self.columns) and any(c.strip() for c in cells[len(self.columns):]):
+        if len(cells) > len(self.columns) and any(c.strip() for c in cells[len(self.columns) :]):
             self._issue(line, "", f"row has {len(cells)} cells but the header only {len(self.columns)}")
-        row = {col: cell.strip().replace("\r\n", "\n")
-               for col, cell in zip(self.columns, cells, strict=False) if cell.strip()}
+        row = {
+            col: cell.strip().replace("\r\n", "\n")
+            for col, cell in zip(self.columns, cells, strict=False)
+            if cell.strip()
+        }
         if "" in row:
             self._issue(line, "", "a value in a column that has no header")
         data = self._asset_data(row, line)
@@ -124,8 +129,9 @@ class _Rows:
             "groups": self._groups(row.get("groups"), line),
             "tags": _tags(row.get("tags")),
             "credentials": self._credentials(row, line),
-            "vars": {col: val for col, val in row.items() if col and col not in _FIELDS
-                     and not col.startswith("cred.")},
+            "vars": {
+                col: val for col, val in row.items() if col and col not in _FIELDS and not col.startswith("cred.")
+            },
             "source": str(self.path),
         }
         return data if len(self.issues) == count else None

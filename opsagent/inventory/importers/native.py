@@ -77,8 +77,9 @@ def inventory_from_document(doc: Document) -> Inventory:
     try:
         return Inventory(groups=groups, assets=assets)
     except ValidationError as exc:
-        raise ConfigError([ConfigIssue(doc.path, doc.line_of(("groups",)), "groups", e["msg"])
-                           for e in exc.errors(include_url=False)]) from None
+        raise ConfigError(
+            [ConfigIssue(doc.path, doc.line_of(("groups",)), "groups", e["msg"]) for e in exc.errors(include_url=False)]
+        ) from None
 
 
 def load_native(path: Path) -> Inventory:
