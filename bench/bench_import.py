@@ -12,9 +12,9 @@ from pathlib import Path
 
 from opsagent.inventory.export import to_ansible_yaml
 from opsagent.inventory.importers.ansible import load_ansible
+from opsagent.inventory.model import Inventory
 from opsagent.store import Store, sqlite_url
 from opsagent.store.inventory_repo import save_inventory
-from opsagent.inventory.model import Inventory
 
 HOSTS = 10_000
 LEAF_GROUPS = 200  # 50 hosts each

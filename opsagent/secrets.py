@@ -49,9 +49,9 @@ _SENSITIVE_VAR = re.compile(
 def check_vars(variables: dict[str, Any]) -> dict[str, Any]:
     """Refuse plain-text secrets in vars; references and Jinja indirections (``{{ vault_x }}``) pass."""
     for name, value in variables.items():
-        if _SENSITIVE_VAR.search(name) and isinstance(value, str) and value and not is_reference(value):
-            if "{{" not in value:
-                raise ValueError(f"{name}: plain-text secrets are refused; use 'env:NAME' or 'file:PATH'")
+        plain = isinstance(value, str) and value and not is_reference(value) and "{{" not in value
+        if plain and _SENSITIVE_VAR.search(name):
+            raise ValueError(f"{name}: plain-text secrets are refused; use 'env:NAME' or 'file:PATH'")
     return variables
 
 
