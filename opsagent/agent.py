@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
@@ -16,6 +18,17 @@ from opsagent.server import make_web_app
 log = logging.getLogger(__name__)
 
 INVENTORY_REFRESH_SECONDS = 30.0
+POLL_THREAD_PREFIX = "opsagent-poll"
+
+
+def stuck_poll_threads(grace: float) -> list[threading.Thread]:
+    """Poll threads still running after ``grace`` seconds (they would block interpreter exit)."""
+    deadline = time.monotonic() + grace
+    while True:
+        alive = [t for t in threading.enumerate() if t.name.startswith(POLL_THREAD_PREFIX) and t.is_alive()]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
 
 
 async def _refresh(app: App, jobs: PollJobs) -> None:
@@ -30,11 +43,12 @@ async def _refresh(app: App, jobs: PollJobs) -> None:
 async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
     """Serve until ``stop`` is set. Invalid content or an unreachable store fail before binding."""
     profiles = app.load_profiles()
-    await asyncio.to_thread(app.seed_if_empty)
-    inventory = await asyncio.to_thread(app.inventory)
     loop = asyncio.get_running_loop()
     # Blocking collectors (psutil, later fabric/netmiko/drivers) share a bounded pool.
-    loop.set_default_executor(ThreadPoolExecutor(app.config.poll_threads, thread_name_prefix="opsagent-poll"))
+    pool = ThreadPoolExecutor(app.config.poll_threads, thread_name_prefix=POLL_THREAD_PREFIX)
+    loop.set_default_executor(pool)
+    await asyncio.to_thread(app.seed_if_empty)
+    inventory = await asyncio.to_thread(app.inventory)
     scheduler = make_scheduler()
     jobs = PollJobs(scheduler, app.poller(profiles), app.metrics)
     jobs.sync(app.targets(inventory))
@@ -52,3 +66,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await runner.cleanup()
+        # A poll stuck in a thread (dead NFS mount, a command past its timeout) must not hold up
+        # the stop: queued work is dropped, and asyncio.run gets an idle pool to join instead.
+        pool.shutdown(wait=False, cancel_futures=True)
+        loop.set_default_executor(ThreadPoolExecutor(1))

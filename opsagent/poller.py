@@ -81,10 +81,12 @@ class Poller:
         task = asyncio.ensure_future(collector.collect(asset, resolved, variables))
         # The target stays busy until the work really ends, even past the timeout (a thread
         # stuck in a dead NFS mount keeps running): the next poll is skipped, not stacked.
-        task.add_done_callback(lambda _t: self._busy.discard(key))
+        task.add_done_callback(lambda t: self._finished(key, t))
         done, _ = await asyncio.wait({task}, timeout=resolved.effective_timeout)
         if not done:
-            asyncio.get_running_loop().call_later(resolved.effective_timeout, task.cancel)
+            # Not cancelled: cancelling only detaches a stuck thread, and the next poll would
+            # start another one beside it until the pool is exhausted. Collectors bound their
+            # own I/O; the poller only stops waiting.
             result = CollectResult.failure(
                 asset.name, spec.name, Outcome.TIMEOUT, "timeout", f"no answer within {resolved.effective_timeout:g}s"
             )
@@ -92,6 +94,11 @@ class Poller:
             result = _unwrap(task, asset.name, spec.name)
         result.duration = time.perf_counter() - started
         return result
+
+    def _finished(self, key: tuple[str, str], task: asyncio.Future[CollectResult]) -> None:
+        self._busy.discard(key)
+        if not task.cancelled() and task.exception() is not None:  # retrieved, so asyncio stays quiet
+            log.debug("poll %s/%s ended with %r", *key, task.exception())
 
     async def poll_many(self, targets: Iterable[tuple[Asset, CollectorSpec, dict[str, Any]]]) -> list[CollectResult]:
         return list(await asyncio.gather(*(self.poll(a, s, v) for a, s, v in targets)))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 
 import click
 
-from opsagent.agent import run_agent
+from opsagent.agent import run_agent, stuck_poll_threads
 from opsagent.app import App
 from opsagent.cli.common import err_console
 from opsagent.config import AgentConfig, parse_listen
@@ -52,4 +54,11 @@ def serve(config: AgentConfig, listen: tuple[str, int] | None) -> None:
         err_console().print(f"cannot listen on {host}:{port}: {exc.strerror or exc}", markup=False)
         raise click.exceptions.Exit(1) from None
     finally:
-        app.close()
+        app.close()  # waits for the store writer: every fact and audit row is committed
+    stuck = stuck_poll_threads(grace=2.0)
+    if stuck:
+        # Python joins every worker thread at exit; a thread blocked in the kernel would keep a
+        # stopped agent alive for minutes. Everything durable is written, so leave now.
+        err_console().print(f"opsagent stopped; abandoning {len(stuck)} stuck poll thread(s)", markup=False)
+        sys.stderr.flush()
+        os._exit(0)
