@@ -3,94 +3,26 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.agent import Agent, opsagent, start_agent, wait_until
 from tests.peers.ports import free_port
 from tests.peers.prometheus import StartPrometheus, promtool_check_metrics
 
 pytestmark = pytest.mark.peer
 
 
-@dataclass
-class Agent:
-    proc: subprocess.Popen[bytes]
-    port: int
-    home: Path
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def get(self, path: str, accept: str | None = None) -> tuple[int, str, str]:
-        request = urllib.request.Request(self.url + path, headers={"Accept": accept} if accept else {})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as resp:
-                return resp.status, resp.headers["Content-Type"], resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers["Content-Type"], exc.read().decode()
-
-
-def opsagent(*args: str, home: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"OPSAGENT_HOME": str(home)}
-    env.pop("OPSAGENT_STORE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "opsagent", *args], env=env, capture_output=True, text=True, timeout=120, check=check
-    )
-
-
-def wait_until(
-    predicate,
-    timeout: float,
-    what: str,
-    log: Path | None = None,  # type: ignore[no-untyped-def]
-    proc: subprocess.Popen[bytes] | None = None,
-):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline and (proc is None or proc.poll() is None):
-        try:
-            last = predicate()
-            if last:
-                return last
-        except OSError as exc:
-            last = exc
-        time.sleep(0.2)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{tail}")
-
-
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
-    home = tmp_path_factory.mktemp("home")
-    port = free_port()
-    log = home / "serve.log"
-    env = os.environ | {"OPSAGENT_HOME": str(home)}
-    env.pop("OPSAGENT_STORE", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    agent = Agent(proc, port, home, log)
-    wait_until(lambda: agent.get("/healthz")[0] == 200, 30, "/healthz", log, proc)
+    agent = start_agent(tmp_path_factory.mktemp("home"))
     yield agent
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    agent.stop()
 
 
 def test_metrics_answer_within_seconds_with_node_exporter_names(agent: Agent) -> None:

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.test_serve import Agent, wait_until
-from tests.peers.ports import free_port
+from tests.e2e.agent import start_agent, wait_until
 
 pytestmark = pytest.mark.peer
 
@@ -45,18 +42,8 @@ def _value(text: str, family: str, **labels: str) -> float | None:
 
 def test_stuck_target(tmp_path: Path) -> None:
     _write_content(tmp_path)
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = os.environ | {"OPSAGENT_HOME": str(tmp_path)}
-    env.pop("OPSAGENT_STORE", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    agent = Agent(proc, port, tmp_path, log)
+    agent = start_agent(tmp_path)
+    proc, log = agent.proc, agent.log
     try:
 
         def skipped_twice() -> str | None:
