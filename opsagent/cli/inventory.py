@@ -114,7 +114,7 @@ def import_(config: AgentConfig, path: Path, fmt: str, prune: bool, dry_run: boo
         inv = Inventory(
             groups=inv.groups, assets={n: a.model_copy(update={"source": source}) for n, a in inv.assets.items()}
         )
-        store = App(config).store
+        store = _app(config).store  # seeds the local host first, as every other command does
         summary = repo.save_inventory(store, inv, prune_source=source if prune else None, actor=actor()).as_dict()
     if output == "json":
         print_json(summary)
