@@ -219,8 +219,12 @@ def _ssh_exception(exc: BaseException, where: str, ep: Endpoint) -> SshFailure:
             f"host key of {where} is not in known_hosts ({', '.join(ep.known_hosts) or 'none'}); add it with "
             "ssh-keyscan, or set accept_unknown_host_key: true for this asset",
         )
-    if "banner" in text.lower():
-        return SshFailure("timeout", Outcome.TIMEOUT, f"{where} sent no SSH banner within {ep.connect_timeout:g}s")
+    # A server that accepts TCP but never speaks: paramiko reports a banner error, or (when its
+    # handshake wait simply ran out) "No existing session".
+    if "banner" in text.lower() or "no existing session" in text.lower():
+        return SshFailure(
+            "timeout", Outcome.TIMEOUT, f"{where} completed no SSH handshake within {ep.connect_timeout:g}s"
+        )
     return SshFailure("ssh", Outcome.FAILED, f"SSH error with {where}: {_safe(exc)}")
 
 
