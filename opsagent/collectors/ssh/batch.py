@@ -31,9 +31,9 @@ def build_script(checks: Sequence[Check]) -> str:
         command = f"sudo -n -- sh -c {shlex.quote(check.command)}" if check.sudo else check.command
         lines += [
             f"echo '{MARK} begin {check.name}'",
-            "{",
+            "(",  # a subshell: a check's `exit`, `set` or `cd` cannot touch the batch or the next check
             command,
-            "} </dev/null",
+            ") </dev/null",
             f"printf '\\n{MARK} end {check.name} %s\\n' \"$?\"",
         ]
     return "\n".join(lines) + "\n"
