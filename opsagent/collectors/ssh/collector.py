@@ -79,6 +79,9 @@ class SshCollector:
             output, reused = self._run(asset, endpoint, options, sudo_password, deadline)
         except SshFailure as exc:
             return CollectResult.failure(asset, self.name, exc.outcome, exc.reason, str(exc))
+        finally:
+            if not options.persistent:
+                self.pool.discard(asset)
         result = interpret(asset, self.name, options, output.stdout, output.stderr, output.exit_status)
         result.samples.append(Sample.of("opsagent_ssh_connection_reused", 1 if reused else 0))
         return result

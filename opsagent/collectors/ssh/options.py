@@ -74,6 +74,7 @@ class SshOptions(BaseModel):
     jump_host: JumpHost | None = None
     sudo: bool = Field(default=False, description="run the whole batch through sudo")
     max_sessions_per_host: int = Field(default=4, ge=1, description="concurrent polls to one address:port")
+    persistent: bool = Field(default=True, description="keep the connection open between polls")
     keepalive: int = Field(default=30, ge=0, description="seconds between keepalives on idle connections (0: off)")
     idle_close: float = Field(default=600.0, gt=0, description="close a connection unused for this long")
     max_output_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
