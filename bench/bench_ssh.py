@@ -166,7 +166,8 @@ def main() -> None:
         f"({len(profile['checks'])} checks), {os.cpu_count()} cores"
     )
     print(
-        f"{'mode':44} {'polls':>6} {'failed':>6} {'wall s':>8} {'polls/s':>8} {'CPU ms/poll':>12} {'sshd CPU ms/poll':>17}"
+        f"{'mode':44} {'polls':>6} {'failed':>6} {'wall s':>8} {'polls/s':>8} "
+        f"{'CPU ms/poll':>12} {'sshd CPU ms/poll':>17}"
     )
     rows = [
         ("opsagent, persistent connections", persistent),
