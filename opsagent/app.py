@@ -98,6 +98,10 @@ class App:
             )
 
     def close(self) -> None:
+        for collector in self.collectors.values():  # collectors holding connections (ssh) close them
+            closer = getattr(collector, "close", None)
+            if callable(closer):
+                closer()
         self._writer.shutdown(wait=True)
         if "store" in self.__dict__:
             self.store.close()

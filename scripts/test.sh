@@ -20,6 +20,7 @@ APT_PACKAGES=(
     python3-venv  # ensurepip for a machine whose python3 is Debian's
     postgresql    # tests/peers/postgres.py
     prometheus    # tests/peers/prometheus.py (prometheus + promtool)
+    openssh-server  # tests/peers/sshd.py
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.peers.postgres",
     "tests.peers.prometheus",
+    "tests.peers.sshd",
 ]

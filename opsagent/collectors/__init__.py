@@ -8,8 +8,9 @@ from opsagent.collectors.base import Collector, CollectResult, Outcome, Sample
 def available_collectors() -> dict[str, Collector]:
     """Collector instances by type name (built per App; nothing is registered at import time)."""
     from opsagent.collectors.local import LocalCollector
+    from opsagent.collectors.ssh import SshCollector
 
-    collectors: list[Collector] = [LocalCollector()]
+    collectors: list[Collector] = [LocalCollector(), SshCollector()]
     return {c.name: c for c in collectors}
 
 

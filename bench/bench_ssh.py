@@ -1,0 +1,195 @@
+"""SSH collection at fleet scale: N assets on local sshd instances, polled repeatedly with
+persistent connections, beside a new connection per poll (paramiko) and beside OpenSSH's own
+client reconnecting for every poll (what Rundeck/Ansible-style tools do), in the same run.
+
+Goals: >= 10x less client CPU per poll than reconnecting; 1,000 host polls within one 60 s
+interval on 2 cores (Rundeck's published figure: 1,000 nodes in ~52 s on 8 cores, reconnecting).
+
+    .venv/bin/python bench/bench_ssh.py [--assets 200] [--rounds 5] [--servers 2]
+
+Needs root (it starts sshd and creates the test user, as the test suite does). Prints figures;
+asserts nothing. CPU is this process's user+system time (the collector side); sshd's own CPU is
+printed apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from opsagent.collectors.local import LocalOptions
+from opsagent.collectors.profiles import load_profiles
+from opsagent.collectors.ssh import SshCollector
+from opsagent.collectors.ssh.batch import build_script
+from opsagent.collectors.ssh.options import SshOptions
+from opsagent.inventory.model import Asset, CollectorSpec
+from opsagent.metrics import MetricsRegistry
+from opsagent.poller import Poller
+from tests.peers.sshd import SshServer, start_sshd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, utime+stime+cutime+cstime seconds) of a process, None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def sshd_cpu(servers: list[SshServer]) -> float:
+    """CPU of the sshd listeners and all their descendants (live connection processes and the
+    reaped ones, through cutime/cstime), in seconds."""
+    stats = {int(p.name): _stat(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    roots = {s.daemon.proc.pid for s in servers}
+    total = 0.0
+    for pid, st in stats.items():
+        if st is None:
+            continue
+        node: int | None = pid
+        while node is not None and node not in roots and node > 1:
+            parent = stats.get(node)
+            node = parent[0] if parent else None
+        if node in roots:
+            total += st[1]
+    return total
+
+
+def targets(servers: list[SshServer], n: int, persistent: bool, profile: dict[str, Any]) -> list[Any]:
+    out = []
+    for i in range(n):
+        server = servers[i % len(servers)]
+        asset = Asset(
+            name=f"host{i:04d}",
+            address=server.host,
+            port=server.port,
+            credentials={"ssh": {"user": server.user, "key_file": str(server.client_key)}},
+        )
+        options = {**profile, "known_hosts": [str(s.known_hosts) for s in servers], "persistent": persistent}
+        out.append((asset, CollectorSpec(name="ssh", options=options, interval=60, timeout=55), {}))
+    return out
+
+
+async def run_collector(
+    servers: list[SshServer], n: int, rounds: int, persistent: bool, profile: dict[str, Any]
+) -> dict[str, float]:
+    collector = SshCollector(max_workers=64)
+    poller = Poller({"ssh": collector}, {}, MetricsRegistry(), max_concurrency=256)
+    batch = targets(servers, n, persistent, profile)
+    try:
+        if persistent:  # connections opened once, as in steady state; the warm-up is not timed
+            warm = await poller.poll_many(batch)
+            assert all(r.ok for r in warm), [r.message for r in warm if not r.ok][:3]
+        cpu0, sshd0, wall0 = cpu(), sshd_cpu(servers), time.perf_counter()
+        failed = 0
+        for _ in range(rounds):
+            results = await poller.poll_many(batch)
+            failed += sum(not r.ok for r in results)
+        wall = time.perf_counter() - wall0
+        polls = n * rounds
+        return {
+            "polls": polls,
+            "failed": failed,
+            "wall": wall,
+            "rate": polls / wall,
+            "cpu_per_poll": (cpu() - cpu0) / polls,
+            "sshd_cpu_per_poll": (sshd_cpu(servers) - sshd0) / polls,
+        }
+    finally:
+        collector.close()
+
+
+def run_openssh(servers: list[SshServer], n: int, profile: dict[str, Any], workers: int = 32) -> dict[str, float]:
+    """OpenSSH's client, one new connection per poll, the same batch script on stdin."""
+    script = build_script(SshOptions.model_validate(profile).checks).encode()
+
+    def one(i: int) -> bool:
+        server = servers[i % len(servers)]
+        argv = ["ssh", "-T", "-i", str(server.client_key), "-p", str(server.port), "-o", "BatchMode=yes"]
+        argv += ["-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
+        argv += [f"{server.user}@{server.host}", "sh"]
+        res = subprocess.run(argv, input=script, capture_output=True, timeout=60, check=False)
+        return res.returncode == 0
+
+    def children_cpu() -> float:
+        r = os.times()
+        return r.children_user + r.children_system
+
+    cpu0, sshd0, wall0 = children_cpu(), sshd_cpu(servers), time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        ok = list(pool.map(one, range(n)))
+    wall = time.perf_counter() - wall0
+    return {
+        "polls": n,
+        "failed": ok.count(False),
+        "wall": wall,
+        "rate": n / wall,
+        "cpu_per_poll": (children_cpu() - cpu0) / n,
+        "sshd_cpu_per_poll": (sshd_cpu(servers) - sshd0) / n,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5, help="polls of every asset (persistent mode)")
+    parser.add_argument("--reconnect-polls", type=int, default=200, help="polls in the reconnecting modes")
+    parser.add_argument("--servers", type=int, default=2)
+    args = parser.parse_args()
+    profile = dict(load_profiles([ROOT], {"ssh": SshOptions, "local": LocalOptions})[("ssh", "linux")].options)
+    servers = [start_sshd() for _ in range(args.servers)]
+    try:
+        persistent = asyncio.run(run_collector(servers, args.assets, args.rounds, True, profile))
+        reconnect = asyncio.run(run_collector(servers, args.reconnect_polls, 1, False, profile))
+        openssh = run_openssh(servers, args.reconnect_polls, profile)
+    finally:
+        for server in servers:
+            server.stop()
+    print(
+        f"ssh collector, {args.assets} assets on {args.servers} local sshd, profile linux "
+        f"({len(profile['checks'])} checks), {os.cpu_count()} cores"
+    )
+    print(
+        f"{'mode':44} {'polls':>6} {'failed':>6} {'wall s':>8} {'polls/s':>8} "
+        f"{'CPU ms/poll':>12} {'sshd CPU ms/poll':>17}"
+    )
+    rows = [
+        ("opsagent, persistent connections", persistent),
+        ("opsagent, new connection per poll", reconnect),
+        ("OpenSSH ssh client, new connection per poll", openssh),
+    ]
+    for name, r in rows:
+        print(
+            f"{name:44} {r['polls']:>6.0f} {r['failed']:>6.0f} {r['wall']:>8.2f} {r['rate']:>8.1f} "
+            f"{r['cpu_per_poll'] * 1000:>12.2f} {r['sshd_cpu_per_poll'] * 1000:>17.2f}"
+        )
+    ratio = reconnect["cpu_per_poll"] / persistent["cpu_per_poll"]
+    both = (reconnect["cpu_per_poll"] + reconnect["sshd_cpu_per_poll"]) / (
+        persistent["cpu_per_poll"] + persistent["sshd_cpu_per_poll"]
+    )
+    per_1000 = 1000 / persistent["rate"]
+    print(f"CPU per poll, reconnecting / persistent: collector {ratio:.1f}x, collector+sshd {both:.1f}x  (goal >= 10x)")
+    print(
+        f"1,000 host polls, persistent: {per_1000:.1f} s  (goal <= 60 s on 2 cores; "
+        "Rundeck: 1,000 nodes in ~52 s on 8 cores, reconnecting)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,435 @@
+"""SSH connections (fabric over paramiko): open with host-key checking, run one batch, classify failures.
+
+Blocking code: the collector runs it in worker threads. Every step has a timeout (TCP connect,
+banner, auth, channel open, the command batch). Failures become :class:`SshFailure` with a short
+reason code; their messages never hold a secret (paramiko's exception texts name hosts, key types
+and auth methods only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paramiko
+from fabric import Config, Connection
+
+from opsagent.collectors.base import Outcome
+from opsagent.secrets import Secret
+
+
+class SshFailure(Exception):
+    """A failed poll step: ``reason`` is the label of ``opsagent_collect_errors_total``."""
+
+    def __init__(self, reason: str, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to log in. Secrets stay wrapped; ``identity`` never includes their values."""
+
+    host: str
+    port: int
+    user: str
+    key: Secret | None = None  # a key file path, or the key text itself
+    passphrase: Secret | None = None
+    password: Secret | None = None
+    known_hosts: tuple[str, ...] = ()
+    accept_unknown_host_key: bool = False
+    connect_timeout: float = 10.0
+    keepalive: int = 30
+    jump: Endpoint | None = None
+
+    def identity(self) -> tuple[Any, ...]:
+        """Pool key part: a changed secret (hash only) or setting opens a new connection."""
+        secrets = tuple(hash(s) if s is not None else None for s in (self.key, self.passphrase, self.password))
+        jump = self.jump.identity() if self.jump else None
+        return (self.host, self.port, self.user, secrets, self.known_hosts, self.accept_unknown_host_key, jump)
+
+    def __str__(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+class _AcceptUnknown(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
+    """Accept a host missing from known_hosts without writing it anywhere (explicit opt-in only).
+    A host whose known key *changed* is still refused: paramiko checks that before any policy."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        return None
+
+
+def load_private_key(material: Secret, passphrase: Secret | None) -> paramiko.PKey:
+    """A key from a path or from key text (a ``file:``/``env:`` credential holding the key itself)."""
+    value = material.reveal()
+    password = passphrase.reveal() if passphrase else None
+    try:
+        if "PRIVATE KEY-----" in value:
+            return _key_from_text(value, password)
+        return paramiko.PKey.from_path(Path(value).expanduser(), password)
+    except paramiko.PasswordRequiredException:
+        raise SshFailure("credentials", Outcome.FAILED, "private key is encrypted and no passphrase is set") from None
+    except (paramiko.SSHException, ValueError) as exc:
+        raise SshFailure("credentials", Outcome.FAILED, f"cannot load private key: {_safe(exc)}") from None
+    except OSError as exc:
+        raise SshFailure("credentials", Outcome.FAILED, f"cannot read private key: {exc.strerror}") from None
+
+
+def _key_from_text(text: str, password: str | None) -> paramiko.PKey:
+    last: Exception | None = None
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key(io.StringIO(text), password)
+        except paramiko.PasswordRequiredException:
+            raise
+        except (paramiko.SSHException, ValueError) as exc:
+            last = exc
+    raise paramiko.SSHException(f"unsupported key format ({_safe(last) if last else 'unknown'})")
+
+
+def _safe(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _connect_kwargs(ep: Endpoint) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "timeout": ep.connect_timeout,
+        "banner_timeout": ep.connect_timeout,
+        "auth_timeout": ep.connect_timeout,
+        "channel_timeout": ep.connect_timeout,
+    }
+    explicit = ep.key is not None or ep.password is not None
+    # With explicit credentials only those are tried (a wrong key must fail, not fall back to
+    # ~/.ssh/id_*); without any, behave like `ssh`: agent and default keys.
+    kwargs["allow_agent"] = kwargs["look_for_keys"] = not explicit
+    if ep.key is not None:
+        kwargs["pkey"] = load_private_key(ep.key, ep.passphrase)
+    if ep.password is not None:
+        kwargs["password"] = ep.password.reveal()
+    return kwargs
+
+
+def make_connection(ep: Endpoint, gateway: Connection | None) -> Connection:
+    # lazy=True: no ~/.ssh/config or fabric config files, so behaviour depends on the inventory only.
+    conn = Connection(
+        ep.host,
+        user=ep.user,
+        port=ep.port,
+        config=Config(lazy=True),
+        gateway=gateway,
+        connect_kwargs=_connect_kwargs(ep),
+    )
+    client: paramiko.SSHClient = conn.client
+    client.set_missing_host_key_policy(_AcceptUnknown() if ep.accept_unknown_host_key else paramiko.RejectPolicy())
+    keys = client.get_host_keys()
+    for path in ep.known_hosts:
+        file = Path(path).expanduser()
+        if file.is_file():
+            keys.load(str(file))  # load() (not load_host_keys()) so nothing is ever written back
+    return conn
+
+
+def open_connection(conn: Connection, ep: Endpoint) -> None:
+    try:
+        conn.open()
+    except Exception as exc:
+        conn.close()
+        raise classify(exc, ep, "connect") from None
+    transport = conn.client.get_transport()
+    if transport is not None and ep.keepalive:
+        transport.set_keepalive(ep.keepalive)
+
+
+def classify(exc: BaseException, ep: Endpoint, step: str) -> SshFailure:
+    """Map paramiko/socket errors to (reason, outcome, message)."""
+    if isinstance(exc, SshFailure):
+        return exc
+    where = f"{ep.host}:{ep.port}"
+    checks: list[tuple[type[BaseException] | tuple[type[BaseException], ...], Callable[[], SshFailure]]] = [
+        (paramiko.BadHostKeyException, lambda: _hostkey_mismatch(exc, where)),
+        (paramiko.AuthenticationException, lambda: _auth(exc, ep)),
+        (paramiko.ssh_exception.NoValidConnectionsError, lambda: _no_connection(exc, where)),
+        ((socket.timeout, TimeoutError), lambda: _timeout(step, where, ep)),
+        (socket.gaierror, lambda: SshFailure("unreachable", Outcome.UNREACHABLE, f"cannot resolve {ep.host}")),
+        (ConnectionRefusedError, lambda: SshFailure("refused", Outcome.UNREACHABLE, f"connection refused by {where}")),
+        (OSError, lambda: _os_error(exc, where)),
+        (paramiko.SSHException, lambda: _ssh_exception(exc, where, ep)),
+        (EOFError, lambda: SshFailure("ssh", Outcome.FAILED, f"{where} closed the connection during {step}")),
+    ]
+    for types, make in checks:
+        if isinstance(exc, types):
+            return make()
+    return SshFailure("ssh", Outcome.FAILED, f"{step} to {where} failed: {type(exc).__name__}: {_safe(exc)}")
+
+
+def _hostkey_mismatch(exc: BaseException, where: str) -> SshFailure:
+    assert isinstance(exc, paramiko.BadHostKeyException)
+    got = exc.key.fingerprint if hasattr(exc.key, "fingerprint") else exc.key.get_name()
+    return SshFailure(
+        "hostkey_mismatch",
+        Outcome.FAILED,
+        f"host key of {where} does not match known_hosts (got {got}): possible man-in-the-middle, connection refused",
+    )
+
+
+def _auth(exc: BaseException, ep: Endpoint) -> SshFailure:
+    methods = ""
+    if isinstance(exc, paramiko.BadAuthenticationType):
+        methods = f" (server allows: {', '.join(exc.allowed_types)})"
+    return SshFailure("auth", Outcome.FAILED, f"authentication failed for {ep}{methods}")
+
+
+def _no_connection(exc: BaseException, where: str) -> SshFailure:
+    assert isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError)
+    codes = {e.errno for e in exc.errors.values()}
+    if codes <= {errno.ECONNREFUSED}:
+        return SshFailure("refused", Outcome.UNREACHABLE, f"connection refused by {where}")
+    return SshFailure("unreachable", Outcome.UNREACHABLE, f"{where} is unreachable (no route to host)")
+
+
+def _timeout(step: str, where: str, ep: Endpoint) -> SshFailure:
+    if step == "connect":
+        return SshFailure("timeout", Outcome.TIMEOUT, f"connect to {where} timed out after {ep.connect_timeout:g}s")
+    return SshFailure("timeout", Outcome.TIMEOUT, f"{step} on {where} timed out")
+
+
+def _os_error(exc: BaseException, where: str) -> SshFailure:
+    assert isinstance(exc, OSError)
+    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
+        return SshFailure("unreachable", Outcome.UNREACHABLE, f"{where} is unreachable ({exc.strerror})")
+    return SshFailure("unreachable", Outcome.UNREACHABLE, f"cannot connect to {where}: {exc.strerror or _safe(exc)}")
+
+
+def _ssh_exception(exc: BaseException, where: str, ep: Endpoint) -> SshFailure:
+    text = str(exc)
+    if "not found in known_hosts" in text:
+        return SshFailure(
+            "hostkey_unknown",
+            Outcome.FAILED,
+            f"host key of {where} is not in known_hosts ({', '.join(ep.known_hosts) or 'none'}); add it with "
+            "ssh-keyscan, or set accept_unknown_host_key: true for this asset",
+        )
+    # A server that accepts TCP but never speaks: paramiko reports a banner error, or (when its
+    # handshake wait simply ran out) "No existing session".
+    if "banner" in text.lower() or "no existing session" in text.lower():
+        return SshFailure(
+            "timeout", Outcome.TIMEOUT, f"{where} completed no SSH handshake within {ep.connect_timeout:g}s"
+        )
+    return SshFailure("ssh", Outcome.FAILED, f"SSH error with {where}: {_safe(exc)}")
+
+
+@dataclass
+class BatchOutput:
+    stdout: str
+    stderr: str
+    exit_status: int
+
+
+@dataclass
+class _Reader:
+    deadline: float
+    max_bytes: int
+    out: list[bytes] = field(default_factory=list)
+    err: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def take_stderr(self, chan: paramiko.Channel) -> None:
+        while chan.recv_stderr_ready():
+            self._add(self.err, chan.recv_stderr(65536))
+
+    def _add(self, into: list[bytes], data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            raise SshFailure("output", Outcome.FAILED, f"command output exceeds {self.max_bytes} bytes")
+        into.append(data)
+
+
+SUDO_PROMPT = "[opsagent-sudo-7f3a] "
+_READY = b"@@opsagent-ready@@\n"
+
+
+def run_batch(
+    transport: paramiko.Transport,
+    script: str,
+    *,
+    timeout: float,
+    max_bytes: int,
+    sudo: bool = False,
+    sudo_password: Secret | None = None,
+) -> BatchOutput:
+    """Run ``script`` with ``sh`` on one new channel of ``transport``; output decoded as UTF-8."""
+    reader = _Reader(time.monotonic() + timeout, max_bytes)
+    chan = transport.open_session(timeout=min(timeout, 30.0))
+    try:
+        if sudo and sudo_password is not None:
+            chan.exec_command(f"sudo -S -p '{SUDO_PROMPT}' sh -c 'echo @@opsagent-ready@@; exec sh'")
+            _sudo_handshake(chan, reader, sudo_password)
+        else:
+            chan.exec_command("sudo -n sh" if sudo else "sh")
+        chan.sendall(script.encode())
+        chan.shutdown_write()
+        _read_all(chan, reader)
+        if not chan.status_event.wait(max(reader.remaining(), 0.1)):
+            raise TimeoutError("no exit status")
+        reader.take_stderr(chan)
+        return BatchOutput(
+            b"".join(reader.out).decode("utf-8", "replace"),
+            b"".join(reader.err).decode("utf-8", "replace"),
+            chan.exit_status,
+        )
+    finally:
+        chan.close()
+
+
+def _read_all(chan: paramiko.Channel, reader: _Reader) -> None:
+    while True:
+        left = reader.remaining()
+        if left <= 0:
+            raise TimeoutError("command batch")
+        chan.settimeout(min(left, 0.5))  # short slices: stderr is drained between them
+        try:
+            data = chan.recv(65536)
+        except TimeoutError:
+            reader.take_stderr(chan)
+            continue
+        if not data:
+            return
+        reader._add(reader.out, data)
+
+
+def _sudo_handshake(chan: paramiko.Channel, reader: _Reader, password: Secret) -> None:
+    """sudo either prompts on stderr (answer it once) or starts the shell, which says it is ready.
+    The password is only ever written to sudo's prompt, never into the script's stdin."""
+    answered = False
+    head = b""
+    while _READY not in head:
+        left = reader.remaining()
+        if left <= 0:
+            raise TimeoutError("sudo")
+        if chan.recv_stderr_ready():
+            reader._add(reader.err, chan.recv_stderr(65536))
+            text = b"".join(reader.err).decode("utf-8", "replace")
+            if SUDO_PROMPT.strip() in text:
+                if answered:
+                    raise SshFailure("sudo", Outcome.FAILED, "sudo refused the password")
+                reader.err.clear()
+                chan.sendall((password.reveal() + "\n").encode())
+                answered = True
+            continue
+        if chan.exit_status_ready() and not chan.recv_ready():
+            raise SshFailure("sudo", Outcome.FAILED, "sudo failed: " + b"".join(reader.err).decode()[:200])
+        if chan.recv_ready():
+            head += chan.recv(len(_READY) - len(head) if len(head) < len(_READY) else 1)
+            continue
+        chan.status_event.wait(0.05)
+
+
+class Pool:
+    """Persistent connections, one per pool key (asset), reused across polls and reopened after a
+    failure; jump hosts are shared by every target behind them. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._gateways: dict[tuple[Any, ...], _Entry] = {}
+
+    def transport(self, key: str, ep: Endpoint) -> tuple[paramiko.Transport, bool]:
+        """A live transport for ``key`` (opened now if needed); True when it was reused."""
+        entry = self._entry(self._entries, key, ep)
+        with entry.lock:
+            entry.last_used = time.monotonic()
+            transport = entry.live_transport()
+            if transport is not None:
+                return transport, True
+            entry.close()
+            gateway = self._gateway(ep.jump) if ep.jump else None
+            entry.conn = make_connection(ep, gateway)
+            open_connection(entry.conn, ep)
+            transport = entry.live_transport()
+            if transport is None:
+                raise SshFailure("ssh", Outcome.FAILED, f"connection to {ep} closed right after login")
+            return transport, False
+
+    def _gateway(self, ep: Endpoint) -> Connection:
+        entry = self._entry(self._gateways, ep.identity(), ep)
+        with entry.lock:
+            entry.last_used = time.monotonic()
+            if entry.live_transport() is None:
+                entry.close()
+                conn = make_connection(ep, self._gateway(ep.jump) if ep.jump else None)
+                try:
+                    open_connection(conn, ep)
+                except SshFailure as exc:
+                    raise SshFailure(exc.reason, exc.outcome, f"jump host: {exc}") from None
+                entry.conn = conn
+            assert entry.conn is not None
+            return entry.conn
+
+    def _entry(self, table: dict[Any, _Entry], key: Any, ep: Endpoint) -> _Entry:
+        with self._lock:
+            entry = table.get(key)
+            if entry is None or entry.identity != ep.identity():
+                if entry is not None:
+                    entry.close()
+                entry = table[key] = _Entry(ep.identity())
+            return entry
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            entry = self._entries.pop(key, None)
+        if entry is not None:
+            entry.close()
+
+    def close_idle(self, idle: float) -> int:
+        now = time.monotonic()
+        with self._lock:
+            stale = [k for k, e in self._entries.items() if now - e.last_used > idle and not e.lock.locked()]
+            entries = [self._entries.pop(k) for k in stale]
+        for entry in entries:
+            entry.close()
+        return len(entries)
+
+    def open_count(self) -> int:
+        with self._lock:
+            return sum(1 for e in self._entries.values() if e.conn is not None and e.conn.is_connected)
+
+    def close(self) -> None:
+        with self._lock:
+            entries = [*self._entries.values(), *self._gateways.values()]
+            self._entries.clear()
+            self._gateways.clear()
+        for entry in entries:
+            entry.close()
+
+
+@dataclass
+class _Entry:
+    identity: tuple[Any, ...]
+    conn: Connection | None = None
+    last_used: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def live_transport(self) -> paramiko.Transport | None:
+        if self.conn is None:
+            return None
+        transport: paramiko.Transport | None = self.conn.client.get_transport()
+        return transport if transport is not None and transport.is_active() else None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection must not mask the failure
+                self.conn.client.close()
+            self.conn = None
