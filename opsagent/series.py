@@ -144,6 +144,10 @@ class SeriesHistory:
         with self._lock:
             self._batches.pop(producer, None)
 
+    def producers(self) -> list[object]:
+        with self._lock:
+            return list(self._batches)
+
     def select(self, name: str | None) -> Iterator[Series]:
         """Every series of ``name`` (all series when ``name`` is None). A snapshot of the list."""
         with self._lock:
