@@ -20,6 +20,7 @@ APT_PACKAGES=(
     python3-venv  # ensurepip for a machine whose python3 is Debian's
     postgresql    # tests/peers/postgres.py
     prometheus    # tests/peers/prometheus.py (prometheus + promtool)
+    prometheus-alertmanager  # tests/peers/alertmanager.py
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

@@ -3,4 +3,6 @@
 pytest_plugins = [
     "tests.peers.postgres",
     "tests.peers.prometheus",
+    "tests.peers.alertmanager",
+    "tests.peers.receivers",
 ]
