@@ -14,10 +14,10 @@ from opsagent import __version__
 from opsagent.alerts.alertmanager import PayloadError
 from opsagent.alerts.engine import AlertEngine
 from opsagent.app import App
-from opsagent.inventory.facts import unflatten
-from opsagent.metrics import Exposition
 from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
+from opsagent.inventory.facts import unflatten
+from opsagent.metrics import Exposition
 from opsagent.store import inventory_repo as repo
 
 APP_KEY = web.AppKey("opsagent", App)

@@ -152,7 +152,12 @@ class AlertEngine:
                     break
         return muted, suppressed
 
-    def apply(self, transitions: list[Transition], silences: SilenceSet, t: float) -> TickResult:
+    def apply(  # noqa: C901 - the tick's store side in one readable place
+        self,
+        transitions: list[Transition],
+        silences: SilenceSet,
+        t: float,
+    ) -> TickResult:
         muted, suppressed = self._muting(silences)
         opened: list[int] = []
         reopen = self.config.evaluation.reopen_within
@@ -162,7 +167,9 @@ class AlertEngine:
                 continue
             incident_id, action = repo.fire(
                 self.store,
-                repo.AlertInput(alert.fingerprint, alert.rule, alert.labels, alert.annotations, alert.value, rule.resolve),
+                repo.AlertInput(
+                    alert.fingerprint, alert.rule, alert.labels, alert.annotations, alert.value, rule.resolve
+                ),
                 reopen,
             )
             alert.incident_id = incident_id
@@ -177,15 +184,15 @@ class AlertEngine:
                 repo.add_suppressed(self.store, parent.incident_id, names)
         resolved: list[int] = []
         for tr in transitions:
-            incident_id = tr.alert.incident_id
-            if incident_id is None:
+            tr_incident = tr.alert.incident_id
+            if tr_incident is None:
                 continue
             if tr.kind == "resolved":
-                rule = rule_by_name.get(tr.alert.rule)
-                if repo.clear(self.store, incident_id, rule.resolve if rule else "auto") == "resolved":
-                    resolved.append(incident_id)
+                tr_rule = rule_by_name.get(tr.alert.rule)
+                if repo.clear(self.store, tr_incident, tr_rule.resolve if tr_rule else "auto") == "resolved":
+                    resolved.append(tr_incident)
             elif tr.kind in ("flapping_started", "flapping_stopped"):
-                repo.set_flapping(self.store, incident_id, tr.kind == "flapping_started")
+                repo.set_flapping(self.store, tr_incident, tr.kind == "flapping_started")
         self._save_states()
         self.stats.incidents_opened += len(opened)
         self._muted = muted
@@ -208,7 +215,16 @@ class AlertEngine:
     def _notify_lists(self, transitions: list[Transition]) -> tuple[list[NotifyAlert], list[NotifyAlert]]:
         muted = getattr(self, "_muted", {})
         firing = [
-            NotifyAlert(a.fingerprint, a.labels, a.annotations, "firing", a.fired_at or a.active_at, None, a.incident_id, a.value)
+            NotifyAlert(
+                a.fingerprint,
+                a.labels,
+                a.annotations,
+                "firing",
+                a.fired_at or a.active_at,
+                None,
+                a.incident_id,
+                a.value,
+            )
             for _r, a in self.active_alerts()
             if a.state == FIRING and not a.flapping and a.fingerprint not in muted and a.incident_id is not None
         ]
@@ -250,7 +266,9 @@ class AlertEngine:
             return
         for target in self.config.alertmanagers:
             due = [
-                a for a in firing if now - self._forward_sent.get(target.url + a.fingerprint, -1e18) >= target.resend_interval
+                a
+                for a in firing
+                if now - self._forward_sent.get(target.url + a.fingerprint, -1e18) >= target.resend_interval
             ]
             batch = due + resolved
             if not batch:
@@ -317,4 +335,3 @@ class AlertEngine:
         sent.add_sample("opsagent_notifications_total", {"outcome": "ok"}, self.dispatcher.sent)
         sent.add_sample("opsagent_notifications_total", {"outcome": "failed"}, self.dispatcher.failed)
         yield from (duration, evals, failures, tick, alerts, sent)
-

@@ -31,7 +31,12 @@ class Matcher:
 
     def to_dict(self) -> dict[str, object]:
         """Alertmanager API v2 form."""
-        return {"name": self.name, "value": self.value, "isRegex": "~" in self.op, "isEqual": not self.op.startswith("!")}
+        return {
+            "name": self.name,
+            "value": self.value,
+            "isRegex": "~" in self.op,
+            "isEqual": not self.op.startswith("!"),
+        }
 
 
 def parse_matcher(text: str) -> Matcher:

@@ -241,7 +241,9 @@ def rule_files(roots: Iterable[Path]) -> list[Path]:
     for root in roots:
         folder = root / "alerts"
         if folder.is_dir():
-            files += sorted(p for p in folder.rglob("*") if p.is_file() and p.name.endswith((".rules.yaml", ".rules.yml")))
+            files += sorted(
+                p for p in folder.rglob("*") if p.is_file() and p.name.endswith((".rules.yaml", ".rules.yml"))
+            )
     return files
 
 

@@ -53,7 +53,9 @@ def add_silence(
                 comment=comment,
                 created_at=now(),
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert row_id is not None
+        row_id = row_id[0]
         store.audit(conn, created_by, f"{kind}.add", f"{kind}#{row_id}", {"matchers": matchers, "comment": comment})
     return int(row_id)
 

@@ -115,7 +115,7 @@ def _recovered(alert: AlertState, recovery: list[Element] | None) -> bool:
     return any(all(alert.labels.get(k) == v for k, v in e.labels.items()) for e in recovery)
 
 
-def step(  # noqa: C901 - the state machine in one place
+def step(
     rule: CompiledRule,
     rs: RuleState,
     result: list[Element],

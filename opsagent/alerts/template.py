@@ -120,7 +120,9 @@ class Template:
         pieces = [p.strip() for p in body.split("|")]
         term = _TERM.match(pieces[0])
         if term is None:
-            raise TemplateError(f"unsupported template action {{{{ {body} }}}} (opsagent supports $labels, $value, pipes)")
+            raise TemplateError(
+                f"unsupported template action {{{{ {body} }}}} (opsagent supports $labels, $value, pipes)"
+            )
         steps: list[_Step] = []
         for piece in pieces[1:]:
             call = _CALL.match(piece)

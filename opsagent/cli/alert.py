@@ -30,10 +30,17 @@ def rules(config: AgentConfig, output: str) -> None:
     if output == "json":
         print_json(
             [
-                {"group": r.group, "alert": r.name, "expr": r.expr_text, "for": r.for_, "source": r.source,
-                 "resolve": r.resolve, "recover": r.recover is not None}
+                {
+                    "group": r.group,
+                    "alert": r.name,
+                    "expr": r.expr_text,
+                    "for": r.for_,
+                    "source": r.source,
+                    "resolve": r.resolve,
+                    "recover": r.recover is not None,
+                }
                 for r in loaded
-            ]  # fmt: skip
+            ]
         )
         return
     print_table(
@@ -61,7 +68,13 @@ def states(config: AgentConfig, output: str) -> None:
         None,
         ["alert", "state", "labels", "value", "incident"],
         (
-            (r["rule"], r["state"] + (" (flapping)" if r["flapping"] else ""), short(r["labels"], 70), r["value"], r["incident_id"])
+            (
+                r["rule"],
+                r["state"] + (" (flapping)" if r["flapping"] else ""),
+                short(r["labels"], 70),
+                r["value"],
+                r["incident_id"],
+            )
             for r in rows
         ),
     )
@@ -73,12 +86,14 @@ def _parse_time(value: str | None, default: datetime) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"not an ISO time: {value!r} (e.g. 2024-05-01T22:00 or 2024-05-01T22:00+08:00)") from None
+        raise click.BadParameter(
+            f"not an ISO time: {value!r} (e.g. 2024-05-01T22:00 or 2024-05-01T22:00+08:00)"
+        ) from None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.astimezone().astimezone(UTC)
 
 
 def _add(kind: str) -> click.Command:
-    @click.command("add", help=f"Add a {kind}: MATCHER... like alertname=HostDown asset=~\"bj-.*\".")
+    @click.command("add", help=f'Add a {kind}: MATCHER... like alertname=HostDown asset=~"bj-.*".')
     @click.argument("matchers", nargs=-1, required=True)
     @click.option("--start", help="ISO time (local unless a zone is given); default now.")
     @click.option("--end", help="ISO time; or use --duration.")
@@ -122,10 +137,17 @@ def _list(kind: str) -> click.Command:
             None,
             ["#", "state", "matchers", "starts", "ends", "by", "comment"],
             (
-                (r["id"], r["state"], " ".join(r["matchers"]), local_time(r["starts_at"]), local_time(r["ends_at"]),
-                 r["created_by"], short(r["comment"], 50))
+                (
+                    r["id"],
+                    r["state"],
+                    " ".join(r["matchers"]),
+                    local_time(r["starts_at"]),
+                    local_time(r["ends_at"]),
+                    r["created_by"],
+                    short(r["comment"], 50),
+                )
                 for r in rows
-            ),  # fmt: skip
+            ),
         )
 
     return list_cmd

@@ -123,7 +123,9 @@ def _action(name: str, help_text: str, needs_message: bool = False) -> click.Com
     @click.option("--by", "by", help="Who does it (default: the login user).")
     @output_option
     @click.pass_obj
-    def command(config: AgentConfig, incident_id: int, message: str, by: str | None, output: str, **fields: Any) -> None:
+    def command(
+        config: AgentConfig, /, incident_id: int, message: str, by: str | None, output: str, **fields: Any
+    ) -> None:
         with _app(config) as app:
             result = repo.act(app.store, incident_id, name, by or actor(), message, **fields)
         _done(result, output)

@@ -53,7 +53,9 @@ def _event(conn: Connection, incident_id: int, kind: str, actor: str, message: s
 
 
 def _touch(conn: Connection, incident_id: int, **values: Any) -> None:
-    conn.execute(update(schema.incidents).where(schema.incidents.c.id == incident_id).values(updated_at=now(), **values))
+    conn.execute(
+        update(schema.incidents).where(schema.incidents.c.id == incident_id).values(updated_at=now(), **values)
+    )
 
 
 def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tuple[int, str]:
@@ -74,8 +76,10 @@ def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tupl
             _touch(conn, row.id, count=t.count + 1, last_fired_at=at, value=alert.value, annotations=alert.annotations)
             _event(conn, row.id, EventKind.REPEATED, SYSTEM_ACTOR, "the alert fired again", value=alert.value)
             return row.id, "repeated"
-        if row is not None and row.resolved_at is not None and at - as_utc(row.resolved_at) <= timedelta(
-            seconds=reopen_within
+        if (
+            row is not None
+            and row.resolved_at is not None
+            and at - as_utc(row.resolved_at) <= timedelta(seconds=reopen_within)
         ):
             _touch(conn, row.id, status=Status.OPEN.value, count=t.count + 1, last_fired_at=at, resolved_at=None)
             _event(conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value)
@@ -106,7 +110,9 @@ def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tupl
                 last_fired_at=at,
                 updated_at=at,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert incident_id is not None
+        incident_id = incident_id[0]
         _event(conn, incident_id, EventKind.OPENED, SYSTEM_ACTOR, title, source=alert.source, labels=labels)
         return int(incident_id), "opened"
 
@@ -135,13 +141,17 @@ def set_flapping(store: Store, incident_id: int, flapping: bool) -> None:
 def add_suppressed(store: Store, incident_id: int, names: list[str]) -> None:
     """Record the dependent alerts this (parent) incident suppressed."""
     with store.transaction() as conn:
-        current = conn.execute(select(schema.incidents.c.suppressed).where(schema.incidents.c.id == incident_id)).scalar()
+        current = conn.execute(
+            select(schema.incidents.c.suppressed).where(schema.incidents.c.id == incident_id)
+        ).scalar()
         known = list(current or [])
         new = [n for n in names if n not in known]
         if not new:
             return
         _touch(conn, incident_id, suppressed=known + new)
-        _event(conn, incident_id, EventKind.SUPPRESSED, SYSTEM_ACTOR, "suppressed dependents: " + ", ".join(new), names=new)
+        _event(
+            conn, incident_id, EventKind.SUPPRESSED, SYSTEM_ACTOR, "suppressed dependents: " + ", ".join(new), names=new
+        )
 
 
 # -- actions by people (CLI / API) -----------------------------------------------------------------
@@ -223,7 +233,7 @@ def list_incidents(
 ) -> list[dict[str, Any]]:
     t = schema.incidents.c
     query = select(schema.incidents).order_by(t.id.desc()).limit(limit)
-    conditions = []
+    conditions: list[Any] = []
     if statuses:
         conditions.append(t.status.in_(statuses))
     if asset:

@@ -44,7 +44,9 @@ RULES = {
                     "annotations": {
                         "summary": '{{ $labels.asset }}: only {{ $value | printf "%.1f" }}% memory available',
                         "runbook_url": "runbooks/emergency/memory-pressure.yaml",
-                        "opsagent_recover_expr": "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes * 100 > 20",
+                        "opsagent_recover_expr": (
+                            "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes * 100 > 20"
+                        ),
                     },
                 }
             ],

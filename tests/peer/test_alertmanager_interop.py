@@ -16,8 +16,8 @@ import yaml
 from opsagent.alerts.alertmanager import post_alerts
 from opsagent.alerts.notify.formats import NotifyAlert
 from opsagent.alerts.notifyconfig import AlertmanagerTarget
-from tests.e2e.test_serve import opsagent, wait_until
 from tests.e2e.test_alerts_e2e import start, stop
+from tests.e2e.test_serve import opsagent, wait_until
 from tests.peers.alertmanager import AlertmanagerHandle
 from tests.peers.ports import LOCALHOST, free_port
 from tests.peers.process import Daemon
@@ -27,8 +27,13 @@ pytestmark = pytest.mark.peer
 
 
 def _prometheus_with_alerting(base: Path, am: AlertmanagerHandle) -> Daemon:
-    rules = {"groups": [{"name": "interop", "rules": [{"alert": "InteropAlways", "expr": "vector(1) > 0",
-             "labels": {"severity": "warning", "asset": "prom-side"}, "annotations": {"summary": "from Prometheus"}}]}]}  # fmt: skip
+    rule = {
+        "alert": "InteropAlways",
+        "expr": "vector(1) > 0",
+        "labels": {"severity": "warning", "asset": "prom-side"},
+        "annotations": {"summary": "from Prometheus"},
+    }
+    rules = {"groups": [{"name": "interop", "rules": [rule]}]}
     (base / "rules.yml").write_text(yaml.safe_dump(rules))
     config = {
         "global": {"evaluation_interval": "1s", "scrape_interval": "5s"},
@@ -39,8 +44,12 @@ def _prometheus_with_alerting(base: Path, am: AlertmanagerHandle) -> Daemon:
     port = free_port()
     daemon = Daemon(
         "prometheus",
-        [_binary("prometheus"), f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'data'}",
-         f"--web.listen-address={LOCALHOST}:{port}"],  # fmt: skip
+        [
+            _binary("prometheus"),
+            f"--config.file={base / 'prometheus.yml'}",
+            f"--storage.tsdb.path={base / 'data'}",
+            f"--web.listen-address={LOCALHOST}:{port}",
+        ],
         base / "prometheus.log",
         cwd=base,
     )
@@ -93,5 +102,3 @@ def test_forward_to_alertmanager_api_v2(start_alertmanager: Any) -> None:
     dead = AlertmanagerTarget(url=f"http://{LOCALHOST}:{free_port()}", timeout=2)
     ok, error = asyncio.run(post_alerts(dead, [alert], "http://opsagent", time.time()))
     assert not ok and error  # a dead Alertmanager is a result, never an exception
-
-

@@ -33,7 +33,7 @@ class SmtpServer:
         server = self
 
         class Handler:
-            async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+            async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
                 server.messages.append(email.message_from_bytes(envelope.content))
                 return "250 Message accepted for delivery"
 

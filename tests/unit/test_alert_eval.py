@@ -75,7 +75,14 @@ def test_staleness_and_lookback() -> None:
 
 @pytest.mark.parametrize(
     "expr",
-    ["histogram_quantile(0.9, x)", "rate(x[5m:1m])", "x @ 100", "rate(x)", 'label_replace(x, "a", "b", "c", "d")', "1 > 2"],
+    [
+        "histogram_quantile(0.9, x)",
+        "rate(x[5m:1m])",
+        "x @ 100",
+        "rate(x)",
+        'label_replace(x, "a", "b", "c", "d")',
+        "1 > 2",
+    ],
 )
 def test_unsupported_promql_is_a_load_error(expr: str) -> None:
     with pytest.raises(PromQLError):
@@ -112,7 +119,7 @@ def run(r: object, temps: list[float], cfg: FlappingConfig | None = None) -> tup
 
 
 def test_pending_then_firing_after_for() -> None:
-    rs, kinds = run(rule(), [95, 95, 95, 95, 80])
+    _rs, kinds = run(rule(), [95, 95, 95, 95, 80])
     assert kinds == [[], [], [], ["fired"], ["resolved"]]  # for 30 s at 10 s steps
     _, kinds = run(rule(), [95, 80, 95, 80, 95])
     assert all(k == [] for k in kinds)  # never held for 30 s: never fires

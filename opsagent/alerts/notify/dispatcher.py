@@ -42,7 +42,7 @@ def group_key(route_index: int, route: Route, labels: dict[str, str]) -> tuple[s
     return f"{route_index}:{route.receiver}:{{{body}}}", group_labels
 
 
-def plan(
+def plan(  # noqa: C901 - Alertmanager's timing rules in one place
     route_index: int,
     route: Route,
     memory: dict[str, GroupMemory],
@@ -71,7 +71,9 @@ def plan(
         if mem is None:
             mem = memory[key] = GroupMemory(created_at=t)
         if group is None:
-            group = Group(route.receiver, key, group_key(route_index, route, next(iter(mem.resolved_waiting.values())).labels)[1])
+            group = Group(
+                route.receiver, key, group_key(route_index, route, next(iter(mem.resolved_waiting.values())).labels)[1]
+            )
         group.resolved = list(mem.resolved_waiting.values())
         firing_fps = {a.fingerprint for a in group.firing}
         changed = bool(firing_fps - mem.sent_firing) or bool(group.resolved)
@@ -98,9 +100,7 @@ class Dispatcher:
     def restore(self) -> None:
         """Rebuild each group's memory from its last successful notification."""
         t = schema.notification_log.c
-        latest = (
-            select(func.max(t.id)).where(t.ok.is_(True)).group_by(t.receiver, t.group_key).scalar_subquery()
-        )
+        latest = select(func.max(t.id)).where(t.ok.is_(True)).group_by(t.receiver, t.group_key).scalar_subquery()
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(schema.notification_log).where(t.id.in_(latest))).all()
         for row in rows:

@@ -102,7 +102,7 @@ async def send(receiver: Receiver, group: Group, external_url: str) -> Outcome:
         return await send_robot(kind, robot, group)
     except SecretError as exc:
         return False, f"credential: {exc}"
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return False, "timeout"
     except (aiohttp.ClientError, OSError, smtplib.SMTPException) as exc:
         return False, f"{type(exc).__name__}"

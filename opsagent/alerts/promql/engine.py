@@ -115,7 +115,7 @@ class Evaluator:
     def evaluate(self, expr: Expr, t: float) -> Value:
         return self._eval(expr, t)
 
-    def _eval(self, expr: Expr, t: float) -> Value:  # noqa: C901 - one dispatch
+    def _eval(self, expr: Expr, t: float) -> Value:
         if isinstance(expr, Number):
             return expr.value
         if isinstance(expr, VectorSelector):
@@ -170,7 +170,7 @@ class Evaluator:
                 yield s, ts, vs
 
     # -- functions ----------------------------------------------------------------------------
-    def _call(self, call: Call, t: float) -> Value:  # noqa: C901 - one dispatch over function families
+    def _call(self, call: Call, t: float) -> Value:
         name = call.func
         if name == "time":
             return t
@@ -190,7 +190,7 @@ class Evaluator:
         assert isinstance(arg, MatrixSelector)
         return self._range_function(call, arg, t)
 
-    def _range_function(self, call: Call, arg: MatrixSelector, t: float) -> Vector:  # noqa: C901
+    def _range_function(self, call: Call, arg: MatrixSelector, t: float) -> Vector:
         name = call.func
         end = t - arg.vector.offset
         start = end - arg.range
@@ -253,7 +253,7 @@ class Evaluator:
         return [Element(None, e.labels, max(low, min(high, e.value))) for e in vec]
 
     # -- aggregation --------------------------------------------------------------------------
-    def _aggregate(self, agg: Aggregate, t: float) -> Vector:  # noqa: C901 - one dispatch over operators
+    def _aggregate(self, agg: Aggregate, t: float) -> Vector:
         vec = self._vector(agg.expr, t)
         param = self._scalar(agg.param, t) if agg.param is not None else 0.0
         groups: dict[tuple[str, ...] | tuple[tuple[str, str], ...], tuple[dict[str, str], list[Element]]] = {}
@@ -268,7 +268,7 @@ class Evaluator:
             entry = groups.get(key)
             if entry is None:
                 if not agg.without:
-                    labels = {k: v for k, v in zip(by, key, strict=True) if v != ""}
+                    labels = {k: str(v) for k, v in zip(by, key, strict=True) if v != ""}
                 entry = groups[key] = (labels, [])
             entry[1].append(e)
         out: Vector = []
@@ -375,9 +375,7 @@ def _set_op(op: str, lhs: Vector, rhs: Vector, matching: VectorMatching) -> Vect
     return lhs + [e for e in rhs if signature(e.labels, matching) not in left]
 
 
-def _result_labels(
-    one: dict[str, str], other: dict[str, str], matching: VectorMatching
-) -> dict[str, str]:
+def _result_labels(one: dict[str, str], other: dict[str, str], matching: VectorMatching) -> dict[str, str]:
     if matching.card == "one-to-one":
         if matching.on:
             return {k: one[k] for k in matching.labels if k in one}
@@ -395,7 +393,7 @@ def _result_labels(
     return labels
 
 
-def _vector_vector(node: Binary, lhs: Vector, rhs: Vector) -> Vector:  # noqa: C901 - Prometheus' VectorBinop
+def _vector_vector(node: Binary, lhs: Vector, rhs: Vector) -> Vector:
     matching = node.matching
     swap = matching.card == "group_right"
     many, one = (rhs, lhs) if swap else (lhs, rhs)

@@ -5,13 +5,16 @@ Pure functions of (times, values, window start, window end); ``None`` means "no 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
 Points = tuple[list[float], list[float]]
 
 
-def extrapolated(ts: list[float], vs: list[float], start: float, end: float, *, counter: bool, rate: bool) -> float | None:
+def extrapolated(
+    ts: list[float], vs: list[float], start: float, end: float, *, counter: bool, rate: bool
+) -> float | None:
     """``rate``/``increase``/``delta``: Prometheus' extrapolatedRate, with counter resets."""
     n = len(ts)
     if n < 2:
@@ -74,11 +77,11 @@ def linear_regression(ts: list[float], vs: list[float], at: float) -> tuple[floa
 
 
 def changes(vs: list[float]) -> float:
-    return float(sum(1 for a, b in zip(vs, vs[1:], strict=False) if a != b and not (math.isnan(a) and math.isnan(b))))
+    return float(sum(1 for a, b in itertools.pairwise(vs) if a != b and not (math.isnan(a) and math.isnan(b))))
 
 
 def resets(vs: list[float]) -> float:
-    return float(sum(1 for a, b in zip(vs, vs[1:], strict=False) if b < a))
+    return float(sum(1 for a, b in itertools.pairwise(vs) if b < a))
 
 
 def stdvar(vs: list[float]) -> float:

@@ -201,7 +201,8 @@ class _Parser:
             on, labels = True, self.label_list()
         elif self.accept("ignoring"):
             labels = self.label_list()
-        card, include = "one-to-one", ()
+        card: str = "one-to-one"
+        include: tuple[str, ...] = ()
         for side in ("group_left", "group_right"):
             if self.accept(side):
                 if op in SET_OPS:
@@ -365,7 +366,7 @@ class _Parser:
         self.expect(")")
         return tuple(labels)
 
-    def selector(self, name: str | None) -> VectorSelector:
+    def selector(self, name: str | None) -> VectorSelector:  # noqa: C901 - one grammar rule
         matchers: list[tuple[str, str, str]] = []
         if self.accept("{"):
             while self.tok.text != "}":
