@@ -98,7 +98,7 @@ def prometheus_figures(series: int, exprs: list[str]) -> str:
     }
     (base / "rules.yml").write_text(yaml.safe_dump(groups))
     (base / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "global": {"scrape_interval": "5s", "scrape_timeout": "5s", "evaluation_interval": "5s"},
         "rule_files": [str(base / "rules.yml")],
         "scrape_configs": [{"job_name": "bench", "static_configs": [{"targets": [f"127.0.0.1:{server.server_port}"]}]}],
     }))  # fmt: skip
