@@ -10,8 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from opsagent.alerts.engine import AlertEngine
+from opsagent.alerts.setup import EngineCollector, build_engine, parents_of
 from opsagent.app import App
+from opsagent.collectors.base import CollectResult
 from opsagent.metrics import Exposition
+from opsagent.poller import ResultSink
 from opsagent.scheduler import PollJobs, make_scheduler
 from opsagent.server import make_web_app
 
@@ -31,11 +35,14 @@ def stuck_poll_threads(grace: float) -> list[threading.Thread]:
         time.sleep(0.05)
 
 
-async def _refresh(app: App, jobs: PollJobs) -> None:
+async def _refresh(app: App, jobs: PollJobs, parents: dict[str, list[str]] | None = None) -> None:
     """Pick up inventory changes made while serving; on failure keep the last good set."""
     try:
         inventory = await asyncio.to_thread(app.inventory)
         jobs.sync(app.targets(inventory))
+        if parents is not None:
+            parents.clear()
+            parents.update(parents_of(inventory))
     except Exception:
         log.exception("inventory refresh failed; keeping the previous poll jobs")
 
@@ -49,20 +56,33 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     loop.set_default_executor(pool)
     await asyncio.to_thread(app.seed_if_empty)
     inventory = await asyncio.to_thread(app.inventory)
+    engine, parents = build_engine(app, inventory)  # invalid rules refuse to start, like profiles
+    await asyncio.to_thread(engine.restore)
     scheduler = make_scheduler()
-    jobs = PollJobs(scheduler, app.poller(profiles), app.metrics)
+    poller = app.poller(profiles)
+    poller.sink = _poking(poller.sink, engine)
+    jobs = PollJobs(scheduler, poller, app.metrics)
     jobs.sync(app.targets(inventory))
-    scheduler.add_job(_refresh, "interval", args=(app, jobs), seconds=INVENTORY_REFRESH_SECONDS, id="inventory-refresh")
-    runner = web.AppRunner(make_web_app(app, Exposition(app.metrics)), access_log=None)
+    scheduler.add_job(
+        _refresh, "interval", args=(app, jobs, parents), seconds=INVENTORY_REFRESH_SECONDS, id="inventory-refresh"
+    )
+    exposition = Exposition(app.metrics)
+    exposition.health.register(EngineCollector(engine))
+    runner = web.AppRunner(make_web_app(app, exposition, engine), access_log=None)
     await runner.setup()
+    evaluating: asyncio.Task[None] | None = None
     try:
         await web.TCPSite(runner, host, port).start()
         scheduler.start()
+        evaluating = asyncio.create_task(engine.run(stop))
         log.info("opsagent serving http://%s:%d/metrics", host, port)
         if ready is not None:
             ready.set()
         await stop.wait()
     finally:
+        if evaluating is not None:
+            await asyncio.wait({evaluating}, timeout=10)
+            evaluating.cancel()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await runner.cleanup()
@@ -70,3 +90,14 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         # the stop: queued work is dropped, and asyncio.run gets an idle pool to join instead.
         pool.shutdown(wait=False, cancel_futures=True)
         loop.set_default_executor(ThreadPoolExecutor(1))
+
+
+def _poking(sink: ResultSink | None, engine: AlertEngine) -> ResultSink:
+    """After a poll result is recorded, ask the engine to evaluate soon (threshold → incident < 1 s)."""
+
+    async def run(result: CollectResult) -> None:
+        if sink is not None:
+            await sink(result)
+        engine.poke()
+
+    return run

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from opsagent.alerts.rulefile import RuleFile
+from opsagent.alerts.notifyconfig import NOTIFY_KEYS, NotifyConfig
+from opsagent.alerts.rulefile import compile_document
 from opsagent.collectors.profiles import load_profile
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.native import inventory_from_document
@@ -58,10 +59,18 @@ def check_file(path: Path, options_models: dict[str, type[BaseModel]]) -> None:
     checkers: dict[str, Callable[[], object]] = {
         "inventory": lambda: inventory_from_document(parse_yaml_file(path)),
         "collectors": lambda: load_profile(path, options_models),
-        "alerts": lambda: validate(parse_yaml_file(path), RuleFile),
+        "alerts": lambda: _check_alerts_file(path),
         "runbooks": lambda: validate(parse_yaml_file(path), Runbook),
     }
     checkers[role]()
+
+
+def _check_alerts_file(path: Path) -> object:
+    """alerts/ holds rule files and the notification config (recognised by its top-level keys)."""
+    doc = parse_yaml_file(path)
+    if isinstance(doc.data, dict) and set(doc.data) & NOTIFY_KEYS:
+        return validate(doc, NotifyConfig)
+    return compile_document(doc)
 
 
 def content_files(paths: Iterable[Path]) -> list[Path]:

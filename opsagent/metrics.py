@@ -12,6 +12,7 @@ prometheus-client's encoder.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.samples import Sample as PromSample
 
 from opsagent.collectors.base import CollectResult, Sample
+from opsagent.series import SeriesHistory
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -89,12 +91,14 @@ class MetricsRegistry:
         self._stats: dict[Key, _TargetStats] = {}
         self._errors: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()  # guards the dict swaps; scrapes run in a worker thread
+        # Past points per series for the alert evaluator (rate, *_over_time); /metrics never reads it.
+        self.history = SeriesHistory()
 
     def add_help(self, help_texts: Mapping[str, str]) -> None:
         for name, text in help_texts.items():
             self._help.setdefault(name, text)
 
-    def update(self, asset: str, collector: str, samples: Iterable[Sample]) -> None:
+    def update(self, asset: str, collector: str, samples: Iterable[Sample], now: float | None = None) -> None:
         """Replace the batch of (asset, collector) with ``samples`` (an ``asset`` label is added)."""
         grouped: dict[str, tuple[str, list[tuple[str, dict[str, str], float]]]] = {}
         for s in samples:
@@ -111,6 +115,12 @@ class MetricsRegistry:
         }
         with self._lock:
             self._batches[(asset, collector)] = families
+        self.history.ingest(
+            (asset, collector),
+            ((n, lb, v, kind) for kind, fam_rows in grouped.values() for n, lb, v in fam_rows),
+            time.time() if now is None else now,
+            replace=True,
+        )
 
     def record(self, result: CollectResult, now: float) -> None:
         """Update per-target health from a poll result (and its samples when it succeeded)."""
@@ -125,10 +135,28 @@ class MetricsRegistry:
                 err = (result.asset, result.collector, result.reason or result.outcome.value)
                 self._errors[err] = self._errors.get(err, 0) + 1
         if result.ok:
-            self.update(result.asset, result.collector, result.samples)
+            self.update(result.asset, result.collector, result.samples, now)
         # A failed poll keeps no stale values: the target's series go, `opsagent_up` says why.
         else:
-            self.update(result.asset, result.collector, ())
+            self.update(result.asset, result.collector, (), now)
+        self._record_self(key, now)
+
+    def _record_self(self, key: Key, now: float) -> None:
+        """The per-target health series go to the history too (rules like TargetDown read them)."""
+        asset, collector = key
+        labels = {"asset": asset, "collector": collector}
+        with self._lock:
+            stats = self._stats.get(key)
+            errors = [(e[2], n) for e, n in self._errors.items() if e[0] == asset and e[1] == collector]
+        if stats is None:
+            return
+        rows: list[tuple[str, Mapping[str, str], float, str]] = [
+            ("opsagent_up", labels, stats.up, "gauge"),
+            ("opsagent_collect_duration_seconds", labels, stats.duration, "gauge"),
+            ("opsagent_collect_skipped_total", labels, float(stats.skipped), "counter"),
+        ]
+        rows += [("opsagent_collect_errors_total", labels | {"reason": r}, float(n), "counter") for r, n in errors]
+        self.history.ingest(("self", asset, collector), rows, now, replace=True)
 
     def skipped(self, asset: str, collector: str) -> None:
         with self._lock:
@@ -142,6 +170,9 @@ class MetricsRegistry:
                     del store[key]
             for err in [e for e in self._errors if e[0] == asset and collector in (None, e[1])]:
                 del self._errors[err]
+        for producer in self.history.producers():
+            if isinstance(producer, tuple) and asset in producer[:2] and collector in (None, producer[-1]):
+                self.history.forget(producer, time.time())
 
     def series_count(self) -> int:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -10,7 +11,11 @@ from aiohttp import web
 from sqlalchemy import text
 
 from opsagent import __version__
+from opsagent.alerts.alertmanager import PayloadError
+from opsagent.alerts.engine import AlertEngine
 from opsagent.app import App
+from opsagent.incidents import repo as incident_repo
+from opsagent.incidents.model import ACTIVE
 from opsagent.inventory.facts import unflatten
 from opsagent.metrics import Exposition
 from opsagent.store import inventory_repo as repo
@@ -18,12 +23,17 @@ from opsagent.store import inventory_repo as repo
 APP_KEY = web.AppKey("opsagent", App)
 EXPO_KEY = web.AppKey("exposition", Exposition)
 STARTED_KEY = web.AppKey("started", float)
+ENGINE_KEY = web.AppKey("engine", AlertEngine)
+MAX_WEBHOOK_BYTES = 4 * 1024 * 1024
 
 INDEX = """opsagent {version}
   /metrics                      Prometheus exposition (collected series + agent health)
   /healthz                      liveness and store health (JSON)
   /api/v1/assets                inventory (JSON)
   /api/v1/assets/{{name}}         one asset with its facts (JSON)
+  /api/v1/alerts                active alerts of opsagent's own rules (JSON)
+  /api/v1/incidents             open and acknowledged incidents (JSON)
+  POST /api/v1/alertmanager     Alertmanager webhook receiver: alerts open/resolve incidents
 """
 
 
@@ -75,8 +85,45 @@ async def asset(request: web.Request) -> web.Response:
     return web.json_response(inv.assets[name].model_dump(mode="json") | {"facts": unflatten(facts)})
 
 
-def make_web_app(app: App, exposition: Exposition) -> web.Application:
-    web_app = web.Application()
+async def alertmanager_webhook(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE_KEY]
+    try:
+        payload = await request.json()
+    except ValueError:
+        return web.json_response({"error": "body is not JSON"}, status=400)
+    try:
+        result = await asyncio.to_thread(engine.receive_alertmanager, payload)
+    except PayloadError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response(result)
+
+
+async def alerts(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE_KEY]
+    body = [
+        {
+            "fingerprint": a.fingerprint,
+            "labels": a.labels,
+            "annotations": a.annotations,
+            "state": a.state,
+            "value": a.value,
+            "activeAt": a.active_at,
+            "flapping": a.flapping,
+            "incident": a.incident_id,
+        }
+        for _rule, a in engine.active_alerts()
+    ]
+    return web.json_response(body)
+
+
+async def incidents(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    rows = await asyncio.to_thread(incident_repo.list_incidents, app.store, ACTIVE, None, 500)
+    return web.json_response(rows, dumps=lambda d: json.dumps(d, default=str))
+
+
+def make_web_app(app: App, exposition: Exposition, engine: AlertEngine | None = None) -> web.Application:
+    web_app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
     web_app[APP_KEY] = app
     web_app[EXPO_KEY] = exposition
     web_app[STARTED_KEY] = time.time()
@@ -85,4 +132,9 @@ def make_web_app(app: App, exposition: Exposition) -> web.Application:
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/api/v1/assets", assets)
     web_app.router.add_get("/api/v1/assets/{name}", asset)
+    web_app.router.add_get("/api/v1/incidents", incidents)
+    if engine is not None:
+        web_app[ENGINE_KEY] = engine
+        web_app.router.add_post("/api/v1/alertmanager", alertmanager_webhook)
+        web_app.router.add_get("/api/v1/alerts", alerts)
     return web_app

@@ -21,6 +21,7 @@ APT_PACKAGES=(
     postgresql    # tests/peers/postgres.py
     prometheus    # tests/peers/prometheus.py (prometheus + promtool)
     openssh-server  # tests/peers/sshd.py
+    prometheus-alertmanager  # tests/peers/alertmanager.py
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

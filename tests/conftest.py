@@ -4,4 +4,6 @@ pytest_plugins = [
     "tests.peers.postgres",
     "tests.peers.prometheus",
     "tests.peers.sshd",
+    "tests.peers.alertmanager",
+    "tests.peers.receivers",
 ]

@@ -1,17 +1,34 @@
 """Rule files in the shape of Prometheus rule files, so a team carries them between opsagent and
 Prometheus (every shipped file also passes ``promtool check rules``).
 
-This module checks the structure; the PromQL subset is checked by the evaluator that runs it.
+This module checks the structure, and compiles each alerting rule: its ``expr`` must be in the
+PromQL subset the evaluator runs (``opsagent.alerts.promql``) and its templates in the Go-template
+subset (``opsagent.alerts.template``); anything else is an error with file:line at load time.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opsagent.loader import load_model
+from opsagent.alerts.promql.ast import (
+    Aggregate,
+    Binary,
+    Call,
+    Expr,
+    MatrixSelector,
+    Number,
+    Unary,
+    VectorSelector,
+)
+from opsagent.alerts.promql.parser import PromQLError, parse
+from opsagent.alerts.template import Template, TemplateError
+from opsagent.errors import ConfigError, ConfigIssue
+from opsagent.loader import Document, load_model, parse_yaml_file, validate
 from opsagent.units import Duration
 
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -73,3 +90,172 @@ class RuleFile(BaseModel):
 
 def load_rule_file(path: Path) -> RuleFile:
     return load_model(path, RuleFile)
+
+
+# -- compiling: PromQL subset and templates checked at load time ---------------------------------
+# opsagent's own rule options travel as annotations, so the file stays a valid Prometheus rule file
+# (promtool rejects unknown rule keys; Prometheus ignores annotations it does not use).
+RECOVER = "opsagent_recover_expr"  # hysteresis: a firing alert clears only when this matches
+RESOLVE = "opsagent_resolve"  # auto (default) | manual: a person confirms the incident's resolution
+SUPPRESSES = "opsagent_suppresses_dependents"  # "true": alerts on assets behind this one are muted
+OPTION_ANNOTATIONS = (RECOVER, RESOLVE, SUPPRESSES)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """An alerting rule ready to evaluate (recording rules are checked but not evaluated)."""
+
+    group: str
+    name: str
+    expr: Expr
+    expr_text: str
+    for_: float
+    keep_firing_for: float
+    labels: dict[str, Template]
+    annotations: dict[str, Template]
+    recover: Expr | None
+    resolve: str
+    suppresses_dependents: bool
+    interval: float | None
+    source: str
+
+    def max_range(self) -> float:
+        return max(max_range(self.expr), max_range(self.recover) if self.recover is not None else 0.0)
+
+
+def max_range(expr: Expr) -> float:
+    """The longest range + offset the expression reads (how much history it needs)."""
+    if isinstance(expr, MatrixSelector):
+        return expr.range + max(expr.vector.offset, 0.0)
+    if isinstance(expr, VectorSelector):
+        return max(expr.offset, 0.0)
+    children: list[Expr] = []
+    if isinstance(expr, Binary):
+        children = [expr.lhs, expr.rhs]
+    elif isinstance(expr, Call):
+        children = list(expr.args)
+    elif isinstance(expr, Aggregate):
+        children = [expr.expr] + ([expr.param] if expr.param is not None else [])
+    elif isinstance(expr, Unary):
+        children = [expr.expr]
+    return max((max_range(c) for c in children), default=0.0)
+
+
+def _compile_expr(text: str, doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue]) -> Expr | None:
+    try:
+        expr = parse(text)
+    except PromQLError as exc:
+        issues.append(doc.issue(loc, f"unsupported or invalid PromQL: {exc}"))
+        return None
+    if _is_scalar_expr(expr):
+        issues.append(doc.issue(loc, "an alerting expression must return a vector, not a scalar"))
+        return None
+    return expr
+
+
+def _is_scalar_expr(expr: Expr) -> bool:
+    if isinstance(expr, Number):
+        return True
+    if isinstance(expr, Call):
+        return expr.func in ("time", "scalar")
+    if isinstance(expr, Binary):
+        return _is_scalar_expr(expr.lhs) and _is_scalar_expr(expr.rhs)
+    if isinstance(expr, Unary):
+        return _is_scalar_expr(expr.expr)
+    return False
+
+
+def _templates(
+    values: dict[str, str], doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue]
+) -> dict[str, Template]:
+    out: dict[str, Template] = {}
+    for key, text in values.items():
+        if key in OPTION_ANNOTATIONS:
+            continue
+        try:
+            out[key] = Template(text)
+        except TemplateError as exc:
+            issues.append(doc.issue((*loc, key), str(exc)))
+    return out
+
+
+def _compile_rule(
+    group: RuleGroup, rule: Rule, doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue]
+) -> CompiledRule | None:
+    before = len(issues)
+    expr = _compile_expr(rule.expr, doc, (*loc, "expr"), issues)
+    if rule.alert is None:  # recording rules: checked, evaluated by Prometheus only
+        return None
+    labels = _templates(rule.labels, doc, (*loc, "labels"), issues)
+    annotations = _templates(rule.annotations, doc, (*loc, "annotations"), issues)
+    recover = None
+    if RECOVER in rule.annotations:
+        recover = _compile_expr(rule.annotations[RECOVER], doc, (*loc, "annotations", RECOVER), issues)
+    resolve = rule.annotations.get(RESOLVE, "auto")
+    if resolve not in ("auto", "manual"):
+        issues.append(doc.issue((*loc, "annotations", RESOLVE), "must be 'auto' or 'manual'"))
+    suppresses = rule.annotations.get(SUPPRESSES, "false").lower()
+    if suppresses not in ("true", "false"):
+        issues.append(doc.issue((*loc, "annotations", SUPPRESSES), "must be 'true' or 'false'"))
+    if len(issues) > before or expr is None:
+        return None
+    return CompiledRule(
+        group=group.name,
+        name=rule.alert,
+        expr=expr,
+        expr_text=rule.expr,
+        for_=rule.for_,
+        keep_firing_for=rule.keep_firing_for,
+        labels=labels,
+        annotations=annotations,
+        recover=recover,
+        resolve=resolve,
+        suppresses_dependents=suppresses == "true",
+        interval=group.interval,
+        source=doc.path,
+    )
+
+
+def compile_document(doc: Document) -> list[CompiledRule]:
+    """Validate a rule file completely (structure, PromQL subset, templates): every issue at once."""
+    rule_file = validate(doc, RuleFile)
+    issues: list[ConfigIssue] = []
+    compiled: list[CompiledRule] = []
+    for gi, group in enumerate(rule_file.groups):
+        for ri, rule in enumerate(group.rules):
+            result = _compile_rule(group, rule, doc, ("groups", gi, "rules", ri), issues)
+            if result is not None:
+                compiled.append(result)
+    if issues:
+        raise ConfigError(issues)
+    return compiled
+
+
+def compile_rule_file(path: Path) -> list[CompiledRule]:
+    return compile_document(parse_yaml_file(path))
+
+
+def rule_files(roots: Iterable[Path]) -> list[Path]:
+    """``alerts/**/*.rules.y(a)ml`` of every content root (other YAML there is alerting config)."""
+    files: list[Path] = []
+    for root in roots:
+        folder = root / "alerts"
+        if folder.is_dir():
+            files += sorted(
+                p for p in folder.rglob("*") if p.is_file() and p.name.endswith((".rules.yaml", ".rules.yml"))
+            )
+    return files
+
+
+def load_rules(roots: Iterable[Path]) -> list[CompiledRule]:
+    """Every alerting rule of every root; raises one ConfigError with every issue of every file."""
+    issues: list[ConfigIssue] = []
+    rules: list[CompiledRule] = []
+    for path in rule_files(roots):
+        try:
+            rules += compile_rule_file(path)
+        except ConfigError as exc:
+            issues += exc.issues
+    if issues:
+        raise ConfigError(issues)
+    return rules

@@ -76,12 +76,14 @@ def _flag_issue(error: Any) -> Any:
 
 
 def _register() -> None:
-    from opsagent.cli import check, inventory, poll, serve
+    from opsagent.cli import alert, check, incident, inventory, poll, serve
 
     cli.add_command(check.check)
     cli.add_command(inventory.inventory)
     cli.add_command(poll.poll)
     cli.add_command(serve.serve)
+    cli.add_command(incident.incident)
+    cli.add_command(alert.alert)
 
 
 _register()

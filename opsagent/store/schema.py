@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -84,4 +86,100 @@ audit = Table(
     Column("target", String(255), nullable=False, server_default=""),
     Column("detail", Json, nullable=False),
     Index("ix_audit_at", "at"),
+)
+
+# -- alerts and incidents (migration 0003) ------------------------------------------------------
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("rule", String(255), nullable=False),
+    Column("labels", Json, nullable=False),
+    Column("annotations", Json, nullable=False),
+    Column("value", Float),
+    Column("state", String(16), nullable=False),
+    Column("active_at", Float, nullable=False),
+    Column("fired_at", Float),
+    Column("last_seen", Float, nullable=False),
+    Column("flapping", Boolean, nullable=False),
+    Column("history", Json, nullable=False),
+    Column("incident_id", Integer),
+    Column("notified", Boolean, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("alertname", String(255), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("severity", String(32), nullable=False, server_default=""),
+    Column("priority", String(8), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("requester_type", String(16), nullable=False),
+    Column("asset", String(255)),
+    Column("assignee", String(255)),
+    Column("cause", Text),
+    Column("resolution_steps", Text),
+    Column("resolve_policy", String(16), nullable=False),
+    Column("labels", Json, nullable=False),
+    Column("annotations", Json, nullable=False),
+    Column("value", Float),
+    Column("count", Integer, nullable=False),
+    Column("flapping", Boolean, nullable=False),
+    Column("suppressed", Json, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("last_fired_at", UtcDateTime, nullable=False),
+    Column("acknowledged_at", UtcDateTime),
+    Column("resolved_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_incidents_fingerprint_status", "fingerprint", "status"),
+    Index("ix_incidents_status_opened", "status", "opened_at"),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("detail", Json, nullable=False),
+    Index("ix_incident_events_incident", "incident_id", "id"),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # silence | maintenance
+    Column("matchers", Json, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expired_at", UtcDateTime),
+)
+
+notification_log = Table(
+    "notification_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("receiver", String(255), nullable=False),
+    Column("group_key", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("firing", Json, nullable=False),
+    Column("resolved", Json, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),
+    Index("ix_notification_log_group", "receiver", "group_key", "id"),
 )

@@ -1,0 +1,1 @@
+"""Notifications: message formats (pure), senders (I/O with timeouts), grouping dispatcher."""

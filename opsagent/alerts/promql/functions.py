@@ -1,0 +1,129 @@
+"""Range functions over one series' points, as Prometheus computes them (promql/functions.go).
+
+Pure functions of (times, values, window start, window end); ``None`` means "no output sample".
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+Points = tuple[list[float], list[float]]
+
+
+def extrapolated(
+    ts: list[float], vs: list[float], start: float, end: float, *, counter: bool, rate: bool
+) -> float | None:
+    """``rate``/``increase``/``delta``: Prometheus' extrapolatedRate, with counter resets."""
+    n = len(ts)
+    if n < 2:
+        return None
+    result = vs[-1] - vs[0]
+    if counter:
+        prev = vs[0]
+        for v in vs[1:]:
+            if v < prev:  # a counter reset: the counter restarted from zero
+                result += prev
+            prev = v
+    sampled = ts[-1] - ts[0]
+    if sampled <= 0:
+        return None
+    to_start = ts[0] - start
+    to_end = end - ts[-1]
+    average = sampled / (n - 1)
+    if counter and result > 0 and vs[0] >= 0:
+        to_zero = sampled * (vs[0] / result)  # a counter cannot go below zero before the window
+        to_start = min(to_start, to_zero)
+    threshold = average * 1.1
+    interval = sampled
+    interval += to_start if to_start < threshold else average / 2
+    interval += to_end if to_end < threshold else average / 2
+    result *= interval / sampled
+    if rate:
+        result /= end - start
+    return result
+
+
+def irate(ts: list[float], vs: list[float], counter: bool = True, is_rate: bool = True) -> float | None:
+    if len(ts) < 2:
+        return None
+    last, prev = vs[-1], vs[-2]
+    result = last if counter and last < prev else last - prev
+    if not is_rate:
+        return result
+    dt = ts[-1] - ts[-2]
+    return result / dt if dt > 0 else None
+
+
+def linear_regression(ts: list[float], vs: list[float], at: float) -> tuple[float, float] | None:
+    """(slope, intercept at ``at``) by least squares, as Prometheus' linearRegression."""
+    n = len(ts)
+    if n < 2:
+        return None
+    sx = sy = sxy = sxx = 0.0
+    for t, v in zip(ts, vs, strict=True):
+        x = t - at
+        sx += x
+        sy += v
+        sxy += x * v
+        sxx += x * x
+    cov = sxy - sx * sy / n
+    var = sxx - sx * sx / n
+    if var == 0:
+        return 0.0, sy / n
+    slope = cov / var
+    return slope, sy / n - slope * sx / n
+
+
+def changes(vs: list[float]) -> float:
+    return float(sum(1 for a, b in itertools.pairwise(vs) if a != b and not (math.isnan(a) and math.isnan(b))))
+
+
+def resets(vs: list[float]) -> float:
+    return float(sum(1 for a, b in itertools.pairwise(vs) if b < a))
+
+
+def stdvar(vs: list[float]) -> float:
+    mean = sum(vs) / len(vs)
+    return sum((v - mean) ** 2 for v in vs) / len(vs)
+
+
+def quantile(q: float, vs: list[float]) -> float:
+    """Prometheus' quantile: linear interpolation between closest ranks."""
+    if not vs:
+        return math.nan
+    if q < 0:
+        return -math.inf
+    if q > 1:
+        return math.inf
+    ordered = sorted(vs)
+    rank = q * (len(ordered) - 1)
+    lower = math.floor(rank)
+    upper = min(lower + 1, len(ordered) - 1)
+    weight = rank - lower
+    return ordered[lower] * (1 - weight) + ordered[upper] * weight
+
+
+OVER_TIME: dict[str, Callable[[list[float]], float]] = {
+    "avg_over_time": lambda vs: sum(vs) / len(vs),
+    "min_over_time": min,
+    "max_over_time": max,
+    "sum_over_time": sum,
+    "count_over_time": lambda vs: float(len(vs)),
+    "last_over_time": lambda vs: vs[-1],
+    "stddev_over_time": lambda vs: math.sqrt(stdvar(vs)),
+    "stdvar_over_time": stdvar,
+    "present_over_time": lambda vs: 1.0,
+}
+
+MATH: dict[str, Callable[[float], float]] = {
+    "abs": abs,
+    "ceil": lambda v: float(math.ceil(v)) if math.isfinite(v) else v,
+    "floor": lambda v: float(math.floor(v)) if math.isfinite(v) else v,
+    "sqrt": lambda v: math.sqrt(v) if v >= 0 else math.nan,
+    "exp": lambda v: math.exp(v) if v < 709 else math.inf,
+    "ln": lambda v: math.log(v) if v > 0 else (-math.inf if v == 0 else math.nan),
+    "log2": lambda v: math.log2(v) if v > 0 else (-math.inf if v == 0 else math.nan),
+    "log10": lambda v: math.log10(v) if v > 0 else (-math.inf if v == 0 else math.nan),
+}

@@ -1,0 +1,257 @@
+"""Incident storage: dedup by fingerprint, lifecycle transitions and the append-only event log.
+
+Every change is one transaction that writes the incident row and its event together, so a crash
+never leaves an incident without its history (and notifications go out only after the commit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from opsagent.errors import OpsAgentError
+from opsagent.incidents.model import (
+    ACTIVE,
+    EventKind,
+    Status,
+    asset_of,
+    category_of,
+    priority_of,
+    requester_of,
+)
+from opsagent.store import schema
+from opsagent.store.engine import Store, as_utc, now
+
+SYSTEM_ACTOR = "opsagent"
+
+
+class IncidentError(OpsAgentError):
+    """A lifecycle action that is not allowed (e.g. acknowledging a closed incident)."""
+
+
+@dataclass
+class AlertInput:
+    fingerprint: str
+    alertname: str
+    labels: dict[str, str]
+    annotations: dict[str, str] = field(default_factory=dict)
+    value: float | None = None
+    resolve_policy: str = "auto"
+    source: str = "rule"
+    at: datetime | None = None
+
+
+def _event(conn: Connection, incident_id: int, kind: str, actor: str, message: str = "", **detail: Any) -> None:
+    conn.execute(
+        insert(schema.incident_events).values(
+            incident_id=incident_id, at=now(), kind=kind, actor=actor, message=message, detail=detail
+        )
+    )
+
+
+def _touch(conn: Connection, incident_id: int, **values: Any) -> None:
+    conn.execute(
+        update(schema.incidents).where(schema.incidents.c.id == incident_id).values(updated_at=now(), **values)
+    )
+
+
+def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tuple[int, str]:
+    """A firing alert: bump its open incident, reopen a recently resolved one, or open a new one.
+
+    Returns (incident id, "repeated" | "reopened" | "opened").
+    """
+    at = alert.at or now()
+    t = schema.incidents.c
+    with store.transaction() as conn:
+        row = conn.execute(
+            select(t.id, t.status, t.resolved_at)
+            .where(t.fingerprint == alert.fingerprint, t.status.in_((*ACTIVE, Status.RESOLVED.value)))
+            .order_by(t.id.desc())
+            .limit(1)
+        ).first()
+        if row is not None and row.status in ACTIVE:
+            _touch(conn, row.id, count=t.count + 1, last_fired_at=at, value=alert.value, annotations=alert.annotations)
+            _event(conn, row.id, EventKind.REPEATED, SYSTEM_ACTOR, "the alert fired again", value=alert.value)
+            return row.id, "repeated"
+        if (
+            row is not None
+            and row.resolved_at is not None
+            and at - as_utc(row.resolved_at) <= timedelta(seconds=reopen_within)
+        ):
+            _touch(conn, row.id, status=Status.OPEN.value, count=t.count + 1, last_fired_at=at, resolved_at=None)
+            _event(conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value)
+            return row.id, "reopened"
+        labels = alert.labels
+        title = alert.annotations.get("summary") or f"{alert.alertname} {asset_of(labels) or ''}".strip()
+        incident_id = conn.execute(
+            insert(schema.incidents).values(
+                fingerprint=alert.fingerprint,
+                alertname=alert.alertname,
+                source=alert.source,
+                status=Status.OPEN.value,
+                title=title,
+                description=alert.annotations.get("description", ""),
+                severity=labels.get("severity", ""),
+                priority=priority_of(labels),
+                category=category_of(labels),
+                requester_type=requester_of(labels),
+                asset=asset_of(labels),
+                resolve_policy=alert.resolve_policy,
+                labels=labels,
+                annotations=alert.annotations,
+                value=alert.value,
+                count=1,
+                flapping=False,
+                suppressed=[],
+                opened_at=at,
+                last_fired_at=at,
+                updated_at=at,
+            )
+        ).inserted_primary_key
+        assert incident_id is not None
+        incident_id = incident_id[0]
+        _event(conn, incident_id, EventKind.OPENED, SYSTEM_ACTOR, title, source=alert.source, labels=labels)
+        return int(incident_id), "opened"
+
+
+def clear(store: Store, incident_id: int, policy: str = "auto", actor: str = SYSTEM_ACTOR) -> str:
+    """The alert cleared: resolve the incident (policy auto) or note it for a person (manual)."""
+    with store.transaction() as conn:
+        status = conn.execute(select(schema.incidents.c.status).where(schema.incidents.c.id == incident_id)).scalar()
+        if status not in ACTIVE:
+            return "unchanged"
+        if policy == "manual":
+            _event(conn, incident_id, EventKind.CLEARED, actor, "the alert cleared; waiting for a person to resolve")
+            return "cleared"
+        _touch(conn, incident_id, status=Status.RESOLVED.value, resolved_at=now())
+        _event(conn, incident_id, EventKind.RESOLVED, actor, "the alert cleared")
+        return "resolved"
+
+
+def set_flapping(store: Store, incident_id: int, flapping: bool) -> None:
+    with store.transaction() as conn:
+        _touch(conn, incident_id, flapping=flapping)
+        message = "the alert is flapping; notifications held" if flapping else "the alert stopped flapping"
+        _event(conn, incident_id, EventKind.FLAPPING, SYSTEM_ACTOR, message, flapping=flapping)
+
+
+def add_suppressed(store: Store, incident_id: int, names: list[str]) -> None:
+    """Record the dependent alerts this (parent) incident suppressed."""
+    with store.transaction() as conn:
+        current = conn.execute(
+            select(schema.incidents.c.suppressed).where(schema.incidents.c.id == incident_id)
+        ).scalar()
+        known = list(current or [])
+        new = [n for n in names if n not in known]
+        if not new:
+            return
+        _touch(conn, incident_id, suppressed=known + new)
+        _event(
+            conn, incident_id, EventKind.SUPPRESSED, SYSTEM_ACTOR, "suppressed dependents: " + ", ".join(new), names=new
+        )
+
+
+# -- actions by people (CLI / API) -----------------------------------------------------------------
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    "ack": ACTIVE,
+    "assign": (*ACTIVE, Status.RESOLVED.value),
+    "note": (*ACTIVE, Status.RESOLVED.value, Status.CLOSED.value),
+    "escalate": ACTIVE,
+    "resolve": ACTIVE,
+    "close": (*ACTIVE, Status.RESOLVED.value),
+    "reopen": (Status.RESOLVED.value, Status.CLOSED.value),
+    "update": (*ACTIVE, Status.RESOLVED.value),
+}
+UPDATABLE = ("priority", "category", "requester_type", "cause", "resolution_steps", "assignee")
+
+
+def act(store: Store, incident_id: int, action: str, actor: str, message: str = "", **fields: Any) -> dict[str, Any]:
+    """Apply a person's action; returns the incident. Raises :class:`IncidentError` if not allowed."""
+    with store.transaction() as conn:
+        row = conn.execute(select(schema.incidents).where(schema.incidents.c.id == incident_id)).first()
+        if row is None:
+            raise IncidentError(f"no incident #{incident_id}")
+        if row.status not in _ALLOWED[action]:
+            raise IncidentError(f"cannot {action} incident #{incident_id}: it is {row.status}")
+        values = {k: v for k, v in fields.items() if k in UPDATABLE and v is not None}
+        at = now()
+        kind = {
+            "ack": EventKind.ACKNOWLEDGED,
+            "assign": EventKind.ASSIGNED,
+            "note": EventKind.NOTE,
+            "escalate": EventKind.ESCALATED,
+            "resolve": EventKind.RESOLVED,
+            "close": EventKind.CLOSED,
+            "reopen": EventKind.REOPENED,
+            "update": EventKind.UPDATED,
+        }[action]
+        if action == "ack":
+            values |= {"status": Status.ACKNOWLEDGED.value, "acknowledged_at": at}
+        elif action == "resolve":
+            values |= {"status": Status.RESOLVED.value, "resolved_at": at}
+        elif action == "close":
+            values |= {"status": Status.CLOSED.value, "closed_at": at}
+            if row.resolved_at is None:
+                values["resolved_at"] = at
+        elif action == "reopen":
+            values |= {"status": Status.OPEN.value, "resolved_at": None, "closed_at": None}
+        if values or action in ("note", "escalate"):
+            _touch(conn, incident_id, **values)
+        detail = {k: v for k, v in values.items() if k in UPDATABLE}
+        _event(conn, incident_id, kind, actor, message, **detail)
+    incident = get(store, incident_id)
+    assert incident is not None
+    return incident
+
+
+def _row(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    for key in ("opened_at", "last_fired_at", "acknowledged_at", "resolved_at", "closed_at", "updated_at", "at"):
+        if data.get(key) is not None:
+            data[key] = as_utc(data[key])
+    return data
+
+
+def get(store: Store, incident_id: int) -> dict[str, Any] | None:
+    with store.engine.connect() as conn:
+        row = conn.execute(select(schema.incidents).where(schema.incidents.c.id == incident_id)).first()
+        if row is None:
+            return None
+        events = conn.execute(
+            select(schema.incident_events)
+            .where(schema.incident_events.c.incident_id == incident_id)
+            .order_by(schema.incident_events.c.id)
+        )
+        return _row(row) | {"events": [_row(e) for e in events]}
+
+
+def list_incidents(
+    store: Store, statuses: tuple[str, ...] | None = None, asset: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    t = schema.incidents.c
+    query = select(schema.incidents).order_by(t.id.desc()).limit(limit)
+    conditions: list[Any] = []
+    if statuses:
+        conditions.append(t.status.in_(statuses))
+    if asset:
+        conditions.append(t.asset == asset)
+    if conditions:
+        query = query.where(and_(*conditions))
+    with store.engine.connect() as conn:
+        return [_row(r) for r in conn.execute(query)]
+
+
+def active_by_fingerprint(store: Store, fingerprint: str) -> list[dict[str, Any]]:
+    t = schema.incidents.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(schema.incidents).where(t.fingerprint == fingerprint, t.status.in_(ACTIVE)))
+        return [_row(r) for r in rows]
+
+
+def count_by_status(store: Store) -> dict[str, int]:
+    t = schema.incidents.c
+    with store.engine.connect() as conn:
+        return {r[0]: r[1] for r in conn.execute(select(t.status, func.count()).group_by(t.status))}

@@ -1,0 +1,164 @@
+"""A bounded per-series history of the agent's own samples, for the alert evaluator.
+
+``rate``/``increase``/``*_over_time`` need past points; ``/metrics`` needs only the latest. The
+history is fed by :class:`~opsagent.metrics.MetricsRegistry` when a batch arrives (a few list
+appends per sample, no effect on scrapes) and trimmed to ``retention`` seconds. A series missing
+from its producer's next batch is marked stale at that moment, as Prometheus does, so a vanished
+filesystem stops matching instant selectors at once instead of lingering for the lookback.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Mapping
+
+LabelKey = tuple[tuple[str, str], ...]
+LOOKBACK = 300.0  # Prometheus' default lookback delta for instant selectors
+
+
+class Series:
+    """One series: its labels (without ``__name__``) and parallel time/value lists."""
+
+    __slots__ = ("key", "kind", "labels", "name", "stale_at", "ts", "vs")
+
+    def __init__(self, name: str, labels: dict[str, str], key: LabelKey, kind: str) -> None:
+        self.name = name
+        self.labels = labels
+        self.key = key
+        self.kind = kind
+        self.ts: list[float] = []
+        self.vs: list[float] = []
+        self.stale_at: float | None = None
+
+    def append(self, t: float, value: float) -> None:
+        if self.ts and t <= self.ts[-1]:  # out-of-order or duplicate points replace the last one
+            self.vs[-1] = value
+        else:
+            self.ts.append(t)
+            self.vs.append(value)
+        self.stale_at = None
+
+    def instant(self, t: float, lookback: float = LOOKBACK) -> float | None:
+        """The value at ``t``: the last point in (t - lookback, t], unless the series went stale."""
+        ts = self.ts
+        if not ts:
+            return None
+        if ts[-1] <= t:
+            i = len(ts) - 1
+        else:
+            i = bisect_right(ts, t) - 1
+            if i < 0:
+                return None
+        if ts[i] <= t - lookback:
+            return None
+        if self.stale_at is not None and ts[i] < self.stale_at <= t:
+            return None
+        return self.vs[i]
+
+    def window(self, start: float, end: float) -> tuple[list[float], list[float]]:
+        """Points with start < t <= end (Prometheus range selectors are left-open)."""
+        ts = self.ts
+        lo = bisect_right(ts, start)
+        hi = len(ts) if ts and ts[-1] <= end else bisect_right(ts, end)
+        return ts[lo:hi], self.vs[lo:hi]
+
+    def trim(self, before: float, max_points: int) -> None:
+        cut = bisect_left(self.ts, before)
+        cut = max(cut, len(self.ts) - max_points)
+        if cut > 0:
+            del self.ts[:cut]
+            del self.vs[:cut]
+
+
+class SeriesHistory:
+    """Series by metric name, each keeping ``retention`` seconds (at most ``max_points`` points)."""
+
+    def __init__(self, retention: float = 3600.0, max_points: int = 2000) -> None:
+        self.retention = retention
+        self.max_points = max_points
+        self._by_name: dict[str, dict[LabelKey, Series]] = {}
+        self._batches: dict[object, set[tuple[str, LabelKey]]] = {}
+        self._lock = threading.Lock()
+        self._ingested = 0
+
+    def need(self, seconds: float) -> None:
+        """Keep at least ``seconds`` of history (the longest range + offset the loaded rules use)."""
+        self.retention = max(self.retention, seconds + LOOKBACK)
+
+    def _series(self, name: str, labels: Mapping[str, str], kind: str) -> Series:
+        key: LabelKey = tuple(sorted(labels.items()))
+        by_key = self._by_name.get(name)
+        if by_key is None:
+            by_key = self._by_name[name] = {}
+        series = by_key.get(key)
+        if series is None:
+            series = by_key[key] = Series(name, dict(labels), key, kind)
+        return series
+
+    def ingest(
+        self, producer: object, rows: Iterable[tuple[str, Mapping[str, str], float, str]], t: float, *, replace: bool
+    ) -> None:
+        """Append ``(name, labels, value, kind)`` rows at time ``t``.
+
+        With ``replace`` the rows are the producer's whole batch: its series not in it go stale.
+        """
+        seen: set[tuple[str, LabelKey]] = set()
+        with self._lock:
+            for name, labels, value, kind in rows:
+                series = self._series(name, labels, kind)
+                series.append(t, value)
+                seen.add((name, series.key))
+            if replace:
+                for name, key in self._batches.get(producer, set()) - seen:
+                    gone = self._by_name.get(name, {}).get(key)
+                    if gone is not None:
+                        gone.stale_at = t
+                self._batches[producer] = seen
+            else:
+                self._batches.setdefault(producer, set()).update(seen)
+            self._ingested += len(seen)
+            if self._ingested > 50_000:  # amortised trimming, not on every batch
+                self._trim(t)
+
+    def _trim(self, now: float) -> None:
+        self._ingested = 0
+        before = now - self.retention
+        for name in list(self._by_name):
+            by_key = self._by_name[name]
+            for key in list(by_key):
+                series = by_key[key]
+                series.trim(before, self.max_points)
+                if not series.ts:
+                    del by_key[key]
+            if not by_key:
+                del self._by_name[name]
+
+    def trim(self, now: float) -> None:
+        with self._lock:
+            self._trim(now)
+
+    def forget(self, producer: object, t: float) -> None:
+        """The producer left (asset removed): its series go stale now."""
+        self.ingest(producer, (), t, replace=True)
+        with self._lock:
+            self._batches.pop(producer, None)
+
+    def producers(self) -> list[object]:
+        with self._lock:
+            return list(self._batches)
+
+    def select(self, name: str | None) -> Iterator[Series]:
+        """Every series of ``name`` (all series when ``name`` is None). A snapshot of the list."""
+        with self._lock:
+            if name is not None:
+                return iter(list(self._by_name.get(name, {}).values()))
+            return iter([s for by_key in self._by_name.values() for s in by_key.values()])
+
+    def series_count(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._by_name.values())
+
+    def point_count(self) -> int:
+        with self._lock:
+            return sum(len(s.ts) for v in self._by_name.values() for s in v.values())
