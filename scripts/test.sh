@@ -20,6 +20,9 @@ APT_PACKAGES=(
     python3-venv  # ensurepip for a machine whose python3 is Debian's
     postgresql    # tests/peers/postgres.py
     prometheus    # tests/peers/prometheus.py (prometheus + promtool)
+    mariadb-server  # tests/peers/mariadb.py
+    redis-server    # tests/peers/redis.py (primary + replica)
+    nginx           # tests/peers/nginx.py (stub_status, TLS endpoint)
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
