@@ -56,6 +56,10 @@ class QuerySpec(BaseModel):
     metrics: dict[str, MetricSpec] = Field(default_factory=dict, description="column → series")
     facts: str | None = Field(default=None, description="store the rows as facts under this key")
     fact_key: str | None = Field(default=None, description="column keying the fact rows (one entry per row)")
+    fact_columns: list[str] | None = Field(default=None, description="columns kept in the facts (default: all)")
+    transform: str | None = Field(
+        default=None, description="a built-in row parser of the collector (e.g. pg_settings, mysql_global_status)"
+    )
     min_version: int | None = None
     max_version: int | None = None
     optional: bool = Field(
@@ -74,14 +78,23 @@ class QuerySpec(BaseModel):
 
     @model_validator(mode="after")
     def _does_something(self) -> QuerySpec:
-        if not self.metrics and self.facts is None:
-            raise ValueError(f"query {self.name!r} has neither metrics nor facts")
+        if not self.metrics and self.facts is None and self.transform is None:
+            raise ValueError(f"query {self.name!r} has neither metrics, facts nor a transform")
         return self
 
     def applies_to(self, version: int) -> bool:
         return (self.min_version is None or version >= self.min_version) and (
             self.max_version is None or version <= self.max_version
         )
+
+
+def check_transforms(queries: list[QuerySpec], known: Iterable[str]) -> list[QuerySpec]:
+    """Validator helper: every ``transform`` names one of the collector's built-in parsers."""
+    names = set(known)
+    for query in queries:
+        if query.transform is not None and query.transform not in names:
+            raise ValueError(f"query {query.name!r}: unknown transform {query.transform!r} (known: {sorted(names)})")
+    return queries
 
 
 def number(value: Any) -> float | None:
@@ -153,7 +166,8 @@ def fact_value(value: Any) -> Any:
 
 def rows_to_facts(spec: QuerySpec, rows: Sequence[Row]) -> Any:
     """Rows as facts: keyed by ``fact_key`` (a scalar when one other column), else one row or a list."""
-    clean = [{k: fact_value(v) for k, v in row.items()} for row in rows]
+    keep = None if spec.fact_columns is None else {*spec.fact_columns, spec.fact_key}
+    clean = [{k: fact_value(v) for k, v in row.items() if keep is None or k in keep} for row in rows]
     if spec.fact_key is None:
         return clean[0] if len(clean) == 1 else clean
     out: dict[str, Any] = {}
