@@ -3,4 +3,8 @@
 pytest_plugins = [
     "tests.peers.postgres",
     "tests.peers.prometheus",
+    "tests.peers.pg_replication",
+    "tests.peers.mariadb",
+    "tests.peers.redis",
+    "tests.peers.nginx",
 ]

@@ -61,8 +61,8 @@ def _basebackup(bin_dir: Path, primary: PostgresServer) -> Path:
     if user is not None:
         pw = pwd.getpwnam(user)
         os.chown(base, pw.pw_uid, pw.pw_gid)
-    argv = [str(bin_dir / "pg_basebackup"), "-D", str(base / "data"), "-R", "-X", "stream", "--no-sync"]
-    argv += ["-h", LOCALHOST, "-p", str(primary.port), "-U", "postgres", "--application-name=standby1"]
+    argv = [str(bin_dir / "pg_basebackup"), "-D", str(base / "data"), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]
+    argv += ["-h", LOCALHOST, "-p", str(primary.port), "-U", "postgres"]
     res = subprocess.run(argv, user=user, cwd=base, capture_output=True, text=True, timeout=120, check=False)
     if res.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
