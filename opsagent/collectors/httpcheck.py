@@ -138,6 +138,13 @@ async def _handshake(host: str, port: int, ctx: ssl.SSLContext, sni: str, timeou
         await _closed(writer)
 
 
+async def _peer_cert(host: str, port: int, module: ProbeModule) -> CertInfo:
+    try:
+        return await _handshake(host, port, ssl_context(False, None), module.server_name or host, module.timeout)
+    except OSError:
+        return CertInfo()
+
+
 async def tls_handshake(target: str, module: ProbeModule) -> CertInfo:
     """Handshake and read the certificate. A verification failure still reports the expiry (read on
     a second, unverified handshake) so an expired or untrusted certificate shows *when* it expires."""
@@ -194,7 +201,12 @@ async def http_get(url: str, module: ProbeModule, auth: tuple[str, str] | None) 
             body = await resp.read()
     except aiohttp.ClientError as exc:
         raise http_failure(exc) from None
-    out = HttpOutcome(resp.status, len(resp.history), resp.url.scheme == "https", len(body), cert=cert)
+    final = resp.url
+    if final.scheme == "https" and cert.not_after is None and final.host:
+        # aiohttp hands a fully read small response's connection back before we see it: read the
+        # certificate of the final URL on a second handshake instead.
+        cert = await _peer_cert(final.host, final.port or 443, module)
+    out = HttpOutcome(resp.status, len(resp.history), final.scheme == "https", len(body), cert=cert)
     out.failure = _judge(out, module, body.decode(resp.charset or "utf-8", "replace"))
     return out
 
