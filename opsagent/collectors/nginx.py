@@ -15,6 +15,7 @@ from opsagent.collectors.base import CollectResult, Sample
 from opsagent.collectors.dbcommon import credential, failed
 from opsagent.collectors.httpcheck import ProbeFailure, http_failure, ssl_context
 from opsagent.collectors.parsers.dbstatus import parse_stub_status
+from opsagent.collectors.sqlquery import exposition_kind
 from opsagent.errors import CollectError
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.units import Duration
@@ -53,7 +54,7 @@ def stub_status_samples(fields: dict[str, int]) -> list[Sample]:
     for key, value in fields.items():
         if key in _COUNTERS:
             name = "nginx_http_requests_total" if key == "http_requests" else f"nginx_{key}"
-            out.append(Sample.of(name, value, "counter"))
+            out.append(Sample.of(name, value, exposition_kind(name, "counter")))
         else:
             out.append(Sample.of(f"nginx_{key}", value))
     return out

@@ -138,6 +138,13 @@ def label_value(value: Any) -> str:
     return str(value)
 
 
+def exposition_kind(name: str, kind: Literal["gauge", "counter"]) -> Literal["gauge", "counter"]:
+    """Exporter names such as ``pg_stat_database_xact_commit`` are counters without ``_total``: exposed
+    as such, the OpenMetrics format (which requires ``_total``) would reject the family. They keep their
+    exact name and go out untyped-as-gauge, as the Go exporters' samples look to PromQL anyway."""
+    return "counter" if kind == "counter" and name.endswith("_total") else "gauge"
+
+
 def rows_to_samples(spec: QuerySpec, rows: Iterable[Row]) -> list[Sample]:
     """Every (row, metric column) with a numeric value becomes a sample; NULL values are skipped."""
     samples: list[Sample] = []
@@ -146,7 +153,8 @@ def rows_to_samples(spec: QuerySpec, rows: Iterable[Row]) -> list[Sample]:
         for column, metric in spec.metrics.items():
             value = number(row.get(column))
             if value is not None:
-                samples.append(Sample(metric.name, labels, value * metric.scale, metric.kind))
+                kind = exposition_kind(metric.name, metric.kind)
+                samples.append(Sample(metric.name, labels, value * metric.scale, kind))
     return samples
 
 
