@@ -7,6 +7,7 @@ transport so a half-open connection never waits on the OS default.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import ssl
@@ -121,10 +122,9 @@ async def tcp_connect(target: str, timeout: float) -> None:
 
 
 async def _closed(writer: asyncio.StreamWriter) -> None:
-    try:
+    # the peer may drop the connection first; the probe already has what it needs
+    with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
         await asyncio.wait_for(writer.wait_closed(), 1.0)
-    except (OSError, TimeoutError, ssl.SSLError):
-        pass  # the peer may drop the connection first; the probe already has what it needs
 
 
 async def _handshake(host: str, port: int, ctx: ssl.SSLContext, sni: str, timeout: float) -> CertInfo:

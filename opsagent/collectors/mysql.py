@@ -66,12 +66,12 @@ class MySQLOptions(BaseModel):
 
 
 def _code(exc: BaseException) -> int:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
     return args[0] if args and isinstance(args[0], int) else 0
 
 
 def _message(exc: BaseException) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
     if len(args) >= 2:
         return f"({args[0]}) {args[1]}"
     return str(exc) or type(exc).__name__

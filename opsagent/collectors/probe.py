@@ -84,7 +84,9 @@ class ProbeOptions(BaseModel):
     def _modules_exist(self) -> ProbeOptions:
         for probe in self.probes:
             if probe.module not in self.modules:
-                raise ValueError(f"probe {probe.target!r}: unknown module {probe.module!r} (known: {sorted(self.modules)})")
+                raise ValueError(
+                    f"probe {probe.target!r}: unknown module {probe.module!r} (known: {sorted(self.modules)})"
+                )
         return self
 
 
@@ -92,7 +94,9 @@ def expand(target: str, asset: Asset) -> str:
     return target.replace("{address}", asset.target).replace("{port}", str(asset.port or ""))
 
 
-async def run_probe(module: ProbeModule, target: str, auth: tuple[str, str] | None) -> tuple[list[Sample], dict[str, Any]]:
+async def run_probe(
+    module: ProbeModule, target: str, auth: tuple[str, str] | None
+) -> tuple[list[Sample], dict[str, Any]]:
     """One probe → its samples (without the target labels) and a fact entry."""
     started = time.perf_counter()
     samples: list[Sample] = []

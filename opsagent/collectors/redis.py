@@ -66,7 +66,7 @@ def _connection(asset: Asset, options: RedisOptions) -> redis.connection.Connect
         return redis.connection.SSLConnection(
             ssl_ca_certs=options.tls_ca, ssl_cert_reqs="required" if options.tls_ca else "none", **kwargs
         )
-    return redis.connection.Connection(**kwargs)
+    return redis.connection.Connection(**kwargs)  # type: ignore[no-untyped-call]
 
 
 def classify(exc: redis.RedisError) -> str:
@@ -113,12 +113,12 @@ class RedisCollector:
         except CollectError as exc:
             return failed(asset.name, NAME, exc.reason, str(exc))
         try:
-            conn.send_command("INFO", *options.info_sections)
-            raw = conn.read_response()
+            conn.send_command("INFO", *options.info_sections)  # type: ignore[no-untyped-call]
+            raw = conn.read_response()  # type: ignore[no-untyped-call]
         except redis.RedisError as exc:
             return failed(asset.name, NAME, classify(exc), f"INFO: {exc}")
         finally:
-            conn.disconnect()
+            conn.disconnect()  # type: ignore[no-untyped-call]
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         info = parse_redis_info(text)
         fields = {field: (m.name, m.kind, m.scale) for field, m in options.info_metrics.items()}

@@ -20,7 +20,9 @@ from tests.peers.prometheus import promtool_check_metrics
 from tests.peers.redis import RedisPair
 
 pytestmark = pytest.mark.peer
-_EXPORTER_NAMING = re.compile(r'should not have "_count" suffix|abbreviated units|should not include type|use base unit')
+_EXPORTER_NAMING = re.compile(
+    r'should not have "_count" suffix|abbreviated units|should not include type|use base unit'
+)
 
 
 async def test_exposition_is_valid(
@@ -38,11 +40,23 @@ async def test_exposition_is_valid(
         return {section: {"password": f"env:{env}", **({"user": user} if user else {})}}
 
     assets = [
-        (Asset(name="pg1", address=LOCALHOST, port=pg_pair.primary.port, credentials=cred("postgres", "T_PG")), "postgres"),
-        (Asset(name="pg2", address=LOCALHOST, port=pg_pair.standby.port, credentials=cred("postgres", "T_PG")), "postgres"),
+        (
+            Asset(name="pg1", address=LOCALHOST, port=pg_pair.primary.port, credentials=cred("postgres", "T_PG")),
+            "postgres",
+        ),
+        (
+            Asset(name="pg2", address=LOCALHOST, port=pg_pair.standby.port, credentials=cred("postgres", "T_PG")),
+            "postgres",
+        ),
         (Asset(name="my1", address=LOCALHOST, port=mariadb_server.port, credentials=cred("mysql", "T_MY")), "mysql"),
-        (Asset(name="rd1", address=LOCALHOST, port=redis_pair.primary.port, credentials=cred("redis", "T_RD", None)), "redis"),
-        (Asset(name="rd2", address=LOCALHOST, port=redis_pair.replica.port, credentials=cred("redis", "T_RD", None)), "redis"),
+        (
+            Asset(name="rd1", address=LOCALHOST, port=redis_pair.primary.port, credentials=cred("redis", "T_RD", None)),
+            "redis",
+        ),
+        (
+            Asset(name="rd2", address=LOCALHOST, port=redis_pair.replica.port, credentials=cred("redis", "T_RD", None)),
+            "redis",
+        ),
         (Asset(name="ngx", address=LOCALHOST, port=nginx_server.http_port), "nginx"),
     ]
     poller = make_poller()

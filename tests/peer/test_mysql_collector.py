@@ -90,13 +90,18 @@ async def test_replication_thread_states(mariadb_server: MariaDBServer, monkeypa
     assert result.outcome is Outcome.OK, result.message
     io = value(result, "mysql_slave_status_slave_io_running", master_host=LOCALHOST)
     sql = value(result, "mysql_slave_status_slave_sql_running", master_host=LOCALHOST)
-    assert (io, sql) == (1.0 if row["Slave_IO_Running"] == "Yes" else 0.0, 1.0 if row["Slave_SQL_Running"] == "Yes" else 0.0)
+    assert (io, sql) == (
+        1.0 if row["Slave_IO_Running"] == "Yes" else 0.0,
+        1.0 if row["Slave_SQL_Running"] == "Yes" else 0.0,
+    )
     assert (io, sql) == (0.0, 1.0)
     assert value(result, "mysql_slave_status_master_port") == row["Master_Port"]
     assert result.facts["replication"]["Slave_IO_Running"] == row["Slave_IO_Running"]
 
 
-async def test_wrong_password_is_an_auth_failure(mariadb_server: MariaDBServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_wrong_password_is_an_auth_failure(
+    mariadb_server: MariaDBServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     result = await poll(asset(mariadb_server.port, monkeypatch, "wrong-pw-9"), "mysql", timeout=10)
     assert result.outcome is Outcome.FAILED and result.reason == "auth", result.message
     assert "wrong-pw-9" not in result.message
@@ -142,4 +147,3 @@ async def test_locked_table_hits_the_lock_wait(mariadb_server: MariaDBServer, mo
         holder.close()
     assert elapsed < 6
     assert result.reason == "timeout" and "jobs" in result.message, result.message
-

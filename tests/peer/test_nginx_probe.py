@@ -41,7 +41,9 @@ async def test_stub_status_failures(nginx_server: NginxServer) -> None:
     )
     assert wrong.reason == "status" and "404" in wrong.message
     page = await poll(
-        {"address": LOCALHOST, "port": nginx_server.http_port}, "nginx", options={"url": "http://{address}:{port}/health"}
+        {"address": LOCALHOST, "port": nginx_server.http_port},
+        "nginx",
+        options={"url": "http://{address}:{port}/health"},
     )
     assert page.reason == "parse"
 

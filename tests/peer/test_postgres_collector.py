@@ -112,7 +112,9 @@ async def test_standby_lag_in_bytes_and_seconds(pg_pair: PgPair, monkeypatch: py
             result = await poll(asset, "postgres")
             own_bytes = scalar(standby, "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")
             own_secs = scalar(standby, "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())")
-            primary_result = await poll(monitor_asset(pg_pair.primary.port, monkeypatch, pg_pair.monitor_password), "postgres")
+            primary_result = await poll(
+                monitor_asset(pg_pair.primary.port, monkeypatch, pg_pair.monitor_password), "postgres"
+            )
         finally:
             conn.execute("SELECT pg_wal_replay_resume()")
     assert result.outcome is Outcome.OK, result.message
@@ -158,7 +160,11 @@ async def test_pg_sleep_hits_the_statement_timeout(pg_pair: PgPair, monkeypatch:
 
 async def test_locked_table_hits_the_lock_timeout(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch) -> None:
     dsn = pg_pair.primary.dsn("appdb")
-    query = {"name": "jobs", "sql": "SELECT count(*) AS n FROM public.locked_jobs", "metrics": {"n": {"name": "app_jobs"}}}
+    query = {
+        "name": "jobs",
+        "sql": "SELECT count(*) AS n FROM public.locked_jobs",
+        "metrics": {"n": {"name": "app_jobs"}},
+    }
     options = {"dbname": "appdb", "lock_timeout": "1s", "statement_timeout": "3s", "queries": [query]}
     with psycopg.connect(dsn) as holder:
         holder.execute("CREATE TABLE IF NOT EXISTS locked_jobs (id int)")

@@ -66,8 +66,8 @@ def _accepting(server_socket: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def mariadb_server() -> Iterator[MariaDBServer]:
+def start_mariadb() -> MariaDBServer:
+    """A new MariaDB in a temp dir with the monitoring account and ``appdb.jobs``; caller stops it."""
     install_db, mariadbd = _binary("mariadb-install-db"), _binary("mariadbd")
     base = Path(tempfile.mkdtemp(prefix="opsagent-mariadb-"))
     pw = pwd.getpwnam("mysql")
@@ -97,7 +97,18 @@ def mariadb_server() -> Iterator[MariaDBServer]:
             cur.execute(f"GRANT PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO '{MONITOR_USER}'@'127.0.0.1'")
             cur.execute("CREATE DATABASE appdb")
             cur.execute("CREATE TABLE appdb.jobs (id INT PRIMARY KEY) ENGINE=InnoDB")
+    except BaseException:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+    return server
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[MariaDBServer]:
+    server = start_mariadb()
+    try:
         yield server
     finally:
         server.stop()
-        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(server.base_dir, ignore_errors=True)

@@ -11,7 +11,6 @@ Paths on the HTTP port: /nginx_status (stub_status), /health (200 "status: healt
 from __future__ import annotations
 
 import datetime as dt
-
 import ipaddress
 import shutil
 import tempfile
@@ -154,6 +153,3 @@ def nginx_server() -> Iterator[NginxServer]:
     finally:
         daemon.stop(timeout=15)
         shutil.rmtree(base, ignore_errors=True)
-
-
-

@@ -10,12 +10,12 @@ profile documents); the superuser ``postgres`` keeps trust auth for the test's o
 from __future__ import annotations
 
 import functools
+import os
+import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
-import os
-import pwd
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +61,16 @@ def _basebackup(bin_dir: Path, primary: PostgresServer) -> Path:
     if user is not None:
         pw = pwd.getpwnam(user)
         os.chown(base, pw.pw_uid, pw.pw_gid)
-    argv = [str(bin_dir / "pg_basebackup"), "-D", str(base / "data"), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"]
+    argv = [
+        str(bin_dir / "pg_basebackup"),
+        "-D",
+        str(base / "data"),
+        "-R",
+        "-X",
+        "stream",
+        "--no-sync",
+        "--checkpoint=fast",
+    ]
     argv += ["-h", LOCALHOST, "-p", str(primary.port), "-U", "postgres"]
     res = subprocess.run(argv, user=user, cwd=base, capture_output=True, text=True, timeout=120, check=False)
     if res.returncode != 0:

@@ -50,6 +50,14 @@ def _ready(port: int) -> bool:
         return False
 
 
+def start_redis(base: Path, name: str, extra: str = "") -> RedisServer:
+    """One Redis (password ``PASSWORD``) under ``base/name``; the caller stops its daemon."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError(f"`redis-server` not found on PATH: {INSTALL_HINT}")
+    return _start(binary, base, name, extra)
+
+
 def _start(binary: str, base: Path, name: str, extra: str = "") -> RedisServer:
     port = free_port()
     work = base / name

@@ -21,7 +21,9 @@ def spec(**kw: object) -> QuerySpec:
 
 
 def test_rows_to_samples_types_and_nulls() -> None:
-    q = spec(labels=["db"], metrics={"v": {"name": "x_v_total", "kind": "counter", "scale": 0.001}, "w": {"name": "x_w"}})
+    q = spec(
+        labels=["db"], metrics={"v": {"name": "x_v_total", "kind": "counter", "scale": 0.001}, "w": {"name": "x_w"}}
+    )
     rows = [
         {"db": "a", "v": Decimal("1500"), "w": True},
         {"db": None, "v": None, "w": timedelta(seconds=90)},

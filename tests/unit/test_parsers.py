@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from opsagent.collectors.base import Sample
-
 from opsagent.collectors.parsers.dbstatus import (
     mysql_global_status_samples,
     mysql_slave_status_samples,
@@ -25,6 +24,7 @@ from opsagent.collectors.parsers.linux import (
     parse_os_release,
     parse_proc_stat,
 )
+
 
 def samples_by_key(samples: list[Sample]) -> dict[str, float]:
     """``name{label="value",...}`` → value, so a case names one series."""

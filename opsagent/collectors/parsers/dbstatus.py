@@ -106,7 +106,9 @@ def mysql_global_status_samples(rows: Iterable[Mapping[str, Any]]) -> list[Sampl
                 out.append(Sample.of("mysql_global_status_buffer_pool_pages", value, state=match[2]))
             else:
                 out.append(
-                    Sample.of("mysql_global_status_buffer_pool_page_changes_total", value, "counter", operation=match[2])
+                    Sample.of(
+                        "mysql_global_status_buffer_pool_page_changes_total", value, "counter", operation=match[2]
+                    )
                 )
         else:
             suffix, label = _STATUS_GROUPS[match[1]]
