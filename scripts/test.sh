@@ -22,6 +22,9 @@ APT_PACKAGES=(
     prometheus    # tests/peers/prometheus.py (prometheus + promtool)
     openssh-server  # tests/peers/sshd.py
     prometheus-alertmanager  # tests/peers/alertmanager.py
+    mariadb-server  # tests/peers/mariadb.py
+    redis-server    # tests/peers/redis.py (primary + replica)
+    nginx           # tests/peers/nginx.py (stub_status, TLS endpoint)
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

@@ -6,4 +6,8 @@ pytest_plugins = [
     "tests.peers.sshd",
     "tests.peers.alertmanager",
     "tests.peers.receivers",
+    "tests.peers.pg_replication",
+    "tests.peers.mariadb",
+    "tests.peers.redis",
+    "tests.peers.nginx",
 ]

@@ -8,9 +8,15 @@ from opsagent.collectors.base import Collector, CollectResult, Outcome, Sample
 def available_collectors() -> dict[str, Collector]:
     """Collector instances by type name (built per App; nothing is registered at import time)."""
     from opsagent.collectors.local import LocalCollector
+    from opsagent.collectors.mysql import MySQLCollector
+    from opsagent.collectors.nginx import NginxCollector
+    from opsagent.collectors.postgres import PostgresCollector
+    from opsagent.collectors.probe import ProbeCollector
+    from opsagent.collectors.redis import RedisCollector
     from opsagent.collectors.ssh import SshCollector
 
     collectors: list[Collector] = [LocalCollector(), SshCollector()]
+    collectors += [PostgresCollector(), MySQLCollector(), RedisCollector(), NginxCollector(), ProbeCollector()]
     return {c.name: c for c in collectors}
 
 

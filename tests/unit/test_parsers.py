@@ -10,6 +10,14 @@ from typing import Any
 
 import pytest
 
+from opsagent.collectors.base import Sample
+from opsagent.collectors.parsers.dbstatus import (
+    mysql_global_status_samples,
+    mysql_slave_status_samples,
+    parse_redis_info,
+    parse_stub_status,
+    pg_settings_samples,
+)
 from opsagent.collectors.parsers.linux import (
     parse_cpuinfo_model,
     parse_meminfo,
@@ -17,12 +25,27 @@ from opsagent.collectors.parsers.linux import (
     parse_proc_stat,
 )
 
+
+def samples_by_key(samples: list[Sample]) -> dict[str, float]:
+    """``name{label="value",...}`` → value, so a case names one series."""
+    out = {}
+    for s in samples:
+        body = ",".join(f'{k}="{v}"' for k, v in s.labels)
+        out[f"{s.name}{{{body}}}" if body else s.name] = s.value
+    return out
+
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "parsers"
 PARSERS: dict[str, Callable[[str], Any]] = {
     "meminfo": parse_meminfo,
     "os_release": parse_os_release,
     "proc_stat": parse_proc_stat,
     "cpuinfo_model": lambda text: {"model": parse_cpuinfo_model(text)},
+    "pg_settings": lambda rows: samples_by_key(pg_settings_samples(rows)),
+    "mysql_global_status": lambda rows: samples_by_key(mysql_global_status_samples(rows)),
+    "mysql_slave_status": lambda rows: samples_by_key(mysql_slave_status_samples(rows)),
+    "redis_info": parse_redis_info,
+    "stub_status": parse_stub_status,
 }
 CASES = sorted(FIXTURES.glob("*/*.json"))
 

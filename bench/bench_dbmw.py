@@ -1,0 +1,144 @@
+"""CPU seconds per collection: each database collector beside the bare driver running the same
+query set (the exporter's work without opsagent), in the same run, against real local servers.
+
+Run: ``.venv/bin/python bench/bench_dbmw.py [rounds]``. Prints figures next to the goal
+(overhead ≤ 1.5× the bare driver); asserts nothing. Needs the Debian packages of scripts/test.sh.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pymysql
+import redis
+
+from opsagent.collectors import available_collectors
+from opsagent.collectors.mysql import MySQLCollector, MySQLOptions, connect_args, session_limits
+from opsagent.collectors.postgres import PostgresCollector, PostgresOptions, conninfo
+from opsagent.collectors.profiles import load_profiles
+from opsagent.collectors.redis import RedisCollector, RedisOptions
+from opsagent.inventory.model import Asset
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.peers.mariadb import start_mariadb  # noqa: E402
+from tests.peers.postgres import start_postgres  # noqa: E402
+from tests.peers.redis import PASSWORD, start_redis  # noqa: E402
+
+GOAL = 1.5
+
+
+def cpu_per_call(fn: Callable[[], object], rounds: int) -> float:
+    fn()  # warm up (imports, first connection)
+    start = time.process_time()
+    for _ in range(rounds):
+        fn()
+    return (time.process_time() - start) / rounds
+
+
+def profile_options(collector: str) -> dict[str, Any]:
+    models = {n: c.options_model for n, c in available_collectors().items()}
+    return dict(load_profiles([ROOT], models)[(collector, "default")].options)
+
+
+def bench_postgres(rounds: int) -> tuple[float, float]:
+    server = start_postgres()
+    try:
+        asset = Asset(name="pg", address=server.host, port=server.port)
+        options = PostgresOptions.model_validate(profile_options("postgres"))
+        collector = PostgresCollector()
+
+        def bare() -> None:  # what postgres_exporter's driver does: connect, run the queries, read rows
+            with psycopg.connect(autocommit=True, **conninfo(asset, options)) as conn:
+                for query in options.queries:
+                    conn.execute(query.sql.encode()).fetchall()
+
+        def ours() -> None:
+            assert collector.collect_sync(asset, options).ok
+
+        return cpu_per_call(bare, rounds), cpu_per_call(ours, rounds)
+    finally:
+        server.stop()
+        shutil.rmtree(server.base_dir, ignore_errors=True)
+
+
+def bench_mysql(rounds: int) -> tuple[float, float]:
+    server = start_mariadb()
+    try:
+        os.environ["BENCH_MYSQL_PASSWORD"] = server.monitor_password
+        creds = {"mysql": {"user": server.monitor_user, "password": "env:BENCH_MYSQL_PASSWORD"}}
+        asset = Asset(name="my", address=server.host, port=server.port, credentials=creds)
+        options = MySQLOptions.model_validate(profile_options("mysql"))
+        collector = MySQLCollector()
+
+        def bare() -> None:
+            conn = pymysql.connect(**connect_args(asset, options))
+            try:
+                with conn.cursor() as cur:
+                    for statement in session_limits(conn.get_server_info() or "", options):
+                        cur.execute(statement)
+                    for query in options.queries:
+                        if query.min_version is None or query.min_version < 80022:
+                            cur.execute(query.sql)
+                            cur.fetchall()
+            finally:
+                conn.close()
+
+        def ours() -> None:
+            assert collector.collect_sync(asset, options).ok
+
+        return cpu_per_call(bare, rounds), cpu_per_call(ours, rounds)
+    finally:
+        server.stop()
+        shutil.rmtree(server.base_dir, ignore_errors=True)
+
+
+def bench_redis(rounds: int) -> tuple[float, float]:
+    base = Path(tempfile.mkdtemp(prefix="opsagent-bench-redis-"))
+    server = start_redis(base, "primary")
+    try:
+        os.environ["BENCH_REDIS_PASSWORD"] = PASSWORD
+        asset = Asset(
+            name="rd",
+            address=server.host,
+            port=server.port,
+            credentials={"redis": {"password": "env:BENCH_REDIS_PASSWORD"}},
+        )
+        options = RedisOptions.model_validate(profile_options("redis"))
+        collector = RedisCollector()
+
+        def bare() -> None:  # redis_exporter's work: connect, AUTH, INFO, parse (redis-py's own parser)
+            client = redis.Redis(host=server.host, port=server.port, password=PASSWORD, socket_timeout=5)
+            client.info()
+            client.close()
+
+        def ours() -> None:
+            assert collector.collect_sync(asset, options).ok
+
+        return cpu_per_call(bare, rounds), cpu_per_call(ours, rounds)
+    finally:
+        server.daemon.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    print(f"CPU seconds per collection, {rounds} rounds each, same run (goal: opsagent ≤ {GOAL}× bare driver)")
+    print(f"{'collector':<10} {'bare driver':>12} {'opsagent':>12} {'ratio':>7}  verdict")
+    for name, bench in (("postgres", bench_postgres), ("mysql", bench_mysql), ("redis", bench_redis)):
+        bare, ours = bench(rounds)
+        ratio = ours / bare if bare else float("inf")
+        verdict = "meets goal" if ratio <= GOAL else "ABOVE GOAL"
+        print(f"{name:<10} {bare * 1000:>10.2f}ms {ours * 1000:>10.2f}ms {ratio:>6.2f}×  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

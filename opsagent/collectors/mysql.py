@@ -1,0 +1,182 @@
+"""MySQL / MariaDB collector (PyMySQL): the queries are content (``collectors/mysql/*.yaml``).
+
+Series are named as mysqld_exporter names them. Every socket read has a timeout, and the session gets
+a server-side statement limit (MariaDB ``max_statement_time``, MySQL ``max_execution_time``) and
+short lock waits, so a locked table cannot hang a poll.
+Credentials: ``asset.credentials.mysql.{user,password}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from functools import cached_property
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from opsagent.collectors.base import CollectResult, Sample
+from opsagent.collectors.dbcommon import QueryFailed, Transform, connect_reason, credential, failed, run_queries
+from opsagent.collectors.parsers.dbstatus import (
+    mysql_global_status_samples,
+    mysql_global_variables_samples,
+    mysql_slave_status_samples,
+    mysql_version_number,
+)
+from opsagent.collectors.sqlquery import QuerySpec, Row, check_transforms, profile_help
+from opsagent.errors import CollectError
+from opsagent.inventory.model import Asset, CollectorSpec
+from opsagent.units import Duration
+
+NAME = "mysql"
+TRANSFORMS: dict[str, Transform] = {
+    "mysql_global_status": mysql_global_status_samples,
+    "mysql_global_variables": mysql_global_variables_samples,
+    "mysql_slave_status": mysql_slave_status_samples,
+}
+HELP = {
+    "mysql_up": "Whether the MySQL server is up.",
+    "mysql_exporter_scrape_duration_seconds": "Seconds the queries of the last poll took.",
+}
+# Server error codes → reason (https://mariadb.com/kb/en/mariadb-error-codes/, MySQL error reference).
+_TIMEOUT_CODES = {1205, 1317, 1969, 3024, 2013}  # lock wait, interrupted, statement time, execution time, lost
+_AUTH_CODES = {1044, 1045, 1049, 1698, 1251}
+_PERMISSION_CODES = {1142, 1143, 1227, 1370}
+
+
+class MySQLOptions(BaseModel):
+    """Options of the ``mysql`` collector (profile ``collectors/mysql/default.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    database: str | None = None
+    tls: bool = Field(default=False, description="require TLS (verify the certificate with tls_ca)")
+    tls_ca: str | None = None
+    connect_timeout: Duration = 5.0
+    statement_timeout: Duration = 5.0
+    lock_wait_timeout: Duration = 2.0
+    queries: list[QuerySpec] = Field(default_factory=list)
+
+    @field_validator("queries")
+    @classmethod
+    def _known_transforms(cls, value: list[QuerySpec]) -> list[QuerySpec]:
+        return check_transforms(value, TRANSFORMS)
+
+
+def _code(exc: BaseException) -> int:
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    return args[0] if args and isinstance(args[0], int) else 0
+
+
+def _message(exc: BaseException) -> str:
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    if len(args) >= 2:
+        return f"({args[0]}) {args[1]}"
+    return str(exc) or type(exc).__name__
+
+
+def classify(exc: Exception) -> QueryFailed:
+    code = _code(exc)
+    if code in _TIMEOUT_CODES or isinstance(exc, TimeoutError):
+        return QueryFailed("timeout", _message(exc))
+    if code in _PERMISSION_CODES:
+        return QueryFailed("permission", _message(exc))
+    if code in _AUTH_CODES:
+        return QueryFailed("auth", _message(exc))
+    if isinstance(exc, pymysql.err.OperationalError) and code >= 2000:  # client-side: connection errors
+        return QueryFailed(connect_reason(_message(exc)), _message(exc))
+    return QueryFailed("query_error", _message(exc))
+
+
+def connect_args(asset: Asset, options: MySQLOptions) -> dict[str, Any]:
+    # Reads wait for the server's own statement limit first, then a margin, then give up.
+    read_timeout = options.statement_timeout + max(2.0, options.connect_timeout)
+    args: dict[str, Any] = {
+        "host": asset.target,
+        "port": asset.port or 3306,
+        "user": credential(asset, NAME, "user") or "root",
+        "password": credential(asset, NAME, "password") or "",
+        "database": options.database,
+        "connect_timeout": options.connect_timeout,
+        "read_timeout": read_timeout,
+        "write_timeout": read_timeout,
+        "charset": "utf8mb4",
+        "cursorclass": pymysql.cursors.DictCursor,
+        "autocommit": True,
+        "program_name": "opsagent",
+    }
+    if options.tls:
+        args["ssl"] = {"ca": options.tls_ca} if options.tls_ca else {}
+        args["ssl_verify_cert"] = options.tls_ca is not None
+    return args
+
+
+def session_limits(version: str, options: MySQLOptions) -> list[str]:
+    """SET statements bounding every query of this session on this server flavour."""
+    lock = max(1, int(options.lock_wait_timeout))
+    out = [f"SET SESSION lock_wait_timeout = {lock}", f"SET SESSION innodb_lock_wait_timeout = {lock}"]
+    if "mariadb" in version.lower():
+        out.append(f"SET SESSION max_statement_time = {options.statement_timeout:g}")
+    elif mysql_version_number(version) >= 50708:
+        out.append(f"SET SESSION max_execution_time = {max(1, int(options.statement_timeout * 1000))}")
+    return out
+
+
+class MySQLCollector:
+    """Polls a MySQL or MariaDB server with the profile's queries."""
+
+    name = NAME
+    options_model = MySQLOptions
+
+    @cached_property
+    def help(self) -> dict[str, str]:
+        from opsagent.config import shipped_content_root
+
+        return {**profile_help(shipped_content_root() / "collectors" / NAME), **HELP}
+
+    async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
+        options = MySQLOptions.model_validate(spec.options)
+        return await asyncio.to_thread(self.collect_sync, asset, options)
+
+    def collect_sync(self, asset: Asset, options: MySQLOptions) -> CollectResult:
+        try:
+            args = connect_args(asset, options)
+        except CollectError as exc:
+            return failed(asset.name, NAME, exc.reason, str(exc))
+        try:
+            conn = pymysql.connect(**args)
+        except pymysql.err.MySQLError as exc:
+            found = classify(exc)
+            reason = "auth" if found.reason == "auth" else connect_reason(str(found))
+            return failed(asset.name, NAME, reason, f"connect: {found}")
+        try:
+            return self._poll(asset.name, conn, options)
+        finally:
+            conn.close()
+
+    def _poll(self, asset: str, conn: pymysql.connections.Connection[Any], options: MySQLOptions) -> CollectResult:
+        started = time.perf_counter()
+        version = conn.get_server_info() or ""
+        cursor = conn.cursor()
+
+        def execute(sql: str) -> list[Row]:
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+
+        try:
+            for statement in session_limits(version, options):
+                execute(statement)
+            run = run_queries(options.queries, mysql_version_number(version), execute, classify, TRANSFORMS)
+        except CollectError as exc:
+            return failed(asset, NAME, exc.reason, str(exc))
+        except pymysql.err.MySQLError as exc:
+            found = classify(exc)
+            return failed(asset, NAME, found.reason, f"session set-up: {found}")
+        run.samples.append(Sample.of("mysql_up", 1))
+        run.samples.append(Sample.of("mysql_exporter_scrape_duration_seconds", time.perf_counter() - started))
+        run.facts.setdefault("server", {})["flavor"] = "mariadb" if "mariadb" in version.lower() else "mysql"
+        if run.skipped:
+            run.facts["skipped_queries"] = run.skipped
+        return CollectResult(asset=asset, collector=NAME, samples=run.samples, facts=run.facts)

@@ -1,0 +1,203 @@
+"""SQL queries as content: a query, the columns that are labels, the columns that are metrics.
+
+The shape follows postgres_exporter's ``queries.yaml`` (columns used as LABEL, GAUGE or COUNTER),
+so an ops team adds a query to a profile without code. Turning rows into samples and facts is pure
+(no driver here), so the PostgreSQL and MySQL collectors share it and unit tests need no server.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from opsagent.collectors.base import Sample
+
+_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+Row = Mapping[str, Any]
+
+
+class MetricSpec(BaseModel):
+    """One numeric column exposed as a series."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: Literal["gauge", "counter"] = "gauge"
+    help: str = ""
+    scale: float = Field(default=1.0, description="multiplier to base units (e.g. 0.001 for ms → s)")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _METRIC_NAME.match(value):
+            raise ValueError(f"invalid metric name {value!r}")
+        return value
+
+
+class QuerySpec(BaseModel):
+    """A query of a database profile. ``min_version``/``max_version`` gate it on the server's
+    numeric version (PostgreSQL ``server_version_num``, MySQL ``80030``-style)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    sql: str = Field(min_length=1)
+    labels: list[str] = Field(default_factory=list, description="columns turned into labels")
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict, description="column → series")
+    facts: str | None = Field(default=None, description="store the rows as facts under this key")
+    fact_key: str | None = Field(default=None, description="column keying the fact rows (one entry per row)")
+    fact_columns: list[str] | None = Field(default=None, description="columns kept in the facts (default: all)")
+    transform: str | None = Field(
+        default=None, description="a built-in row parser of the collector (e.g. pg_settings, mysql_global_status)"
+    )
+    min_version: int | None = None
+    max_version: int | None = None
+    optional: bool = Field(
+        default=False,
+        description="a permission or missing-object error skips this query instead of failing the poll "
+        "(a timeout always fails it)",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, value: list[str]) -> list[str]:
+        for label in value:
+            if not _LABEL_NAME.match(label) or label == "asset":
+                raise ValueError(f"invalid label column {label!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _does_something(self) -> QuerySpec:
+        if not self.metrics and self.facts is None and self.transform is None:
+            raise ValueError(f"query {self.name!r} has neither metrics, facts nor a transform")
+        return self
+
+    def applies_to(self, version: int) -> bool:
+        return (self.min_version is None or version >= self.min_version) and (
+            self.max_version is None or version <= self.max_version
+        )
+
+
+def check_transforms(queries: list[QuerySpec], known: Iterable[str]) -> list[QuerySpec]:
+    """Validator helper: every ``transform`` names one of the collector's built-in parsers."""
+    names = set(known)
+    for query in queries:
+        if query.transform is not None and query.transform not in names:
+            raise ValueError(f"query {query.name!r}: unknown transform {query.transform!r} (known: {sorted(names)})")
+    return queries
+
+
+def number(value: Any) -> float | None:
+    """A column value as a float: booleans 1/0, intervals in seconds, timestamps in Unix seconds."""
+    if value is None or isinstance(value, str | bytes):
+        return _parse_text_number(value)
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float | Decimal):
+        result = float(value)
+        return None if math.isnan(result) else result
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    return None
+
+
+def _parse_text_number(value: str | bytes | None) -> float | None:
+    if value is None:
+        return None
+    text = value.decode() if isinstance(value, bytes) else value
+    lowered = text.strip().lower()
+    if lowered in ("on", "yes", "true"):
+        return 1.0
+    if lowered in ("off", "no", "false"):
+        return 0.0
+    try:
+        return float(lowered)
+    except ValueError:
+        return None
+
+
+def label_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def exposition_kind(name: str, kind: Literal["gauge", "counter"]) -> Literal["gauge", "counter"]:
+    """Exporter names such as ``pg_stat_database_xact_commit`` are counters without ``_total``: exposed
+    as such, the OpenMetrics format (which requires ``_total``) would reject the family. They keep their
+    exact name and go out untyped-as-gauge, as the Go exporters' samples look to PromQL anyway."""
+    return "counter" if kind == "counter" and name.endswith("_total") else "gauge"
+
+
+def rows_to_samples(spec: QuerySpec, rows: Iterable[Row]) -> list[Sample]:
+    """Every (row, metric column) with a numeric value becomes a sample; NULL values are skipped."""
+    samples: list[Sample] = []
+    for row in rows:
+        labels = tuple(sorted((label, label_value(row.get(label))) for label in spec.labels))
+        for column, metric in spec.metrics.items():
+            value = number(row.get(column))
+            if value is not None:
+                kind = exposition_kind(metric.name, metric.kind)
+                samples.append(Sample(metric.name, labels, value * metric.scale, kind))
+    return samples
+
+
+def fact_value(value: Any) -> Any:
+    """A JSON-friendly fact value."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float | Decimal):
+        number_ = float(value)
+        return int(number_) if number_.is_integer() else number_
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return label_value(value)
+
+
+def rows_to_facts(spec: QuerySpec, rows: Sequence[Row]) -> Any:
+    """Rows as facts: keyed by ``fact_key`` (a scalar when one other column), else one row or a list."""
+    keep = None if spec.fact_columns is None else {*spec.fact_columns, spec.fact_key}
+    clean = [{k: fact_value(v) for k, v in row.items() if keep is None or k in keep} for row in rows]
+    if spec.fact_key is None:
+        return clean[0] if len(clean) == 1 else clean
+    out: dict[str, Any] = {}
+    for row in clean:
+        key = label_value(row.pop(spec.fact_key, None))
+        out[key] = next(iter(row.values())) if len(row) == 1 else row
+    return out
+
+
+def profile_help(directory: Path) -> dict[str, str]:
+    """HELP texts written in the profiles of one collector folder (best effort: ``opsagent check``
+    reports broken files; here they only lose their HELP texts)."""
+    out: dict[str, str] = {}
+    for path in sorted(directory.glob("*.y*ml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            queries = data["options"]["queries"]
+        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            continue
+        for query in queries if isinstance(queries, list) else []:
+            metrics = query.get("metrics") if isinstance(query, dict) else None
+            for metric in (metrics or {}).values():
+                if isinstance(metric, dict) and metric.get("name") and metric.get("help"):
+                    out.setdefault(str(metric["name"]), str(metric["help"]))
+    return out

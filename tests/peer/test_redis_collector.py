@@ -1,0 +1,106 @@
+"""The redis collector against a real primary + replica: figures checked against INFO; wrong
+password and a dead port give clear failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from opsagent.collectors.base import Outcome
+from tests.peer.dbhelpers import poll, value
+from tests.peers.ports import LOCALHOST, free_port
+from tests.peers.redis import RedisPair
+
+pytestmark = pytest.mark.peer
+
+
+def asset(port: int, monkeypatch: pytest.MonkeyPatch, password: str) -> dict[str, object]:
+    monkeypatch.setenv("OPSAGENT_T_REDIS_PASSWORD", password)
+    return {
+        "kind": "database",
+        "address": LOCALHOST,
+        "port": port,
+        "credentials": {"redis": {"password": "env:OPSAGENT_T_REDIS_PASSWORD"}},
+    }
+
+
+async def test_primary_figures_match_info(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = redis_pair.primary.client()
+    client.set("opsagent:k1", "v")
+    client.get("opsagent:k1")
+    client.get("opsagent:absent")
+    blocker = redis_pair.primary.client()
+    thread = threading.Thread(target=blocker.blpop, args=(["opsagent:queue"], 3))
+    thread.start()
+    time.sleep(0.3)
+    result = await poll(asset(redis_pair.primary.port, monkeypatch, redis_pair.password), "redis")
+    info = client.info()
+    client.lpush("opsagent:queue", "wake")
+    thread.join()
+    assert result.outcome is Outcome.OK, result.message
+    assert value(result, "redis_up") == 1
+    labels = dict(next(s for s in result.samples if s.name == "redis_instance_info").labels)
+    assert labels["role"] == "master" and labels["redis_version"] == info["redis_version"]
+    # at poll time: the test's client, the blocked one and the poll's own; the poll's closed since
+    assert value(result, "redis_connected_clients") == info["connected_clients"] + 1 == 3
+    assert value(result, "redis_blocked_clients") == info["blocked_clients"] == 1
+    assert value(result, "redis_memory_max_bytes") == info["maxmemory"] == 64 * 1024 * 1024
+    assert 0 < value(result, "redis_memory_used_bytes") <= info["maxmemory"]
+    assert value(result, "redis_keyspace_hits_total") == info["keyspace_hits"] >= 1
+    assert value(result, "redis_keyspace_misses_total") == info["keyspace_misses"] >= 1
+    assert value(result, "redis_evicted_keys_total") == info["evicted_keys"]
+    assert value(result, "redis_connected_slaves") == info["connected_slaves"] == 1
+    assert value(result, "redis_db_keys", db="db0") == info["db0"]["keys"]
+    assert value(result, "redis_rdb_last_bgsave_status") == (1 if info["rdb_last_bgsave_status"] == "ok" else 0)
+    assert value(result, "redis_aof_enabled") == 0
+    replica_offset = value(result, "redis_connected_slave_offset_bytes", slave_state="online")
+    assert 0 < replica_offset <= value(result, "redis_master_repl_offset") <= info["master_repl_offset"]
+    assert value(result, "redis_instantaneous_ops_per_sec") >= 0
+    assert result.facts["server"]["role"] == "master"
+
+
+async def test_replica_figures(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = await poll(asset(redis_pair.replica.port, monkeypatch, redis_pair.password), "redis")
+    info = redis_pair.replica.client().info("replication")
+    assert result.outcome is Outcome.OK, result.message
+    assert value(result, "redis_master_link_up") == 1
+    assert result.facts["server"]["role"] == "slave"
+    assert result.facts["server"]["master_port"] == str(redis_pair.primary.port)
+    assert 0 < value(result, "redis_slave_repl_offset") <= info["slave_repl_offset"]
+    assert value(result, "redis_master_last_io_seconds_ago") >= 0
+
+
+async def test_wrong_password_is_an_auth_failure(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = await poll(asset(redis_pair.primary.port, monkeypatch, "bad-pw-77"), "redis", timeout=10)
+    assert result.outcome is Outcome.FAILED and result.reason == "auth", result.message
+    assert "bad-pw-77" not in result.message
+
+
+async def test_no_password_is_an_auth_failure(redis_pair: RedisPair) -> None:
+    result = await poll({"address": LOCALHOST, "port": redis_pair.primary.port}, "redis", timeout=10)
+    assert result.reason == "auth", result.message
+
+
+async def test_stopped_server_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = await poll(asset(free_port(), monkeypatch, "x"), "redis", timeout=10)
+    assert result.outcome is Outcome.UNREACHABLE and result.reason == "refused", result.message
+
+
+async def test_silent_server_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port that accepts but never answers (a hung server) fails at the read timeout."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind((LOCALHOST, 0))
+    listener.listen(8)
+    try:
+        started = time.monotonic()
+        result = await poll(
+            asset(listener.getsockname()[1], monkeypatch, "x"), "redis", timeout=15, options={"timeout": "1s"}
+        )
+        assert time.monotonic() - started < 5
+    finally:
+        listener.close()
+    assert result.outcome is Outcome.TIMEOUT and result.reason == "timeout", result.message
