@@ -134,11 +134,9 @@ class MetricsRegistry:
             else:
                 err = (result.asset, result.collector, result.reason or result.outcome.value)
                 self._errors[err] = self._errors.get(err, 0) + 1
-        if result.ok:
-            self.update(result.asset, result.collector, result.samples, now)
-        # A failed poll keeps no stale values: the target's series go, `opsagent_up` says why.
-        else:
-            self.update(result.asset, result.collector, (), now)
+        # A failed poll keeps no stale values: the target's series are replaced by whatever the
+        # failure carries (an exporter-style `pg_up 0`, or nothing); `opsagent_up` says why.
+        self.update(result.asset, result.collector, result.samples, now)
         self._record_self(key, now)
 
     def _record_self(self, key: Key, now: float) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from opsagent.collectors.base import Collector, CollectResult, Outcome
+from opsagent.collectors.base import Collector, CollectResult, Outcome, Sample
 from opsagent.collectors.profiles import Profile, merged_options
 from opsagent.errors import CollectError, OpsAgentError
 from opsagent.inventory.model import Asset, CollectorSpec
@@ -93,6 +93,11 @@ class Poller:
         else:
             result = _unwrap(task, asset.name, spec.name)
         result.duration = time.perf_counter() - started
+        up_metric = getattr(collector, "up_metric", None)  # optional: only exporters that have one
+        if up_metric and not result.ok:
+            # As postgres_exporter & co. do: a dead server still answers `pg_up 0`, so the usual
+            # dashboards and `pg_up == 0` rules work; every other series of the target goes.
+            result.samples = [Sample.of(up_metric, 0)]
         return result
 
     def _finished(self, key: tuple[str, str], task: asyncio.Future[CollectResult]) -> None:

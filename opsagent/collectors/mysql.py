@@ -128,6 +128,7 @@ class MySQLCollector:
     """Polls a MySQL or MariaDB server with the profile's queries."""
 
     name = NAME
+    up_metric = "mysql_up"
     options_model = MySQLOptions
 
     @cached_property

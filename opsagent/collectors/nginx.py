@@ -82,6 +82,7 @@ async def fetch(url: str, options: NginxOptions, auth: aiohttp.BasicAuth | None)
 
 class NginxCollector:
     name = NAME
+    up_metric = "nginx_up"
     help = HELP
     options_model = NginxOptions
 

@@ -99,6 +99,7 @@ class PostgresCollector:
     """Polls a PostgreSQL server (primary or standby) with the profile's queries."""
 
     name = NAME
+    up_metric = "pg_up"
     options_model = PostgresOptions
 
     @cached_property

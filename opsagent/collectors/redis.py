@@ -86,6 +86,7 @@ class RedisCollector:
     """Polls a Redis server (primary or replica)."""
 
     name = NAME
+    up_metric = "redis_up"
     options_model = RedisOptions
 
     @cached_property

@@ -110,6 +110,7 @@ async def test_wrong_password_is_an_auth_failure(
 async def test_stopped_server_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     result = await poll(asset(free_port(), monkeypatch, "x"), "mysql", timeout=10)
     assert result.outcome is Outcome.UNREACHABLE and result.reason == "refused", result.message
+    assert [(s.name, s.value) for s in result.samples] == [("mysql_up", 0.0)]
 
 
 async def test_sleep_hits_the_statement_limit(mariadb_server: MariaDBServer, monkeypatch: pytest.MonkeyPatch) -> None:

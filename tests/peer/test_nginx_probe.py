@@ -34,6 +34,7 @@ async def test_stub_status_matches_the_page(nginx_server: NginxServer) -> None:
 async def test_stub_status_failures(nginx_server: NginxServer) -> None:
     dead = await poll({"address": LOCALHOST, "port": free_port()}, "nginx", timeout=10)
     assert dead.outcome is Outcome.UNREACHABLE and dead.reason == "refused", dead.message
+    assert [(s.name, s.value) for s in dead.samples] == [("nginx_up", 0.0)]
     wrong = await poll(
         {"address": LOCALHOST, "port": nginx_server.http_port},
         "nginx",

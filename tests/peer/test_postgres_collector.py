@@ -137,6 +137,7 @@ async def test_wrong_password_is_an_auth_failure(pg_pair: PgPair, monkeypatch: p
 async def test_stopped_server_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     result = await poll(monitor_asset(free_port(), monkeypatch, "x"), "postgres", timeout=10)
     assert result.outcome is Outcome.UNREACHABLE and result.reason == "refused", result.message
+    assert [(s.name, s.value) for s in result.samples] == [("pg_up", 0.0)]  # as postgres_exporter says it
 
 
 async def test_missing_secret_is_a_credentials_failure(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -86,6 +86,7 @@ async def test_no_password_is_an_auth_failure(redis_pair: RedisPair) -> None:
 async def test_stopped_server_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     result = await poll(asset(free_port(), monkeypatch, "x"), "redis", timeout=10)
     assert result.outcome is Outcome.UNREACHABLE and result.reason == "refused", result.message
+    assert [(s.name, s.value) for s in result.samples] == [("redis_up", 0.0)]
 
 
 async def test_silent_server_times_out(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -123,3 +123,12 @@ async def test_poll_jobs_follow_the_inventory() -> None:
     assert [j.id for j in scheduler.get_jobs()] == ["poll:a:fake:"]
     assert scheduler.get_job("poll:a:fake:").max_instances == 1
     scheduler.shutdown(wait=False)
+
+
+async def test_exporter_style_up_metric_is_zero_on_failure() -> None:
+    poller, fake = make_poller()
+    fake.up_metric = "fake_up"  # type: ignore[attr-defined]
+    poller.metrics.update("db", "fake", [Sample.of("fake_connections", 5), Sample.of("fake_up", 1)])
+    result = await poller.poll(Asset(name="db"), spec(fail="collect"), {})
+    assert result.samples == [Sample.of("fake_up", 0)]
+    assert poller.metrics.latest("db") == [("fake_up", {"asset": "db"}, 0.0)]
