@@ -92,7 +92,7 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     except ValueError:
         return web.json_response({"error": "body is not JSON"}, status=400)
     try:
-        result = await asyncio.to_thread(engine.receive_alertmanager, payload)
+        result = await engine.receive_alertmanager(payload)
     except PayloadError as exc:
         return web.json_response({"error": str(exc)}, status=400)
     return web.json_response(result)

@@ -1,7 +1,8 @@
 """Alertmanager interop, both ways.
 
-In: Alertmanager's webhook (payload version 4) opens and resolves opsagent incidents; the dedup key
-is the same label fingerprint as opsagent's own alerts, so one problem seen by both gives one incident.
+In: Alertmanager's webhook (payload version 4) is validated here and taken into the alert engine
+(``AlertEngine.receive_alertmanager``), where its alerts meet the same silences, parent suppression,
+incident dedup (the label fingerprint, so one problem seen by both gives one incident) and routes.
 Out: opsagent's alerts are posted to Alertmanager's API v2 (``POST /api/v2/alerts``) as Prometheus
 posts them: firing alerts re-sent periodically with ``endsAt`` ahead, resolved ones with ``endsAt`` now.
 """
@@ -16,16 +17,13 @@ import aiohttp
 
 from opsagent.alerts.notify.formats import NotifyAlert
 from opsagent.alerts.notifyconfig import AlertmanagerTarget
-from opsagent.alerts.state import fingerprint
-from opsagent.incidents import repo
-from opsagent.store.engine import Store
 
 
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _parse_time(text: Any) -> datetime | None:
+def parse_time(text: Any) -> datetime | None:
     if not isinstance(text, str) or text.startswith("0001-"):
         return None
     try:
@@ -49,40 +47,6 @@ def validate_payload(payload: Any) -> list[Mapping[str, Any]]:
             raise PayloadError("alert status must be 'firing' or 'resolved'")
         alerts.append(alert)
     return alerts
-
-
-def apply_webhook(store: Store, payload: Any, reopen_within: float) -> dict[str, list[int]]:
-    """Returns {"opened": [...], "resolved": [...], "unchanged": [...]} incident ids."""
-    out: dict[str, list[int]] = {"opened": [], "resolved": [], "unchanged": []}
-    for alert in validate_payload(payload):
-        labels = {str(k): str(v) for k, v in alert["labels"].items()}
-        annotations = {str(k): str(v) for k, v in (alert.get("annotations") or {}).items()}
-        fp = fingerprint(labels)
-        active = repo.active_by_fingerprint(store, fp)
-        if alert["status"] == "firing":
-            if active:  # Alertmanager repeats a firing alert every repeat_interval: not a new event
-                out["unchanged"] += [i["id"] for i in active]
-                continue
-            incident_id, _action = repo.fire(
-                store,
-                repo.AlertInput(
-                    fp,
-                    labels.get("alertname", "alert"),
-                    labels,
-                    annotations,
-                    None,
-                    "auto",
-                    "alertmanager",
-                    _parse_time(alert.get("startsAt")),
-                ),
-                reopen_within,
-            )
-            out["opened"].append(incident_id)
-        else:
-            for incident in active:
-                if repo.clear(store, incident["id"], incident["resolve_policy"]) == "resolved":
-                    out["resolved"].append(incident["id"])
-    return out
 
 
 def api_alert(alert: NotifyAlert, external_url: str, now: float, resend: float) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
@@ -24,9 +25,9 @@ from opsagent.alerts.notify.dispatcher import Dispatcher
 from opsagent.alerts.notify.formats import NotifyAlert
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.alerts.promql.engine import Evaluator
-from opsagent.alerts.rulefile import CompiledRule
+from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
 from opsagent.alerts.silences import SilenceSet, ancestors
-from opsagent.alerts.state import FIRING, AlertState, RuleState, Transition, step
+from opsagent.alerts.state import EXTERNAL, FIRING, AlertState, RuleState, Transition, fingerprint, flap_config, step
 from opsagent.incidents import repo
 from opsagent.series import SeriesHistory
 from opsagent.store import schema
@@ -74,6 +75,11 @@ class AlertEngine:
         self._lock = asyncio.Lock()
         self._poked: asyncio.Event | None = None
         self._forward_sent: dict[str, float] = {}
+        # Alerts received on the Alertmanager webhook: they share silences, parent suppression,
+        # incidents and notification routes with the rules' alerts (but not evaluation or flapping).
+        self.external: dict[str, AlertState] = {}
+        self._external_resolved: list[Transition] = []
+        self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in rules}
         for rule in rules:
             history.need(rule.max_range())
 
@@ -85,6 +91,11 @@ class AlertEngine:
             rows = [dict(r._mapping) for r in conn.execute(select(schema.alert_states))]
         restored = 0
         for row in rows:
+            if row["rule"] == EXTERNAL:
+                alert = AlertState.from_row(row)
+                self.external[alert.fingerprint] = alert
+                restored += 1
+                continue
             key = by_rule.get(row["rule"])
             if key is None:
                 continue  # its rule was removed: the alert is gone
@@ -109,7 +120,7 @@ class AlertEngine:
                 recovery = self.evaluator.evaluate(rule.recover, t) if rule.recover is not None else None
                 if not isinstance(result, list) or (recovery is not None and not isinstance(recovery, list)):
                     raise ValueError("the expression returned a scalar")
-                transitions += step(rule, rs, result, t, self.config.flapping, recovery)
+                transitions += step(rule, rs, result, t, self.flapping[rule.name + "\x00" + rule.group], recovery)
             except Exception as exc:  # one broken rule never stops the others
                 self.stats.failures[rule.name] = self.stats.failures.get(rule.name, 0) + 1
                 log.warning("rule %s failed: %s", rule.name, exc)
@@ -126,13 +137,17 @@ class AlertEngine:
             for alert in self.states[rule.name + "\x00" + rule.group].alerts.values()
         ]
 
+    def _all_alerts(self) -> list[AlertState]:
+        return [a for _r, a in self.active_alerts()] + list(self.external.values())
+
     # -- applying to the store (worker thread) ---------------------------------------------------
     def _muting(self, silences: SilenceSet) -> tuple[dict[str, str], dict[str, list[str]]]:
         """(fingerprint → why muted, parent incident fingerprint → suppressed alert names)."""
-        firing = [(r, a) for r, a in self.active_alerts() if a.state == FIRING]
+        firing = [(r.suppresses_dependents, a) for r, a in self.active_alerts() if a.state == FIRING]
+        firing += [(a.annotations.get(SUPPRESSES, "").lower() == "true", a) for a in self.external.values()]
         down: dict[str, AlertState] = {}
-        for rule, alert in firing:
-            if rule.suppresses_dependents and alert.labels.get("asset"):
+        for suppresses, alert in firing:
+            if suppresses and alert.labels.get("asset"):
                 down.setdefault(alert.labels["asset"], alert)
         parents = self.parents() if down else {}
         muted: dict[str, str] = {}
@@ -177,7 +192,8 @@ class AlertEngine:
                 opened.append(incident_id)
             if alert.flapping:
                 repo.set_flapping(self.store, incident_id, True)
-        by_fp = {a.fingerprint: a for _r, a in self.active_alerts()}
+        opened += self._open_external(muted, reopen)
+        by_fp = {a.fingerprint: a for _r, a in self.active_alerts()} | self.external
         for parent_fp, names in suppressed.items():
             parent = by_fp.get(parent_fp)
             if parent is not None and parent.incident_id is not None:
@@ -189,7 +205,8 @@ class AlertEngine:
                 continue
             if tr.kind == "resolved":
                 tr_rule = rule_by_name.get(tr.alert.rule)
-                if repo.clear(self.store, tr_incident, tr_rule.resolve if tr_rule else "auto") == "resolved":
+                policy = tr_rule.resolve if tr_rule else tr.alert.annotations.get(RESOLVE, "auto")
+                if repo.clear(self.store, tr_incident, policy) == "resolved":
                     resolved.append(tr_incident)
             elif tr.kind in ("flapping_started", "flapping_stopped"):
                 repo.set_flapping(self.store, tr_incident, tr.kind == "flapping_started")
@@ -198,8 +215,32 @@ class AlertEngine:
         self._muted = muted
         return TickResult(transitions, opened, resolved, 0)
 
+    def _open_external(self, muted: Mapping[str, str], reopen: float) -> list[int]:
+        opened: list[int] = []
+        for alert in self.external.values():
+            if alert.incident_id is not None or alert.fingerprint in muted:
+                continue
+            incident_id, action = repo.fire(
+                self.store,
+                repo.AlertInput(
+                    alert.fingerprint,
+                    alert.labels.get("alertname", "alert"),
+                    alert.labels,
+                    alert.annotations,
+                    None,
+                    alert.annotations.get(RESOLVE, "auto"),
+                    "alertmanager",
+                    datetime.fromtimestamp(alert.active_at, UTC),
+                ),
+                reopen,
+            )
+            alert.incident_id = incident_id
+            if action != "repeated":
+                opened.append(incident_id)
+        return opened
+
     def _save_states(self) -> None:
-        rows: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = [a.to_row() | {"history": []} for a in self.external.values()]
         for rule in self.rules:
             rs = self.states[rule.name + "\x00" + rule.group]
             for alert in rs.alerts.values():
@@ -225,7 +266,7 @@ class AlertEngine:
                 a.incident_id,
                 a.value,
             )
-            for _r, a in self.active_alerts()
+            for a in {a.fingerprint: a for a in self._all_alerts()}.values()
             if a.state == FIRING and not a.flapping and a.fingerprint not in muted and a.incident_id is not None
         ]
         resolved = [
@@ -250,6 +291,8 @@ class AlertEngine:
             started = time.perf_counter()
             now = time.time() if t is None else t
             transitions = await asyncio.to_thread(self.evaluate, now)
+            transitions += self._external_resolved
+            self._external_resolved = []
             silences = await asyncio.to_thread(SilenceSet.active, self.store)
             result = await asyncio.to_thread(self.apply, transitions, silences, now)
             firing, resolved = self._notify_lists(transitions)
@@ -304,9 +347,51 @@ class AlertEngine:
             self._poked.set()
 
     # -- Alertmanager webhooks ------------------------------------------------------------------
-    def receive_alertmanager(self, payload: Mapping[str, Any]) -> dict[str, list[int]]:
-        """Open/resolve incidents for the alerts of an Alertmanager webhook (same dedup as ours)."""
-        return alertmanager.apply_webhook(self.store, payload, self.config.evaluation.reopen_within)
+    async def receive_alertmanager(self, payload: Mapping[str, Any]) -> dict[str, list[Any]]:
+        """Take an Alertmanager webhook into the pipeline (silences, parent suppression, incidents with
+        the same dedup, notification routes) and run a tick at once. PayloadError on a bad payload."""
+        alerts = alertmanager.validate_payload(payload)
+        async with self._lock:
+            firing, resolved = await asyncio.to_thread(self._take_webhook, alerts, time.time())
+        result = await self.tick()
+        muted = getattr(self, "_muted", {})
+        out: dict[str, list[Any]] = {"opened": [], "resolved": [], "unchanged": [], "muted": []}
+        for fp in firing:
+            alert = self.external.get(fp)
+            if fp in muted:
+                out["muted"].append({"fingerprint": fp, "why": muted[fp]})
+            elif alert is not None and alert.incident_id in result.opened:
+                out["opened"].append(alert.incident_id)
+            elif alert is not None and alert.incident_id is not None:
+                out["unchanged"].append(alert.incident_id)
+        out["resolved"] = [i for i in resolved if i in result.resolved]
+        return out
+
+    def _take_webhook(self, alerts: list[Mapping[str, Any]], now: float) -> tuple[list[str], list[int]]:
+        firing: list[str] = []
+        resolved: list[int] = []
+        for item in alerts:
+            labels = {str(k): str(v) for k, v in item["labels"].items()}
+            annotations = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
+            fp = fingerprint(labels)
+            alert = self.external.get(fp)
+            if alert is None:
+                alert = AlertState(EXTERNAL, fp, labels, annotations, 0.0, FIRING, now)
+                started = alertmanager.parse_time(item.get("startsAt"))
+                alert.active_at = alert.fired_at = started.timestamp() if started else now
+                active = repo.active_by_fingerprint(self.store, fp)  # dedup with what is already open
+                alert.incident_id = active[0]["id"] if active else None
+            alert.annotations, alert.last_seen = annotations, now
+            if item["status"] == "firing":
+                self.external[fp] = alert
+                firing.append(fp)
+                continue
+            self.external.pop(fp, None)
+            ended = alertmanager.parse_time(item.get("endsAt"))
+            self._external_resolved.append(Transition("resolved", alert, ended.timestamp() if ended else now))
+            if alert.incident_id is not None:
+                resolved.append(alert.incident_id)
+        return firing, resolved
 
     # -- self-metrics ---------------------------------------------------------------------------
     def collect(self) -> Iterator[Metric]:

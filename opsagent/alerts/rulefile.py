@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from opsagent.alerts.notifyconfig import FlappingConfig
 from opsagent.alerts.promql.ast import (
     Aggregate,
     Binary,
@@ -98,7 +100,14 @@ def load_rule_file(path: Path) -> RuleFile:
 RECOVER = "opsagent_recover_expr"  # hysteresis: a firing alert clears only when this matches
 RESOLVE = "opsagent_resolve"  # auto (default) | manual: a person confirms the incident's resolution
 SUPPRESSES = "opsagent_suppresses_dependents"  # "true": alerts on assets behind this one are muted
-OPTION_ANNOTATIONS = (RECOVER, RESOLVE, SUPPRESSES)
+# Per-rule flap detection (Nagios' per-service flap settings) over the alerting config's defaults.
+FLAP = {
+    "opsagent_flap_detection": "enabled",  # "true" | "false"
+    "opsagent_flap_window": "window",  # evaluations
+    "opsagent_flap_high_threshold": "high_threshold",  # percent state change
+    "opsagent_flap_low_threshold": "low_threshold",
+}
+OPTION_ANNOTATIONS = (RECOVER, RESOLVE, SUPPRESSES, *FLAP)
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,7 @@ class CompiledRule:
     suppresses_dependents: bool
     interval: float | None
     source: str
+    flapping: dict[str, Any] = field(default_factory=dict)  # FlappingConfig fields set by the rule
 
     def max_range(self) -> float:
         return max(max_range(self.expr), max_range(self.recover) if self.recover is not None else 0.0)
@@ -197,6 +207,7 @@ def _compile_rule(
     suppresses = rule.annotations.get(SUPPRESSES, "false").lower()
     if suppresses not in ("true", "false"):
         issues.append(doc.issue((*loc, "annotations", SUPPRESSES), "must be 'true' or 'false'"))
+    flapping = _flap_overrides(rule.annotations, doc, (*loc, "annotations"), issues)
     if len(issues) > before or expr is None:
         return None
     return CompiledRule(
@@ -213,7 +224,24 @@ def _compile_rule(
         suppresses_dependents=suppresses == "true",
         interval=group.interval,
         source=doc.path,
+        flapping=flapping,
     )
+
+
+def _flap_overrides(
+    annotations: dict[str, str], doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue]
+) -> dict[str, Any]:
+    overrides = {FLAP[k]: v.strip().lower() for k, v in annotations.items() if k in FLAP}
+    if not overrides:
+        return {}
+    try:
+        checked = FlappingConfig.model_validate(FlappingConfig().model_dump() | overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        issues.append(doc.issue(loc, f"invalid flap detection setting {where}: {first['msg']}".replace(" : ", ": ")))
+        return {}
+    return {k: getattr(checked, k) for k in overrides}
 
 
 def compile_document(doc: Document) -> list[CompiledRule]:

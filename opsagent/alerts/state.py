@@ -19,6 +19,18 @@ from opsagent.alerts.promql.engine import Element
 from opsagent.alerts.rulefile import CompiledRule
 
 PENDING, FIRING = "pending", "firing"
+EXTERNAL = "@alertmanager"  # the `rule` of alerts received on the Alertmanager webhook
+
+
+def flap_config(base: FlappingConfig, overrides: Mapping[str, Any]) -> FlappingConfig:
+    """The alerting config's flap detection with a rule's own settings on top (checked at load time;
+    a combination invalid against a site's defaults falls back to those defaults)."""
+    if not overrides:
+        return base
+    try:
+        return FlappingConfig.model_validate(base.model_dump() | dict(overrides))
+    except ValueError:
+        return base
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:
