@@ -201,16 +201,19 @@ class MeminfoFifo:
 
     def _serve(self) -> None:
         while not self.stopped:
-            with self.path.open("w") as fifo:  # blocks until the collector opens it
-                avail = self.avail
-                if avail < 100_000 and self.low_read_at is None:
-                    self.low_read_at = time.time()
-                fifo.write(MEMINFO.format(avail=avail))
+            avail = self.avail
+            try:
+                with self.path.open("w") as fifo:  # blocks until the collector opens it
+                    fifo.write(MEMINFO.format(avail=avail))
+            except BrokenPipeError:
+                continue  # the reader went away before reading (a poll timed out): not a sample
+            if avail < 100_000 and self.low_read_at is None:
+                self.low_read_at = time.time()
 
     def stop(self) -> None:
         self.stopped = True
-        with contextlib.suppress(OSError), self.path.open("r"):  # unblock the writer
-            pass
+        with contextlib.suppress(OSError):  # unblock a writer waiting for a reader (never block here)
+            os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):

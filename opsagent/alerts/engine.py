@@ -163,7 +163,8 @@ class AlertEngine:
             for parent in sorted(ancestors(asset, parents)):
                 if parent in down:
                     muted[alert.fingerprint] = f"parent {parent} is down"
-                    suppressed.setdefault(down[parent].fingerprint, []).append(f"{alert.rule} on {asset}")
+                    name = alert.labels.get("alertname", alert.rule)
+                    suppressed.setdefault(down[parent].fingerprint, []).append(f"{name} on {asset}")
                     break
         return muted, suppressed
 
