@@ -48,7 +48,7 @@ def flap_percent(history: list[bool]) -> float:
     for i in range(1, n):
         if history[i] != history[i - 1]:
             total += 0.8 + 0.4 * (i - 1) / max(n - 2, 1)
-    return 100.0 * total / (n - 1)
+    return min(100.0, 100.0 * total / (n - 1))  # the weights average 1: float error only above 100
 
 
 @dataclass
