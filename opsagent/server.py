@@ -13,6 +13,7 @@ from sqlalchemy import text
 from opsagent import __version__
 from opsagent.alerts.alertmanager import PayloadError
 from opsagent.alerts.engine import AlertEngine
+from opsagent.alerts.state import EXTERNAL
 from opsagent.app import App
 from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
@@ -31,7 +32,7 @@ INDEX = """opsagent {version}
   /healthz                      liveness and store health (JSON)
   /api/v1/assets                inventory (JSON)
   /api/v1/assets/{{name}}         one asset with its facts (JSON)
-  /api/v1/alerts                active alerts of opsagent's own rules (JSON)
+  /api/v1/alerts                active alerts: opsagent's rules and Alertmanager's (JSON)
   /api/v1/incidents             open and acknowledged incidents (JSON)
   POST /api/v1/alertmanager     Alertmanager webhook receiver: alerts open/resolve incidents
 """
@@ -110,8 +111,9 @@ async def alerts(request: web.Request) -> web.Response:
             "activeAt": a.active_at,
             "flapping": a.flapping,
             "incident": a.incident_id,
+            "source": "alertmanager" if a.rule == EXTERNAL else "rule",
         }
-        for _rule, a in engine.active_alerts()
+        for a in [a for _rule, a in engine.active_alerts()] + list(engine.external.values())
     ]
     return web.json_response(body)
 

@@ -248,3 +248,16 @@ async def test_alertmanager_alerts_share_silences_suppression_routes(rig_factory
     assert done["resolved"] == [web7["id"]] and rig.incidents()["web7"]["status"] == "resolved"
     resolved_posts = [b for b in rig.posts() if alert_assets(b, "resolved") == {"web7"}]
     assert len(resolved_posts) == 1 and resolved_posts[0]["status"] == "resolved"
+
+
+async def test_alertmanager_parent_alert_suppresses_own_rule_alerts(rig_factory: Any) -> None:
+    rig = rig_factory([HOST_DOWN], [ROUTE], parents={"h5": ["core-sw"]})
+    res = await rig.engine.receive_alertmanager(am_payload("firing", "core-sw", opsagent_suppresses_dependents="true"))
+    assert len(res["opened"]) == 1
+    await rig.tick({("h5", "host"): 0.0, ("h6", "host"): 0.0})
+    incidents = rig.incidents()
+    assert set(incidents) == {"core-sw", "h6"}
+    assert incidents["core-sw"]["suppressed"] == ["HostDown on h5"]
+    await rig.engine.receive_alertmanager(am_payload("resolved", "core-sw"))
+    await rig.tick({("h5", "host"): 0.0, ("h6", "host"): 0.0})
+    assert rig.incidents()["h5"]["status"] == "open"  # the parent is back: h5's own problem now

@@ -33,7 +33,8 @@ def _prometheus_with_alerting(base: Path, am: AlertmanagerHandle) -> Daemon:
         "labels": {"severity": "warning", "asset": "prom-side"},
         "annotations": {"summary": "from Prometheus"},
     }
-    rules = {"groups": [{"name": "interop", "rules": [rule]}]}
+    silenced = rule | {"labels": {"severity": "warning", "asset": "silenced-side"}}
+    rules = {"groups": [{"name": "interop", "rules": [rule, silenced]}]}
     (base / "rules.yml").write_text(yaml.safe_dump(rules))
     config = {
         "global": {"evaluation_interval": "1s", "scrape_interval": "5s"},
@@ -57,10 +58,10 @@ def _prometheus_with_alerting(base: Path, am: AlertmanagerHandle) -> Daemon:
     return daemon
 
 
-def _incidents(home: Path) -> list[dict[str, Any]]:
+def _incidents(home: Path, asset: str = "prom-side") -> list[dict[str, Any]]:
     res = opsagent("incident", "list", "--status", "all", "-o", "json", home=home)
     assert res.returncode == 0, res.stderr
-    return [r for r in json.loads(res.stdout) if r["alertname"] == "InteropAlways"]
+    return [r for r in json.loads(res.stdout) if r["alertname"] == "InteropAlways" and r["asset"] == asset]
 
 
 def test_prometheus_alertmanager_webhook_opens_incident(tmp_path: Path, start_alertmanager: Any) -> None:
@@ -68,6 +69,10 @@ def test_prometheus_alertmanager_webhook_opens_incident(tmp_path: Path, start_al
     home.mkdir()
     (home / "inventory.yaml").write_text(yaml.safe_dump({"assets": [{"name": "idle", "kind": "host"}]}))
     (home / "opsagent.yaml").write_text(yaml.safe_dump({"seed_inventory": ["inventory.yaml"]}))
+    silence = opsagent(
+        "alert", "silence", "add", 'asset="silenced-side"', "-d", "2h", "-c", "opsagent silence", home=home
+    )
+    assert silence.returncode == 0, silence.stderr
     port = free_port()
     agent = start(home, port)
     prom: Daemon | None = None
@@ -82,6 +87,7 @@ def test_prometheus_alertmanager_webhook_opens_incident(tmp_path: Path, start_al
         assert incident["asset"] == "prom-side" and incident["title"] == "from Prometheus"
         time.sleep(3)  # Alertmanager re-sends within group_interval: still one incident
         assert len(_incidents(home)) == 1
+        assert _incidents(home, "silenced-side") == []  # opsagent's silence holds for Alertmanager's alerts too
     finally:
         if prom is not None:
             prom.stop()
