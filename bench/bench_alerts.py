@@ -141,6 +141,7 @@ def prometheus_figures(series: int, exprs: list[str], wait: float = 240.0) -> st
     )
     own = f"http://127.0.0.1:{port}/metrics"
     durations: list[float] = []
+    samples: list[float] = []
     last_eval = None
     try:
         deadline = time.monotonic() + wait
@@ -162,13 +163,15 @@ def prometheus_figures(series: int, exprs: list[str], wait: float = 240.0) -> st
             if evaluated and secs is not None and evaluated != last_eval:
                 last_eval = evaluated
                 durations.append(secs)
+                samples.append(_own_metric(text, "prometheus_rule_group_last_evaluation_samples", "bench") or 0)
         if not durations:
             return f"prometheus did not report a rule group duration within {wait:.0f} s"
         median = statistics.median(durations)
         return (
             f"{median * 1000:8.1f} ms wall per evaluation of the same 100 rules over {series:,} series "
-            f"(median of {len(durations)}; {sum(durations) / len(durations) * 1000:.1f} ms mean; "
-            "its own prometheus_rule_group_last_duration_seconds)"
+            f"(median of {len(durations)}; its own prometheus_rule_group_last_duration_seconds); "
+            f"{statistics.median(samples):,.0f} samples in the result vectors "
+            "(prometheus_rule_group_last_evaluation_samples)"
         )
     finally:
         proc.terminate()
@@ -315,11 +318,12 @@ def main() -> None:
     t = 1000.0 + 15 * (args.points - 1)
     exprs = rules()
     spent, wall, touched = opsagent_figures(h, exprs, t)
-    print(f"history: {h.series_count():,} series, {total:,} samples held")
+    print(f"history: {h.series_count():,} series, {total:,} samples held; load average {os.getloadavg()[0]:.1f}"
+          f" on {os.cpu_count()} CPUs (wall times stretch on a busy machine, CPU time less)")  # fmt: skip
     print(f"opsagent   : {wall * 1000:8.1f} ms wall ({spent * 1000:.1f} ms CPU) per evaluation of 100 rules; "
           f"{touched:,} samples read; {touched / spent:,.0f} samples/s per core (goal >= 1,000,000)")  # fmt: skip
     if not args.no_prometheus:
-        print(f"prometheus : {prometheus_figures(args.series, exprs)}")
+        print(f"prometheus : {prometheus_figures(args.series, exprs)}; load average {os.getloadavg()[0]:.1f}")
     if not args.no_latency:
         print(f"threshold crossed -> incident stored + webhook received: {latency_figures(args.crossings)}")
 
