@@ -213,9 +213,9 @@ class MeminfoFifo:
 
     def _serve(self) -> None:
         while not self.stopped:
-            avail = self.avail
             try:
                 with self.path.open("w") as fifo:  # blocks until the collector opens it
+                    avail = self.avail  # the value at the moment of the read, not of the previous one
                     fifo.write(MEMINFO.format(avail=avail))
             except BrokenPipeError:
                 continue  # the reader went away before reading (a poll timed out): not a sample
@@ -305,7 +305,7 @@ def latency_figures(crossings: int) -> str:
             figures.append(got[0] - fifo.low_read_at)
             fifo.avail = 500_000
             if not _wait(lambda: [t for t, b in Receiver.received if b["status"] == "resolved"], 60):
-                return "no resolved webhook within 60 s"
+                return "no resolved webhook within 60 s:\n" + (base / "serve.log").read_text()[-2000:]
             time.sleep(2)
         figures.sort()
         p95 = figures[min(len(figures) - 1, round(0.95 * (len(figures) - 1)))]
