@@ -21,6 +21,7 @@ APT_PACKAGES=(
     postgresql    # tests/peers/postgres.py
     prometheus    # tests/peers/prometheus.py (prometheus + promtool)
     openssh-server  # tests/peers/sshd.py
+    sudo  # tests/peers/sshd.py: sudoers drop-ins for the SSH sudo tests
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

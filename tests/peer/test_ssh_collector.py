@@ -83,8 +83,14 @@ async def test_ssh_agrees_with_local_collector(sshd_server: SshServer, profile: 
         "node_uname_info",
         "node_os_info",
         "node_boot_time_seconds",
+        "node_network_up",
+        "node_network_mtu_bytes",
     ):
         assert set(values(remote, name)) == set(values(local, name)), name
+    # Both read operstate (node_exporter's meaning): lo is "unknown", so 0 from both.
+    assert values(remote, "node_network_up") == values(local, "node_network_up")
+    assert values(remote, "node_network_mtu_bytes") == values(local, "node_network_mtu_bytes")
+    assert one(local, "node_network_up", device="lo") == 0
     # Equal values where nothing moves; counters only grow, and by little, between the reads.
     assert values(remote, "node_memory_MemTotal_bytes") == values(local, "node_memory_MemTotal_bytes")
     assert values(remote, "node_filesystem_size_bytes") == values(local, "node_filesystem_size_bytes")
