@@ -337,9 +337,13 @@ for _dir, _fields in (("receive", lh.NETDEV_RECEIVE), ("transmit", lh.NETDEV_TRA
 
 
 def merge_facts(into: Facts, new: Facts) -> None:
-    """Deep-merge ``new`` into ``into`` (dicts merge key by key, other values replace)."""
+    """Deep-merge ``new`` into ``into`` (dicts merge key by key, other values replace). Dicts are
+    copied on the way in: ``new`` may be a cached parse result that must never be changed."""
     for key, value in new.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            merge_facts(into[key], value)
+        if isinstance(value, dict):
+            target = into.get(key)
+            if not isinstance(target, dict):
+                target = into[key] = {}
+            merge_facts(target, value)
         else:
-            into[key] = value
+            into[key] = list(value) if isinstance(value, list) else value
