@@ -185,3 +185,76 @@ def silent_port() -> Iterator[int]:
         yield server.port
     finally:
         server.close()
+
+
+# -- sudo ---------------------------------------------------------------------------------------
+SUDO = Path("/usr/bin/sudo")
+VISUDO = Path("/usr/sbin/visudo")
+SUDO_HINT = "install the Debian package `sudo` (bash scripts/test.sh does it)"
+SUDO_NOPASSWD_USER = "opsagent-sudo-np"  # may run anything as root without a password
+SUDO_PASSWORD_USER = "opsagent-sudo-pw"  # may run anything as root with its own password
+SUDO_REFUSED_USER = "opsagent-sudo-no"  # may only run /bin/true: everything else is refused
+
+
+@dataclass(frozen=True)
+class SudoAccounts:
+    """Three login users of ``server`` (same client key) and their sudo rights, from a drop-in."""
+
+    server: SshServer
+    nopasswd: str
+    password: str
+    refused: str
+    password_files: dict[str, Path]  # user -> file holding its login (and sudo) password
+    sudoers_file: Path
+
+
+def sudoers_text(nopasswd: str, password: str, refused: str) -> str:
+    # lecture off: the first-use lecture would otherwise go to stderr of the first sudo run.
+    return (
+        "# opsagent test suite (tests/peers/sshd.py); removed when the test session ends\n"
+        f"Defaults:{nopasswd},{password},{refused} !lecture\n"
+        f"{nopasswd} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+        f"{password} ALL=(ALL:ALL) ALL\n"
+        f"{refused} ALL=(root) NOPASSWD: /bin/true\n"
+    )
+
+
+def install_sudoers(text: str) -> Path:
+    """Write a drop-in under /etc/sudoers.d/ after `visudo -cf` accepted it (a broken file there
+    would break sudo for the whole machine). No dot in the name: sudo skips such files."""
+    for tool in (SUDO, VISUDO):
+        if not tool.exists():
+            pytest.fail(f"{tool} not found: {SUDO_HINT}", pytrace=False)
+    candidate = Path(tempfile.mkdtemp(prefix="opsagent-sudoers-")) / "candidate"
+    candidate.write_text(text)
+    candidate.chmod(0o440)
+    check = subprocess.run([str(VISUDO), "-cf", str(candidate)], capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        pytest.fail(f"visudo rejected the test sudoers file: {check.stdout}{check.stderr}", pytrace=False)
+    target = Path("/etc/sudoers.d") / f"opsagent-test-{secrets.token_hex(4)}"
+    shutil.move(str(candidate), target)
+    shutil.rmtree(candidate.parent, ignore_errors=True)
+    return target
+
+
+def add_login_user(server: SshServer, user: str) -> Path:
+    """A user of ``server`` with the session's client key and a random password (in a 0600 file)."""
+    password = secrets.token_urlsafe(16)
+    ensure_user(user, password)
+    (server.base_dir / "authorized_keys" / user).write_text((server.base_dir / "client_ed25519.pub").read_text())
+    (server.base_dir / "authorized_keys" / user).chmod(0o644)
+    path = server.base_dir / f"password-{user}"
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sudo_accounts(sshd_server: SshServer) -> Iterator[SudoAccounts]:
+    users = (SUDO_NOPASSWD_USER, SUDO_PASSWORD_USER, SUDO_REFUSED_USER)
+    files = {user: add_login_user(sshd_server, user) for user in users}
+    drop_in = install_sudoers(sudoers_text(*users))
+    try:
+        yield SudoAccounts(sshd_server, *users, password_files=files, sudoers_file=drop_in)
+    finally:
+        drop_in.unlink(missing_ok=True)

@@ -21,6 +21,7 @@ from opsagent.collectors.ssh.options import Check
 MARK = "@@opsagent-7f3a@@"
 READY = f"{MARK} ready\n"
 WANT_PASSWORD = f"{MARK} password\n"
+SUDO_OK = f"{MARK} sudo-ok\n"  # first line of a sudo-wrapped check that sudo let through
 _END_PREFIX = f"\n{MARK} end "
 _PASSWORD_VAR = "__opsagent_pw"
 
@@ -30,6 +31,7 @@ class CheckOutput:
     name: str
     output: str
     exit_status: int | None  # None: the batch ended before this check finished
+    sudo_ok: bool = False  # the check ran under sudo (its SUDO_OK line came first)
 
 
 def check_command(check: Check, *, as_root: bool, password: bool) -> str:
@@ -39,7 +41,8 @@ def check_command(check: Check, *, as_root: bool, password: bool) -> str:
     stdin is /dev/null, so it can never read the password even when sudo did not ask for it."""
     if not check.sudo or as_root:
         return check.command
-    inner = shlex.quote("exec </dev/null\n" + check.command)
+    # The marker line tells "sudo refused" apart from "the command failed" without racing stderr.
+    inner = shlex.quote(f"echo '{SUDO_OK.strip()}'\nexec </dev/null\n" + check.command)
     if password:
         return f"printf '%s\\n' \"${_PASSWORD_VAR}\" | sudo -S -p '' -- sh -c {inner}"
     return f"sudo -n -- sh -c {inner}"
@@ -115,6 +118,9 @@ def split_output(text: str, checks: Sequence[Check]) -> dict[str, CheckOutput]:
         if end < 0 or not status.lstrip("-").isdigit():
             out[check.name] = CheckOutput(check.name, text[body_start:], None)
             continue
-        out[check.name] = CheckOutput(check.name, text[body_start:end], int(status))
+        body, sudo_ok = text[body_start:end], False
+        if body.startswith(SUDO_OK):
+            body, sudo_ok = body[len(SUDO_OK) :], True
+        out[check.name] = CheckOutput(check.name, body, int(status), sudo_ok)
         pos = line_end + 1
     return out

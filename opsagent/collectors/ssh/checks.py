@@ -303,6 +303,39 @@ def emit_dmi(dmi: dict[str, str], options: SshOptions) -> Emitted:
     return [], {"dmi": {names[k]: v for k, v in dmi.items() if k in names}} if dmi else {}
 
 
+# -- account: `id` ---------------------------------------------------------------------------
+_ID_PART = re.compile(r"(\w+)=(\d+)(?:\(([^)]*)\))?")
+
+
+def parse_id(text: str) -> dict[str, Any]:
+    """``id`` (coreutils, BusyBox; SELinux adds ``context=``) → uid/user, gid/group, groups."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    fields: dict[str, Any] = {}
+    for part in line.split():
+        key, sep, value = part.partition("=")
+        if not sep:
+            continue
+        if key in ("uid", "gid", "euid", "egid"):
+            match = _ID_PART.fullmatch(part)
+            if match is None:
+                raise ValueError(f"unexpected {key} field {part!r}")
+            name = {"uid": "user", "gid": "group", "euid": "euser", "egid": "egroup"}[key]
+            fields[key] = int(match[2])
+            if match[3] is not None:
+                fields[name] = match[3]
+        elif key == "groups":
+            fields["groups"] = [m[3] or m[2] for m in _ID_PART.finditer("groups=" + value.replace(",", " groups="))]
+        elif key == "context":
+            fields["context"] = value
+    if "uid" not in fields:
+        raise ValueError("no uid= field: not id output")
+    return fields
+
+
+def emit_id(data: dict[str, Any], options: SshOptions) -> Emitted:
+    return [], {"account": dict(data)}
+
+
 # -- systemd -----------------------------------------------------------------------------------
 def emit_systemd(data: dict[str, Any], options: SshOptions) -> Emitted:
     if not data["present"]:
@@ -321,6 +354,7 @@ def emit_systemd(data: dict[str, Any], options: SshOptions) -> Emitted:
 
 
 PARSERS: dict[str, Parser] = {
+    "id": Parser(parse_id, emit_id),
     "proc_stat": Parser(parse_proc_stat_full, emit_proc_stat),
     "loadavg": Parser(lh.parse_loadavg, emit_loadavg),
     "meminfo": Parser(parse_meminfo_checked, emit_meminfo),

@@ -28,7 +28,7 @@ from opsagent.collectors.ssh.errors import SshFailure
 from opsagent.collectors.ssh.logs import quiet_paramiko
 from opsagent.collectors.ssh.options import Check, JumpHost, SshOptions
 from opsagent.collectors.ssh.plans import ParseCache, PlanCache
-from opsagent.collectors.ssh.session import Output, Plan, ShellSession
+from opsagent.collectors.ssh.session import Output, Plan, ShellSession, sudo_complaint
 from opsagent.errors import SecretError
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.secrets import Secret
@@ -196,7 +196,11 @@ def interpret(
     facts: Facts = {}
     problems: list[tuple[Check, str]] = []
     for check in options.checks:
-        problem = _apply(check, outputs.get(check.name), options, samples, facts, cache)
+        out = outputs.get(check.name)
+        if check.sudo and not options.sudo and out is not None and out.exit_status is not None and not out.sudo_ok:
+            problem = f"sudo refused to run it{_sudo_message(stderr)}"
+        else:
+            problem = _apply(check, out, options, samples, facts, cache)
         samples.append(_check_success(check.name, not problem))
         if problem:
             problems.append((check, problem))
@@ -217,9 +221,14 @@ def _check_success(name: str, ok: bool) -> Sample:
 def _problem_reason(check: Check, problem: str, stderr: str) -> str:
     if problem.startswith("parser"):
         return "parse"
-    if check.sudo and "sudo:" in stderr:
+    if problem.startswith("sudo"):
         return "sudo"
     return "command"
+
+
+def _sudo_message(stderr: str) -> str:
+    complaint = sudo_complaint(stderr)
+    return f" ({complaint})" if complaint else ""
 
 
 def _apply(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import paramiko
 
@@ -121,10 +122,10 @@ class ShellSession:
                 _sudo_handshake(reader, sudo_password)
             else:
                 chan.exec_command("sudo -n sh" if plan.sudo else "sh")
-            chan.sendall(plan.program.encode())
+            _send(reader, plan.program.encode(), plan)
             if plan.check_sudo_password:
                 _until(reader, WANT_PASSWORD.encode(), "start", plan)
-                chan.sendall(((sudo_password.reveal() if sudo_password else "") + "\n").encode())
+                _send(reader, ((sudo_password.reveal() if sudo_password else "") + "\n").encode(), plan)
             _until(reader, READY.encode(), "start", plan)
         except BaseException:
             chan.close()
@@ -148,18 +149,35 @@ class ShellSession:
         self.chan.close()
 
 
+def _send(reader: _Reader, data: bytes, plan: Plan) -> None:
+    try:
+        reader.chan.sendall(data)
+    except OSError:  # the shell (or sudo) already exited and closed the channel: say why
+        reader.drain_stderr()
+        _ended(reader, plan)
+
+
 def _until(reader: _Reader, marker: bytes, what: str, plan: Plan) -> None:
     try:
         reader.until(marker, what)
     except SessionEnded:
-        pass
-    else:
-        return
-    lines = reader.stderr_text().strip().splitlines()
-    first = lines[0][:200] if lines else ""
+        _ended(reader, plan)
+
+
+def _ended(reader: _Reader, plan: Plan) -> NoReturn:
+    first = sudo_complaint(reader.stderr_text()) if plan.sudo else ""
+    if not first:
+        lines = reader.stderr_text().strip().splitlines()
+        first = lines[-1][:200] if lines else ""
     if plan.sudo:
         raise SshFailure("sudo", Outcome.FAILED, f"sudo refused to start a root shell: {first or 'no message'}")
     raise SshFailure("command", Outcome.FAILED, f"the remote shell exited at start: {first or 'no message'}")
+
+
+def sudo_complaint(stderr: str) -> str:
+    """sudo's own last complaint in ``stderr`` ('' if none). sudo never echoes the password."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip().startswith(("sudo:", "Sorry,"))]
+    return lines[-1][:200] if lines else ""
 
 
 def _sudo_handshake(reader: _Reader, password: Secret) -> None:
