@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.peers.postgres",
     "tests.peers.prometheus",
     "tests.peers.sshd",
+    "tests.peers.netns",
 ]

@@ -72,9 +72,9 @@ def ensure_user(name: str, password: str) -> None:
     subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True, capture_output=True, timeout=30)
 
 
-def _config(base: Path, port: int, host_key: Path) -> Path:
+def _config(base: Path, port: int, host_key: Path, host: str = LOCALHOST) -> Path:
     text = f"""
-ListenAddress {LOCALHOST}
+ListenAddress {host}
 Port {port}
 HostKey {host_key}
 PidFile {base}/sshd.pid
@@ -98,7 +98,8 @@ Subsystem sftp internal-sftp
     return path
 
 
-def start_sshd(user: str = TEST_USER) -> SshServer:
+def start_sshd(user: str = TEST_USER, host: str = LOCALHOST, netns: str | None = None) -> SshServer:
+    """sshd on ``host`` (127.0.0.1 by default; inside network namespace ``netns`` when given)."""
     if not SSHD.exists():
         pytest.fail(f"{SSHD} not found: {INSTALL_HINT}", pytrace=False)
     base = Path(tempfile.mkdtemp(prefix="opsagent-sshd-"))
@@ -119,11 +120,16 @@ def start_sshd(user: str = TEST_USER) -> SshServer:
     port = free_port()
     pub = (base / "host_ed25519.pub").read_text().split()
     other_pub = (base / "other_host_ed25519.pub").read_text().split()
-    (base / "known_hosts").write_text(f"[{LOCALHOST}]:{port} {pub[0]} {pub[1]}\n")
-    (base / "wrong_known_hosts").write_text(f"[{LOCALHOST}]:{port} {other_pub[0]} {other_pub[1]}\n")
-    config = _config(base, port, host_key)
-    daemon = Daemon("sshd", [str(SSHD), "-D", "-e", "-f", str(config)], base / "sshd.log", cwd=base)
-    daemon.wait_ready(lambda: wait_port(port, timeout=0.2), timeout=30)
+    (base / "known_hosts").write_text(f"[{host}]:{port} {pub[0]} {pub[1]}\n")
+    (base / "wrong_known_hosts").write_text(f"[{host}]:{port} {other_pub[0]} {other_pub[1]}\n")
+    config = _config(base, port, host_key, host)
+    argv = [str(SSHD), "-D", "-e", "-f", str(config)]
+    if netns is None:
+        daemon = Daemon("sshd", argv, base / "sshd.log", cwd=base)
+        daemon.wait_ready(lambda: wait_port(port, timeout=0.2), timeout=30)
+    else:  # `ip netns exec` execs sshd, so the Daemon's pid is sshd's; its port is not reachable from here
+        daemon = Daemon("sshd", ["ip", "netns", "exec", netns, *argv], base / "sshd.log", cwd=base)
+        daemon.wait_ready(lambda: "Server listening" in daemon.log_tail(), timeout=30)
     return SshServer(
         daemon=daemon,
         base_dir=base,
@@ -134,6 +140,7 @@ def start_sshd(user: str = TEST_USER) -> SshServer:
         password_file=base / "password",
         known_hosts=base / "known_hosts",
         wrong_known_hosts=base / "wrong_known_hosts",
+        host=host,
     )
 
 
