@@ -26,7 +26,7 @@ from opsagent.collectors.ssh.checks import PARSERS, Facts, merge_facts
 from opsagent.collectors.ssh.connection import Endpoint, Pool
 from opsagent.collectors.ssh.errors import SshFailure
 from opsagent.collectors.ssh.logs import quiet_paramiko
-from opsagent.collectors.ssh.options import Check, JumpHost, SshOptions
+from opsagent.collectors.ssh.options import Check, JumpHost, SshOptions, SshSettings
 from opsagent.collectors.ssh.plans import ParseCache, PlanCache
 from opsagent.collectors.ssh.session import Output, Plan, ShellSession, sudo_complaint
 from opsagent.errors import SecretError
@@ -34,7 +34,7 @@ from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.secrets import Secret
 
 SECTION = "ssh"
-DEFAULT_MAX_WORKERS = 64
+DEFAULT_MAX_WORKERS = SshSettings().max_workers
 
 
 class SshCollector:
@@ -53,13 +53,11 @@ class SshCollector:
         self._parsed: dict[str, ParseCache] = {}
 
     def configure(self, settings: Mapping[str, Any]) -> None:
-        """Agent-wide settings (``collector_settings.ssh`` of the agent config): ``max_workers``,
-        the number of hosts polled at once (blocking SSH work runs in this many threads)."""
-        workers = settings.get("max_workers")
-        if workers is not None and int(workers) != self.max_workers:
-            if int(workers) < 1:
-                raise ValueError("collector_settings.ssh.max_workers must be >= 1")
-            old, self.max_workers = self._executor, int(workers)
+        """Agent-wide settings (``collector_settings: {ssh: {...}}`` in the agent config), see
+        :class:`SshSettings`. Raises ValueError (pydantic's) on an invalid setting."""
+        parsed = SshSettings.model_validate(dict(settings))
+        if parsed.max_workers != self.max_workers:
+            old, self.max_workers = self._executor, parsed.max_workers
             self._executor = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="opsagent-ssh")
             old.shutdown(wait=False)
 
