@@ -293,3 +293,29 @@ def test_samples_are_hashable_and_named_like_node_exporter(sshd_server: SshServe
     names = {s.name for s in result.samples}
     assert all(n.startswith(("node_", "opsagent_ssh_")) for n in names)
     assert all(s.name.endswith("_total") for s in result.samples if s.kind == "counter")
+
+
+async def test_idle_connections_do_not_busy_wake_and_close_promptly(
+    sshd_server: SshServer, profile: dict[str, Any]
+) -> None:
+    """paramiko's reader thread polls its socket every 0.1 s by default; ours wakes every
+    IDLE_WAKEUP s once logged in, and still ends soon after the connection is closed."""
+    import threading
+
+    from opsagent.collectors.ssh.connection import IDLE_WAKEUP
+
+    collector = SshCollector(max_workers=4)
+    before = {t.ident for t in threading.enumerate()}
+    try:
+        result = await collector.collect(make_asset(sshd_server, "idle"), make_spec(sshd_server, profile), {})
+        assert result.ok, result.message
+        transport = collector.pool._entries["idle"].conn.client.get_transport()
+        assert transport.sock.gettimeout() == IDLE_WAKEUP
+        readers = [t for t in threading.enumerate() if t.ident not in before and "paramiko" in repr(type(t))]
+        assert readers
+    finally:
+        collector.close()
+    deadline = time.monotonic() + IDLE_WAKEUP + 5
+    while any(t.is_alive() for t in readers) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not any(t.is_alive() for t in readers)
