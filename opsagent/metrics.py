@@ -51,6 +51,8 @@ def _escape(value: str) -> str:
 
 
 def _format_value(value: float) -> str:
+    if value - value == 0:  # finite (inf - inf and NaN - NaN are NaN): the common case first
+        return repr(float(value))
     if value != value:
         return "NaN"
     if value in (float("inf"), float("-inf")):

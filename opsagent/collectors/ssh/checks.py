@@ -116,8 +116,13 @@ def parse_meminfo_checked(text: str) -> dict[str, float]:
     return fields
 
 
+@functools.lru_cache(maxsize=256)
+def _memory_name(key: str) -> str:
+    return f"node_memory_{key}"
+
+
 def emit_meminfo(data: dict[str, float], options: SshOptions) -> Emitted:
-    samples = [Sample(f"node_memory_{key}", (), float(value)) for key, value in data.items()]
+    samples = [Sample(_memory_name(key), (), value) for key, value in data.items()]
     return samples, {"memory": {"total_bytes": int(data["MemTotal_bytes"])}}
 
 
