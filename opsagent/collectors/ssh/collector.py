@@ -1,5 +1,9 @@
 """The ``ssh`` collector: agentless Linux hosts, one command batch per poll on a persistent connection.
 
+Per connection, one long-lived remote ``sh`` holds the profile's program (session.py): a poll is
+one request line and the checks' output back. Options, programs and parses of unchanged outputs
+are cached (plans.py), so the steady-state cost of a poll is the output it parses.
+
 Concurrency: blocking paramiko work runs in this collector's own thread pool (``max_workers``
 bounds the global number of hosts in flight), behind a per-address semaphore
 (``max_sessions_per_host``). Connections live in a :class:`Pool` owned by the collector, which the

@@ -1,4 +1,5 @@
-"""SSH connections (fabric over paramiko): open with host-key checking, run one batch, classify failures.
+"""SSH connections (fabric over paramiko): open with host-key checking, keep them (and their shell
+session) in a pool, classify failures.
 
 Blocking code: the collector runs it in worker threads. Every step has a timeout (TCP connect,
 banner, auth, channel open, the command batch). Failures become :class:`SshFailure` with a short

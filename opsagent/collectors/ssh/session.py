@@ -16,7 +16,7 @@ from typing import NoReturn
 import paramiko
 
 from opsagent.collectors.base import Outcome
-from opsagent.collectors.ssh.batch import READY, WANT_PASSWORD, build_program
+from opsagent.collectors.ssh.batch import MARK, READY, WANT_PASSWORD, build_program
 from opsagent.collectors.ssh.errors import SshFailure
 from opsagent.collectors.ssh.options import Check
 from opsagent.secrets import Secret
@@ -139,7 +139,7 @@ class ShellSession:
             reader.drain_stderr()
             reader.err.clear()  # late stderr of the previous poll
             self.chan.sendall(f"poll {self.seq}\n".encode())
-            reader.until(f"done {self.seq}\n".encode(), "command batch")
+            reader.until(f"{MARK} done {self.seq}\n".encode(), "command batch")
             return Output(reader.out.decode("utf-8", "replace"), reader.stderr_text())
 
     def alive(self) -> bool:
