@@ -100,8 +100,11 @@ async def test_ssh_agrees_with_local_collector(sshd_server: SshServer, profile: 
     for name in ("node_disk_reads_completed_total", "node_network_receive_packets_total"):
         for labels, count in values(local, name).items():
             assert count <= values(remote, name)[labels] <= count + 100_000, (name, labels)
-    assert one(remote, "node_load1") == pytest.approx(one(local, "node_load1"), abs=2.0)
-    assert one(remote, "node_processes_pids") == pytest.approx(one(local, "node_processes_pids"), abs=50)
+    # Load and process counts move between the two reads, the more so on a busy machine.
+    load = one(local, "node_load1")
+    assert one(remote, "node_load1") == pytest.approx(load, abs=max(2.0, load * 0.25))
+    pids = one(local, "node_processes_pids")
+    assert one(remote, "node_processes_pids") == pytest.approx(pids, abs=max(50, pids * 0.5))
     assert one(remote, "node_time_seconds") == pytest.approx(time.time(), abs=30)
     for labels, avail in values(local, "node_filesystem_avail_bytes").items():
         assert values(remote, "node_filesystem_avail_bytes")[labels] == pytest.approx(avail, rel=0.01), labels
@@ -302,16 +305,18 @@ async def test_idle_connections_do_not_busy_wake_and_close_promptly(
     IDLE_WAKEUP s once logged in, and still ends soon after the connection is closed."""
     import threading
 
+    import paramiko
+
     from opsagent.collectors.ssh.connection import IDLE_WAKEUP
 
     collector = SshCollector(max_workers=4)
-    before = {t.ident for t in threading.enumerate()}
+    before = set(threading.enumerate())  # objects, not idents: a dead thread's ident is reused at once
     try:
         result = await collector.collect(make_asset(sshd_server, "idle"), make_spec(sshd_server, profile), {})
         assert result.ok, result.message
         transport = collector.pool._entries["idle"].conn.client.get_transport()
         assert transport.sock.gettimeout() == IDLE_WAKEUP
-        readers = [t for t in threading.enumerate() if t.ident not in before and "paramiko" in repr(type(t))]
+        readers = [t for t in threading.enumerate() if t not in before and isinstance(t, paramiko.Transport)]
         assert readers
     finally:
         collector.close()

@@ -12,12 +12,14 @@ host key, pid file and config in a temp dir, and is stopped with the session.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,30 @@ def keygen(path: Path, comment: str) -> Path:
         timeout=30,
     )
     return path
+
+
+PASSWORD_DIR = Path("/var/lib/opsagent-tests")
+
+
+def machine_password(user: str) -> str:
+    """A random password per test user and machine, made once and kept (0600, root only).
+
+    Test sessions of several work trees run at once on one machine and share these system users:
+    a fresh password per session would reset another session's password under its feet."""
+    PASSWORD_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = PASSWORD_DIR / user
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another session may be writing it right now
+            text = path.read_text().strip()
+            if text:
+                return text
+            time.sleep(0.1)
+        raise RuntimeError(f"{path} stays empty") from None
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(16) + "\n")
+    return path.read_text().strip()
 
 
 def ensure_user(name: str, password: str) -> None:
@@ -109,7 +135,7 @@ def start_sshd(user: str = TEST_USER, host: str = LOCALHOST, netns: str | None =
     keygen(base / "other_host_ed25519", "opsagent-test-other-host")
     client_key = keygen(base / "client_ed25519", "opsagent-test-client")
     other_key = keygen(base / "stranger_ed25519", "opsagent-test-stranger")
-    password = secrets.token_urlsafe(16)
+    password = machine_password(user)
     ensure_user(user, password)
     (base / "password").write_text(password + "\n")
     (base / "password").chmod(0o600)
@@ -246,7 +272,7 @@ def install_sudoers(text: str) -> Path:
 
 def add_login_user(server: SshServer, user: str) -> Path:
     """A user of ``server`` with the session's client key and a random password (in a 0600 file)."""
-    password = secrets.token_urlsafe(16)
+    password = machine_password(user)
     ensure_user(user, password)
     (server.base_dir / "authorized_keys" / user).write_text((server.base_dir / "client_ed25519.pub").read_text())
     (server.base_dir / "authorized_keys" / user).chmod(0o644)

@@ -69,6 +69,9 @@ def poll_function(checks: Sequence[Check], *, as_root: bool = False, password: b
         f"echo '{MARK} checks'",
         ")",
         "printf '%s\\n' \"$__opsagent_out\"",
+        # stdout and stderr reach us as separate streams: this line closes the poll's stderr, so
+        # everything the checks wrote there (sudo's complaints) is in before the poll is read.
+        f"printf '{MARK} stderr %s\\n' \"$1\" >&2",
         f"printf '{MARK} done %s\\n' \"$1\"",
         "}",
     ]

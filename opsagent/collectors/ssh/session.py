@@ -90,6 +90,23 @@ class _Reader:
             self._check_size()
         self.drain_stderr()
 
+    def stderr_until(self, marker: bytes) -> None:
+        """Wait (within the deadline) for ``marker`` on stderr: it follows all of this poll's stderr.
+        Usually already there; a shell that lost its stderr only costs the deadline's rest, once."""
+        while marker not in self.err:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.chan.settimeout(min(left, _SLICE))
+            try:
+                data = self.chan.recv_stderr(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            self.err += data
+            self._check_size()
+
     def stderr_text(self) -> str:
         return self.err.decode("utf-8", "replace")
 
@@ -140,7 +157,9 @@ class ShellSession:
             reader.err.clear()  # late stderr of the previous poll
             self.chan.sendall(f"poll {self.seq}\n".encode())
             reader.until(f"{MARK} done {self.seq}\n".encode(), "command batch")
-            return Output(reader.out.decode("utf-8", "replace"), reader.stderr_text())
+            stderr_end = f"{MARK} stderr {self.seq}\n".encode()
+            reader.stderr_until(stderr_end)
+            return Output(reader.out.decode("utf-8", "replace"), reader.err.replace(stderr_end, b"").decode())
 
     def alive(self) -> bool:
         return not self.chan.closed and not self.chan.exit_status_ready()
