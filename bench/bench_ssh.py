@@ -2,6 +2,12 @@
 persistent connections, beside a new connection per poll (paramiko) and beside OpenSSH's own
 client reconnecting for every poll (what Rundeck/Ansible-style tools do), in the same run.
 
+Modes: persistent = one connection and one remote shell per asset, opened in an untimed warm-up,
+then every poll is one request line on it; new connection per poll = for every poll a new TCP
+connection, key exchange, host-key check, public-key auth (the key file read and parsed again),
+shell start and the poll, then close (what Rundeck does per node). Every mode runs through the real
+Poller, so CPU includes parsing and the metrics registry.
+
 Goals: >= 10x less client CPU per poll than reconnecting; 1,000 host polls within one 60 s
 interval on 2 cores (Rundeck's published figure: 1,000 nodes in ~52 s on 8 cores, reconnecting).
 

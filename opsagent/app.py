@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from opsagent.collectors import Collector, CollectResult, available_collectors
 from opsagent.collectors.profiles import Profile, load_profiles
 from opsagent.config import AgentConfig
+from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.facts import flatten
 from opsagent.inventory.importers import load_inventory_file
 from opsagent.inventory.model import Asset, CollectorSpec, Inventory
@@ -45,6 +46,16 @@ class App:
         self.collectors: dict[str, Collector] = available_collectors()
         for collector in self.collectors.values():
             self.metrics.add_help(collector.help)
+        for name, settings in config.collector_settings.items():
+            configure = getattr(self.collectors.get(name), "configure", None)
+            if not callable(configure):
+                raise ConfigError(
+                    [ConfigIssue("agent config", None, f"collector_settings.{name}", "no such configurable collector")]
+                )
+            try:
+                configure(settings)
+            except ValueError as exc:
+                raise ConfigError([ConfigIssue("agent config", None, f"collector_settings.{name}", str(exc))]) from None
         # SQLite has one writer: all store writes from the poll loop go through one thread, in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsagent-store")
 

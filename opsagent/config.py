@@ -52,6 +52,10 @@ class AgentConfig(BaseModel):
     )
     max_concurrent_polls: int = Field(default=64, ge=1, le=10000)
     poll_threads: int = Field(default=16, ge=1, le=1000)
+    collector_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="agent-wide settings per collector type, e.g. {ssh: {max_workers: 64}}",
+    )
 
     @field_validator("listen")
     @classmethod

@@ -53,6 +53,8 @@ def _escape(value: str) -> str:
 
 
 def _format_value(value: float) -> str:
+    if value - value == 0:  # finite (inf - inf and NaN - NaN are NaN): the common case first
+        return repr(float(value))
     if value != value:
         return "NaN"
     if value in (float("inf"), float("-inf")):
@@ -93,6 +95,8 @@ class MetricsRegistry:
         self._lock = threading.Lock()  # guards the dict swaps; scrapes run in a worker thread
         # Past points per series for the alert evaluator (rate, *_over_time); /metrics never reads it.
         self.history = SeriesHistory()
+        self._label_text: dict[Key, dict[tuple[tuple[str, str], ...], tuple[dict[str, str], str]]] = {}
+        self._families: dict[tuple[str, str], tuple[str, str]] = {}
 
     def add_help(self, help_texts: Mapping[str, str]) -> None:
         for name, text in help_texts.items():
@@ -100,27 +104,42 @@ class MetricsRegistry:
 
     def update(self, asset: str, collector: str, samples: Iterable[Sample], now: float | None = None) -> None:
         """Replace the batch of (asset, collector) with ``samples`` (an ``asset`` label is added)."""
-        grouped: dict[str, tuple[str, list[tuple[str, dict[str, str], float]]]] = {}
+        # A target's label sets rarely change between polls: their labels dict and rendered label
+        # text are kept from the previous batch (only the sets still in use), so a poll costs one
+        # value formatting per sample instead of re-escaping every label.
+        key = (asset, collector)
+        previous = self._label_text.get(key, {})
+        current: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], str]] = {}
+        grouped: dict[str, tuple[str, list[tuple[str, dict[str, str], float]], list[str]]] = {}
         for s in samples:
-            family, kind = family_of(s)
+            family, kind = self._family(s)
             entry = grouped.get(family)
             if entry is None:
-                entry = grouped[family] = (kind, [])
-            labels = dict(s.labels)
-            labels["asset"] = asset
-            entry[1].append((s.name, labels, s.value))
-        families = {
-            name: _Family(kind, rows, "".join(sample_line(n, lb, v) for n, lb, v in rows))
-            for name, (kind, rows) in grouped.items()
-        }
+                entry = grouped[family] = (kind, [], [])
+            rendered = previous.get(s.labels) or current.get(s.labels)
+            if rendered is None:
+                labels = dict(s.labels)
+                labels["asset"] = asset
+                rendered = (labels, ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()))
+            current[s.labels] = rendered
+            entry[1].append((s.name, rendered[0], s.value))
+            entry[2].append(f"{s.name}{{{rendered[1]}}} {_format_value(s.value)}\n")
+        families = {name: _Family(kind, rows, "".join(lines)) for name, (kind, rows, lines) in grouped.items()}
         with self._lock:
-            self._batches[(asset, collector)] = families
+            self._batches[key] = families
+            self._label_text[key] = current
         self.history.ingest(
-            (asset, collector),
-            ((n, lb, v, kind) for kind, fam_rows in grouped.values() for n, lb, v in fam_rows),
+            key,
+            ((n, lb, v, kind) for kind, fam_rows, _ in grouped.values() for n, lb, v in fam_rows),
             time.time() if now is None else now,
             replace=True,
         )
+
+    def _family(self, sample: Sample) -> tuple[str, str]:
+        hit = self._families.get((sample.name, sample.kind))
+        if hit is None:
+            hit = self._families[(sample.name, sample.kind)] = family_of(sample)
+        return hit
 
     def record(self, result: CollectResult, now: float) -> None:
         """Update per-target health from a poll result (and its samples when it succeeded)."""
@@ -163,7 +182,7 @@ class MetricsRegistry:
     def forget(self, asset: str, collector: str | None = None) -> None:
         """Drop an asset (or one of its collectors) that left the inventory."""
         with self._lock:
-            for store in (self._batches, self._stats):
+            for store in (self._batches, self._stats, self._label_text):
                 for key in [k for k in store if k[0] == asset and collector in (None, k[1])]:
                     del store[key]
             for err in [e for e in self._errors if e[0] == asset and collector in (None, e[1])]:

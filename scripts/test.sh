@@ -25,6 +25,7 @@ APT_PACKAGES=(
     mariadb-server  # tests/peers/mariadb.py
     redis-server    # tests/peers/redis.py (primary + replica)
     nginx           # tests/peers/nginx.py (stub_status, TLS endpoint)
+    sudo  # tests/peers/sshd.py: sudoers drop-ins for the SSH sudo tests
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

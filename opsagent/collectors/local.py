@@ -119,6 +119,7 @@ class LocalOptions(BaseModel):
     netdev_exclude: str = "^$"
     proc_path: str = "/proc"
     etc_path: str = "/etc"
+    sys_path: str = "/sys"
 
 
 def _read(path: Path) -> str | None:
@@ -293,10 +294,20 @@ def _network(options: LocalOptions) -> Iterator[Sample]:
             yield Sample.of(name, getattr(counters, field), "counter", device=device)
         if device in stats:
             st = stats[device]
-            yield Sample.of("node_network_up", 1 if st.isup else 0, device=device)
+            yield Sample.of("node_network_up", _network_up(device, st.isup, options.sys_path), device=device)
             yield Sample.of("node_network_mtu_bytes", st.mtu, device=device)
             if st.speed > 0:
                 yield Sample.of("node_network_speed_bytes", st.speed * 1_000_000 / 8, device=device)
+
+
+def _network_up(device: str, isup: bool, sys_path: str) -> int:
+    """node_exporter's meaning: 1 when the kernel's operstate is "up". psutil's ``isup`` is the
+    IFF_UP admin flag, which is also set on an interface without carrier (operstate "down") and is
+    "unknown" for some virtual devices; it is only the fallback where there is no sysfs."""
+    state = _read(Path(sys_path) / "class" / "net" / device / "operstate")
+    if state is None:
+        return 1 if isup else 0
+    return 1 if state.strip() == "up" else 0
 
 
 def _addresses() -> list[str]:

@@ -12,12 +12,14 @@ host key, pid file and config in a temp dir, and is stopped with the session.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +62,30 @@ def keygen(path: Path, comment: str) -> Path:
     return path
 
 
+PASSWORD_DIR = Path("/var/lib/opsagent-tests")
+
+
+def machine_password(user: str) -> str:
+    """A random password per test user and machine, made once and kept (0600, root only).
+
+    Test sessions of several work trees run at once on one machine and share these system users:
+    a fresh password per session would reset another session's password under its feet."""
+    PASSWORD_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = PASSWORD_DIR / user
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another session may be writing it right now
+            text = path.read_text().strip()
+            if text:
+                return text
+            time.sleep(0.1)
+        raise RuntimeError(f"{path} stays empty") from None
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(16) + "\n")
+    return path.read_text().strip()
+
+
 def ensure_user(name: str, password: str) -> None:
     """A login user with /bin/sh and the given password (sshd with UsePAM no refuses locked accounts)."""
     if subprocess.run(["id", name], capture_output=True, check=False).returncode != 0:
@@ -72,9 +98,9 @@ def ensure_user(name: str, password: str) -> None:
     subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True, capture_output=True, timeout=30)
 
 
-def _config(base: Path, port: int, host_key: Path) -> Path:
+def _config(base: Path, port: int, host_key: Path, host: str = LOCALHOST) -> Path:
     text = f"""
-ListenAddress {LOCALHOST}
+ListenAddress {host}
 Port {port}
 HostKey {host_key}
 PidFile {base}/sshd.pid
@@ -98,7 +124,8 @@ Subsystem sftp internal-sftp
     return path
 
 
-def start_sshd(user: str = TEST_USER) -> SshServer:
+def start_sshd(user: str = TEST_USER, host: str = LOCALHOST, netns: str | None = None) -> SshServer:
+    """sshd on ``host`` (127.0.0.1 by default; inside network namespace ``netns`` when given)."""
     if not SSHD.exists():
         pytest.fail(f"{SSHD} not found: {INSTALL_HINT}", pytrace=False)
     base = Path(tempfile.mkdtemp(prefix="opsagent-sshd-"))
@@ -108,7 +135,7 @@ def start_sshd(user: str = TEST_USER) -> SshServer:
     keygen(base / "other_host_ed25519", "opsagent-test-other-host")
     client_key = keygen(base / "client_ed25519", "opsagent-test-client")
     other_key = keygen(base / "stranger_ed25519", "opsagent-test-stranger")
-    password = secrets.token_urlsafe(16)
+    password = machine_password(user)
     ensure_user(user, password)
     (base / "password").write_text(password + "\n")
     (base / "password").chmod(0o600)
@@ -119,11 +146,16 @@ def start_sshd(user: str = TEST_USER) -> SshServer:
     port = free_port()
     pub = (base / "host_ed25519.pub").read_text().split()
     other_pub = (base / "other_host_ed25519.pub").read_text().split()
-    (base / "known_hosts").write_text(f"[{LOCALHOST}]:{port} {pub[0]} {pub[1]}\n")
-    (base / "wrong_known_hosts").write_text(f"[{LOCALHOST}]:{port} {other_pub[0]} {other_pub[1]}\n")
-    config = _config(base, port, host_key)
-    daemon = Daemon("sshd", [str(SSHD), "-D", "-e", "-f", str(config)], base / "sshd.log", cwd=base)
-    daemon.wait_ready(lambda: wait_port(port, timeout=0.2), timeout=30)
+    (base / "known_hosts").write_text(f"[{host}]:{port} {pub[0]} {pub[1]}\n")
+    (base / "wrong_known_hosts").write_text(f"[{host}]:{port} {other_pub[0]} {other_pub[1]}\n")
+    config = _config(base, port, host_key, host)
+    argv = [str(SSHD), "-D", "-e", "-f", str(config)]
+    if netns is None:
+        daemon = Daemon("sshd", argv, base / "sshd.log", cwd=base)
+        daemon.wait_ready(lambda: wait_port(port, timeout=0.2), timeout=30)
+    else:  # `ip netns exec` execs sshd, so the Daemon's pid is sshd's; its port is not reachable from here
+        daemon = Daemon("sshd", ["ip", "netns", "exec", netns, *argv], base / "sshd.log", cwd=base)
+        daemon.wait_ready(lambda: "Server listening" in daemon.log_tail(), timeout=30)
     return SshServer(
         daemon=daemon,
         base_dir=base,
@@ -134,6 +166,7 @@ def start_sshd(user: str = TEST_USER) -> SshServer:
         password_file=base / "password",
         known_hosts=base / "known_hosts",
         wrong_known_hosts=base / "wrong_known_hosts",
+        host=host,
     )
 
 
@@ -185,3 +218,76 @@ def silent_port() -> Iterator[int]:
         yield server.port
     finally:
         server.close()
+
+
+# -- sudo ---------------------------------------------------------------------------------------
+SUDO = Path("/usr/bin/sudo")
+VISUDO = Path("/usr/sbin/visudo")
+SUDO_HINT = "install the Debian package `sudo` (bash scripts/test.sh does it)"
+SUDO_NOPASSWD_USER = "opsagent-sudo-np"  # may run anything as root without a password
+SUDO_PASSWORD_USER = "opsagent-sudo-pw"  # may run anything as root with its own password
+SUDO_REFUSED_USER = "opsagent-sudo-no"  # may only run /bin/true: everything else is refused
+
+
+@dataclass(frozen=True)
+class SudoAccounts:
+    """Three login users of ``server`` (same client key) and their sudo rights, from a drop-in."""
+
+    server: SshServer
+    nopasswd: str
+    password: str
+    refused: str
+    password_files: dict[str, Path]  # user -> file holding its login (and sudo) password
+    sudoers_file: Path
+
+
+def sudoers_text(nopasswd: str, password: str, refused: str) -> str:
+    # lecture off: the first-use lecture would otherwise go to stderr of the first sudo run.
+    return (
+        "# opsagent test suite (tests/peers/sshd.py); removed when the test session ends\n"
+        f"Defaults:{nopasswd},{password},{refused} !lecture\n"
+        f"{nopasswd} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+        f"{password} ALL=(ALL:ALL) ALL\n"
+        f"{refused} ALL=(root) NOPASSWD: /bin/true\n"
+    )
+
+
+def install_sudoers(text: str) -> Path:
+    """Write a drop-in under /etc/sudoers.d/ after `visudo -cf` accepted it (a broken file there
+    would break sudo for the whole machine). No dot in the name: sudo skips such files."""
+    for tool in (SUDO, VISUDO):
+        if not tool.exists():
+            pytest.fail(f"{tool} not found: {SUDO_HINT}", pytrace=False)
+    candidate = Path(tempfile.mkdtemp(prefix="opsagent-sudoers-")) / "candidate"
+    candidate.write_text(text)
+    candidate.chmod(0o440)
+    check = subprocess.run([str(VISUDO), "-cf", str(candidate)], capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        pytest.fail(f"visudo rejected the test sudoers file: {check.stdout}{check.stderr}", pytrace=False)
+    target = Path("/etc/sudoers.d") / f"opsagent-test-{secrets.token_hex(4)}"
+    shutil.move(str(candidate), target)
+    shutil.rmtree(candidate.parent, ignore_errors=True)
+    return target
+
+
+def add_login_user(server: SshServer, user: str) -> Path:
+    """A user of ``server`` with the session's client key and a random password (in a 0600 file)."""
+    password = machine_password(user)
+    ensure_user(user, password)
+    (server.base_dir / "authorized_keys" / user).write_text((server.base_dir / "client_ed25519.pub").read_text())
+    (server.base_dir / "authorized_keys" / user).chmod(0o644)
+    path = server.base_dir / f"password-{user}"
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sudo_accounts(sshd_server: SshServer) -> Iterator[SudoAccounts]:
+    users = (SUDO_NOPASSWD_USER, SUDO_PASSWORD_USER, SUDO_REFUSED_USER)
+    files = {user: add_login_user(sshd_server, user) for user in users}
+    drop_in = install_sudoers(sudoers_text(*users))
+    try:
+        yield SudoAccounts(sshd_server, *users, password_files=files, sudoers_file=drop_in)
+    finally:
+        drop_in.unlink(missing_ok=True)

@@ -77,3 +77,26 @@ def test_unknown_option_is_rejected() -> None:
 async def test_async_collect_runs_in_a_thread() -> None:
     res = await LocalCollector().collect(Asset(name="me"), CollectorSpec(name="local"), {})
     assert res.asset == "me" and res.collector == "local" and res.samples
+
+
+def test_network_up_follows_operstate_like_node_exporter(tmp_path: Path) -> None:
+    """node_network_up is 1 only for operstate "up" (lo is "unknown": 0), read from sysfs; psutil's
+    admin flag is the fallback where sysfs has no entry for the device."""
+    devices = sorted(psutil.net_io_counters(pernic=True))
+    sys_root = tmp_path / "sys"
+    states = {}
+    for i, device in enumerate(devices[1:], start=1):  # the first device gets no sysfs entry
+        state = ("up", "down", "unknown", "lowerlayerdown")[i % 4]
+        (sys_root / "class" / "net" / device).mkdir(parents=True)
+        (sys_root / "class" / "net" / device / "operstate").write_text(state + "\n")
+        states[device] = 1.0 if state == "up" else 0.0
+    result = LocalCollector().collect_sync("here", LocalOptions(sys_path=str(sys_root)))
+    up = {dict(s.labels)["device"]: s.value for s in result.samples if s.name == "node_network_up"}
+    for device, expected in states.items():
+        assert up[device] == expected, device
+    fallback = psutil.net_if_stats().get(devices[0])
+    if fallback is not None:
+        assert up[devices[0]] == (1.0 if fallback.isup else 0.0)
+    real = LocalCollector().collect_sync("here", LocalOptions())
+    real_up = {dict(s.labels)["device"]: s.value for s in real.samples if s.name == "node_network_up"}
+    assert real_up.get("lo") == 0.0  # operstate "unknown", though psutil calls lo up

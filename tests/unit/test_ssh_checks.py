@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from opsagent.collectors.ssh.batch import build_script, split_output
+from opsagent.collectors.ssh.batch import MARK, READY, SUDO_OK, build_program, build_script, check_command, split_output
 from opsagent.collectors.ssh.checks import PARSERS
 from opsagent.collectors.ssh.collector import interpret
 from opsagent.collectors.ssh.options import Check, SshOptions
@@ -156,3 +156,59 @@ def test_options_validate_parser_names_and_duplicates() -> None:
         )
     with pytest.raises(ValidationError, match="invalid regular expression"):
         SshOptions.model_validate({"netdev_exclude": "("})
+
+
+def _read_until(stream: Any, marker: bytes) -> bytes:
+    data = b""
+    while not data.endswith(marker):
+        chunk = stream.read1(65536)
+        assert chunk, f"EOF before {marker!r}; got {data[-300:]!r}"
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_long_lived_program_answers_each_request(shell: str) -> None:
+    """The program a connection keeps running: sent once, then one line per poll; each answer ends
+    with its own done line and splits back into the checks (a check reading stdin sees /dev/null,
+    not the next request)."""
+    checks = _checks(("a", "echo one", "loadavg"), ("b", "cat; exit 4", "loadavg"))
+    proc = subprocess.Popen([shell], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(build_program(checks).encode())
+        proc.stdin.flush()
+        _read_until(proc.stdout, READY.encode())
+        for seq in (1, 2, 3):
+            proc.stdin.write(f"poll {seq}\n".encode())
+            proc.stdin.flush()
+            text = _read_until(proc.stdout, f"done {seq}\n".encode()).decode()
+            out = split_output(text, checks)
+            assert out["a"].output == "one\n" and out["a"].exit_status == 0
+            assert out["b"].output == "" and out["b"].exit_status == 4
+        proc.stdin.write(b"exit\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_sudo_wrapping_only_where_needed() -> None:
+    check = Check(name="serial", command="cat /sys/class/dmi/id/product_serial", parser="dmi", sudo=True)
+    plain = Check(name="plain", command="id", parser="id")
+    assert check_command(plain, as_root=False, password=True) == "id"
+    assert check_command(check, as_root=True, password=True) == check.command  # the shell is root already
+    nopasswd = check_command(check, as_root=False, password=False)
+    assert nopasswd.startswith("sudo -n -- sh -c ") and "exec </dev/null" in nopasswd
+    with_password = check_command(check, as_root=False, password=True)
+    assert "sudo -S -p ''" in with_password and '"$__opsagent_pw"' in with_password
+    assert "exec </dev/null" in with_password  # the command can never read the password
+
+
+def test_sudo_ok_marker_is_stripped_and_reported() -> None:
+    checks = _checks(("a", "x", "loadavg"), ("b", "x", "loadavg"))
+    text = f"{MARK} begin a\n{SUDO_OK}0.1 0.2 0.3\n{MARK} end a 0\n{MARK} begin b\n0.1 0.2 0.3\n{MARK} end b 0\n"
+    out = split_output(text, checks)
+    assert out["a"].sudo_ok and out["a"].output == "0.1 0.2 0.3"
+    assert not out["b"].sudo_ok and out["b"].output == "0.1 0.2 0.3"

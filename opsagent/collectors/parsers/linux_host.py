@@ -138,6 +138,8 @@ def parse_net_dev(text: str) -> dict[str, dict[str, float]]:
 
 def _unescape_mount(field: str) -> str:
     """``/proc/mounts`` escapes space, tab, newline and backslash as octal (``\\040``)."""
+    if "\\" not in field:  # the common case, on every poll
+        return field
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
 
 

@@ -1,13 +1,17 @@
-"""One shell script per poll (every check of the profile), and its output cut back into checks.
+"""The shell program behind every poll, and its output cut back into checks.
 
-The script is fed to ``sh`` on stdin, so it works whatever the login shell is (bash, zsh, csh,
-BusyBox ash). Each check runs with stdin from /dev/null (it must not eat the rest of the script)
-between marker lines that carry its exit status.
+The program is sent once per connection to a long-lived ``sh`` on stdin (so it works whatever the
+login shell is: bash, zsh, csh, BusyBox ash). It defines one function that runs every check of the
+profile, then reads one-line requests (``poll N``) and answers each with the checks' output and a
+``done N`` line. A poll therefore costs one short line out and the output back: no channel open,
+no exec, no re-sent script (the CPU of both ends goes to the checks, not to SSH bookkeeping).
+
+Each check runs in a subshell with stdin from /dev/null, between marker lines that carry its exit
+status. ``build_script`` is the same program as a one-shot script (for ``ssh host sh < script``).
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +19,11 @@ from dataclasses import dataclass
 from opsagent.collectors.ssh.options import Check
 
 MARK = "@@opsagent-7f3a@@"
-_END = re.compile(rf"\n{MARK} end (?P<name>[a-z0-9_]+) (?P<rc>-?\d+)\n")
+READY = f"{MARK} ready\n"
+WANT_PASSWORD = f"{MARK} password\n"
+SUDO_OK = f"{MARK} sudo-ok\n"  # first line of a sudo-wrapped check that sudo let through
+_END_PREFIX = f"\n{MARK} end "
+_PASSWORD_VAR = "__opsagent_pw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,38 +31,99 @@ class CheckOutput:
     name: str
     output: str
     exit_status: int | None  # None: the batch ended before this check finished
+    sudo_ok: bool = False  # the check ran under sudo (its SUDO_OK line came first)
 
 
-def build_script(checks: Sequence[Check]) -> str:
-    lines = ["export LC_ALL=C LANG=C", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"]
-    # The checks' output is collected in a variable and written once at the end: one or two SSH
-    # packets instead of one per check, which is most of the client's CPU per poll.
-    lines.append("__opsagent_out=$(")
+def check_command(check: Check, *, as_root: bool, password: bool) -> str:
+    """The command as the batch runs it. A ``sudo: true`` check goes through sudo unless the whole
+    shell already is root; with a sudo password, the password goes to ``sudo -S`` from a shell
+    variable through a pipe (a builtin ``printf``: never on a command line), and the command's own
+    stdin is /dev/null, so it can never read the password even when sudo did not ask for it."""
+    if not check.sudo or as_root:
+        return check.command
+    # The marker line tells "sudo refused" apart from "the command failed" without racing stderr.
+    inner = shlex.quote(f"echo '{SUDO_OK.strip()}'\nexec </dev/null\n" + check.command)
+    if password:
+        return f"printf '%s\\n' \"${_PASSWORD_VAR}\" | sudo -S -p '' -- sh -c {inner}"
+    return f"sudo -n -- sh -c {inner}"
+
+
+def poll_function(checks: Sequence[Check], *, as_root: bool = False, password: bool = False) -> str:
+    """``__opsagent_poll N``: every check, output buffered and written once, then ``done N``."""
+    lines = [
+        "export LC_ALL=C LANG=C",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
+        "__opsagent_poll() {",
+        # Collected in a variable and written once: one or two SSH packets instead of one per check.
+        "__opsagent_out=$(",
+    ]
     for check in checks:
-        command = f"sudo -n -- sh -c {shlex.quote(check.command)}" if check.sudo else check.command
         lines += [
             f"echo '{MARK} begin {check.name}'",
             "(",  # a subshell: a check's `exit`, `set` or `cd` cannot touch the batch or the next check
-            command,
+            check_command(check, as_root=as_root, password=password),
             ") </dev/null",
             f"printf '\\n{MARK} end {check.name} %s\\n' \"$?\"",
         ]
-    lines += [f"echo '{MARK} done'", ")", "printf '%s\\n' \"$__opsagent_out\""]
+    lines += [
+        f"echo '{MARK} checks'",
+        ")",
+        "printf '%s\\n' \"$__opsagent_out\"",
+        # stdout and stderr reach us as separate streams: this line closes the poll's stderr, so
+        # everything the checks wrote there (sudo's complaints) is in before the poll is read.
+        f"printf '{MARK} stderr %s\\n' \"$1\" >&2",
+        f"printf '{MARK} done %s\\n' \"$1\"",
+        "}",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def build_program(checks: Sequence[Check], *, as_root: bool = False, password: bool = False) -> str:
+    """The long-lived program: the poll function, then (one compound command, so the shell has
+    parsed all of it before the first request is sent) the optional password read and the loop."""
+    head = poll_function(checks, as_root=as_root, password=password)
+    loop = [
+        "{",
+        *([f"printf '%s' '{WANT_PASSWORD}'", f"IFS= read -r {_PASSWORD_VAR} || exit 0"] if password else []),
+        f"printf '%s' '{READY}'",
+        "while IFS= read -r __opsagent_req; do",
+        "  case $__opsagent_req in",
+        '    "poll "*) __opsagent_poll "${__opsagent_req#poll }" ;;',
+        "    exit) exit 0 ;;",
+        "  esac",
+        "done",
+        "}",
+    ]
+    return head + "\n".join(loop) + "\n"
+
+
+def build_script(checks: Sequence[Check]) -> str:
+    """One-shot form: the same checks run once (``ssh host sh < script``)."""
+    return poll_function(checks) + "__opsagent_poll 1\n"
 
 
 def split_output(text: str, checks: Sequence[Check]) -> dict[str, CheckOutput]:
     """Each check's output (without the newline the end marker adds) and exit status."""
     out: dict[str, CheckOutput] = {}
+    pos = 0
     for check in checks:
         begin = f"{MARK} begin {check.name}\n"
-        start = text.find(begin)
+        start = text.find(begin, pos)
         if start < 0:
-            continue
+            start = text.find(begin)  # out of order (a check printed a marker?): look everywhere
+            if start < 0:
+                continue
         body_start = start + len(begin)
-        end = _END.search(text, body_start)
-        if end is None or end["name"] != check.name:
+        end_prefix = f"{_END_PREFIX}{check.name} "
+        end = text.find(end_prefix, body_start)
+        line_end = text.find("\n", end + len(end_prefix)) if end >= 0 else -1
+        status = text[end + len(end_prefix) : line_end] if line_end >= 0 else ""
+        if end < 0 or not status.lstrip("-").isdigit():
             out[check.name] = CheckOutput(check.name, text[body_start:], None)
             continue
-        out[check.name] = CheckOutput(check.name, text[body_start : end.start()], int(end["rc"]))
+        body, sudo_ok = text[body_start:end], False
+        if body.startswith(SUDO_OK):
+            body, sudo_ok = body[len(SUDO_OK) :], True
+        out[check.name] = CheckOutput(check.name, body, int(status), sudo_ok)
+        pos = line_end + 1
     return out

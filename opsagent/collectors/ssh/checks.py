@@ -7,6 +7,7 @@ exactly as the local collector does for the same files.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,9 +45,15 @@ class Parser:
     emit: Callable[[Any, SshOptions], Emitted]
 
 
+@functools.lru_cache(maxsize=256)
 def _excluded(pattern: str) -> Callable[[str], bool]:
     regex = re.compile(pattern)
     return lambda value: regex.search(value) is not None
+
+
+# The emitters below build Samples directly with labels already in sorted order (Sample.of sorts
+# them each time): they run on every poll for a few hundred series per host.
+_CPU_MODE_SET = frozenset(lh.CPU_MODES)
 
 
 # -- proc_stat: "getconf CLK_TCK; cat /proc/stat" ---------------------------------------------
@@ -73,14 +80,17 @@ _STAT_NAMES: dict[str, tuple[str, Any]] = {
 
 def emit_proc_stat(data: dict[str, Any], options: SshOptions) -> Emitted:
     samples = [
-        Sample.of("node_cpu_seconds_total", seconds, "counter", cpu=cpu, mode=mode)
+        Sample("node_cpu_seconds_total", (("cpu", cpu), ("mode", mode)), seconds, "counter")
         for cpu, modes in data["cpus"].items()
         for mode, seconds in modes.items()
-        if mode in lh.CPU_MODES
+        if mode in _CPU_MODE_SET
     ]
     samples += [
-        Sample.of(
-            "node_cpu_guest_seconds_total", modes[mode], "counter", cpu=cpu, mode="user" if mode == "guest" else "nice"
+        Sample(
+            "node_cpu_guest_seconds_total",
+            (("cpu", cpu), ("mode", "user" if mode == "guest" else "nice")),
+            modes[mode],
+            "counter",
         )
         for cpu, modes in data["cpus"].items()
         for mode in ("guest", "guest_nice")
@@ -88,7 +98,7 @@ def emit_proc_stat(data: dict[str, Any], options: SshOptions) -> Emitted:
     ]
     for key, value in data["scalars"].items():
         name, kind = _STAT_NAMES[key]
-        samples.append(Sample.of(name, value, kind))
+        samples.append(Sample(name, (), float(value), kind))
     boot = datetime.fromtimestamp(data["scalars"]["btime"], UTC).isoformat(timespec="seconds")
     return samples, {"boot_time": boot, "cpu": {"count": len(data["cpus"])}}
 
@@ -106,8 +116,13 @@ def parse_meminfo_checked(text: str) -> dict[str, float]:
     return fields
 
 
+@functools.lru_cache(maxsize=256)
+def _memory_name(key: str) -> str:
+    return f"node_memory_{key}"
+
+
 def emit_meminfo(data: dict[str, float], options: SshOptions) -> Emitted:
-    samples = [Sample.of(f"node_memory_{key}", value) for key, value in data.items()]
+    samples = [Sample(_memory_name(key), (), value) for key, value in data.items()]
     return samples, {"memory": {"total_bytes": int(data["MemTotal_bytes"])}}
 
 
@@ -202,6 +217,11 @@ def emit_cpuinfo(data: dict[str, Any], options: SshOptions) -> Emitted:
 
 
 # -- filesystems: /proc/mounts + stat -f -------------------------------------------------------
+_FS_NAMES = tuple(
+    (f, f"node_filesystem_{f}") for f in ("size_bytes", "free_bytes", "avail_bytes", "files", "files_free")
+)
+
+
 def emit_filesystems(mounts: list[dict[str, Any]], options: SshOptions) -> Emitted:
     skip_type, skip_mount = _excluded(options.fs_types_exclude), _excluded(options.mount_points_exclude)
     seen: set[tuple[str, str]] = set()
@@ -211,13 +231,13 @@ def emit_filesystems(mounts: list[dict[str, Any]], options: SshOptions) -> Emitt
         if skip_type(m["fstype"]) or skip_mount(m["mountpoint"]) or key in seen:
             continue
         seen.add(key)
-        labels = {"device": m["device"], "fstype": m["fstype"], "mountpoint": m["mountpoint"]}
-        samples.append(Sample.of("node_filesystem_device_error", 1 if m["error"] else 0, **labels))
+        labels = (("device", m["device"]), ("fstype", m["fstype"]), ("mountpoint", m["mountpoint"]))
+        samples.append(Sample("node_filesystem_device_error", labels, 1.0 if m["error"] else 0.0))
         if m["error"]:
             continue
-        for field in ("size_bytes", "free_bytes", "avail_bytes", "files", "files_free"):
-            samples.append(Sample.of(f"node_filesystem_{field}", m[field], **labels))
-        samples.append(Sample.of("node_filesystem_readonly", 1 if m["readonly"] else 0, **labels))
+        for field, name in _FS_NAMES:
+            samples.append(Sample(name, labels, float(m[field])))
+        samples.append(Sample("node_filesystem_readonly", labels, 1.0 if m["readonly"] else 0.0))
     return samples, {}
 
 
@@ -225,7 +245,7 @@ def emit_filesystems(mounts: list[dict[str, Any]], options: SshOptions) -> Emitt
 def emit_diskstats(devices: dict[str, dict[str, float]], options: SshOptions) -> Emitted:
     skip = _excluded(options.disk_devices_exclude)
     samples = [
-        Sample.of(name, value, "gauge" if name == "node_disk_io_now" else "counter", device=device)
+        Sample(name, (("device", device),), value, "gauge" if name == "node_disk_io_now" else "counter")
         for device, fields in devices.items()
         if not skip(device)
         for name, value in fields.items()
@@ -234,21 +254,27 @@ def emit_diskstats(devices: dict[str, dict[str, float]], options: SshOptions) ->
 
 
 # -- network: /proc/net/dev + sysfs attributes ------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def _netdev_name(field: str) -> str:
+    return f"node_network_{field}_total"
+
+
 def emit_network(ifaces: dict[str, dict[str, Any]], options: SshOptions) -> Emitted:
     skip = _excluded(options.netdev_exclude)
     samples: list[Sample] = []
     for device, info in ifaces.items():
         if skip(device):
             continue
+        labels = (("device", device),)
         for field, value in info["counters"].items():
-            samples.append(Sample.of(f"node_network_{field}_total", value, "counter", device=device))
+            samples.append(Sample(_netdev_name(field), labels, value, "counter"))
         attrs = info["attrs"]
         if "operstate" in attrs:
-            samples.append(Sample.of("node_network_up", 1 if attrs["operstate"] == "up" else 0, device=device))
+            samples.append(Sample("node_network_up", labels, 1.0 if attrs["operstate"] == "up" else 0.0))
         if attrs.get("mtu", "").isdigit():
-            samples.append(Sample.of("node_network_mtu_bytes", float(attrs["mtu"]), device=device))
+            samples.append(Sample("node_network_mtu_bytes", labels, float(attrs["mtu"])))
         if attrs.get("speed", "").isdigit() and int(attrs["speed"]) > 0:
-            samples.append(Sample.of("node_network_speed_bytes", int(attrs["speed"]) * 1_000_000 / 8, device=device))
+            samples.append(Sample("node_network_speed_bytes", labels, int(attrs["speed"]) * 1_000_000 / 8))
     return samples, {}
 
 
@@ -282,6 +308,39 @@ def emit_dmi(dmi: dict[str, str], options: SshOptions) -> Emitted:
     return [], {"dmi": {names[k]: v for k, v in dmi.items() if k in names}} if dmi else {}
 
 
+# -- account: `id` ---------------------------------------------------------------------------
+_ID_PART = re.compile(r"(\w+)=(\d+)(?:\(([^)]*)\))?")
+
+
+def parse_id(text: str) -> dict[str, Any]:
+    """``id`` (coreutils, BusyBox; SELinux adds ``context=``) → uid/user, gid/group, groups."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    fields: dict[str, Any] = {}
+    for part in line.split():
+        key, sep, value = part.partition("=")
+        if not sep:
+            continue
+        if key in ("uid", "gid", "euid", "egid"):
+            match = _ID_PART.fullmatch(part)
+            if match is None:
+                raise ValueError(f"unexpected {key} field {part!r}")
+            name = {"uid": "user", "gid": "group", "euid": "euser", "egid": "egroup"}[key]
+            fields[key] = int(match[2])
+            if match[3] is not None:
+                fields[name] = match[3]
+        elif key == "groups":
+            fields["groups"] = [m[3] or m[2] for m in _ID_PART.finditer("groups=" + value.replace(",", " groups="))]
+        elif key == "context":
+            fields["context"] = value
+    if "uid" not in fields:
+        raise ValueError("no uid= field: not id output")
+    return fields
+
+
+def emit_id(data: dict[str, Any], options: SshOptions) -> Emitted:
+    return [], {"account": dict(data)}
+
+
 # -- systemd -----------------------------------------------------------------------------------
 def emit_systemd(data: dict[str, Any], options: SshOptions) -> Emitted:
     if not data["present"]:
@@ -300,6 +359,7 @@ def emit_systemd(data: dict[str, Any], options: SshOptions) -> Emitted:
 
 
 PARSERS: dict[str, Parser] = {
+    "id": Parser(parse_id, emit_id),
     "proc_stat": Parser(parse_proc_stat_full, emit_proc_stat),
     "loadavg": Parser(lh.parse_loadavg, emit_loadavg),
     "meminfo": Parser(parse_meminfo_checked, emit_meminfo),
@@ -337,9 +397,13 @@ for _dir, _fields in (("receive", lh.NETDEV_RECEIVE), ("transmit", lh.NETDEV_TRA
 
 
 def merge_facts(into: Facts, new: Facts) -> None:
-    """Deep-merge ``new`` into ``into`` (dicts merge key by key, other values replace)."""
+    """Deep-merge ``new`` into ``into`` (dicts merge key by key, other values replace). Dicts are
+    copied on the way in: ``new`` may be a cached parse result that must never be changed."""
     for key, value in new.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            merge_facts(into[key], value)
+        if isinstance(value, dict):
+            target = into.get(key)
+            if not isinstance(target, dict):
+                target = into[key] = {}
+            merge_facts(target, value)
         else:
-            into[key] = value
+            into[key] = list(value) if isinstance(value, list) else value

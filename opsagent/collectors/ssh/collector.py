@@ -1,5 +1,9 @@
 """The ``ssh`` collector: agentless Linux hosts, one command batch per poll on a persistent connection.
 
+Per connection, one long-lived remote ``sh`` holds the profile's program (session.py): a poll is
+one request line and the checks' output back. Options, programs and parses of unchanged outputs
+are cached (plans.py), so the steady-state cost of a poll is the output it parses.
+
 Concurrency: blocking paramiko work runs in this collector's own thread pool (``max_workers``
 bounds the global number of hosts in flight), behind a per-address semaphore
 (``max_sessions_per_host``). Connections live in a :class:`Pool` owned by the collector, which the
@@ -11,23 +15,30 @@ from __future__ import annotations
 import asyncio
 import getpass
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+import paramiko
+
 from opsagent.collectors.base import CollectResult, Outcome, Sample
 from opsagent.collectors.local import HELP as LOCAL_HELP
-from opsagent.collectors.ssh.batch import CheckOutput, build_script, split_output
+from opsagent.collectors.ssh.batch import CheckOutput, split_output
 from opsagent.collectors.ssh.checks import HELP as SSH_HELP
 from opsagent.collectors.ssh.checks import PARSERS, Facts, merge_facts
-from opsagent.collectors.ssh.connection import Endpoint, Pool, SshFailure, run_batch
-from opsagent.collectors.ssh.options import Check, JumpHost, SshOptions
+from opsagent.collectors.ssh.connection import Endpoint, Pool
+from opsagent.collectors.ssh.errors import SshFailure
+from opsagent.collectors.ssh.logs import quiet_paramiko
+from opsagent.collectors.ssh.options import Check, JumpHost, SshOptions, SshSettings
+from opsagent.collectors.ssh.plans import ParseCache, PlanCache
+from opsagent.collectors.ssh.session import Output, Plan, ShellSession, sudo_complaint
 from opsagent.errors import SecretError
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.secrets import Secret
 
 SECTION = "ssh"
+DEFAULT_MAX_WORKERS = SshSettings().max_workers
 
 
 class SshCollector:
@@ -35,19 +46,33 @@ class SshCollector:
     help: Mapping[str, str] = {**LOCAL_HELP, **SSH_HELP}
     options_model = SshOptions
 
-    def __init__(self, max_workers: int = 64) -> None:
+    def __init__(self, max_workers: int = DEFAULT_MAX_WORKERS) -> None:
+        quiet_paramiko()
         self.pool = Pool()
+        self.max_workers = max_workers
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="opsagent-ssh")
         self._host_limits: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._plans = PlanCache()
+        self._parsed: dict[str, ParseCache] = {}
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Agent-wide settings (``collector_settings: {ssh: {...}}`` in the agent config), see
+        :class:`SshSettings`. Raises ValueError (pydantic's) on an invalid setting."""
+        parsed = SshSettings.model_validate(dict(settings))
+        if parsed.max_workers != self.max_workers:
+            old, self.max_workers = self._executor, parsed.max_workers
+            self._executor = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="opsagent-ssh")
+            old.shutdown(wait=False)
 
     async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
         started = time.monotonic()
-        options = SshOptions.model_validate(spec.options)
+        options = self._plans.options(spec.options)
         try:
             endpoint, sudo_password = endpoint_for(asset, options, spec.effective_timeout)
         except SshFailure as exc:
             return CollectResult.failure(asset.name, self.name, exc.outcome, exc.reason, str(exc))
+        plan = self._plans.plan(options, sudo_password is not None)
         budget = spec.effective_timeout * 0.95  # report our own precise reason before the poller's timeout
         async with self._host_limit(endpoint.host, endpoint.port, options.max_sessions_per_host):
             left = budget - (time.monotonic() - started)
@@ -57,7 +82,7 @@ class SshCollector:
                 )
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
-                self._executor, self.collect_blocking, asset.name, endpoint, options, sudo_password, left
+                self._executor, self.collect_blocking, asset.name, endpoint, options, plan, sudo_password, left
             )
 
     def _host_limit(self, host: str, port: int, limit: int) -> asyncio.Semaphore:
@@ -70,60 +95,83 @@ class SshCollector:
         return sem
 
     def collect_blocking(
-        self, asset: str, endpoint: Endpoint, options: SshOptions, sudo_password: Secret | None, budget: float
+        self,
+        asset: str,
+        endpoint: Endpoint,
+        options: SshOptions,
+        plan: Plan,
+        sudo_password: Secret | None,
+        budget: float,
     ) -> CollectResult:
-        """One poll: get (or open) the connection, run the batch, parse. Never raises."""
+        """One poll: get (or open) the connection and shell, run the batch, parse. Never raises."""
         deadline = time.monotonic() + budget
         self.pool.close_idle(options.idle_close)
         try:
-            output, reused = self._run(asset, endpoint, options, sudo_password, deadline)
+            output, reused = self._run(asset, endpoint, options, plan, sudo_password, deadline)
         except SshFailure as exc:
             return CollectResult.failure(asset, self.name, exc.outcome, exc.reason, str(exc))
         finally:
             if not options.persistent:
                 self.pool.discard(asset)
-        result = interpret(asset, self.name, options, output.stdout, output.stderr, output.exit_status)
-        result.samples.append(Sample.of("opsagent_ssh_connection_reused", 1 if reused else 0))
+        cache = self._parsed.setdefault(asset, {})
+        result = interpret(asset, self.name, options, output.stdout, output.stderr, 0, cache)
+        result.samples.append(Sample("opsagent_ssh_connection_reused", (), 1.0 if reused else 0.0, "gauge"))
         return result
 
     def _run(
-        self, asset: str, endpoint: Endpoint, options: SshOptions, sudo_password: Secret | None, deadline: float
-    ) -> tuple[Any, bool]:
-        script = build_script(options.checks)
+        self,
+        asset: str,
+        endpoint: Endpoint,
+        options: SshOptions,
+        plan: Plan,
+        sudo_password: Secret | None,
+        deadline: float,
+    ) -> tuple[Output, bool]:
+        def start(transport: paramiko.Transport) -> ShellSession:
+            return ShellSession.start(
+                transport,
+                plan,
+                timeout=min(options.command_timeout, max(deadline - time.monotonic(), 0.1)),
+                max_bytes=options.max_output_bytes,
+                sudo_password=sudo_password,
+            )
+
         for attempt in (1, 2):
-            try:
-                transport, reused = self.pool.transport(asset, endpoint)
-            except SshFailure:
-                self.pool.discard(asset)
-                raise
+            session, conn_reused, session_reused = self._session(asset, endpoint, plan, start)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise SshFailure("timeout", Outcome.TIMEOUT, "no time left for the command batch")
+            waited = min(options.command_timeout, left)
             try:
-                output = run_batch(
-                    transport,
-                    script,
-                    timeout=min(options.command_timeout, left),
-                    max_bytes=options.max_output_bytes,
-                    sudo=options.sudo,
-                    sudo_password=sudo_password,
-                )
-                return output, reused
+                return session.poll(timeout=waited, max_bytes=options.max_output_bytes), conn_reused
             except SshFailure:
+                self.pool.drop_session(asset)  # the shell is mid-output: never reuse it
                 raise
             except TimeoutError:
-                waited = min(options.command_timeout, left)
-                raise SshFailure(
-                    "timeout",
-                    Outcome.TIMEOUT,
-                    f"command batch on {endpoint} gave no complete answer within {waited:g}s",
-                ) from None
+                self.pool.drop_session(asset)
+                message = f"command batch on {endpoint} gave no complete answer within {waited:g}s"
+                raise SshFailure("timeout", Outcome.TIMEOUT, message) from None
             except Exception as exc:
-                # A reused connection may have died since the last poll: reopen once, then give up.
+                # A reused shell or connection may have died since the last poll: reopen once.
                 self.pool.discard(asset)
-                if attempt == 2 or not reused:
+                if attempt == 2 or not session_reused:
                     raise SshFailure("ssh", Outcome.FAILED, f"session on {endpoint} failed: {exc}") from None
         raise AssertionError("unreachable")
+
+    def _session(
+        self, asset: str, endpoint: Endpoint, plan: Plan, start: Callable[[paramiko.Transport], ShellSession]
+    ) -> tuple[ShellSession, bool, bool]:
+        try:
+            return self.pool.session(asset, endpoint, plan, start)
+        except SshFailure:
+            self.pool.discard(asset)
+            raise
+        except TimeoutError:
+            self.pool.discard(asset)
+            raise SshFailure("timeout", Outcome.TIMEOUT, f"starting the shell on {endpoint} timed out") from None
+        except Exception as exc:
+            self.pool.discard(asset)
+            raise SshFailure("ssh", Outcome.FAILED, f"session on {endpoint} failed: {exc}") from None
 
     def close(self) -> None:
         """Close every connection (App.close calls this on shutdown)."""
@@ -132,9 +180,17 @@ class SshCollector:
 
 
 def interpret(
-    asset: str, collector: str, options: SshOptions, stdout: str, stderr: str, exit_status: int
+    asset: str,
+    collector: str,
+    options: SshOptions,
+    stdout: str,
+    stderr: str,
+    exit_status: int,
+    cache: ParseCache | None = None,
 ) -> CollectResult:
-    """Cut the batch output into checks and run each check's parser (pure)."""
+    """Cut the batch output into checks and run each check's parser (pure). With ``cache`` (one
+    dict per asset), a check whose output is exactly the previous poll's reuses that parse: facts
+    and other slow-changing checks then cost a string comparison."""
     outputs = split_output(stdout, options.checks)
     if options.checks and not outputs:
         return CollectResult.failure(asset, collector, Outcome.FAILED, *_no_output_reason(stderr, exit_status))
@@ -142,32 +198,66 @@ def interpret(
     facts: Facts = {}
     problems: list[tuple[Check, str]] = []
     for check in options.checks:
-        problem = _apply(check, outputs.get(check.name), options, samples, facts)
-        samples.append(Sample.of("opsagent_ssh_check_success", 0 if problem else 1, check=check.name))
+        out = outputs.get(check.name)
+        if check.sudo and not options.sudo and out is not None and out.exit_status is not None and not out.sudo_ok:
+            problem = f"sudo refused to run it{_sudo_message(stderr)}"
+        else:
+            problem = _apply(check, out, options, samples, facts, cache)
+        samples.append(_check_success(check.name, not problem))
         if problem:
             problems.append((check, problem))
     required = [(c, p) for c, p in problems if c.required]
     if required:
         check, problem = required[0]
-        reason = "parse" if problem.startswith("parser") else "command"
+        reason = _problem_reason(check, problem, stderr)
         more = f" (and {len(required) - 1} more)" if len(required) > 1 else ""
         return CollectResult.failure(asset, collector, Outcome.FAILED, reason, f"check {check.name}: {problem}{more}")
     message = "; ".join(f"{c.name}: {p}" for c, p in problems)
     return CollectResult(asset=asset, collector=collector, facts=facts, samples=samples, message=message)
 
 
-def _apply(check: Check, out: CheckOutput | None, options: SshOptions, samples: list[Sample], facts: Facts) -> str:
+def _check_success(name: str, ok: bool) -> Sample:
+    return Sample("opsagent_ssh_check_success", (("check", name),), 1.0 if ok else 0.0, "gauge")
+
+
+def _problem_reason(check: Check, problem: str, stderr: str) -> str:
+    if problem.startswith("parser"):
+        return "parse"
+    if problem.startswith("sudo"):
+        return "sudo"
+    return "command"
+
+
+def _sudo_message(stderr: str) -> str:
+    complaint = sudo_complaint(stderr)
+    return f" ({complaint})" if complaint else ""
+
+
+def _apply(
+    check: Check,
+    out: CheckOutput | None,
+    options: SshOptions,
+    samples: list[Sample],
+    facts: Facts,
+    cache: ParseCache | None,
+) -> str:
     """Parse and emit one check; the problem as text, or '' when it went fine."""
     if out is None or out.exit_status is None:
         return "did not run to completion"
     if out.exit_status != 0 and not out.output.strip():
         return f"command exited with status {out.exit_status} and printed nothing"
-    parser = PARSERS[check.parser]
-    try:
-        data = parser.parse(out.output)
-        new_samples, new_facts = parser.emit(data, options)
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
-        return f"parser {check.parser}: {exc}"
+    hit = cache.get(check.name) if cache is not None else None
+    if hit is not None and hit[0] == out.output and hit[1] is options:
+        new_samples, new_facts = hit[2], hit[3]
+    else:
+        parser = PARSERS[check.parser]
+        try:
+            data = parser.parse(out.output)
+            new_samples, new_facts = parser.emit(data, options)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return f"parser {check.parser}: {exc}"
+        if cache is not None:
+            cache[check.name] = (out.output, options, new_samples, new_facts)
     samples.extend(new_samples)
     merge_facts(facts, new_facts)
     return ""
@@ -213,7 +303,8 @@ def endpoint_for(asset: Asset, options: SshOptions, poll_timeout: float) -> tupl
         )
         if options.jump_host is not None:
             target = _with_jump(asset, target, options.jump_host, options, poll_timeout)
-        sudo_password = _secret(asset, SECTION, "sudo_password", "become_password") if options.sudo else None
+        wants_sudo = options.sudo or any(c.sudo for c in options.checks)
+        sudo_password = _secret(asset, SECTION, "sudo_password", "become_password") if wants_sudo else None
     except SecretError as exc:
         raise SshFailure("credentials", Outcome.FAILED, str(exc)) from None
     return target, sudo_password

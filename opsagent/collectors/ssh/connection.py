@@ -1,4 +1,5 @@
-"""SSH connections (fabric over paramiko): open with host-key checking, run one batch, classify failures.
+"""SSH connections (fabric over paramiko): open with host-key checking, keep them (and their shell
+session) in a pool, classify failures.
 
 Blocking code: the collector runs it in worker threads. Every step has a timeout (TCP connect,
 banner, auth, channel open, the command batch). Failures become :class:`SshFailure` with a short
@@ -23,16 +24,9 @@ import paramiko
 from fabric import Config, Connection
 
 from opsagent.collectors.base import Outcome
+from opsagent.collectors.ssh.errors import SshFailure
+from opsagent.collectors.ssh.session import Plan, ShellSession
 from opsagent.secrets import Secret
-
-
-class SshFailure(Exception):
-    """A failed poll step: ``reason`` is the label of ``opsagent_collect_errors_total``."""
-
-    def __init__(self, reason: str, outcome: Outcome, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -139,6 +133,9 @@ def make_connection(ep: Endpoint, gateway: Connection | None) -> Connection:
     return conn
 
 
+IDLE_WAKEUP = 2.0
+
+
 def open_connection(conn: Connection, ep: Endpoint) -> None:
     try:
         conn.open()
@@ -146,8 +143,14 @@ def open_connection(conn: Connection, ep: Endpoint) -> None:
         conn.close()
         raise classify(exc, ep, "connect") from None
     transport = conn.client.get_transport()
-    if transport is not None and ep.keepalive:
-        transport.set_keepalive(ep.keepalive)
+    if transport is not None:
+        if ep.keepalive:
+            transport.set_keepalive(ep.keepalive)
+        # paramiko's reader thread wakes every 0.1 s to look for a close or a keepalive due: with
+        # hundreds of idle persistent connections that is thousands of wake-ups (and GIL grabs) per
+        # second. Once logged in, waking every IDLE_WAKEUP s is enough for both.
+        with contextlib.suppress(Exception):
+            transport.sock.settimeout(IDLE_WAKEUP)
 
 
 def classify(exc: BaseException, ep: Endpoint, step: str) -> SshFailure:
@@ -228,115 +231,6 @@ def _ssh_exception(exc: BaseException, where: str, ep: Endpoint) -> SshFailure:
     return SshFailure("ssh", Outcome.FAILED, f"SSH error with {where}: {_safe(exc)}")
 
 
-@dataclass
-class BatchOutput:
-    stdout: str
-    stderr: str
-    exit_status: int
-
-
-@dataclass
-class _Reader:
-    deadline: float
-    max_bytes: int
-    out: list[bytes] = field(default_factory=list)
-    err: list[bytes] = field(default_factory=list)
-    size: int = 0
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def take_stderr(self, chan: paramiko.Channel) -> None:
-        while chan.recv_stderr_ready():
-            self._add(self.err, chan.recv_stderr(65536))
-
-    def _add(self, into: list[bytes], data: bytes) -> None:
-        self.size += len(data)
-        if self.size > self.max_bytes:
-            raise SshFailure("output", Outcome.FAILED, f"command output exceeds {self.max_bytes} bytes")
-        into.append(data)
-
-
-SUDO_PROMPT = "[opsagent-sudo-7f3a] "
-_READY = b"@@opsagent-ready@@\n"
-
-
-def run_batch(
-    transport: paramiko.Transport,
-    script: str,
-    *,
-    timeout: float,
-    max_bytes: int,
-    sudo: bool = False,
-    sudo_password: Secret | None = None,
-) -> BatchOutput:
-    """Run ``script`` with ``sh`` on one new channel of ``transport``; output decoded as UTF-8."""
-    reader = _Reader(time.monotonic() + timeout, max_bytes)
-    chan = transport.open_session(timeout=min(timeout, 30.0))
-    try:
-        if sudo and sudo_password is not None:
-            chan.exec_command(f"sudo -S -p '{SUDO_PROMPT}' sh -c 'echo @@opsagent-ready@@; exec sh'")
-            _sudo_handshake(chan, reader, sudo_password)
-        else:
-            chan.exec_command("sudo -n sh" if sudo else "sh")
-        chan.sendall(script.encode())
-        chan.shutdown_write()
-        _read_all(chan, reader)
-        if not chan.status_event.wait(max(reader.remaining(), 0.1)):
-            raise TimeoutError("no exit status")
-        reader.take_stderr(chan)
-        return BatchOutput(
-            b"".join(reader.out).decode("utf-8", "replace"),
-            b"".join(reader.err).decode("utf-8", "replace"),
-            chan.exit_status,
-        )
-    finally:
-        chan.close()
-
-
-def _read_all(chan: paramiko.Channel, reader: _Reader) -> None:
-    while True:
-        left = reader.remaining()
-        if left <= 0:
-            raise TimeoutError("command batch")
-        chan.settimeout(min(left, 0.5))  # short slices: stderr is drained between them
-        try:
-            data = chan.recv(65536)
-        except TimeoutError:
-            reader.take_stderr(chan)
-            continue
-        if not data:
-            return
-        reader._add(reader.out, data)
-
-
-def _sudo_handshake(chan: paramiko.Channel, reader: _Reader, password: Secret) -> None:
-    """sudo either prompts on stderr (answer it once) or starts the shell, which says it is ready.
-    The password is only ever written to sudo's prompt, never into the script's stdin."""
-    answered = False
-    head = b""
-    while _READY not in head:
-        left = reader.remaining()
-        if left <= 0:
-            raise TimeoutError("sudo")
-        if chan.recv_stderr_ready():
-            reader._add(reader.err, chan.recv_stderr(65536))
-            text = b"".join(reader.err).decode("utf-8", "replace")
-            if SUDO_PROMPT.strip() in text:
-                if answered:
-                    raise SshFailure("sudo", Outcome.FAILED, "sudo refused the password")
-                reader.err.clear()
-                chan.sendall((password.reveal() + "\n").encode())
-                answered = True
-            continue
-        if chan.exit_status_ready() and not chan.recv_ready():
-            raise SshFailure("sudo", Outcome.FAILED, "sudo failed: " + b"".join(reader.err).decode()[:200])
-        if chan.recv_ready():
-            head += chan.recv(len(_READY) - len(head) if len(head) < len(_READY) else 1)
-            continue
-        chan.status_event.wait(0.05)
-
-
 class Pool:
     """Persistent connections, one per pool key (asset), reused across polls and reopened after a
     failure; jump hosts are shared by every target behind them. Thread-safe."""
@@ -362,6 +256,28 @@ class Pool:
             if transport is None:
                 raise SshFailure("ssh", Outcome.FAILED, f"connection to {ep} closed right after login")
             return transport, False
+
+    def session(
+        self, key: str, ep: Endpoint, plan: Plan, start: Callable[[paramiko.Transport], ShellSession]
+    ) -> tuple[ShellSession, bool, bool]:
+        """The live shell session of ``key`` for ``plan`` (connection and session opened as needed);
+        with whether the connection, and the session, were reused."""
+        transport, conn_reused = self.transport(key, ep)
+        entry = self._entry(self._entries, key, ep)
+        with entry.lock:
+            old = entry.session
+            if old is not None and old.transport is transport and old.plan is plan and old.alive():
+                return old, conn_reused, True
+            entry.drop_session()
+            entry.session = start(transport)
+            return entry.session, conn_reused, False
+
+    def drop_session(self, key: str) -> None:
+        """Close the key's shell (it timed out mid-poll) but keep its connection."""
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None:
+            entry.drop_session()
 
     def _gateway(self, ep: Endpoint) -> Connection:
         entry = self._entry(self._gateways, ep.identity(), ep)
@@ -419,6 +335,7 @@ class Pool:
 class _Entry:
     identity: tuple[Any, ...]
     conn: Connection | None = None
+    session: ShellSession | None = None
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -428,7 +345,14 @@ class _Entry:
         transport: paramiko.Transport | None = self.conn.client.get_transport()
         return transport if transport is not None and transport.is_active() else None
 
+    def drop_session(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.close()
+            self.session = None
+
     def close(self) -> None:
+        self.drop_session()
         if self.conn is not None:
             with contextlib.suppress(Exception):  # closing a broken connection must not mask the failure
                 self.conn.client.close()

@@ -102,3 +102,18 @@ class SshOptions(BaseModel):
         except re.error as exc:
             raise ValueError(f"invalid regular expression: {exc}") from None
         return value
+
+
+class SshSettings(BaseModel):
+    """Agent-wide settings of the ssh collector (``collector_settings: {ssh: {...}}`` in
+    opsagent.yaml), as opposed to the per-asset options above."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_workers: int = Field(
+        default=64,
+        ge=1,
+        le=4096,
+        description="hosts polled at the same moment, agent-wide (each in a worker thread while it "
+        "connects, waits for its batch and parses); more hosts wait for a free worker",
+    )
