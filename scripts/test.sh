@@ -25,6 +25,9 @@ APT_PACKAGES=(
     mariadb-server  # tests/peers/mariadb.py
     redis-server    # tests/peers/redis.py (primary + replica)
     nginx           # tests/peers/nginx.py (stub_status, TLS endpoint)
+    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0  # weasyprint (PDF reports)
+    fonts-noto-cjk  # Chinese text in PDF reports
+    poppler-utils   # pdftoppm/pdftotext: tests check rendered PDFs
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
