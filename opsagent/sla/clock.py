@@ -155,7 +155,10 @@ def _finish(name: str, run: _Run, calendar: Calendar, now: datetime) -> Clock:
         state = "stopped"
     else:
         state = "pending-start"
-    return Clock(name, run.budget, used, due, state, run.stopped_at, used > run.budget, paused)
+    # A running clock is breached once its due time has passed, even outside working time
+    # (due Friday 18:00 is breached on Saturday although no working second was added).
+    breached = used > run.budget or (state == "running" and due is not None and now > due and used >= run.budget)
+    return Clock(name, run.budget, used, due, state, run.stopped_at, breached, paused)
 
 
 def incident_clocks(
