@@ -52,6 +52,11 @@ class AgentConfig(BaseModel):
     )
     max_concurrent_polls: int = Field(default=64, ge=1, le=10000)
     poll_threads: int = Field(default=16, ge=1, le=1000)
+    api_token_ref: str = Field(
+        default="env:OPSAGENT_API_TOKEN",
+        description="credential reference (env:NAME or file:PATH) of the bearer token that JSON API writes "
+        "(ack, resolve, feedback) require; writes are refused while it does not resolve",
+    )
 
     @field_validator("listen")
     @classmethod
