@@ -137,7 +137,7 @@ def _apply(
         service.act(app.store, policy, incident_id, "followup", by, message,
                     satisfaction=int(score) if score is not None else None)  # fmt: skip
     elif action == "signoff":
-        service.act(app.store, policy, incident_id, "signoff", by, message, by=str(body.get("signed_by") or by))
+        service.act(app.store, policy, incident_id, "signoff", by, message, signed_by=str(body.get("signed_by") or by))
     else:
         service.act(app.store, policy, incident_id, action, by, message)
     found = service.get(app.store, policy, incident_id)

@@ -110,8 +110,8 @@ def act(  # noqa: C901 - one branch per action, kept side by side
         if action == "resume" and not _is_pending(conn, incident_id):
             raise IncidentError(f"incident #{incident_id} is not waiting on the requester")
         if action == "signoff":
-            values = {"signed_off_by": fields["by"], "signed_off_at": at}
-            detail = {"by": fields["by"]}
+            values = {"signed_off_by": fields["signed_by"], "signed_off_at": at}
+            detail = {"by": fields["signed_by"]}
         elif action == "followup":
             score = fields.get("satisfaction")
             if score is not None and not 1 <= int(score) <= 5:
