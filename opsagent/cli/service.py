@@ -139,7 +139,7 @@ def followups(config: AgentConfig, include_done: bool, output: str) -> None:
     policy = _policy(config)
     app = App(config)
     try:
-        rows = service.followups(app.store, now(), include_done)
+        rows = service.followups(app.store, policy, now(), include_done)
     finally:
         app.close()
     if output == "json":

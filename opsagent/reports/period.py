@@ -46,7 +46,7 @@ def load_stats(store: Store, policy: ServiceLevelPolicy, start: datetime, end: d
         service = {
             r.incident_id: dict(r._mapping)
             for r in conn.execute(
-                select(s.incident_id, s.satisfaction, s.followup_due_at, s.followed_up_at)
+                select(s.incident_id, s.satisfaction, s.followed_up_at)
                 .join(schema.incidents, i.id == s.incident_id)
                 .where(in_period)
             )

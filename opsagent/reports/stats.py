@@ -124,7 +124,7 @@ def period_stats(
         record = service.get(inc["id"]) or {}
         if record.get("satisfaction"):
             stats.satisfaction[int(record["satisfaction"])] += 1
-        if record.get("followup_due_at") is not None and record.get("followed_up_at") is None:
+        if inc["status"] == "resolved" and record.get("followed_up_at") is None:
             stats.followups_open += 1
     return stats
 

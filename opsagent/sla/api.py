@@ -71,8 +71,9 @@ async def get_incident(request: web.Request) -> web.Response:
 
 
 async def followups(request: web.Request) -> web.Response:
-    app = request.app[SLA_APP_KEY]
-    rows = await asyncio.to_thread(service.followups, app.store, None, request.query.get("all") in ("1", "true"))
+    app, policy = request.app[SLA_APP_KEY], request.app[POLICY_KEY]
+    done = request.query.get("all") in ("1", "true")
+    rows = await asyncio.to_thread(service.followups, app.store, policy, None, done)
     return web.json_response(rows, dumps=_dumps)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind, Status
@@ -244,23 +244,30 @@ def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
         yield items[i : i + size]
 
 
-def followups(store: Store, at: datetime | None = None, include_done: bool = False) -> list[dict[str, Any]]:
-    """Follow-up tasks (维修结果复查): resolved incidents whose call-back is due or done."""
+def followups(
+    store: Store, policy: ServiceLevelPolicy, at: datetime | None = None, include_done: bool = False
+) -> list[dict[str, Any]]:
+    """Follow-up tasks (维修结果复查): every resolved incident, however it was resolved (CLI, API,
+    an alert that cleared), is due for a call-back N working days after its resolution."""
     s, t = schema.incident_service.c, schema.incidents.c
     query = (
-        select(t.id, t.title, t.asset, t.priority, t.status, t.resolved_at, t.assignee, s.followup_due_at,
-               s.followed_up_at, s.satisfaction, s.feedback)
-        .join(schema.incident_service, s.incident_id == t.id)
-        .where(s.followup_due_at.is_not(None))
-        .order_by(s.followup_due_at)
+        select(t.id, t.title, t.asset, t.priority, t.status, t.resolved_at, t.assignee, s.followed_up_at,
+               s.satisfaction, s.feedback)
+        .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
+        .where(t.resolved_at.is_not(None))
     )  # fmt: skip
-    if not include_done:
-        query = query.where(and_(s.followed_up_at.is_(None), t.status == Status.RESOLVED.value))
+    if include_done:
+        query = query.where((t.status == Status.RESOLVED.value) | s.followed_up_at.is_not(None))
+    else:
+        query = query.where(t.status == Status.RESOLVED.value, s.followed_up_at.is_(None))
     moment = at or now()
+    calendar, days = policy.followup_calendar(), policy.followup.after_working_days
     with store.engine.connect() as conn:
         rows = [_utc_fields(dict(r._mapping)) for r in conn.execute(query)]
     for row in rows:
+        row["followup_due_at"] = calendar.add_days(row["resolved_at"], days)
         row["due"] = row["followed_up_at"] is None and row["followup_due_at"] <= moment
+    rows.sort(key=lambda r: (r["followup_due_at"], r["id"]))
     return rows
 
 

@@ -73,14 +73,13 @@ def test_followup_lists_due_task_then_feedback_closes_and_archives(store: Store)
     iid = _open(store, "LinkDown")
     repo.act(store, iid, "ack", "bob")
     repo.act(store, iid, "resolve", "bob", cause="fibre cut", resolution_steps="moved to the backup link")
-    service.refresh(store, p, iid)
     service.act(store, p, iid, "signoff", "bob", signed_by="Wang Wei (user)")
     resolved_at = repo.get(store, iid)["resolved_at"]  # type: ignore[index]
-    tasks = service.followups(store, resolved_at + timedelta(days=1))
+    tasks = service.followups(store, p, resolved_at + timedelta(days=1))
     assert [t["id"] for t in tasks] == [iid] and tasks[0]["due"] is False
     due_at = tasks[0]["followup_due_at"]
     assert due_at == p.followup_calendar().add_days(resolved_at, 3)
-    assert service.followups(store, due_at + timedelta(minutes=1))[0]["due"] is True
+    assert service.followups(store, p, due_at + timedelta(minutes=1))[0]["due"] is True
     with pytest.raises(IncidentError, match="1 to 5"):
         service.act(store, p, iid, "followup", "carol", satisfaction=6)
     service.act(store, p, iid, "followup", "carol", "works fine since", satisfaction=4)
@@ -91,8 +90,8 @@ def test_followup_lists_due_task_then_feedback_closes_and_archives(store: Store)
     assert found["service"]["signed_off_by"] == "Wang Wei (user)"
     assert found["service"]["archived_at"] is not None
     assert [e["kind"] for e in found["events"]][-4:] == ["signed_off", "followed_up", "closed", "archived"]
-    assert service.followups(store) == []  # done tasks leave the list
-    assert [t["satisfaction"] for t in service.followups(store, include_done=True)] == [4]
+    assert service.followups(store, p) == []  # done tasks leave the list
+    assert [t["satisfaction"] for t in service.followups(store, p, include_done=True)] == [4]
     with pytest.raises(IncidentError, match="already has its follow-up"):
         service.act(store, p, iid, "followup", "carol", satisfaction=5)
 
