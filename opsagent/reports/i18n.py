@@ -11,6 +11,7 @@ T: dict[str, dict[str, str]] = {
     "title": {"zh": "问题标题", "en": "Title"},
     "project": {"zh": "项目", "en": "Project"},
     "asset": {"zh": "设备/系统", "en": "Asset"},
+    "asset_kind": {"zh": "设备类型", "en": "Asset kind"},
     "category": {"zh": "故障类型", "en": "Fault type"},
     "priority": {"zh": "优先级", "en": "Priority"},
     "requester": {"zh": "用户类型", "en": "Requester"},

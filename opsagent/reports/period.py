@@ -64,8 +64,7 @@ def _dim_section(stats: PeriodStats, dim: str, key: str, lang: str, limit: int =
     items = counter.most_common(limit)
     label = (lambda k: word(CATEGORY, k, lang)) if dim == "category" else (lambda k: k)
     rows: list[list[Any]] = [[label(k), n, _pct(n / stats.total if stats.total else None)] for k, n in items]
-    table = Table([t(key, lang).removeprefix("按").removesuffix("统计") if lang == "zh" else key, t("count", lang),
-                   t("share", lang)], rows)  # fmt: skip
+    table = Table([t(dim, lang), t("count", lang), t("share", lang)], rows)
     chart = bar_chart(t(key, lang), [(str(r[0]), float(r[1])) for r in rows])
     return [Heading(t(key, lang)), Figure(t(key, lang), chart, table), table]
 

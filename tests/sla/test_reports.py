@@ -44,7 +44,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )
     repo.fire(store, AlertInput("fp-1", "OracleTablespaceFull", labels))  # repeated
     repo.act(store, iid, "ack", "张工")
-    repo.act(store, iid, "assign", "张工", fields_assignee := "张工")  # noqa: F841 - message only
+    repo.act(store, iid, "assign", "张工", "", assignee="张工")
     service.act(store, policy, iid, "assess", "张工", "归档日志占满表空间")
     service.act(store, policy, iid, "pending", "张工", "等待用户确认可以清理归档日志")
     service.act(store, policy, iid, "resume", "张工", "用户已确认")
@@ -93,6 +93,7 @@ def test_repair_report_zh_markdown_has_every_field_and_event(home: Path) -> None
     assert "表空间扩容后业务恢复正常" in text
     assert "李主任" in text and "5 / 5" in text and "用户表示满意" in text
     assert "ERP系统" in text
+    assert "| **责任维修人** | 张工 |" in text
     events = service_events(home)
     # every event of the log appears in the timeline, in Chinese
     timeline = text.split("## 处理过程记录")[1].split("## 维修结果复查")[0]
