@@ -19,6 +19,7 @@ from opsagent.poller import ResultSink
 from opsagent.scheduler import PollJobs, make_scheduler
 from opsagent.server import make_web_app
 from opsagent.sla.policy import load_policy
+from opsagent.sla.service import TickState
 from opsagent.sla.tick import SLA_TICK_SECONDS, sla_tick
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     scheduler.add_job(
         _refresh, "interval", args=(app, jobs, parents), seconds=INVENTORY_REFRESH_SECONDS, id="inventory-refresh"
     )
-    scheduler.add_job(sla_tick, "interval", args=(app, policy, engine.config), seconds=SLA_TICK_SECONDS, id="sla-tick")
+    scheduler.add_job(
+        sla_tick, "interval", args=(app, policy, engine.config, TickState()), seconds=SLA_TICK_SECONDS, id="sla-tick"
+    )
     exposition = Exposition(app.metrics)
     exposition.health.register(EngineCollector(engine))
     runner = web.AppRunner(make_web_app(app, exposition, engine, policy), access_log=None)

@@ -50,7 +50,10 @@ def due(
     priority: str,
     done: set[tuple[str, int]],
     now: datetime,
+    resolved: dict[str, str] | None = None,
 ) -> list[Escalate]:
+    """Levels due now. ``resolved`` memoises notify targets (on-call lookups) across one tick."""
+    memo = {} if resolved is None else resolved
     spec = policy.escalation
     if spec.priorities and priority not in spec.priorities:
         return []
@@ -62,6 +65,36 @@ def due(
         for index, level in enumerate(spec.levels, start=1):
             if (target, index) in done or clock.used < clock.budget * level.at / 100.0:
                 continue
-            notify = tuple(dict.fromkeys(resolve_target(t, policy, now) for t in level.notify))
+            notify = tuple(dict.fromkeys(_memo(memo, t, policy, now) for t in level.notify))
             out.append(Escalate(target, index, level.at, notify))
     return out
+
+
+def _memo(memo: dict[str, str], target: str, policy: ServiceLevelPolicy, now: datetime) -> str:
+    found = memo.get(target)
+    if found is None:
+        found = memo[target] = resolve_target(target, policy, now)
+    return found
+
+
+def next_check(
+    clocks: Mapping[str, Clock], policy: ServiceLevelPolicy, priority: str, done: set[tuple[str, int]], now: datetime
+) -> datetime | None:
+    """The next moment this incident's SLA state can change without a new event: a running clock
+    reaching its next escalation level or its budget. None while every clock is paused or stopped."""
+    calendar = policy.calendar_for(priority)
+    soonest: float | None = None
+    levels = (
+        policy.escalation.levels if not policy.escalation.priorities or priority in policy.escalation.priorities else []
+    )
+    for name, clock in clocks.items():
+        if clock.state != "running":
+            continue
+        marks = [clock.budget] if not clock.breached else []
+        if name in policy.escalation.targets:
+            marks += [clock.budget * lv.at / 100.0 for i, lv in enumerate(levels, 1) if (name, i) not in done]
+        for mark in marks:
+            left = mark - clock.used
+            if left > 0 and (soonest is None or left < soonest):
+                soonest = left
+    return calendar.add(now, soonest) if soonest is not None else None

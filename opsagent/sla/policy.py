@@ -209,8 +209,19 @@ class ServiceLevelPolicy(_Strict):
         spec = self.targets.get(priority)
         return self.built_calendars[spec.calendar if spec else self.default_calendar]
 
+    @cached_property
+    def _budget_cache(self) -> dict[tuple[str, str, bool], dict[str, float]]:
+        return {}
+
     def budgets(self, priority: str, requester: str, complex_: bool = False) -> dict[str, float]:
         """Working seconds per target for an incident of this priority and requester type."""
+        key = (priority, requester, complex_)
+        cached = self._budget_cache.get(key)
+        if cached is None:
+            cached = self._budget_cache[key] = self._budgets(priority, requester, complex_)
+        return cached
+
+    def _budgets(self, priority: str, requester: str, complex_: bool) -> dict[str, float]:
         spec = self.targets.get(priority) or self.targets[sorted(self.targets)[-1]]
         targets = spec.external if requester == "external" else spec.internal
         day = self.calendars[spec.calendar].day_seconds

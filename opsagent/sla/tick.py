@@ -9,16 +9,16 @@ from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.app import App
 from opsagent.sla.notify import send_all
 from opsagent.sla.policy import ServiceLevelPolicy
-from opsagent.sla.service import tick
+from opsagent.sla.service import TickState, tick
 
 log = logging.getLogger(__name__)
 SLA_TICK_SECONDS = 30.0
 
 
-async def sla_tick(app: App, policy: ServiceLevelPolicy, notify: NotifyConfig) -> int:
+async def sla_tick(app: App, policy: ServiceLevelPolicy, notify: NotifyConfig, state: TickState) -> int:
     """One tick; errors are logged (the next tick retries), never raised into the scheduler."""
     try:
-        fired = await asyncio.to_thread(tick, app.store, policy)
+        fired = await asyncio.to_thread(tick, app.store, policy, None, state)
         if fired:
             await send_all(fired, notify)
     except Exception:  # a failed tick must not stop the scheduler; the next one recomputes everything

@@ -42,18 +42,26 @@ def test_pending_resume_and_assessment_are_events_and_clocks_follow(store: Store
     assert found["service"]["sla"]["assessment"]["met"] is True
 
 
-def test_tick_escalates_once_per_level_and_ack_stops_response_escalation(store: Store) -> None:
+@pytest.mark.parametrize("incremental", [False, True])
+def test_tick_escalates_once_per_level_and_ack_stops_response_escalation(store: Store, incremental: bool) -> None:
     p = policy()
+    state = service.TickState() if incremental else None
     iid = _open(store)
     opened = repo.get(store, iid)["opened_at"]  # type: ignore[index]
-    fired = service.tick(store, p, opened + timedelta(minutes=31))  # P1 24×7: response 1 h → 51 %
+    if state is not None:
+        assert service.tick(store, p, opened + timedelta(minutes=1), state) == []
+        # nothing new and the next level (50 % of the 1 h response) is 29 min away: skipped
+        next_check = state.seen[iid][1]
+        assert next_check is not None
+        assert abs((next_check - (opened + timedelta(minutes=30))).total_seconds()) < 1
+    fired = service.tick(store, p, opened + timedelta(minutes=31), state)  # P1 24×7: response 1 h → 51 %
     assert [(f.step.target, f.step.level) for f in fired] == [("response", 1)]
     assert fired[0].step.notify[0].startswith("person:")  # the on-call member of the week
-    assert service.tick(store, p, opened + timedelta(minutes=40)) == []  # recorded: not again
+    assert service.tick(store, p, opened + timedelta(minutes=40), state) == []  # recorded: not again
     repo.act(store, iid, "ack", "alice")
-    fired = service.tick(store, p, opened + timedelta(hours=13))  # resolution 24 h → 54 %
+    fired = service.tick(store, p, opened + timedelta(hours=13), state)  # resolution 24 h → 54 %
     assert [(f.step.target, f.step.level) for f in fired] == [("resolution", 1)]
-    fired = service.tick(store, p, opened + timedelta(hours=37))  # 154 %
+    fired = service.tick(store, p, opened + timedelta(hours=37), state)  # 154 %
     assert [(f.step.target, f.step.level) for f in fired] == [("resolution", 2), ("resolution", 3)]
     events = repo.get(store, iid)["events"]  # type: ignore[index]
     escalated = [e["detail"] for e in events if e["kind"] == "escalated"]
