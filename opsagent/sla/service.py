@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -259,6 +259,27 @@ def tick(
         for gone in [i for i in state.seen if i not in active]:
             del state.seen[gone]
     return fired
+
+
+def archive_due(store: Store, policy: ServiceLevelPolicy, at: datetime | None = None) -> list[int]:
+    """Archive (归档) closed incidents ``archive_after_days`` after closure; returns their ids."""
+    moment = at or now()
+    t, s = schema.incidents.c, schema.incident_service.c
+    cutoff = moment - timedelta(days=policy.archive_after_days)
+    with store.engine.connect() as conn:
+        ids = [
+            r.id
+            for r in conn.execute(
+                select(t.id)
+                .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
+                .where(t.status == Status.CLOSED.value, t.closed_at <= cutoff, s.archived_at.is_(None))
+            )
+        ]
+    for incident_id in ids:
+        with store.transaction() as conn:
+            _event(conn, incident_id, EventKind.ARCHIVED, repo.SYSTEM_ACTOR, "archived after closure", moment)
+            _upsert(conn, incident_id, {"archived_at": moment})
+    return ids
 
 
 def _stale(state: TickState, incident_id: int, last_event: int, moment: datetime) -> bool:

@@ -9,7 +9,7 @@ from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.app import App
 from opsagent.sla.notify import send_all
 from opsagent.sla.policy import ServiceLevelPolicy
-from opsagent.sla.service import TickState, tick
+from opsagent.sla.service import TickState, archive_due, tick
 
 log = logging.getLogger(__name__)
 SLA_TICK_SECONDS = 30.0
@@ -21,6 +21,7 @@ async def sla_tick(app: App, policy: ServiceLevelPolicy, notify: NotifyConfig, s
         fired = await asyncio.to_thread(tick, app.store, policy, None, state)
         if fired:
             await send_all(fired, notify)
+        await asyncio.to_thread(archive_due, app.store, policy)
     except Exception:  # a failed tick must not stop the scheduler; the next one recomputes everything
         log.exception("SLA tick failed")
         return 0

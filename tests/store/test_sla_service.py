@@ -113,3 +113,16 @@ def test_classify_sets_priority_from_impact_and_urgency(store: Store) -> None:
     assert found["priority"] == "P4"
     assert found["service"]["impact"] == "low" and found["service"]["symptom"] == "reports take 5 minutes"
     assert found["clocks"]["resolution"].budget == 10 * 8 * 3600  # P4 on the business calendar
+
+
+def test_closed_incidents_archive_after_the_policy_delay(store: Store) -> None:
+    p = policy(archive_after_days=2)
+    iid = _open(store, "PrinterJam", priority="P4")
+    repo.act(store, iid, "close", "bob", cause="paper", resolution_steps="removed it")
+    closed_at = repo.get(store, iid)["closed_at"]  # type: ignore[index]
+    assert service.archive_due(store, p, closed_at + timedelta(days=1)) == []
+    assert service.archive_due(store, p, closed_at + timedelta(days=2, minutes=1)) == [iid]
+    assert service.archive_due(store, p, closed_at + timedelta(days=3)) == []  # once
+    found = service.get(store, p, iid)
+    assert found is not None and found["service"]["archived_at"] is not None
+    assert found["events"][-1]["kind"] == "archived"
