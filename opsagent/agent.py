@@ -18,6 +18,9 @@ from opsagent.metrics import Exposition
 from opsagent.poller import ResultSink
 from opsagent.scheduler import PollJobs, make_scheduler
 from opsagent.server import make_web_app
+from opsagent.sla.policy import load_policy
+from opsagent.sla.service import TickState
+from opsagent.sla.tick import SLA_TICK_SECONDS, sla_tick
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     await asyncio.to_thread(app.seed_if_empty)
     inventory = await asyncio.to_thread(app.inventory)
     engine, parents = build_engine(app, inventory)  # invalid rules refuse to start, like profiles
+    policy = load_policy(app.config.roots)  # an invalid service-level policy refuses to start too
     await asyncio.to_thread(engine.restore)
     scheduler = make_scheduler()
     poller = app.poller(profiles)
@@ -66,9 +70,12 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     scheduler.add_job(
         _refresh, "interval", args=(app, jobs, parents), seconds=INVENTORY_REFRESH_SECONDS, id="inventory-refresh"
     )
+    scheduler.add_job(
+        sla_tick, "interval", args=(app, policy, engine.config, TickState()), seconds=SLA_TICK_SECONDS, id="sla-tick"
+    )
     exposition = Exposition(app.metrics)
     exposition.health.register(EngineCollector(engine))
-    runner = web.AppRunner(make_web_app(app, exposition, engine), access_log=None)
+    runner = web.AppRunner(make_web_app(app, exposition, engine, policy), access_log=None)
     await runner.setup()
     evaluating: asyncio.Task[None] | None = None
     try:

@@ -56,6 +56,11 @@ class AgentConfig(BaseModel):
         default_factory=dict,
         description="agent-wide settings per collector type, e.g. {ssh: {max_workers: 64}}",
     )
+    api_token_ref: str = Field(
+        default="env:OPSAGENT_API_TOKEN",
+        description="credential reference (env:NAME or file:PATH) of the bearer token that JSON API writes "
+        "(ack, resolve, feedback) require; writes are refused while it does not resolve",
+    )
 
     @field_validator("listen")
     @classmethod

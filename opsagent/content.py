@@ -19,6 +19,7 @@ from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.native import inventory_from_document
 from opsagent.loader import parse_yaml_file, validate
 from opsagent.runbooks.model import Runbook
+from opsagent.sla.policy import POLICY_KEYS, ServiceLevelPolicy
 
 CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -39,6 +40,8 @@ def _role_by_keys(path: Path) -> str:
         return "runbooks"
     if "groups" in keys and isinstance(data.get("groups"), list):
         return "alerts"
+    if "targets" in keys and keys & POLICY_KEYS:
+        return "alerts"  # the service-level policy
     if keys & {"assets", "groups"}:
         return "inventory"
     raise ConfigError(
@@ -70,6 +73,8 @@ def _check_alerts_file(path: Path) -> object:
     doc = parse_yaml_file(path)
     if isinstance(doc.data, dict) and set(doc.data) & NOTIFY_KEYS:
         return validate(doc, NotifyConfig)
+    if isinstance(doc.data, dict) and "targets" in doc.data and set(doc.data) & POLICY_KEYS:
+        return validate(doc, ServiceLevelPolicy)
     return compile_document(doc)
 
 

@@ -19,6 +19,8 @@ from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
 from opsagent.inventory.facts import unflatten
 from opsagent.metrics import Exposition
+from opsagent.sla import api as sla_api
+from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store import inventory_repo as repo
 
 APP_KEY = web.AppKey("opsagent", App)
@@ -34,6 +36,10 @@ INDEX = """opsagent {version}
   /api/v1/assets/{{name}}         one asset with its facts (JSON)
   /api/v1/alerts                active alerts: opsagent's rules and Alertmanager's (JSON)
   /api/v1/incidents             open and acknowledged incidents (JSON)
+  /api/v1/incidents/{{id}}        one incident: events, SLA clocks, service record
+  POST /api/v1/incidents/{{id}}/ack|resolve|feedback|pending|resume|assess|signoff  (bearer token)
+  /api/v1/followups             follow-up tasks (维修结果复查)
+  /api/v1/reports/period?from=&to=  period statistics (JSON)
   POST /api/v1/alertmanager     Alertmanager webhook receiver: alerts open/resolve incidents
 """
 
@@ -124,7 +130,9 @@ async def incidents(request: web.Request) -> web.Response:
     return web.json_response(rows, dumps=lambda d: json.dumps(d, default=str))
 
 
-def make_web_app(app: App, exposition: Exposition, engine: AlertEngine | None = None) -> web.Application:
+def make_web_app(
+    app: App, exposition: Exposition, engine: AlertEngine | None = None, policy: ServiceLevelPolicy | None = None
+) -> web.Application:
     web_app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
     web_app[APP_KEY] = app
     web_app[EXPO_KEY] = exposition
@@ -139,4 +147,6 @@ def make_web_app(app: App, exposition: Exposition, engine: AlertEngine | None = 
         web_app[ENGINE_KEY] = engine
         web_app.router.add_post("/api/v1/alertmanager", alertmanager_webhook)
         web_app.router.add_get("/api/v1/alerts", alerts)
+    if policy is not None:
+        sla_api.add_routes(web_app, app, policy)
     return web_app

@@ -12,10 +12,16 @@ PYTHON="${PYTHON:-python3}"
 
 log() { printf '[run-agent] %s\n' "$*" >&2; }
 
-if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
-    log "installing python3-venv (Debian's python3 ships venv without ensurepip)"
+# Runtime Debian packages: venv for Debian's python3; pango + CJK fonts for PDF reports (WeasyPrint).
+APT_PACKAGES=(python3-venv libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get -q update
-    DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends python3-venv
+    DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends "${missing[@]}"
 fi
 if [[ ! -x "$VENV/bin/python" ]]; then
     log "creating $VENV"

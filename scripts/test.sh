@@ -26,6 +26,9 @@ APT_PACKAGES=(
     redis-server    # tests/peers/redis.py (primary + replica)
     nginx           # tests/peers/nginx.py (stub_status, TLS endpoint)
     sudo  # tests/peers/sshd.py: sudoers drop-ins for the SSH sudo tests
+    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0  # weasyprint (PDF reports)
+    fonts-noto-cjk  # Chinese text in PDF reports
+    poppler-utils   # pdftoppm/pdftotext: tests check rendered PDFs
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

@@ -34,6 +34,13 @@ class EventKind(StrEnum):
     FLAPPING = "flapping"
     SUPPRESSED = "suppressed"
     UPDATED = "updated"
+    # service levels (opsagent.sla): the SLA clocks are recomputed from these
+    PENDING = "pending"  # waiting on the requester: assessment and resolution clocks pause
+    RESUMED = "resumed"
+    ASSESSED = "assessed"  # 问题评估 done: stops the assessment clock
+    SIGNED_OFF = "signed_off"  # 用户签字确认 of the repair service report
+    FOLLOWED_UP = "followed_up"  # 维修结果复查: call-back with satisfaction
+    ARCHIVED = "archived"
 
 
 class Category(StrEnum):

@@ -183,3 +183,27 @@ notification_log = Table(
     Column("error", Text),
     Index("ix_notification_log_group", "receiver", "group_key", "id"),
 )
+
+# Service levels (migration 0004): the queryable projection of an incident's service record; the
+# event log stays the truth and SLA clocks are recomputed from it.
+incident_service = Table(
+    "incident_service",
+    metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("impact", String(16)),
+    Column("urgency", String(16)),
+    Column("symptom", Text),
+    Column("result", Text),
+    Column("signed_off_by", String(255)),
+    Column("signed_off_at", UtcDateTime),
+    Column("followup_due_at", UtcDateTime),
+    Column("followed_up_at", UtcDateTime),
+    Column("followed_up_by", String(255)),
+    Column("satisfaction", Integer),
+    Column("feedback", Text),
+    Column("archived_at", UtcDateTime),
+    Column("sla", Json, nullable=False),
+    Column("breached", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_incident_service_followup", "followed_up_at", "followup_due_at"),
+)

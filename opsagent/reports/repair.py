@@ -1,0 +1,133 @@
+"""维修服务报告 — the repair service report of one incident (pure: data in, document out).
+
+Fields follow the service norms: symptom (故障现象), cause (故障原因), steps (处理步骤), result
+(处理结果), the whole timeline from the event log, the service-level outcome, the follow-up call
+(维修结果复查) with satisfaction, and the user's sign-off (用户签字确认: who, when).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+
+from opsagent.reports.document import Document, Fields, Heading, Para, SignOff, Table
+from opsagent.reports.i18n import CATEGORY, STATUS, event_name, t, word
+from opsagent.sla.clock import Clock
+
+
+def local(value: datetime | None, tz: tzinfo) -> str:
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def duration(seconds: float, lang: str) -> str:
+    minutes = round(seconds / 60)
+    h, m = divmod(minutes, 60)
+    if lang == "zh":
+        return f"{h}小时{m:02d}分" if h else f"{m}分钟"
+    return f"{h}h {m:02d}m" if h else f"{m}m"
+
+
+def clock_outcome(clock: Clock, lang: str) -> str:
+    if clock.breached:
+        return t("breached", lang)
+    if clock.met:
+        return t("met", lang)
+    return t("paused_state" if clock.state == "paused" else "running", lang)
+
+
+def _event_text(event: Mapping[str, Any]) -> str:
+    message = str(event.get("message") or "")
+    detail = event.get("detail") or {}
+    extras = [f"{k}={v}" for k, v in detail.items() if k in ("priority", "assignee", "satisfaction", "by", "target")]
+    return " · ".join(p for p in [message, ", ".join(extras)] if p)
+
+
+def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
+    service: Mapping[str, Any] = incident.get("service") or {}
+    clocks: Mapping[str, Clock] = incident.get("clocks") or {}
+    pending = t("not_yet", lang)
+    labels = incident.get("labels") or {}
+    doc = Document(f"{t('repair_title', lang)} #{incident['id']}", lang)
+    doc.add(
+        Heading(t("basic", lang)),
+        Fields(
+            [
+                (t("no", lang), f"INC-{incident['id']:06d}"),
+                (t("title", lang), incident["title"]),
+                (t("project", lang), labels.get("project", "")),
+                (t("asset", lang), incident.get("asset") or ""),
+                (t("category", lang), word(CATEGORY, incident["category"], lang)),
+                (t("priority", lang), incident["priority"]),
+                (t("requester", lang), t(incident["requester_type"], lang)),
+                (t("source", lang), incident["source"]),
+                (t("status", lang), word(STATUS, incident["status"], lang)),
+                (t("assignee", lang), incident.get("assignee") or ""),
+                (t("opened", lang), local(incident["opened_at"], tz)),
+                (t("acknowledged", lang), local(incident.get("acknowledged_at"), tz)),
+                (t("resolved", lang), local(incident.get("resolved_at"), tz)),
+                (t("closed", lang), local(incident.get("closed_at"), tz)),
+            ]
+        ),
+        Heading(t("symptom", lang)),
+        Para(service.get("symptom") or incident.get("description") or incident["title"]),
+        Heading(t("cause", lang)),
+        Para(incident.get("cause") or pending),
+        Heading(t("steps", lang)),
+        Para(incident.get("resolution_steps") or pending),
+        Heading(t("result", lang)),
+        Para(
+            service.get("result")
+            or (word(STATUS, incident["status"], lang) if incident.get("resolved_at") else pending)
+        ),
+        Heading(t("sla", lang)),
+        Table(
+            [
+                t("target", lang),
+                t("budget", lang),
+                t("used", lang),
+                t("due", lang),
+                t("paused", lang),
+                t("outcome", lang),
+            ],
+            [
+                [
+                    t(name, lang),
+                    duration(c.budget, lang),
+                    duration(c.used, lang),
+                    local(c.due, tz),
+                    duration(c.paused_seconds, lang),
+                    clock_outcome(c, lang),
+                ]
+                for name, c in clocks.items()
+            ],
+        ),
+        Heading(t("timeline", lang)),
+        Table(
+            [t("at", lang), t("event", lang), t("by", lang), t("message", lang)],
+            [
+                [local(e["at"], tz), event_name(e["kind"], lang), e["actor"], _event_text(e)]
+                for e in incident.get("events", [])
+            ],
+        ),
+        Heading(t("followup", lang)),
+        Fields(
+            [
+                (t("followup_due", lang), local(service.get("followup_due_at"), tz) or pending),
+                (t("followed_up", lang), local(service.get("followed_up_at"), tz) or pending),
+                (t("followed_up_by", lang), service.get("followed_up_by") or ""),
+                (t("satisfaction", lang), f"{service['satisfaction']} / 5" if service.get("satisfaction") else pending),
+                (t("feedback", lang), service.get("feedback") or ""),
+                (t("archived", lang), local(service.get("archived_at"), tz)),
+            ]
+        ),
+        Heading(t("signoff", lang)),
+        SignOff(
+            [
+                (t("signed_by", lang), service.get("signed_off_by") or ""),
+                (t("signed_at", lang), local(service.get("signed_off_at"), tz)),
+                (t("engineer_sign", lang), incident.get("assignee") or ""),
+            ]
+        ),
+    )
+    return doc

@@ -1,0 +1,100 @@
+"""Escalation levels due now, from the clocks and the escalations already in the event log.
+
+A level fires once per (target, level) when the clock has used ``at`` % of its budget and is still
+running or paused; a stopped clock (response after acknowledgement, resolution after the fix) never
+escalates, so acknowledging stops response escalation but not resolution escalation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from opsagent.sla.clock import Clock
+from opsagent.sla.oncall import on_call
+from opsagent.sla.policy import ServiceLevelPolicy
+
+
+@dataclass(frozen=True)
+class Escalate:
+    target: str  # response | assessment | resolution
+    level: int  # 1-based
+    percent: float
+    notify: tuple[str, ...]  # resolved targets: person:NAME, team:NAME, channel:NAME
+
+    def as_detail(self) -> dict[str, Any]:
+        return {"target": self.target, "level": self.level, "percent": self.percent, "notify": list(self.notify)}
+
+
+def done_levels(events: Iterable[Mapping[str, Any]]) -> set[tuple[str, int]]:
+    out: set[tuple[str, int]] = set()
+    for event in events:
+        detail = event.get("detail") or {}
+        if event["kind"] == "escalated" and "target" in detail and "level" in detail:
+            out.add((str(detail["target"]), int(detail["level"])))
+    return out
+
+
+def resolve_target(target: str, policy: ServiceLevelPolicy, at: datetime) -> str:
+    kind, _, name = target.partition(":")
+    if kind == "oncall":
+        return f"person:{on_call(policy.oncall[name], at)}"
+    return target
+
+
+def due(
+    clocks: Mapping[str, Clock],
+    policy: ServiceLevelPolicy,
+    priority: str,
+    done: set[tuple[str, int]],
+    now: datetime,
+    resolved: dict[str, str] | None = None,
+) -> list[Escalate]:
+    """Levels due now. ``resolved`` memoises notify targets (on-call lookups) across one tick."""
+    memo = {} if resolved is None else resolved
+    spec = policy.escalation
+    if spec.priorities and priority not in spec.priorities:
+        return []
+    out: list[Escalate] = []
+    for target in spec.targets:
+        clock = clocks.get(target)
+        if clock is None or clock.state == "stopped" or clock.budget <= 0:
+            continue
+        for index, level in enumerate(spec.levels, start=1):
+            if (target, index) in done or clock.used < clock.budget * level.at / 100.0:
+                continue
+            notify = tuple(dict.fromkeys(_memo(memo, t, policy, now) for t in level.notify))
+            out.append(Escalate(target, index, level.at, notify))
+    return out
+
+
+def _memo(memo: dict[str, str], target: str, policy: ServiceLevelPolicy, now: datetime) -> str:
+    found = memo.get(target)
+    if found is None:
+        found = memo[target] = resolve_target(target, policy, now)
+    return found
+
+
+def next_check(
+    clocks: Mapping[str, Clock], policy: ServiceLevelPolicy, priority: str, done: set[tuple[str, int]], now: datetime
+) -> datetime | None:
+    """The next moment this incident's SLA state can change without a new event: a running clock
+    reaching its next escalation level or its budget. None while every clock is paused or stopped."""
+    calendar = policy.calendar_for(priority)
+    soonest: float | None = None
+    levels = (
+        policy.escalation.levels if not policy.escalation.priorities or priority in policy.escalation.priorities else []
+    )
+    for name, clock in clocks.items():
+        if clock.state != "running":
+            continue
+        marks = [clock.budget] if not clock.breached else []
+        if name in policy.escalation.targets:
+            marks += [clock.budget * lv.at / 100.0 for i, lv in enumerate(levels, 1) if (name, i) not in done]
+        for mark in marks:
+            left = mark - clock.used
+            if left > 0 and (soonest is None or left < soonest):
+                soonest = left
+    return calendar.add(now, soonest) if soonest is not None else None

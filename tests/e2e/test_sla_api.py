@@ -1,0 +1,134 @@
+"""The service-level JSON API of a real ``opsagent serve``: an Alertmanager webhook opens an incident,
+reads are open, writes need the bearer token from the config's credential reference."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.agent import wait_until
+from tests.peers.ports import free_port
+
+TOKEN = "s3cret-api-token-for-tests"
+
+
+class Api:
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=20) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    home = tmp_path_factory.mktemp("sla-api")
+    (home / "inventory.yaml").write_text("assets: [{name: erp-db, kind: database}]\n")
+    (home / "opsagent.yaml").write_text("seed_inventory: [inventory.yaml]\n")
+    port = free_port()
+    env = os.environ | {"OPSAGENT_HOME": str(home), "OPSAGENT_API_TOKEN": TOKEN}
+    env.pop("OPSAGENT_STORE", None)
+    env.pop("OPSAGENT_CONFIG", None)
+    log = home / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    client = Api(port)
+    try:
+        wait_until(lambda: client.call("GET", "/healthz")[0] == 200, 60, "/healthz", log, proc)
+        yield client
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    assert TOKEN not in log.read_text(errors="replace")
+
+
+def _open_incident(api: Api) -> int:
+    payload = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "opsagent",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "TablespaceFull", "instance": "erp-db:1521", "severity": "critical"},
+                "annotations": {"summary": "ERP tablespace full"},
+                "startsAt": "2026-01-01T00:00:00Z",
+                "fingerprint": "abc123",
+            }
+        ],
+    }
+    status, body = api.call("POST", "/api/v1/alertmanager", payload)
+    assert status == 200, body
+    status, rows = api.call("GET", "/api/v1/incidents")
+    return int(next(r["id"] for r in rows if r["alertname"] == "TablespaceFull"))
+
+
+def test_get_ack_resolve_feedback_with_token(api: Api) -> None:
+    iid = _open_incident(api)
+    status, body = api.call("GET", f"/api/v1/incidents/{iid}")
+    assert status == 200
+    assert body["priority"] == "P1" and body["asset"] == "erp-db"
+    assert body["clocks"]["response"]["state"] == "running"
+    assert body["clocks"]["response"]["budget_seconds"] == 3600  # internal P1: 1 hour (the norms)
+
+    assert api.call("POST", f"/api/v1/incidents/{iid}/ack", {"by": "mallory"})[0] == 401
+    assert api.call("POST", f"/api/v1/incidents/{iid}/ack", {"by": "mallory"}, token="wrong")[0] == 401
+    status, body = api.call("POST", f"/api/v1/incidents/{iid}/ack", {"by": "alice"}, token=TOKEN)
+    assert status == 200 and body["status"] == "acknowledged"
+    assert body["clocks"]["response"]["met"] is True
+
+    status, body = api.call("POST", f"/api/v1/incidents/{iid}/pending", {"by": "alice"}, token=TOKEN)
+    assert status == 200 and body["clocks"]["resolution"]["state"] == "paused"
+    status, body = api.call("POST", f"/api/v1/incidents/{iid}/resume", {"by": "alice"}, token=TOKEN)
+    assert status == 200 and body["clocks"]["resolution"]["state"] == "running"
+
+    status, body = api.call(
+        "POST", f"/api/v1/incidents/{iid}/resolve",
+        {"by": "alice", "cause": "archive logs", "resolution_steps": "purged, extended"}, token=TOKEN,
+    )  # fmt: skip
+    assert status == 200 and body["status"] == "resolved" and body["cause"] == "archive logs"
+    assert body["clocks"]["resolution"]["met"] is True
+
+    status, tasks = api.call("GET", "/api/v1/followups")
+    assert status == 200 and [t["id"] for t in tasks] == [iid]
+
+    assert api.call("POST", f"/api/v1/incidents/{iid}/feedback", {"satisfaction": 9}, token=TOKEN)[0] == 409
+    status, body = api.call(
+        "POST", f"/api/v1/incidents/{iid}/feedback", {"by": "bob", "satisfaction": 4, "comment": "ok now"}, token=TOKEN
+    )
+    assert status == 200 and body["status"] == "closed"
+    assert body["service"]["satisfaction"] == 4 and body["service"]["archived_at"] is not None
+    assert api.call("GET", "/api/v1/followups")[1] == []
+
+    status, stats = api.call("GET", "/api/v1/reports/period?from=2000-01-01&to=2100-01-01")
+    assert status == 200 and stats["total"] >= 1 and stats["satisfaction"]["average"] == 4.0
+
+
+def test_errors_are_json_with_clear_status(api: Api) -> None:
+    assert api.call("GET", "/api/v1/incidents/99999")[0] == 404
+    assert api.call("POST", "/api/v1/incidents/99999/ack", {}, token=TOKEN)[0] == 404
+    assert api.call("GET", "/api/v1/reports/period?from=2026-01-01")[0] == 400

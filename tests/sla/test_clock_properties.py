@@ -1,0 +1,169 @@
+"""Property-based tests of the calendar and the SLA clock (hypothesis)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from opsagent.sla.clock import compute
+from opsagent.sla.policy import CalendarSpec
+
+BUSINESS = CalendarSpec(hours=["09:00-12:00", "13:00-18:00"], holidays=["2026-04-06", "2026-05-01"]).build("b")
+# New York changes clocks on 8 March and 1 November 2026; a shift that crosses midnight too
+NEW_YORK = CalendarSpec(
+    timezone="America/New_York",
+    weekdays=["mon", "tue", "wed", "thu", "fri", "sat"],
+    hours=["01:00-03:30", "20:00-24:00"],
+).build("ny")
+ALWAYS = CalendarSpec(always=True).build("24x7")
+CALENDARS = st.sampled_from([BUSINESS, NEW_YORK, ALWAYS])
+
+moments = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 20)).map(
+    lambda d: d.replace(tzinfo=UTC)
+)
+budgets = st.floats(min_value=0, max_value=30 * 86400, allow_nan=False)
+
+
+def _in_window(cal: Any, moment: datetime) -> bool:
+    return any(lo <= moment <= hi for lo, hi in _first_windows(cal, moment - timedelta(days=2), 10))
+
+
+def _first_windows(cal: Any, start: datetime, n: int) -> list[tuple[datetime, datetime]]:
+    out = []
+    for window in cal.windows(start):
+        out.append(window)
+        if len(out) >= n:
+            break
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(cal=CALENDARS, start=moments, seconds=budgets)
+def test_add_then_between_round_trips(cal: Any, start: datetime, seconds: float) -> None:
+    due = cal.add(start, seconds)
+    assert due >= start
+    assert abs(cal.between(start, due) - seconds) < 1e-3
+
+
+@settings(max_examples=200, deadline=None)
+@given(cal=CALENDARS, start=moments, seconds=st.floats(min_value=1, max_value=30 * 86400))
+def test_due_times_fall_in_working_time_never_in_gaps(cal: Any, start: datetime, seconds: float) -> None:
+    due = cal.add(start, seconds)
+    assert cal is ALWAYS or _in_window(cal, due)
+    local = due.astimezone(cal.tz)
+    if cal is BUSINESS:
+        assert local.weekday() < 5 and local.date().isoformat() not in ("2026-04-06", "2026-05-01")
+        assert (9, 0) <= (local.hour, local.minute) <= (18, 0)
+        assert not ((12, 0) < (local.hour, local.minute) < (13, 0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cal=CALENDARS, start=moments, a=budgets, b=budgets)
+def test_add_is_monotonic(cal: Any, start: datetime, a: float, b: float) -> None:
+    lo, hi = sorted((a, b))
+    assert cal.add(start, lo) <= cal.add(start, hi)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    start=st.sampled_from([datetime(2026, 3, 7, 22, 0, tzinfo=UTC), datetime(2026, 10, 31, 22, 0, tzinfo=UTC)]),
+    hours=st.integers(min_value=1, max_value=60),
+)
+def test_dst_weeks_count_wall_clock_windows(start: datetime, hours: int) -> None:
+    """Across a DST change, each working day still holds 2.5 h + 4 h of working time."""
+    due = NEW_YORK.add(start, hours * 3600)
+    assert abs(NEW_YORK.between(start, due) - hours * 3600) < 1e-3
+    local = due.astimezone(NEW_YORK.tz)
+    assert (1, 0) <= (local.hour, local.minute) <= (3, 30) or local.hour >= 20 or (local.hour, local.minute) == (0, 0)
+
+
+def _timeline(draw: Any, start: datetime) -> list[dict[str, Any]]:
+    kinds = draw(
+        st.lists(
+            st.sampled_from(["pending", "resumed", "acknowledged", "resolved", "reopened", "assessed"]), max_size=8
+        )
+    )
+    gaps = draw(st.lists(st.integers(min_value=60, max_value=5 * 86400), min_size=len(kinds), max_size=len(kinds)))
+    events = [{"at": start, "kind": "opened"}]
+    at = start
+    for kind, gap in zip(kinds, gaps, strict=True):
+        at += timedelta(seconds=gap)
+        events.append({"at": at, "kind": kind})
+    return events
+
+
+@st.composite
+def timelines(draw: Any) -> tuple[list[dict[str, Any]], datetime]:
+    start = draw(moments)
+    events = _timeline(draw, start)
+    now = events[-1]["at"] + timedelta(seconds=draw(st.integers(min_value=0, max_value=10 * 86400)))
+    return events, now
+
+
+BUDGETS = {"response": 3600.0, "assessment": 86400.0, "resolution": 5 * 8 * 3600.0}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cal=CALENDARS,
+    timeline=timelines(),
+    pause_at=st.integers(min_value=0, max_value=10 * 86400),
+    pause_for=st.integers(min_value=1, max_value=5 * 86400),
+)
+def test_pausing_never_shortens_a_due_time(cal: Any, timeline: Any, pause_at: int, pause_for: int) -> None:
+    events, now = timeline
+    start = events[0]["at"]
+    p0 = start + timedelta(seconds=pause_at)
+    p1 = p0 + timedelta(seconds=pause_for)
+    # a pause of an otherwise running clock: inserted only where no other event falls inside it
+    if any(p0 <= e["at"] <= p1 for e in events[1:]) or p0 <= start:
+        return
+    paused = sorted([*events, {"at": p0, "kind": "pending"}, {"at": p1, "kind": "resumed"}], key=lambda e: e["at"])
+    later_now = max(now, p1)
+    without = compute(events, BUDGETS, cal, later_now)
+    with_pause = compute(paused, BUDGETS, cal, later_now)
+    before = compute(events, BUDGETS, cal, p0)
+    for name in ("assessment", "resolution"):
+        if before[name].state != "running":  # the property is about pausing a running clock
+            continue
+        a, b = without[name], with_pause[name]
+        assert b.used <= a.used + 1e-6
+        if a.due is not None and b.due is not None:
+            assert b.due >= a.due
+        assert not (b.breached and not a.breached)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cal=CALENDARS, timeline=timelines())
+def test_clock_invariants(cal: Any, timeline: Any) -> None:
+    events, now = timeline
+    clocks = compute(events, BUDGETS, cal, now)
+    for clock in clocks.values():
+        assert 0 <= clock.used <= cal.between(events[0]["at"], now) + 1e-6  # never more than elapsed work time
+        assert (clock.used > clock.budget) <= clock.breached <= (clock.used >= clock.budget)
+        if clock.state == "running" and clock.due is not None:
+            assert clock.breached == (now > clock.due)
+        assert clock.paused_seconds >= 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cal=CALENDARS,
+    start=moments,
+    work=st.integers(min_value=60, max_value=3600),
+    gap=st.integers(min_value=60, max_value=30 * 86400),
+)
+def test_reopen_never_breaches_at_once(cal: Any, start: datetime, work: int, gap: int) -> None:
+    resolved = cal.add(start, work)
+    reopened = resolved + timedelta(seconds=gap)
+    events = [
+        {"at": start, "kind": "opened"},
+        {"at": resolved, "kind": "resolved"},
+        {"at": reopened, "kind": "reopened"},
+    ]
+    clock = compute(events, BUDGETS, cal, reopened)["resolution"]
+    assert clock.state == "running" and not clock.breached
+    assert abs(clock.used - work) < 1e-3
