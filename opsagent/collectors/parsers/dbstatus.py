@@ -7,11 +7,12 @@ Fixture cases of real outputs live in tests/fixtures/parsers/<parser>/.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opsagent.collectors.base import Sample
+from opsagent.collectors.base import Sample, SampleKind
 from opsagent.collectors.sqlquery import number
 
 # -- PostgreSQL pg_settings (postgres_exporter pg_setting.go) ------------------------------------
@@ -96,24 +97,24 @@ def mysql_global_status_samples(rows: Iterable[Mapping[str, Any]]) -> list[Sampl
     out: list[Sample] = []
     for key, raw in _status_rows(rows):
         value = number(raw)
-        if value is None:
-            continue
-        match = _GROUP_RE.match(key)
-        if match is None:  # untyped in mysqld_exporter: exposed as a gauge, the name is what matters
-            out.append(Sample.of(f"mysql_global_status_{key}", value))
-        elif match[1] == "innodb_buffer_pool_pages":
-            if match[2] in _POOL_STATES:
-                out.append(Sample.of("mysql_global_status_buffer_pool_pages", value, state=match[2]))
-            else:
-                out.append(
-                    Sample.of(
-                        "mysql_global_status_buffer_pool_page_changes_total", value, "counter", operation=match[2]
-                    )
-                )
-        else:
-            suffix, label = _STATUS_GROUPS[match[1]]
-            out.append(Sample.of(f"mysql_global_status_{suffix}", value, "counter", **{label: match[2]}))
+        if value is not None:
+            name, labels, kind = _status_series(key)
+            out.append(Sample(name, labels, value, kind))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _status_series(key: str) -> tuple[str, tuple[tuple[str, str], ...], SampleKind]:
+    """(series, labels, kind) of one status variable; cached: the ~500 names repeat every poll."""
+    match = _GROUP_RE.match(key)
+    if match is None:  # untyped in mysqld_exporter: exposed as a gauge, the name is what matters
+        return f"mysql_global_status_{key}", (), "gauge"
+    if match[1] == "innodb_buffer_pool_pages":
+        if match[2] in _POOL_STATES:
+            return "mysql_global_status_buffer_pool_pages", (("state", match[2]),), "gauge"
+        return "mysql_global_status_buffer_pool_page_changes_total", (("operation", match[2]),), "counter"
+    suffix, label = _STATUS_GROUPS[match[1]]
+    return f"mysql_global_status_{suffix}", ((label, match[2]),), "counter"
 
 
 def mysql_global_variables_samples(rows: Iterable[Mapping[str, Any]]) -> list[Sample]:
