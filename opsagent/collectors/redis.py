@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsagent.collectors.base import CollectResult, Sample
 from opsagent.collectors.dbcommon import connect_reason, credential, failed
+from opsagent.collectors.optcache import OptionsCache
 from opsagent.collectors.parsers.dbstatus import parse_redis_info, redis_info_samples
 from opsagent.collectors.sqlquery import MetricSpec
 from opsagent.errors import CollectError
@@ -89,6 +90,9 @@ class RedisCollector:
     up_metric = "redis_up"
     options_model = RedisOptions
 
+    def __init__(self) -> None:
+        self._options = OptionsCache(RedisOptions)
+
     @cached_property
     def help(self) -> dict[str, str]:
         from opsagent.config import shipped_content_root
@@ -104,7 +108,7 @@ class RedisCollector:
         return out
 
     async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
-        options = RedisOptions.model_validate(spec.options)
+        options = self._options.get(spec.options)
         return await asyncio.to_thread(self.collect_sync, asset, options)
 
     def collect_sync(self, asset: Asset, options: RedisOptions) -> CollectResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from opsagent.collectors.base import Sample
 from opsagent.collectors.dbcommon import QueryFailed, connect_reason
 from opsagent.collectors.parsers.dbstatus import mysql_version_number, pg_setting_value, redis_info_samples
-from opsagent.collectors.postgres import PostgresOptions
+from opsagent.collectors.postgres import TRANSFORMS, PostgresOptions
 from opsagent.collectors.queryrun import QueryRunner, compile_plan, plan_facts, plan_samples
 from opsagent.collectors.sqlquery import QuerySpec
 from opsagent.errors import CollectError
@@ -163,3 +164,41 @@ def test_redis_info_samples_status_words_and_scale() -> None:
 )
 def test_connect_reason(message: str, reason: str) -> None:
     assert connect_reason(message) == reason
+
+
+@functools.cache
+def shipped_postgres_queries() -> list[QuerySpec]:
+    import yaml
+
+    from opsagent.config import shipped_content_root
+
+    data = yaml.safe_load((shipped_content_root() / "collectors/postgres/default.yaml").read_text(encoding="utf-8"))
+    return PostgresOptions.model_validate(data["options"]).queries
+
+
+@pytest.mark.parametrize(
+    ("version", "present", "absent"),
+    [
+        (150004, {"bgwriter"}, {"bgwriter_17", "checkpointer"}),
+        (160000, {"bgwriter"}, {"bgwriter_17", "checkpointer"}),
+        (169999, {"bgwriter"}, {"bgwriter_17", "checkpointer"}),
+        (170000, {"bgwriter_17", "checkpointer"}, {"bgwriter"}),
+        (170002, {"bgwriter_17", "checkpointer"}, {"bgwriter"}),
+    ],
+)
+def test_checkpoint_queries_are_gated_on_postgres_17(version: int, present: set[str], absent: set[str]) -> None:
+    """PostgreSQL 17 moved checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer: the
+    shipped profile runs exactly the query that exists on each version."""
+    ran: list[str] = []
+
+    def execute(sql: str) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:
+        ran.append(sql)
+        return (), []
+
+    specs = shipped_postgres_queries()
+    QueryRunner("pg", TRANSFORMS).run("a1", specs, version, execute, classify)
+    names = {s.name for s in specs if s.sql in ran}
+    assert present <= names and not absent & names
+    checkpoint_sql = " ".join(sql for sql in ran if "checkpoint" in sql)
+    assert ("pg_stat_checkpointer" in checkpoint_sql) == (version >= 170000)
+    assert ("checkpoints_timed" in checkpoint_sql) == (version < 170000)
