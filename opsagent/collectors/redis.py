@@ -34,6 +34,8 @@ HELP = {
     "redis_db_avg_ttl_seconds": "Avg TTL in seconds",
     "redis_connected_slave_offset_bytes": "Offset of connected slave",
     "redis_connected_slave_lag_seconds": "Lag of connected slave",
+    "redis_connected_slave_lag_bytes": "Replication bytes the replica has not acknowledged yet: master_repl_offset "
+    "minus its offset (opsagent; redis_exporter dashboards compute it)",
     "redis_master_link_up": "Master link status on Redis slave",
     "redis_exporter_last_scrape_duration_seconds": "Seconds the last poll took.",
 }

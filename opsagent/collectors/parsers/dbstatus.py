@@ -233,7 +233,8 @@ def redis_info_samples(info: Mapping[str, Any], fields: Mapping[str, tuple[str, 
     ``fields`` maps an INFO field to (series name, kind, scale) (content: the profile's ``info_metrics``).
     Also: ``redis_instance_info``, ``redis_db_keys{db}``, ``redis_db_keys_expiring{db}``,
     ``redis_db_avg_ttl_seconds{db}``, ``redis_connected_slave_offset_bytes`` /
-    ``redis_connected_slave_lag_seconds`` per replica, ``redis_master_link_up`` on a replica.
+    ``redis_connected_slave_lag_seconds`` / ``redis_connected_slave_lag_bytes`` per replica,
+    ``redis_master_link_up{master_host,master_port}`` on a replica.
     """
     out: list[Sample] = []
     for field, (name, kind, scale) in fields.items():
@@ -259,7 +260,9 @@ def redis_info_samples(info: Mapping[str, Any], fields: Mapping[str, tuple[str, 
     out += _keyspace(info)
     out += _replicas(info)
     if info.get("role") == "slave":
-        out.append(Sample.of("redis_master_link_up", 1 if info.get("master_link_status") == "up" else 0))
+        link_up = 1 if info.get("master_link_status") == "up" else 0
+        master = {"master_host": str(info.get("master_host", "")), "master_port": str(info.get("master_port", ""))}
+        out.append(Sample.of("redis_master_link_up", link_up, **master))
     return out
 
 
@@ -275,7 +278,11 @@ def _keyspace(info: Mapping[str, Any]) -> list[Sample]:
 
 
 def _replicas(info: Mapping[str, Any]) -> list[Sample]:
+    """Per replica of a primary: its acknowledged offset and seconds since its last ack (as
+    redis_exporter), and the bytes it is behind: ``master_repl_offset`` minus its offset, the
+    expression redis_exporter's dashboards compute, precomputed so one rule can alert on it."""
     out: list[Sample] = []
+    master_offset = number(info.get("master_repl_offset"))
     for key, value in info.items():
         if re.fullmatch(r"slave\d+", key) and isinstance(value, dict):
             labels = {
@@ -283,8 +290,12 @@ def _replicas(info: Mapping[str, Any]) -> list[Sample]:
                 "slave_port": str(value.get("port", "")),
                 "slave_state": str(value.get("state", "")),
             }
-            if "offset" in value:
-                out.append(Sample.of("redis_connected_slave_offset_bytes", float(value["offset"]), **labels))
+            offset = number(value.get("offset"))
+            if offset is not None:
+                out.append(Sample.of("redis_connected_slave_offset_bytes", offset, **labels))
+                if master_offset is not None:
+                    lag = max(0.0, master_offset - offset)
+                    out.append(Sample.of("redis_connected_slave_lag_bytes", lag, **labels))
             if "lag" in value:
                 out.append(Sample.of("redis_connected_slave_lag_seconds", float(value["lag"]), **labels))
     return out
