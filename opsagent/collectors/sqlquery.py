@@ -60,8 +60,8 @@ class QuerySpec(BaseModel):
     max_version: int | None = None
     optional: bool = Field(
         default=False,
-        description="a permission or missing-object error skips this query instead of failing the poll "
-        "(a timeout always fails it)",
+        description="a permission or missing-object error is expected: the query is skipped quietly instead "
+        "of being counted as a failed query (a timeout always fails the poll)",
     )
 
     @field_validator("labels")
