@@ -1,5 +1,8 @@
 """CPU seconds per collection: each database collector beside the bare driver running the same
 query set (the exporter's work without opsagent), in the same run, against real local servers.
+opsagent is measured through ``collect()`` as the poller calls it (fresh options dict per poll, a
+worker thread), the bare side connects, runs the version-applicable queries and fetches every row;
+the two alternate in blocks so load from other processes hits both alike.
 
 Run: ``.venv/bin/python bench/bench_dbmw.py [rounds]``. Prints figures next to the goal
 (overhead ≤ 1.5× the bare driver); asserts nothing. Needs the Debian packages of scripts/test.sh.
