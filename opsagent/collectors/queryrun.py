@@ -134,6 +134,13 @@ class QueryRunner:
         self._plans: dict[tuple[int, tuple[str, ...]], tuple[QuerySpec, Plan]] = {}
         self._assets: dict[str, _AssetState] = {}
 
+    def forget(self, asset: str | None = None) -> None:
+        """Drop the kept rows and error counters of one asset (removed from the inventory) or all."""
+        if asset is None:
+            self._assets.clear()
+        else:
+            self._assets.pop(asset, None)
+
     def run(
         self,
         asset: str,
