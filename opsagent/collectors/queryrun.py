@@ -80,6 +80,11 @@ def plan_facts(spec: QuerySpec, columns: tuple[str, ...], rows: Rows) -> Any:
     """Rows as facts: keyed by ``fact_key`` (a scalar when one other column), else one row or a list."""
     keep = None if spec.fact_columns is None else {*spec.fact_columns, spec.fact_key}
     picked = [(i, c) for i, c in enumerate(columns) if keep is None or c in keep]
+    if spec.fact_key is not None and len(picked) == 2 and spec.fact_key in columns:
+        # name → value (settings, variables): the common big case, without a dict per row
+        key_at = columns.index(spec.fact_key)
+        value_at = next(i for i, _ in picked if i != key_at)
+        return {label_value(row[key_at]): fact_value(row[value_at]) for row in rows}
     clean = [{c: fact_value(row[i]) for i, c in picked} for row in rows]
     if spec.fact_key is None:
         return clean[0] if len(clean) == 1 else clean

@@ -125,6 +125,8 @@ def _parse_text_number(value: str | bytes | None) -> float | None:
 
 
 def label_value(value: Any) -> str:
+    if type(value) is str:  # the common case first: this runs for every label of every row
+        return value
     if value is None:
         return ""
     if isinstance(value, bytes):
@@ -141,9 +143,14 @@ def exposition_kind(name: str, kind: Literal["gauge", "counter"]) -> Literal["ga
     return "counter" if kind == "counter" and name.endswith("_total") else "gauge"
 
 
+_PLAIN = frozenset({str, int, bool})
+
+
 def fact_value(value: Any) -> Any:
     """A JSON-friendly fact value."""
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or type(value) in _PLAIN:  # exact types first: this runs for every fact cell
+        return value
+    if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float | Decimal):
         number_ = float(value)

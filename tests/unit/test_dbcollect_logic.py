@@ -44,6 +44,10 @@ def test_facts_keyed_and_single_row() -> None:
     keyed = spec(facts="s", fact_key="name", fact_columns=["setting"])
     assert plan_facts(keyed, columns, rows) == {"a": "1", "b": "on"}
     assert plan_facts(spec(facts="s"), columns, rows[:1]) == {"name": "a", "setting": "1", "unit": "kB"}
+    assert plan_facts(spec(facts="s", fact_key="name"), columns, rows) == {
+        "a": {"setting": "1", "unit": "kB"},
+        "b": {"setting": "on", "unit": None},
+    }
 
 
 def test_query_validation() -> None:

@@ -57,11 +57,20 @@ def pg_settings_samples(rows: Iterable[Mapping[str, Any]]) -> list[Sample]:
     """``pg_settings_<name>[_seconds|_bytes]`` per numeric/boolean row of ``pg_settings``."""
     out: list[Sample] = []
     for row in rows:
-        converted = pg_setting_value(str(row["setting"]), str(row.get("unit") or ""), str(row.get("vartype", "")))
+        setting, unit, vartype = str(row["setting"]), str(row.get("unit") or ""), str(row.get("vartype", ""))
+        converted = pg_setting_value(setting, unit, vartype)
         if converted is not None:
-            name = "pg_settings_" + re.sub(r"[^a-zA-Z0-9_]", "_", str(row["name"])) + converted[0]
-            out.append(Sample(name, (), converted[1]))
+            out.append(Sample(_pg_setting_series(str(row["name"]), converted[0]), (), converted[1]))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _pg_setting_series(name: str, suffix: str) -> str:
+    """Cached: the same ~350 names come back every poll."""
+    return "pg_settings_" + _SETTING_CLEAN.sub("_", name) + suffix
+
+
+_SETTING_CLEAN = re.compile(r"[^a-zA-Z0-9_]")
 
 
 # -- MySQL / MariaDB (mysqld_exporter collector/global_status.go, global_variables.go, slave_status.go)
