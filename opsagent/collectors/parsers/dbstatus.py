@@ -38,29 +38,40 @@ _BYTES = {
 
 def pg_setting_value(setting: str, unit: str, vartype: str) -> tuple[str, float] | None:
     """(name suffix, value in base units) of one numeric or boolean setting, else None."""
+    scale = _unit_scale(unit, vartype)
+    if scale is None:
+        return None
     if vartype == "bool":
         return ("", 1.0 if setting == "on" else 0.0)
-    if vartype not in ("integer", "real"):
-        return None
     try:
         value = float(setting)
     except ValueError:
         return None
+    return (scale[0], value if value == -1 else value * scale[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _unit_scale(unit: str, vartype: str) -> tuple[str, float] | None:
+    """(name suffix, multiplier to base units) of a setting's unit; None for non-numeric settings."""
+    if vartype == "bool":
+        return ("", 1.0)
+    if vartype not in ("integer", "real"):
+        return None
     if unit in _SECONDS:
-        return ("_seconds", value if value == -1 else value * _SECONDS[unit])
+        return ("_seconds", _SECONDS[unit])
     if unit in _BYTES:
-        return ("_bytes", value if value == -1 else value * _BYTES[unit])
-    return ("", value)
+        return ("_bytes", float(_BYTES[unit]))
+    return ("", 1.0)
 
 
 def pg_settings_samples(rows: Iterable[Mapping[str, Any]]) -> list[Sample]:
     """``pg_settings_<name>[_seconds|_bytes]`` per numeric/boolean row of ``pg_settings``."""
     out: list[Sample] = []
+    append = out.append
     for row in rows:
-        setting, unit, vartype = str(row["setting"]), str(row.get("unit") or ""), str(row.get("vartype", ""))
-        converted = pg_setting_value(setting, unit, vartype)
+        converted = pg_setting_value(str(row["setting"]), row.get("unit") or "", row.get("vartype") or "")
         if converted is not None:
-            out.append(Sample(_pg_setting_series(str(row["name"]), converted[0]), (), converted[1]))
+            append(Sample(_pg_setting_series(str(row["name"]), converted[0]), (), converted[1]))
     return out
 
 
