@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.peers.receivers",
     "tests.peers.pg_replication",
     "tests.peers.mariadb",
+    "tests.peers.mariadb_replication",
     "tests.peers.redis",
     "tests.peers.nginx",
     "tests.peers.netns",

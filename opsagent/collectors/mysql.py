@@ -18,14 +18,16 @@ import pymysql.cursors
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsagent.collectors.base import CollectResult, Sample
-from opsagent.collectors.dbcommon import QueryFailed, Transform, connect_reason, credential, failed, run_queries
+from opsagent.collectors.dbcommon import QueryFailed, Transform, connect_reason, credential, failed
+from opsagent.collectors.optcache import OptionsCache
 from opsagent.collectors.parsers.dbstatus import (
     mysql_global_status_samples,
     mysql_global_variables_samples,
     mysql_slave_status_samples,
     mysql_version_number,
 )
-from opsagent.collectors.sqlquery import QuerySpec, Row, check_transforms, profile_help
+from opsagent.collectors.queryrun import QueryRunner, Table
+from opsagent.collectors.sqlquery import QuerySpec, check_transforms, profile_help
 from opsagent.errors import CollectError
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.units import Duration
@@ -39,11 +41,15 @@ TRANSFORMS: dict[str, Transform] = {
 HELP = {
     "mysql_up": "Whether the MySQL server is up.",
     "mysql_exporter_scrape_duration_seconds": "Seconds the queries of the last poll took.",
+    "mysql_exporter_last_scrape_error": "Whether an error occurred during the last poll (1 for error).",
+    "mysql_exporter_query_errors_total": "Polls in which this profile query failed (opsagent).",
 }
 # Server error codes → reason (https://mariadb.com/kb/en/mariadb-error-codes/, MySQL error reference).
 _TIMEOUT_CODES = {1205, 1317, 1969, 3024, 2013}  # lock wait, interrupted, statement time, execution time, lost
-_AUTH_CODES = {1044, 1045, 1049, 1698, 1251}
-_PERMISSION_CODES = {1142, 1143, 1227, 1370}
+_AUTH_CODES = {1045, 1049, 1698, 1251}
+_PERMISSION_CODES = {1044, 1142, 1143, 1227, 1370}
+_MISSING_CODES = {1146, 1054, 1305}  # no such table, column, function
+_SYNTAX_CODES = {1064, 1193}  # bad SQL, unknown system variable: the query's fault, not the server's
 
 
 class MySQLOptions(BaseModel):
@@ -85,6 +91,10 @@ def classify(exc: Exception) -> QueryFailed:
         return QueryFailed("permission", _message(exc))
     if code in _AUTH_CODES:
         return QueryFailed("auth", _message(exc))
+    if code in _MISSING_CODES:
+        return QueryFailed("missing", _message(exc))
+    if code in _SYNTAX_CODES or isinstance(exc, pymysql.err.ProgrammingError):
+        return QueryFailed("query_error", _message(exc))
     if isinstance(exc, pymysql.err.OperationalError) and code >= 2000:  # client-side: connection errors
         return QueryFailed(connect_reason(_message(exc)), _message(exc))
     return QueryFailed("query_error", _message(exc))
@@ -103,7 +113,7 @@ def connect_args(asset: Asset, options: MySQLOptions) -> dict[str, Any]:
         "read_timeout": read_timeout,
         "write_timeout": read_timeout,
         "charset": "utf8mb4",
-        "cursorclass": pymysql.cursors.DictCursor,
+        "cursorclass": pymysql.cursors.Cursor,  # tuples: the column names come once per query
         "autocommit": True,
         "program_name": "opsagent",
     }
@@ -131,6 +141,10 @@ class MySQLCollector:
     up_metric = "mysql_up"
     options_model = MySQLOptions
 
+    def __init__(self) -> None:
+        self._options = OptionsCache(MySQLOptions)
+        self._runner = QueryRunner("mysql", TRANSFORMS)
+
     @cached_property
     def help(self) -> dict[str, str]:
         from opsagent.config import shipped_content_root
@@ -138,7 +152,7 @@ class MySQLCollector:
         return {**profile_help(shipped_content_root() / "collectors" / NAME), **HELP}
 
     async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
-        options = MySQLOptions.model_validate(spec.options)
+        options = self._options.get(spec.options)
         return await asyncio.to_thread(self.collect_sync, asset, options)
 
     def collect_sync(self, asset: Asset, options: MySQLOptions) -> CollectResult:
@@ -162,14 +176,15 @@ class MySQLCollector:
         version = conn.get_server_info() or ""
         cursor = conn.cursor()
 
-        def execute(sql: str) -> list[Row]:
+        def execute(sql: str) -> Table:
             cursor.execute(sql)
-            return list(cursor.fetchall())
+            columns = tuple(str(d[0]) for d in cursor.description or ())
+            return columns, list(cursor.fetchall())
 
         try:
             for statement in session_limits(version, options):
                 execute(statement)
-            run = run_queries(options.queries, mysql_version_number(version), execute, classify, TRANSFORMS)
+            run = self._runner.run(asset, options.queries, mysql_version_number(version), execute, classify)
         except CollectError as exc:
             return failed(asset, NAME, exc.reason, str(exc))
         except pymysql.err.MySQLError as exc:
@@ -177,7 +192,7 @@ class MySQLCollector:
             return failed(asset, NAME, found.reason, f"session set-up: {found}")
         run.samples.append(Sample.of("mysql_up", 1))
         run.samples.append(Sample.of("mysql_exporter_scrape_duration_seconds", time.perf_counter() - started))
-        run.facts.setdefault("server", {})["flavor"] = "mariadb" if "mariadb" in version.lower() else "mysql"
-        if run.skipped:
-            run.facts["skipped_queries"] = run.skipped
-        return CollectResult(asset=asset, collector=NAME, samples=run.samples, facts=run.facts)
+        server = run.facts.get("server")
+        flavor = "mariadb" if "mariadb" in version.lower() else "mysql"
+        run.facts["server"] = {**(server if isinstance(server, dict) else {}), "flavor": flavor}  # memo stays intact
+        return run.result(asset, NAME)

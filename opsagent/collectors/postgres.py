@@ -14,13 +14,14 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
-from psycopg.rows import dict_row
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsagent.collectors.base import CollectResult, Sample
-from opsagent.collectors.dbcommon import QueryFailed, Transform, connect_reason, credential, failed, run_queries
+from opsagent.collectors.dbcommon import QueryFailed, Transform, connect_reason, credential, failed
+from opsagent.collectors.optcache import OptionsCache
 from opsagent.collectors.parsers.dbstatus import pg_settings_samples
-from opsagent.collectors.sqlquery import QuerySpec, Row, check_transforms, profile_help
+from opsagent.collectors.queryrun import QueryRunner, Table
+from opsagent.collectors.sqlquery import QuerySpec, check_transforms, profile_help
 from opsagent.errors import CollectError
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.units import Duration
@@ -30,6 +31,8 @@ TRANSFORMS: dict[str, Transform] = {"pg_settings": pg_settings_samples}
 HELP = {
     "pg_up": "Whether the last scrape of metrics from PostgreSQL was able to connect to the server (1 for yes).",
     "pg_scrape_duration_seconds": "Seconds the queries of the last poll took (opsagent).",
+    "pg_exporter_last_scrape_error": "Whether a query of the last poll failed (1 for error).",
+    "pg_exporter_query_errors_total": "Polls in which this profile query failed (opsagent).",
 }
 
 
@@ -85,6 +88,8 @@ def classify(exc: Exception) -> QueryFailed:
         return QueryFailed("timeout", _first_line(exc))
     if isinstance(exc, pgerrors.InsufficientPrivilege):
         return QueryFailed("permission", _first_line(exc))
+    if isinstance(exc, pgerrors.UndefinedTable | pgerrors.UndefinedColumn | pgerrors.UndefinedFunction):
+        return QueryFailed("missing", _first_line(exc))
     if isinstance(exc, psycopg.OperationalError):
         return QueryFailed(connect_reason(str(exc)), _first_line(exc))
     return QueryFailed("query_error", _first_line(exc) if isinstance(exc, psycopg.Error) else type(exc).__name__)
@@ -102,6 +107,10 @@ class PostgresCollector:
     up_metric = "pg_up"
     options_model = PostgresOptions
 
+    def __init__(self) -> None:
+        self._options = OptionsCache(PostgresOptions)
+        self._runner = QueryRunner("pg", TRANSFORMS)
+
     @cached_property
     def help(self) -> dict[str, str]:
         from opsagent.config import shipped_content_root
@@ -109,7 +118,7 @@ class PostgresCollector:
         return {**profile_help(shipped_content_root() / "collectors" / NAME), **HELP}
 
     async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
-        options = PostgresOptions.model_validate(spec.options)
+        options = self._options.get(spec.options)
         return await asyncio.to_thread(self.collect_sync, asset, options)
 
     def collect_sync(self, asset: Asset, options: PostgresOptions) -> CollectResult:
@@ -118,24 +127,25 @@ class PostgresCollector:
         except CollectError as exc:
             return failed(asset.name, NAME, exc.reason, str(exc))
         try:
-            conn = psycopg.connect(autocommit=True, row_factory=dict_row, **params)
+            conn = psycopg.connect(autocommit=True, **params)
         except psycopg.Error as exc:
             return failed(asset.name, NAME, connect_reason(str(exc)), f"connect: {_first_line(exc)}")
         with conn:
             return self._poll(asset.name, conn, options)
 
-    def _poll(self, asset: str, conn: psycopg.Connection[Row], options: PostgresOptions) -> CollectResult:
+    def _poll(self, asset: str, conn: psycopg.Connection[Any], options: PostgresOptions) -> CollectResult:
         started = time.perf_counter()
+        cursor = conn.cursor()
 
-        def execute(sql: str) -> list[Row]:
-            return conn.execute(sql.encode()).fetchall()  # bytes: the query is not a format string
+        def execute(sql: str) -> Table:
+            cursor.execute(sql.encode())  # bytes: the query is not a format string
+            columns = tuple(c.name for c in cursor.description or ())
+            return columns, cursor.fetchall() if columns else []
 
         try:
-            run = run_queries(options.queries, conn.info.server_version, execute, classify, TRANSFORMS)
+            run = self._runner.run(asset, options.queries, conn.info.server_version, execute, classify)
         except CollectError as exc:
             return failed(asset, NAME, exc.reason, str(exc))
         run.samples.append(Sample.of("pg_up", 1))
         run.samples.append(Sample.of("pg_scrape_duration_seconds", time.perf_counter() - started))
-        if run.skipped:
-            run.facts["skipped_queries"] = run.skipped
-        return CollectResult(asset=asset, collector=NAME, samples=run.samples, facts=run.facts)
+        return run.result(asset, NAME)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from opsagent.collectors.base import CollectResult, Sample
 from opsagent.collectors.dbcommon import connect_reason, credential, failed
+from opsagent.collectors.optcache import OptionsCache
 from opsagent.collectors.parsers.dbstatus import parse_redis_info, redis_info_samples
 from opsagent.collectors.sqlquery import MetricSpec
 from opsagent.errors import CollectError
@@ -33,6 +34,8 @@ HELP = {
     "redis_db_avg_ttl_seconds": "Avg TTL in seconds",
     "redis_connected_slave_offset_bytes": "Offset of connected slave",
     "redis_connected_slave_lag_seconds": "Lag of connected slave",
+    "redis_connected_slave_lag_bytes": "Replication bytes the replica has not acknowledged yet: master_repl_offset "
+    "minus its offset (opsagent; redis_exporter dashboards compute it)",
     "redis_master_link_up": "Master link status on Redis slave",
     "redis_exporter_last_scrape_duration_seconds": "Seconds the last poll took.",
 }
@@ -89,6 +92,9 @@ class RedisCollector:
     up_metric = "redis_up"
     options_model = RedisOptions
 
+    def __init__(self) -> None:
+        self._options = OptionsCache(RedisOptions)
+
     @cached_property
     def help(self) -> dict[str, str]:
         from opsagent.config import shipped_content_root
@@ -104,7 +110,7 @@ class RedisCollector:
         return out
 
     async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
-        options = RedisOptions.model_validate(spec.options)
+        options = self._options.get(spec.options)
         return await asyncio.to_thread(self.collect_sync, asset, options)
 
     def collect_sync(self, asset: Asset, options: RedisOptions) -> CollectResult:

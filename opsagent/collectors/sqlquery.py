@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,12 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opsagent.collectors.base import Sample
-
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-Row = Mapping[str, Any]
 
 
 class MetricSpec(BaseModel):
@@ -64,8 +60,8 @@ class QuerySpec(BaseModel):
     max_version: int | None = None
     optional: bool = Field(
         default=False,
-        description="a permission or missing-object error skips this query instead of failing the poll "
-        "(a timeout always fails it)",
+        description="a permission or missing-object error is expected: the query is skipped quietly instead "
+        "of being counted as a failed query (a timeout always fails the poll)",
     )
 
     @field_validator("labels")
@@ -129,6 +125,8 @@ def _parse_text_number(value: str | bytes | None) -> float | None:
 
 
 def label_value(value: Any) -> str:
+    if type(value) is str:  # the common case first: this runs for every label of every row
+        return value
     if value is None:
         return ""
     if isinstance(value, bytes):
@@ -145,22 +143,14 @@ def exposition_kind(name: str, kind: Literal["gauge", "counter"]) -> Literal["ga
     return "counter" if kind == "counter" and name.endswith("_total") else "gauge"
 
 
-def rows_to_samples(spec: QuerySpec, rows: Iterable[Row]) -> list[Sample]:
-    """Every (row, metric column) with a numeric value becomes a sample; NULL values are skipped."""
-    samples: list[Sample] = []
-    for row in rows:
-        labels = tuple(sorted((label, label_value(row.get(label))) for label in spec.labels))
-        for column, metric in spec.metrics.items():
-            value = number(row.get(column))
-            if value is not None:
-                kind = exposition_kind(metric.name, metric.kind)
-                samples.append(Sample(metric.name, labels, value * metric.scale, kind))
-    return samples
+_PLAIN = frozenset({str, int, bool})
 
 
 def fact_value(value: Any) -> Any:
     """A JSON-friendly fact value."""
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or type(value) in _PLAIN:  # exact types first: this runs for every fact cell
+        return value
+    if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float | Decimal):
         number_ = float(value)
@@ -170,19 +160,6 @@ def fact_value(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value.total_seconds()
     return label_value(value)
-
-
-def rows_to_facts(spec: QuerySpec, rows: Sequence[Row]) -> Any:
-    """Rows as facts: keyed by ``fact_key`` (a scalar when one other column), else one row or a list."""
-    keep = None if spec.fact_columns is None else {*spec.fact_columns, spec.fact_key}
-    clean = [{k: fact_value(v) for k, v in row.items() if keep is None or k in keep} for row in rows]
-    if spec.fact_key is None:
-        return clean[0] if len(clean) == 1 else clean
-    out: dict[str, Any] = {}
-    for row in clean:
-        key = label_value(row.pop(spec.fact_key, None))
-        out[key] = next(iter(row.values())) if len(row) == 1 else row
-    return out
 
 
 def profile_help(directory: Path) -> dict[str, str]:

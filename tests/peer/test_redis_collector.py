@@ -3,6 +3,9 @@ password and a dead port give clear failures."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import threading
 import time
 
@@ -105,3 +108,38 @@ async def test_silent_server_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         listener.close()
     assert result.outcome is Outcome.TIMEOUT and result.reason == "timeout", result.message
+
+
+async def test_replica_lag_in_bytes_and_seconds(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen replica (SIGSTOP) stops acknowledging: the primary's view of its lag in bytes and
+    seconds grows, and opsagent's figures match INFO replication on the primary."""
+    client = redis_pair.primary.client()
+    replica_pid = redis_pair.replica.daemon.proc.pid
+    os.kill(replica_pid, signal.SIGSTOP)
+    try:
+        before = int(client.info("replication")["master_repl_offset"])
+        for i in range(50):
+            client.set(f"opsagent:lag:{i}", "x" * 2000)
+        time.sleep(2.2)  # the replica acks every second; two missed acks make lag_seconds >= 2
+        result = await poll(asset(redis_pair.primary.port, monkeypatch, redis_pair.password), "redis")
+        info = client.info("replication")
+    finally:
+        os.kill(replica_pid, signal.SIGCONT)
+    assert result.outcome is Outcome.OK, result.message
+    replica = {"slave_port": str(redis_pair.replica.port)}
+    lag_bytes = value(result, "redis_connected_slave_lag_bytes", **replica)
+    offset = value(result, "redis_connected_slave_offset_bytes", **replica)
+    assert lag_bytes == value(result, "redis_master_repl_offset") - offset
+    assert lag_bytes >= 50 * 2000 and offset <= before
+    # the server's own view, a moment later (a replication PING may add a few bytes in between)
+    server_lag = int(info["master_repl_offset"]) - int(info["slave0"]["offset"])
+    assert 0 <= server_lag - lag_bytes <= 64
+    assert value(result, "redis_connected_slave_lag_seconds", **replica) >= 2
+    # once thawed, the replica catches up and the lag returns to (about) zero
+    deadline = time.monotonic() + 20
+    while True:
+        healed = await poll(asset(redis_pair.primary.port, monkeypatch, redis_pair.password), "redis")
+        if value(healed, "redis_connected_slave_lag_bytes", **replica) == 0:
+            break
+        assert time.monotonic() < deadline, "replica did not catch up"
+        await asyncio.sleep(0.3)

@@ -52,7 +52,8 @@ class MariaDBServer:
         return str(self.base_dir / "mysqld.sock")
 
     def root_connect(self, **kwargs: Any) -> pymysql.connections.Connection[Any]:
-        return pymysql.connect(unix_socket=self.socket, user="root", autocommit=True, connect_timeout=10, **kwargs)
+        kwargs.setdefault("autocommit", True)
+        return pymysql.connect(unix_socket=self.socket, user="root", connect_timeout=10, **kwargs)
 
     def stop(self) -> None:
         self.daemon.stop(timeout=30)
@@ -66,8 +67,9 @@ def _accepting(server_socket: str) -> bool:
         return False
 
 
-def start_mariadb() -> MariaDBServer:
-    """A new MariaDB in a temp dir with the monitoring account and ``appdb.jobs``; caller stops it."""
+def start_mariadb(server_id: int = 1, binlog: bool = False) -> MariaDBServer:
+    """A new MariaDB in a temp dir with the monitoring account and ``appdb.jobs``; caller stops it.
+    ``binlog`` turns on the binary log (a replication source)."""
     install_db, mariadbd = _binary("mariadb-install-db"), _binary("mariadbd")
     base = Path(tempfile.mkdtemp(prefix="opsagent-mariadb-"))
     pw = pwd.getpwnam("mysql")
@@ -77,7 +79,8 @@ def start_mariadb() -> MariaDBServer:
     conf.write_text(
         f"[mysqld]\nuser=mysql\ndatadir={base}/data\nsocket={base}/mysqld.sock\npid-file={base}/mysqld.pid\n"
         f"bind-address={LOCALHOST}\nport={port}\nskip-name-resolve\ninnodb_buffer_pool_size=32M\n"
-        f"innodb_log_file_size=16M\nperformance_schema=OFF\nskip-log-bin\nserver-id=1\n"
+        f"innodb_log_file_size=16M\nperformance_schema=OFF\nserver-id={server_id}\n"
+        f"{'log-bin=mysql-bin' if binlog else 'skip-log-bin'}\n"
         f"log-error={base}/error.log\nsql_mode=STRICT_TRANS_TABLES\n"
     )
     res = subprocess.run(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
 
-from opsagent.collectors.dbcommon import QueryFailed, connect_reason, run_queries
+from opsagent.collectors.base import Sample
+from opsagent.collectors.dbcommon import QueryFailed, connect_reason
 from opsagent.collectors.parsers.dbstatus import mysql_version_number, pg_setting_value, redis_info_samples
-from opsagent.collectors.postgres import PostgresOptions
-from opsagent.collectors.sqlquery import QuerySpec, rows_to_facts, rows_to_samples
+from opsagent.collectors.postgres import TRANSFORMS, PostgresOptions
+from opsagent.collectors.queryrun import QueryRunner, compile_plan, plan_facts, plan_samples
+from opsagent.collectors.sqlquery import QuerySpec
 from opsagent.errors import CollectError
 
 
@@ -24,11 +28,9 @@ def test_rows_to_samples_types_and_nulls() -> None:
     q = spec(
         labels=["db"], metrics={"v": {"name": "x_v_total", "kind": "counter", "scale": 0.001}, "w": {"name": "x_w"}}
     )
-    rows = [
-        {"db": "a", "v": Decimal("1500"), "w": True},
-        {"db": None, "v": None, "w": timedelta(seconds=90)},
-    ]
-    out = {(s.name, s.labels): (s.value, s.kind) for s in rows_to_samples(q, rows)}
+    columns = ("w", "db", "v")  # any order: the plan maps names to indexes
+    rows = [(True, "a", Decimal("1500")), (timedelta(seconds=90), None, None)]
+    out = {(s.name, s.labels): (s.value, s.kind) for s in plan_samples(compile_plan(q, columns), rows)}
     assert out == {
         ("x_v_total", (("db", "a"),)): (1.5, "counter"),
         ("x_w", (("db", "a"),)): (1.0, "gauge"),
@@ -37,9 +39,15 @@ def test_rows_to_samples_types_and_nulls() -> None:
 
 
 def test_facts_keyed_and_single_row() -> None:
-    rows = [{"name": "a", "setting": "1", "unit": "kB"}, {"name": "b", "setting": "on", "unit": None}]
-    assert rows_to_facts(spec(facts="s", fact_key="name", fact_columns=["setting"]), rows) == {"a": "1", "b": "on"}
-    assert rows_to_facts(spec(facts="s"), rows[:1]) == rows[0]
+    columns = ("name", "setting", "unit")
+    rows = [("a", "1", "kB"), ("b", "on", None)]
+    keyed = spec(facts="s", fact_key="name", fact_columns=["setting"])
+    assert plan_facts(keyed, columns, rows) == {"a": "1", "b": "on"}
+    assert plan_facts(spec(facts="s"), columns, rows[:1]) == {"name": "a", "setting": "1", "unit": "kB"}
+    assert plan_facts(spec(facts="s", fact_key="name"), columns, rows) == {
+        "a": {"setting": "1", "unit": "kB"},
+        "b": {"setting": "on", "unit": None},
+    }
 
 
 def test_query_validation() -> None:
@@ -51,24 +59,73 @@ def test_query_validation() -> None:
         PostgresOptions.model_validate({"queries": [{"name": "q", "sql": "x", "transform": "nope"}]})
 
 
-def test_run_queries_gates_versions_and_optional_errors() -> None:
-    def execute(sql: str) -> list[dict[str, object]]:
-        if sql == "boom":
-            raise RuntimeError("permission denied")
-        if sql == "slow":
-            raise TimeoutError
-        return [{"v": 1}]
+def classify(exc: Exception) -> QueryFailed:
+    if isinstance(exc, TimeoutError):
+        return QueryFailed("timeout", "canceling statement due to statement timeout")
+    if isinstance(exc, ConnectionError):
+        return QueryFailed("unreachable", "server closed the connection unexpectedly")
+    return QueryFailed("permission", str(exc))
 
-    def classify(exc: Exception) -> QueryFailed:
-        return QueryFailed("timeout" if isinstance(exc, TimeoutError) else "permission", str(exc))
 
+def execute(sql: str) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:
+    errors = {"boom": PermissionError("permission denied"), "slow": TimeoutError(), "gone": ConnectionError()}
+    if sql in errors:
+        raise errors[sql]
+    return ("v",), [(1,)]
+
+
+def test_runner_gates_versions_and_skips_optional_errors() -> None:
     specs = [spec(), spec(name="new", min_version=150000), spec(name="opt", sql="boom", optional=True)]
-    run = run_queries(specs, 140000, execute, classify)
-    assert [s.name for s in run.samples] == ["x_v"]
-    assert run.skipped == {"opt": "permission: permission denied"}
+    run = QueryRunner("x").run("a1", specs, 140000, execute, classify)
+    assert [s.name for s in run.samples if s.name == "x_v"] == ["x_v"]
+    assert run.skipped == {"opt": "permission: permission denied"} and not run.errors
+    assert {s.name: s.value for s in run.samples if not s.labels}["x_exporter_last_scrape_error"] == 0
+
+
+def test_runner_counts_failing_queries_and_keeps_the_rest() -> None:
+    """As postgres_exporter: a failing query is counted and flagged, the others still reported."""
+    runner = QueryRunner("pg")
+    specs = [spec(name="ok"), spec(name="secret", sql="boom")]
+    for polls in (1, 2):
+        run = runner.run("a1", specs, 1, execute, classify)
+        errors = {dict(s.labels)["query"]: s.value for s in run.samples if s.name == "pg_exporter_query_errors_total"}
+        assert errors == {"ok": 0, "secret": polls}
+        assert [s.value for s in run.samples if s.name == "pg_exporter_last_scrape_error"] == [1]
+        assert [s.value for s in run.samples if s.name == "x_v"] == [1]
+        assert run.errors == {"secret": "permission: permission denied"}
+    result = run.result("a1", "postgres")
+    assert result.ok and "secret" in result.message and result.facts["query_errors"] == run.errors
+    assert QueryRunner("pg").run("a2", specs, 1, execute, classify).errors  # counters are per asset
+    assert [s.value for s in runner.run("a3", specs[:1], 1, execute, classify).samples if "errors" in s.name] == [0]
+
+
+@pytest.mark.parametrize(("sql", "reason"), [("slow", "timeout"), ("gone", "unreachable")])
+def test_runner_fails_the_poll_on_timeout_or_lost_connection(sql: str, reason: str) -> None:
     with pytest.raises(CollectError) as err:
-        run_queries([spec(name="slowq", sql="slow", optional=True)], 1, execute, classify)
-    assert err.value.reason == "timeout" and "slowq" in str(err.value)
+        QueryRunner("x").run("a1", [spec(name="q1", sql=sql, optional=True)], 1, execute, classify)
+    assert err.value.reason == reason and "q1" in str(err.value)
+
+
+def test_runner_reuses_the_conversion_of_unchanged_rows() -> None:
+    calls: list[int] = []
+
+    def transform(rows: list[Mapping[str, object]]) -> list[Sample]:
+        calls.append(len(rows))
+        return [Sample.of("x_t", float(str(rows[0]["v"])))]
+
+    table: list[tuple[object, ...]] = [(1,)]
+    runner = QueryRunner("x", {"t": transform})
+    specs = [spec(transform="t", facts="f")]
+    first = runner.run("a1", specs, 1, lambda sql: (("v",), list(table)), classify)
+    again = runner.run("a1", specs, 1, lambda sql: (("v",), list(table)), classify)
+    assert calls == [1] and again.facts == first.facts == {"f": {"v": 1}}
+    assert [s for s in again.samples if s.name.startswith("x_")] == [
+        s for s in first.samples if s.name.startswith("x_")
+    ]
+    table[0] = (2,)
+    changed = runner.run("a1", specs, 1, lambda sql: (("v",), list(table)), classify)
+    assert calls == [1, 1] and changed.facts == {"f": {"v": 2}}
+    assert {s.name: s.value for s in changed.samples}["x_t"] == 2
 
 
 @pytest.mark.parametrize(
@@ -111,3 +168,41 @@ def test_redis_info_samples_status_words_and_scale() -> None:
 )
 def test_connect_reason(message: str, reason: str) -> None:
     assert connect_reason(message) == reason
+
+
+@functools.cache
+def shipped_postgres_queries() -> list[QuerySpec]:
+    import yaml
+
+    from opsagent.config import shipped_content_root
+
+    data = yaml.safe_load((shipped_content_root() / "collectors/postgres/default.yaml").read_text(encoding="utf-8"))
+    return PostgresOptions.model_validate(data["options"]).queries
+
+
+@pytest.mark.parametrize(
+    ("version", "present", "absent"),
+    [
+        (150004, {"bgwriter"}, {"bgwriter_17", "checkpointer"}),
+        (160000, {"bgwriter"}, {"bgwriter_17", "checkpointer"}),
+        (169999, {"bgwriter"}, {"bgwriter_17", "checkpointer"}),
+        (170000, {"bgwriter_17", "checkpointer"}, {"bgwriter"}),
+        (170002, {"bgwriter_17", "checkpointer"}, {"bgwriter"}),
+    ],
+)
+def test_checkpoint_queries_are_gated_on_postgres_17(version: int, present: set[str], absent: set[str]) -> None:
+    """PostgreSQL 17 moved checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer: the
+    shipped profile runs exactly the query that exists on each version."""
+    ran: list[str] = []
+
+    def execute(sql: str) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:
+        ran.append(sql)
+        return (), []
+
+    specs = shipped_postgres_queries()
+    QueryRunner("pg", TRANSFORMS).run("a1", specs, version, execute, classify)
+    names = {s.name for s in specs if s.sql in ran}
+    assert present <= names and not absent & names
+    checkpoint_sql = " ".join(sql for sql in ran if "checkpoint" in sql)
+    assert ("pg_stat_checkpointer" in checkpoint_sql) == (version >= 170000)
+    assert ("checkpoints_timed" in checkpoint_sql) == (version < 170000)

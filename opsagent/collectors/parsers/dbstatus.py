@@ -7,11 +7,12 @@ Fixture cases of real outputs live in tests/fixtures/parsers/<parser>/.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opsagent.collectors.base import Sample
+from opsagent.collectors.base import Sample, SampleKind
 from opsagent.collectors.sqlquery import number
 
 # -- PostgreSQL pg_settings (postgres_exporter pg_setting.go) ------------------------------------
@@ -37,30 +38,50 @@ _BYTES = {
 
 def pg_setting_value(setting: str, unit: str, vartype: str) -> tuple[str, float] | None:
     """(name suffix, value in base units) of one numeric or boolean setting, else None."""
+    scale = _unit_scale(unit, vartype)
+    if scale is None:
+        return None
     if vartype == "bool":
         return ("", 1.0 if setting == "on" else 0.0)
-    if vartype not in ("integer", "real"):
-        return None
     try:
         value = float(setting)
     except ValueError:
         return None
+    return (scale[0], value if value == -1 else value * scale[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _unit_scale(unit: str, vartype: str) -> tuple[str, float] | None:
+    """(name suffix, multiplier to base units) of a setting's unit; None for non-numeric settings."""
+    if vartype == "bool":
+        return ("", 1.0)
+    if vartype not in ("integer", "real"):
+        return None
     if unit in _SECONDS:
-        return ("_seconds", value if value == -1 else value * _SECONDS[unit])
+        return ("_seconds", _SECONDS[unit])
     if unit in _BYTES:
-        return ("_bytes", value if value == -1 else value * _BYTES[unit])
-    return ("", value)
+        return ("_bytes", float(_BYTES[unit]))
+    return ("", 1.0)
 
 
 def pg_settings_samples(rows: Iterable[Mapping[str, Any]]) -> list[Sample]:
     """``pg_settings_<name>[_seconds|_bytes]`` per numeric/boolean row of ``pg_settings``."""
     out: list[Sample] = []
+    append = out.append
     for row in rows:
-        converted = pg_setting_value(str(row["setting"]), str(row.get("unit") or ""), str(row.get("vartype", "")))
+        converted = pg_setting_value(str(row["setting"]), row.get("unit") or "", row.get("vartype") or "")
         if converted is not None:
-            name = "pg_settings_" + re.sub(r"[^a-zA-Z0-9_]", "_", str(row["name"])) + converted[0]
-            out.append(Sample(name, (), converted[1]))
+            append(Sample(_pg_setting_series(str(row["name"]), converted[0]), (), converted[1]))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _pg_setting_series(name: str, suffix: str) -> str:
+    """Cached: the same ~350 names come back every poll."""
+    return "pg_settings_" + _SETTING_CLEAN.sub("_", name) + suffix
+
+
+_SETTING_CLEAN = re.compile(r"[^a-zA-Z0-9_]")
 
 
 # -- MySQL / MariaDB (mysqld_exporter collector/global_status.go, global_variables.go, slave_status.go)
@@ -96,24 +117,24 @@ def mysql_global_status_samples(rows: Iterable[Mapping[str, Any]]) -> list[Sampl
     out: list[Sample] = []
     for key, raw in _status_rows(rows):
         value = number(raw)
-        if value is None:
-            continue
-        match = _GROUP_RE.match(key)
-        if match is None:  # untyped in mysqld_exporter: exposed as a gauge, the name is what matters
-            out.append(Sample.of(f"mysql_global_status_{key}", value))
-        elif match[1] == "innodb_buffer_pool_pages":
-            if match[2] in _POOL_STATES:
-                out.append(Sample.of("mysql_global_status_buffer_pool_pages", value, state=match[2]))
-            else:
-                out.append(
-                    Sample.of(
-                        "mysql_global_status_buffer_pool_page_changes_total", value, "counter", operation=match[2]
-                    )
-                )
-        else:
-            suffix, label = _STATUS_GROUPS[match[1]]
-            out.append(Sample.of(f"mysql_global_status_{suffix}", value, "counter", **{label: match[2]}))
+        if value is not None:
+            name, labels, kind = _status_series(key)
+            out.append(Sample(name, labels, value, kind))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _status_series(key: str) -> tuple[str, tuple[tuple[str, str], ...], SampleKind]:
+    """(series, labels, kind) of one status variable; cached: the ~500 names repeat every poll."""
+    match = _GROUP_RE.match(key)
+    if match is None:  # untyped in mysqld_exporter: exposed as a gauge, the name is what matters
+        return f"mysql_global_status_{key}", (), "gauge"
+    if match[1] == "innodb_buffer_pool_pages":
+        if match[2] in _POOL_STATES:
+            return "mysql_global_status_buffer_pool_pages", (("state", match[2]),), "gauge"
+        return "mysql_global_status_buffer_pool_page_changes_total", (("operation", match[2]),), "counter"
+    suffix, label = _STATUS_GROUPS[match[1]]
+    return f"mysql_global_status_{suffix}", ((label, match[2]),), "counter"
 
 
 def mysql_global_variables_samples(rows: Iterable[Mapping[str, Any]]) -> list[Sample]:
@@ -232,7 +253,8 @@ def redis_info_samples(info: Mapping[str, Any], fields: Mapping[str, tuple[str, 
     ``fields`` maps an INFO field to (series name, kind, scale) (content: the profile's ``info_metrics``).
     Also: ``redis_instance_info``, ``redis_db_keys{db}``, ``redis_db_keys_expiring{db}``,
     ``redis_db_avg_ttl_seconds{db}``, ``redis_connected_slave_offset_bytes`` /
-    ``redis_connected_slave_lag_seconds`` per replica, ``redis_master_link_up`` on a replica.
+    ``redis_connected_slave_lag_seconds`` / ``redis_connected_slave_lag_bytes`` per replica,
+    ``redis_master_link_up{master_host,master_port}`` on a replica.
     """
     out: list[Sample] = []
     for field, (name, kind, scale) in fields.items():
@@ -258,7 +280,9 @@ def redis_info_samples(info: Mapping[str, Any], fields: Mapping[str, tuple[str, 
     out += _keyspace(info)
     out += _replicas(info)
     if info.get("role") == "slave":
-        out.append(Sample.of("redis_master_link_up", 1 if info.get("master_link_status") == "up" else 0))
+        link_up = 1 if info.get("master_link_status") == "up" else 0
+        master = {"master_host": str(info.get("master_host", "")), "master_port": str(info.get("master_port", ""))}
+        out.append(Sample.of("redis_master_link_up", link_up, **master))
     return out
 
 
@@ -274,7 +298,11 @@ def _keyspace(info: Mapping[str, Any]) -> list[Sample]:
 
 
 def _replicas(info: Mapping[str, Any]) -> list[Sample]:
+    """Per replica of a primary: its acknowledged offset and seconds since its last ack (as
+    redis_exporter), and the bytes it is behind: ``master_repl_offset`` minus its offset, the
+    expression redis_exporter's dashboards compute, precomputed so one rule can alert on it."""
     out: list[Sample] = []
+    master_offset = number(info.get("master_repl_offset"))
     for key, value in info.items():
         if re.fullmatch(r"slave\d+", key) and isinstance(value, dict):
             labels = {
@@ -282,8 +310,12 @@ def _replicas(info: Mapping[str, Any]) -> list[Sample]:
                 "slave_port": str(value.get("port", "")),
                 "slave_state": str(value.get("state", "")),
             }
-            if "offset" in value:
-                out.append(Sample.of("redis_connected_slave_offset_bytes", float(value["offset"]), **labels))
+            offset = number(value.get("offset"))
+            if offset is not None:
+                out.append(Sample.of("redis_connected_slave_offset_bytes", offset, **labels))
+                if master_offset is not None:
+                    lag = max(0.0, master_offset - offset)
+                    out.append(Sample.of("redis_connected_slave_lag_bytes", lag, **labels))
             if "lag" in value:
                 out.append(Sample.of("redis_connected_slave_lag_seconds", float(value["lag"]), **labels))
     return out
