@@ -24,7 +24,7 @@ import psycopg
 import pymysql
 import redis
 
-from opsagent.collectors import available_collectors
+from opsagent.collectors import options_models
 from opsagent.collectors.mysql import MySQLCollector, MySQLOptions, connect_args, session_limits
 from opsagent.collectors.parsers.dbstatus import mysql_version_number
 from opsagent.collectors.postgres import PostgresCollector, PostgresOptions, conninfo
@@ -88,7 +88,7 @@ def both_cases(
 
 
 def profile_options(collector: str) -> dict[str, Any]:
-    models = {n: c.options_model for n, c in available_collectors().items()}
+    models = options_models()
     return dict(load_profiles([ROOT], models)[(collector, "default")].options)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opsagent.collectors import available_collectors
+from opsagent.collectors import options_models
 from opsagent.collectors.profiles import load_profiles
 from opsagent.collectors.ssh import SshCollector
 from opsagent.collectors.ssh.batch import build_script
@@ -158,7 +158,7 @@ def main() -> None:
     parser.add_argument("--reconnect-polls", type=int, default=200, help="polls in the reconnecting modes")
     parser.add_argument("--servers", type=int, default=2)
     args = parser.parse_args()
-    profile = dict(load_profiles([ROOT], {n: c.options_model for n, c in available_collectors().items()})[("ssh", "linux")].options)
+    profile = dict(load_profiles([ROOT], options_models())[("ssh", "linux")].options)
     servers = [start_sshd() for _ in range(args.servers)]
     try:
         persistent = asyncio.run(run_collector(servers, args.assets, args.rounds, True, profile))

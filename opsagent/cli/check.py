@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from opsagent.cli.common import EXIT_INVALID, console, err_console
-from opsagent.collectors import available_collectors
+from opsagent.collectors import options_models
 from opsagent.config import AgentConfig
 from opsagent.content import check_paths, default_check_paths
 
@@ -17,7 +17,7 @@ from opsagent.content import check_paths, default_check_paths
 @click.pass_obj
 def check(config: AgentConfig, paths: tuple[Path, ...]) -> None:
     """Validate content files (default: every content folder); exit 2 if any is invalid."""
-    models = {name: c.options_model for name, c in available_collectors().items()}
+    models = options_models()
     targets = list(paths) or default_check_paths(config.roots)
     count, issues = check_paths(targets, models)
     for issue in issues:

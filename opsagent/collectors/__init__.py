@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from opsagent.collectors.base import Collector, CollectResult, Outcome, Sample
 
 
@@ -20,4 +22,9 @@ def available_collectors() -> dict[str, Collector]:
     return {c.name: c for c in collectors}
 
 
-__all__ = ["CollectResult", "Collector", "Outcome", "Sample", "available_collectors"]
+def options_models() -> dict[str, type[BaseModel]]:
+    """Each collector type's options model: what profiles and per-asset options are checked with."""
+    return {name: c.options_model for name, c in available_collectors().items()}
+
+
+__all__ = ["CollectResult", "Collector", "Outcome", "Sample", "available_collectors", "options_models"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from opsagent.collectors import available_collectors
+from opsagent.collectors import options_models
 from opsagent.collectors.base import CollectResult, Outcome, Sample
 from opsagent.collectors.local import LocalCollector, LocalOptions
 from opsagent.collectors.profiles import load_profiles
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def profile() -> dict[str, Any]:
-    models = {name: c.options_model for name, c in available_collectors().items()}
+    models = options_models()
     return dict(load_profiles([ROOT], models)[("ssh", "linux")].options)
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from opsagent.collectors import available_collectors
+from opsagent.collectors import options_models
 from opsagent.collectors.profiles import load_profiles
 from opsagent.collectors.ssh import SshCollector
 from opsagent.inventory.model import Asset, CollectorSpec
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def main(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    profile = load_profiles([ROOT], {n: c.options_model for n, c in available_collectors().items()})[("ssh", "linux")].options
+    profile = load_profiles([ROOT], options_models())[("ssh", "linux")].options
     collector = SshCollector(max_workers=16)
     metrics = MetricsRegistry()
     batch = []
