@@ -77,6 +77,7 @@ def _flag_issue(error: Any) -> Any:
 
 def _register() -> None:
     from opsagent.cli import alert, check, incident, inventory, poll, serve
+    from opsagent.cli import runbook as runbook_cli
 
     cli.add_command(check.check)
     cli.add_command(inventory.inventory)
@@ -84,6 +85,7 @@ def _register() -> None:
     cli.add_command(serve.serve)
     cli.add_command(incident.incident)
     cli.add_command(alert.alert)
+    cli.add_command(runbook_cli.runbook)
 
 
 _register()
