@@ -71,6 +71,9 @@ class Recorder:
         self.steps: list[dict[str, Any]] = []
         self.targets: list[dict[str, Any]] = []
 
+    def add_step(self, row: dict[str, Any]) -> None:
+        self.steps.append(row)
+
     async def flush(self) -> None:
         steps, self.steps = self.steps, []
         targets, self.targets = self.targets, []
@@ -162,7 +165,7 @@ class Executor:
                     session=session,
                     approver=self.approver,
                     observer=self.observer,
-                    record=recorder.steps.append,
+                    record=recorder.add_step,
                 )
                 if request.require_approval and not request.check_mode:
                     approved, message = await runner.approve_run()

@@ -126,7 +126,7 @@ class StepRunner:
                 if not self.check_mode:
                     return await self._finish(state, step, self._result(path, step, FAILED, message=f"when: {exc}"))
                 wanted = True  # --check shows every command, even behind a condition on runtime output
-            if not wanted:
+            if not wanted and not self.check_mode:
                 return await self._finish(state, step, self._result(path, step, SKIPPED, message="condition false"))
         if step.type == "block":
             return await self._block(step, state, path, ctx)
@@ -414,10 +414,12 @@ class StepRunner:
     async def _finish(self, state: TargetState, step: Step, result: StepResult, path: str | None = None) -> bool:
         """Checks, register, record, handlers; whether the target goes on."""
         ctx = state.context
-        if step.check and result.status == OK and step.type != "block":
-            self._checks(step, result, ctx)
         if step.register_as:
             ctx[step.register_as] = result.registered()
+        if step.check and result.status == OK and step.type != "block":
+            self._checks(step, result, ctx)
+            if step.register_as:
+                ctx[step.register_as] = result.registered()
         failed = result.failed
         result.ignored = failed and step.ignore_errors
         self._record(state, result)
