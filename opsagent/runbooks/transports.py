@@ -108,7 +108,7 @@ def _sudo_password(asset: Asset) -> Secret | None:
 def sql_driver(asset: Asset, wanted: str | None) -> str | None:
     if wanted:
         return wanted
-    for name in ("postgres", "mysql"):
+    for name in ("postgres", "mysql", "redis"):
         if any(s.name == name for s in asset.collectors) or name in asset.credentials:
             return name
     return None
@@ -120,6 +120,8 @@ def run_sql(
     try:
         if driver == "postgres":
             return _postgres(asset, query, params, database, read_only, timeout)
+        if driver == "redis":
+            return _redis(asset, query, timeout)
         return _mysql(asset, query, params, database, timeout)
     except CollectError as exc:
         return Output(FAILED, message=f"{exc.reason}: {exc}")
@@ -206,6 +208,48 @@ def _mysql(asset: Asset, query: str, params: list[Any], database: str | None, ti
     finally:
         with contextlib.suppress(Exception):
             conn.close()
+
+
+def _redis(asset: Asset, command: str, timeout: float) -> Output:
+    """One Redis command (``INFO replication``); INFO answers come back parsed as a dict."""
+    import shlex
+
+    import redis
+
+    from opsagent.collectors.redis import RedisOptions, _connection, classify
+
+    raw = collector_options(asset, "redis")
+    raw.pop("info_metrics", None)
+    options = RedisOptions.model_validate(raw | {"timeout": timeout, "connect_timeout": min(timeout, 10)})
+    conn = _connection(asset, options)
+    password = conn.password
+    secrets = [Secret(password)] if password else []
+    try:
+        conn.connect()
+        args = shlex.split(command)
+        conn.send_command(*args)
+        reply = conn.read_response()
+    except redis.RedisError as exc:
+        reason = classify(exc)
+        status = TIMEOUT if reason == "timeout" else UNREACHABLE if reason in ("refused", "dns", "unreachable") else FAILED
+        return Output(status, message=f"{reason}: {str(exc)[:200]}", secrets=secrets)
+    finally:
+        with contextlib.suppress(Exception):
+            conn.disconnect()
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    data: Any = text
+    if args and args[0].lower() == "info":
+        data = _parse_info(text)
+    return Output(OK, text, "", 0, data=data, secrets=secrets)
+
+
+def _parse_info(text: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not line.startswith("#"):
+            out[key] = int(value) if value.lstrip("-").isdigit() else value
+    return out
 
 
 # -- cli (netmiko) ------------------------------------------------------------------------------
