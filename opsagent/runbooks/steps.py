@@ -118,7 +118,12 @@ class StepRunner:
     async def run_step(self, step: Step, state: TargetState, prefix: str) -> bool:
         """Run one step with its policy; False when the target must stop."""
         path = prefix + step.name
-        ctx = state.context if not step.vars else {**state.context, **step.vars}
+        ctx = state.context
+        if step.vars:
+            try:
+                ctx = {**ctx, **{k: self.templar.render_data(v, ctx) for k, v in step.vars.items()}}
+            except RenderError as exc:
+                return await self._finish(state, step, self._result(path, step, FAILED, message=f"vars: {exc}"))
         if step.when is not None:
             try:
                 wanted = self.templar.truth(step.when, ctx)
@@ -129,7 +134,14 @@ class StepRunner:
             if not wanted and not self.check_mode:
                 return await self._finish(state, step, self._result(path, step, SKIPPED, message="condition false"))
         if step.type == "block":
-            return await self._block(step, state, path, ctx)
+            if ctx is state.context:
+                return await self._block(step, state, path, ctx)
+            outer, state.context = state.context, ctx  # the block's vars are seen by its steps
+            try:
+                return await self._block(step, state, path, ctx)
+            finally:
+                inner, state.context = state.context, outer
+                outer.update({k: v for k, v in inner.items() if k not in step.vars})
         result = await self._attempts(step, state, path, ctx)
         return await self._finish(state, step, result, path)
 
