@@ -230,7 +230,9 @@ class StepRunner:
             case "sql":
                 query = t.sql_text(args.query, ctx)
                 params = t.render_data(args.params, ctx)
-                return Prepared(query + (f"  -- params {params}" if params else ""), (query, params, args))
+                database = t.render(args.database, ctx) if args.database else None
+                text = query + (f"  -- params {params}" if params else "") + (f"  -- database {database}" if database else "")
+                return Prepared(text, (query, params, args.model_copy(update={"database": database})))
             case "snmp":
                 oids = [t.render(o, ctx) for o in args.oids]
                 return Prepared("snmpget " + " ".join(oids), (oids, args))
