@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ def list_(config: AgentConfig, output: str) -> None:
                 short(e.runbook.description, 70),
             )
             for e in rows
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -210,7 +210,7 @@ def _ask(out: Console) -> Any:
     return ask
 
 
-def _run_main(coro: Any) -> RunResult:
+def _run_main(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
     """Run with SIGTERM cancelling the run, so it is recorded as interrupted."""
 
     async def main() -> RunResult:
@@ -222,7 +222,8 @@ def _run_main(coro: Any) -> RunResult:
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
 
-    return asyncio.run(main())
+    result: RunResult = asyncio.run(main())
+    return result
 
 
 @runbook.command()

@@ -1,11 +1,11 @@
 """JSON API for runbooks: the library, runs (the audit trail), approvals, starting a run.
 
-    GET  /api/v1/runbooks                     the library
-    POST /api/v1/runbooks/{name}/run          {"limit": "web*", "params": {...}, "check": false, "actor": "alice"}
-    GET  /api/v1/runbooks/runs[?runbook=NAME] recorded runs, newest first
-    GET  /api/v1/runbooks/runs/{id}           one run: targets, steps (rendered commands, outputs), approvals
-    GET  /api/v1/runbooks/approvals           pending approvals
-    POST /api/v1/runbooks/approvals/{id}      {"approve": true, "by": "alice", "comment": "…"}
+GET  /api/v1/runbooks                     the library
+POST /api/v1/runbooks/{name}/run          {"limit": "web*", "params": {...}, "check": false, "actor": "alice"}
+GET  /api/v1/runbooks/runs[?runbook=NAME] recorded runs, newest first
+GET  /api/v1/runbooks/runs/{id}           one run: targets, steps (rendered commands, outputs), approvals
+GET  /api/v1/runbooks/approvals           pending approvals
+POST /api/v1/runbooks/approvals/{id}      {"approve": true, "by": "alice", "comment": "…"}
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ async def decide(request: web.Request) -> web.Response:
         approval_id = int(request.match_info["id"])
         body = await request.json()
     except ValueError:
-        return _json({"error": "expected a JSON body {\"approve\": true|false, \"by\": \"name\"}"}, 400)
+        return _json({"error": 'expected a JSON body {"approve": true|false, "by": "name"}'}, 400)
     by = str(body.get("by") or "").strip()
     if not by or not isinstance(body.get("approve"), bool):
         return _json({"error": "give approve (true/false) and by (who decides)"}, 400)
@@ -96,6 +96,11 @@ async def start_run(request: web.Request) -> web.Response:
     except RunbookError as exc:
         return _json({"error": str(exc)}, 404)
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def on_started(run_id: int) -> None:
+        if not started.done():
+            started.set_result(run_id)
+
     run_request = RunRequest(
         entry.runbook,
         selector=body.get("limit"),
@@ -103,10 +108,11 @@ async def start_run(request: web.Request) -> web.Response:
         check_mode=bool(body.get("check", False)),
         actor=str(body.get("actor") or "api"),
         trigger="api",
-        on_started=lambda run_id: started.done() or started.set_result(run_id),
+        on_started=on_started,
     )
     task = service.start(run_request)
-    done, _ = await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED, timeout=30)
+    waiting: list[asyncio.Future[Any]] = [task, started]
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED, timeout=30)
     if started.done():
         return _json({"run": started.result(), "status": "running"}, 202)
     return _json({"error": "the run did not start (see the agent's log)"}, 400)

@@ -69,7 +69,7 @@ class RunRequest:
     on_started: Callable[[int], None] | None = None
 
 
-def _coerce(name: str, spec: Parameter, value: Any) -> Any:
+def _coerce(name: str, spec: Parameter, value: Any) -> Any:  # noqa: C901 - one case per type
     if value is None:
         return None
     try:

@@ -10,6 +10,7 @@ marked ``interrupted``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -85,10 +86,8 @@ class Recorder:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), FLUSH_SECONDS)
-            except TimeoutError:
-                pass
             try:
                 await self.flush()
             except Exception:
@@ -223,7 +222,8 @@ class Executor:
             failed = sum(1 for t in done if t.failed)
             pct = runbook.max_fail_percentage
             if pct is not None and batch and failed * 100 / len(batch) > pct and offset < len(assets):
-                why = f"not run: {failed} of {len(batch)} targets of the previous batch failed (max_fail_percentage {pct:g})"
+                why = f"not run: {failed} of {len(batch)} targets of the previous batch failed"
+                why += f" (max_fail_percentage {pct:g})"
                 for asset in assets[offset:]:
                     results[asset.name] = TargetResult(asset.name, SKIPPED, why)
                     recorder.targets.append(_target_row(results[asset.name]))

@@ -83,8 +83,8 @@ def build(run: dict[str, Any]) -> dict[str, Any]:
                 checks.append(step["path"])
             cells[(step["path"], step["asset"])] = check
     assets = sorted({t["asset"] for t in run["targets"]} | {a for _c, a in cells})
-    unreachable = [t for t in run["targets"] if t["status"] in ("failed", "unreachable", "timeout", "skipped") and not any(
-        (c, t["asset"]) in cells for c in checks)]  # fmt: skip
+    inspected = {a for _c, a in cells}
+    unreachable = [t for t in run["targets"] if t["status"] != "ok" and t["asset"] not in inspected]
     counts = {"pass": 0, "warn": 0, "fail": 0, "error": 0}
     for cell in cells.values():
         counts[cell["status"]] += 1
@@ -136,7 +136,8 @@ def render_markdown(run: dict[str, Any], lang: str = "en") -> str:
         f"# {lb['title']}: {data['runbook']}",
         "",
         f"- {lb['run']}: #{data['run']} · {lb['status']}: {data['status']}",
-        f"- {lb['by']}: {data['actor']} · {lb['started']}: {data['started_at']} · {lb['finished']}: {data['finished_at']}",
+        f"- {lb['by']}: {data['actor']} · {lb['started']}: {data['started_at']} · "
+        f"{lb['finished']}: {data['finished_at']}",
         f"- {lb['params']}: " + (", ".join(f"`{k}={v}`" for k, v in data["parameters"].items()) or "—"),
         f"- {lb['summary']}: {lb['assets']} {len(data['assets'])} · {ICON['pass']} {c['pass']} · {ICON['warn']} "
         f"{c['warn']} · {ICON['fail']} {c['fail']}" + (f" · {ICON['error']} {c['error']}" if c["error"] else ""),
@@ -158,8 +159,8 @@ def render_markdown(run: dict[str, Any], lang: str = "en") -> str:
         lines.append("|---|---|---|---|---|---|")
         for check, asset, cell in findings:
             lines.append(
-                f"| {_md(asset)} | {_md(check)} | {ICON[cell['status']]} {lb[cell['status']]} | {_md(cell.get('value'))} "
-                f"| {_md(cell.get('threshold'))} | {_md(cell.get('message'))} |"
+                f"| {_md(asset)} | {_md(check)} | {ICON[cell['status']]} {lb[cell['status']]} "
+                f"| {_md(cell.get('value'))} | {_md(cell.get('threshold'))} | {_md(cell.get('message'))} |"
             )
     else:
         lines.append(lb["none"])

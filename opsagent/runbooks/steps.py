@@ -214,7 +214,7 @@ class StepRunner:
         return result
 
     # -- rendering ------------------------------------------------------------------------------
-    def _prepare(self, step: Step, state: TargetState, ctx: dict[str, Any]) -> Prepared:
+    def _prepare(self, step: Step, state: TargetState, ctx: dict[str, Any]) -> Prepared:  # noqa: C901 - one case per type
         args = step.args
         t = self.templar
         match step.type:
@@ -231,7 +231,11 @@ class StepRunner:
                 query = t.sql_text(args.query, ctx)
                 params = t.render_data(args.params, ctx)
                 database = t.render(args.database, ctx) if args.database else None
-                text = query + (f"  -- params {params}" if params else "") + (f"  -- database {database}" if database else "")
+                text = (
+                    query
+                    + (f"  -- params {params}" if params else "")
+                    + (f"  -- database {database}" if database else "")
+                )
                 return Prepared(text, (query, params, args.model_copy(update={"database": database})))
             case "snmp":
                 oids = [t.render(o, ctx) for o in args.oids]

@@ -51,7 +51,9 @@ class SnmpArgs(_Args):
 class SqlArgs(_Args):
     query: str = Field(min_length=1)
     params: list[Any] = Field(default_factory=list, description="bound parameters (%s placeholders)")
-    driver: str | None = Field(default=None, pattern=r"^(postgres|mysql|redis)$", description="redis: query is a command")
+    driver: str | None = Field(
+        default=None, pattern=r"^(postgres|mysql|redis)$", description="redis: query is a command"
+    )
     database: str | None = None
     read_only: bool = False
 

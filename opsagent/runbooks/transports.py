@@ -225,17 +225,19 @@ def _redis(asset: Asset, command: str, timeout: float) -> Output:
     password = conn.password
     secrets = [Secret(password)] if password else []
     try:
-        conn.connect()
+        conn.connect()  # type: ignore[no-untyped-call]
         args = shlex.split(command)
-        conn.send_command(*args)
-        reply = conn.read_response()
+        conn.send_command(*args)  # type: ignore[no-untyped-call]
+        reply = conn.read_response()  # type: ignore[no-untyped-call]
     except redis.RedisError as exc:
         reason = classify(exc)
-        status = TIMEOUT if reason == "timeout" else UNREACHABLE if reason in ("refused", "dns", "unreachable") else FAILED
+        status = (
+            TIMEOUT if reason == "timeout" else UNREACHABLE if reason in ("refused", "dns", "unreachable") else FAILED
+        )
         return Output(status, message=f"{reason}: {str(exc)[:200]}", secrets=secrets)
     finally:
         with contextlib.suppress(Exception):
-            conn.disconnect()
+            conn.disconnect()  # type: ignore[no-untyped-call]
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     data: Any = text
     if args and args[0].lower() == "info":
@@ -253,7 +255,7 @@ def _parse_info(text: str) -> dict[str, Any]:
 
 
 # -- cli (netmiko) ------------------------------------------------------------------------------
-def run_cli(
+def run_cli(  # noqa: C901 - netmiko failure classes
     asset: Asset,
     variables: dict[str, Any],
     device_type: str | None,

@@ -134,7 +134,9 @@ class RunbookService:
     async def check_incidents(self) -> list[int]:
         """Start the runbooks of newly opened incidents; returns the incident ids triggered."""
         incidents = await asyncio.to_thread(incident_repo.list_incidents, self.app.store, ACTIVE, None, 500)
-        wanted = [i for i in incidents if (i.get("annotations") or {}).get("opsagent_runbook") and i["id"] not in self._busy]
+        wanted = [
+            i for i in incidents if (i.get("annotations") or {}).get("opsagent_runbook") and i["id"] not in self._busy
+        ]
         if not wanted:
             return []
         done = await asyncio.to_thread(_triggered, self.app, [i["id"] for i in wanted])

@@ -59,7 +59,9 @@ def create_run(
             )
         )
         store.audit(conn, actor, "runbook.run", runbook, {"trigger": trigger, "selector": selector})
-        run_id = result.inserted_primary_key[0]
+        key = result.inserted_primary_key
+        assert key is not None
+        run_id = key[0]
         assert isinstance(run_id, int)
         return run_id
 
@@ -182,7 +184,9 @@ def request_approval(
                 channel=channel,
             )
         )
-        approval_id = result.inserted_primary_key[0]
+        key = result.inserted_primary_key
+        assert key is not None
+        approval_id = key[0]
         assert isinstance(approval_id, int)
         return approval_id
 

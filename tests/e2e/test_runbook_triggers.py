@@ -85,7 +85,9 @@ def test_incident_runs_emergency_runbook_after_api_approval(sshd_server: SshServ
         status, decided = _post(agent, f"/api/v1/runbooks/approvals/{first[0]['id']}", {"approve": True, "by": "alice"})
         assert status == 200 and decided["status"] == "approved"
         second = wait_until(
-            lambda: [a for a in _get(agent, "/api/v1/runbooks/approvals") if a["step"] == "confirm"], 30, "step approval"
+            lambda: [a for a in _get(agent, "/api/v1/runbooks/approvals") if a["step"] == "confirm"],
+            30,
+            "step approval",
         )
         assert second[0]["asset"] == "db1" and second[0]["message"] == "go ahead on db1?"
         _post(agent, f"/api/v1/runbooks/approvals/{second[0]['id']}", {"approve": True, "by": "bob", "comment": "ok"})
@@ -96,7 +98,10 @@ def test_incident_runs_emergency_runbook_after_api_approval(sshd_server: SshServ
         detail = _get(agent, f"/api/v1/runbooks/runs/{run['id']}")
         steps = {s["path"]: s for s in detail["steps"]}
         assert "alert=DiskAlmostFull" in steps["look"]["stdout"] and "/tmp" in steps["act"]["stdout"]
-        assert [(a["step"], a["decided_by"]) for a in detail["approvals"]] == [("start run", "alice"), ("confirm", "bob")]
+        assert [(a["step"], a["decided_by"]) for a in detail["approvals"]] == [
+            ("start run", "alice"),
+            ("confirm", "bob"),
+        ]
 
         def timeline() -> list[dict[str, Any]] | None:
             result = opsagent("incident", "show", str(incident_id), "-o", "json", home=home)

@@ -62,7 +62,9 @@ def make_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
 
 def ssh_asset(server: SshServer, name: str, port: int | None = None, **variables: Any) -> str:
     """One YAML inventory item for an asset reached on the test sshd with the client key."""
-    vars_text = json.dumps({"opsagent_ssh": {"known_hosts": [str(server.known_hosts)], "connect_timeout": 10}, **variables})
+    vars_text = json.dumps(
+        {"opsagent_ssh": {"known_hosts": [str(server.known_hosts)], "connect_timeout": 10}, **variables}
+    )
     return (
         f"  - name: {name}\n"
         f"    address: {server.host}\n"

@@ -58,7 +58,11 @@ def test_postgresql_inspection_on_primary_and_standby(
     pw = _secret(home, monkeypatch, "OPSAGENT_T_RB_PG", pg_pair.monitor_password)
     creds = f"{{postgres: {{user: {pg_pair.monitor_user}, password: '{pw}'}}}}"
     import_inventory(
-        home, [_item("pg-primary", pg_pair.primary.port, "postgres", creds), _item("pg-standby", pg_pair.standby.port, "postgres", creds)]
+        home,
+        [
+            _item("pg-primary", pg_pair.primary.port, "postgres", creds),
+            _item("pg-standby", pg_pair.standby.port, "postgres", creds),
+        ],
     )
     _code, matrix, detail = _matrix(home, "postgresql-inspection")
     assert set(matrix) >= {"connections used", "slow queries", "replication", "backups recent (WAL archiving)"}
@@ -72,7 +76,9 @@ def test_postgresql_inspection_on_primary_and_standby(
     assert pg_pair.monitor_password not in json.dumps(detail)
 
 
-def test_mysql_inspection_on_mariadb(mariadb_server: MariaDBServer, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mysql_inspection_on_mariadb(
+    mariadb_server: MariaDBServer, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pw = _secret(home, monkeypatch, "OPSAGENT_T_RB_MY", mariadb_server.monitor_password)
     creds = f"{{mysql: {{user: {mariadb_server.monitor_user}, password: '{pw}'}}}}"
     import_inventory(home, [_item("maria", mariadb_server.port, "mysql", creds, "    vars: {conn_warn_percent: 0}\n")])
@@ -83,12 +89,17 @@ def test_mysql_inspection_on_mariadb(mariadb_server: MariaDBServer, home: Home, 
     assert [s["status"] for s in detail["steps"] if s["path"] == "backups recent"] == ["skipped"]
 
 
-def test_redis_inspection_on_primary_and_replica(redis_pair: RedisPair, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_inspection_on_primary_and_replica(
+    redis_pair: RedisPair, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pw = _secret(home, monkeypatch, "OPSAGENT_T_RB_REDIS", redis_pair.password)
     creds = f"{{redis: {{password: '{pw}'}}}}"
     import_inventory(
         home,
-        [_item("redis-a", redis_pair.primary.port, "redis", creds), _item("redis-b", redis_pair.replica.port, "redis", creds)],
+        [
+            _item("redis-a", redis_pair.primary.port, "redis", creds),
+            _item("redis-b", redis_pair.replica.port, "redis", creds),
+        ],
     )
     code, matrix, detail = _matrix(home, "redis-inspection")
     assert code == 0, detail
@@ -99,13 +110,15 @@ def test_redis_inspection_on_primary_and_replica(redis_pair: RedisPair, home: Ho
 
 
 def test_nginx_inspection_status_and_certificate(nginx_server: NginxServer, home: Home) -> None:
-    extra = (
-        f"    vars: {{nginx_status_url: '{nginx_server.status_url}', tls_port: {nginx_server.https_port}, cert_warn_days: 100000}}\n"
-    )
-    item = f"  - name: web\n    kind: middleware\n    address: {LOCALHOST}\n    collectors: [{{name: nginx, interval: 60s}}]\n{extra}"
+    variables = f"{{nginx_status_url: '{nginx_server.status_url}', tls_port: {nginx_server.https_port}"
+    variables += ", cert_warn_days: 100000}"
+    item = f"  - name: web\n    kind: middleware\n    address: {LOCALHOST}\n"
+    item += f"    collectors: [{{name: nginx, interval: 60s}}]\n    vars: {variables}\n"
     import_inventory(home, [item])
-    code, matrix, detail = _matrix(home, "nginx-inspection")
-    assert matrix["stub_status"]["web"]["status"] == "pass" and matrix["stub_status"]["web"]["value"].endswith(" active")
+    code, matrix, _detail = _matrix(home, "nginx-inspection")
+    assert matrix["stub_status"]["web"]["status"] == "pass" and matrix["stub_status"]["web"]["value"].endswith(
+        " active"
+    )
     days = (nginx_server.leaf_not_after - dt.datetime.now(dt.UTC)).days
     cert = matrix["TLS certificate"]["web"]
     assert cert["status"] == ("fail" if days <= 7 else "warn") and abs(int(cert["value"].split()[0]) - days) <= 1, cert
@@ -117,9 +130,20 @@ def test_connection_storm_terminates_idle_sessions(
 ) -> None:
     """db-connections with --yes: idle sessions older than the limit are terminated, others kept."""
     import_inventory(
-        home, [_item("pg-storm", pg_pair.primary.port, "postgres", "{postgres: {user: postgres}}", "    vars: {idle_minutes: 0}\n")]
+        home,
+        [
+            _item(
+                "pg-storm",
+                pg_pair.primary.port,
+                "postgres",
+                "{postgres: {user: postgres}}",
+                "    vars: {idle_minutes: 0}\n",
+            )
+        ],
     )
-    idle = [psycopg.connect(pg_pair.primary.dsn("postgres"), autocommit=True, application_name="storm") for _ in range(4)]
+    idle = [
+        psycopg.connect(pg_pair.primary.dsn("postgres"), autocommit=True, application_name="storm") for _ in range(4)
+    ]
     try:
         result = home.cli("runbook", "run", "db-connections", "--yes")
         assert result.exit_code == 0, result.output
@@ -150,7 +174,9 @@ def test_backup_restore_verification(postgres_server: PostgresServer, home: Home
         conn.execute("ANALYZE")
     import_inventory(home, [_item("pg-bk", postgres_server.port, "postgres", "{postgres: {user: postgres}}")])
     backup_dir = home.path / "backups"
-    result = home.cli("runbook", "run", "backup-restore-verify", "-e", "database=rbsrc", "-e", f"backup_dir={backup_dir}")
+    result = home.cli(
+        "runbook", "run", "backup-restore-verify", "-e", "database=rbsrc", "-e", f"backup_dir={backup_dir}"
+    )
     assert result.exit_code == 0, result.output
     detail = home.json("runbook", "show", str(home.json("runbook", "runs")[0]["id"]))
     steps = {s["path"].split(" ▸ ")[-1]: s for s in detail["steps"]}

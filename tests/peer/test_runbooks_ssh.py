@@ -70,11 +70,17 @@ def test_inspection_matrix_pass_warn_fail_and_unreachable(sshd_server: SshServer
     assert result.exit_code == 1, result.output  # h-fail's check and h-down's connection failed
     assert "h-down" in result.output and "refused" in result.output
     run_id = int(result.output.split("run #")[1].split()[0].rstrip(":"))
-    report = json.loads((home.cli("runbook", "show", str(run_id), "--report", str(js)).exit_code == 0) and js.read_text())
+    report = json.loads(
+        (home.cli("runbook", "show", str(run_id), "--report", str(js)).exit_code == 0) and js.read_text()
+    )
     cells = report["matrix"]["root filesystem used"]
     assert (cells["h-pass"]["status"], cells["h-warn"]["status"], cells["h-fail"]["status"]) == ("pass", "warn", "fail")
     assert cells["h-down"] is None
-    assert (cells["h-fail"]["threshold"], cells["h-warn"]["threshold"], cells["h-pass"]["threshold"]) == ("0%", "0%", "102%")
+    assert (cells["h-fail"]["threshold"], cells["h-warn"]["threshold"], cells["h-pass"]["threshold"]) == (
+        "0%",
+        "0%",
+        "102%",
+    )
     assert cells["h-pass"]["value"].endswith("%") and cells["h-pass"]["value"][:-1].isdigit()
     assert report["matrix"]["kernel"]["h-fail"]["status"] == "pass"  # a failed check does not stop an inspection
     assert [t["asset"] for t in report["not_inspected"]] == ["h-down"]
