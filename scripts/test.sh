@@ -25,6 +25,7 @@ APT_PACKAGES=(
     mariadb-server  # tests/peers/mariadb.py
     redis-server    # tests/peers/redis.py (primary + replica)
     nginx           # tests/peers/nginx.py (stub_status, TLS endpoint)
+    snmpd           # tests/peers/rb_snmpd.py (runbook snmp steps)
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

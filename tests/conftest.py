@@ -10,4 +10,6 @@ pytest_plugins = [
     "tests.peers.mariadb",
     "tests.peers.redis",
     "tests.peers.nginx",
+    "tests.peers.rb_snmpd",
+    "tests.peers.iosdevice",
 ]
