@@ -224,8 +224,8 @@ class StepRunner:
                 command = t.command(args.command, ctx)
                 return Prepared(("sudo " if args.sudo else "") + command if args.sudo else command, (command, args))
             case "cli":
-                commands = [t.command(c, ctx) for c in args.commands]
-                config = [t.command(c, ctx) for c in args.config]
+                commands = [t.cli_command(c, ctx) for c in args.commands]
+                config = [t.cli_command(c, ctx) for c in args.config]
                 return Prepared("\n".join(commands + [f"(config) {c}" for c in config]), (commands, config, args))
             case "sql":
                 query = t.sql_text(args.query, ctx)

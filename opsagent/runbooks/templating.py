@@ -1,8 +1,9 @@
 """Jinja2 in a sandbox with strict undefined; every ``{{ }}`` in a command is shell-quoted.
 
 A parameter holding ``; rm -rf /`` reaches the shell as one literal argument. Quoting is the
-default for commands (``shell``, ``ssh``, ``cli``); SQL text quotes values as SQL string literals
-(prefer bound ``params`` anyway). An author who really means to splice shell syntax writes
+default for ``shell`` and ``ssh`` commands; SQL text quotes values as SQL string literals (prefer
+bound ``params`` anyway); device CLIs have no quoting, so a ``cli`` value is refused when it holds
+a line break or control character (it could start another command). An author who really means to splice shell syntax writes
 ``{{ x | raw }}`` and owns the consequence.
 """
 
@@ -52,6 +53,15 @@ def _sql(value: Any) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+def _cli(value: Any) -> str:
+    """Device CLIs have no quoting: a value is spliced as is, but can never start a second line
+    (a second command) or carry control characters."""
+    text = str(value)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError(f"a value with a line break or control character cannot go into a CLI command: {text!r}")
+    return text
+
+
 def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Raw) else value
 
@@ -89,6 +99,7 @@ class Templar:
     def __init__(self) -> None:
         self.shell = _env(_shell)
         self.sql = _env(_sql)
+        self.cli = _env(_cli)
         self.text = _env(_plain)
         self._cache: dict[tuple[int, str], Any] = {}
 
@@ -113,6 +124,9 @@ class Templar:
 
     def command(self, source: str, ctx: Mapping[str, Any]) -> str:
         return self._render(self.shell, source, ctx)
+
+    def cli_command(self, source: str, ctx: Mapping[str, Any]) -> str:
+        return self._render(self.cli, source, ctx)
 
     def sql_text(self, source: str, ctx: Mapping[str, Any]) -> str:
         return self._render(self.sql, source, ctx)

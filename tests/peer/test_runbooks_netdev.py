@@ -107,6 +107,12 @@ def test_cli_steps_with_netmiko(ios_device: IosDevice, home: Home, monkeypatch: 
     detail = home.json("runbook", "show", str(home.json("runbook", "runs")[0]["id"]))
     steps = {s["path"]: s for s in detail["steps"]}
     assert steps["verify"]["checks"][0]["status"] == "pass"
-    assert "(config) description 'to printer 3F'" not in steps["set description"]["command"] or True
+    assert "(config) description to printer 3F" in steps["set description"]["command"]
+    # a value cannot smuggle a second command onto the device
+    bad = home.cli("runbook", "run", "port-description", "-e", "text=x\nno interface GigabitEthernet1/0/1")
+    assert bad.exit_code == 1
+    assert "interface GigabitEthernet1/0/1" in ios_device.config and not any(
+        c.startswith("no interface") for c in ios_device.commands
+    )
     text = json.dumps(detail)
     assert ios_device.password not in text and ios_device.secret not in text
