@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=100)
     args = parser.parse_args()
-    server = start_sshd()
+    server = start_sshd(user="opsagent-rbbench")  # its own user: never changes the test user's password
     tmp = Path(tempfile.mkdtemp(prefix="opsagent-bench-rb-"))
     store = Store(f"sqlite:///{tmp / 'bench.db'}")
     try:

@@ -101,8 +101,10 @@ def test_redis_inspection_on_primary_and_replica(
             _item("redis-b", redis_pair.replica.port, "redis", creds),
         ],
     )
-    code, matrix, detail = _matrix(home, "redis-inspection")
-    assert code == 0, detail
+    _code, matrix, detail = _matrix(home, "redis-inspection")
+    # every command answered; the check statuses are whatever the live servers say
+    problems = [(s["asset"], s["path"], s["status"], s["message"]) for s in detail["steps"] if s["status"] != "ok"]
+    assert not problems, problems
     assert matrix["replication"]["redis-a"]["value"] == "master, 1 replica(s)"
     assert matrix["replication"]["redis-b"]["value"] == "slave, link up"
     assert "connected" in matrix["clients"]["redis-a"]["value"]
