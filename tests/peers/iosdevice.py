@@ -173,7 +173,9 @@ class _Server(asyncssh.SSHServer):
 
 
 def start_ios_device() -> tuple[IosDevice, threading.Thread]:
-    device = IosDevice(free_port(), "netops", secrets.token_urlsafe(10), secrets.token_urlsafe(8), config=initial_config())
+    device = IosDevice(
+        free_port(), "netops", secrets.token_urlsafe(10), secrets.token_urlsafe(8), config=initial_config()
+    )
     ready = threading.Event()
     key = asyncssh.generate_private_key("ssh-ed25519")
 
