@@ -71,7 +71,7 @@ async def run_http(
             headers=headers,
             data=body,
             json=json_body,
-            ssl=True if verify_tls else False,
+            ssl=verify_tls,
             timeout=aiohttp.ClientTimeout(total=timeout),
             allow_redirects=True,
         ) as resp:
