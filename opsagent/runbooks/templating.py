@@ -3,8 +3,8 @@
 A parameter holding ``; rm -rf /`` reaches the shell as one literal argument. Quoting is the
 default for ``shell`` and ``ssh`` commands; SQL text quotes values as SQL string literals (prefer
 bound ``params`` anyway); device CLIs have no quoting, so a ``cli`` value is refused when it holds
-a line break or control character (it could start another command). An author who really means to splice shell syntax writes
-``{{ x | raw }}`` and owns the consequence.
+a line break or control character (it could start another command). An author who really means
+to splice shell syntax writes ``{{ x | raw }}`` and owns the consequence.
 """
 
 from __future__ import annotations

@@ -97,7 +97,8 @@ def test_cli_steps_with_netmiko(ios_device: IosDevice, home: Home, monkeypatch: 
     pw = _secret(home, monkeypatch, "OPSAGENT_T_RB_CLI_PW", ios_device.password)
     secret = _secret(home, monkeypatch, "OPSAGENT_T_RB_CLI_EN", ios_device.secret)
     creds = f"{{cli: {{user: {ios_device.user}, password: '{pw}', enable_password: '{secret}'}}}}"
-    item = f"  - name: sw1\n    kind: network\n    address: {LOCALHOST}\n    port: {ios_device.port}\n    credentials: {creds}\n"
+    item = f"  - name: sw1\n    kind: network\n    address: {LOCALHOST}\n    port: {ios_device.port}\n"
+    item += f"    credentials: {creds}\n"
     import_inventory(home, [item])
     home.runbook("port-description.yaml", CLI_BOOK)
     result = home.cli("runbook", "run", "port-description", "-e", "text=to printer 3F")

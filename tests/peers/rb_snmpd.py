@@ -73,8 +73,8 @@ def runbook_snmpd() -> Iterator[RbSnmpd]:
     )
     daemon = Daemon(
         "snmpd",
-        [str(SNMPD), "-f", "-C", "-c", str(conf), "-I", "-smux,mteTrigger,mteTriggerConf", "-Lf", str(base / "snmpd.log"),
-         "-p", str(base / "snmpd.pid")],
+        [str(SNMPD), "-f", "-C", "-c", str(conf), "-I", "-smux,mteTrigger,mteTriggerConf",
+         "-Lf", str(base / "snmpd.log"), "-p", str(base / "snmpd.pid")],
         base / "snmpd.out",
         cwd=base,
         env={"MIBS": "", "PATH": "/usr/sbin:/usr/bin:/bin"},
