@@ -16,6 +16,9 @@ from opsagent.app import App
 from opsagent.collectors.base import CollectResult
 from opsagent.metrics import Exposition
 from opsagent.poller import ResultSink
+from opsagent.runbooks.api import add_routes as add_runbook_routes
+from opsagent.runbooks.library import load_library
+from opsagent.runbooks.triggers import RunbookService
 from opsagent.scheduler import PollJobs, make_scheduler
 from opsagent.server import make_web_app
 from opsagent.sla.policy import load_policy
@@ -61,6 +64,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     inventory = await asyncio.to_thread(app.inventory)
     engine, parents = build_engine(app, inventory)  # invalid rules refuse to start, like profiles
     policy = load_policy(app.config.roots)  # an invalid service-level policy refuses to start too
+    runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
     await asyncio.to_thread(engine.restore)
     scheduler = make_scheduler()
     poller = app.poller(profiles)
@@ -75,13 +79,18 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     )
     exposition = Exposition(app.metrics)
     exposition.health.register(EngineCollector(engine))
-    runner = web.AppRunner(make_web_app(app, exposition, engine, policy), access_log=None)
+    web_app = make_web_app(app, exposition, engine, policy)
+    add_runbook_routes(web_app, runbooks)
+    runbooks.schedule(scheduler)
+    runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     evaluating: asyncio.Task[None] | None = None
+    watching: asyncio.Task[None] | None = None
     try:
         await web.TCPSite(runner, host, port).start()
         scheduler.start()
         evaluating = asyncio.create_task(engine.run(stop))
+        watching = asyncio.create_task(runbooks.watch(stop))
         log.info("opsagent serving http://%s:%d/metrics", host, port)
         if ready is not None:
             ready.set()
@@ -90,6 +99,9 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         if evaluating is not None:
             await asyncio.wait({evaluating}, timeout=10)
             evaluating.cancel()
+        if watching is not None:
+            await asyncio.wait({watching}, timeout=10)
+        await runbooks.close()  # runs in flight are recorded as interrupted
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await runner.cleanup()

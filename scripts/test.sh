@@ -29,6 +29,7 @@ APT_PACKAGES=(
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0  # weasyprint (PDF reports)
     fonts-noto-cjk  # Chinese text in PDF reports
     poppler-utils   # pdftoppm/pdftotext: tests check rendered PDFs
+    snmpd           # tests/peers/rb_snmpd.py (runbook snmp steps)
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

@@ -77,6 +77,7 @@ def _flag_issue(error: Any) -> Any:
 
 def _register() -> None:
     from opsagent.cli import alert, check, incident, inventory, poll, serve
+    from opsagent.cli import runbook as runbook_cli
     from opsagent.cli import service as service_cli  # adds service-level commands to `incident`
 
     cli.add_command(check.check)
@@ -86,6 +87,7 @@ def _register() -> None:
     cli.add_command(incident.incident)
     cli.add_command(alert.alert)
     cli.add_command(service_cli.report)
+    cli.add_command(runbook_cli.runbook)
 
 
 _register()

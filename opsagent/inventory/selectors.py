@@ -44,7 +44,9 @@ def _key_term(key: str, value: str, index: GroupIndex) -> Predicate:
         return lambda a: fnmatchcase(a.name, value)
     if key == "address":
         return lambda a: a.address is not None and fnmatchcase(a.address, value)
-    raise SelectorError(f"unknown selector key {key!r} (use kind=, tag=, group=, name= or address=)")
+    if key == "collector":  # e.g. runbooks for every PostgreSQL server: targets: collector=postgres
+        return lambda a: any(fnmatchcase(s.name, value) for s in index.effective_collectors(a))
+    raise SelectorError(f"unknown selector key {key!r} (use kind=, tag=, group=, name=, address= or collector=)")
 
 
 def _term(term: str, inventory: Inventory, index: GroupIndex) -> Predicate:

@@ -207,3 +207,80 @@ incident_service = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_incident_service_followup", "followed_up_at", "followup_due_at"),
 )
+
+# -- runbook runs (migration 0005) ----------------------------------------------------------------
+runbook_runs = Table(
+    "runbook_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("runbook", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(24), nullable=False),  # running | succeeded | failed | interrupted | rejected
+    Column("actor", String(255), nullable=False),
+    Column("trigger", String(16), nullable=False),  # cli | schedule | incident | api
+    Column("incident_id", Integer),
+    Column("parameters", Json, nullable=False),  # redacted
+    Column("selector", Text, nullable=False),
+    Column("check_mode", Boolean, nullable=False),
+    Column("retry_of", Integer),
+    Column("pid", Integer),
+    Column("hostname", String(255)),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("summary", Json, nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Index("ix_runbook_runs_runbook", "runbook", "id"),
+    Index("ix_runbook_runs_status", "status"),
+)
+
+runbook_targets = Table(
+    "runbook_targets",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runbook_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("asset", String(255), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("checks", Json, nullable=False),  # {pass: n, warn: n, fail: n}
+    Column("duration", Float),
+    Column("finished_at", UtcDateTime),
+)
+
+runbook_steps = Table(
+    "runbook_steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runbook_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("asset", String(255), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("path", Text, nullable=False),  # step name, with block/handler nesting
+    Column("type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("command", Text),  # rendered, redacted
+    Column("stdout", Text, nullable=False, server_default=""),  # bounded, redacted
+    Column("stderr", Text, nullable=False, server_default=""),
+    Column("rc", Integer),
+    Column("attempts", Integer, nullable=False),
+    Column("duration", Float, nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("checks", Json, nullable=False),  # [{status, message, value, threshold}]
+    Column("started_at", UtcDateTime, nullable=False),
+    Index("ix_runbook_steps_run", "run_id", "asset", "seq"),
+)
+
+runbook_approvals = Table(
+    "runbook_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runbook_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("asset", String(255), nullable=False, server_default=""),
+    Column("step", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("approvers", Json, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected | expired
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime),
+    Column("decided_by", String(255)),
+    Column("comment", Text, nullable=False, server_default=""),
+    Column("channel", String(16), nullable=False),  # terminal | api
+    Index("ix_runbook_approvals_status", "status"),
+)

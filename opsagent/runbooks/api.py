@@ -1,0 +1,128 @@
+"""JSON API for runbooks: the library, runs (the audit trail), approvals, starting a run.
+
+GET  /api/v1/runbooks                     the library
+POST /api/v1/runbooks/{name}/run          {"limit": "web*", "params": {...}, "check": false, "actor": "alice"}
+GET  /api/v1/runbooks/runs[?runbook=NAME] recorded runs, newest first
+GET  /api/v1/runbooks/runs/{id}           one run: targets, steps (rendered commands, outputs), approvals
+GET  /api/v1/runbooks/approvals           pending approvals
+POST /api/v1/runbooks/approvals/{id}      {"approve": true, "by": "alice", "comment": "…"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from opsagent.app import App
+from opsagent.runbooks.context import RunbookError, RunRequest
+from opsagent.runbooks.library import find
+from opsagent.runbooks.triggers import RunbookService
+from opsagent.store import runbook_repo as runs
+
+SERVICE_KEY = web.AppKey("runbooks", RunbookService)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str, ensure_ascii=False))
+
+
+def _app(request: web.Request) -> App:
+    return request.app[SERVICE_KEY].app
+
+
+async def library(request: web.Request) -> web.Response:
+    entries = request.app[SERVICE_KEY].entries
+    return _json(
+        [
+            {"name": e.runbook.name, "ref": e.ref, "kind": e.runbook.kind.value, "description": e.runbook.description,
+             "targets": e.runbook.targets, "schedule": e.runbook.schedule,
+             "parameters": {k: v.model_dump() for k, v in e.runbook.parameters.items()}}
+            for e in sorted(entries.values(), key=lambda e: e.runbook.name)
+        ]
+    )  # fmt: skip
+
+
+async def list_runs(request: web.Request) -> web.Response:
+    app = _app(request)
+    await asyncio.to_thread(runs.reap_interrupted, app.store)
+    rows = await asyncio.to_thread(runs.list_runs, app.store, request.query.get("runbook"), 200)
+    return _json(rows)
+
+
+async def get_run(request: web.Request) -> web.Response:
+    try:
+        run_id = int(request.match_info["id"])
+    except ValueError:
+        return _json({"error": "run id must be a number"}, 400)
+    run = await asyncio.to_thread(runs.get_run, _app(request).store, run_id)
+    return _json(run) if run is not None else _json({"error": f"no run #{run_id}"}, 404)
+
+
+async def list_approvals(request: web.Request) -> web.Response:
+    rows = await asyncio.to_thread(runs.list_approvals, _app(request).store, request.query.get("status", "pending"))
+    return _json(rows)
+
+
+async def decide(request: web.Request) -> web.Response:
+    try:
+        approval_id = int(request.match_info["id"])
+        body = await request.json()
+    except ValueError:
+        return _json({"error": 'expected a JSON body {"approve": true|false, "by": "name"}'}, 400)
+    by = str(body.get("by") or "").strip()
+    if not by or not isinstance(body.get("approve"), bool):
+        return _json({"error": "give approve (true/false) and by (who decides)"}, 400)
+    try:
+        row = await asyncio.to_thread(
+            runs.decide, _app(request).store, approval_id, body["approve"], by, str(body.get("comment", ""))
+        )
+    except PermissionError as exc:
+        return _json({"error": str(exc)}, 403)
+    if row is None:
+        return _json({"error": f"no pending approval #{approval_id}"}, 404)
+    return _json(row)
+
+
+async def start_run(request: web.Request) -> web.Response:
+    service = request.app[SERVICE_KEY]
+    try:
+        body = await request.json() if request.can_read_body else {}
+        entry = find(service.entries, request.match_info["name"])
+    except ValueError:
+        return _json({"error": "body is not JSON"}, 400)
+    except RunbookError as exc:
+        return _json({"error": str(exc)}, 404)
+    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def on_started(run_id: int) -> None:
+        if not started.done():
+            started.set_result(run_id)
+
+    run_request = RunRequest(
+        entry.runbook,
+        selector=body.get("limit"),
+        params={str(k): v for k, v in (body.get("params") or {}).items()},
+        check_mode=bool(body.get("check", False)),
+        actor=str(body.get("actor") or "api"),
+        trigger="api",
+        on_started=on_started,
+    )
+    task = service.start(run_request)
+    waiting: list[asyncio.Future[Any]] = [task, started]
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED, timeout=30)
+    if started.done():
+        return _json({"run": started.result(), "status": "running"}, 202)
+    return _json({"error": "the run did not start (see the agent's log)"}, 400)
+
+
+def add_routes(web_app: web.Application, service: RunbookService) -> None:
+    web_app[SERVICE_KEY] = service
+    web_app.router.add_get("/api/v1/runbooks", library)
+    web_app.router.add_get("/api/v1/runbooks/runs", list_runs)
+    web_app.router.add_get("/api/v1/runbooks/runs/{id}", get_run)
+    web_app.router.add_get("/api/v1/runbooks/approvals", list_approvals)
+    web_app.router.add_post("/api/v1/runbooks/approvals/{id}", decide)
+    web_app.router.add_post("/api/v1/runbooks/{name}/run", start_run)

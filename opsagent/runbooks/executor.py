@@ -1,0 +1,305 @@
+"""The executor: fan a runbook out over its targets and record everything.
+
+The executor alone owns concurrency (as Nornir's runner): a semaphore bounds targets in flight,
+``serial`` cuts them into batches, ``max_fail_percentage`` stops after a bad batch. Steps of one
+target run in order. Every target yields a :class:`TargetResult`; step results are written to the
+store in small batches as they finish, so a run killed midway keeps what it did and is later
+marked ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import aiohttp
+
+from opsagent.collectors.ssh.connection import Pool
+from opsagent.inventory.facts import unflatten
+from opsagent.inventory.model import Asset, Inventory
+from opsagent.inventory.resolve import GroupIndex
+from opsagent.inventory.selectors import select
+from opsagent.runbooks.context import (
+    Approver,
+    LazyFacts,
+    Observer,
+    RunbookError,
+    RunRequest,
+    redact_params,
+    resolve_params,
+)
+from opsagent.runbooks.model import Runbook
+from opsagent.runbooks.results import FAILED, SKIPPED, RunResult, TargetResult
+from opsagent.runbooks.steps import StepRunner, TargetState
+from opsagent.store import inventory_repo
+from opsagent.store import runbook_repo as runs
+from opsagent.store.engine import Store, now
+
+log = logging.getLogger(__name__)
+FLUSH_SECONDS = 0.25
+
+
+def batch_sizes(serial: Any, total: int) -> list[int]:
+    """Ansible's ``serial``: a count, a percentage, or a list of them (the last one repeats)."""
+    if serial is None or total == 0:
+        return [total] if total else []
+    items = serial if isinstance(serial, list) else [serial]
+    sizes: list[int] = []
+    left = total
+    index = 0
+    while left > 0:
+        item = str(items[min(index, len(items) - 1)])
+        size = max(1, math.floor(total * int(item[:-1]) / 100)) if item.endswith("%") else int(item)
+        size = min(size, left)
+        sizes.append(size)
+        left -= size
+        index += 1
+    return sizes
+
+
+class Recorder:
+    """Buffers step and target rows; one writer thread flushes them every FLUSH_SECONDS."""
+
+    def __init__(self, store: Store, run_id: int, writer: ThreadPoolExecutor) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.writer = writer
+        self.steps: list[dict[str, Any]] = []
+        self.targets: list[dict[str, Any]] = []
+
+    def add_step(self, row: dict[str, Any]) -> None:
+        self.steps.append(row)
+
+    async def flush(self) -> None:
+        steps, self.steps = self.steps, []
+        targets, self.targets = self.targets, []
+        loop = asyncio.get_running_loop()
+        if steps:
+            await loop.run_in_executor(self.writer, runs.add_steps, self.store, self.run_id, steps)
+        if targets:
+            await loop.run_in_executor(self.writer, runs.add_targets, self.store, self.run_id, targets)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("recording runbook results failed (will retry)")
+
+
+class Executor:
+    def __init__(
+        self,
+        store: Store,
+        inventory: Inventory,
+        approver: Approver,
+        observer: Observer | None = None,
+        max_threads: int = 100,
+    ) -> None:
+        self.store = store
+        self.inventory = inventory
+        self.index = GroupIndex(inventory)
+        self.approver = approver
+        self.observer = observer or Observer()
+        self.max_threads = max_threads
+
+    def select_targets(self, request: RunRequest) -> list[Asset]:
+        selector = request.selector or request.runbook.targets
+        assets = select(self.inventory, selector, self.index)
+        if request.retry_failed:
+            previous = runs.last_run(self.store, request.runbook.name)
+            if previous is None:
+                raise RunbookError(f"--retry-failed: runbook {request.runbook.name} has no previous run")
+            failed = {t["asset"] for t in previous["targets"] if t["status"] in ("failed", "unreachable", "timeout")}
+            assets = [a for a in assets if a.name in failed]
+        return assets
+
+    async def run(self, request: RunRequest) -> RunResult:
+        runbook = request.runbook
+        defaults, explicit = resolve_params(runbook, request.params)
+        assets = self.select_targets(request)
+        if not assets and not request.retry_failed:
+            raise RunbookError(f"no asset matches {request.selector or runbook.targets!r}")
+        previous = runs.last_run(self.store, runbook.name) if request.retry_failed else None
+        run_id = runs.create_run(
+            self.store,
+            runbook=runbook.name,
+            kind=runbook.kind.value,
+            actor=request.actor,
+            trigger=request.trigger,
+            parameters=redact_params(defaults | explicit),
+            selector=request.selector or runbook.targets,
+            check_mode=request.check_mode,
+            incident_id=request.incident["id"] if request.incident else None,
+            retry_of=previous["id"] if previous else None,
+        )
+        if request.on_started is not None:
+            request.on_started(run_id)
+        self.observer.run_started(run_id, runbook, [a.name for a in assets])
+        concurrency = request.concurrency or runbook.concurrency
+        threads = ThreadPoolExecutor(min(concurrency, self.max_threads), thread_name_prefix="opsagent-runbook")
+        writer = ThreadPoolExecutor(1, thread_name_prefix="opsagent-runbook-store")
+        recorder = Recorder(self.store, run_id, writer)
+        stop = asyncio.Event()
+        flusher = asyncio.create_task(recorder.run(stop))
+        pool = Pool()
+        results: dict[str, TargetResult] = {}
+        status, message = "succeeded", ""
+        try:
+            async with aiohttp.ClientSession() as session:
+                runner = StepRunner(
+                    runbook=runbook,
+                    request=request,
+                    run_id=run_id,
+                    store=self.store,
+                    pool=pool,
+                    threads=threads,
+                    session=session,
+                    approver=self.approver,
+                    observer=self.observer,
+                    record=recorder.add_step,
+                )
+                if request.require_approval and not request.check_mode:
+                    approved, message = await runner.approve_run()
+                    if not approved:
+                        for asset in assets:
+                            results[asset.name] = TargetResult(asset.name, SKIPPED, message)
+                        status = "rejected"
+                if status != "rejected":
+                    results = await self._fan_out(runner, assets, defaults, explicit, concurrency, recorder)
+                    status = "failed" if any(t.failed for t in results.values()) else "succeeded"
+                    if len(results) < len(assets):
+                        status = "failed"
+        except asyncio.CancelledError:
+            status, message = "interrupted", "the run was stopped (signal or shutdown)"
+            raise
+        finally:
+            stop.set()
+            await asyncio.gather(flusher, return_exceptions=True)
+            result = RunResult(run_id, runbook.name, status, results, message)
+            try:
+                await recorder.flush()
+                await asyncio.get_running_loop().run_in_executor(
+                    writer, runs.finish_run, self.store, run_id, status, result.summary(), message
+                )
+            finally:
+                writer.shutdown(wait=True)
+                threads.shutdown(wait=False, cancel_futures=True)
+                await asyncio.to_thread(pool.close)
+        return result
+
+    async def _fan_out(
+        self,
+        runner: StepRunner,
+        assets: list[Asset],
+        defaults: dict[str, Any],
+        explicit: dict[str, Any],
+        concurrency: int,
+        recorder: Recorder,
+    ) -> dict[str, TargetResult]:
+        results: dict[str, TargetResult] = {}
+        semaphore = asyncio.Semaphore(concurrency)
+        runbook = runner.runbook
+        offset = 0
+        for size in batch_sizes(runbook.serial, len(assets)):
+            batch = assets[offset : offset + size]
+            offset += size
+
+            async def one(asset: Asset) -> TargetResult:
+                async with semaphore:
+                    return await self._target(runner, asset, defaults, explicit, recorder)
+
+            done = await asyncio.gather(*(one(a) for a in batch))
+            for target in done:
+                results[target.asset] = target
+            failed = sum(1 for t in done if t.failed)
+            pct = runbook.max_fail_percentage
+            if pct is not None and batch and failed * 100 / len(batch) > pct and offset < len(assets):
+                why = f"not run: {failed} of {len(batch)} targets of the previous batch failed"
+                why += f" (max_fail_percentage {pct:g})"
+                for asset in assets[offset:]:
+                    results[asset.name] = TargetResult(asset.name, SKIPPED, why)
+                    recorder.targets.append(_target_row(results[asset.name]))
+                break
+        return results
+
+    async def _target(
+        self, runner: StepRunner, asset: Asset, defaults: dict[str, Any], explicit: dict[str, Any], recorder: Recorder
+    ) -> TargetResult:
+        started = time.monotonic()
+        variables = self.index.effective_vars(asset)
+        state = TargetState(
+            asset=asset,
+            variables=variables,
+            context=self._context(runner, asset, variables, defaults, explicit),
+        )
+        try:
+            result = await runner.run_target(state)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in one target's handling must not sink the others
+            log.exception("runbook %s on %s failed unexpectedly", runner.runbook.name, asset.name)
+            result = TargetResult(asset.name, FAILED, f"internal error: {type(exc).__name__}: {exc}", state.steps)
+        result.duration = time.monotonic() - started
+        recorder.targets.append(_target_row(result))
+        self.observer.target_done(result)
+        return result
+
+    def _context(
+        self,
+        runner: StepRunner,
+        asset: Asset,
+        variables: dict[str, Any],
+        defaults: dict[str, Any],
+        explicit: dict[str, Any],
+    ) -> dict[str, Any]:
+        request = runner.request
+        store = self.store
+        asset_info = {
+            "name": asset.name,
+            "kind": asset.kind.value,
+            "address": asset.address,
+            "target": asset.target,
+            "port": asset.port,
+            "groups": list(asset.groups),
+            "tags": dict(asset.tags),
+            "vars": variables,
+        }
+        params = {**defaults, **{k: v for k, v in variables.items() if k in defaults}, **explicit}
+        return {
+            **variables,
+            **params,
+            "params": params,
+            "vars": variables,
+            "asset": asset_info,
+            "facts": LazyFacts(lambda: unflatten(inventory_repo.current_facts(store, asset.name))),
+            "incident": request.incident,
+            "run": {
+                "id": runner.run_id,
+                "runbook": runner.runbook.name,
+                "check_mode": request.check_mode,
+                "actor": request.actor,
+            },
+        }
+
+
+def _target_row(result: TargetResult) -> dict[str, Any]:
+    return {
+        "asset": result.asset,
+        "status": result.status,
+        "message": result.message[:2000],
+        "checks": result.check_counts(),
+        "duration": round(result.duration, 6),
+        "finished_at": now(),
+    }
+
+
+def runbook_targets(runbook: Runbook, inventory: Inventory, selector: str | None = None) -> list[str]:
+    return [a.name for a in select(inventory, selector or runbook.targets)]

@@ -1,0 +1,33 @@
+"""Running a runbook from the App (CLI, API, schedule and incident triggers share this)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from opsagent.app import App
+from opsagent.runbooks import report as reports
+from opsagent.runbooks.context import Approver, Observer, RunRequest
+from opsagent.runbooks.executor import Executor
+from opsagent.runbooks.library import Entry, load_library
+from opsagent.runbooks.results import RunResult
+from opsagent.store import runbook_repo as runs
+
+
+def library(app: App) -> dict[str, Entry]:
+    return load_library(app.config.roots)
+
+
+async def execute(app: App, request: RunRequest, approver: Approver, observer: Observer | None = None) -> RunResult:
+    await asyncio.to_thread(runs.reap_interrupted, app.store)
+    inventory = await asyncio.to_thread(app.inventory)
+    executor = Executor(app.store, inventory, approver, observer)
+    return await executor.run(request)
+
+
+def write_report(app: App, run_id: int, path: Path, lang: str = "en") -> Path:
+    run = runs.get_run(app.store, run_id)
+    assert run is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(reports.render(run, reports.format_for(str(path)), lang), encoding="utf-8")
+    return path

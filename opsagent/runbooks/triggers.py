@@ -1,0 +1,222 @@
+"""Runbooks inside ``opsagent serve``: inspections on a cron schedule (APScheduler) and emergency
+runbooks started by incidents whose alert rule names one.
+
+A rule names its runbook with annotations (the file stays a valid Prometheus rule file)::
+
+    annotations:
+      opsagent_runbook: emergency/disk-full          # name or path under runbooks/
+      opsagent_runbook_approval: required            # or auto (default: the runbook's `approval`)
+      opsagent_runbook_params: "mountpoint={{ $labels.mountpoint }}"
+
+The run targets the incident's asset. Its start, approval request and outcome are events on the
+incident's timeline (kind ``runbook``); an incident that already has such an event is never
+triggered twice, across restarts too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import insert, select
+
+from opsagent.app import App
+from opsagent.incidents import repo as incident_repo
+from opsagent.incidents.model import ACTIVE
+from opsagent.runbooks import service
+from opsagent.runbooks.approvals import StoreApprover
+from opsagent.runbooks.context import ApprovalRequest, RunbookError, RunRequest
+from opsagent.runbooks.library import Entry, find
+from opsagent.runbooks.model import RunbookKind
+from opsagent.store import runbook_repo as runs
+from opsagent.store import schema
+from opsagent.store.engine import now
+
+log = logging.getLogger(__name__)
+EVENT_KIND = "runbook"
+WATCH_SECONDS = 2.0
+ACTOR = "opsagent (runbook)"
+_PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=((?:\"[^\"]*\")|(?:'[^']*')|[^,\s]*)")
+
+
+def parse_params(text: str) -> dict[str, str]:
+    """``a=1, b="x y"`` → {"a": "1", "b": "x y"}."""
+    return {k: v[1:-1] if v[:1] in "\"'" and len(v) >= 2 else v for k, v in _PAIR.findall(text or "")}
+
+
+def add_event(app: App, incident_id: int, message: str, **detail: Any) -> None:
+    with app.store.transaction() as conn:
+        conn.execute(
+            insert(schema.incident_events).values(
+                incident_id=incident_id, at=now(), kind=EVENT_KIND, actor=ACTOR, message=message, detail=detail
+            )
+        )
+
+
+def _triggered(app: App, incident_ids: list[int]) -> set[int]:
+    e = schema.incident_events.c
+    with app.store.engine.connect() as conn:
+        rows = conn.execute(select(e.incident_id).where(e.kind == EVENT_KIND, e.incident_id.in_(incident_ids)))
+        return {r[0] for r in rows}
+
+
+class RunbookService:
+    def __init__(self, app: App, entries: dict[str, Entry], report_dir: Path | None = None) -> None:
+        self.app = app
+        self.entries = entries
+        self.report_dir = report_dir or app.config.home / "reports"
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._busy: set[int] = set()
+
+    # -- schedule -------------------------------------------------------------------------------
+    def schedule(self, scheduler: AsyncIOScheduler) -> int:
+        count = 0
+        for entry in self.entries.values():
+            if entry.runbook.schedule:
+                scheduler.add_job(
+                    self.run_scheduled,
+                    CronTrigger.from_crontab(entry.runbook.schedule),
+                    args=(entry.runbook.name,),
+                    id=f"runbook:{entry.runbook.name}",
+                    replace_existing=True,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=300,
+                )
+                count += 1
+        return count
+
+    async def run_scheduled(self, name: str) -> None:
+        entry = self.entries[name]
+        request = RunRequest(entry.runbook, actor="opsagent (schedule)", trigger="schedule")
+        await self.execute(request)
+
+    async def execute(self, request: RunRequest, approver: StoreApprover | None = None) -> int | None:
+        """Run now (never raises: a failure is logged and recorded); the run id."""
+        try:
+            result = await service.execute(self.app, request, approver or StoreApprover(self.app.store))
+        except RunbookError as exc:
+            log.warning("runbook %s not run: %s", request.runbook.name, exc)
+            return None
+        except Exception:
+            log.exception("runbook %s failed", request.runbook.name)
+            return None
+        if request.runbook.kind == RunbookKind.INSPECTION and result.run_id is not None:
+            for suffix in (".html", ".md"):
+                path = self.report_dir / f"{request.runbook.name}-{result.run_id}{suffix}"
+                await asyncio.to_thread(service.write_report, self.app, result.run_id, path)
+        log.info("runbook %s run #%s: %s", request.runbook.name, result.run_id, result.status)
+        return result.run_id
+
+    def start(self, request: RunRequest, approver: StoreApprover | None = None) -> asyncio.Task[int | None]:
+        task = asyncio.create_task(self.execute(request, approver))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    # -- incidents ------------------------------------------------------------------------------
+    async def watch(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.check_incidents()
+            except Exception:
+                log.exception("runbook trigger check failed")
+            try:
+                await asyncio.wait_for(stop.wait(), WATCH_SECONDS)
+            except TimeoutError:
+                continue
+
+    async def check_incidents(self) -> list[int]:
+        """Start the runbooks of newly opened incidents; returns the incident ids triggered."""
+        incidents = await asyncio.to_thread(incident_repo.list_incidents, self.app.store, ACTIVE, None, 500)
+        wanted = [
+            i for i in incidents if (i.get("annotations") or {}).get("opsagent_runbook") and i["id"] not in self._busy
+        ]
+        if not wanted:
+            return []
+        done = await asyncio.to_thread(_triggered, self.app, [i["id"] for i in wanted])
+        started: list[int] = []
+        for incident in wanted:
+            if incident["id"] in done:
+                continue
+            prepared = await asyncio.to_thread(self._prepare, incident)
+            if prepared is not None:
+                self._busy.add(incident["id"])
+                self._start_and_report(*prepared, int(incident["id"]))
+                started.append(incident["id"])
+        return started
+
+    def _prepare(self, incident: dict[str, Any]) -> tuple[RunRequest, StoreApprover] | None:
+        annotations = incident.get("annotations") or {}
+        incident_id = int(incident["id"])
+        try:
+            entry = find(self.entries, annotations["opsagent_runbook"])
+        except RunbookError as exc:
+            add_event(self.app, incident_id, f"runbook not run: {exc}")
+            return None
+        if not incident.get("asset"):
+            add_event(self.app, incident_id, f"runbook {entry.runbook.name} not run: the incident names no asset")
+            return None
+        policy = annotations.get("opsagent_runbook_approval", entry.runbook.approval)
+        context = {k: incident.get(k) for k in ("id", "title", "severity", "priority", "asset", "alertname", "status")}
+        context |= {"labels": incident.get("labels") or {}, "annotations": annotations, "value": incident.get("value")}
+        request = RunRequest(
+            entry.runbook,
+            selector=str(incident["asset"]),
+            params=parse_params(annotations.get("opsagent_runbook_params", "")),
+            actor=ACTOR,
+            trigger="incident",
+            incident=context,
+            require_approval=policy == "required",
+            on_started=lambda run_id: add_event(
+                self.app, incident_id, f"runbook {entry.runbook.name}: run #{run_id} started", run=run_id
+            ),
+        )
+        return request, StoreApprover(self.app.store, on_request=self._approval_event(incident_id))
+
+    def _approval_event(self, incident_id: int) -> Any:
+        def on_request(request: ApprovalRequest, approval_id: int) -> None:
+            add_event(
+                self.app,
+                incident_id,
+                f"runbook run #{request.run_id} waits for approval #{approval_id}: {request.message} "
+                f"(POST /api/v1/runbooks/approvals/{approval_id} or `opsagent runbook approve {approval_id}`)",
+                run=request.run_id,
+                approval=approval_id,
+            )
+
+        return on_request
+
+    def _start_and_report(self, request: RunRequest, approver: StoreApprover, incident_id: int) -> None:
+        task = self.start(request, approver)
+
+        def finished(t: asyncio.Task[int | None]) -> None:
+            self._busy.discard(incident_id)
+            run_id = None if t.cancelled() else t.result()
+            if run_id is None:
+                add_event(self.app, incident_id, f"runbook {request.runbook.name} did not run (see the agent's log)")
+                return
+            run = runs.get_run(self.app.store, run_id)
+            if run is not None:
+                summary = run["summary"]
+                add_event(
+                    self.app,
+                    incident_id,
+                    f"runbook {request.runbook.name}: run #{run_id} {run['status']}"
+                    + (f" (failed: {', '.join(summary.get('failed', []))})" if summary.get("failed") else ""),
+                    run=run_id,
+                    status=run["status"],
+                )
+
+        task.add_done_callback(finished)
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=10)

@@ -1,0 +1,119 @@
+"""snmp steps against a real net-snmp agent; cli steps (netmiko cisco_ios) against an IOS-like
+SSH device: show commands, a config set that changes the device, enable secret never stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.peer.rbhelpers import Home, import_inventory, make_home
+from tests.peers.iosdevice import IosDevice
+from tests.peers.ports import LOCALHOST, free_port
+from tests.peers.rb_snmpd import RbSnmpd
+
+pytestmark = pytest.mark.peer
+
+SNMP_BOOK = """\
+name: snmp-facts
+kind: inspection
+targets: kind=network
+steps:
+  - name: system
+    snmp: {oids: ["1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.99.0"]}
+    register: sys
+    value: "{{ sys.data['1.3.6.1.2.1.1.5.0'] }}"
+    check:
+      - fail: "sys.data['1.3.6.1.2.1.1.5.0'] != 'opsagent-rb-switch'"
+        message: "unexpected sysName"
+      - warn: "sys.data['1.3.6.1.2.1.1.3.0'] | int < 100"
+        message: "just booted"
+"""
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    return make_home(tmp_path, monkeypatch)
+
+
+def _secret(home: Home, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
+    monkeypatch.setenv(name, value)
+    home.env[name] = value
+    return f"env:{name}"
+
+
+def test_snmp_get_step(runbook_snmpd: RbSnmpd, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = _secret(home, monkeypatch, "OPSAGENT_T_RB_COMMUNITY", runbook_snmpd.community)
+    wrong = _secret(home, monkeypatch, "OPSAGENT_T_RB_WRONG", "not-the-community")
+    items = [
+        f"  - name: sw1\n    kind: network\n    address: {LOCALHOST}\n    port: {runbook_snmpd.port}\n"
+        f"    credentials: {{snmp: {{community: '{ref}'}}}}\n",
+        f"  - name: sw-wrong\n    kind: network\n    address: {LOCALHOST}\n    port: {runbook_snmpd.port}\n"
+        f"    credentials: {{snmp: {{community: '{wrong}'}}}}\n",
+        f"  - name: sw-none\n    kind: network\n    address: {LOCALHOST}\n    port: {free_port()}\n",
+    ]
+    import_inventory(home, items)
+    home.runbook("snmp-facts.yaml", SNMP_BOOK)
+    result = home.cli("runbook", "run", "snmp-facts")
+    assert result.exit_code == 1, result.output
+    detail = home.json("runbook", "show", str(home.json("runbook", "runs")[0]["id"]))
+    by_asset = {s["asset"]: s for s in detail["steps"]}
+    ok = by_asset["sw1"]
+    assert ok["status"] == "ok" and "1.3.6.1.2.1.1.5.0 = opsagent-rb-switch" in ok["stdout"]
+    assert "1.3.6.1.2.1.1.99.0 = None" in ok["stdout"]  # noSuchObject is a value, not a failure
+    assert ok["checks"][0]["status"] in ("pass", "warn") and ok["checks"][0]["value"] == "opsagent-rb-switch"
+    assert by_asset["sw-wrong"]["status"] == "timeout"  # a wrong community gets no answer at all
+    assert by_asset["sw-none"]["status"] == "failed" and "community" in by_asset["sw-none"]["message"]
+    assert runbook_snmpd.community not in json.dumps(detail)
+
+
+CLI_BOOK = """\
+name: port-description
+kind: task
+targets: kind=network
+parameters:
+  interface: {type: str, default: GigabitEthernet1/0/2}
+  text: {type: str}
+steps:
+  - name: version
+    cli: {commands: ["show version"]}
+    register: ver
+    check:
+      - fail: "'Cisco IOS' not in ver.stdout"
+        message: "not IOS"
+  - name: set description
+    cli: {config: ["interface {{ interface }}", "description {{ text }}"], save: true}
+  - name: verify
+    cli: {commands: ["show running-config"]}
+    register: running
+    check:
+      - fail: "('description ' ~ text) not in running.stdout"
+        message: "description not applied"
+"""
+
+
+def test_cli_steps_with_netmiko(ios_device: IosDevice, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    pw = _secret(home, monkeypatch, "OPSAGENT_T_RB_CLI_PW", ios_device.password)
+    secret = _secret(home, monkeypatch, "OPSAGENT_T_RB_CLI_EN", ios_device.secret)
+    creds = f"{{cli: {{user: {ios_device.user}, password: '{pw}', enable_password: '{secret}'}}}}"
+    item = f"  - name: sw1\n    kind: network\n    address: {LOCALHOST}\n    port: {ios_device.port}\n"
+    item += f"    credentials: {creds}\n"
+    import_inventory(home, [item])
+    home.runbook("port-description.yaml", CLI_BOOK)
+    result = home.cli("runbook", "run", "port-description", "-e", "text=to printer 3F")
+    assert result.exit_code == 0, result.output
+    assert " description to printer 3F" in ios_device.config
+    assert ios_device.saved == ios_device.config  # save: true wrote it to startup
+    detail = home.json("runbook", "show", str(home.json("runbook", "runs")[0]["id"]))
+    steps = {s["path"]: s for s in detail["steps"]}
+    assert steps["verify"]["checks"][0]["status"] == "pass"
+    assert "(config) description to printer 3F" in steps["set description"]["command"]
+    # a value cannot smuggle a second command onto the device
+    bad = home.cli("runbook", "run", "port-description", "-e", "text=x\nno interface GigabitEthernet1/0/1")
+    assert bad.exit_code == 1
+    assert "interface GigabitEthernet1/0/1" in ios_device.config and not any(
+        c.startswith("no interface") for c in ios_device.commands
+    )
+    text = json.dumps(detail)
+    assert ios_device.password not in text and ios_device.secret not in text
