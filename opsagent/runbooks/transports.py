@@ -200,7 +200,8 @@ def _mysql(asset: Asset, query: str, params: list[Any], database: str | None, ti
             if cur.description is None:
                 return Output(OK, stdout=f"{cur.rowcount} row(s) affected", rc=0, data=[], secrets=secrets)
             columns = [d[0] for d in cur.description]
-            rows = [{k: _plain(v) for k, v in r.items()} for r in cur.fetchall()]
+            # The collector's connection settings fetch tuples; a step registers rows by column name.
+            rows = [dict(zip(columns, map(_plain, r), strict=True)) for r in cur.fetchall()]
             return Output(OK, stdout=_rows_text(columns, rows), rc=0, data=rows, secrets=secrets)
     except Exception as exc:
         failed = classify(exc)
