@@ -44,6 +44,9 @@ class App:
         self.metrics = MetricsRegistry()
         self.collectors: dict[str, Collector] = available_collectors()
         for collector in self.collectors.values():
+            configure = getattr(collector, "configure", None)  # snmp: profile includes across content roots
+            if callable(configure):
+                configure(config.roots)
             self.metrics.add_help(collector.help)
         # SQLite has one writer: all store writes from the poll loop go through one thread, in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsagent-store")

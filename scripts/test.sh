@@ -25,6 +25,9 @@ APT_PACKAGES=(
     mariadb-server  # tests/peers/mariadb.py
     redis-server    # tests/peers/redis.py (primary + replica)
     nginx           # tests/peers/nginx.py (stub_status, TLS endpoint)
+    snmpd snmp      # tests/peers/snmp.py (net-snmp agent; snmpbulkwalk/snmptrap as reference clients)
+    python3-gdbm    # snmpsim's index (dbm.gnu) in .venv-snmpsim (scripts/snmpsim-venv.sh)
+    prometheus-snmp-exporter  # bench/bench_snmp.py peer
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
@@ -87,6 +90,7 @@ main() {
     cd "$REPO_ROOT"
     ensure_apt_packages "${APT_PACKAGES[@]}"
     ensure_venv
+    bash "$REPO_ROOT/scripts/snmpsim-venv.sh"  # snmpsim needs Debian's python (dbm.gnu)
     (($# > 0)) || set -- -q -ra
     log "pytest $*"
     exec "$VENV/bin/pytest" "$@"

@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.peers.mariadb",
     "tests.peers.redis",
     "tests.peers.nginx",
+    "tests.peers.snmp",
 ]
