@@ -142,9 +142,8 @@ def main() -> None:
             per = cpu / max(ok, 1)
             print(f"{name:26} {ok:>5} {per * 1000:>11.2f} ms {wall:>13.2f} {60 / per if per else float('inf'):>30.0f}")
         ours, theirs = rows[0][1][0] / max(rows[0][1][2], 1), rows[2][1][0] / max(rows[2][1][2], 1)
-        print(
-            f"goal CPU/device ≤ snmp_exporter: {'met' if ours <= theirs else 'NOT met'} ({ours * 1e3:.2f} vs {theirs * 1e3:.2f} ms)"
-        )
+        verdict = "met" if ours <= theirs else "NOT met"
+        print(f"goal CPU/device ≤ snmp_exporter: {verdict} ({ours * 1e3:.2f} vs {theirs * 1e3:.2f} ms)")
         print(
             f"goal 1,000 devices/60 s on 2 cores (client CPU): {'met' if 2 * 60 / ours >= 1000 else 'NOT met'}"
             f" (≈{2 * 60 / ours:.0f} devices)"
