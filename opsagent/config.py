@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsagent.loader import load_model
 from opsagent.store.engine import sqlite_url
+from opsagent.traps.config import TrapsConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9810"
 
@@ -52,6 +53,7 @@ class AgentConfig(BaseModel):
     )
     max_concurrent_polls: int = Field(default=64, ge=1, le=10000)
     poll_threads: int = Field(default=16, ge=1, le=1000)
+    traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
 
     @field_validator("listen")
     @classmethod

@@ -85,6 +85,10 @@ def _register() -> None:
     cli.add_command(incident.incident)
     cli.add_command(alert.alert)
 
+    from opsagent.cli import events
+
+    cli.add_command(events.events)
+
 
 _register()
 

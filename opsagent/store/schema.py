@@ -183,3 +183,19 @@ notification_log = Table(
     Column("error", Text),
     Index("ix_notification_log_group", "receiver", "group_key", "id"),
 )
+
+# Received events (SNMP traps and informs): migration 0006.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),  # snmp_trap | snmp_inform
+    Column("source", String(255), nullable=False),  # sender address
+    Column("asset", String(255)),  # the inventory asset with that address, if any
+    Column("name", String(255), nullable=False),  # trap name where MIBs resolve it, else the OID
+    Column("oid", String(255), nullable=False),
+    Column("detail", Json, nullable=False),  # varbinds, security name (never the secret)
+    Index("ix_events_received", "received_at"),
+    Index("ix_events_asset_received", "asset", "received_at"),
+)

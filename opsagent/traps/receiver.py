@@ -36,6 +36,7 @@ class TrapEvent:
     trap_name: str
     varbinds: list[dict[str, str]] = field(default_factory=list)
     security: str = ""  # community index or v3 user name, never the secret
+    kind: str = "snmp_trap"  # or snmp_inform
 
 
 @dataclass
@@ -66,9 +67,7 @@ class TrapReceiver:
         for user in users or []:
             self._add_user(user)
         self.mib_view = view.MibViewController(self.engine.get_mib_builder())
-        self._sources: dict[Any, str] = {}
         self.receiver = ntfrcv.NotificationReceiver(self.engine, self._callback)
-        self.engine.observer.register_observer(self._remember_source, "rfc3412.receiveMessage:request")
 
     def _add_user(self, user: V3User) -> None:
         auth = _AUTH[user.auth_protocol.upper().replace("-", "")]
@@ -77,11 +76,6 @@ class TrapReceiver:
         if user.engine_id:
             kwargs["securityEngineId"] = v2c.OctetString(hexValue=user.engine_id.removeprefix("0x"))
         config.add_v3_user(self.engine, user.name, auth, user.auth_password, priv, user.priv_password, **kwargs)
-
-    def _remember_source(self, snmp_engine: Any, execpoint: str, variables: dict[str, Any], ctx: Any) -> None:
-        address = variables.get("transportAddress")
-        self._sources[variables.get("stateReference")] = str(address[0]) if address else ""
-        self._security = str(variables.get("securityName", ""))
 
     def name_of(self, oid: str) -> str:
         """``1.3.6.1.6.3.1.1.5.3`` → ``linkDown`` (with the instance suffix), else the OID itself."""
@@ -95,16 +89,20 @@ class TrapReceiver:
         return name + ("." + ".".join(str(s) for s in suffix) if len(suffix) else "")
 
     def _callback(self, snmp_engine: Any, state: Any, engine_id: Any, context: Any, varbinds: Any, ctx: Any) -> None:
+        context = snmp_engine.observer.get_execution_context("rfc3412.receiveMessage:request") or {}
+        address = context.get("transportAddress")
+        pdu = context.get("pdu")
         binds = [(str(oid), val) for oid, val in varbinds]
         trap_oid = next((str(v) for o, v in binds if o == SNMP_TRAP_OID), "")
         rest = [{"oid": o, "name": self.name_of(o), "value": v.prettyPrint()} for o, v in binds if o != SNMP_TRAP_OID]
         event = TrapEvent(
             received_at=datetime.now(UTC),
-            source=self._sources.pop(state, ""),
+            source=str(address[0]) if address else "",
+            kind="snmp_inform" if pdu is not None and "Inform" in type(pdu).__name__ else "snmp_trap",
             trap_oid=trap_oid,
             trap_name=self.name_of(trap_oid) if trap_oid else "",
             varbinds=rest,
-            security=getattr(self, "_security", ""),
+            security=str(context.get("securityName", "")),
         )
         try:
             self.on_event(event)
