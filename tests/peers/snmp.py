@@ -60,10 +60,10 @@ def _tool(name: str) -> str:
     return path
 
 
-def snmp_answers(port: int, community: str, timeout: float = 1.0) -> bool:
+def snmp_answers(port: int, community: str, timeout: float = 1.0, host: str = LOCALHOST) -> bool:
     cmd = [_tool("snmpget"), "-v2c", "-c", community, "-On", "-t", str(timeout), "-r", "0"]
     done = subprocess.run(
-        [*cmd, f"{LOCALHOST}:{port}", "1.3.6.1.2.1.1.2.0"], capture_output=True, text=True, env=_env(), check=False
+        [*cmd, f"{host}:{port}", "1.3.6.1.2.1.1.2.0"], capture_output=True, text=True, env=_env(), check=False
     )
     return done.returncode == 0 and "1.3.6.1" in done.stdout
 
@@ -93,10 +93,10 @@ class Snmpd:
     host: str = LOCALHOST
 
 
-def start_snmpd(base: Path) -> Snmpd:
+def start_snmpd(base: Path, host: str = LOCALHOST, port: int | None = None) -> Snmpd:
     binary = _tool("snmpd")
-    port = free_udp_port()
-    conf = [f"agentAddress udp:{LOCALHOST}:{port}", f"rocommunity {COMMUNITY} 127.0.0.1"]
+    port = port or free_udp_port()
+    conf = [f"agentAddress udp:{host}:{port}", f"rocommunity {COMMUNITY} 127.0.0.0/8"]
     conf.append("sysLocation opsagent-test-lab")
     conf.append("sysContact ops@example.invalid")
     for user, (auth, apw, priv, ppw) in V3_USERS.items():
@@ -108,8 +108,8 @@ def start_snmpd(base: Path) -> Snmpd:
     argv += ["-Lf", str(base / "snmpd.log"), "-p", str(base / "snmpd.pid")]
     env = {**_env(), "SNMP_PERSISTENT_DIR": str(base / "persist")}
     daemon = Daemon("snmpd", argv, base / "snmpd.stdout", env=env)
-    daemon.wait_ready(lambda: snmp_answers(port, COMMUNITY), timeout=30)
-    return Snmpd(daemon, port)
+    daemon.wait_ready(lambda: snmp_answers(port, COMMUNITY, host=host), timeout=30)
+    return Snmpd(daemon, port, host=host)
 
 
 def prepare_recordings(data_dir: Path, names: dict[str, str]) -> None:
@@ -142,20 +142,24 @@ class Snmpsim:
         return self.ports[0]
 
 
-def start_snmpsim(base: Path, recordings: dict[str, str], endpoints: int = 1) -> Snmpsim:
+def start_snmpsim(
+    base: Path, recordings: dict[str, str], endpoints: int = 1, hosts: list[str] | None = None, port: int = 0
+) -> Snmpsim:
     """snmpsim on ``endpoints`` UDP ports; recordings and their index persist in .venv-snmpsim/work."""
     binary = SNMPSIM_VENV / "bin" / "snmpsim-command-responder"
     if not binary.exists():
         raise RuntimeError(f"{binary} missing: {HINT}")
     work = SNMPSIM_VENV / "work"
     prepare_recordings(work / "data", recordings)
-    ports = [free_udp_port() for _ in range(endpoints)]
+    # several ports on 127.0.0.1, or one port on several loopback addresses (discovery tests)
+    bind = [(h, port) for h in hosts] if hosts else [(LOCALHOST, free_udp_port()) for _ in range(endpoints)]
+    ports = [p for _, p in bind]
     argv = [str(binary), f"--data-dir={work / 'data'}", f"--cache-dir={work / 'cache'}"]
-    argv += [f"--agent-udpv4-endpoint={LOCALHOST}:{p}" for p in ports]
+    argv += [f"--agent-udpv4-endpoint={h}:{p}" for h, p in bind]
     env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
     daemon = Daemon("snmpsim", argv, base / "snmpsim.log", env=env)
     first = next(iter(recordings))
-    daemon.wait_ready(lambda: all(snmp_answers(p, first, 2.0) for p in ports), timeout=300)
+    daemon.wait_ready(lambda: all(snmp_answers(p, first, 2.0, h) for h, p in bind), timeout=300)
     return Snmpsim(daemon, ports, list(recordings))
 
 
