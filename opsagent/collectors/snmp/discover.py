@@ -148,8 +148,9 @@ async def _identify(
         source="discover:snmp",
     )
     # Identification walk only (system + entity + interface columns), as a poll would record it.
+    # A responder is alive: the walk gets a poll's timeout, not the short probe timeout.
     probe_spec = CollectorSpec(
-        name="snmp", interval=60, options={"version": cand.version, "timeout": timeout, "retries": retries}
+        name="snmp", interval=60, options={"version": cand.version, "timeout": max(timeout, 5.0), "retries": retries}
     )
     result = await collector.collect(asset, probe_spec, {})
     return Found(address, cand, asset, result.facts if result.ok else {}, result)
