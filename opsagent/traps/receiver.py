@@ -22,6 +22,18 @@ from pysnmp.smi import view
 log = logging.getLogger(__name__)
 SNMP_TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+# IF-MIB objects every switch sends in linkDown/linkUp (IF-MIB is not among pysnmp's compiled MIBs).
+WELL_KNOWN = {
+    "1.3.6.1.6.3.1.1.5.3": "linkDown",
+    "1.3.6.1.6.3.1.1.5.4": "linkUp",
+    "1.3.6.1.2.1.2.2.1.1": "ifIndex",
+    "1.3.6.1.2.1.2.2.1.2": "ifDescr",
+    "1.3.6.1.2.1.2.2.1.3": "ifType",
+    "1.3.6.1.2.1.2.2.1.7": "ifAdminStatus",
+    "1.3.6.1.2.1.2.2.1.8": "ifOperStatus",
+    "1.3.6.1.2.1.31.1.1.1.1": "ifName",
+    "1.3.6.1.2.1.31.1.1.1.18": "ifAlias",
+}
 _AUTH = {"MD5": config.USM_AUTH_HMAC96_MD5, "SHA": config.USM_AUTH_HMAC96_SHA}
 _AUTH |= {"SHA256": config.USM_AUTH_HMAC192_SHA256, "SHA512": config.USM_AUTH_HMAC384_SHA512}
 _PRIV = {"DES": config.USM_PRIV_CBC56_DES, "AES": config.USM_PRIV_CFB128_AES, "AES128": config.USM_PRIV_CFB128_AES}
@@ -79,6 +91,11 @@ class TrapReceiver:
 
     def name_of(self, oid: str) -> str:
         """``1.3.6.1.6.3.1.1.5.3`` → ``linkDown`` (with the instance suffix), else the OID itself."""
+        if oid in WELL_KNOWN:
+            return WELL_KNOWN[oid]
+        base, _, last = oid.rpartition(".")
+        if base in WELL_KNOWN:
+            return f"{WELL_KNOWN[base]}.{last}"
         try:
             _, label, suffix = self.mib_view.get_node_name(v2c.ObjectIdentifier(oid))
         except Exception:

@@ -49,5 +49,7 @@ async def test_traps_and_informs_arrive_as_events() -> None:
     assert [e.kind for e in got] == ["snmp_trap", "snmp_trap", "snmp_inform"]
     assert {e.source for e in got} == {"127.0.0.1"}
     assert got[0].varbinds[0]["name"] == "sysUpTime.0"
-    assert {"oid": "1.3.6.1.2.1.2.2.1.1.3", "name": "1.3.6.1.2.1.2.2.1.1.3", "value": "3"} in got[0].varbinds
+    assert got[0].trap_name == "linkDown"
+    assert {"oid": "1.3.6.1.2.1.2.2.1.1.3", "name": "ifIndex.3", "value": "3"} in got[0].varbinds
+    assert got[2].trap_name == "linkUp"
     assert all("trap-comm-1" not in repr(e) and "auth-Trap" not in repr(e) for e in got)
