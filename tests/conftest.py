@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.peers.redis",
     "tests.peers.nginx",
     "tests.peers.snmp",
+    "tests.peers.ioscli",
 ]

@@ -85,9 +85,10 @@ def _register() -> None:
     cli.add_command(incident.incident)
     cli.add_command(alert.alert)
 
-    from opsagent.cli import events
+    from opsagent.cli import config_cmd, events
 
     cli.add_command(events.events)
+    cli.add_command(config_cmd.config_group)
 
 
 _register()

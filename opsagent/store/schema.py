@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -198,4 +199,17 @@ events = Table(
     Column("detail", Json, nullable=False),  # varbinds, security name (never the secret)
     Index("ix_events_received", "received_at"),
     Index("ix_events_asset_received", "asset", "received_at"),
+)
+
+# Device configurations fetched over netmiko: one row per changed version (migration 0006).
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("asset", String(255), nullable=False),
+    Column("rev", Integer, nullable=False),
+    Column("fetched_at", UtcDateTime, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("text", Text, nullable=False),  # volatile lines removed, secrets masked (sha256 is of the raw text)
+    UniqueConstraint("asset", "rev", name="uq_config_versions_asset_rev"),
 )

@@ -1,4 +1,4 @@
-"""events: SNMP traps/informs (and later other received events), stored and listed
+"""events (SNMP traps/informs) and device configuration versions (backups over netmiko)
 
 Revision ID: 0006
 Revises: 0003
@@ -32,9 +32,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_events_received", "events", ["received_at"])
     op.create_index("ix_events_asset_received", "events", ["asset", "received_at"])
+    op.create_table(
+        "config_versions",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("asset", sa.String(255), nullable=False),
+        sa.Column("rev", sa.Integer, nullable=False),
+        sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.UniqueConstraint("asset", "rev", name="uq_config_versions_asset_rev"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("config_versions")
     op.drop_index("ix_events_asset_received", "events")
     op.drop_index("ix_events_received", "events")
     op.drop_table("events")
