@@ -14,10 +14,13 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from opsagent.inventory.facts import flatten
 from opsagent.inventory.model import Asset
 from opsagent.netcli.configtext import digest, mask, normalise
+from opsagent.netcli.parsers import FACT_COMMANDS, PARSERS
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc
+from opsagent.store.inventory_repo import record_facts
 
 COMMANDS = {
     "cisco_ios": "show running-config",
@@ -44,8 +47,8 @@ def _secret(asset: Asset, field: str) -> str | None:
     return ref.resolve().reveal() if ref else None
 
 
-def fetch(asset: Asset, timeout: float = 30.0) -> str:
-    """The running configuration as the device prints it (blocking)."""
+def fetch(asset: Asset, timeout: float = 30.0) -> tuple[str, str]:
+    """(running configuration, ``show version`` output) as the device prints them (blocking)."""
     from netmiko import ConnectHandler
 
     device_type = str(asset.vars.get("device_type", "cisco_ios"))
@@ -73,7 +76,8 @@ def fetch(asset: Asset, timeout: float = 30.0) -> str:
     with ConnectHandler(**params) as conn:
         if params["secret"] and device_type.startswith("cisco"):
             conn.enable()
-        return str(conn.send_command(command, read_timeout=timeout))
+        version = str(conn.send_command(FACT_COMMANDS.get(device_type, "show version"), read_timeout=timeout))
+        return str(conn.send_command(command, read_timeout=timeout)), version
 
 
 def _classify(exc: BaseException) -> str:
@@ -126,10 +130,14 @@ async def backup(store: Store, assets: list[Asset], timeout: float = 30.0, limit
     async def one(asset: Asset) -> BackupResult:
         async with gate:
             try:
-                raw = await asyncio.wait_for(asyncio.to_thread(fetch, asset, timeout), timeout * 3)
+                raw, version = await asyncio.wait_for(asyncio.to_thread(fetch, asset, timeout), timeout * 3)
             except Exception as exc:  # every failure is a result; messages never carry credentials
                 return BackupResult(asset.name, False, _classify(exc), f"{type(exc).__name__}: {str(exc)[:200]}")
             rev, changed = await asyncio.to_thread(save_version, store, asset.name, raw)
+            parser = PARSERS.get(str(asset.vars.get("device_type", "cisco_ios")))
+            if parser is not None:  # show version facts, kept with history like every collector's
+                facts = flatten(parser(version))
+                await asyncio.to_thread(record_facts, store, asset.name, "netcli", facts)
             return BackupResult(asset.name, True, rev=rev, changed=changed)
 
     return list(await asyncio.gather(*(one(a) for a in assets)))

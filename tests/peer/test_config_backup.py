@@ -56,6 +56,8 @@ def test_backup_versions_and_masked_diff(ios_device: IosDevice, tmp_path, monkey
     assert "Last configuration change" not in diff  # volatile lines are not changes
     for secret in ("Pr1vate-Comm", "N3w-Comm", "$1$mERr", "0822455D0A16", PASSWORD, ENABLE):
         assert secret not in diff
+    show = opsagent("inventory", "show", "sw1", "-o", "json", home=tmp_path).stdout
+    assert "12.2(55)SE3" in show  # show version facts (cisco_ios parser) recorded
     versions = opsagent("config", "versions", "sw1", "-o", "json", home=tmp_path).stdout
     assert '"rev": 2' in versions and '"rev": 1' in versions
 
