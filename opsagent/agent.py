@@ -86,8 +86,15 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     await runner.setup()
     evaluating: asyncio.Task[None] | None = None
     watching: asyncio.Task[None] | None = None
+    traps = None
     try:
         await web.TCPSite(runner, host, port).start()
+        if app.config.traps is not None:  # SNMP traps/informs → events (opsagent events)
+            from opsagent.traps.repo import record_event
+            from opsagent.traps.service import start_receiver
+
+            traps = start_receiver(app.config.traps, inventory, lambda e, a: record_event(app.store, e, a))
+            log.info("opsagent receiving SNMP traps on udp %s", app.config.traps.listen)
         scheduler.start()
         evaluating = asyncio.create_task(engine.run(stop))
         watching = asyncio.create_task(runbooks.watch(stop))
@@ -102,6 +109,8 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         if watching is not None:
             await asyncio.wait({watching}, timeout=10)
         await runbooks.close()  # runs in flight are recorded as interrupted
+        if traps is not None:
+            traps.close()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await runner.cleanup()

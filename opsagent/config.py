@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsagent.loader import load_model
 from opsagent.store.engine import sqlite_url
+from opsagent.traps.config import TrapsConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9810"
 
@@ -61,6 +62,7 @@ class AgentConfig(BaseModel):
         description="credential reference (env:NAME or file:PATH) of the bearer token that JSON API writes "
         "(ack, resolve, feedback) require; writes are refused while it does not resolve",
     )
+    traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
 
     @field_validator("listen")
     @classmethod

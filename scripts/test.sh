@@ -29,7 +29,9 @@ APT_PACKAGES=(
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0  # weasyprint (PDF reports)
     fonts-noto-cjk  # Chinese text in PDF reports
     poppler-utils   # pdftoppm/pdftotext: tests check rendered PDFs
-    snmpd           # tests/peers/rb_snmpd.py (runbook snmp steps)
+    snmpd snmp      # tests/peers/snmp.py (net-snmp agent; snmpbulkwalk/snmptrap as reference clients)
+    python3-gdbm    # snmpsim's index (dbm.gnu) in .venv-snmpsim (scripts/snmpsim-venv.sh)
+    prometheus-snmp-exporter  # bench/bench_snmp.py peer
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
@@ -92,6 +94,7 @@ main() {
     cd "$REPO_ROOT"
     ensure_apt_packages "${APT_PACKAGES[@]}"
     ensure_venv
+    bash "$REPO_ROOT/scripts/snmpsim-venv.sh"  # snmpsim needs Debian's python (dbm.gnu)
     (($# > 0)) || set -- -q -ra
     log "pytest $*"
     exec "$VENV/bin/pytest" "$@"

@@ -14,4 +14,6 @@ pytest_plugins = [
     "tests.peers.netns",
     "tests.peers.rb_snmpd",
     "tests.peers.iosdevice",
+    "tests.peers.snmp",
+    "tests.peers.ioscli",
 ]

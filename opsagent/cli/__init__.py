@@ -89,6 +89,11 @@ def _register() -> None:
     cli.add_command(service_cli.report)
     cli.add_command(runbook_cli.runbook)
 
+    from opsagent.cli import config_cmd, events
+
+    cli.add_command(events.events)
+    cli.add_command(config_cmd.config_group)
+
 
 _register()
 

@@ -170,3 +170,8 @@ def history(config: AgentConfig, name: str, key: str | None, limit: int, output:
             for c in changes
         ),
     )
+
+
+from opsagent.cli.discover import discover as _discover  # noqa: E402  (SNMP discovery lives in its own module)
+
+inventory.add_command(_discover)

@@ -15,10 +15,12 @@ def available_collectors() -> dict[str, Collector]:
     from opsagent.collectors.postgres import PostgresCollector
     from opsagent.collectors.probe import ProbeCollector
     from opsagent.collectors.redis import RedisCollector
+    from opsagent.collectors.snmp import SnmpCollector
     from opsagent.collectors.ssh import SshCollector
 
     collectors: list[Collector] = [LocalCollector(), SshCollector()]
     collectors += [PostgresCollector(), MySQLCollector(), RedisCollector(), NginxCollector(), ProbeCollector()]
+    collectors += [SnmpCollector()]
     return {c.name: c for c in collectors}
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -283,4 +284,33 @@ runbook_approvals = Table(
     Column("comment", Text, nullable=False, server_default=""),
     Column("channel", String(16), nullable=False),  # terminal | api
     Index("ix_runbook_approvals_status", "status"),
+)
+
+# Received events (SNMP traps and informs): migration 0006.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),  # snmp_trap | snmp_inform
+    Column("source", String(255), nullable=False),  # sender address
+    Column("asset", String(255)),  # the inventory asset with that address, if any
+    Column("name", String(255), nullable=False),  # trap name where MIBs resolve it, else the OID
+    Column("oid", String(255), nullable=False),
+    Column("detail", Json, nullable=False),  # varbinds, security name (never the secret)
+    Index("ix_events_received", "received_at"),
+    Index("ix_events_asset_received", "asset", "received_at"),
+)
+
+# Device configurations fetched over netmiko: one row per changed version (migration 0006).
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("asset", String(255), nullable=False),
+    Column("rev", Integer, nullable=False),
+    Column("fetched_at", UtcDateTime, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("text", Text, nullable=False),  # volatile lines removed, secrets masked (sha256 is of the raw text)
+    UniqueConstraint("asset", "rev", name="uq_config_versions_asset_rev"),
 )

@@ -1,0 +1,172 @@
+"""The ``snmp`` collector: one poll = one GET of scalars + GETBULK walks of the profile's columns.
+
+Per device it keeps a :class:`DeviceState` (adapted max-repetitions, cached lookup and identity
+tables) and a lock, so two polls of one device never overlap even across collector specs. The
+whole poll runs under a deadline; every request has a timeout and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from opsagent.collectors.base import CollectResult, Outcome, Sample
+from opsagent.collectors.snmp import convert, ident
+from opsagent.collectors.snmp.options import Metric, SnmpOptions
+from opsagent.collectors.snmp.session import DeviceState, Value, classify, connect, get_many, open_session, walk
+from opsagent.errors import CollectError
+from opsagent.inventory.model import Asset, CollectorSpec
+
+NAME = "snmp"
+HELP = {
+    "snmp_scrape_duration_seconds": "Total SNMP time scrape took (walk and processing).",
+    "snmp_scrape_pdus_returned": "PDUs returned from walk.",
+    "snmp_scrape_max_repetitions": "GETBULK max-repetitions currently used for this device (adapts).",
+}
+_GET_CHUNK = 20  # OIDs per GET: small enough for any agent's PDU size
+
+
+class SnmpCollector:
+    name = NAME
+    options_model = SnmpOptions
+
+    def __init__(self, roots: list[Path] | None = None) -> None:
+        self._roots = roots
+        self._library: dict[str, SnmpOptions] | None = None
+        self._state: dict[str, DeviceState] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def configure(self, roots: list[Path]) -> None:
+        """Content roots whose ``collectors/snmp/*.yaml`` ``include`` may name (set by the App)."""
+        self._roots, self._library = list(roots), None
+
+    @property
+    def help(self) -> dict[str, str]:
+        out = dict(HELP)
+        for profile in self.library().values():
+            out.update({m.name: m.help for m in profile.metrics if m.help})
+        return out
+
+    def library(self) -> dict[str, SnmpOptions]:
+        if self._library is None:
+            from opsagent.collectors.snmp.library import load_library
+
+            self._library = load_library(self._roots)
+        return self._library
+
+    def metrics_of(self, options: SnmpOptions) -> list[Metric]:
+        """The profile's metrics plus those of its includes (recursively, each once)."""
+        seen: set[str] = set()
+        out: dict[tuple[str, str], Metric] = {}
+
+        def add(opts: SnmpOptions) -> None:
+            for name in opts.include:
+                if name in seen:
+                    continue
+                seen.add(name)
+                found = self.library().get(name)
+                if found is None:
+                    raise CollectError("config", f"snmp profile includes unknown profile {name!r}")
+                add(found)
+            for m in opts.metrics:
+                out[(m.name, m.oid)] = m
+
+        add(options)
+        return list(out.values())
+
+    async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
+        options = SnmpOptions.model_validate(spec.options)
+        deadline = options.deadline or spec.effective_timeout * 0.95
+        lock = self._locks.setdefault(asset.name, asyncio.Lock())
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(deadline), lock:
+                result = await self._poll(asset, options)
+        except TimeoutError:
+            return CollectResult.failure(
+                asset.name, NAME, Outcome.TIMEOUT, "deadline", f"poll not finished within its {deadline:g}s deadline"
+            )
+        except CollectError as exc:
+            return CollectResult.failure(asset.name, NAME, Outcome.FAILED, exc.reason, str(exc))
+        result.duration = time.perf_counter() - started
+        result.samples.append(Sample.of("snmp_scrape_duration_seconds", result.duration))
+        return result
+
+    async def _poll(self, asset: Asset, options: SnmpOptions) -> CollectResult:
+        metrics = self.metrics_of(options)
+        state = self._state.setdefault(asset.name, DeviceState(options.max_repetitions))
+        session = open_session(asset, options, state.max_repetitions)
+        now = time.monotonic()
+        columns, lookups = convert.walk_roots(metrics)
+        identify = options.identify and (state.identity is None or now - state.identity[0] > options.identify_interval)
+        try:
+            await connect(session, options.retries)
+            scalars = await self._scalars(session, metrics, options, state)
+            data: dict[str, dict[str, Value]] = {}
+            count = len(scalars)
+            wanted = columns + (ident.IDENTITY_COLUMNS if identify else [])
+            for oid in dict.fromkeys(wanted):
+                data[oid] = convert.column(await walk(session, oid, options.retries, state), oid)
+                count += len(data[oid])
+            for oid in lookups:
+                data[oid] = await self._lookup(session, oid, options, state, data, now)
+        except CollectError:
+            raise
+        except (OSError, TimeoutError, Exception) as exc:
+            reason, message = classify(exc)
+            outcome = Outcome.TIMEOUT if reason == "timeout" else Outcome.FAILED
+            return CollectResult.failure(asset.name, NAME, outcome, reason, message)
+        for column_oid, rows in ((o, r) for o, r in scalars_as_columns(scalars).items()):
+            data.setdefault(column_oid, rows)
+        samples = [s for m in metrics for s in convert.metric_samples(m, data)]
+        samples.append(Sample.of("snmp_scrape_pdus_returned", count))
+        samples.append(Sample.of("snmp_scrape_max_repetitions", state.max_repetitions))
+        if options.identify:
+            if identify:
+                state.identity = (now, ident.identify(scalars, data))
+            facts = dict(state.identity[1]) if state.identity else {}
+            facts["system"] = ident.system_facts(scalars)  # cheap: fresh every poll
+            return CollectResult(asset=asset.name, collector=NAME, facts=facts, samples=samples)
+        return CollectResult(asset=asset.name, collector=NAME, samples=samples)
+
+    async def _scalars(
+        self, session: Any, metrics: list[Metric], options: SnmpOptions, state: DeviceState
+    ) -> dict[str, Value]:
+        oids = list(dict.fromkeys([*ident.SYSTEM.values(), *(m.oid + ".0" for m in metrics if not m.indexes)]))
+        out: dict[str, Value] = {}
+        for i in range(0, len(oids), _GET_CHUNK):
+            out |= await get_many(session, oids[i : i + _GET_CHUNK], options.retries, state)
+        return out
+
+    async def _lookup(
+        self, session: Any, oid: str, options: SnmpOptions, state: DeviceState, data: dict[str, Any], now: float
+    ) -> dict[str, Value]:
+        """Label tables (ifName, ifDescr…) change rarely: re-walked only after ``lookup_cache``, or
+        when a row of a walked table has an index the cached table lacks (a new interface)."""
+        cached = state.lookups.get(oid)
+        if cached is not None and now - cached[0] < options.lookup_cache and not _new_rows(data, cached[1]):
+            return cached[1]
+        rows = convert.column(await walk(session, oid, options.retries, state), oid)
+        state.lookups[oid] = (now, rows)
+        return rows
+
+
+def _new_rows(data: dict[str, dict[str, Value]], cached: dict[str, Value]) -> bool:
+    for rows in data.values():
+        for suffix in rows:
+            first = suffix.split(".", 1)[0]
+            if first not in cached and suffix not in cached:
+                return True
+        break  # one walked column is enough: rows of one table share their indexes
+    return False
+
+
+def scalars_as_columns(scalars: dict[str, Value]) -> dict[str, dict[str, Value]]:
+    """``1.3.6.1.2.1.1.3.0`` → column ``1.3.6.1.2.1.1.3`` row ``0``, so scalars render like columns."""
+    out: dict[str, dict[str, Value]] = {}
+    for oid, value in scalars.items():
+        base, _, last = oid.rpartition(".")
+        out.setdefault(base, {})[last] = value
+    return out

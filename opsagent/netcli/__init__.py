@@ -1,0 +1,1 @@
+"""Device CLIs over netmiko: configuration backup with stored versions and masked diffs."""
