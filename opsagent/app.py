@@ -45,9 +45,9 @@ class App:
         self.metrics = MetricsRegistry()
         self.collectors: dict[str, Collector] = available_collectors()
         for collector in self.collectors.values():
-            configure = getattr(collector, "configure", None)  # snmp: profile includes across content roots
-            if callable(configure):
-                configure(config.roots)
+            use_roots = getattr(collector, "use_content_roots", None)  # snmp: profile includes across roots
+            if callable(use_roots):
+                use_roots(config.roots)
             self.metrics.add_help(collector.help)
         for name, settings in config.collector_settings.items():
             configure = getattr(self.collectors.get(name), "configure", None)

@@ -38,7 +38,7 @@ class SnmpCollector:
         self._state: dict[str, DeviceState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def configure(self, roots: list[Path]) -> None:
+    def use_content_roots(self, roots: list[Path]) -> None:
         """Content roots whose ``collectors/snmp/*.yaml`` ``include`` may name (set by the App)."""
         self._roots, self._library = list(roots), None
 
