@@ -93,18 +93,18 @@ steps:
 """
 
 
-def test_cli_steps_with_netmiko(ios_device: IosDevice, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
-    pw = _secret(home, monkeypatch, "OPSAGENT_T_RB_CLI_PW", ios_device.password)
-    secret = _secret(home, monkeypatch, "OPSAGENT_T_RB_CLI_EN", ios_device.secret)
-    creds = f"{{cli: {{user: {ios_device.user}, password: '{pw}', enable_password: '{secret}'}}}}"
-    item = f"  - name: sw1\n    kind: network\n    address: {LOCALHOST}\n    port: {ios_device.port}\n"
+def test_cli_steps_with_netmiko(rb_ios_device: IosDevice, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    pw = _secret(home, monkeypatch, "OPSAGENT_T_RB_CLI_PW", rb_ios_device.password)
+    secret = _secret(home, monkeypatch, "OPSAGENT_T_RB_CLI_EN", rb_ios_device.secret)
+    creds = f"{{cli: {{user: {rb_ios_device.user}, password: '{pw}', enable_password: '{secret}'}}}}"
+    item = f"  - name: sw1\n    kind: network\n    address: {LOCALHOST}\n    port: {rb_ios_device.port}\n"
     item += f"    credentials: {creds}\n"
     import_inventory(home, [item])
     home.runbook("port-description.yaml", CLI_BOOK)
     result = home.cli("runbook", "run", "port-description", "-e", "text=to printer 3F")
     assert result.exit_code == 0, result.output
-    assert " description to printer 3F" in ios_device.config
-    assert ios_device.saved == ios_device.config  # save: true wrote it to startup
+    assert " description to printer 3F" in rb_ios_device.config
+    assert rb_ios_device.saved == rb_ios_device.config  # save: true wrote it to startup
     detail = home.json("runbook", "show", str(home.json("runbook", "runs")[0]["id"]))
     steps = {s["path"]: s for s in detail["steps"]}
     assert steps["verify"]["checks"][0]["status"] == "pass"
@@ -112,8 +112,8 @@ def test_cli_steps_with_netmiko(ios_device: IosDevice, home: Home, monkeypatch: 
     # a value cannot smuggle a second command onto the device
     bad = home.cli("runbook", "run", "port-description", "-e", "text=x\nno interface GigabitEthernet1/0/1")
     assert bad.exit_code == 1
-    assert "interface GigabitEthernet1/0/1" in ios_device.config and not any(
-        c.startswith("no interface") for c in ios_device.commands
+    assert "interface GigabitEthernet1/0/1" in rb_ios_device.config and not any(
+        c.startswith("no interface") for c in rb_ios_device.commands
     )
     text = json.dumps(detail)
-    assert ios_device.password not in text and ios_device.secret not in text
+    assert rb_ios_device.password not in text and rb_ios_device.secret not in text

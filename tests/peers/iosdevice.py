@@ -206,7 +206,7 @@ def start_ios_device() -> tuple[IosDevice, threading.Thread]:
 
 
 @pytest.fixture(scope="session")
-def ios_device() -> Iterator[IosDevice]:
+def rb_ios_device() -> Iterator[IosDevice]:
     device, thread = start_ios_device()
     try:
         yield device
