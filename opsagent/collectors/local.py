@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from opsagent.collectors.base import CollectResult, Sample
 from opsagent.collectors.parsers.linux import (
+    OS_INFO_KEYS,
     parse_cpuinfo_model,
     parse_meminfo,
     parse_os_release,
@@ -230,21 +231,7 @@ def _os(os_release: str | None) -> Iterator[Sample]:
     )
     if os_release:
         rel = parse_os_release(os_release)
-        keys = (
-            "build_id",
-            "id",
-            "id_like",
-            "image_id",
-            "image_version",
-            "name",
-            "pretty_name",
-            "variant",
-            "variant_id",
-            "version",
-            "version_codename",
-            "version_id",
-        )
-        yield Sample.of("node_os_info", 1, "info", **{k: rel.get(k, "") for k in keys})
+        yield Sample.of("node_os_info", 1, "info", **{k: rel.get(k, "") for k in OS_INFO_KEYS})
 
 
 def _excluded(pattern: str) -> Callable[[str], bool]:

@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import shlex
 
+# The labels of node_os_info, as node_exporter's os collector names them (local and SSH alike).
+OS_INFO_KEYS = (
+    "build_id",
+    "id",
+    "id_like",
+    "image_id",
+    "image_version",
+    "name",
+    "pretty_name",
+    "variant",
+    "variant_id",
+    "version",
+    "version_codename",
+    "version_id",
+)
+
 
 def parse_meminfo(text: str) -> dict[str, float]:
     """``/proc/meminfo`` → node_exporter metric suffixes: ``MemTotal_bytes`` (kB fields, in bytes),

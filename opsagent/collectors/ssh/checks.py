@@ -16,26 +16,18 @@ from typing import Any
 
 from opsagent.collectors.base import Sample
 from opsagent.collectors.parsers import linux_host as lh
-from opsagent.collectors.parsers.linux import parse_cpuinfo_model, parse_meminfo, parse_os_release, parse_proc_stat
+from opsagent.collectors.parsers.linux import (
+    OS_INFO_KEYS,
+    parse_cpuinfo_model,
+    parse_meminfo,
+    parse_os_release,
+    parse_proc_stat,
+)
 from opsagent.collectors.ssh.options import SshOptions
 
 Facts = dict[str, Any]
 Emitted = tuple[list[Sample], Facts]
 
-OS_INFO_KEYS = (
-    "build_id",
-    "id",
-    "id_like",
-    "image_id",
-    "image_version",
-    "name",
-    "pretty_name",
-    "variant",
-    "variant_id",
-    "version",
-    "version_codename",
-    "version_id",
-)
 SYSTEMD_STATES = ("activating", "active", "deactivating", "failed", "inactive")
 
 
