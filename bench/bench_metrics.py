@@ -1,6 +1,10 @@
 """/metrics rendering with 100,000 series: opsagent's registry beside prometheus-client's own
 Gauge objects holding the same series, in the same run. Goal: opsagent < 0.5 s.
 
+A poll only stores values (a target's exposition text is rendered by the first scrape after its
+poll, once), so the figures are: a first poll round (layouts built), a steady round (same series,
+new values), the first scrape after that round (renders every target), and repeated scrapes.
+
     .venv/bin/python bench/bench_metrics.py [--series 100000]
 """
 
@@ -65,7 +69,13 @@ def main() -> None:
     for asset, samples in data:
         registry.update(asset, "local", samples)
     ingest = time.perf_counter() - started
+    steady_data = [(a, [s._replace(value=s.value + 1) for s in samples]) for a, samples in data]
+    started = time.perf_counter()
+    for asset, samples in steady_data:
+        registry.update(asset, "local", samples)
+    steady = time.perf_counter() - started
     exposition = Exposition(registry, process=False)
+    first_scrape = best_of(1, lambda: exposition.render(None))
     ours_text = best_of(5, lambda: exposition.render(None))
     ours_om = best_of(5, lambda: exposition.render(OPENMETRICS))
     size = len(exposition.render(None)[0])
@@ -89,8 +99,10 @@ def main() -> None:
 
     total = registry.series_count()
     print(f"series: {total:,}  exposition size: {size / 1e6:.1f} MB")
-    print(f"opsagent ingest (render-once cache):      {ingest:8.3f} s")
-    print(f"opsagent /metrics text 0.0.4:             {ours_text:8.3f} s   (goal < 0.5 s)")
+    print(f"opsagent first poll round (new layouts):  {ingest:8.3f} s")
+    print(f"opsagent steady poll round (new values):  {steady:8.3f} s")
+    print(f"opsagent first /metrics after the round:  {first_scrape:8.3f} s   (goal < 0.5 s)")
+    print(f"opsagent /metrics text 0.0.4, repeated:   {ours_text:8.3f} s   (goal < 0.5 s)")
     print(f"opsagent /metrics OpenMetrics:            {ours_om:8.3f} s")
     print(f"prometheus-client Gauge objects, text:    {peer_text:8.3f} s")
     print(f"ratio peer / opsagent (text):             {peer_text / ours_text:8.1f} x")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -23,7 +25,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.samples import Sample as PromSample
 
 from opsagent.collectors.base import CollectResult, Sample
-from opsagent.series import SeriesHistory
+from opsagent.series import Series, SeriesHistory
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -62,16 +64,83 @@ def _format_value(value: float) -> str:
     return repr(float(value))
 
 
+def _format_values(values: list[float]) -> list[str]:
+    """Each value's exposition text and newline; repr of every float at C speed when all are
+    finite (a finite sum proves it), else value by value."""
+    floats = [float(v) for v in values]
+    total = sum(floats)
+    if total - total == 0:
+        return [f"{v!r}\n" for v in floats]
+    return [_format_value(v) + "\n" for v in floats]
+
+
+def _positions(layout: _Layout) -> Iterator[tuple[tuple[str, tuple[tuple[str, str], ...], str], _Group, int]]:
+    """(signature entry, group, position in group) for every sample of a layout."""
+    for g in layout.groups:
+        for pos, index in enumerate(g.indexes):
+            yield layout.signature[index], g, pos
+
+
 def sample_line(name: str, labels: Mapping[str, str], value: float) -> str:
     body = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
     return f"{name}{{{body}}} {_format_value(value)}\n" if body else f"{name} {_format_value(value)}\n"
 
 
 @dataclass(slots=True)
-class _Family:
+class _Group:
+    """One family's share of a batch layout: which samples, their names, labels and line prefixes."""
+
+    family: str
     kind: str
-    samples: list[tuple[str, dict[str, str], float]]
-    text: str  # the exposition lines of these samples, rendered once
+    indexes: list[int]
+    names: list[str]
+    labels: list[dict[str, str]]
+    pick: Callable[[list[Any]], tuple[Any, ...]] | None = None  # None for a single-sample group
+
+    def seal(self) -> None:
+        """Done adding samples: a group of several gets its item picker (one C call per render)."""
+        if len(self.indexes) > 1:
+            self.pick = itemgetter(*self.indexes)
+
+
+@dataclass(slots=True)
+class _Layout:
+    """What a target's batch looked like last time. Polls of one target nearly always return the
+    same series in the same order: then only the values are new, and an update is a value
+    formatting and a history append per sample (no label escaping, grouping or dict lookups)."""
+
+    signature: list[tuple[str, tuple[tuple[str, str], ...], str]]
+    groups: list[_Group]
+    prefixes: list[str]  # 'name{labels} ' per sample, batch order
+    series: list[Series]
+    generation: int  # the history's generation the series objects belong to
+
+
+class _Batch:
+    """A target's latest poll: its layout and values. The exposition text is rendered on the first
+    scrape after the poll, once (a poll costs no formatting at all when nobody scrapes before the
+    next one; a scrape joins cached strings)."""
+
+    __slots__ = ("_texts", "layout", "values")
+
+    def __init__(self, layout: _Layout, values: list[float]) -> None:
+        self.layout = layout
+        self.values = values
+        self._texts: list[str] | None = None
+
+    def texts(self) -> list[str]:
+        """The exposition lines of each group of the layout (in ``layout.groups`` order)."""
+        texts = self._texts
+        if texts is None:  # two scrapes racing here compute the same thing: no lock needed
+            layout = self.layout
+            lines = [p + v for p, v in zip(layout.prefixes, _format_values(self.values), strict=True)]
+            texts = [lines[g.indexes[0]] if g.pick is None else "".join(g.pick(lines)) for g in layout.groups]
+            self._texts = texts
+        return texts
+
+    def rows(self, group: _Group) -> list[tuple[str, dict[str, str], float]]:
+        values = self.values
+        return [(n, lb, values[i]) for n, lb, i in zip(group.names, group.labels, group.indexes, strict=True)]
 
 
 @dataclass
@@ -86,7 +155,7 @@ class MetricsRegistry:
     """Latest samples plus the agent's own per-target health."""
 
     def __init__(self, help_texts: Mapping[str, str] | None = None) -> None:
-        self._batches: dict[Key, dict[str, _Family]] = {}
+        self._batches: dict[Key, _Batch] = {}
         self._help: dict[str, str] = dict(SELF_HELP)
         if help_texts:
             self._help.update(help_texts)
@@ -95,7 +164,7 @@ class MetricsRegistry:
         self._lock = threading.Lock()  # guards the dict swaps; scrapes run in a worker thread
         # Past points per series for the alert evaluator (rate, *_over_time); /metrics never reads it.
         self.history = SeriesHistory()
-        self._label_text: dict[Key, dict[tuple[tuple[str, str], ...], tuple[dict[str, str], str]]] = {}
+        self._layouts: dict[Key, _Layout] = {}
         self._families: dict[tuple[str, str], tuple[str, str]] = {}
 
     def add_help(self, help_texts: Mapping[str, str]) -> None:
@@ -104,36 +173,57 @@ class MetricsRegistry:
 
     def update(self, asset: str, collector: str, samples: Iterable[Sample], now: float | None = None) -> None:
         """Replace the batch of (asset, collector) with ``samples`` (an ``asset`` label is added)."""
-        # A target's label sets rarely change between polls: their labels dict and rendered label
-        # text are kept from the previous batch (only the sets still in use), so a poll costs one
-        # value formatting per sample instead of re-escaping every label.
         key = (asset, collector)
-        previous = self._label_text.get(key, {})
-        current: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], str]] = {}
-        grouped: dict[str, tuple[str, list[tuple[str, dict[str, str], float]], list[str]]] = {}
-        for s in samples:
-            family, kind = self._family(s)
-            entry = grouped.get(family)
-            if entry is None:
-                entry = grouped[family] = (kind, [], [])
-            rendered = previous.get(s.labels) or current.get(s.labels)
-            if rendered is None:
-                labels = dict(s.labels)
-                labels["asset"] = asset
-                rendered = (labels, ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()))
-            current[s.labels] = rendered
-            entry[1].append((s.name, rendered[0], s.value))
-            entry[2].append(f"{s.name}{{{rendered[1]}}} {_format_value(s.value)}\n")
-        families = {name: _Family(kind, rows, "".join(lines)) for name, (kind, rows, lines) in grouped.items()}
+        batch = samples if isinstance(samples, list) else list(samples)
+        t = time.time() if now is None else now
+        signature = [(s.name, s.labels, s.kind) for s in batch]
+        values = [s.value for s in batch]
+        layout = self._layouts.get(key)
+        if layout is None or layout.signature != signature or layout.generation != self.history.generation:
+            layout = self._new_layout(key, asset, batch, signature, t)
+        else:
+            self.history.append_values(layout.series, values, t)
         with self._lock:
-            self._batches[key] = families
-            self._label_text[key] = current
-        self.history.ingest(
-            key,
-            ((n, lb, v, kind) for kind, fam_rows, _ in grouped.values() for n, lb, v in fam_rows),
-            time.time() if now is None else now,
-            replace=True,
-        )
+            self._batches[key] = _Batch(layout, values)
+            self._layouts[key] = layout
+
+    def _new_layout(
+        self,
+        key: Key,
+        asset: str,
+        batch: list[Sample],
+        signature: list[tuple[str, tuple[tuple[str, str], ...], str]],
+        t: float,
+    ) -> _Layout:
+        """Group a batch by family and render its label text (kept for the next polls). Label
+        sets still in use from the previous layout keep their dicts and text."""
+        previous: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], str]] = {}
+        old = self._layouts.get(key)
+        if old is not None:
+            for (name, label_key, _), g, i in _positions(old):
+                previous[label_key] = (g.labels[i], old.prefixes[g.indexes[i]][len(name) + 1 : -2])
+        groups: dict[str, _Group] = {}
+        prefixes: list[str] = []
+        rows: list[tuple[str, Mapping[str, str], float, str]] = []
+        for index, s in enumerate(batch):
+            family, kind = self._family(s)
+            group = groups.get(family)
+            if group is None:
+                group = groups[family] = _Group(family, kind, [], [], [])
+            rendered = previous.get(s.labels)
+            if rendered is None:
+                full = dict(s.labels)
+                full["asset"] = asset
+                rendered = previous[s.labels] = (full, ",".join(f'{k}="{_escape(v)}"' for k, v in full.items()))
+            group.indexes.append(index)
+            group.names.append(s.name)
+            group.labels.append(rendered[0])
+            prefixes.append(f"{s.name}{{{rendered[1]}}} ")
+            rows.append((s.name, rendered[0], s.value, s.kind))
+        for group in groups.values():
+            group.seal()
+        series = self.history.ingest(key, rows, t, replace=True)
+        return _Layout(signature, list(groups.values()), prefixes, series, self.history.generation)
 
     def _family(self, sample: Sample) -> tuple[str, str]:
         hit = self._families.get((sample.name, sample.kind))
@@ -182,7 +272,7 @@ class MetricsRegistry:
     def forget(self, asset: str, collector: str | None = None) -> None:
         """Drop an asset (or one of its collectors) that left the inventory."""
         with self._lock:
-            for store in (self._batches, self._stats, self._label_text):
+            for store in (self._batches, self._stats, self._layouts):
                 for key in [k for k in store if k[0] == asset and collector in (None, k[1])]:
                     del store[key]
             for err in [e for e in self._errors if e[0] == asset and collector in (None, e[1])]:
@@ -194,21 +284,23 @@ class MetricsRegistry:
     def series_count(self) -> int:
         with self._lock:
             batches = list(self._batches.values())
-        return sum(len(f.samples) for fams in batches for f in fams.values())
+        return sum(len(b.values) for b in batches)
 
     def latest(self, asset: str | None = None) -> list[tuple[str, dict[str, str], float]]:
         """Flat (name, labels, value) view for the CLI and tests."""
         with self._lock:
             items = list(self._batches.items())
-        return [row for (a, _), fams in items if asset in (None, a) for f in fams.values() for row in f.samples]
+        return [row for (a, _), b in items if asset in (None, a) for g in b.layout.groups for row in b.rows(g)]
 
     # -- prometheus-client custom collector protocol ------------------------------------------
     def collect(self) -> Iterator[Metric]:
         """Every family, collected samples and self-metrics (for any prometheus-client registry)."""
         merged: dict[str, Metric] = {}
-        for family, kind, parts in self._merged():
+        for family, kind, parts in self._merged(texts=False):
             metric = merged[family] = Metric(family, self._help_for(family), kind)
-            metric.samples.extend(PromSample(n, lb, v, None, None) for part in parts for n, lb, v in part.samples)
+            metric.samples.extend(
+                PromSample(n, lb, v, None, None) for batch, group in parts for n, lb, v in batch.rows(group)
+            )
         yield from merged.values()
         yield from self.collect_self()
 
@@ -218,24 +310,31 @@ class MetricsRegistry:
             errors = list(self._errors.items())
         yield from self._self_metrics(stats, errors, self.series_count())
 
-    def _merged(self) -> list[tuple[str, str, list[_Family]]]:
+    def _merged(self, *, texts: bool) -> list[tuple[str, str, list[Any]]]:
+        """Per family (kind, parts) over every target: each target's rendered text of the family
+        (``texts``) or its (batch, group) for the samples. A family reported with two types keeps
+        the first."""
         with self._lock:
             batches = list(self._batches.values())
-        merged: dict[str, tuple[str, list[_Family]]] = {}
-        for families in batches:
-            for name, fam in families.items():
-                entry = merged.setdefault(name, (fam.kind, []))
-                if entry[0] == fam.kind:  # a family reported with two types keeps the first
-                    entry[1].append(fam)
+        merged: dict[str, tuple[str, list[Any]]] = {}
+        for batch in batches:
+            groups = batch.layout.groups
+            items: list[Any] = batch.texts() if texts else [(batch, g) for g in groups]
+            for g, item in zip(groups, items, strict=True):
+                entry = merged.get(g.family)
+                if entry is None:
+                    entry = merged[g.family] = (g.kind, [])
+                if entry[0] == g.kind:
+                    entry[1].append(item)
         return [(name, kind, parts) for name, (kind, parts) in merged.items()]
 
     def render_collected(self, openmetrics: bool) -> str:
         """Exposition text of the collected families from the cached per-batch text."""
         out: list[str] = []
-        for family, kind, parts in self._merged():
+        for family, kind, parts in self._merged(texts=True):
             header = family if openmetrics or kind != "counter" else family + "_total"
             out.append(f"# HELP {header} {_escape(self._help_for(family))}\n# TYPE {header} {kind}\n")
-            out.extend(part.text for part in parts)
+            out.extend(parts)
         return "".join(out)
 
     def _help_for(self, family: str) -> str:

@@ -81,6 +81,9 @@ class SeriesHistory:
         self._batches: dict[object, set[tuple[str, LabelKey]]] = {}
         self._lock = threading.Lock()
         self._ingested = 0
+        # Bumped whenever series objects are dropped: callers holding Series lists (the metrics
+        # registry's batch layouts) must then look them up again.
+        self.generation = 0
 
     def need(self, seconds: float) -> None:
         """Keep at least ``seconds`` of history (the longest range + offset the loaded rules use)."""
@@ -98,17 +101,19 @@ class SeriesHistory:
 
     def ingest(
         self, producer: object, rows: Iterable[tuple[str, Mapping[str, str], float, str]], t: float, *, replace: bool
-    ) -> None:
-        """Append ``(name, labels, value, kind)`` rows at time ``t``.
+    ) -> list[Series]:
+        """Append ``(name, labels, value, kind)`` rows at time ``t``; the rows' series, in order.
 
         With ``replace`` the rows are the producer's whole batch: its series not in it go stale.
         """
         seen: set[tuple[str, LabelKey]] = set()
+        out: list[Series] = []
         with self._lock:
             for name, labels, value, kind in rows:
                 series = self._series(name, labels, kind)
                 series.append(t, value)
                 seen.add((name, series.key))
+                out.append(series)
             if replace:
                 for name, key in self._batches.get(producer, set()) - seen:
                     gone = self._by_name.get(name, {}).get(key)
@@ -119,6 +124,23 @@ class SeriesHistory:
                 self._batches.setdefault(producer, set()).update(seen)
             self._ingested += len(seen)
             if self._ingested > 50_000:  # amortised trimming, not on every batch
+                self._trim(t)
+        return out
+
+    def append_values(self, series: list[Series], values: list[float], t: float) -> None:
+        """The same batch as last time from the same producer (same series, same order), new values:
+        nothing goes stale, only points are appended."""
+        with self._lock:
+            for one, value in zip(series, values, strict=True):
+                ts = one.ts  # Series.append inlined: this loop runs for every sample of every poll
+                if ts and t <= ts[-1]:
+                    one.vs[-1] = value
+                else:
+                    ts.append(t)
+                    one.vs.append(value)
+                one.stale_at = None
+            self._ingested += len(values)
+            if self._ingested > 50_000:
                 self._trim(t)
 
     def _trim(self, now: float) -> None:
@@ -131,6 +153,7 @@ class SeriesHistory:
                 series.trim(before, self.max_points)
                 if not series.ts:
                     del by_key[key]
+                    self.generation += 1
             if not by_key:
                 del self._by_name[name]
 

@@ -88,3 +88,57 @@ def test_custom_collector_protocol_yields_all_families() -> None:
 def test_process_metrics_are_namespaced() -> None:
     text = Exposition(MetricsRegistry()).render(None)[0].decode()
     assert "opsagent_process_resident_memory_bytes" in text
+
+
+def _batch(load: float, rx: float, *, eth1: bool = True) -> list[Sample]:
+    out = [
+        Sample.of("node_load1", load),
+        Sample.of("node_network_receive_bytes_total", rx, "counter", device="eth0"),
+    ]
+    if eth1:
+        out.append(Sample.of("node_network_receive_bytes_total", rx * 2, "counter", device="eth1"))
+    return out
+
+
+def test_repeated_layout_renders_new_values_and_feeds_history() -> None:
+    """Polls with the same series (the common case, served from the cached layout) still render
+    every new value, special values included, and append one history point per series."""
+    reg = MetricsRegistry()
+    for t, (load, rx) in enumerate([(0.5, 10.0), (0.7, 20.0), (float("nan"), float("inf"))], start=1):
+        reg.update("h", "ssh", _batch(load, rx), now=float(t))
+    text = Exposition(reg, process=False).render(None)[0].decode()
+    assert 'node_load1{asset="h"} NaN\n' in text
+    assert 'node_network_receive_bytes_total{device="eth0",asset="h"} +Inf\n' in text
+    reg.update("h", "ssh", _batch(0.9, 30.0), now=4.0)
+    fams = _families(Exposition(reg, process=False).render(None)[0].decode())
+    assert fams["node_load1"] == [("node_load1", {"asset": "h"}, 0.9)]
+    assert sorted(v for _, _, v in fams["node_network_receive_bytes"]) == [30.0, 60.0]
+    (eth0,) = [s for s in reg.history.select("node_network_receive_bytes_total") if s.labels["device"] == "eth0"]
+    assert eth0.ts == [1.0, 2.0, 3.0, 4.0] and eth0.vs[:2] == [10.0, 20.0] and eth0.vs[3] == 30.0
+
+
+def test_changed_layout_drops_vanished_series_and_marks_them_stale() -> None:
+    reg = MetricsRegistry()
+    reg.update("h", "ssh", _batch(0.5, 10.0), now=1.0)
+    reg.update("h", "ssh", _batch(0.6, 11.0), now=2.0)
+    reg.update("h", "ssh", _batch(0.7, 12.0, eth1=False), now=3.0)  # eth1 went away
+    fams = _families(Exposition(reg, process=False).render(None)[0].decode())
+    assert [lb["device"] for _, lb, _ in fams["node_network_receive_bytes"]] == ["eth0"]
+    (eth1,) = [s for s in reg.history.select("node_network_receive_bytes_total") if s.labels["device"] == "eth1"]
+    assert eth1.instant(3.0) is None and eth1.instant(2.5) == 22.0
+    reg.update("h", "ssh", _batch(0.8, 13.0), now=4.0)  # and came back
+    back = [s for s in reg.history.select("node_network_receive_bytes_total") if s.labels["device"] == "eth1"]
+    assert [s.instant(4.0) for s in back] == [26.0]
+    assert reg.series_count() == 3
+
+
+def test_history_trim_does_not_strand_cached_layouts() -> None:
+    """Trimming drops empty series objects; a cached layout must then find the live ones again."""
+    reg = MetricsRegistry()
+    reg.history.retention = 10.0
+    reg.update("h", "ssh", _batch(0.5, 10.0), now=1.0)
+    reg.update("h", "ssh", _batch(0.6, 11.0), now=2.0)
+    reg.history.trim(100.0)  # everything older than 90 s goes, series objects included
+    reg.update("h", "ssh", _batch(0.7, 12.0), now=101.0)
+    (load,) = list(reg.history.select("node_load1"))
+    assert load.ts == [101.0] and load.instant(101.0) == 0.7

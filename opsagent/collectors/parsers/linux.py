@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import shlex
 
 # The labels of node_os_info, as node_exporter's os collector names them (local and SSH alike).
@@ -21,27 +23,24 @@ OS_INFO_KEYS = (
 )
 
 
+_MEMINFO_LINE = re.compile(r"^([^\s:]+):[ \t]+(\d+)(?:[ \t]+(kB))?[ \t]*$", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=512)
+def _meminfo_key(field: str, unit: str) -> str:
+    key = field.replace("(", "_").replace(")", "")
+    return key + "_bytes" if unit else key
+
+
 def parse_meminfo(text: str) -> dict[str, float]:
     """``/proc/meminfo`` → node_exporter metric suffixes: ``MemTotal_bytes`` (kB fields, in bytes),
-    ``HugePages_Total`` (counts keep no unit), ``Active(anon)`` → ``Active_anon_bytes``."""
-    # str.split rather than a regex per line: this runs on every poll of every SSH host.
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        parts = line.split()
-        count = len(parts)
-        if count < 2 or count > 3 or not parts[1].isdigit():
-            continue
-        key = parts[0]
-        if not key.endswith(":") or ":" in key[:-1] or len(key) < 2:
-            continue
-        key = key[:-1].replace("(", "_").replace(")", "")
-        if count == 3:
-            if parts[2] != "kB":
-                continue
-            out[key + "_bytes"] = float(parts[1]) * 1024
-        else:
-            out[key] = float(parts[1])
-    return out
+    ``HugePages_Total`` (counts keep no unit), ``Active(anon)`` → ``Active_anon_bytes``. Lines
+    with another unit or shape are skipped."""
+    # One regex over the whole text: this runs on every poll of every SSH host.
+    return {
+        _meminfo_key(field, unit): float(value) * 1024 if unit else float(value)
+        for field, value, unit in _MEMINFO_LINE.findall(text)
+    }
 
 
 def parse_os_release(text: str) -> dict[str, str]:

@@ -116,6 +116,9 @@ def parse_diskstats(text: str) -> dict[str, dict[str, float]]:
     return out
 
 
+_NETDEV_KEYS = tuple(f"receive_{k}" for k in NETDEV_RECEIVE) + tuple(f"transmit_{k}" for k in NETDEV_TRANSMIT)
+
+
 def parse_net_dev(text: str) -> dict[str, dict[str, float]]:
     """``/proc/net/dev`` → {interface: {"receive_bytes": …, "transmit_packets": …}}."""
     out: dict[str, dict[str, float]] = {}
@@ -128,9 +131,7 @@ def parse_net_dev(text: str) -> dict[str, dict[str, float]]:
         values = rest.split()
         if not sep or len(values) < 16:
             continue
-        fields = {f"receive_{k}": float(v) for k, v in zip(NETDEV_RECEIVE, values[:8], strict=True)}
-        fields |= {f"transmit_{k}": float(v) for k, v in zip(NETDEV_TRANSMIT, values[8:16], strict=True)}
-        out[name.strip()] = fields
+        out[name.strip()] = dict(zip(_NETDEV_KEYS, map(float, values[:16]), strict=True))
     if not header_seen:
         raise ValueError("not /proc/net/dev output (no header)")
     return out

@@ -12,6 +12,7 @@ status. ``build_script`` is the same program as a one-shot script (for ``ssh hos
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,11 +69,12 @@ def poll_function(checks: Sequence[Check], *, as_root: bool = False, password: b
     lines += [
         f"echo '{MARK} checks'",
         ")",
-        "printf '%s\\n' \"$__opsagent_out\"",
         # stdout and stderr reach us as separate streams: this line closes the poll's stderr, so
         # everything the checks wrote there (sudo's complaints) is in before the poll is read.
+        # It goes first, and the output and the done line go in ONE write: the poll's answer is
+        # then usually one SSH packet per stream, and the reader wakes once.
         f"printf '{MARK} stderr %s\\n' \"$1\" >&2",
-        f"printf '{MARK} done %s\\n' \"$1\"",
+        f'printf \'%s\\n{MARK} done %s\\n\' "$__opsagent_out" "$1"',
         "}",
     ]
     return "\n".join(lines) + "\n"
@@ -102,19 +104,24 @@ def build_script(checks: Sequence[Check]) -> str:
     return poll_function(checks) + "__opsagent_poll 1\n"
 
 
+@functools.lru_cache(maxsize=1024)
+def _markers(name: str) -> tuple[str, str]:
+    """A check's begin line and end-line prefix (built once, looked up on every poll)."""
+    return f"{MARK} begin {name}\n", f"{_END_PREFIX}{name} "
+
+
 def split_output(text: str, checks: Sequence[Check]) -> dict[str, CheckOutput]:
     """Each check's output (without the newline the end marker adds) and exit status."""
     out: dict[str, CheckOutput] = {}
     pos = 0
     for check in checks:
-        begin = f"{MARK} begin {check.name}\n"
+        begin, end_prefix = _markers(check.name)
         start = text.find(begin, pos)
         if start < 0:
             start = text.find(begin)  # out of order (a check printed a marker?): look everywhere
             if start < 0:
                 continue
         body_start = start + len(begin)
-        end_prefix = f"{_END_PREFIX}{check.name} "
         end = text.find(end_prefix, body_start)
         line_end = text.find("\n", end + len(end_prefix)) if end >= 0 else -1
         status = text[end + len(end_prefix) : line_end] if line_end >= 0 else ""

@@ -13,6 +13,7 @@ App closes on shutdown.
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import time
 from collections.abc import Callable, Mapping
@@ -113,7 +114,9 @@ class SshCollector:
         finally:
             if not options.persistent:
                 self.pool.discard(asset)
-        cache = self._parsed.setdefault(asset, {})
+        cache = self._parsed.get(asset)
+        if cache is None:
+            cache = self._parsed[asset] = ParseCache()
         result = interpret(asset, self.name, options, output.stdout, output.stderr, 0, cache)
         result.samples.append(Sample("opsagent_ssh_connection_reused", (), 1.0 if reused else 0.0, "gauge"))
         return result
@@ -195,17 +198,18 @@ def interpret(
     if options.checks and not outputs:
         return CollectResult.failure(asset, collector, Outcome.FAILED, *_no_output_reason(stderr, exit_status))
     samples: list[Sample] = []
-    facts: Facts = {}
+    parts: list[Facts] = []
     problems: list[tuple[Check, str]] = []
     for check in options.checks:
         out = outputs.get(check.name)
         if check.sudo and not options.sudo and out is not None and out.exit_status is not None and not out.sudo_ok:
             problem = f"sudo refused to run it{_sudo_message(stderr)}"
         else:
-            problem = _apply(check, out, options, samples, facts, cache)
+            problem = _apply(check, out, options, samples, parts, cache)
         samples.append(_check_success(check.name, not problem))
         if problem:
             problems.append((check, problem))
+    facts = _merged_facts(parts, cache)
     required = [(c, p) for c, p in problems if c.required]
     if required:
         check, problem = required[0]
@@ -216,6 +220,7 @@ def interpret(
     return CollectResult(asset=asset, collector=collector, facts=facts, samples=samples, message=message)
 
 
+@functools.lru_cache(maxsize=1024)
 def _check_success(name: str, ok: bool) -> Sample:
     return Sample("opsagent_ssh_check_success", (("check", name),), 1.0 if ok else 0.0, "gauge")
 
@@ -238,7 +243,7 @@ def _apply(
     out: CheckOutput | None,
     options: SshOptions,
     samples: list[Sample],
-    facts: Facts,
+    facts: list[Facts],
     cache: ParseCache | None,
 ) -> str:
     """Parse and emit one check; the problem as text, or '' when it went fine."""
@@ -246,7 +251,7 @@ def _apply(
         return "did not run to completion"
     if out.exit_status != 0 and not out.output.strip():
         return f"command exited with status {out.exit_status} and printed nothing"
-    hit = cache.get(check.name) if cache is not None else None
+    hit = cache.checks.get(check.name) if cache is not None else None
     if hit is not None and hit[0] == out.output and hit[1] is options:
         new_samples, new_facts = hit[2], hit[3]
     else:
@@ -257,10 +262,25 @@ def _apply(
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return f"parser {check.parser}: {exc}"
         if cache is not None:
-            cache[check.name] = (out.output, options, new_samples, new_facts)
+            cache.checks[check.name] = (out.output, options, new_samples, new_facts)
     samples.extend(new_samples)
-    merge_facts(facts, new_facts)
+    if new_facts:
+        facts.append(new_facts)
     return ""
+
+
+def _merged_facts(parts: list[Facts], cache: ParseCache | None) -> Facts:
+    """The checks' facts deep-merged in check order; the last poll's merge when every part is the
+    same (cached) dict as then. Callers get a dict they may keep but must not change."""
+    key = tuple(map(id, parts))
+    if cache is not None and cache.merged is not None and cache.merged[0] == key:
+        return cache.merged[1]
+    facts: Facts = {}
+    for part in parts:
+        merge_facts(facts, part)
+    if cache is not None:
+        cache.merged = (key, facts)
+    return facts
 
 
 def _no_output_reason(stderr: str, exit_status: int) -> tuple[str, str]:

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from opsagent.collectors.base import Sample
 from opsagent.collectors.ssh.options import SshOptions
 from opsagent.collectors.ssh.session import Plan
 
-# check name -> (its last output, the options it was parsed with, samples, facts)
-ParseCache = dict[str, tuple[str, SshOptions, list[Sample], dict[str, Any]]]
+
+@dataclass
+class ParseCache:
+    """One asset's last parses: per check (its last output, the options it was parsed with,
+    samples, facts), and the facts of the whole poll merged, keyed by the identities of the checks'
+    fact dicts (unchanged outputs give the same dicts, so the merge is skipped too)."""
+
+    checks: dict[str, tuple[str, SshOptions, list[Sample], dict[str, Any]]] = field(default_factory=dict)
+    merged: tuple[tuple[int, ...], dict[str, Any]] | None = None
 
 
 def _options_key(options: Mapping[str, Any]) -> tuple[Any, ...]:
