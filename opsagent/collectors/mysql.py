@@ -8,9 +8,7 @@ Credentials: ``asset.credentials.mysql.{user,password}``.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from functools import cached_property
 from typing import Any
 
 import pymysql
@@ -19,17 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsagent.collectors.base import CollectResult, Sample
 from opsagent.collectors.dbcommon import QueryFailed, Transform, connect_reason, credential, failed
-from opsagent.collectors.optcache import OptionsCache
 from opsagent.collectors.parsers.dbstatus import (
     mysql_global_status_samples,
     mysql_global_variables_samples,
     mysql_slave_status_samples,
     mysql_version_number,
 )
-from opsagent.collectors.queryrun import QueryRunner, Table
-from opsagent.collectors.sqlquery import QuerySpec, check_transforms, profile_help
+from opsagent.collectors.queryrun import Table
+from opsagent.collectors.sqlbase import SqlCollector
+from opsagent.collectors.sqlquery import QuerySpec, check_transforms
 from opsagent.errors import CollectError
-from opsagent.inventory.model import Asset, CollectorSpec
+from opsagent.inventory.model import Asset
 from opsagent.units import Duration
 
 NAME = "mysql"
@@ -134,26 +132,15 @@ def session_limits(version: str, options: MySQLOptions) -> list[str]:
     return out
 
 
-class MySQLCollector:
+class MySQLCollector(SqlCollector[MySQLOptions]):
     """Polls a MySQL or MariaDB server with the profile's queries."""
 
     name = NAME
     up_metric = "mysql_up"
     options_model = MySQLOptions
-
-    def __init__(self) -> None:
-        self._options = OptionsCache(MySQLOptions)
-        self._runner = QueryRunner("mysql", TRANSFORMS)
-
-    @cached_property
-    def help(self) -> dict[str, str]:
-        from opsagent.config import shipped_content_root
-
-        return {**profile_help(shipped_content_root() / "collectors" / NAME), **HELP}
-
-    async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
-        options = self._options.get(spec.options)
-        return await asyncio.to_thread(self.collect_sync, asset, options)
+    metric_prefix = "mysql"
+    transforms = TRANSFORMS
+    extra_help = HELP
 
     def collect_sync(self, asset: Asset, options: MySQLOptions) -> CollectResult:
         try:

@@ -7,9 +7,7 @@ the connection has ``connect_timeout``. Credentials: ``asset.credentials.postgre
 
 from __future__ import annotations
 
-import asyncio
 import time
-from functools import cached_property
 from typing import Any
 
 import psycopg
@@ -18,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsagent.collectors.base import CollectResult, Sample
 from opsagent.collectors.dbcommon import QueryFailed, Transform, connect_reason, credential, failed
-from opsagent.collectors.optcache import OptionsCache
 from opsagent.collectors.parsers.dbstatus import pg_settings_samples
-from opsagent.collectors.queryrun import QueryRunner, Table
-from opsagent.collectors.sqlquery import QuerySpec, check_transforms, profile_help
+from opsagent.collectors.queryrun import Table
+from opsagent.collectors.sqlbase import SqlCollector
+from opsagent.collectors.sqlquery import QuerySpec, check_transforms
 from opsagent.errors import CollectError
-from opsagent.inventory.model import Asset, CollectorSpec
+from opsagent.inventory.model import Asset
 from opsagent.units import Duration
 
 NAME = "postgres"
@@ -100,26 +98,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-class PostgresCollector:
+class PostgresCollector(SqlCollector[PostgresOptions]):
     """Polls a PostgreSQL server (primary or standby) with the profile's queries."""
 
     name = NAME
     up_metric = "pg_up"
     options_model = PostgresOptions
-
-    def __init__(self) -> None:
-        self._options = OptionsCache(PostgresOptions)
-        self._runner = QueryRunner("pg", TRANSFORMS)
-
-    @cached_property
-    def help(self) -> dict[str, str]:
-        from opsagent.config import shipped_content_root
-
-        return {**profile_help(shipped_content_root() / "collectors" / NAME), **HELP}
-
-    async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
-        options = self._options.get(spec.options)
-        return await asyncio.to_thread(self.collect_sync, asset, options)
+    metric_prefix = "pg"
+    transforms = TRANSFORMS
+    extra_help = HELP
 
     def collect_sync(self, asset: Asset, options: PostgresOptions) -> CollectResult:
         try:
