@@ -199,13 +199,27 @@ class ProgressObserver(Observer):
     def stop(self) -> None:
         self.progress.stop()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        started = self.progress.live.is_started
+        if started:
+            self.progress.stop()
+        try:
+            yield
+        finally:
+            if started:
+                self.progress.start()
 
-def _ask(out: Console) -> Any:
+
+def _ask(observer: ProgressObserver) -> Any:
+    """A yes/no question at the terminal, or None when stdin is no terminal (nobody can answer)."""
     if not sys.stdin.isatty():
         return None
 
     def ask(text: str) -> bool:
-        return click.confirm(text, default=False)
+        # The live progress bar redraws its line; hold it while the question waits for an answer.
+        with observer.paused():
+            return click.confirm(text, default=False, err=True)
 
     return ask
 
@@ -260,8 +274,8 @@ def run(
         app.seed_if_empty()
         entry = find(service.library(app), name)
         who = actor()
-        approver: Approver = AutoApprover(app.store, who) if yes else TerminalApprover(app.store, who, _ask(out))
         observer = ProgressObserver(out, verbose)
+        approver: Approver = AutoApprover(app.store, who) if yes else TerminalApprover(app.store, who, _ask(observer))
         request = RunRequest(
             entry.runbook,
             selector=limit,

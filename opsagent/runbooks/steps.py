@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,7 +78,7 @@ class StepRunner:
         session: aiohttp.ClientSession,
         approver: Approver,
         observer: Observer,
-        record: Callable[[dict[str, Any]], None],
+        record: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
         self.runbook = runbook
         self.request = request
@@ -440,7 +440,7 @@ class StepRunner:
                 ctx[step.register_as] = result.registered()
         failed = result.failed
         result.ignored = failed and step.ignore_errors
-        self._record(state, result)
+        await self._record(state, result)
         if not failed:
             return True
         if step.on_failure and path is not None:
@@ -453,7 +453,7 @@ class StepRunner:
                 state.context = {**saved, **{k: v for k, v in state.context.items() if k != "failed_step"}}
         return step.ignore_errors
 
-    def _record(self, state: TargetState, result: StepResult) -> None:
+    async def _record(self, state: TargetState, result: StepResult) -> None:
         secrets = state.secrets
         for attr in ("command", "stdout", "stderr", "message"):
             value = getattr(result, attr)
@@ -461,7 +461,7 @@ class StepRunner:
                 setattr(result, attr, redact(value, secrets))
         state.steps.append(result)
         state.seq += 1
-        self.record(
+        committed = self.record(
             {
                 "asset": state.asset.name,
                 "seq": state.seq,
@@ -480,3 +480,4 @@ class StepRunner:
             }
         )
         self.observer.step_done(state.asset.name, result)
+        await committed  # durable before the target's next step (see executor.Recorder)
