@@ -10,7 +10,6 @@ marked ``interrupted``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
