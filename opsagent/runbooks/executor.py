@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.collectors.ssh.connection import Pool
 from opsagent.inventory.facts import unflatten
 from opsagent.inventory.model import Asset, Inventory
@@ -137,6 +138,7 @@ class Executor:
         approver: Approver,
         observer: Observer | None = None,
         max_threads: int = 100,
+        notify: NotifyConfig | None = None,
     ) -> None:
         self.store = store
         self.inventory = inventory
@@ -144,6 +146,7 @@ class Executor:
         self.approver = approver
         self.observer = observer or Observer()
         self.max_threads = max_threads
+        self.notify = notify
 
     def select_targets(self, request: RunRequest) -> list[Asset]:
         selector = request.selector or request.runbook.targets
@@ -200,6 +203,7 @@ class Executor:
                     approver=self.approver,
                     observer=self.observer,
                     record=recorder.add_step,
+                    notify=self.notify,
                 )
                 if request.require_approval and not request.check_mode:
                     approved, message = await runner.approve_run()

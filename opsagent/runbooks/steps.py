@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.collectors.ssh.connection import Pool
 from opsagent.incidents import repo as incident_repo
 from opsagent.inventory.model import Asset
@@ -20,6 +21,7 @@ from opsagent.runbooks import steptypes as st
 from opsagent.runbooks.asyncsteps import run_http, run_notify, run_shell, run_snmp
 from opsagent.runbooks.context import ApprovalRequest, Approver, Observer, RunRequest
 from opsagent.runbooks.model import Runbook, RunbookKind, Step
+from opsagent.runbooks.notify import send_to_receivers
 from opsagent.runbooks.results import (
     CHECK_ORDER,
     CHECKED,
@@ -79,6 +81,7 @@ class StepRunner:
         approver: Approver,
         observer: Observer,
         record: Callable[[dict[str, Any]], Awaitable[None]],
+        notify: NotifyConfig | None = None,
     ) -> None:
         self.runbook = runbook
         self.request = request
@@ -90,6 +93,7 @@ class StepRunner:
         self.approver = approver
         self.observer = observer
         self.record = record
+        self.notify = notify  # receivers for notify steps that name them
         self.templar = Templar()
         self.check_mode = request.check_mode
         self.inspection = runbook.kind == RunbookKind.INSPECTION
@@ -315,6 +319,10 @@ class StepRunner:
             case "notify":
                 message, args = prepared.args
                 context = {"runbook": self.runbook.name, "run": self.run_id, "asset": asset.name}
+                if args.receiver:
+                    incident = self.request.incident["id"] if self.request.incident else None
+                    context |= {"step": path, "incident": incident}
+                    return await send_to_receivers(self.notify, args.receiver, message, context, min(timeout, 60))
                 url = self.templar.render(args.url, ctx) if args.url else None
                 return await run_notify(self.session, url, args.format, message, context, min(timeout, 30))
             case "incident":
