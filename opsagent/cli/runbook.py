@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from opsagent.app import App, actor
+from opsagent.cli import prompt
 from opsagent.cli.common import EXIT_FAILED, console, local_time, output_option, print_json, print_table, short
 from opsagent.config import AgentConfig
 from opsagent.runbooks import report as reports
@@ -211,15 +212,16 @@ class ProgressObserver(Observer):
                 self.progress.start()
 
 
-def _ask(observer: ProgressObserver) -> Any:
+def _ask(observer: ProgressObserver) -> Callable[[str], Awaitable[bool]] | None:
     """A yes/no question at the terminal, or None when stdin is no terminal (nobody can answer)."""
     if not sys.stdin.isatty():
         return None
+    fd = sys.stdin.fileno()
 
-    def ask(text: str) -> bool:
+    async def ask(text: str) -> bool:
         # The live progress bar redraws its line; hold it while the question waits for an answer.
         with observer.paused():
-            return click.confirm(text, default=False, err=True)
+            return await prompt.confirm(text, fd)
 
     return ask
 

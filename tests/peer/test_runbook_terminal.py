@@ -166,3 +166,29 @@ def test_stdin_not_a_terminal_fails_clearly_instead_of_waiting(home: Home) -> No
     run = last_run(home)
     assert [s["status"] for s in run["steps"]] == ["ok", "rejected"]  # type: ignore[attr-defined]
     assert run["approvals"][0]["status"] == "rejected"  # type: ignore[index]
+
+
+def test_ctrl_c_at_the_prompt_stops_the_run_and_records_it(home: Home) -> None:
+    child = spawn(home, "svc-restart", "-l", "web1")
+    child.expect(r"\[y/N\]: ")
+    child.sendintr()
+    code, tail = finish(child)
+    assert code != 0, tail
+    run = last_run(home)
+    assert run["status"] == "interrupted", run["status"]
+    assert [s["path"] for s in run["steps"]] == ["diagnose"]  # type: ignore[attr-defined]
+    [approval] = run["approvals"]  # type: ignore[misc]
+    assert approval["status"] == "expired"  # asked, never answered: not left pending
+
+
+def test_an_invalid_answer_is_asked_again(home: Home) -> None:
+    child = spawn(home, "svc-restart", "-l", "web1")
+    child.expect(r"\[y/N\]: ")
+    child.sendline("maybe")
+    child.expect("Error: invalid input")
+    child.expect(r"\[web1\] confirm restart: Restart nginx on web1\? \[y/N\]: ")
+    child.sendline("yes")
+    code, _ = finish(child)
+    assert code == 0
+    [approval] = last_run(home)["approvals"]  # type: ignore[misc]
+    assert approval["status"] == "approved"
