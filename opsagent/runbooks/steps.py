@@ -257,7 +257,9 @@ class StepRunner:
             case "approve":
                 return Prepared(None, t.render(args.message, ctx))
             case "notify":
-                return Prepared(None, (t.render(args.message, ctx), args))
+                # Receiver names are safe to show (and --check shows where it would go); a url may hold a token.
+                shown = "notify " + ", ".join(args.receiver) if args.receiver else None
+                return Prepared(shown, (t.render(args.message, ctx), args))
             case "incident":
                 rendered = t.render_data(args.model_dump(), ctx)
                 return Prepared(f"incident {args.action}", rendered)

@@ -84,6 +84,7 @@ def test_notify_reaches_webhook_email_and_robot_receivers(
     step = next(s for s in detail["steps"] if s["path"] == "tell ops")
     assert step["status"] == "ok" and step["stdout"] == text
     assert step["message"] == "sent to ops-hook, ops-mail, ops-ding"
+    assert step["command"] == "notify ops-hook, ops-mail, ops-ding"
     assert "tok-secret-123" not in str(detail)  # the robot URL's token is a reference, never stored
 
 
