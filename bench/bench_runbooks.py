@@ -26,7 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opsagent.collectors.ssh.connection import Pool, SshFailure, run_batch
+from opsagent.collectors.ssh.connection import Pool
+from opsagent.collectors.ssh.errors import SshFailure
+from opsagent.collectors.ssh.oneshot import run_batch
 from opsagent.collectors.ssh.options import SshOptions
 from opsagent.inventory.model import Asset, Inventory
 from opsagent.loader import parse_yaml_text, validate
@@ -64,6 +66,18 @@ steps:
 def cpu() -> float:
     t = os.times()
     return t.user + t.system
+
+
+def server_cpu(pid: int) -> float:
+    """CPU of sshd and every connection it served and reaped (the peer's side of the work)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages, as `uptime` shows them."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def assets(server: SshServer, n: int) -> list[Asset]:
@@ -135,22 +149,36 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     args = parser.parse_args()
     server = start_sshd(user="opsagent-rbbench")  # its own user: never changes the test user's password
+    sshd = server.daemon.proc.pid
     tmp = Path(tempfile.mkdtemp(prefix="opsagent-bench-rb-"))
     store = Store(f"sqlite:///{tmp / 'bench.db'}")
     try:
         targets = assets(server, args.targets)
         n_steps = args.targets * len(COMMANDS)
+        load_before = load()
+        s0 = server_cpu(sshd)
         b_wall, b_cpu, b_cmd = bare(targets, args.concurrency)
+        time.sleep(3)  # sshd reaps its last children (their CPU lands in its counters)
+        s1 = server_cpu(sshd)
+        load_mid = load()
         r_wall, r_cpu, r_step, status, by_status = asyncio.run(runbook(targets, args.concurrency, store))
+        time.sleep(3)
+        s2 = server_cpu(sshd)
+        load_after = load()
         rows = sum(len(runs.get_run(store, r["id"])["steps"]) for r in runs.list_runs(store, "bench"))  # type: ignore[index]
         print(f"{args.targets} targets × {len(COMMANDS)} steps, concurrency {args.concurrency}, {os.cpu_count()} CPUs")
+        print(f"load average (1/5/15 min): before {load_before} · after bare {load_mid} · after runbook {load_after}")
         print(f"{'':28}{'bare SSH (paramiko)':>22}{'opsagent runbook':>20}")
         print(f"{'total wall time':28}{b_wall:>20.1f} s{r_wall:>18.1f} s")
-        print(f"{'client CPU':28}{b_cpu:>20.1f} s{r_cpu:>18.1f} s")
-        print(f"{'CPU per target-step':28}{b_cpu / n_steps * 1000:>19.2f} ms{r_cpu / n_steps * 1000:>17.2f} ms")
+        print(f"{'client CPU (agent process)':28}{b_cpu:>20.1f} s{r_cpu:>18.1f} s")
+        print(f"{'server CPU (sshd + shells)':28}{s1 - s0:>20.1f} s{s2 - s1:>18.1f} s")
+        print(f"{'client CPU per target-step':28}{b_cpu / n_steps * 1000:>19.2f} ms{r_cpu / n_steps * 1000:>17.2f} ms")
         print(f"{'mean time per command/step':28}{b_cmd * 1000:>19.1f} ms{r_step * 1000:>17.1f} ms")
         overhead_cpu = (r_cpu - b_cpu) / n_steps * 1000
-        print(f"executor overhead per target-step: {overhead_cpu:.2f} ms CPU (goal < 5 ms)")
+        print(f"executor overhead per target-step: {overhead_cpu:.2f} ms CPU (goal < 5 ms); ", end="")
+        print(f"wall time over bare SSH: {r_wall - b_wall:+.1f} s ({(r_wall / b_wall - 1) * 100:+.0f} %)")
+        busy = (r_cpu + s2 - s1) / (os.cpu_count() or 1)
+        print(f"CPU floor of this machine for the runbook (client + sshd CPU / cores): {busy:.1f} s")
         print(f"run status {status}, targets {by_status}, audit rows stored: {rows} step results")
         print(f"goal: {args.targets} targets < 60 s → {'met' if r_wall < 60 else 'NOT met'} ({r_wall:.1f} s)")
     finally:

@@ -62,6 +62,11 @@ class AgentConfig(BaseModel):
         description="credential reference (env:NAME or file:PATH) of the bearer token that JSON API writes "
         "(ack, resolve, feedback) require; writes are refused while it does not resolve",
     )
+    api_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="named bearer tokens, identity → credential reference; a write made with one is recorded "
+        "in that identity's name (runbook runs and approvals); the api_token_ref token's identity is 'api'",
+    )
     traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
 
     @field_validator("listen")

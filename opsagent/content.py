@@ -6,7 +6,7 @@ A file's role comes from the content folder it sits in (``inventory/``, ``collec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.native import inventory_from_document
 from opsagent.loader import parse_yaml_file, validate
 from opsagent.runbooks.model import Runbook
+from opsagent.runbooks.notify import check_receivers
 from opsagent.sla.policy import POLICY_KEYS, ServiceLevelPolicy
 
 CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks")
@@ -56,16 +57,28 @@ def _role_by_keys(path: Path) -> str:
     )
 
 
-def check_file(path: Path, options_models: dict[str, type[BaseModel]]) -> None:
-    """Raise :class:`ConfigError` with every issue of the file."""
+def check_file(
+    path: Path, options_models: dict[str, type[BaseModel]], receivers: Collection[str] | None = None
+) -> None:
+    """Raise :class:`ConfigError` with every issue of the file. ``receivers``: the notification
+    receivers runbook ``notify`` steps may name (None: not checked)."""
     role = _role(path) or _role_by_keys(path)
     checkers: dict[str, Callable[[], object]] = {
         "inventory": lambda: inventory_from_document(parse_yaml_file(path)),
         "collectors": lambda: load_profile(path, options_models),
         "alerts": lambda: _check_alerts_file(path),
-        "runbooks": lambda: validate(parse_yaml_file(path), Runbook),
+        "runbooks": lambda: _check_runbook(path, receivers),
     }
     checkers[role]()
+
+
+def _check_runbook(path: Path, receivers: Collection[str] | None) -> object:
+    doc = parse_yaml_file(path)
+    runbook = validate(doc, Runbook)
+    issues = check_receivers(doc, receivers) if receivers is not None else []
+    if issues:
+        raise ConfigError(issues)
+    return runbook
 
 
 def _check_alerts_file(path: Path) -> object:
@@ -94,7 +107,9 @@ def content_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def check_paths(paths: Iterable[Path], options_models: dict[str, type[BaseModel]]) -> tuple[int, list[ConfigIssue]]:
+def check_paths(
+    paths: Iterable[Path], options_models: dict[str, type[BaseModel]], receivers: Collection[str] | None = None
+) -> tuple[int, list[ConfigIssue]]:
     """(files checked, every issue found). Missing paths are issues too."""
     files = content_files(paths)
     issues: list[ConfigIssue] = []
@@ -103,7 +118,7 @@ def check_paths(paths: Iterable[Path], options_models: dict[str, type[BaseModel]
             issues.append(ConfigIssue(str(path), None, "", "no such file or directory"))
             continue
         try:
-            check_file(path, options_models)
+            check_file(path, options_models, receivers)
         except ConfigError as exc:
             issues += exc.issues
     return len(files), issues

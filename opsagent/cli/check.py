@@ -10,6 +10,7 @@ from opsagent.cli.common import EXIT_INVALID, console, err_console
 from opsagent.collectors import options_models
 from opsagent.config import AgentConfig
 from opsagent.content import check_paths, default_check_paths
+from opsagent.runbooks.notify import known_receivers
 
 
 @click.command()
@@ -19,7 +20,8 @@ def check(config: AgentConfig, paths: tuple[Path, ...]) -> None:
     """Validate content files (default: every content folder); exit 2 if any is invalid."""
     models = options_models()
     targets = list(paths) or default_check_paths(config.roots)
-    count, issues = check_paths(targets, models)
+    # Runbook notify steps may only name receivers of the notifications.yaml in effect.
+    count, issues = check_paths(targets, models, known_receivers(config.roots))
     for issue in issues:
         err_console().print(str(issue), markup=False, highlight=False)
     bad_files = len({i.path for i in issues})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from opsagent.app import App, actor
+from opsagent.cli import prompt
 from opsagent.cli.common import EXIT_FAILED, console, local_time, output_option, print_json, print_table, short
 from opsagent.config import AgentConfig
 from opsagent.runbooks import report as reports
@@ -199,13 +200,28 @@ class ProgressObserver(Observer):
     def stop(self) -> None:
         self.progress.stop()
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        started = self.progress.live.is_started
+        if started:
+            self.progress.stop()
+        try:
+            yield
+        finally:
+            if started:
+                self.progress.start()
 
-def _ask(out: Console) -> Any:
+
+def _ask(observer: ProgressObserver) -> Callable[[str], Awaitable[bool]] | None:
+    """A yes/no question at the terminal, or None when stdin is no terminal (nobody can answer)."""
     if not sys.stdin.isatty():
         return None
+    fd = sys.stdin.fileno()
 
-    def ask(text: str) -> bool:
-        return click.confirm(text, default=False)
+    async def ask(text: str) -> bool:
+        # The live progress bar redraws its line; hold it while the question waits for an answer.
+        with observer.paused():
+            return await prompt.confirm(text, fd)
 
     return ask
 
@@ -260,8 +276,8 @@ def run(
         app.seed_if_empty()
         entry = find(service.library(app), name)
         who = actor()
-        approver: Approver = AutoApprover(app.store, who) if yes else TerminalApprover(app.store, who, _ask(out))
         observer = ProgressObserver(out, verbose)
+        approver: Approver = AutoApprover(app.store, who) if yes else TerminalApprover(app.store, who, _ask(observer))
         request = RunRequest(
             entry.runbook,
             selector=limit,

@@ -1,11 +1,14 @@
 """JSON API for runbooks: the library, runs (the audit trail), approvals, starting a run.
 
 GET  /api/v1/runbooks                     the library
-POST /api/v1/runbooks/{name}/run          {"limit": "web*", "params": {...}, "check": false, "actor": "alice"}
+POST /api/v1/runbooks/{name}/run          {"limit": "web*", "params": {...}, "check": false}   (bearer token)
 GET  /api/v1/runbooks/runs[?runbook=NAME] recorded runs, newest first
 GET  /api/v1/runbooks/runs/{id}           one run: targets, steps (rendered commands, outputs), approvals
 GET  /api/v1/runbooks/approvals           pending approvals
-POST /api/v1/runbooks/approvals/{id}      {"approve": true, "by": "alice", "comment": "…"}
+POST /api/v1/runbooks/approvals/{id}      {"approve": true, "comment": "…"}                   (bearer token)
+
+Writes need ``Authorization: Bearer <token>`` (see apiauth.py); the run's actor and the approver
+recorded are the token's identity. A body naming someone else (``by``/``actor``) is refused (403).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from opsagent.app import App
+from opsagent.runbooks.apiauth import Denied, identify
 from opsagent.runbooks.context import RunbookError, RunRequest
 from opsagent.runbooks.library import find
 from opsagent.runbooks.triggers import RunbookService
@@ -31,6 +35,21 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def _app(request: web.Request) -> App:
     return request.app[SERVICE_KEY].app
+
+
+def _caller(request: web.Request) -> str | web.Response:
+    who = identify(_app(request).config, request.headers.get("Authorization", ""))
+    if isinstance(who, Denied):
+        headers = {"WWW-Authenticate": "Bearer"} if who.status == 401 else None
+        return web.json_response({"error": who.error}, status=who.status, headers=headers)
+    return who
+
+
+def _impersonation(body: dict[str, Any], key: str, who: str) -> web.Response | None:
+    named = body.get(key)
+    if named not in (None, "", who):
+        return _json({"error": f"{key}: this token acts as {who!r}, not {named!r}"}, 403)
+    return None
 
 
 async def library(request: web.Request) -> web.Response:
@@ -67,14 +86,20 @@ async def list_approvals(request: web.Request) -> web.Response:
 
 
 async def decide(request: web.Request) -> web.Response:
+    by = _caller(request)
+    if isinstance(by, web.Response):
+        return by
     try:
         approval_id = int(request.match_info["id"])
         body = await request.json()
+        if not isinstance(body, dict):
+            raise ValueError
     except ValueError:
-        return _json({"error": 'expected a JSON body {"approve": true|false, "by": "name"}'}, 400)
-    by = str(body.get("by") or "").strip()
-    if not by or not isinstance(body.get("approve"), bool):
-        return _json({"error": "give approve (true/false) and by (who decides)"}, 400)
+        return _json({"error": 'expected a JSON body {"approve": true|false, "comment": "why"}'}, 400)
+    if not isinstance(body.get("approve"), bool):
+        return _json({"error": "give approve (true/false)"}, 400)
+    if (denied := _impersonation(body, "by", by)) is not None:
+        return denied
     try:
         row = await asyncio.to_thread(
             runs.decide, _app(request).store, approval_id, body["approve"], by, str(body.get("comment", ""))
@@ -87,14 +112,21 @@ async def decide(request: web.Request) -> web.Response:
 
 
 async def start_run(request: web.Request) -> web.Response:
+    who = _caller(request)
+    if isinstance(who, web.Response):
+        return who
     service = request.app[SERVICE_KEY]
     try:
         body = await request.json() if request.can_read_body else {}
+        if not isinstance(body, dict):
+            raise ValueError
         entry = find(service.entries, request.match_info["name"])
     except ValueError:
-        return _json({"error": "body is not JSON"}, 400)
+        return _json({"error": "the body must be a JSON object"}, 400)
     except RunbookError as exc:
         return _json({"error": str(exc)}, 404)
+    if (denied := _impersonation(body, "actor", who)) is not None:
+        return denied
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def on_started(run_id: int) -> None:
@@ -106,7 +138,7 @@ async def start_run(request: web.Request) -> web.Response:
         selector=body.get("limit"),
         params={str(k): v for k, v in (body.get("params") or {}).items()},
         check_mode=bool(body.get("check", False)),
-        actor=str(body.get("actor") or "api"),
+        actor=who,
         trigger="api",
         on_started=on_started,
     )

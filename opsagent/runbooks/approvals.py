@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from opsagent.runbooks.context import ApprovalRequest, Decision
 from opsagent.store import runbook_repo as runs
@@ -37,13 +37,10 @@ class TerminalApprover:
 
     channel = "terminal"
 
-    def __init__(
-        self, store: Store, actor: str, ask: Callable[[str], bool] | None, pause: Callable[[], object] | None = None
-    ) -> None:
+    def __init__(self, store: Store, actor: str, ask: Callable[[str], Awaitable[bool]] | None) -> None:
         self.store = store
         self.actor = actor
-        self.ask = ask
-        self.pause = pause
+        self.ask = ask  # async, so Ctrl-C/SIGTERM at the prompt cancels it (no thread left reading stdin)
         self._lock = asyncio.Lock()
 
     async def decide(self, request: ApprovalRequest, approval_id: int) -> Decision:
@@ -53,7 +50,11 @@ class TerminalApprover:
             return Decision(False, self.actor, comment)
         async with self._lock:
             where = f"[{request.asset}] " if request.asset else ""
-            answer = await asyncio.to_thread(self.ask, f"{where}{request.step}: {request.message}")
+            try:
+                answer = await self.ask(f"{where}{request.step}: {request.message}")
+            except asyncio.CancelledError:  # interrupted at the prompt: nobody decided
+                runs.expire(self.store, approval_id)
+                raise
         await asyncio.to_thread(runs.decide, self.store, approval_id, answer, self.actor, "at the terminal")
         return Decision(answer, self.actor, "at the terminal")
 

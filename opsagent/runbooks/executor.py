@@ -10,7 +10,6 @@ marked ``interrupted``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.collectors.ssh.connection import Pool
 from opsagent.inventory.facts import unflatten
 from opsagent.inventory.model import Asset, Inventory
@@ -41,7 +41,7 @@ from opsagent.store import runbook_repo as runs
 from opsagent.store.engine import Store, now
 
 log = logging.getLogger(__name__)
-FLUSH_SECONDS = 0.25
+RETRY_SECONDS = 0.5  # a busy store (another writer) is retried, never given up on
 
 
 def batch_sizes(serial: Any, total: int) -> list[int]:
@@ -63,7 +63,13 @@ def batch_sizes(serial: Any, total: int) -> list[int]:
 
 
 class Recorder:
-    """Buffers step and target rows; one writer thread flushes them every FLUSH_SECONDS."""
+    """Group commit of step and target rows.
+
+    A target awaits :meth:`add_step` before its next step starts, so a step is committed before
+    anything depends on it: an agent killed mid-run loses only the steps still in flight. One
+    writer thread commits whatever accumulated while the previous commit ran, in one transaction,
+    so 100 targets finishing steps at once cost one commit, not 100 (SQLite allows one writer).
+    """
 
     def __init__(self, store: Store, run_id: int, writer: ThreadPoolExecutor) -> None:
         self.store = store
@@ -71,27 +77,57 @@ class Recorder:
         self.writer = writer
         self.steps: list[dict[str, Any]] = []
         self.targets: list[dict[str, Any]] = []
+        self.waiters: list[asyncio.Future[None]] = []
+        self.pending = asyncio.Event()
 
-    def add_step(self, row: dict[str, Any]) -> None:
+    def add_step(self, row: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue a step row; the future is done once the row is committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.steps.append(row)
+        self.waiters.append(done)
+        self.pending.set()
+        return done
+
+    def add_target(self, row: dict[str, Any]) -> None:
+        self.targets.append(row)
+        self.pending.set()
 
     async def flush(self) -> None:
         steps, self.steps = self.steps, []
         targets, self.targets = self.targets, []
-        loop = asyncio.get_running_loop()
-        if steps:
-            await loop.run_in_executor(self.writer, runs.add_steps, self.store, self.run_id, steps)
-        if targets:
-            await loop.run_in_executor(self.writer, runs.add_targets, self.store, self.run_id, targets)
+        waiters, self.waiters = self.waiters, []
+        self.pending.clear()
+        try:
+            if steps or targets:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self.writer, runs.add_results, self.store, self.run_id, steps, targets)
+        except BaseException:
+            # Keep the rows for the next attempt; their targets wait on (the store may be busy).
+            self.steps[:0], self.targets[:0], self.waiters[:0] = steps, targets, waiters
+            self.pending.set()
+            raise
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), FLUSH_SECONDS)
+            waiting = asyncio.ensure_future(self.pending.wait())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            stopping.cancel()
             try:
                 await self.flush()
             except Exception:
                 log.exception("recording runbook results failed (will retry)")
+                await asyncio.sleep(RETRY_SECONDS)
+
+    def release(self) -> None:
+        """Unblock targets still waiting when the run ends without a final commit."""
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.cancel()
 
 
 class Executor:
@@ -102,6 +138,7 @@ class Executor:
         approver: Approver,
         observer: Observer | None = None,
         max_threads: int = 100,
+        notify: NotifyConfig | None = None,
     ) -> None:
         self.store = store
         self.inventory = inventory
@@ -109,6 +146,7 @@ class Executor:
         self.approver = approver
         self.observer = observer or Observer()
         self.max_threads = max_threads
+        self.notify = notify
 
     def select_targets(self, request: RunRequest) -> list[Asset]:
         selector = request.selector or request.runbook.targets
@@ -165,6 +203,7 @@ class Executor:
                     approver=self.approver,
                     observer=self.observer,
                     record=recorder.add_step,
+                    notify=self.notify,
                 )
                 if request.require_approval and not request.check_mode:
                     approved, message = await runner.approve_run()
@@ -190,6 +229,7 @@ class Executor:
                     writer, runs.finish_run, self.store, run_id, status, result.summary(), message
                 )
             finally:
+                recorder.release()
                 writer.shutdown(wait=True)
                 threads.shutdown(wait=False, cancel_futures=True)
                 await asyncio.to_thread(pool.close)
@@ -226,7 +266,7 @@ class Executor:
                 why += f" (max_fail_percentage {pct:g})"
                 for asset in assets[offset:]:
                     results[asset.name] = TargetResult(asset.name, SKIPPED, why)
-                    recorder.targets.append(_target_row(results[asset.name]))
+                    recorder.add_target(_target_row(results[asset.name]))
                 break
         return results
 
@@ -248,7 +288,7 @@ class Executor:
             log.exception("runbook %s on %s failed unexpectedly", runner.runbook.name, asset.name)
             result = TargetResult(asset.name, FAILED, f"internal error: {type(exc).__name__}: {exc}", state.steps)
         result.duration = time.monotonic() - started
-        recorder.targets.append(_target_row(result))
+        recorder.add_target(_target_row(result))
         self.observer.target_done(result)
         return result
 

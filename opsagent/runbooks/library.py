@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from opsagent.errors import ConfigError, ConfigIssue
+from opsagent.loader import parse_yaml_file, validate
 from opsagent.runbooks.context import RunbookError
-from opsagent.runbooks.model import Runbook, load_runbook
+from opsagent.runbooks.model import Runbook
+from opsagent.runbooks.notify import check_receivers, known_receivers
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -33,11 +35,17 @@ def _files(roots: Iterable[Path]) -> list[tuple[Path, Path]]:
 
 def load_library(roots: Iterable[Path], *, strict: bool = True) -> dict[str, Entry]:
     """name → entry. ``strict``: any invalid file raises ConfigError with every issue."""
+    roots = list(roots)
     entries: dict[str, Entry] = {}
     issues: list[ConfigIssue] = []
+    receivers = known_receivers(roots)
     for base, path in _files(roots):
         try:
-            runbook = load_runbook(path)
+            doc = parse_yaml_file(path)
+            runbook = validate(doc, Runbook)
+            found = check_receivers(doc, receivers) if receivers is not None else []
+            if found:
+                raise ConfigError(found)
         except ConfigError as exc:
             issues += exc.issues
             continue

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from opsagent.alerts.notifyconfig import NotifyConfig, load_notify_config
 from opsagent.app import App
+from opsagent.errors import ConfigError
 from opsagent.runbooks import report as reports
 from opsagent.runbooks.context import Approver, Observer, RunRequest
 from opsagent.runbooks.executor import Executor
@@ -21,8 +23,17 @@ def library(app: App) -> dict[str, Entry]:
 async def execute(app: App, request: RunRequest, approver: Approver, observer: Observer | None = None) -> RunResult:
     await asyncio.to_thread(runs.reap_interrupted, app.store)
     inventory = await asyncio.to_thread(app.inventory)
-    executor = Executor(app.store, inventory, approver, observer)
+    notify = await asyncio.to_thread(_notify_config, app)
+    executor = Executor(app.store, inventory, approver, observer, notify=notify)
     return await executor.run(request)
+
+
+def _notify_config(app: App) -> NotifyConfig | None:
+    """Receivers for notify steps; None (those steps fail, saying why) when the file is invalid."""
+    try:
+        return load_notify_config(app.config.roots)
+    except ConfigError:
+        return None
 
 
 def write_report(app: App, run_id: int, path: Path, lang: str = "en") -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.collectors.ssh.connection import Pool
 from opsagent.incidents import repo as incident_repo
 from opsagent.inventory.model import Asset
@@ -20,6 +21,7 @@ from opsagent.runbooks import steptypes as st
 from opsagent.runbooks.asyncsteps import run_http, run_notify, run_shell, run_snmp
 from opsagent.runbooks.context import ApprovalRequest, Approver, Observer, RunRequest
 from opsagent.runbooks.model import Runbook, RunbookKind, Step
+from opsagent.runbooks.notify import send_to_receivers
 from opsagent.runbooks.results import (
     CHECK_ORDER,
     CHECKED,
@@ -78,7 +80,8 @@ class StepRunner:
         session: aiohttp.ClientSession,
         approver: Approver,
         observer: Observer,
-        record: Callable[[dict[str, Any]], None],
+        record: Callable[[dict[str, Any]], Awaitable[None]],
+        notify: NotifyConfig | None = None,
     ) -> None:
         self.runbook = runbook
         self.request = request
@@ -90,6 +93,7 @@ class StepRunner:
         self.approver = approver
         self.observer = observer
         self.record = record
+        self.notify = notify  # receivers for notify steps that name them
         self.templar = Templar()
         self.check_mode = request.check_mode
         self.inspection = runbook.kind == RunbookKind.INSPECTION
@@ -253,7 +257,9 @@ class StepRunner:
             case "approve":
                 return Prepared(None, t.render(args.message, ctx))
             case "notify":
-                return Prepared(None, (t.render(args.message, ctx), args))
+                # Receiver names are safe to show (and --check shows where it would go); a url may hold a token.
+                shown = "notify " + ", ".join(args.receiver) if args.receiver else None
+                return Prepared(shown, (t.render(args.message, ctx), args))
             case "incident":
                 rendered = t.render_data(args.model_dump(), ctx)
                 return Prepared(f"incident {args.action}", rendered)
@@ -315,6 +321,10 @@ class StepRunner:
             case "notify":
                 message, args = prepared.args
                 context = {"runbook": self.runbook.name, "run": self.run_id, "asset": asset.name}
+                if args.receiver:
+                    incident = self.request.incident["id"] if self.request.incident else None
+                    context |= {"step": path, "incident": incident}
+                    return await send_to_receivers(self.notify, args.receiver, message, context, min(timeout, 60))
                 url = self.templar.render(args.url, ctx) if args.url else None
                 return await run_notify(self.session, url, args.format, message, context, min(timeout, 30))
             case "incident":
@@ -440,7 +450,7 @@ class StepRunner:
                 ctx[step.register_as] = result.registered()
         failed = result.failed
         result.ignored = failed and step.ignore_errors
-        self._record(state, result)
+        await self._record(state, result)
         if not failed:
             return True
         if step.on_failure and path is not None:
@@ -453,7 +463,7 @@ class StepRunner:
                 state.context = {**saved, **{k: v for k, v in state.context.items() if k != "failed_step"}}
         return step.ignore_errors
 
-    def _record(self, state: TargetState, result: StepResult) -> None:
+    async def _record(self, state: TargetState, result: StepResult) -> None:
         secrets = state.secrets
         for attr in ("command", "stdout", "stderr", "message"):
             value = getattr(result, attr)
@@ -461,7 +471,7 @@ class StepRunner:
                 setattr(result, attr, redact(value, secrets))
         state.steps.append(result)
         state.seq += 1
-        self.record(
+        committed = self.record(
             {
                 "asset": state.asset.name,
                 "seq": state.seq,
@@ -480,3 +490,4 @@ class StepRunner:
             }
         )
         self.observer.step_done(state.asset.name, result)
+        await committed  # durable before the target's next step (see executor.Recorder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opsagent.units import Duration
 
@@ -85,8 +85,24 @@ class ApproveArgs(_Args):
 
 class NotifyArgs(_Args):
     message: str = Field(min_length=1)
+    receiver: list[str] = Field(
+        default_factory=list, description="receiver name(s) of alerts/notifications.yaml (webhook, email, robots)"
+    )
     url: str | None = Field(default=None, description="webhook URL (may be an env:/file: reference)")
     format: str = Field(default="webhook", pattern=r"^(webhook|dingtalk|wecom|feishu)$")
+
+    @field_validator("receiver", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> NotifyArgs:
+        if self.receiver and self.url:
+            raise ValueError("notify: give receiver or url, not both")
+        if any(not name for name in self.receiver):
+            raise ValueError("notify: a receiver name is empty")
+        return self
 
 
 class IncidentArgs(_Args):

@@ -78,6 +78,16 @@ def add_targets(store: Store, run_id: int, rows: Sequence[dict[str, Any]]) -> No
             conn.execute(insert(schema.runbook_targets), [dict(r, run_id=run_id) for r in rows])
 
 
+def add_results(store: Store, run_id: int, steps: Sequence[dict[str, Any]], targets: Sequence[dict[str, Any]]) -> None:
+    """Step and target rows of many targets in one transaction (the executor's group commit)."""
+    if steps or targets:
+        with store.transaction() as conn:
+            if steps:
+                conn.execute(insert(schema.runbook_steps), [dict(r, run_id=run_id) for r in steps])
+            if targets:
+                conn.execute(insert(schema.runbook_targets), [dict(r, run_id=run_id) for r in targets])
+
+
 def finish_run(store: Store, run_id: int, status: str, summary: dict[str, Any], message: str = "") -> None:
     with store.transaction() as conn:
         conn.execute(

@@ -36,10 +36,9 @@ steps:
 """
 
 
-def _post(agent: Agent, path: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        agent.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
+def _post(agent: Agent, path: str, body: Any, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(agent.url + path, data=json.dumps(body).encode(), headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -58,7 +57,12 @@ def test_incident_runs_emergency_runbook_after_api_approval(sshd_server: SshServ
     (content / "runbooks" / "emergency").mkdir(parents=True)
     (content / "runbooks" / "emergency" / "fix-it.yaml").write_text(FIX_IT)
     home.mkdir()
-    (home / "opsagent.yaml").write_text(f"content_roots: ['{content}']\n")
+    for who in ("alice", "bob"):  # each approver holds a token of their own
+        (tmp_path / f"{who}.token").write_text(f"{who}-e2e-token\n")
+    (home / "opsagent.yaml").write_text(
+        f"content_roots: ['{content}']\napi_tokens:\n"
+        f"  alice: 'file:{tmp_path / 'alice.token'}'\n  bob: 'file:{tmp_path / 'bob.token'}'\n"
+    )
     inventory = tmp_path / "inv.yaml"
     inventory.write_text("assets:\n" + ssh_asset(sshd_server, "db1"))
     assert opsagent("inventory", "import", str(inventory), home=home).returncode == 0
@@ -80,17 +84,19 @@ def test_incident_runs_emergency_runbook_after_api_approval(sshd_server: SshServ
         # the whole run waits for a person (approval: required), then its approve step does too
         first = wait_until(lambda: _get(agent, "/api/v1/runbooks/approvals"), 30, "run approval", agent.log)
         assert first[0]["step"] == "start run"
-        status, _ = _post(agent, f"/api/v1/runbooks/approvals/{first[0]['id']}", {"approve": True})
-        assert status == 400  # `by` is required: an approval always names a person
-        status, decided = _post(agent, f"/api/v1/runbooks/approvals/{first[0]['id']}", {"approve": True, "by": "alice"})
-        assert status == 200 and decided["status"] == "approved"
+        status, _ = _post(agent, f"/api/v1/runbooks/approvals/{first[0]['id']}", {"approve": True, "by": "alice"})
+        assert status == 401  # a name in the body is no identity: the token is
+        path = f"/api/v1/runbooks/approvals/{first[0]['id']}"
+        status, decided = _post(agent, path, {"approve": True}, "alice-e2e-token")
+        assert status == 200 and decided["status"] == "approved" and decided["decided_by"] == "alice"
         second = wait_until(
             lambda: [a for a in _get(agent, "/api/v1/runbooks/approvals") if a["step"] == "confirm"],
             30,
             "step approval",
         )
         assert second[0]["asset"] == "db1" and second[0]["message"] == "go ahead on db1?"
-        _post(agent, f"/api/v1/runbooks/approvals/{second[0]['id']}", {"approve": True, "by": "bob", "comment": "ok"})
+        path = f"/api/v1/runbooks/approvals/{second[0]['id']}"
+        _post(agent, path, {"approve": True, "comment": "ok"}, "bob-e2e-token")
         run = wait_until(
             lambda: [r for r in _get(agent, "/api/v1/runbooks/runs") if r["status"] != "running"], 60, "run end"
         )[0]

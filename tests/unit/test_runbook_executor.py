@@ -263,3 +263,32 @@ def test_every_shipped_runbook_is_valid() -> None:
         names.add(rb.name)
         assert rb.description and yaml.safe_load(path.read_text())["kind"] in ("inspection", "emergency", "task")
     assert len(names) == len(files)
+
+
+async def test_a_step_is_committed_before_its_targets_next_step_starts(store: Store, tmp_path: Path) -> None:
+    """Group commit never delays durability past the next step: the second step reads the store
+    (another process, as a crash-surviving reader would) and finds the first step of its own target."""
+    import sys
+
+    db = tmp_path / "rb.db"
+    reader = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute(\"select count(*) from runbook_steps where asset=? and path='first'\", (sys.argv[2],))"
+        ".fetchone()[0])"
+    )
+    rb = book(f"""
+name: durable
+concurrency: 20
+steps:
+  - name: first
+    shell: "echo one"
+  - name: second
+    shell: "{sys.executable} -c {{{{ code }}}} {db} {{{{ asset.name }}}}"
+    register: seen
+    check:
+      - fail: "seen.stdout != '1'"
+        message: "first step not in the store yet ({{{{ seen.stdout }}}})"
+""")
+    result = await run(store, rb, inventory(20), params={"code": reader})
+    assert result.status == "succeeded", {t.asset: t.message for t in result.targets.values()}
+    assert all(steps_of(store, result, f"h{i}")["second"]["stdout"].strip() == "1" for i in range(20))
