@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -149,6 +149,7 @@ class _TargetStats:
     duration: float = 0.0
     last_success: float | None = None
     skipped: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # failed polls by reason
 
 
 class MetricsRegistry:
@@ -160,7 +161,8 @@ class MetricsRegistry:
         if help_texts:
             self._help.update(help_texts)
         self._stats: dict[Key, _TargetStats] = {}
-        self._errors: dict[tuple[str, str, str], int] = {}
+        # target -> (error reasons, history generation, its health series in row order)
+        self._self_layouts: dict[Key, tuple[tuple[str, ...], int, list[Series]]] = {}
         self._lock = threading.Lock()  # guards the dict swaps; scrapes run in a worker thread
         # Past points per series for the alert evaluator (rate, *_over_time); /metrics never reads it.
         self.history = SeriesHistory()
@@ -241,8 +243,8 @@ class MetricsRegistry:
             if result.ok:
                 stats.last_success = now
             else:
-                err = (result.asset, result.collector, result.reason or result.outcome.value)
-                self._errors[err] = self._errors.get(err, 0) + 1
+                reason = result.reason or result.outcome.value
+                stats.errors[reason] = stats.errors.get(reason, 0) + 1
         # A failed poll keeps no stale values: the target's series are replaced by whatever the
         # failure carries (an exporter-style `pg_up 0`, or nothing); `opsagent_up` says why.
         self.update(result.asset, result.collector, result.samples, now)
@@ -250,20 +252,27 @@ class MetricsRegistry:
 
     def _record_self(self, key: Key, now: float) -> None:
         """The per-target health series go to the history too (rules like TargetDown read them)."""
-        asset, collector = key
-        labels = {"asset": asset, "collector": collector}
         with self._lock:
             stats = self._stats.get(key)
-            errors = [(e[2], n) for e, n in self._errors.items() if e[0] == asset and e[1] == collector]
-        if stats is None:
+            if stats is None:
+                return
+            errors = list(stats.errors.items())
+            values = [stats.up, stats.duration, float(stats.skipped), *(float(n) for _, n in errors)]
+        reasons = tuple(r for r, _ in errors)
+        cached = self._self_layouts.get(key)
+        if cached is not None and cached[0] == reasons and cached[1] == self.history.generation:
+            self.history.append_values(cached[2], values, now)
             return
+        asset, collector = key
+        labels = {"asset": asset, "collector": collector}
         rows: list[tuple[str, Mapping[str, str], float, str]] = [
             ("opsagent_up", labels, stats.up, "gauge"),
             ("opsagent_collect_duration_seconds", labels, stats.duration, "gauge"),
             ("opsagent_collect_skipped_total", labels, float(stats.skipped), "counter"),
         ]
         rows += [("opsagent_collect_errors_total", labels | {"reason": r}, float(n), "counter") for r, n in errors]
-        self.history.ingest(("self", asset, collector), rows, now, replace=True)
+        series = self.history.ingest(("self", asset, collector), rows, now, replace=True)
+        self._self_layouts[key] = (reasons, self.history.generation, series)
 
     def skipped(self, asset: str, collector: str) -> None:
         with self._lock:
@@ -272,11 +281,9 @@ class MetricsRegistry:
     def forget(self, asset: str, collector: str | None = None) -> None:
         """Drop an asset (or one of its collectors) that left the inventory."""
         with self._lock:
-            for store in (self._batches, self._stats, self._layouts):
+            for store in (self._batches, self._stats, self._layouts, self._self_layouts):
                 for key in [k for k in store if k[0] == asset and collector in (None, k[1])]:
                     del store[key]
-            for err in [e for e in self._errors if e[0] == asset and collector in (None, e[1])]:
-                del self._errors[err]
         for producer in self.history.producers():
             if isinstance(producer, tuple) and asset in producer[:2] and collector in (None, producer[-1]):
                 self.history.forget(producer, time.time())
@@ -307,7 +314,7 @@ class MetricsRegistry:
     def collect_self(self) -> Iterator[Metric]:
         with self._lock:
             stats = list(self._stats.items())
-            errors = list(self._errors.items())
+            errors = [((a, c, r), n) for (a, c), st in stats for r, n in st.errors.items()]
         yield from self._self_metrics(stats, errors, self.series_count())
 
     def _merged(self, *, texts: bool) -> list[tuple[str, str, list[Any]]]:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from opsagent.collectors.base import Collector, CollectResult, Outcome, Sample
-from opsagent.collectors.profiles import Profile, merged_options
+from opsagent.collectors.profiles import DEFAULT_PROFILE, Profile, merged_options
 from opsagent.errors import CollectError, OpsAgentError
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.metrics import MetricsRegistry
@@ -39,11 +39,23 @@ class Poller:
         self.sink = sink
         self._limit = asyncio.Semaphore(max_concurrency)
         self._busy: set[tuple[str, str]] = set()
+        # target -> (spec, its profile, resolved spec): a target's spec and profile are the same
+        # objects poll after poll until the inventory or the content is reloaded.
+        self._resolved: dict[tuple[str, str], tuple[CollectorSpec, Profile | None, CollectorSpec]] = {}
 
     def resolve(self, spec: CollectorSpec) -> CollectorSpec:
         """The spec with its profile's options merged in (asset options win)."""
         options = merged_options(self.profiles, spec.name, spec.profile, dict(spec.options))
         return spec.model_copy(update={"options": options})
+
+    def _resolve_cached(self, key: tuple[str, str], spec: CollectorSpec) -> CollectorSpec:
+        profile = self.profiles.get((spec.name, spec.profile or DEFAULT_PROFILE))
+        hit = self._resolved.get(key)
+        if hit is not None and hit[0] is spec and hit[1] is profile:
+            return hit[2]
+        resolved = self.resolve(spec)
+        self._resolved[key] = (spec, profile, resolved)
+        return resolved
 
     async def poll(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any] | None = None) -> CollectResult:
         key = (asset.name, spec.name)
@@ -74,7 +86,7 @@ class Poller:
                 asset.name, spec.name, Outcome.FAILED, "config", f"unknown collector {spec.name!r}"
             )
         try:
-            resolved = self.resolve(spec)
+            resolved = self._resolve_cached(key, spec)
         except KeyError as exc:
             self._busy.discard(key)
             return CollectResult.failure(asset.name, spec.name, Outcome.FAILED, "config", str(exc.args[0]))
