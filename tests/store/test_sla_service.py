@@ -51,7 +51,7 @@ def test_tick_escalates_once_per_level_and_ack_stops_response_escalation(store: 
     if state is not None:
         assert service.tick(store, p, opened + timedelta(minutes=1), state) == []
         # nothing new and the next level (50 % of the 1 h response) is 29 min away: skipped
-        next_check = state.seen[iid][1]
+        next_check = state.next_check[iid]
         assert next_check is not None
         assert abs((next_check - (opened + timedelta(minutes=30))).total_seconds()) < 1
     fired = service.tick(store, p, opened + timedelta(minutes=31), state)  # P1 24×7: response 1 h → 51 %

@@ -1,0 +1,230 @@
+"""The SLA tick: recompute the clocks of active incidents from their event logs, store the changed
+projections, record the escalations now due.
+
+Costs are kept in bulk: one SELECT of the incidents and one of their events (not a query per
+incident), clocks on epoch floats, projection rows written with executemany and only when what a
+reader sees (state, due time, breach) changed. With a :class:`TickState` carried between ticks only
+incidents with new events (event ids above the last tick's high-water mark) or a threshold now
+reached are recomputed, so a tick over 100,000 quiet open incidents is one indexed query and a scan
+of a dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from opsagent.incidents import repo
+from opsagent.incidents.model import ACTIVE, EventKind
+from opsagent.sla import escalation
+from opsagent.sla.clock import Clock, incident_clocks
+from opsagent.sla.policy import ServiceLevelPolicy
+from opsagent.store import schema
+from opsagent.store.engine import Store, as_utc, now
+
+_CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass(frozen=True)
+class Escalated:
+    incident_id: int
+    title: str
+    priority: str
+    step: escalation.Escalate
+
+
+@dataclass
+class TickState:
+    """What the last tick learnt: the highest event id it had read, the projection each incident
+    shows, and the next moment each incident's clocks can change on their own (None: only an event
+    can change them)."""
+
+    policy: ServiceLevelPolicy | None = None
+    watermark: int = 0
+    next_check: dict[int, datetime | None] = field(default_factory=dict)
+    shown: dict[int, Any] = field(default_factory=dict)
+
+
+def tick(
+    store: Store, policy: ServiceLevelPolicy, at: datetime | None = None, state: TickState | None = None
+) -> list[Escalated]:
+    """Recompute the clocks of active incidents that can have changed (all of them without
+    ``state``, or on the first tick, or after a policy reload), store them, record escalations."""
+    moment = at or now()
+    if state is None or state.policy is not policy:
+        state = _fresh(state, policy)
+        full = True
+    else:
+        full = False
+    with store.engine.connect() as conn:
+        watermark = conn.execute(select(func.max(schema.incident_events.c.id))).scalar() or 0
+        ids = None if full else _changed(conn, state, moment, watermark)
+        rows = _rows(conn, ids)
+        events = _events(conn, [r.id for r in rows], watermark)
+    fired: list[Escalated] = []
+    writes: list[dict[str, Any]] = []
+    escalations: list[dict[str, Any]] = []
+    memo: dict[Any, Any] = {}  # on-call lookups and escalation steps, once per tick
+    for row in rows:
+        evs = events.get(row.id, [])
+        clocks = incident_clocks(row._mapping, evs, policy, moment)
+        shown = _shown(clocks)
+        known = state.shown[row.id] if row.id in state.shown else _stored(row)
+        if shown != known:
+            writes.append(_projection(row, clocks, moment))
+            state.shown[row.id] = shown
+        done = escalation.done_levels(evs)
+        for step in escalation.due(clocks, policy, row.priority, done, moment, memo):
+            message = f"{step.target} at {step.percent:g}% of its time: notify " + ", ".join(step.notify)
+            escalations.append(_escalated_event(row.id, message, moment, step))
+            fired.append(Escalated(row.id, row.title, row.priority, step))
+            done.add((step.target, step.level))
+        state.next_check[row.id] = escalation.next_check(clocks, policy, row.priority, done, moment)
+    _write(store, writes, escalations)
+    # our own escalated events lie above the mark: their incidents are looked at once more next tick
+    state.watermark = watermark
+    _forget_inactive(state, rows, ids)
+    return fired
+
+
+def _fresh(old: TickState | None, policy: ServiceLevelPolicy) -> TickState:
+    state = old if old is not None else TickState()
+    state.policy, state.watermark = policy, 0
+    state.next_check.clear()
+    state.shown.clear()
+    return state
+
+
+def _changed(conn: Connection, state: TickState, moment: datetime, watermark: int) -> set[int]:
+    """Incidents with events newer than the last tick, plus those reaching a threshold now."""
+    e = schema.incident_events.c
+    ids = set(
+        conn.execute(
+            select(e.incident_id).where(e.id > state.watermark, e.id <= watermark).group_by(e.incident_id)
+        ).scalars()
+    )
+    ids.update(i for i, nxt in state.next_check.items() if nxt is not None and nxt <= moment)
+    return ids
+
+
+def _rows(conn: Connection, ids: set[int] | None) -> list[Any]:
+    t, s = schema.incidents.c, schema.incident_service.c
+    query = (
+        select(t.id, t.title, t.status, t.priority, t.requester_type, t.labels, s.incident_id.label("has_service"),
+               s.sla)
+        .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
+        .order_by(t.id)
+    )  # fmt: skip
+    if ids is None:
+        return list(conn.execute(query.where(t.status.in_(ACTIVE))))
+    # changed incidents whatever their status: a resolved one gets its final (stopped) projection
+    rows: list[Any] = []
+    for chunk in _chunks(sorted(ids)):
+        rows += conn.execute(query.where(t.id.in_(chunk)))
+    return rows
+
+
+def _events(conn: Connection, ids: Sequence[int], watermark: int) -> dict[int, list[dict[str, Any]]]:
+    """The logs of these incidents in one pass (in chunks of ids), up to the high-water mark."""
+    e = schema.incident_events.c
+    out: dict[int, list[dict[str, Any]]] = {}
+    query = select(e.incident_id, e.at, e.kind, e.detail).where(e.id <= watermark).order_by(e.incident_id, e.id)
+    for chunk in _chunks(ids):
+        lo, hi = chunk[0], chunk[-1]
+        # a range scan of the (incident_id, id) index when the chunk is dense, IN (...) otherwise
+        where = (e.incident_id >= lo) & (e.incident_id <= hi) if hi - lo < 2 * len(chunk) else e.incident_id.in_(chunk)
+        wanted = set(chunk)
+        for incident_id, at, kind, detail in conn.execute(query.where(where)):
+            if incident_id in wanted:
+                out.setdefault(incident_id, []).append({"at": as_utc(at), "kind": kind, "detail": detail})
+    return out
+
+
+def _shown(clocks: Mapping[str, Clock]) -> tuple[Any, ...]:
+    """What a reader of the projection acts on; used time alone moving on is not a change."""
+    return tuple((n, c.state, c.due, c.breached, c.stopped_at) for n, c in clocks.items())
+
+
+def _stored(row: Any) -> tuple[Any, ...] | None:
+    if row.has_service is None or not row.sla:
+        return None
+    try:
+        return tuple(
+            (
+                n,
+                c["state"],
+                _parse(c["due"]),
+                c["breached"],
+                _parse(c["stopped_at"]),
+            )
+            for n, c in row.sla.items()
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _projection(row: Any, clocks: Mapping[str, Clock], moment: datetime) -> dict[str, Any]:
+    return {
+        "iid": row.id,
+        "exists": row.has_service is not None,
+        "sla": {n: c.as_dict() for n, c in clocks.items()},
+        "breached": any(c.breached for c in clocks.values()),
+        "updated_at": moment,
+    }
+
+
+def _escalated_event(incident_id: int, message: str, at: datetime, step: escalation.Escalate) -> dict[str, Any]:
+    return {
+        "incident_id": incident_id,
+        "at": at,
+        "kind": EventKind.ESCALATED.value,
+        "actor": repo.SYSTEM_ACTOR,
+        "message": message,
+        "detail": step.as_detail(),
+    }
+
+
+def _write(store: Store, writes: list[dict[str, Any]], escalations: list[dict[str, Any]]) -> None:
+    if not writes and not escalations:
+        return
+    s = schema.incident_service
+    new = [
+        {"incident_id": w["iid"], "sla": w["sla"], "breached": w["breached"], "updated_at": w["updated_at"]}
+        for w in writes
+        if not w["exists"]
+    ]
+    old = [w for w in writes if w["exists"]]
+    with store.transaction() as conn:
+        if new:
+            conn.execute(insert(s), new)
+        if old:
+            conn.execute(
+                update(s)
+                .where(s.c.incident_id == bindparam("iid"))
+                .values(sla=bindparam("sla"), breached=bindparam("breached"), updated_at=bindparam("updated_at")),
+                [{k: w[k] for k in ("iid", "sla", "breached", "updated_at")} for w in old],
+            )
+        if escalations:
+            conn.execute(insert(schema.incident_events), escalations)
+
+
+def _forget_inactive(state: TickState, rows: list[Any], ids: set[int] | None) -> None:
+    """Incidents no longer active (resolved, closed) leave the state."""
+    seen = {r.id for r in rows if r.status in ACTIVE}
+    checked = state.next_check.keys() if ids is None else ids
+    for gone in [i for i in checked if i not in seen]:
+        state.next_check.pop(gone, None)
+        state.shown.pop(gone, None)
+
+
+def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
