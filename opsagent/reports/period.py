@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -17,42 +18,50 @@ from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc
 
-_TIMES = ("opened_at", "acknowledged_at", "resolved_at", "closed_at")
+_TIMES = ("opened_at", "acknowledged_at", "resolved_at")
 
 
 def load_stats(store: Store, policy: ServiceLevelPolicy, start: datetime, end: datetime, now: datetime) -> PeriodStats:
-    """One pass over the incidents opened in [start, end), their events and service records."""
-    i, e, s = schema.incidents.c, schema.incident_events.c, schema.incident_service.c
+    """Two streamed SELECTs — the incidents opened in [start, end) with their service record and asset
+    kind, and their events in the same order — merged in one pass: no per-incident query, no
+    table of every event in memory."""
+    i, e, s, a = schema.incidents.c, schema.incident_events.c, schema.incident_service.c, schema.assets.c
     in_period = (i.opened_at >= start) & (i.opened_at < end)
     cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset, i.labels,
-            i.count, *(getattr(i, n) for n in _TIMES)]  # fmt: skip
-    with store.engine.connect() as conn:
-        incidents: list[dict[str, Any]] = []
-        for row in conn.execute(select(*cols).where(in_period)):
-            data = dict(row._mapping)
-            for name in _TIMES:
-                if data[name] is not None:
-                    data[name] = as_utc(data[name])
-            incidents.append(data)
-        events: dict[int, list[dict[str, Any]]] = {}
-        query = (
-            select(e.incident_id, e.at, e.kind)
-            .join(schema.incidents, i.id == e.incident_id)
-            .where(in_period)
-            .order_by(e.incident_id, e.id)
-        )
-        for ev in conn.execute(query):
-            events.setdefault(ev.incident_id, []).append({"at": as_utc(ev.at), "kind": ev.kind})
-        service = {
-            r.incident_id: dict(r._mapping)
-            for r in conn.execute(
-                select(s.incident_id, s.satisfaction, s.followed_up_at)
-                .join(schema.incidents, i.id == s.incident_id)
-                .where(in_period)
-            )
-        }
-        kinds = {r.name: r.kind for r in conn.execute(select(schema.assets.c.name, schema.assets.c.kind))}
-    return period_stats(incidents, events, service, kinds, policy, start, end, now)
+            i.count, *(getattr(i, n) for n in _TIMES), s.satisfaction, s.followed_up_at,
+            a.kind.label("asset_kind")]  # fmt: skip
+    joined = schema.incidents.outerjoin(schema.incident_service, s.incident_id == i.id).outerjoin(
+        schema.assets, a.name == i.asset
+    )
+    incidents_q = select(*cols).select_from(joined).where(in_period).order_by(i.id)
+    events_q = (
+        select(e.incident_id, e.at, e.kind)
+        .join(schema.incidents, i.id == e.incident_id)
+        .where(in_period)
+        .order_by(e.incident_id, e.id)
+    )
+    with store.engine.connect() as inc_conn, store.engine.connect() as ev_conn:
+        rows = inc_conn.execution_options(stream_results=True, yield_per=5000).execute(incidents_q)
+        evs = ev_conn.execution_options(stream_results=True, yield_per=5000).execute(events_q)
+        return period_stats(_with_events(rows, evs), policy, start, end, now)
+
+
+def _with_events(rows: Iterable[Any], events: Iterable[Any]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Pair each incident (ordered by id) with its events (ordered by incident id, then log order)."""
+    pending = iter(events)
+    ev = next(pending, None)
+    for row in rows:
+        incident = row._asdict()
+        for name in _TIMES:
+            if incident[name] is not None:
+                incident[name] = as_utc(incident[name])
+        log: list[dict[str, Any]] = []
+        while ev is not None and ev.incident_id < incident["id"]:
+            ev = next(pending, None)
+        while ev is not None and ev.incident_id == incident["id"]:
+            log.append({"at": as_utc(ev.at), "kind": ev.kind})
+            ev = next(pending, None)
+        yield incident, log
 
 
 def _pct(value: float | None) -> str:
