@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, type_coerce, update
 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind
@@ -83,12 +83,27 @@ def tick(
             escalations.append(_escalated_event(row.id, message, moment, step))
             fired.append(Escalated(row.id, row.title, row.priority, step))
             done.add((step.target, step.level))
-        state.next_check[row.id] = escalation.next_check(clocks, policy, row.priority, done, moment)
+        state.next_check[row.id] = _earliest(
+            escalation.next_check(clocks, policy, row.priority, done, moment), _first_after(evs, moment)
+        )
     _write(store, writes, escalations)
     # our own escalated events lie above the mark: their incidents are looked at once more next tick
     state.watermark = watermark
     _forget_inactive(state, rows, ids)
     return fired
+
+
+def _first_after(events: list[dict[str, Any]], moment: datetime) -> datetime | None:
+    """An event stamped after the tick's moment (written while the tick ran, or by a host whose
+    clock runs ahead) is not counted yet: look again when its time comes."""
+    later = [e["at"] for e in events if e["at"] > moment]
+    return min(later) if later else None
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a, b)
 
 
 def _fresh(old: TickState | None, policy: ServiceLevelPolicy) -> TickState:
@@ -132,7 +147,9 @@ def _events(conn: Connection, ids: Sequence[int], watermark: int) -> dict[int, l
     """The logs of these incidents in one pass (in chunks of ids), up to the high-water mark."""
     e = schema.incident_events.c
     out: dict[int, list[dict[str, Any]]] = {}
-    query = select(e.incident_id, e.at, e.kind, e.detail).where(e.id <= watermark).order_by(e.incident_id, e.id)
+    # only escalations' details are read (levels already done): no JSON decoding for other events
+    detail = type_coerce(case((e.kind == EventKind.ESCALATED.value, e.detail), else_=None), schema.Json)
+    query = select(e.incident_id, e.at, e.kind, detail).where(e.id <= watermark).order_by(e.incident_id, e.id)
     for chunk in _chunks(ids):
         lo, hi = chunk[0], chunk[-1]
         # a range scan of the (incident_id, id) index when the chunk is dense, IN (...) otherwise
@@ -145,8 +162,11 @@ def _events(conn: Connection, ids: Sequence[int], watermark: int) -> dict[int, l
 
 
 def _shown(clocks: Mapping[str, Clock]) -> tuple[Any, ...]:
-    """What a reader of the projection acts on; used time alone moving on is not a change."""
-    return tuple((n, c.state, c.due, c.breached, c.stopped_at) for n, c in clocks.items())
+    """What a reader of the projection acts on. Used time moving on is not a change, nor is a paused
+    clock's due time (it means "if work resumed now", so it moves with every tick)."""
+    return tuple(
+        (n, c.state, None if c.state == "paused" else c.due, c.breached, c.stopped_at) for n, c in clocks.items()
+    )
 
 
 def _stored(row: Any) -> tuple[Any, ...] | None:
@@ -157,7 +177,7 @@ def _stored(row: Any) -> tuple[Any, ...] | None:
             (
                 n,
                 c["state"],
-                _parse(c["due"]),
+                None if c["state"] == "paused" else _parse(c["due"]),
                 c["breached"],
                 _parse(c["stopped_at"]),
             )
