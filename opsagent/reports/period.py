@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -16,50 +16,60 @@ from opsagent.reports.repair import duration, local
 from opsagent.reports.stats import PeriodStats, period_stats
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 from opsagent.store import schema
-from opsagent.store.engine import Store, as_utc
-
-_TIMES = ("opened_at", "acknowledged_at", "resolved_at")
+from opsagent.store.engine import Store
+from opsagent.store.fastdates import utc_reader
 
 
 def load_stats(store: Store, policy: ServiceLevelPolicy, start: datetime, end: datetime, now: datetime) -> PeriodStats:
-    """Two streamed SELECTs — the incidents opened in [start, end) with their service record and asset
-    kind, and their events in the same order — merged in one pass: no per-incident query, no
-    table of every event in memory."""
+    """Two SELECTs — the incidents opened in [start, end) with their service record and asset kind,
+    and their events in the same order — merged in one pass: no per-incident query, no dict of every
+    event kept in memory."""
     i, e, s, a = schema.incidents.c, schema.incident_events.c, schema.incident_service.c, schema.assets.c
     in_period = (i.opened_at >= start) & (i.opened_at < end)
-    cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset, i.labels,
-            i.count, *(getattr(i, n) for n in _TIMES), s.satisfaction, s.followed_up_at,
-            a.kind.label("asset_kind")]  # fmt: skip
     joined = schema.incidents.outerjoin(schema.incident_service, s.incident_id == i.id).outerjoin(
         schema.assets, a.name == i.asset
     )
-    incidents_q = select(*cols).select_from(joined).where(in_period).order_by(i.id)
-    events_q = (
-        select(e.incident_id, e.at, e.kind)
-        .join(schema.incidents, i.id == e.incident_id)
-        .where(in_period)
-        .order_by(e.incident_id, e.id)
-    )
     with store.engine.connect() as inc_conn, store.engine.connect() as ev_conn:
-        rows = inc_conn.execution_options(stream_results=True, yield_per=5000).execute(incidents_q)
-        evs = ev_conn.execution_options(stream_results=True, yield_per=5000).execute(events_q)
-        return period_stats(_with_events(rows, evs), policy, start, end, now)
+        times = {name: utc_reader(inc_conn, col) for name, col in _times(i, s).items()}
+        cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset, i.labels,
+                i.count, s.satisfaction, a.kind.label("asset_kind"), *(expr for expr, _ in times.values())]  # fmt: skip
+        at_col, to_utc = utc_reader(ev_conn, e.at)
+        events_q = (
+            select(e.incident_id, at_col, e.kind)
+            .join(schema.incidents, i.id == e.incident_id)
+            .where(in_period)
+            .order_by(e.incident_id, e.id)
+        )
+        rows = inc_conn.execute(select(*cols).select_from(joined).where(in_period).order_by(i.id))
+        evs = ev_conn.execute(events_q)
+        converters = {name: conv for name, (_, conv) in times.items()}
+        return period_stats(_with_events(rows, evs, converters, to_utc), policy, start, end, now)
 
 
-def _with_events(rows: Iterable[Any], events: Iterable[Any]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+def _times(i: Any, s: Any) -> dict[str, Any]:
+    return {"opened_at": i.opened_at, "acknowledged_at": i.acknowledged_at, "resolved_at": i.resolved_at,
+            "followed_up_at": s.followed_up_at}  # fmt: skip
+
+
+def _with_events(
+    rows: Iterable[Any],
+    events: Iterable[Any],
+    converters: dict[str, Callable[[Any], Any]],
+    to_utc: Callable[[Any], Any],
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Pair each incident (ordered by id) with its events (ordered by incident id, then log order)."""
     pending = iter(events)
     ev = next(pending, None)
+    keys = list(rows.keys()) if hasattr(rows, "keys") else None
     for row in rows:
-        incident = row._asdict()
-        for name in _TIMES:
-            if incident[name] is not None:
-                incident[name] = as_utc(incident[name])
+        incident = dict(zip(keys, row, strict=True)) if keys is not None else row._asdict()
+        for name, convert in converters.items():
+            incident[name] = convert(incident[name])
         log: list[dict[str, Any]] = []
-        while ev is not None and ev.incident_id < incident["id"]:
+        while ev is not None and ev[0] < incident["id"]:
             ev = next(pending, None)
-        while ev is not None and ev.incident_id == incident["id"]:
-            log.append({"at": as_utc(ev.at), "kind": ev.kind})
+        while ev is not None and ev[0] == incident["id"]:
+            log.append({"at": to_utc(ev[1]), "kind": ev[2]})
             ev = next(pending, None)
         yield incident, log
 

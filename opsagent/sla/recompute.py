@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, select, type_coerce, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind
@@ -24,8 +24,10 @@ from opsagent.sla import escalation
 from opsagent.sla.clock import Clock, incident_clocks
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store import schema
-from opsagent.store.engine import Store, as_utc, now
+from opsagent.store.engine import Store, now
+from opsagent.store.fastdates import utc_reader
 
+_ESCALATED = EventKind.ESCALATED.value
 _CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -64,14 +66,16 @@ def tick(
         watermark = conn.execute(select(func.max(schema.incident_events.c.id))).scalar() or 0
         ids = None if full else _changed(conn, state, moment, watermark)
         rows = _rows(conn, ids)
-        events = _events(conn, [r.id for r in rows], watermark)
+        events = _events(conn, ids, watermark)
     fired: list[Escalated] = []
     writes: list[dict[str, Any]] = []
     escalations: list[dict[str, Any]] = []
     memo: dict[Any, Any] = {}  # on-call lookups and escalation steps, once per tick
     for row in rows:
         evs = events.get(row.id, [])
-        clocks = incident_clocks(row._mapping, evs, policy, moment)
+        incident = {"priority": row.priority, "requester_type": row.requester_type,
+                    "labels": {"complexity": row.complexity or ""}}  # fmt: skip
+        clocks = incident_clocks(incident, evs, policy, moment)
         shown = _shown(clocks)
         known = state.shown[row.id] if row.id in state.shown else _stored(row)
         if shown != known:
@@ -129,8 +133,8 @@ def _changed(conn: Connection, state: TickState, moment: datetime, watermark: in
 def _rows(conn: Connection, ids: set[int] | None) -> list[Any]:
     t, s = schema.incidents.c, schema.incident_service.c
     query = (
-        select(t.id, t.title, t.status, t.priority, t.requester_type, t.labels, s.incident_id.label("has_service"),
-               s.sla)
+        select(t.id, t.title, t.status, t.priority, t.requester_type,
+               t.labels["complexity"].as_string().label("complexity"), s.incident_id.label("has_service"), s.sla)
         .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
         .order_by(t.id)
     )  # fmt: skip
@@ -143,21 +147,34 @@ def _rows(conn: Connection, ids: set[int] | None) -> list[Any]:
     return rows
 
 
-def _events(conn: Connection, ids: Sequence[int], watermark: int) -> dict[int, list[dict[str, Any]]]:
-    """The logs of these incidents in one pass (in chunks of ids), up to the high-water mark."""
-    e = schema.incident_events.c
+def _events(conn: Connection, ids: set[int] | None, watermark: int) -> dict[int, list[dict[str, Any]]]:
+    """The logs of the active incidents (``ids`` None) or of these incidents, in one SELECT (in
+    chunks of ids), up to the high-water mark."""
+    e, t = schema.incident_events.c, schema.incidents.c
+    # of the details only an escalation's target and level are needed (levels already done): read
+    # by the database's JSON path operators, no JSON document decoded here
+    at_col, to_utc = utc_reader(conn, e.at)
+    query = (
+        select(e.incident_id, at_col, e.kind, e.detail["target"].as_string(), e.detail["level"].as_integer())
+        .where(e.id <= watermark)
+        .order_by(e.incident_id, e.id)
+    )
+    if ids is None:
+        queries = [query.join(schema.incidents, t.id == e.incident_id).where(t.status.in_(ACTIVE))]
+    else:
+        queries = [query.where(e.incident_id.in_(chunk)) for chunk in _chunks(sorted(ids))]
     out: dict[int, list[dict[str, Any]]] = {}
-    # only escalations' details are read (levels already done): no JSON decoding for other events
-    detail = type_coerce(case((e.kind == EventKind.ESCALATED.value, e.detail), else_=None), schema.Json)
-    query = select(e.incident_id, e.at, e.kind, detail).where(e.id <= watermark).order_by(e.incident_id, e.id)
-    for chunk in _chunks(ids):
-        lo, hi = chunk[0], chunk[-1]
-        # a range scan of the (incident_id, id) index when the chunk is dense, IN (...) otherwise
-        where = (e.incident_id >= lo) & (e.incident_id <= hi) if hi - lo < 2 * len(chunk) else e.incident_id.in_(chunk)
-        wanted = set(chunk)
-        for incident_id, at, kind, detail in conn.execute(query.where(where)):
-            if incident_id in wanted:
-                out.setdefault(incident_id, []).append({"at": as_utc(at), "kind": kind, "detail": detail})
+    for q in queries:
+        log: list[dict[str, Any]] = []
+        last = None
+        for incident_id, at, kind, target, level in conn.execute(q).fetchall():
+            if incident_id != last:
+                log = out[incident_id] = []
+                last = incident_id
+            event = {"at": to_utc(at), "kind": kind}
+            if kind == _ESCALATED:
+                event["detail"] = {"target": target, "level": level}
+            log.append(event)
     return out
 
 
