@@ -6,9 +6,10 @@ never leaves an incident without its history (and notifications go out only afte
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
@@ -58,7 +59,20 @@ def _touch(conn: Connection, incident_id: int, **values: Any) -> None:
     )
 
 
-def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tuple[int, str]:
+class Classified(Protocol):
+    impact: str | None
+    urgency: str | None
+    priority: str
+
+
+# The service-level policy's classify_labels: labels → impact, urgency, priority (passed in, so
+# incidents know nothing of policies).
+Classifier = Callable[[Mapping[str, str]], Classified]
+
+
+def fire(
+    store: Store, alert: AlertInput, reopen_within: float = 3600.0, classify: Classifier | None = None
+) -> tuple[int, str]:
     """A firing alert: bump its open incident, reopen a recently resolved one, or open a new one.
 
     Returns (incident id, "repeated" | "reopened" | "opened").
@@ -86,6 +100,7 @@ def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tupl
             return row.id, "reopened"
         labels = alert.labels
         title = alert.annotations.get("summary") or f"{alert.alertname} {asset_of(labels) or ''}".strip()
+        found = classify(labels) if classify is not None else None
         incident_id = conn.execute(
             insert(schema.incidents).values(
                 fingerprint=alert.fingerprint,
@@ -95,7 +110,7 @@ def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tupl
                 title=title,
                 description=alert.annotations.get("description", ""),
                 severity=labels.get("severity", ""),
-                priority=priority_of(labels),
+                priority=found.priority if found is not None else priority_of(labels),
                 category=category_of(labels),
                 requester_type=requester_of(labels),
                 asset=asset_of(labels),
@@ -114,6 +129,13 @@ def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tupl
         assert incident_id is not None
         incident_id = incident_id[0]
         _event(conn, incident_id, EventKind.OPENED, SYSTEM_ACTOR, title, source=alert.source, labels=labels)
+        if found is not None and (found.impact or found.urgency):
+            conn.execute(
+                insert(schema.incident_service).values(
+                    incident_id=incident_id, impact=found.impact, urgency=found.urgency, sla={}, breached=False,
+                    updated_at=at,
+                )
+            )  # fmt: skip
         return int(incident_id), "opened"
 
 
