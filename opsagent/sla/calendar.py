@@ -165,6 +165,8 @@ class Calendar:
 
     def add_days(self, start: datetime, days: int) -> datetime:
         """``days`` working days later, at the same local time of day (for follow-ups)."""
+        if days <= 0:
+            return start
         day = start.astimezone(self.tz).date()
         count = 0
         for offset in range(1, _MAX_DAYS):

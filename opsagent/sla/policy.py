@@ -289,8 +289,17 @@ class ServiceLevelPolicy(_Strict):
         derived = self.priority_for(impact, urgency)
         return Classification(impact, urgency, derived if derived in self.targets else priority_of(labels))  # type: ignore[arg-type]
 
-    def followup_calendar(self) -> Calendar:
-        return self.built_calendars[self.followup.calendar or self.default_calendar]
+    def followup_calendar(self, priority: str | None = None) -> Calendar:
+        """The calendar whose working days count the follow-up delay: ``followup.calendar`` if set,
+        else the priority's own calendar — except a 24×7 one (P1): a call-back to the user waits for
+        working days, so it counts on the default (business) calendar, holidays skipped."""
+        if self.followup.calendar is not None:
+            return self.built_calendars[self.followup.calendar]
+        if priority is not None:
+            calendar = self.calendar_for(priority)
+            if not calendar.always:
+                return calendar
+        return self.built_calendars[self.default_calendar]
 
 
 def _seconds(value: str | float, day_seconds: float) -> float:

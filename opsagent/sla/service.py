@@ -162,7 +162,8 @@ def service_record(incident: Mapping[str, Any], policy: ServiceLevelPolicy, at: 
     }
     if incident.get("resolved_at") is not None:
         days = policy.followup.after_working_days
-        values["followup_due_at"] = policy.followup_calendar().add_days(incident["resolved_at"], days)
+        calendar = policy.followup_calendar(incident.get("priority"))
+        values["followup_due_at"] = calendar.add_days(incident["resolved_at"], days)
     else:
         values["followup_due_at"] = None
     return values
@@ -235,11 +236,11 @@ def followups(
     else:
         query = query.where(t.status == Status.RESOLVED.value, s.followed_up_at.is_(None))
     moment = at or now()
-    calendar, days = policy.followup_calendar(), policy.followup.after_working_days
+    days = policy.followup.after_working_days
     with store.engine.connect() as conn:
         rows = [_utc_fields(dict(r._mapping)) for r in conn.execute(query)]
     for row in rows:
-        row["followup_due_at"] = calendar.add_days(row["resolved_at"], days)
+        row["followup_due_at"] = policy.followup_calendar(row["priority"]).add_days(row["resolved_at"], days)
         row["due"] = row["followed_up_at"] is None and row["followup_due_at"] <= moment
     rows.sort(key=lambda r: (r["followup_due_at"], r["id"]))
     return rows
