@@ -14,6 +14,7 @@ from opsagent.reports.document import Document, Fields, Figure, Heading, Table
 from opsagent.reports.i18n import CATEGORY, t, word
 from opsagent.reports.repair import duration, local
 from opsagent.reports.stats import PeriodStats, period_stats
+from opsagent.reports.titles import period_title
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 from opsagent.store import schema
 from opsagent.store.engine import Store
@@ -90,7 +91,7 @@ def _dim_section(stats: PeriodStats, dim: str, key: str, lang: str, limit: int =
 
 def build(stats: PeriodStats, lang: str, tz: tzinfo, generated: datetime) -> Document:
     summary = stats.summary()
-    title = t("period_title", lang)
+    title = period_title(stats.start, stats.end, tz, lang)
     doc = Document(title, lang)
     doc.add(
         Heading(t("summary", lang)),
