@@ -231,7 +231,8 @@ def act(store: Store, incident_id: int, action: str, actor: str, message: str = 
 
 def _row(row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
-    for key in ("opened_at", "last_fired_at", "acknowledged_at", "resolved_at", "closed_at", "updated_at", "at"):
+    for key in ("opened_at", "last_fired_at", "acknowledged_at", "resolved_at", "closed_at", "updated_at", "at",
+                "archived_at"):  # fmt: skip
         if data.get(key) is not None:
             data[key] = as_utc(data[key])
     return data
@@ -251,15 +252,28 @@ def get(store: Store, incident_id: int) -> dict[str, Any] | None:
 
 
 def list_incidents(
-    store: Store, statuses: tuple[str, ...] | None = None, asset: str | None = None, limit: int = 100
+    store: Store,
+    statuses: tuple[str, ...] | None = None,
+    asset: str | None = None,
+    limit: int = 100,
+    archived: bool | None = False,
 ) -> list[dict[str, Any]]:
-    t = schema.incidents.c
-    query = select(schema.incidents).order_by(t.id.desc()).limit(limit)
+    """Newest first. ``archived``: False hides archived (归档) incidents, True lists only them, None
+    lists both; each row carries ``archived_at``."""
+    t, s = schema.incidents.c, schema.incident_service.c
+    query = (
+        select(schema.incidents, s.archived_at)
+        .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
+        .order_by(t.id.desc())
+        .limit(limit)
+    )
     conditions: list[Any] = []
     if statuses:
         conditions.append(t.status.in_(statuses))
     if asset:
         conditions.append(t.asset == asset)
+    if archived is not None:
+        conditions.append(s.archived_at.is_not(None) if archived else s.archived_at.is_(None))
     if conditions:
         query = query.where(and_(*conditions))
     with store.engine.connect() as conn:

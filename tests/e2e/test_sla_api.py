@@ -124,6 +124,11 @@ def test_get_ack_resolve_feedback_with_token(api: Api) -> None:
     assert status == 200 and body["status"] == "closed"
     assert body["service"]["satisfaction"] == 4 and body["service"]["archived_at"] is not None
     assert api.call("GET", "/api/v1/followups")[1] == []
+    # closed and archived: gone from the list unless asked for
+    assert iid not in [r["id"] for r in api.call("GET", "/api/v1/incidents?status=all")[1]]
+    status, rows = api.call("GET", "/api/v1/incidents?status=closed&archived=1")
+    assert status == 200 and [r["id"] for r in rows] == [iid] and rows[0]["archived_at"]
+    assert api.call("GET", "/api/v1/incidents?status=bogus")[0] == 400
 
     status, stats = api.call("GET", "/api/v1/reports/period?from=2000-01-01&to=2100-01-01")
     assert status == 200 and stats["total"] >= 1 and stats["satisfaction"]["average"] == 4.0

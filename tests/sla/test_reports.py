@@ -182,3 +182,16 @@ def test_period_needs_a_range(home: Path) -> None:
     both = ["--store", sqlite_url(home / "opsagent.db"), "report", "period", "--month", "2026-07", "--year", "2026"]
     result = CliRunner().invoke(cli, both)
     assert result.exit_code == 2 and "one of" in result.output
+
+
+def test_archived_incidents_are_hidden_from_incident_list_by_default(home: Path) -> None:
+    """Incident 1 was followed up, closed and archived (归档) at closure; the three others are resolved."""
+    listed = json.loads(run(home, "incident", "list", "-s", "all", "-o", "json").output)
+    assert sorted(r["id"] for r in listed) == [2, 3, 4]
+    assert json.loads(run(home, "incident", "list", "-s", "closed", "-o", "json").output) == []
+    with_archived = json.loads(run(home, "incident", "list", "--archived", "-o", "json").output)
+    assert sorted(r["id"] for r in with_archived) == [1, 2, 3, 4]
+    assert [r["archived_at"] is not None for r in with_archived if r["id"] == 1] == [True]
+    every = json.loads(run(home, "incident", "list", "--all", "-o", "json").output)
+    assert sorted(r["id"] for r in every) == [1, 2, 3, 4]
+    assert json.loads(run(home, "incident", "list", "-o", "json").output) == []  # nothing active
