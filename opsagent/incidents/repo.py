@@ -60,9 +60,12 @@ def _touch(conn: Connection, incident_id: int, **values: Any) -> None:
 
 
 class Classified(Protocol):
-    impact: str | None
-    urgency: str | None
-    priority: str
+    @property
+    def impact(self) -> str | None: ...
+    @property
+    def urgency(self) -> str | None: ...
+    @property
+    def priority(self) -> str: ...
 
 
 # The service-level policy's classify_labels: labels → impact, urgency, priority (passed in, so

@@ -18,7 +18,7 @@ from opsagent.reports.titles import period_title
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 from opsagent.store import schema
 from opsagent.store.engine import Store
-from opsagent.store.fastdates import utc_reader
+from opsagent.store.fastdates import epoch_reader, utc_reader
 
 
 def load_stats(store: Store, policy: ServiceLevelPolicy, start: datetime, end: datetime, now: datetime) -> PeriodStats:
@@ -34,7 +34,7 @@ def load_stats(store: Store, policy: ServiceLevelPolicy, start: datetime, end: d
         times = {name: utc_reader(inc_conn, col) for name, col in _times(i, s).items()}
         cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset, i.labels,
                 i.count, s.satisfaction, a.kind.label("asset_kind"), *(expr for expr, _ in times.values())]  # fmt: skip
-        at_col, to_utc = utc_reader(ev_conn, e.at)
+        at_col, to_epoch = epoch_reader(ev_conn, e.at)
         events_q = (
             select(e.incident_id, at_col, e.kind)
             .join(schema.incidents, i.id == e.incident_id)
@@ -44,7 +44,7 @@ def load_stats(store: Store, policy: ServiceLevelPolicy, start: datetime, end: d
         rows = inc_conn.execute(select(*cols).select_from(joined).where(in_period).order_by(i.id))
         evs = ev_conn.execute(events_q)
         converters = {name: conv for name, (_, conv) in times.items()}
-        return period_stats(_with_events(rows, evs, converters, to_utc), policy, start, end, now)
+        return period_stats(_with_events(rows, evs, converters, to_epoch), policy, start, end, now)
 
 
 def _times(i: Any, s: Any) -> dict[str, Any]:
@@ -56,8 +56,8 @@ def _with_events(
     rows: Iterable[Any],
     events: Iterable[Any],
     converters: dict[str, Callable[[Any], Any]],
-    to_utc: Callable[[Any], Any],
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    to_epoch: Callable[[Any], float],
+) -> Iterator[tuple[dict[str, Any], list[tuple[float, str]]]]:
     """Pair each incident (ordered by id) with its events (ordered by incident id, then log order)."""
     pending = iter(events)
     ev = next(pending, None)
@@ -66,11 +66,11 @@ def _with_events(
         incident = dict(zip(keys, row, strict=True)) if keys is not None else row._asdict()
         for name, convert in converters.items():
             incident[name] = convert(incident[name])
-        log: list[dict[str, Any]] = []
+        log: list[tuple[float, str]] = []
         while ev is not None and ev[0] < incident["id"]:
             ev = next(pending, None)
         while ev is not None and ev[0] == incident["id"]:
-            log.append({"at": to_utc(ev[1]), "kind": ev[2]})
+            log.append((to_epoch(ev[1]), ev[2]))
             ev = next(pending, None)
         yield incident, log
 

@@ -11,10 +11,11 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from opsagent.sla.clock import incident_clocks
+from opsagent.sla.clock import compute_reference
+from opsagent.sla.fastclock import fast_outcomes
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 
 
@@ -83,18 +84,19 @@ DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source"
 
 
 def period_stats(
-    incidents: Iterable[tuple[Mapping[str, Any], list[dict[str, Any]]]],
+    incidents: Iterable[tuple[Mapping[str, Any], list[tuple[float, str]]]],
     policy: ServiceLevelPolicy,
     start: datetime,
     end: datetime,
     now: datetime,
 ) -> PeriodStats:
-    """Incidents opened in [start, end), each with its event log, its service record's
+    """Incidents opened in [start, end), each with its event log as (epoch seconds, kind), its service record's
     ``satisfaction`` / ``followed_up_at`` and its ``asset_kind``; clocks evaluated at ``now`` (the
     report's time), so an incident opened late in the quarter and fixed after it still counts with
     its real outcome."""
     stats = PeriodStats(start, end, by={d: Counter() for d in DIMENSIONS})
     by = stats.by
+    now_t = now.timestamp()
     for inc, events in incidents:
         stats.total += 1
         labels = inc.get("labels") or {}
@@ -113,7 +115,7 @@ def period_stats(
             stats.tta.append((inc["acknowledged_at"] - opened).total_seconds())
         if inc.get("resolved_at") is not None:
             stats.ttr.append((inc["resolved_at"] - opened).total_seconds())
-        _sla(stats, inc, events, policy, now)
+        _sla(stats, inc, events, policy, now_t)
         key = (inc["alertname"], asset)
         stats.faults[key] += 1
         stats.firings[key] += int(inc.get("count") or 1)
@@ -127,12 +129,20 @@ def period_stats(
 def _sla(
     stats: PeriodStats,
     inc: Mapping[str, Any],
-    events: list[dict[str, Any]],
+    events: list[tuple[float, str]],
     policy: ServiceLevelPolicy,
-    at: datetime,
+    now_t: float,
 ) -> None:
-    for name, clock in incident_clocks(inc, events, policy, at).items():
-        if clock.breached:
+    complex_ = str((inc.get("labels") or {}).get("complexity", "")).lower() == "complex"
+    budgets = policy.budgets(inc["priority"], inc["requester_type"], complex_)
+    calendar = policy.calendar_for(inc["priority"])
+    outcomes = fast_outcomes(events, budgets, calendar, now_t)
+    if outcomes is None:  # outside the calendar's indexed years: the reference clocks
+        log = [{"at": datetime.fromtimestamp(t, UTC), "kind": kind} for t, kind in events]
+        now = datetime.fromtimestamp(now_t, UTC)
+        outcomes = {n: (c.breached, c.met) for n, c in compute_reference(log, budgets, calendar, now).items()}
+    for name, (breached, met) in outcomes.items():
+        if breached:
             stats.sla_breached[name] += 1
-        elif clock.met:
+        elif met:
             stats.sla_met[name] += 1

@@ -119,7 +119,7 @@ class Calendar:
         found = self._cache.get("timeline")
         if found is None:
             found = self._cache["timeline"] = Timeline(None if self.always else self._index())
-        return found  # type: ignore[return-value]
+        return found
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """The moment ``seconds`` of working time after ``start``."""

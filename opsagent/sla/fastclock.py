@@ -9,7 +9,7 @@ reference path, which walks the calendar day by day.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ class _Outside(Exception):
 
 
 class _Run:
-    __slots__ = ("budget", "due", "paused", "paused_at", "since_t", "since_w", "stopped_at", "used")
+    __slots__ = ("budget", "due", "paused", "paused_at", "since_t", "since_w", "stopped", "stopped_at", "used")
 
     def __init__(self, budget: float) -> None:
         self.budget = budget
@@ -35,7 +35,8 @@ class _Run:
         self.since_t: float | None = None  # start of the running segment (epoch, working seconds)
         self.since_w = 0.0
         self.paused_at: float | None = None
-        self.stopped_at: datetime | None = None
+        self.stopped = False
+        self.stopped_at: datetime | None = None  # None when only epoch seconds were given
         self.paused = 0.0
         self.due: float | None = None
 
@@ -64,35 +65,70 @@ def fast_compute(
         return None
 
 
-def _apply(runs: dict[str, _Run], kind: str, at: datetime, t: float, w: float, line: Timeline) -> None:  # noqa: C901
+def fast_outcomes(
+    events: Iterable[tuple[float, str]], budgets: Mapping[str, float], calendar: Calendar, now_t: float
+) -> dict[str, tuple[bool, bool]] | None:
+    """(breached, met) per target from (epoch seconds, kind) pairs in log order: what a period
+    report counts, without building clocks or datetimes. None: outside the calendar's index."""
+    line = calendar.timeline()
+    now_w = line.worked(now_t)
+    if now_w is None:
+        return None
+    runs = {name: _Run(budget) for name, budget in budgets.items()}
+    try:
+        for t, kind in events:
+            if t > now_t:
+                break
+            w = line.worked(t)
+            if w is None:
+                return None
+            _apply(runs, kind, None, t, w, line)
+    except _Outside:
+        return None
+    out: dict[str, tuple[bool, bool]] = {}
+    for name, run in runs.items():
+        used, budget = run.used, run.budget
+        breached = used > budget
+        if run.since_t is not None:
+            if now_w > run.since_w:
+                used += now_w - run.since_w
+            breached = used > budget
+            if not breached and used >= budget:  # exactly spent: breached once the due time has passed
+                due = _due(line, run.since_w + (budget - run.used), run.since_t) if run.used < budget else run.due
+                breached = due is not None and now_t > due
+        out[name] = (breached, run.stopped and run.since_t is None and run.paused_at is None and not breached)
+    return out
+
+
+def _apply(runs: dict[str, _Run], kind: str, at: datetime | None, t: float, w: float, line: Timeline) -> None:  # noqa: C901
     if kind == "opened":
         for run in runs.values():
-            if run.since_t is None and run.stopped_at is None and run.paused_at is None:
+            if run.since_t is None and not run.stopped and run.paused_at is None:
                 run.since_t, run.since_w = t, w
         return
     if kind == "pending":
-        for name in _PAUSABLE:
-            run = runs.get(name)
-            if run is not None and run.since_t is not None:
-                _stop_segment(run, w, line)
-                run.paused_at = t
+        for pausable in _PAUSABLE:
+            paused = runs.get(pausable)
+            if paused is not None and paused.since_t is not None:
+                _stop_segment(paused, w, line)
+                paused.paused_at = t
         return
     if kind in _RESUMES:
         _resume_all(runs, t, w)
         if kind == "reopened":
-            run = runs.get("resolution")
-            if run is not None and run.stopped_at is not None:
-                run.stopped_at = None
-                run.since_t, run.since_w = t, w
+            resolution = runs.get("resolution")
+            if resolution is not None and resolution.stopped:
+                resolution.stopped, resolution.stopped_at = False, None
+                resolution.since_t, resolution.since_w = t, w
             return
     if kind in _STOPS_ALL:
         _resume_all(runs, t, w)  # a pause ends with the fix
         for run in runs.values():
             _stop(run, at, t, w, line)
         return
-    name = _STOPS_ONE.get(kind)
-    if name is not None and name in runs:
-        _stop(runs[name], at, t, w, line)
+    target = _STOPS_ONE.get(kind)
+    if target is not None and target in runs:
+        _stop(runs[target], at, t, w, line)
 
 
 def _resume_all(runs: dict[str, _Run], t: float, w: float) -> None:
@@ -119,14 +155,14 @@ def _stop_segment(run: _Run, w: float, line: Timeline) -> None:
         run.since_t = None
 
 
-def _stop(run: _Run, at: datetime, t: float, w: float, line: Timeline) -> None:
-    if run.stopped_at is not None or (run.since_t is None and run.paused_at is None):
+def _stop(run: _Run, at: datetime | None, t: float, w: float, line: Timeline) -> None:
+    if run.stopped or (run.since_t is None and run.paused_at is None):
         return
     if run.paused_at is not None:
         run.paused += t - run.paused_at
         run.paused_at = None
     _stop_segment(run, w, line)
-    run.stopped_at = at
+    run.stopped, run.stopped_at = True, at
 
 
 def _finish(name: str, run: _Run, line: Timeline, now_t: float, now_w: float) -> Clock:
@@ -143,7 +179,7 @@ def _finish(name: str, run: _Run, line: Timeline, now_t: float, now_w: float) ->
         # while paused the due time is "if work resumed now": it only ever moves later
         if used < budget:
             due = _due(line, now_w + (budget - used), now_t)
-    elif run.stopped_at is not None:
+    elif run.stopped:
         state = "stopped"
     else:
         state = "pending-start"

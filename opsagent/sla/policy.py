@@ -287,7 +287,9 @@ class ServiceLevelPolicy(_Strict):
         if explicit in self.targets:
             return Classification(impact, urgency, explicit)
         derived = self.priority_for(impact, urgency)
-        return Classification(impact, urgency, derived if derived in self.targets else priority_of(labels))  # type: ignore[arg-type]
+        if derived is None or derived not in self.targets:
+            derived = priority_of(labels)
+        return Classification(impact, urgency, derived)
 
     def followup_calendar(self, priority: str | None = None) -> Calendar:
         """The calendar whose working days count the follow-up delay: ``followup.calendar`` if set,

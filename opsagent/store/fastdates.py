@@ -28,3 +28,18 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def epoch_reader(conn: Connection, column: Any) -> tuple[ColumnElement[Any], Callable[[Any], float]]:
+    """(expression to select, converter to epoch seconds) for a non-null UtcDateTime column."""
+    if conn.dialect.name == "sqlite":
+        return type_coerce(column, String).label(column.key), _epoch_from_text
+    return column, _epoch
+
+
+def _epoch_from_text(value: str) -> float:
+    return datetime.fromisoformat(value + "+00:00").timestamp()
+
+
+def _epoch(value: datetime) -> float:
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).timestamp()

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opsagent.sla.clock import compute, compute_reference
-from opsagent.sla.fastclock import fast_compute
+from opsagent.sla.fastclock import fast_compute, fast_outcomes
 from opsagent.sla.policy import CalendarSpec
 
 BUSINESS = CalendarSpec(hours=["09:00-12:00", "13:00-18:00"], holidays=["2026-04-06", "2026-05-01"]).build("b")
@@ -219,3 +219,24 @@ def test_times_outside_the_calendar_index_take_the_reference_path() -> None:
     assert fast_compute(events, BUDGETS, BUSINESS, old + timedelta(days=3)) is None
     clocks = compute(events, BUDGETS, BUSINESS, old + timedelta(days=3))
     assert clocks["response"].due == BUSINESS.add(old, 3600)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    cal=CALENDARS,
+    log=logs(),
+    budget=st.dictionaries(
+        st.sampled_from(["response", "assessment", "resolution"]),
+        st.one_of(st.just(0.0), st.floats(min_value=1, max_value=20 * 86400, allow_nan=False)),
+    ),
+)
+def test_period_outcomes_equal_the_reference_clocks(cal: Any, log: Any, budget: dict[str, float]) -> None:
+    """What the period report counts (breached / met per target) agrees with the reference clocks."""
+    events, now = log
+    pairs = [(e["at"].timestamp(), e["kind"]) for e in events]
+    outcomes = fast_outcomes(pairs, budget, cal, now.timestamp())
+    assert outcomes is not None
+    for name, clock in compute_reference(events, budget, cal, now).items():
+        edge = clock.due is not None and abs((now - clock.due).total_seconds()) < 1e-3
+        if not edge and abs(clock.used - clock.budget) >= 1e-3:
+            assert outcomes[name] == (clock.breached, clock.met), name
