@@ -62,6 +62,14 @@ def tick(
         full = True
     else:
         full = False
+    try:
+        return _tick(store, policy, moment, state, full)
+    except Exception:
+        state.policy = None  # what it learnt may not have been stored: the next tick starts afresh
+        raise
+
+
+def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: TickState, full: bool) -> list[Escalated]:
     with store.engine.connect() as conn:
         watermark = conn.execute(select(func.max(schema.incident_events.c.id))).scalar() or 0
         ids = None if full else _changed(conn, state, moment, watermark)

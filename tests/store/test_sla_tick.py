@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from opsagent.incidents import repo
@@ -102,3 +103,24 @@ def test_a_reloaded_policy_recomputes_everything(store: Store) -> None:
     service.tick(store, reloaded, opened + timedelta(minutes=2), state)
     assert state.policy is reloaded
     assert _projection(store, iid)["sla"]["response"]["budget_seconds"] == 1800  # type: ignore[index]
+
+
+def test_a_failed_tick_makes_the_next_one_start_afresh(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsagent.sla import recompute
+
+    p = policy()
+    iid = _open(store, "Disk")
+    opened = repo.get(store, iid)["opened_at"]  # type: ignore[index]
+    state = service.TickState()
+    service.tick(store, p, opened + timedelta(minutes=1), state)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(recompute, "_write", broken)
+    with pytest.raises(RuntimeError):
+        service.tick(store, p, opened + timedelta(minutes=31), state)  # would escalate response level 1
+    monkeypatch.undo()
+    assert state.policy is None
+    fired = service.tick(store, p, opened + timedelta(minutes=32), state)
+    assert [(f.incident_id, f.step.target, f.step.level) for f in fired] == [(iid, "response", 1)]
