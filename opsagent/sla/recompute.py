@@ -11,9 +11,10 @@ of a dict.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -46,6 +47,7 @@ class TickState:
     can change them)."""
 
     policy: ServiceLevelPolicy | None = None
+    digest: str = ""  # of the policy: stored with each projection, so a restart knows what to redo
     watermark: int = 0
     next_check: dict[int, datetime | None] = field(default_factory=dict)
     shown: dict[int, Any] = field(default_factory=dict)
@@ -72,9 +74,9 @@ def tick(
 def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: TickState, full: bool) -> list[Escalated]:
     with store.engine.connect() as conn:
         watermark = conn.execute(select(func.max(schema.incident_events.c.id))).scalar() or 0
-        ids = None if full else _changed(conn, state, moment, watermark)
+        ids = _after_restart(conn, state, moment, watermark) if full else _changed(conn, state, moment, watermark)
         rows = _rows(conn, ids)
-        events = _events(conn, ids, watermark)
+        events, last_ids = _events(conn, ids, watermark)
     fired: list[Escalated] = []
     writes: list[dict[str, Any]] = []
     escalations: list[dict[str, Any]] = []
@@ -84,20 +86,20 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
         incident = {"priority": row.priority, "requester_type": row.requester_type,
                     "labels": {"complexity": row.complexity or ""}}  # fmt: skip
         clocks = incident_clocks(incident, evs, policy, moment)
-        shown = _shown(clocks)
-        known = state.shown[row.id] if row.id in state.shown else _stored(row)
-        if shown != known:
-            writes.append(_projection(row, clocks, moment))
-            state.shown[row.id] = shown
         done = escalation.done_levels(evs)
         for step in escalation.due(clocks, policy, row.priority, done, moment, memo):
             message = f"{step.target} at {step.percent:g}% of its time: notify " + ", ".join(step.notify)
             escalations.append(_escalated_event(row.id, message, moment, step))
             fired.append(Escalated(row.id, row.title, row.priority, step))
             done.add((step.target, step.level))
-        state.next_check[row.id] = _earliest(
+        nxt = state.next_check[row.id] = _earliest(
             escalation.next_check(clocks, policy, row.priority, done, moment), _first_after(evs, moment)
         )
+        shown = (_shown(clocks), last_ids.get(row.id), nxt, state.digest)
+        known = state.shown[row.id] if row.id in state.shown else _stored(row)
+        if shown != known:
+            writes.append(_projection(row, clocks, moment) | {"seen": shown[1], "next": nxt, "digest": state.digest})
+            state.shown[row.id] = shown
     _write(store, writes, escalations)
     # our own escalated events lie above the mark: their incidents are looked at once more next tick
     state.watermark = watermark
@@ -121,9 +123,42 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 def _fresh(old: TickState | None, policy: ServiceLevelPolicy) -> TickState:
     state = old if old is not None else TickState()
     state.policy, state.watermark = policy, 0
+    state.digest = hashlib.md5(policy.model_dump_json().encode(), usedforsecurity=False).hexdigest()
     state.next_check.clear()
     state.shown.clear()
     return state
+
+
+def _after_restart(conn: Connection, state: TickState, moment: datetime, watermark: int) -> set[int] | None:
+    """On a fresh state: the active incidents whose stored projection is not current — events after
+    the last one it counted, another policy, a threshold reached since — or None when that is most
+    of them (one bulk pass is then cheaper). The others are remembered as the projection left them."""
+    t, s, e = schema.incidents.c, schema.incident_service.c, schema.incident_events.c
+    last = (
+        select(e.incident_id, func.max(e.id).label("last")).where(e.id <= watermark).group_by(e.incident_id).subquery()
+    )
+    next_col, to_utc = utc_reader(conn, s.next_check_at)
+    query = (
+        select(t.id, s.seen_event_id, next_col, s.policy_digest, last.c.last)
+        .select_from(
+            schema.incidents.join(last, last.c.incident_id == t.id).outerjoin(
+                schema.incident_service, s.incident_id == t.id
+            )
+        )
+        .where(t.status.in_(ACTIVE))
+    )
+    stale: set[int] = set()
+    current: dict[int, datetime | None] = {}
+    for incident_id, seen, nxt, digest, last_id in conn.execute(query).fetchall():
+        due_at = to_utc(nxt)
+        if seen != last_id or digest != state.digest or (due_at is not None and due_at <= moment):
+            stale.add(incident_id)
+        else:
+            current[incident_id] = due_at
+    if len(stale) > len(current):
+        return None
+    state.next_check.update(current)
+    return stale
 
 
 def _changed(conn: Connection, state: TickState, moment: datetime, watermark: int) -> set[int]:
@@ -142,7 +177,8 @@ def _rows(conn: Connection, ids: set[int] | None) -> list[Any]:
     t, s = schema.incidents.c, schema.incident_service.c
     query = (
         select(t.id, t.title, t.status, t.priority, t.requester_type,
-               t.labels["complexity"].as_string().label("complexity"), s.incident_id.label("has_service"), s.sla)
+               t.labels["complexity"].as_string().label("complexity"), s.incident_id.label("has_service"), s.sla,
+               s.seen_event_id, s.next_check_at, s.policy_digest)
         .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
         .order_by(t.id)
     )  # fmt: skip
@@ -155,7 +191,9 @@ def _rows(conn: Connection, ids: set[int] | None) -> list[Any]:
     return rows
 
 
-def _events(conn: Connection, ids: set[int] | None, watermark: int) -> dict[int, list[dict[str, Any]]]:
+def _events(
+    conn: Connection, ids: set[int] | None, watermark: int
+) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int]]:
     """The logs of the active incidents (``ids`` None) or of these incidents, in one SELECT (in
     chunks of ids), up to the high-water mark."""
     e, t = schema.incident_events.c, schema.incidents.c
@@ -163,7 +201,7 @@ def _events(conn: Connection, ids: set[int] | None, watermark: int) -> dict[int,
     # by the database's JSON path operators, no JSON document decoded here
     at_col, to_utc = utc_reader(conn, e.at)
     query = (
-        select(e.incident_id, at_col, e.kind, e.detail["target"].as_string(), e.detail["level"].as_integer())
+        select(e.incident_id, at_col, e.kind, e.detail["target"].as_string(), e.detail["level"].as_integer(), e.id)
         .where(e.id <= watermark)
         .order_by(e.incident_id, e.id)
     )
@@ -172,10 +210,11 @@ def _events(conn: Connection, ids: set[int] | None, watermark: int) -> dict[int,
     else:
         queries = [query.where(e.incident_id.in_(chunk)) for chunk in _chunks(sorted(ids))]
     out: dict[int, list[dict[str, Any]]] = {}
+    last_ids: dict[int, int] = {}  # the last event counted, stored with the projection
     for q in queries:
         log: list[dict[str, Any]] = []
         last = None
-        for incident_id, at, kind, target, level in conn.execute(q).fetchall():
+        for incident_id, at, kind, target, level, event_id in conn.execute(q).fetchall():
             if incident_id != last:
                 log = out[incident_id] = []
                 last = incident_id
@@ -183,7 +222,8 @@ def _events(conn: Connection, ids: set[int] | None, watermark: int) -> dict[int,
             if kind == _ESCALATED:
                 event["detail"] = {"target": target, "level": level}
             log.append(event)
-    return out
+            last_ids[incident_id] = event_id
+    return out, last_ids
 
 
 def _shown(clocks: Mapping[str, Clock]) -> tuple[Any, ...]:
@@ -197,19 +237,19 @@ def _shown(clocks: Mapping[str, Clock]) -> tuple[Any, ...]:
 def _stored(row: Any) -> tuple[Any, ...] | None:
     if row.has_service is None or not row.sla:
         return None
+    nxt = row.next_check_at
+    nxt = (nxt.replace(tzinfo=UTC) if nxt.tzinfo is None else nxt) if nxt is not None else None
     try:
-        return tuple(
-            (
-                n,
-                c["state"],
-                None if c["state"] == "paused" else _parse(c["due"]),
-                c["breached"],
-                _parse(c["stopped_at"]),
-            )
-            for n, c in row.sla.items()
-        )
-    except (KeyError, TypeError, ValueError):
+        return (_stored_shown(row), row.seen_event_id, nxt, row.policy_digest)
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+def _stored_shown(row: Any) -> tuple[Any, ...]:
+    return tuple(
+        (n, c["state"], None if c["state"] == "paused" else _parse(c["due"]), c["breached"], _parse(c["stopped_at"]))
+        for n, c in row.sla.items()
+    )
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -241,22 +281,16 @@ def _write(store: Store, writes: list[dict[str, Any]], escalations: list[dict[st
     if not writes and not escalations:
         return
     s = schema.incident_service
-    new = [
-        {"incident_id": w["iid"], "sla": w["sla"], "breached": w["breached"], "updated_at": w["updated_at"]}
-        for w in writes
-        if not w["exists"]
-    ]
-    old = [w for w in writes if w["exists"]]
+    columns = {"sla": "sla", "breached": "breached", "updated_at": "updated_at", "seen_event_id": "seen",
+               "next_check_at": "next", "policy_digest": "digest"}  # fmt: skip
+    new = [{"incident_id": w["iid"]} | {c: w[k] for c, k in columns.items()} for w in writes if not w["exists"]]
+    old = [{"iid": w["iid"]} | {k: w[k] for k in columns.values()} for w in writes if w["exists"]]
     with store.transaction() as conn:
         if new:
             conn.execute(insert(s), new)
         if old:
-            conn.execute(
-                update(s)
-                .where(s.c.incident_id == bindparam("iid"))
-                .values(sla=bindparam("sla"), breached=bindparam("breached"), updated_at=bindparam("updated_at")),
-                [{k: w[k] for k in ("iid", "sla", "breached", "updated_at")} for w in old],
-            )
+            values: dict[str, Any] = {c: bindparam(k) for c, k in columns.items()}
+            conn.execute(update(s).where(s.c.incident_id == bindparam("iid")).values(**values), old)
         if escalations:
             conn.execute(insert(schema.incident_events), escalations)
 

@@ -4,6 +4,7 @@ what it writes, and that it agrees with a full recompute from the event log."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -124,3 +125,32 @@ def test_a_failed_tick_makes_the_next_one_start_afresh(store: Store, monkeypatch
     assert state.policy is None
     fired = service.tick(store, p, opened + timedelta(minutes=32), state)
     assert [(f.incident_id, f.step.target, f.step.level) for f in fired] == [(iid, "response", 1)]
+
+
+def test_a_restart_recomputes_only_what_changed_while_down(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsagent.sla import recompute
+
+    p = policy()
+    ids = [_open(store, f"Svc{k}", priority="P2") for k in range(4)]
+    opened = repo.get(store, ids[0])["opened_at"]  # type: ignore[index]
+    service.tick(store, p, opened + timedelta(minutes=1), service.TickState())  # the serve that stopped
+    repo.act(store, ids[2], "ack", "dave")  # while it was down
+    computed: list[int] = []
+    real = recompute.incident_clocks
+
+    def counting(incident: Any, events: Any, pol: Any, at: Any) -> Any:
+        computed.append(len(events))
+        return real(incident, events, pol, at)
+
+    monkeypatch.setattr(recompute, "incident_clocks", counting)
+    state = service.TickState()  # a new serve process
+    service.tick(store, p, opened + timedelta(minutes=2), state)
+    assert len(computed) == 1  # only the acknowledged incident
+    assert set(state.next_check) == set(ids)  # the others are remembered as their projection left them
+    assert _projection(store, ids[2])["sla"]["response"]["met"] is True  # type: ignore[index]
+    computed.clear()
+    targets = p.model_dump()["targets"]
+    targets["P2"]["internal"]["resolution"] = "16h"
+    service.tick(store, policy(targets=targets), opened + timedelta(minutes=3), service.TickState())
+    assert len(computed) == 4  # another policy: everything again
+    assert _projection(store, ids[0])["sla"]["resolution"]["budget_seconds"] == 16 * 3600  # type: ignore[index]
