@@ -135,7 +135,11 @@ def _after_restart(conn: Connection, state: TickState, moment: datetime, waterma
     of them (one bulk pass is then cheaper). The others are remembered as the projection left them."""
     t, s, e = schema.incidents.c, schema.incident_service.c, schema.incident_events.c
     last = (
-        select(e.incident_id, func.max(e.id).label("last")).where(e.id <= watermark).group_by(e.incident_id).subquery()
+        # escalations are the tick's own writes (after its projection's) and never move a clock
+        select(e.incident_id, func.max(e.id).label("last"))
+        .where(e.id <= watermark, e.kind != _ESCALATED)
+        .group_by(e.incident_id)
+        .subquery()
     )
     next_col, to_utc = utc_reader(conn, s.next_check_at)
     query = (
@@ -221,8 +225,9 @@ def _events(
             event = {"at": to_utc(at), "kind": kind}
             if kind == _ESCALATED:
                 event["detail"] = {"target": target, "level": level}
+            else:
+                last_ids[incident_id] = event_id
             log.append(event)
-            last_ids[incident_id] = event_id
     return out, last_ids
 
 
