@@ -64,6 +64,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     inventory = await asyncio.to_thread(app.inventory)
     engine, parents = build_engine(app, inventory)  # invalid rules refuse to start, like profiles
     policy = load_policy(app.config.roots)  # an invalid service-level policy refuses to start too
+    engine.classify = policy.classify_labels  # new incidents: impact/urgency/priority from labels
     runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
     await asyncio.to_thread(engine.restore)
     scheduler = make_scheduler()

@@ -125,8 +125,26 @@ async def alerts(request: web.Request) -> web.Response:
 
 
 async def incidents(request: web.Request) -> web.Response:
+    """?status=open|acknowledged|resolved|closed|active|all (repeatable; default active), ?asset=,
+    ?limit= (≤ 5000), ?archived=1 (archived ones too; hidden by default)."""
     app = request.app[APP_KEY]
-    rows = await asyncio.to_thread(incident_repo.list_incidents, app.store, ACTIVE, None, 500)
+    q = request.query
+    wanted: set[str] = set()
+    for status in q.getall("status", ["active"]):
+        if status == "all":
+            wanted = set()
+            break
+        if status not in (*ACTIVE, "resolved", "closed", "active"):
+            return web.json_response({"error": f"status: {status!r} is not a status"}, status=400)
+        wanted |= set(ACTIVE) if status == "active" else {status}
+    try:
+        limit = max(1, min(int(q.get("limit", "500")), 5000))
+    except ValueError:
+        return web.json_response({"error": "limit: not a number"}, status=400)
+    archived = None if q.get("archived", "").lower() in ("1", "true", "yes") else False
+    rows = await asyncio.to_thread(
+        incident_repo.list_incidents, app.store, tuple(sorted(wanted)) or None, q.get("asset"), limit, archived
+    )
     return web.json_response(rows, dumps=lambda d: json.dumps(d, default=str))
 
 

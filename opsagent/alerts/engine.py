@@ -68,6 +68,8 @@ class AlertEngine:
         self.rules = rules
         self.config = config
         self.parents = parents
+        # impact/urgency/priority of a new incident from its labels (serve sets the policy's)
+        self.classify: repo.Classifier | None = None
         self.evaluator = Evaluator(history)
         self.states: dict[str, RuleState] = {r.name + "\x00" + r.group: RuleState() for r in rules}
         self.dispatcher = Dispatcher(store, config)
@@ -187,6 +189,7 @@ class AlertEngine:
                     alert.fingerprint, alert.rule, alert.labels, alert.annotations, alert.value, rule.resolve
                 ),
                 reopen,
+                self.classify,
             )
             alert.incident_id = incident_id
             if action != "repeated":
@@ -234,6 +237,7 @@ class AlertEngine:
                     datetime.fromtimestamp(alert.active_at, UTC),
                 ),
                 reopen,
+                self.classify,
             )
             alert.incident_id = incident_id
             if action != "repeated":

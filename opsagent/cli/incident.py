@@ -52,18 +52,27 @@ def incident() -> None:
 )
 @click.option("--asset", help="Only incidents of this asset.")
 @click.option("-n", "--limit", type=int, default=100, show_default=True)
+@click.option("--archived", is_flag=True, help="Archived (归档) incidents too; hidden by default.")
+@click.option("--all", "everything", is_flag=True, help="Every incident: any status, archived too.")
 @output_option
 @click.pass_obj
-def list_cmd(config: AgentConfig, statuses: tuple[str, ...], asset: str | None, limit: int, output: str) -> None:
-    """List incidents, newest first."""
+def list_cmd(
+    config: AgentConfig, statuses: tuple[str, ...], asset: str | None, limit: int, archived: bool, everything: bool,
+    output: str,
+) -> None:  # fmt: skip
+    """List incidents, newest first. Archived incidents are hidden unless --archived or --all."""
     wanted: set[str] = set()
-    for s in statuses:
+    for s in ("all",) if everything else statuses:
         if s == "all":
             wanted = set()
             break
         wanted |= {"open", "acknowledged"} if s == "active" else {s}
+    if archived and not everything and statuses == ("active",):
+        wanted = set()  # archived incidents are closed: --archived alone lists every status
     with _app(config) as app:
-        rows = repo.list_incidents(app.store, tuple(sorted(wanted)) or None, asset, limit)
+        rows = repo.list_incidents(
+            app.store, tuple(sorted(wanted)) or None, asset, limit, None if archived or everything else False
+        )
     if output == "json":
         print_json([_json_ready(r) for r in rows])
         return
@@ -73,7 +82,7 @@ def list_cmd(config: AgentConfig, statuses: tuple[str, ...], asset: str | None, 
         (
             (
                 r["id"],
-                r["status"] + (" (flapping)" if r["flapping"] else ""),
+                r["status"] + (" (flapping)" if r["flapping"] else "") + (" (archived)" if r["archived_at"] else ""),
                 r["priority"],
                 r["category"],
                 r["asset"],

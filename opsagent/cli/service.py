@@ -282,26 +282,57 @@ def _quarter(text: str, tz: Any) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def _month(text: str, tz: Any) -> tuple[datetime, datetime]:
+    try:
+        year, month = (int(part) for part in text.split("-"))
+        start = datetime(year, month, 1, tzinfo=tz)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use e.g. 2026-07") from None
+    end = datetime(year + 1, 1, 1, tzinfo=tz) if month == 12 else datetime(year, month + 1, 1, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _year(text: str, tz: Any) -> tuple[datetime, datetime]:
+    if not text.isdigit() or not 1970 <= int(text) <= 9998:
+        raise click.BadParameter(f"{text!r}: use e.g. 2026")
+    year = int(text)
+    return datetime(year, 1, 1, tzinfo=tz).astimezone(UTC), datetime(year + 1, 1, 1, tzinfo=tz).astimezone(UTC)
+
+
+def _range(start: str | None, end: str | None, quarter: str | None, month: str | None, year: str | None,
+           tz: Any) -> tuple[datetime, datetime]:  # fmt: skip
+    given = [name for name, value in (("--quarter", quarter), ("--month", month), ("--year", year)) if value]
+    if len(given) > 1 or (given and (start or end)):
+        raise click.UsageError("give one of --from/--to, --quarter, --month or --year")
+    if quarter:
+        return _quarter(quarter, tz)
+    if month:
+        return _month(month, tz)
+    if year:
+        return _year(year, tz)
+    if start and end:
+        return _parse_day(start, tz), _parse_day(end, tz)
+    raise click.UsageError("give --from and --to, or --quarter, --month or --year")
+
+
 @report.command("period")
 @click.option("--from", "start", help="First day (YYYY-MM-DD, local time of the policy's calendar).")
 @click.option("--to", "end", help="Day after the last (exclusive), YYYY-MM-DD.")
 @click.option("--quarter", help="Instead of --from/--to: e.g. 2026Q3.")
+@click.option("--month", help="Instead of --from/--to: e.g. 2026-07.")
+@click.option("--year", help="Instead of --from/--to: e.g. 2026.")
 @_lang
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf", "json"]), default="html", show_default=True)
 @_out
 @click.pass_obj
-def period(config: AgentConfig, start: str | None, end: str | None, quarter: str | None, lang: str, fmt: str,
-           out: Path | None) -> None:  # fmt: skip
+def period(config: AgentConfig, start: str | None, end: str | None, quarter: str | None, month: str | None,
+           year: str | None, lang: str, fmt: str, out: Path | None) -> None:  # fmt: skip
     """Statistics of the incidents opened in a period, by project, fault type, asset kind, asset,
-    priority and source; MTTA/MTTR; SLA compliance; top faults; satisfaction; with charts."""
+    priority and source; MTTA/MTTR; SLA compliance; top faults; satisfaction; with charts. The title
+    follows the period (quarterly, monthly, half-yearly, annual, or the dates of any other range)."""
     policy = _policy(config)
     tz = _tz(policy)
-    if quarter:
-        lo, hi = _quarter(quarter, tz)
-    elif start and end:
-        lo, hi = _parse_day(start, tz), _parse_day(end, tz)
-    else:
-        raise click.UsageError("give --from and --to, or --quarter")
+    lo, hi = _range(start, end, quarter, month, year, tz)
     if hi <= lo:
         raise click.BadParameter("--to must be after --from")
     app = App(config)

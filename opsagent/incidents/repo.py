@@ -6,9 +6,10 @@ never leaves an incident without its history (and notifications go out only afte
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, insert, select, update
 
@@ -58,7 +59,23 @@ def _touch(conn: Connection, incident_id: int, **values: Any) -> None:
     )
 
 
-def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tuple[int, str]:
+class Classified(Protocol):
+    @property
+    def impact(self) -> str | None: ...
+    @property
+    def urgency(self) -> str | None: ...
+    @property
+    def priority(self) -> str: ...
+
+
+# The service-level policy's classify_labels: labels → impact, urgency, priority (passed in, so
+# incidents know nothing of policies).
+Classifier = Callable[[Mapping[str, str]], Classified]
+
+
+def fire(
+    store: Store, alert: AlertInput, reopen_within: float = 3600.0, classify: Classifier | None = None
+) -> tuple[int, str]:
     """A firing alert: bump its open incident, reopen a recently resolved one, or open a new one.
 
     Returns (incident id, "repeated" | "reopened" | "opened").
@@ -86,6 +103,7 @@ def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tupl
             return row.id, "reopened"
         labels = alert.labels
         title = alert.annotations.get("summary") or f"{alert.alertname} {asset_of(labels) or ''}".strip()
+        found = classify(labels) if classify is not None else None
         incident_id = conn.execute(
             insert(schema.incidents).values(
                 fingerprint=alert.fingerprint,
@@ -95,7 +113,7 @@ def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tupl
                 title=title,
                 description=alert.annotations.get("description", ""),
                 severity=labels.get("severity", ""),
-                priority=priority_of(labels),
+                priority=found.priority if found is not None else priority_of(labels),
                 category=category_of(labels),
                 requester_type=requester_of(labels),
                 asset=asset_of(labels),
@@ -114,6 +132,13 @@ def fire(store: Store, alert: AlertInput, reopen_within: float = 3600.0) -> tupl
         assert incident_id is not None
         incident_id = incident_id[0]
         _event(conn, incident_id, EventKind.OPENED, SYSTEM_ACTOR, title, source=alert.source, labels=labels)
+        if found is not None and (found.impact or found.urgency):
+            conn.execute(
+                insert(schema.incident_service).values(
+                    incident_id=incident_id, impact=found.impact, urgency=found.urgency, sla={}, breached=False,
+                    updated_at=at,
+                )
+            )  # fmt: skip
         return int(incident_id), "opened"
 
 
@@ -209,7 +234,8 @@ def act(store: Store, incident_id: int, action: str, actor: str, message: str = 
 
 def _row(row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
-    for key in ("opened_at", "last_fired_at", "acknowledged_at", "resolved_at", "closed_at", "updated_at", "at"):
+    for key in ("opened_at", "last_fired_at", "acknowledged_at", "resolved_at", "closed_at", "updated_at", "at",
+                "archived_at"):  # fmt: skip
         if data.get(key) is not None:
             data[key] = as_utc(data[key])
     return data
@@ -229,15 +255,28 @@ def get(store: Store, incident_id: int) -> dict[str, Any] | None:
 
 
 def list_incidents(
-    store: Store, statuses: tuple[str, ...] | None = None, asset: str | None = None, limit: int = 100
+    store: Store,
+    statuses: tuple[str, ...] | None = None,
+    asset: str | None = None,
+    limit: int = 100,
+    archived: bool | None = False,
 ) -> list[dict[str, Any]]:
-    t = schema.incidents.c
-    query = select(schema.incidents).order_by(t.id.desc()).limit(limit)
+    """Newest first. ``archived``: False hides archived (归档) incidents, True lists only them, None
+    lists both; each row carries ``archived_at``."""
+    t, s = schema.incidents.c, schema.incident_service.c
+    query = (
+        select(schema.incidents, s.archived_at)
+        .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
+        .order_by(t.id.desc())
+        .limit(limit)
+    )
     conditions: list[Any] = []
     if statuses:
         conditions.append(t.status.in_(statuses))
     if asset:
         conditions.append(t.asset == asset)
+    if archived is not None:
+        conditions.append(s.archived_at.is_not(None) if archived else s.archived_at.is_(None))
     if conditions:
         query = query.where(and_(*conditions))
     with store.engine.connect() as conn:

@@ -60,7 +60,6 @@ T: dict[str, dict[str, str]] = {
     "internal": {"zh": "内部员工", "en": "internal"},
     "external": {"zh": "外部客户", "en": "external"},
     # period report
-    "period_title": {"zh": "季度统计报告", "en": "Service Statistics Report"},
     "period": {"zh": "统计周期", "en": "Period"},
     "generated": {"zh": "生成时间", "en": "Generated"},
     "summary": {"zh": "概况", "en": "Summary"},

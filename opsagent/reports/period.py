@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -13,46 +14,65 @@ from opsagent.reports.document import Document, Fields, Figure, Heading, Table
 from opsagent.reports.i18n import CATEGORY, t, word
 from opsagent.reports.repair import duration, local
 from opsagent.reports.stats import PeriodStats, period_stats
+from opsagent.reports.titles import period_title
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 from opsagent.store import schema
-from opsagent.store.engine import Store, as_utc
-
-_TIMES = ("opened_at", "acknowledged_at", "resolved_at", "closed_at")
+from opsagent.store.engine import Store
+from opsagent.store.fastdates import epoch_reader, utc_reader
 
 
 def load_stats(store: Store, policy: ServiceLevelPolicy, start: datetime, end: datetime, now: datetime) -> PeriodStats:
-    """One pass over the incidents opened in [start, end), their events and service records."""
-    i, e, s = schema.incidents.c, schema.incident_events.c, schema.incident_service.c
+    """Two SELECTs — the incidents opened in [start, end) with their service record and asset kind,
+    and their events in the same order — merged in one pass: no per-incident query, no dict of every
+    event kept in memory."""
+    i, e, s, a = schema.incidents.c, schema.incident_events.c, schema.incident_service.c, schema.assets.c
     in_period = (i.opened_at >= start) & (i.opened_at < end)
-    cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset, i.labels,
-            i.count, *(getattr(i, n) for n in _TIMES)]  # fmt: skip
-    with store.engine.connect() as conn:
-        incidents: list[dict[str, Any]] = []
-        for row in conn.execute(select(*cols).where(in_period)):
-            data = dict(row._mapping)
-            for name in _TIMES:
-                if data[name] is not None:
-                    data[name] = as_utc(data[name])
-            incidents.append(data)
-        events: dict[int, list[dict[str, Any]]] = {}
-        query = (
-            select(e.incident_id, e.at, e.kind)
+    joined = schema.incidents.outerjoin(schema.incident_service, s.incident_id == i.id).outerjoin(
+        schema.assets, a.name == i.asset
+    )
+    with store.engine.connect() as inc_conn, store.engine.connect() as ev_conn:
+        times = {name: utc_reader(inc_conn, col) for name, col in _times(i, s).items()}
+        cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset, i.labels,
+                i.count, s.satisfaction, a.kind.label("asset_kind"), *(expr for expr, _ in times.values())]  # fmt: skip
+        at_col, to_epoch = epoch_reader(ev_conn, e.at)
+        events_q = (
+            select(e.incident_id, at_col, e.kind)
             .join(schema.incidents, i.id == e.incident_id)
             .where(in_period)
             .order_by(e.incident_id, e.id)
         )
-        for ev in conn.execute(query):
-            events.setdefault(ev.incident_id, []).append({"at": as_utc(ev.at), "kind": ev.kind})
-        service = {
-            r.incident_id: dict(r._mapping)
-            for r in conn.execute(
-                select(s.incident_id, s.satisfaction, s.followed_up_at)
-                .join(schema.incidents, i.id == s.incident_id)
-                .where(in_period)
-            )
-        }
-        kinds = {r.name: r.kind for r in conn.execute(select(schema.assets.c.name, schema.assets.c.kind))}
-    return period_stats(incidents, events, service, kinds, policy, start, end, now)
+        rows = inc_conn.execute(select(*cols).select_from(joined).where(in_period).order_by(i.id))
+        evs = ev_conn.execute(events_q)
+        converters = {name: conv for name, (_, conv) in times.items()}
+        return period_stats(_with_events(rows, evs, converters, to_epoch), policy, start, end, now)
+
+
+def _times(i: Any, s: Any) -> dict[str, Any]:
+    return {"opened_at": i.opened_at, "acknowledged_at": i.acknowledged_at, "resolved_at": i.resolved_at,
+            "followed_up_at": s.followed_up_at}  # fmt: skip
+
+
+def _with_events(
+    rows: Iterable[Any],
+    events: Iterable[Any],
+    converters: dict[str, Callable[[Any], Any]],
+    to_epoch: Callable[[Any], float],
+) -> Iterator[tuple[dict[str, Any], list[tuple[float, str]]]]:
+    """Pair each incident (ordered by id) with its events (ordered by incident id, then log order)."""
+    pending = iter(events)
+    ev = next(pending, None)
+    keys = list(rows.keys()) if hasattr(rows, "keys") else None
+    for row in rows:
+        incident = dict(zip(keys, row, strict=True)) if keys is not None else row._asdict()
+        for name, convert in converters.items():
+            incident[name] = convert(incident[name])
+        log: list[tuple[float, str]] = []
+        while ev is not None and ev[0] < incident["id"]:
+            ev = next(pending, None)
+        while ev is not None and ev[0] == incident["id"]:
+            log.append((to_epoch(ev[1]), ev[2]))
+            ev = next(pending, None)
+        yield incident, log
 
 
 def _pct(value: float | None) -> str:
@@ -71,7 +91,7 @@ def _dim_section(stats: PeriodStats, dim: str, key: str, lang: str, limit: int =
 
 def build(stats: PeriodStats, lang: str, tz: tzinfo, generated: datetime) -> Document:
     summary = stats.summary()
-    title = t("period_title", lang)
+    title = period_title(stats.start, stats.end, tz, lang)
     doc = Document(title, lang)
     doc.add(
         Heading(t("summary", lang)),

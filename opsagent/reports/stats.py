@@ -11,10 +11,11 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from opsagent.sla.clock import incident_clocks
+from opsagent.sla.clock import compute_reference
+from opsagent.sla.fastclock import fast_outcomes
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 
 
@@ -83,48 +84,44 @@ DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source"
 
 
 def period_stats(
-    incidents: Iterable[Mapping[str, Any]],
-    events: Mapping[int, list[dict[str, Any]]],
-    service: Mapping[int, Mapping[str, Any]],
-    asset_kinds: Mapping[str, str],
+    incidents: Iterable[tuple[Mapping[str, Any], list[tuple[float, str]]]],
     policy: ServiceLevelPolicy,
     start: datetime,
     end: datetime,
     now: datetime,
 ) -> PeriodStats:
-    """Incidents opened in [start, end); clocks evaluated at ``now`` (the report's time), so an
-    incident opened late in the quarter and fixed after it still counts with its real outcome."""
+    """Incidents opened in [start, end), each with its event log as (epoch seconds, kind), its service record's
+    ``satisfaction`` / ``followed_up_at`` and its ``asset_kind``; clocks evaluated at ``now`` (the
+    report's time), so an incident opened late in the quarter and fixed after it still counts with
+    its real outcome."""
     stats = PeriodStats(start, end, by={d: Counter() for d in DIMENSIONS})
-    at = now
-    for inc in incidents:
+    by = stats.by
+    now_t = now.timestamp()
+    for inc, events in incidents:
         stats.total += 1
         labels = inc.get("labels") or {}
         asset = inc.get("asset") or "-"
-        values = {
-            "project": labels.get("project") or "-",
-            "category": inc["category"],
-            "asset_kind": asset_kinds.get(asset, "-"),
-            "asset": asset,
-            "priority": inc["priority"],
-            "source": inc["source"],
-        }
-        for dim, value in values.items():
-            stats.by[dim][value] += 1
-        if inc["status"] in ("open", "acknowledged"):
+        by["project"][labels.get("project") or "-"] += 1
+        by["category"][inc["category"]] += 1
+        by["asset_kind"][inc.get("asset_kind") or "-"] += 1
+        by["asset"][asset] += 1
+        by["priority"][inc["priority"]] += 1
+        by["source"][inc["source"]] += 1
+        status = inc["status"]
+        if status in ("open", "acknowledged"):
             stats.still_open += 1
         opened = inc["opened_at"]
         if inc.get("acknowledged_at") is not None:
             stats.tta.append((inc["acknowledged_at"] - opened).total_seconds())
         if inc.get("resolved_at") is not None:
             stats.ttr.append((inc["resolved_at"] - opened).total_seconds())
-        _sla(stats, inc, events.get(inc["id"], []), policy, at)
+        _sla(stats, inc, events, policy, now_t)
         key = (inc["alertname"], asset)
         stats.faults[key] += 1
         stats.firings[key] += int(inc.get("count") or 1)
-        record = service.get(inc["id"]) or {}
-        if record.get("satisfaction"):
-            stats.satisfaction[int(record["satisfaction"])] += 1
-        if inc["status"] == "resolved" and record.get("followed_up_at") is None:
+        if inc.get("satisfaction"):
+            stats.satisfaction[int(inc["satisfaction"])] += 1
+        if status == "resolved" and inc.get("followed_up_at") is None:
             stats.followups_open += 1
     return stats
 
@@ -132,12 +129,20 @@ def period_stats(
 def _sla(
     stats: PeriodStats,
     inc: Mapping[str, Any],
-    events: list[dict[str, Any]],
+    events: list[tuple[float, str]],
     policy: ServiceLevelPolicy,
-    at: datetime,
+    now_t: float,
 ) -> None:
-    for name, clock in incident_clocks(inc, events, policy, at).items():
-        if clock.breached:
+    complex_ = str((inc.get("labels") or {}).get("complexity", "")).lower() == "complex"
+    budgets = policy.budgets(inc["priority"], inc["requester_type"], complex_)
+    calendar = policy.calendar_for(inc["priority"])
+    outcomes = fast_outcomes(events, budgets, calendar, now_t)
+    if outcomes is None:  # outside the calendar's indexed years: the reference clocks
+        log = [{"at": datetime.fromtimestamp(t, UTC), "kind": kind} for t, kind in events]
+        now = datetime.fromtimestamp(now_t, UTC)
+        outcomes = {n: (c.breached, c.met) for n, c in compute_reference(log, budgets, calendar, now).items()}
+    for name, (breached, met) in outcomes.items():
+        if breached:
             stats.sla_breached[name] += 1
-        elif clock.met:
+        elif met:
             stats.sla_met[name] += 1

@@ -10,6 +10,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 # Far enough to cross any holiday list; a calendar with no working time at all is rejected by the policy.
@@ -76,7 +77,7 @@ class Calendar:
     workdays: frozenset[date] = frozenset()  # make-up working days (调休) that fall on weekends
     workday_hours: tuple[tuple[time, time], ...] = ()
     always: bool = False
-    _cache: dict[str, _Index] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def _index(self) -> _Index:
         index = self._cache.get("index")
@@ -112,6 +113,13 @@ class Calendar:
                 if hi <= start or hi <= lo:
                     continue
                 yield max(lo, start), hi
+
+    def timeline(self) -> Timeline:
+        """Epoch seconds ↔ cumulative working seconds, for clocks computed on floats."""
+        found = self._cache.get("timeline")
+        if found is None:
+            found = self._cache["timeline"] = Timeline(None if self.always else self._index())
+        return found
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """The moment ``seconds`` of working time after ``start``."""
@@ -157,6 +165,8 @@ class Calendar:
 
     def add_days(self, start: datetime, days: int) -> datetime:
         """``days`` working days later, at the same local time of day (for follow-ups)."""
+        if days <= 0:
+            return start
         day = start.astimezone(self.tz).date()
         count = 0
         for offset in range(1, _MAX_DAYS):
@@ -167,6 +177,42 @@ class Calendar:
                     local = start.astimezone(self.tz).replace(tzinfo=None)
                     return datetime.combine(candidate, local.time()).replace(tzinfo=self.tz).astimezone(UTC)
         raise ValueError(f"calendar {self.name!r} has no working day within {_MAX_DAYS} days")
+
+
+class Timeline:
+    """A calendar as a monotone map from epoch seconds to working seconds (``worked``) and back
+    (``moment``): one bisection each, no datetime arithmetic. Both return None outside the indexed
+    years; the caller then falls back to the calendar's datetime methods. 24×7 is the identity."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, index: _Index | None) -> None:
+        self._index = index
+
+    def worked(self, t: float) -> float | None:
+        index = self._index
+        if index is None:
+            return t
+        if not index.first <= t <= index.last:
+            return None
+        j = bisect_right(index.lo, t) - 1
+        if j < 0:
+            return 0.0
+        hi = index.hi[j]
+        return index.cum[j] + (t if t < hi else hi) - index.lo[j]
+
+    def moment(self, worked: float, floor: float) -> float | None:
+        """The epoch second at which ``worked`` working seconds are reached, not before ``floor``."""
+        index = self._index
+        if index is None:
+            return worked if worked > floor else floor
+        j = bisect_left(index.cum_end, worked)
+        if j >= len(index.lo):
+            return None
+        end = index.lo[j] + (worked - index.cum[j])
+        if not index.first <= end <= index.last:
+            return None
+        return end if end > floor else floor
 
 
 def _utc(day: date, at: time, tz: ZoneInfo) -> datetime:

@@ -20,43 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from opsagent.sla.calendar import Calendar
+from opsagent.sla.clocktypes import PAUSABLE, STOPS, Clock
+from opsagent.sla.fastclock import fast_compute
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
-
-STOPS = {"response": ("acknowledged",), "assessment": ("assessed",), "resolution": ()}
-PAUSABLE = ("assessment", "resolution")
-
-
-@dataclass(frozen=True)
-class Clock:
-    target: str
-    budget: float  # working seconds allowed
-    used: float  # working seconds used so far
-    due: datetime | None  # when it breaches (or breached) if it keeps running from now
-    state: str  # running | paused | stopped
-    stopped_at: datetime | None
-    breached: bool
-    paused_seconds: float  # wall-clock seconds spent paused
-
-    @property
-    def met(self) -> bool:
-        return self.state == "stopped" and not self.breached
-
-    @property
-    def remaining(self) -> float:
-        return self.budget - self.used
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "budget_seconds": self.budget,
-            "used_seconds": round(self.used, 3),
-            "due": self.due.isoformat() if self.due else None,
-            "state": self.state,
-            "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
-            "breached": self.breached,
-            "met": self.met,
-            "paused_seconds": round(self.paused_seconds, 3),
-        }
 
 
 @dataclass
@@ -73,7 +39,20 @@ class _Run:
 def compute(
     events: Iterable[Mapping[str, Any]], budgets: Mapping[str, float], calendar: Calendar, now: datetime
 ) -> dict[str, Clock]:
-    """Clocks at ``now`` from events (dicts with ``at`` and ``kind``, in log order)."""
+    """Clocks at ``now`` from events (dicts with ``at`` and ``kind``, in log order).
+
+    Computed on epoch floats through the calendar's timeline (see :mod:`opsagent.sla.fastclock`);
+    a log reaching outside the calendar's indexed years takes the datetime reference path."""
+    if not isinstance(events, (list, tuple)):
+        events = list(events)
+    clocks = fast_compute(events, budgets, calendar, now)
+    return clocks if clocks is not None else compute_reference(events, budgets, calendar, now)
+
+
+def compute_reference(
+    events: Iterable[Mapping[str, Any]], budgets: Mapping[str, float], calendar: Calendar, now: datetime
+) -> dict[str, Clock]:
+    """The same clocks by datetime arithmetic on the calendar: the oracle of the fast path."""
     runs = {name: _Run(budget) for name, budget in budgets.items()}
     for event in events:
         at: datetime = event["at"]

@@ -50,10 +50,10 @@ def due(
     priority: str,
     done: set[tuple[str, int]],
     now: datetime,
-    resolved: dict[str, str] | None = None,
+    resolved: dict[Any, Any] | None = None,
 ) -> list[Escalate]:
     """Levels due now. ``resolved`` memoises notify targets (on-call lookups) across one tick."""
-    memo = {} if resolved is None else resolved
+    memo: dict[Any, Any] = {} if resolved is None else resolved
     spec = policy.escalation
     if spec.priorities and priority not in spec.priorities:
         return []
@@ -63,18 +63,15 @@ def due(
         if clock is None or clock.state == "stopped" or clock.budget <= 0:
             continue
         for index, level in enumerate(spec.levels, start=1):
-            if (target, index) in done or clock.used < clock.budget * level.at / 100.0:
+            if clock.used < clock.budget * level.at / 100.0 or (target, index) in done:
                 continue
-            notify = tuple(dict.fromkeys(_memo(memo, t, policy, now) for t in level.notify))
-            out.append(Escalate(target, index, level.at, notify))
+            # one Escalate per (target, level) per tick: on-call lookups once, not per incident
+            step = memo.get((target, index))
+            if step is None:
+                notify = tuple(dict.fromkeys(resolve_target(t, policy, now) for t in level.notify))
+                step = memo[(target, index)] = Escalate(target, index, level.at, notify)
+            out.append(step)
     return out
-
-
-def _memo(memo: dict[str, str], target: str, policy: ServiceLevelPolicy, now: datetime) -> str:
-    found = memo.get(target)
-    if found is None:
-        found = memo[target] = resolve_target(target, policy, now)
-    return found
 
 
 def next_check(

@@ -8,6 +8,8 @@ as long as the calendar's regular working day).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import cached_property
 from pathlib import Path
@@ -16,12 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from opsagent.incidents.model import priority_of
 from opsagent.loader import load_model
 from opsagent.sla.calendar import Calendar
 from opsagent.units import parse_duration
 
 POLICY_FILE_NAMES = ("service-levels.yaml", "service-levels.yml")
-POLICY_KEYS = {"calendars", "targets", "priority_matrix", "escalation", "oncall", "followup"}
+POLICY_KEYS = {"calendars", "targets", "priority_matrix", "escalation", "oncall", "followup", "severity_map"}
 TARGETS = ("response", "assessment", "resolution")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*wd\s*$")
@@ -168,6 +171,30 @@ class Followup(_Strict):
     calendar: str | None = None
 
 
+class Severity(_Strict):
+    impact: str
+    urgency: str
+
+
+# As Zabbix/Alertmanager name severities; through the default matrix this gives the usual
+# critical → P1, major → P2, warning → P3, info → P4.
+DEFAULT_SEVERITY_MAP = {
+    **dict.fromkeys(("critical", "emergency", "disaster"), Severity(impact="high", urgency="high")),
+    **dict.fromkeys(("high", "error", "major"), Severity(impact="high", urgency="medium")),
+    **dict.fromkeys(("warning", "average", "minor"), Severity(impact="medium", urgency="medium")),
+    **dict.fromkeys(("info", "information", "none"), Severity(impact="low", urgency="low")),
+}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Impact, urgency and the priority they give, as an incident opens from an alert."""
+
+    impact: str | None
+    urgency: str | None
+    priority: str
+
+
 class ServiceLevelPolicy(_Strict):
     default_calendar: str = "business"
     calendars: dict[str, CalendarSpec] = Field(default_factory=lambda: {"business": CalendarSpec()})
@@ -179,6 +206,10 @@ class ServiceLevelPolicy(_Strict):
     oncall: dict[str, Rotation] = Field(default_factory=dict)
     followup: Followup = Followup()
     archive_after_days: int = Field(default=0, ge=0, description="archive closed incidents after N days")
+    severity_map: dict[str, Severity] = Field(
+        default_factory=lambda: dict(DEFAULT_SEVERITY_MAP),
+        description="alert severity label → impact and urgency, for alerts without impact/urgency labels",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> ServiceLevelPolicy:  # noqa: C901 - one flat list of cross-checks
@@ -239,8 +270,38 @@ class ServiceLevelPolicy(_Strict):
             return None
         return self.priority_matrix.get(impact.lower(), {}).get(urgency.lower())
 
-    def followup_calendar(self) -> Calendar:
-        return self.built_calendars[self.followup.calendar or self.default_calendar]
+    def classify_labels(self, labels: Mapping[str, str]) -> Classification:
+        """As an incident opens from an alert: impact and urgency from its ``impact``/``urgency``
+        labels, a missing one from its ``severity`` (``severity_map``). The priority comes from the
+        matrix when both labels are given; else from an explicit ``priority`` label; else from the
+        matrix on the severity-filled pair; else from the severity as ``priority_of`` maps it."""
+        impact = (labels.get("impact") or "").strip().lower() or None
+        urgency = (labels.get("urgency") or "").strip().lower() or None
+        given = self.priority_for(impact, urgency)
+        if given in self.targets:
+            return Classification(impact, urgency, str(given))
+        mapped = self.severity_map.get((labels.get("severity") or "").strip().lower())
+        if mapped is not None:
+            impact, urgency = impact or mapped.impact, urgency or mapped.urgency
+        explicit = (labels.get("priority") or "").strip().upper()
+        if explicit in self.targets:
+            return Classification(impact, urgency, explicit)
+        derived = self.priority_for(impact, urgency)
+        if derived is None or derived not in self.targets:
+            derived = priority_of(labels)
+        return Classification(impact, urgency, derived)
+
+    def followup_calendar(self, priority: str | None = None) -> Calendar:
+        """The calendar whose working days count the follow-up delay: ``followup.calendar`` if set,
+        else the priority's own calendar — except a 24×7 one (P1): a call-back to the user waits for
+        working days, so it counts on the default (business) calendar, holidays skipped."""
+        if self.followup.calendar is not None:
+            return self.built_calendars[self.followup.calendar]
+        if priority is not None:
+            calendar = self.calendar_for(priority)
+            if not calendar.always:
+                return calendar
+        return self.built_calendars[self.default_calendar]
 
 
 def _seconds(value: str | float, day_seconds: float) -> float:

@@ -7,31 +7,24 @@ events; :func:`refresh` recomputes the clocks from the event log and writes the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind, Status
 from opsagent.incidents.repo import IncidentError
-from opsagent.sla import escalation
 from opsagent.sla.clock import Clock, incident_clocks
 from opsagent.sla.policy import ServiceLevelPolicy
+from opsagent.sla.recompute import Escalated, TickState, tick
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc, now
 
+__all__ = ["Escalated", "TickState", "act", "archive_due", "followups", "get", "refresh", "tick"]
+
 SERVICE_FIELDS = ("impact", "urgency", "symptom", "result")
-
-
-@dataclass(frozen=True)
-class Escalated:
-    incident_id: int
-    title: str
-    priority: str
-    step: escalation.Escalate
 
 
 def _event(
@@ -169,7 +162,8 @@ def service_record(incident: Mapping[str, Any], policy: ServiceLevelPolicy, at: 
     }
     if incident.get("resolved_at") is not None:
         days = policy.followup.after_working_days
-        values["followup_due_at"] = policy.followup_calendar().add_days(incident["resolved_at"], days)
+        calendar = policy.followup_calendar(incident.get("priority"))
+        values["followup_due_at"] = calendar.add_days(incident["resolved_at"], days)
     else:
         values["followup_due_at"] = None
     return values
@@ -204,63 +198,6 @@ def get(
     return incident | {"service": service, "clocks": clocks}
 
 
-@dataclass
-class TickState:
-    """What the last tick learnt per incident: its last event id and the next moment its clocks can
-    change on their own. An incident with no new event and no such moment due is not recomputed,
-    so a tick over 100,000 quiet incidents costs one query and a comparison each."""
-
-    seen: dict[int, tuple[int, datetime | None]] = field(default_factory=dict)
-
-
-def tick(
-    store: Store, policy: ServiceLevelPolicy, at: datetime | None = None, state: TickState | None = None
-) -> list[Escalated]:
-    """Recompute the clocks of active incidents that changed (all of them without ``state``), store
-    them, and record the escalations now due."""
-    moment = at or now()
-    t, e = schema.incidents.c, schema.incident_events.c
-    last_event = select(e.incident_id, func.max(e.id).label("last")).group_by(e.incident_id).subquery()
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.id, t.title, t.priority, t.requester_type, t.labels, last_event.c.last)
-            .join(last_event, last_event.c.incident_id == t.id)
-            .where(t.status.in_(ACTIVE))
-        ).all()
-        stale = [r for r in rows if state is None or _stale(state, r.id, r.last, moment)]
-        events: dict[int, list[dict[str, Any]]] = {r.id: [] for r in stale}
-        for chunk in _chunks([r.id for r in stale], 500):
-            for ev in conn.execute(
-                select(e.incident_id, e.at, e.kind, e.detail).where(e.incident_id.in_(chunk)).order_by(e.id)
-            ):
-                events[ev.incident_id].append({"at": as_utc(ev.at), "kind": ev.kind, "detail": ev.detail})
-    fired: list[Escalated] = []
-    memo: dict[str, str] = {}  # on-call lookups, once per tick
-    with store.transaction() as conn:
-        for row in stale:
-            incident = dict(row._mapping)
-            evs = events[row.id]
-            clocks = incident_clocks(incident, evs, policy, moment)
-            sla = {n: c.as_dict() for n, c in clocks.items()}
-            _upsert(conn, row.id, {"sla": sla, "breached": any(c.breached for c in clocks.values())})
-            done = escalation.done_levels(evs)
-            last = row.last
-            for step in escalation.due(clocks, policy, row.priority, done, moment, memo):
-                message = f"{step.target} at {step.percent:g}% of its time: notify " + ", ".join(step.notify)
-                _event(conn, row.id, EventKind.ESCALATED, repo.SYSTEM_ACTOR, message, moment, **step.as_detail())
-                fired.append(Escalated(row.id, row.title, row.priority, step))
-                done.add((step.target, step.level))
-                last = None  # our own event changes the log: look again next tick
-            if state is not None:
-                nxt = escalation.next_check(clocks, policy, row.priority, done, moment)
-                state.seen[row.id] = (last if last is not None else -1, nxt)
-    if state is not None:
-        active = {r.id for r in rows}
-        for gone in [i for i in state.seen if i not in active]:
-            del state.seen[gone]
-    return fired
-
-
 def archive_due(store: Store, policy: ServiceLevelPolicy, at: datetime | None = None) -> list[int]:
     """Archive (归档) closed incidents ``archive_after_days`` after closure; returns their ids."""
     moment = at or now()
@@ -282,18 +219,6 @@ def archive_due(store: Store, policy: ServiceLevelPolicy, at: datetime | None = 
     return ids
 
 
-def _stale(state: TickState, incident_id: int, last_event: int, moment: datetime) -> bool:
-    seen = state.seen.get(incident_id)
-    if seen is None or seen[0] != last_event:
-        return True
-    return seen[1] is not None and seen[1] <= moment
-
-
-def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def followups(
     store: Store, policy: ServiceLevelPolicy, at: datetime | None = None, include_done: bool = False
 ) -> list[dict[str, Any]]:
@@ -311,11 +236,11 @@ def followups(
     else:
         query = query.where(t.status == Status.RESOLVED.value, s.followed_up_at.is_(None))
     moment = at or now()
-    calendar, days = policy.followup_calendar(), policy.followup.after_working_days
+    days = policy.followup.after_working_days
     with store.engine.connect() as conn:
         rows = [_utc_fields(dict(r._mapping)) for r in conn.execute(query)]
     for row in rows:
-        row["followup_due_at"] = calendar.add_days(row["resolved_at"], days)
+        row["followup_due_at"] = policy.followup_calendar(row["priority"]).add_days(row["resolved_at"], days)
         row["due"] = row["followed_up_at"] is None and row["followup_due_at"] <= moment
     rows.sort(key=lambda r: (r["followup_due_at"], r["id"]))
     return rows

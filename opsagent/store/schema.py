@@ -206,6 +206,10 @@ incident_service = Table(
     Column("sla", Json, nullable=False),
     Column("breached", Boolean, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # SLA tick state (migration 0007): a restart recomputes only what changed while it was down
+    Column("seen_event_id", Integer),
+    Column("next_check_at", UtcDateTime),
+    Column("policy_digest", String(32)),
     Index("ix_incident_service_followup", "followed_up_at", "followup_due_at"),
 )
 

@@ -66,7 +66,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     assert TOKEN not in log.read_text(errors="replace")
 
 
-def _open_incident(api: Api) -> int:
+def _open_incident(api: Api, labels: dict[str, str] | None = None, fingerprint: str = "abc123") -> int:
+    labels = labels or {"alertname": "TablespaceFull", "instance": "erp-db:1521", "severity": "critical"}
     payload = {
         "version": "4",
         "status": "firing",
@@ -74,17 +75,17 @@ def _open_incident(api: Api) -> int:
         "alerts": [
             {
                 "status": "firing",
-                "labels": {"alertname": "TablespaceFull", "instance": "erp-db:1521", "severity": "critical"},
+                "labels": labels,
                 "annotations": {"summary": "ERP tablespace full"},
                 "startsAt": "2026-01-01T00:00:00Z",
-                "fingerprint": "abc123",
+                "fingerprint": fingerprint,
             }
         ],
     }
     status, body = api.call("POST", "/api/v1/alertmanager", payload)
     assert status == 200, body
     status, rows = api.call("GET", "/api/v1/incidents")
-    return int(next(r["id"] for r in rows if r["alertname"] == "TablespaceFull"))
+    return int(next(r["id"] for r in rows if r["alertname"] == labels["alertname"]))
 
 
 def test_get_ack_resolve_feedback_with_token(api: Api) -> None:
@@ -123,6 +124,11 @@ def test_get_ack_resolve_feedback_with_token(api: Api) -> None:
     assert status == 200 and body["status"] == "closed"
     assert body["service"]["satisfaction"] == 4 and body["service"]["archived_at"] is not None
     assert api.call("GET", "/api/v1/followups")[1] == []
+    # closed and archived: gone from the list unless asked for
+    assert iid not in [r["id"] for r in api.call("GET", "/api/v1/incidents?status=all")[1]]
+    status, rows = api.call("GET", "/api/v1/incidents?status=closed&archived=1")
+    assert status == 200 and [r["id"] for r in rows] == [iid] and rows[0]["archived_at"]
+    assert api.call("GET", "/api/v1/incidents?status=bogus")[0] == 400
 
     status, stats = api.call("GET", "/api/v1/reports/period?from=2000-01-01&to=2100-01-01")
     assert status == 200 and stats["total"] >= 1 and stats["satisfaction"]["average"] == 4.0
@@ -132,3 +138,19 @@ def test_errors_are_json_with_clear_status(api: Api) -> None:
     assert api.call("GET", "/api/v1/incidents/99999")[0] == 404
     assert api.call("POST", "/api/v1/incidents/99999/ack", {}, token=TOKEN)[0] == 404
     assert api.call("GET", "/api/v1/reports/period?from=2026-01-01")[0] == 400
+
+
+def test_impact_and_urgency_from_alert_labels_set_the_priority(api: Api) -> None:
+    """The alert engine opens the incident with the policy's impact × urgency matrix (low × high → P3),
+    a missing one taken from the severity (warning → medium × medium → P3, info → P4)."""
+    labels = {"alertname": "OrdersSlow", "instance": "erp-db:1521", "severity": "critical", "impact": "low",
+              "urgency": "high"}  # fmt: skip
+    iid = _open_incident(api, labels, "fp-impact")
+    status, body = api.call("GET", f"/api/v1/incidents/{iid}")
+    assert status == 200, body
+    assert body["priority"] == "P3"  # the matrix, not the critical severity
+    assert (body["service"]["impact"], body["service"]["urgency"]) == ("low", "high")
+    assert body["clocks"]["resolution"]["budget_seconds"] == 5 * 8 * 3600  # P3: 5 working days
+    iid = _open_incident(api, {"alertname": "BackupLate", "asset": "erp-db", "severity": "info"}, "fp-info")
+    body = api.call("GET", f"/api/v1/incidents/{iid}")[1]
+    assert body["priority"] == "P4" and (body["service"]["impact"], body["service"]["urgency"]) == ("low", "low")

@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opsagent.sla.clock import compute
+from opsagent.sla.clock import compute, compute_reference
+from opsagent.sla.fastclock import fast_compute, fast_outcomes
 from opsagent.sla.policy import CalendarSpec
 
 BUSINESS = CalendarSpec(hours=["09:00-12:00", "13:00-18:00"], holidays=["2026-04-06", "2026-05-01"]).build("b")
@@ -167,3 +168,75 @@ def test_reopen_never_breaches_at_once(cal: Any, start: datetime, work: int, gap
     clock = compute(events, BUDGETS, cal, reopened)["resolution"]
     assert clock.state == "running" and not clock.breached
     assert abs(clock.used - work) < 1e-3
+
+
+@st.composite
+def logs(draw: Any) -> tuple[list[dict[str, Any]], datetime]:
+    """Any event log: kinds in any order (repeats, closed, escalated), sub-second gaps, now anywhere."""
+    start = draw(moments) + timedelta(microseconds=draw(st.integers(min_value=0, max_value=999_999)))
+    kinds = st.sampled_from(
+        ["pending", "resumed", "acknowledged", "resolved", "reopened", "assessed", "closed", "escalated", "opened"]
+    )
+    events = [{"at": start, "kind": "opened"}]
+    at = start
+    for kind in draw(st.lists(kinds, max_size=12)):
+        at += timedelta(seconds=draw(st.floats(min_value=0, max_value=6 * 86400, allow_nan=False)))
+        events.append({"at": at, "kind": kind})
+    now = start + timedelta(seconds=draw(st.floats(min_value=0, max_value=40 * 86400, allow_nan=False)))
+    return events, now
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    cal=CALENDARS,
+    log=logs(),
+    budget=st.dictionaries(
+        st.sampled_from(["response", "assessment", "resolution"]),
+        st.one_of(st.just(0.0), st.floats(min_value=1, max_value=20 * 86400, allow_nan=False)),
+    ),
+)
+def test_fast_clock_equals_the_reference_path(cal: Any, log: Any, budget: dict[str, float]) -> None:
+    """The epoch-float clock (the production path) agrees with datetime arithmetic on the calendar."""
+    events, now = log
+    fast = fast_compute(events, budget, cal, now)
+    assert fast is not None  # 2026 lies inside every calendar's index
+    slow = compute_reference(events, budget, cal, now)
+    assert fast.keys() == slow.keys()
+    for name, a in fast.items():
+        b = slow[name]
+        assert (a.state, a.stopped_at, a.budget) == (b.state, b.stopped_at, b.budget), name
+        assert abs(a.used - b.used) < 1e-3 and abs(a.paused_seconds - b.paused_seconds) < 1e-3, name
+        assert (a.due is None) == (b.due is None), name
+        if a.due is not None and b.due is not None:
+            assert abs((a.due - b.due).total_seconds()) < 1e-3, name
+        near_edge = b.due is not None and abs((now - b.due).total_seconds()) < 1e-3
+        assert a.breached == b.breached or near_edge or abs(b.used - b.budget) < 1e-3, name
+
+
+def test_times_outside_the_calendar_index_take_the_reference_path() -> None:
+    old = datetime(1999, 12, 31, 17, 0, tzinfo=UTC)
+    events = [{"at": old, "kind": "opened"}]
+    assert fast_compute(events, BUDGETS, BUSINESS, old + timedelta(days=3)) is None
+    clocks = compute(events, BUDGETS, BUSINESS, old + timedelta(days=3))
+    assert clocks["response"].due == BUSINESS.add(old, 3600)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    cal=CALENDARS,
+    log=logs(),
+    budget=st.dictionaries(
+        st.sampled_from(["response", "assessment", "resolution"]),
+        st.one_of(st.just(0.0), st.floats(min_value=1, max_value=20 * 86400, allow_nan=False)),
+    ),
+)
+def test_period_outcomes_equal_the_reference_clocks(cal: Any, log: Any, budget: dict[str, float]) -> None:
+    """What the period report counts (breached / met per target) agrees with the reference clocks."""
+    events, now = log
+    pairs = [(e["at"].timestamp(), e["kind"]) for e in events]
+    outcomes = fast_outcomes(pairs, budget, cal, now.timestamp())
+    assert outcomes is not None
+    for name, clock in compute_reference(events, budget, cal, now).items():
+        edge = clock.due is not None and abs((now - clock.due).total_seconds()) < 1e-3
+        if not edge and abs(clock.used - clock.budget) >= 1e-3:
+            assert outcomes[name] == (clock.breached, clock.met), name

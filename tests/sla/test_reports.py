@@ -162,13 +162,36 @@ def test_period_report_json_counts_and_compliance(home: Path) -> None:
 def test_period_report_html_has_charts_and_pdf_renders(home: Path, tmp_path: Path) -> None:
     html = run(home, "report", "period", "--from", "2000-01-01", "--to", "2100-01-01", "--lang", "zh").output
     assert html.count("<svg") >= 6
-    for term in ("季度统计报告", "按项目统计", "按故障类型统计", "服务级别达成率", "高发故障", "用户满意度", "网络"):
+    assert "服务统计报告（2000-01-01 至 2099-12-31）" in html and "季度统计报告" not in html  # not a quarter
+    for term in ("按项目统计", "按故障类型统计", "服务级别达成率", "高发故障", "用户满意度", "网络"):
         assert term in html
     out = tmp_path / "period.pdf"
     run(home, "report", "period", "--quarter", "2026Q4", "--lang", "en", "--format", "pdf", "-o", str(out))
-    _pdf_checks(out, tmp_path, ["ServiceStatisticsReport", "SLAcompliance"])
+    _pdf_checks(out, tmp_path, ["QuarterlyServiceStatisticsReport", "2026Q4", "SLAcompliance"])
+    html = run(home, "report", "period", "--month", "2026-07", "--lang", "zh").output
+    assert "2026年7月 月度统计报告" in html and "季度" not in html
+    html = run(home, "report", "period", "--quarter", "2026Q3", "--lang", "zh").output
+    assert "2026年第三季度 季度统计报告" in html
+    html = run(home, "report", "period", "--year", "2026", "--lang", "en").output
+    assert "Annual Service Statistics Report — 2026" in html and "Quarterly" not in html
 
 
 def test_period_needs_a_range(home: Path) -> None:
     result = CliRunner().invoke(cli, ["--store", sqlite_url(home / "opsagent.db"), "report", "period"])
     assert result.exit_code == 2 and "--quarter" in result.output
+    both = ["--store", sqlite_url(home / "opsagent.db"), "report", "period", "--month", "2026-07", "--year", "2026"]
+    result = CliRunner().invoke(cli, both)
+    assert result.exit_code == 2 and "one of" in result.output
+
+
+def test_archived_incidents_are_hidden_from_incident_list_by_default(home: Path) -> None:
+    """Incident 1 was followed up, closed and archived (归档) at closure; the three others are resolved."""
+    listed = json.loads(run(home, "incident", "list", "-s", "all", "-o", "json").output)
+    assert sorted(r["id"] for r in listed) == [2, 3, 4]
+    assert json.loads(run(home, "incident", "list", "-s", "closed", "-o", "json").output) == []
+    with_archived = json.loads(run(home, "incident", "list", "--archived", "-o", "json").output)
+    assert sorted(r["id"] for r in with_archived) == [1, 2, 3, 4]
+    assert [r["archived_at"] is not None for r in with_archived if r["id"] == 1] == [True]
+    every = json.loads(run(home, "incident", "list", "--all", "-o", "json").output)
+    assert sorted(r["id"] for r in every) == [1, 2, 3, 4]
+    assert json.loads(run(home, "incident", "list", "-o", "json").output) == []  # nothing active

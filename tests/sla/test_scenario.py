@@ -11,6 +11,7 @@ import pytest
 
 from opsagent.sla.clock import incident_clocks
 from opsagent.sla.escalation import done_levels, due
+from opsagent.sla.service import service_record
 from tests.sla.policies import cst, policy
 
 INCIDENT = {"priority": "P2", "requester_type": "internal", "labels": {}}
@@ -155,3 +156,43 @@ def test_complex_p3_gets_ten_working_days() -> None:
     p = policy()
     assert p.budgets("P3", "internal")["resolution"] == 5 * 8 * 3600
     assert p.budgets("P3", "internal", complex_=True)["resolution"] == 10 * 8 * 3600
+
+
+def _two_calendar_policy() -> Any:
+    """P3 on a plant calendar working Saturdays, with its own holiday; P1 24×7; P2 on business."""
+    data = policy().model_dump()
+    data["calendars"]["plant"] = {
+        "timezone": "Asia/Shanghai",
+        "weekdays": ["mon", "tue", "wed", "thu", "fri", "sat"],
+        "hours": ["08:00-17:00"],
+        "holidays": ["2026-04-13"],
+    }
+    data["targets"]["P3"]["calendar"] = "plant"
+    return type(policy()).model_validate(data)
+
+
+def test_followup_delay_counts_working_days_of_the_priority_calendar() -> None:
+    p = _two_calendar_policy()
+    resolved = cst(2026, 4, 9, 10, 0)  # Thursday
+    # P3 (plant): Fri 10, Sat 11, (Sun 12 off, Mon 13 plant holiday) Tue 14
+    assert p.followup_calendar("P3").add_days(resolved, 3) == cst(2026, 4, 14, 10, 0)
+    # P2 (business): Fri 10, Mon 13, Tue 14
+    assert p.followup_calendar("P2").add_days(resolved, 3) == cst(2026, 4, 14, 10, 0)
+    # Friday 3 April: P3 Sat 4, Mon 6 (no plant holiday), Tue 7; P2 skips the weekend and Monday 6 (清明)
+    friday = cst(2026, 4, 3, 16, 0)
+    assert p.followup_calendar("P3").add_days(friday, 3) == cst(2026, 4, 7, 16, 0)
+    assert p.followup_calendar("P2").add_days(friday, 3) == cst(2026, 4, 9, 16, 0)
+    # P1 runs 24×7 but the call-back waits for working days: the default business calendar
+    assert p.followup_calendar("P1").add_days(friday, 3) == cst(2026, 4, 9, 16, 0)
+    assert p.followup_calendar("P1").add_days(friday, 0) == friday
+
+
+def test_service_record_followup_due_on_the_priority_calendar() -> None:
+    p = _two_calendar_policy()
+    friday = cst(2026, 4, 3, 16, 0)
+    events = [{"at": cst(2026, 4, 3, 9, 0), "kind": "opened"}, {"at": friday, "kind": "resolved"}]
+    base = {"requester_type": "internal", "labels": {}, "events": events, "resolved_at": friday}
+    p3 = service_record(base | {"priority": "P3"}, p, friday)
+    p2 = service_record(base | {"priority": "P2"}, p, friday)
+    assert p3["followup_due_at"] == cst(2026, 4, 7, 16, 0)
+    assert p2["followup_due_at"] == cst(2026, 4, 9, 16, 0)

@@ -51,7 +51,7 @@ def test_tick_escalates_once_per_level_and_ack_stops_response_escalation(store: 
     if state is not None:
         assert service.tick(store, p, opened + timedelta(minutes=1), state) == []
         # nothing new and the next level (50 % of the 1 h response) is 29 min away: skipped
-        next_check = state.seen[iid][1]
+        next_check = state.next_check[iid]
         assert next_check is not None
         assert abs((next_check - (opened + timedelta(minutes=30))).total_seconds()) < 1
     fired = service.tick(store, p, opened + timedelta(minutes=31), state)  # P1 24×7: response 1 h → 51 %
@@ -126,3 +126,22 @@ def test_closed_incidents_archive_after_the_policy_delay(store: Store) -> None:
     found = service.get(store, p, iid)
     assert found is not None and found["service"]["archived_at"] is not None
     assert found["events"][-1]["kind"] == "archived"
+
+
+def test_followups_count_working_days_on_the_priority_calendar(store: Store) -> None:
+    from sqlalchemy import update
+
+    from opsagent.store import schema
+    from tests.sla.policies import cst
+    from tests.sla.test_scenario import _two_calendar_policy
+
+    p = _two_calendar_policy()
+    p3, p2 = _open(store, "ConveyorStop", priority="P3"), _open(store, "MailQueue", priority="P2")
+    friday = cst(2026, 4, 3, 16, 0)  # the day before the 清明 weekend; Monday 6 is a holiday on business only
+    for iid in (p3, p2):
+        repo.act(store, iid, "resolve", "bob", cause="c", resolution_steps="s")
+        with store.transaction() as conn:
+            conn.execute(update(schema.incidents).where(schema.incidents.c.id == iid).values(resolved_at=friday))
+    tasks = {t["id"]: t for t in service.followups(store, p, cst(2026, 4, 8, 12, 0))}
+    assert tasks[p3]["followup_due_at"] == cst(2026, 4, 7, 16, 0) and tasks[p3]["due"] is True
+    assert tasks[p2]["followup_due_at"] == cst(2026, 4, 9, 16, 0) and tasks[p2]["due"] is False
