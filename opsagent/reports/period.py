@@ -2,39 +2,102 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, make_url, select
 
 from opsagent.reports.charts import bar_chart
 from opsagent.reports.document import Document, Fields, Figure, Heading, Table
 from opsagent.reports.i18n import CATEGORY, t, word
 from opsagent.reports.repair import duration, local
-from opsagent.reports.stats import PeriodStats, period_stats
+from opsagent.reports.stats import PeriodStats, merge_stats, period_stats
 from opsagent.reports.titles import period_title
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 from opsagent.store import schema
 from opsagent.store.engine import Store
-from opsagent.store.fastdates import epoch_reader, utc_reader
+from opsagent.store.fastdates import epoch_reader
+
+# Below this many incidents one process is quicker than starting others.
+PARALLEL_FROM = 20_000
 
 
-def load_stats(store: Store, policy: ServiceLevelPolicy, start: datetime, end: datetime, now: datetime) -> PeriodStats:
+def load_stats(
+    store: Store,
+    policy: ServiceLevelPolicy,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    workers: int | None = None,
+) -> PeriodStats:
+    """The period's statistics. A large period (``PARALLEL_FROM`` incidents and up) is split by
+    incident id over up to one process per CPU (at most 4): the clocks of 100,000 incidents are
+    CPU-bound Python, and each process reads and computes its own share from the store. ``workers``
+    forces the number (1: this process only)."""
+    if workers is None:
+        workers = 1
+        cpus = os.cpu_count() or 1
+        if cpus > 1 and not _in_memory(store):
+            i = schema.incidents.c
+            with store.engine.connect() as conn:
+                count = conn.execute(
+                    select(func.count()).where((i.opened_at >= start) & (i.opened_at < end))
+                ).scalar_one()
+            if count >= PARALLEL_FROM:
+                workers = min(cpus, 4)
+    if workers <= 1:
+        return _load_part(store, policy, start, end, now, 1, 0)
+    # spawn, not fork: the caller may be the threaded server; secrets stay in the URL object only
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(_part_in_child, store.url, policy, start, end, now, workers, k) for k in range(workers)]
+        parts = [f.result() for f in futures]
+    return merge_stats(parts, start, end)
+
+
+def _in_memory(store: Store) -> bool:
+    url = make_url(store.url)
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def _part_in_child(
+    url: str, policy: ServiceLevelPolicy, start: datetime, end: datetime, now: datetime, parts: int, part: int
+) -> PeriodStats:
+    store = Store(url, migrate=False)
+    try:
+        return _load_part(store, policy, start, end, now, parts, part)
+    finally:
+        store.close()
+
+
+def _load_part(
+    store: Store, policy: ServiceLevelPolicy, start: datetime, end: datetime, now: datetime, parts: int, part: int
+) -> PeriodStats:
     """Two SELECTs — the incidents opened in [start, end) with their service record and asset kind,
     and their events in the same order — merged in one pass: no per-incident query, no dict of every
-    event kept in memory."""
+    event kept in memory. The database does the per-row work it does in C: epoch seconds of every
+    time, and the two labels the report reads (no JSON document parsed per incident)."""
     i, e, s, a = schema.incidents.c, schema.incident_events.c, schema.incident_service.c, schema.assets.c
     in_period = (i.opened_at >= start) & (i.opened_at < end)
+    if parts > 1:
+        in_period = in_period & ((i.id % parts) == part)
     joined = schema.incidents.outerjoin(schema.incident_service, s.incident_id == i.id).outerjoin(
         schema.assets, a.name == i.asset
     )
     with store.engine.connect() as inc_conn, store.engine.connect() as ev_conn:
-        times = {name: utc_reader(inc_conn, col) for name, col in _times(i, s).items()}
-        cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset, i.labels,
-                i.count, s.satisfaction, a.kind.label("asset_kind"), *(expr for expr, _ in times.values())]  # fmt: skip
-        at_col, to_epoch = epoch_reader(ev_conn, e.at)
+        epochs = [epoch_reader(inc_conn, col)[0] for col in (i.opened_at, i.acknowledged_at, i.resolved_at)]
+        cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset,
+                i.labels["project"].as_string().label("project"),
+                i.labels["complexity"].as_string().label("complexity"),
+                i.count.label("firings"), s.satisfaction, s.followed_up_at.is_not(None).label("followed_up"),
+                a.kind.label("asset_kind"), *epochs]  # fmt: skip
+        at_col, _ = epoch_reader(ev_conn, e.at)
         events_q = (
             select(e.incident_id, at_col, e.kind)
             .join(schema.incidents, i.id == e.incident_id)
@@ -43,36 +106,23 @@ def load_stats(store: Store, policy: ServiceLevelPolicy, start: datetime, end: d
         )
         rows = inc_conn.execute(select(*cols).select_from(joined).where(in_period).order_by(i.id))
         evs = ev_conn.execute(events_q)
-        converters = {name: conv for name, (_, conv) in times.items()}
-        return period_stats(_with_events(rows, evs, converters, to_epoch), policy, start, end, now)
+        return period_stats(_with_events(rows, evs), policy, start, end, now)
 
 
-def _times(i: Any, s: Any) -> dict[str, Any]:
-    return {"opened_at": i.opened_at, "acknowledged_at": i.acknowledged_at, "resolved_at": i.resolved_at,
-            "followed_up_at": s.followed_up_at}  # fmt: skip
-
-
-def _with_events(
-    rows: Iterable[Any],
-    events: Iterable[Any],
-    converters: dict[str, Callable[[Any], Any]],
-    to_epoch: Callable[[Any], float],
-) -> Iterator[tuple[dict[str, Any], list[tuple[float, str]]]]:
-    """Pair each incident (ordered by id) with its events (ordered by incident id, then log order)."""
+def _with_events(rows: Iterable[Any], events: Iterable[Any]) -> Iterator[tuple[Any, list[tuple[float, str]]]]:
+    """Pair each incident row (ordered by id) with its events (ordered by incident id, then log
+    order) as (epoch seconds, kind)."""
     pending = iter(events)
     ev = next(pending, None)
-    keys = list(rows.keys()) if hasattr(rows, "keys") else None
     for row in rows:
-        incident = dict(zip(keys, row, strict=True)) if keys is not None else row._asdict()
-        for name, convert in converters.items():
-            incident[name] = convert(incident[name])
+        incident_id = row.id
         log: list[tuple[float, str]] = []
-        while ev is not None and ev[0] < incident["id"]:
+        while ev is not None and ev[0] < incident_id:
             ev = next(pending, None)
-        while ev is not None and ev[0] == incident["id"]:
-            log.append((to_epoch(ev[1]), ev[2]))
+        while ev is not None and ev[0] == incident_id:
+            log.append((ev[1], ev[2]))
             ev = next(pending, None)
-        yield incident, log
+        yield row, log
 
 
 def _pct(value: float | None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -83,59 +83,79 @@ class PeriodStats:
 DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source")
 
 
+def merge_stats(parts: Iterable[PeriodStats], start: datetime, end: datetime) -> PeriodStats:
+    """One period's statistics from those of disjoint shares of its incidents."""
+    out = PeriodStats(start, end, by={d: Counter() for d in DIMENSIONS})
+    for p in parts:
+        out.total += p.total
+        out.still_open += p.still_open
+        out.followups_open += p.followups_open
+        for d in DIMENSIONS:
+            out.by[d].update(p.by.get(d, Counter()))
+        out.tta += p.tta
+        out.ttr += p.ttr
+        out.sla_met.update(p.sla_met)
+        out.sla_breached.update(p.sla_breached)
+        out.faults.update(p.faults)
+        out.firings.update(p.firings)
+        out.satisfaction.update(p.satisfaction)
+    return out
+
+
 def period_stats(
-    incidents: Iterable[tuple[Mapping[str, Any], list[tuple[float, str]]]],
+    incidents: Iterable[tuple[Any, list[tuple[float, str]]]],
     policy: ServiceLevelPolicy,
     start: datetime,
     end: datetime,
     now: datetime,
 ) -> PeriodStats:
-    """Incidents opened in [start, end), each with its event log as (epoch seconds, kind), its service record's
-    ``satisfaction`` / ``followed_up_at`` and its ``asset_kind``; clocks evaluated at ``now`` (the
-    report's time), so an incident opened late in the quarter and fixed after it still counts with
-    its real outcome."""
+    """Incidents opened in [start, end), each a row with attributes (``id alertname source status
+    priority category requester_type asset project complexity firings satisfaction followed_up
+    asset_kind``, and ``opened_at acknowledged_at resolved_at`` in epoch seconds) with its event log
+    as (epoch seconds, kind); clocks evaluated at ``now`` (the report's time), so an incident opened
+    late in the quarter and fixed after it still counts with its real outcome."""
     stats = PeriodStats(start, end, by={d: Counter() for d in DIMENSIONS})
-    by = stats.by
+    project, category, asset_kind, by_asset, priority, source = (stats.by[d] for d in DIMENSIONS)
     now_t = now.timestamp()
+    tta, ttr = stats.tta, stats.ttr
     for inc, events in incidents:
         stats.total += 1
-        labels = inc.get("labels") or {}
-        asset = inc.get("asset") or "-"
-        by["project"][labels.get("project") or "-"] += 1
-        by["category"][inc["category"]] += 1
-        by["asset_kind"][inc.get("asset_kind") or "-"] += 1
-        by["asset"][asset] += 1
-        by["priority"][inc["priority"]] += 1
-        by["source"][inc["source"]] += 1
-        status = inc["status"]
+        asset = inc.asset or "-"
+        project[inc.project or "-"] += 1
+        category[inc.category] += 1
+        asset_kind[inc.asset_kind or "-"] += 1
+        by_asset[asset] += 1
+        priority[inc.priority] += 1
+        source[inc.source] += 1
+        status = inc.status
         if status in ("open", "acknowledged"):
             stats.still_open += 1
-        opened = inc["opened_at"]
-        if inc.get("acknowledged_at") is not None:
-            stats.tta.append((inc["acknowledged_at"] - opened).total_seconds())
-        if inc.get("resolved_at") is not None:
-            stats.ttr.append((inc["resolved_at"] - opened).total_seconds())
+        opened = inc.opened_at
+        if inc.acknowledged_at is not None:
+            tta.append(inc.acknowledged_at - opened)
+        if inc.resolved_at is not None:
+            ttr.append(inc.resolved_at - opened)
         _sla(stats, inc, events, policy, now_t)
-        key = (inc["alertname"], asset)
+        key = (inc.alertname, asset)
         stats.faults[key] += 1
-        stats.firings[key] += int(inc.get("count") or 1)
-        if inc.get("satisfaction"):
-            stats.satisfaction[int(inc["satisfaction"])] += 1
-        if status == "resolved" and inc.get("followed_up_at") is None:
+        stats.firings[key] += int(inc.firings or 1)
+        if inc.satisfaction:
+            stats.satisfaction[int(inc.satisfaction)] += 1
+        if status == "resolved" and not inc.followed_up:
             stats.followups_open += 1
     return stats
 
 
 def _sla(
     stats: PeriodStats,
-    inc: Mapping[str, Any],
+    inc: Any,
     events: list[tuple[float, str]],
     policy: ServiceLevelPolicy,
     now_t: float,
 ) -> None:
-    complex_ = str((inc.get("labels") or {}).get("complexity", "")).lower() == "complex"
-    budgets = policy.budgets(inc["priority"], inc["requester_type"], complex_)
-    calendar = policy.calendar_for(inc["priority"])
+    complex_ = (inc.complexity or "").lower() == "complex"
+    budgets = policy.budgets(inc.priority, inc.requester_type, complex_)
+    calendar = policy.calendar_for(inc.priority)
     outcomes = fast_outcomes(events, budgets, calendar, now_t)
     if outcomes is None:  # outside the calendar's indexed years: the reference clocks
         log = [{"at": datetime.fromtimestamp(t, UTC), "kind": kind} for t, kind in events]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, type_coerce
+from sqlalchemy import Connection, Float, String, func, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 
@@ -31,10 +31,19 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def epoch_reader(conn: Connection, column: Any) -> tuple[ColumnElement[Any], Callable[[Any], float]]:
-    """(expression to select, converter to epoch seconds) for a non-null UtcDateTime column."""
+    """(expression to select, converter to epoch seconds) for a non-null UtcDateTime column. The
+    database computes the epoch (in C, per row) so the reader gets plain floats."""
     if conn.dialect.name == "sqlite":
-        return type_coerce(column, String).label(column.key), _epoch_from_text
+        # UtcDateTime is stored as UTC text; julianday() parses it, 2440587.5 is 1970-01-01.
+        expr = (func.julianday(type_coerce(column, String)) - 2440587.5) * 86400.0
+        return type_coerce(expr, Float).label(column.key), _float
+    if conn.dialect.name == "postgresql":
+        return type_coerce(func.extract("epoch", column), Float).label(column.key), _float
     return column, _epoch
+
+
+def _float(value: Any) -> float:
+    return float(value)  # only for non-null columns (see epoch_reader)
 
 
 def _epoch_from_text(value: str) -> float:
