@@ -24,6 +24,7 @@ from opsagent.server import make_web_app
 from opsagent.sla.policy import load_policy
 from opsagent.sla.service import TickState
 from opsagent.sla.tick import SLA_TICK_SECONDS, sla_tick
+from opsagent.traps.rules import load_trap_rules
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     engine, parents = build_engine(app, inventory)  # invalid rules refuse to start, like profiles
     policy = load_policy(app.config.roots)  # an invalid service-level policy refuses to start too
     runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
+    trap_rules = load_trap_rules(app.config.roots) if app.config.traps is not None else []  # and trap rules
     await asyncio.to_thread(engine.restore)
     scheduler = make_scheduler()
     poller = app.poller(profiles)
@@ -89,11 +91,12 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     traps = None
     try:
         await web.TCPSite(runner, host, port).start()
-        if app.config.traps is not None:  # SNMP traps/informs → events (opsagent events)
-            from opsagent.traps.repo import record_event
-            from opsagent.traps.service import start_receiver
+        if app.config.traps is not None:  # SNMP traps/informs → events → trap rules → incidents
+            from opsagent.traps.service import TrapService
 
-            traps = start_receiver(app.config.traps, inventory, lambda e, a: record_event(app.store, e, a))
+            traps = TrapService(app, engine, inventory, trap_rules)
+            exposition.health.register(traps)
+            traps.start(stop)
             log.info("opsagent receiving SNMP traps on udp %s", app.config.traps.listen)
         scheduler.start()
         evaluating = asyncio.create_task(engine.run(stop))
@@ -110,7 +113,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
             await asyncio.wait({watching}, timeout=10)
         await runbooks.close()  # runs in flight are recorded as interrupted
         if traps is not None:
-            traps.close()
+            await traps.close()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await runner.cleanup()
