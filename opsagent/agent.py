@@ -15,6 +15,7 @@ from opsagent.alerts.setup import EngineCollector, build_engine, parents_of
 from opsagent.app import App
 from opsagent.collectors.base import CollectResult
 from opsagent.metrics import Exposition
+from opsagent.netcli.schedule import BackupJobs
 from opsagent.poller import ResultSink
 from opsagent.runbooks.api import add_routes as add_runbook_routes
 from opsagent.runbooks.library import load_library
@@ -79,7 +80,11 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     scheduler.add_job(
         sla_tick, "interval", args=(app, policy, engine.config, TickState()), seconds=SLA_TICK_SECONDS, id="sla-tick"
     )
+    backups = BackupJobs(scheduler, app.store)  # scheduled config backup of network gear (netmiko)
+    backups.sync(inventory)
+    scheduler.add_job(backups.refresh, "interval", args=(app.inventory,), seconds=INVENTORY_REFRESH_SECONDS)
     exposition = Exposition(app.metrics)
+    exposition.health.register(backups)
     exposition.health.register(EngineCollector(engine))
     web_app = make_web_app(app, exposition, engine, policy)
     add_runbook_routes(web_app, runbooks)
