@@ -13,7 +13,6 @@ pytest_plugins = [
     "tests.peers.nginx",
     "tests.peers.netns",
     "tests.peers.rb_snmpd",
-    "tests.peers.iosdevice",
     "tests.peers.snmp",
-    "tests.peers.ioscli",
+    "tests.peers.netdevice",
 ]

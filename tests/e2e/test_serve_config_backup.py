@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.agent import opsagent, start_agent, wait_until
-from tests.peers.ioscli import ENABLE, PASSWORD, USER, IosDevice
+from tests.peers.netdevice import ENABLE, PASSWORD, USER, IosDevice
 
 pytestmark = pytest.mark.peer
 CONFIG = (
@@ -40,7 +40,7 @@ def test_serve_backs_up_on_schedule(ios_device: IosDevice, tmp_path: Path, monke
     monkeypatch.setenv("OPSAGENT_T_SB_PW", PASSWORD)
     monkeypatch.setenv("OPSAGENT_T_SB_BAD", "wrong-Sched-pw")
     monkeypatch.setenv("OPSAGENT_T_SB_EN", ENABLE)
-    ios_device.config = CONFIG
+    ios_device.set_config(CONFIG)
     inv = "assets:\n" + _asset("sched-sw1", ios_device.port, "OPSAGENT_T_SB_PW", ", config_backup_interval: 1h")
     inv += _asset("sched-sw2", ios_device.port, "OPSAGENT_T_SB_BAD")
     inv += _asset("sched-sw3", ios_device.port, "OPSAGENT_T_SB_PW", ", config_backup: false")
