@@ -12,7 +12,6 @@ pytest_plugins = [
     "tests.peers.redis",
     "tests.peers.nginx",
     "tests.peers.netns",
-    "tests.peers.rb_snmpd",
     "tests.peers.snmp",
     "tests.peers.netdevice",
 ]

@@ -108,7 +108,8 @@ def test_facts_backup_and_masked_diff_per_vendor(
     monkeypatch.setenv("OPSAGENT_T_CLI_EN", ENABLE)
     (tmp_path / "inv.yaml").write_text(
         f"assets:\n  - name: dev1\n    kind: network\n    address: 127.0.0.1\n    port: {device.port}\n"
-        f"    credentials: {{cli: {{user: {USER}, password: 'env:OPSAGENT_T_CLI_PW', secret: 'env:OPSAGENT_T_CLI_EN'}}}}\n"
+        f"    credentials: {{cli: {{user: {USER}, password: 'env:OPSAGENT_T_CLI_PW',"
+        " secret: 'env:OPSAGENT_T_CLI_EN'}}\n"
         f"    vars: {{device_type: {device_type}, accept_unknown_host_key: true}}\n"
     )
     assert opsagent("inventory", "import", str(tmp_path / "inv.yaml"), home=tmp_path).returncode == 0
