@@ -70,13 +70,14 @@ def start_agents(base: Path, ports: list[int]) -> list[subprocess.Popen[bytes]]:
     for k in range(AGENTS):
         mine = ports[k::AGENTS]
         conf = base / f"snmpd{k}.conf"
+        # listening addresses on the command line: a conf line this long is cut off by net-snmp
         listen = ",".join(f"udp:127.0.0.1:{p}" for p in mine)
-        conf.write_text(f"agentAddress {listen}\nrocommunity {COMMUNITY} 127.0.0.1\nsysName bench-{k}\n")
+        conf.write_text(f"rocommunity {COMMUNITY} 127.0.0.1\nsysName bench-{k}\n")
         argv = ["snmpd", "-f", "-C", "-c", str(conf), "-I", "-smux,mteTrigger,mteTriggerConf"]
-        argv += ["-Lf", str(base / f"snmpd{k}.log"), "-p", str(base / f"snmpd{k}.pid")]
+        argv += ["-Lf", str(base / f"snmpd{k}.log"), "-p", str(base / f"snmpd{k}.pid"), listen]
         procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     env2 = {**os.environ, "MIBS": ""}
-    for port in (ports[0], ports[-1]):
+    for port in ports[:AGENTS] + ports[-AGENTS:]:
         for _ in range(100):
             ok = subprocess.run(
                 ["snmpget", "-v2c", "-c", COMMUNITY, "-t", "1", "-r", "0", f"127.0.0.1:{port}", "1.3.6.1.2.1.1.5.0"],

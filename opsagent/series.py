@@ -81,6 +81,7 @@ class SeriesHistory:
         self._batches: dict[object, set[tuple[str, LabelKey]]] = {}
         self._lock = threading.Lock()
         self._ingested = 0
+        self._count = 0  # series held, kept as they are made and trimmed
 
     def need(self, seconds: float) -> None:
         """Keep at least ``seconds`` of history (the longest range + offset the loaded rules use)."""
@@ -94,6 +95,7 @@ class SeriesHistory:
         series = by_key.get(key)
         if series is None:
             series = by_key[key] = Series(name, dict(labels), key, kind)
+            self._count += 1
         return series
 
     def ingest(
@@ -118,7 +120,9 @@ class SeriesHistory:
             else:
                 self._batches.setdefault(producer, set()).update(seen)
             self._ingested += len(seen)
-            if self._ingested > 50_000:  # amortised trimming, not on every batch
+            # Amortised trimming: a trim visits every series, so it waits for as many new points
+            # as there are series (a fixed threshold made 1,000 switches' polls quadratic).
+            if self._ingested > max(50_000, self._count):
                 self._trim(t)
 
     def _trim(self, now: float) -> None:
@@ -131,6 +135,7 @@ class SeriesHistory:
                 series.trim(before, self.max_points)
                 if not series.ts:
                     del by_key[key]
+                    self._count -= 1
             if not by_key:
                 del self._by_name[name]
 
