@@ -76,6 +76,16 @@ def start_agents(base: Path, ports: list[int]) -> list[subprocess.Popen[bytes]]:
         argv = ["snmpd", "-f", "-C", "-c", str(conf), "-I", "-smux,mteTrigger,mteTriggerConf"]
         argv += ["-Lf", str(base / f"snmpd{k}.log"), "-p", str(base / f"snmpd{k}.pid"), listen]
         procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        wait_agents(base, ports)
+    except BaseException:  # never leave agents behind when they did not come up
+        for proc in procs:
+            proc.terminate()
+        raise
+    return procs
+
+
+def wait_agents(base: Path, ports: list[int]) -> None:
     env2 = {**os.environ, "MIBS": ""}
     for port in ports[:AGENTS] + ports[-AGENTS:]:
         for _ in range(100):
@@ -88,7 +98,6 @@ def start_agents(base: Path, ports: list[int]) -> list[subprocess.Popen[bytes]]:
             time.sleep(0.2)
         else:
             raise RuntimeError(f"snmpd did not answer on {port}: {(base / 'snmpd0.log').read_text()[-2000:]}")
-    return procs
 
 
 async def opsagent_round(base: Path, ports: list[int]) -> list[tuple[float, float, int, int, float]]:
