@@ -15,6 +15,7 @@ from opsagent.alerts.setup import EngineCollector, build_engine, parents_of
 from opsagent.app import App
 from opsagent.collectors.base import CollectResult
 from opsagent.metrics import Exposition
+from opsagent.netcli.schedule import BackupJobs
 from opsagent.poller import ResultSink
 from opsagent.runbooks.api import add_routes as add_runbook_routes
 from opsagent.runbooks.library import load_library
@@ -24,6 +25,7 @@ from opsagent.server import make_web_app
 from opsagent.sla.policy import load_policy
 from opsagent.sla.service import TickState
 from opsagent.sla.tick import SLA_TICK_SECONDS, sla_tick
+from opsagent.traps.rules import load_trap_rules
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     policy = load_policy(app.config.roots)  # an invalid service-level policy refuses to start too
     engine.classify = policy.classify_labels  # new incidents: impact/urgency/priority from labels
     runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
+    trap_rules = load_trap_rules(app.config.roots) if app.config.traps is not None else []  # and trap rules
     await asyncio.to_thread(engine.restore)
     scheduler = make_scheduler()
     poller = app.poller(profiles)
@@ -78,7 +81,11 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     scheduler.add_job(
         sla_tick, "interval", args=(app, policy, engine.config, TickState()), seconds=SLA_TICK_SECONDS, id="sla-tick"
     )
+    backups = BackupJobs(scheduler, app.store)  # scheduled config backup of network gear (netmiko)
+    backups.sync(inventory)
+    scheduler.add_job(backups.refresh, "interval", args=(app.inventory,), seconds=INVENTORY_REFRESH_SECONDS)
     exposition = Exposition(app.metrics)
+    exposition.health.register(backups)
     exposition.health.register(EngineCollector(engine))
     web_app = make_web_app(app, exposition, engine, policy)
     add_runbook_routes(web_app, runbooks)
@@ -90,11 +97,12 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     traps = None
     try:
         await web.TCPSite(runner, host, port).start()
-        if app.config.traps is not None:  # SNMP traps/informs → events (opsagent events)
-            from opsagent.traps.repo import record_event
-            from opsagent.traps.service import start_receiver
+        if app.config.traps is not None:  # SNMP traps/informs → events → trap rules → incidents
+            from opsagent.traps.service import TrapService
 
-            traps = start_receiver(app.config.traps, inventory, lambda e, a: record_event(app.store, e, a))
+            traps = TrapService(app, engine, inventory, trap_rules)
+            exposition.health.register(traps)
+            traps.start(stop)
             log.info("opsagent receiving SNMP traps on udp %s", app.config.traps.listen)
         scheduler.start()
         evaluating = asyncio.create_task(engine.run(stop))
@@ -111,7 +119,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
             await asyncio.wait({watching}, timeout=10)
         await runbooks.close()  # runs in flight are recorded as interrupted
         if traps is not None:
-            traps.close()
+            await traps.close()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await runner.cleanup()

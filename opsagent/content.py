@@ -21,6 +21,8 @@ from opsagent.loader import parse_yaml_file, validate
 from opsagent.runbooks.model import Runbook
 from opsagent.runbooks.notify import check_receivers
 from opsagent.sla.policy import POLICY_KEYS, ServiceLevelPolicy
+from opsagent.traps.rules import TRAP_RULE_KEYS, check_clears
+from opsagent.traps.rules import compile_document as compile_trap_rules
 
 CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -41,6 +43,8 @@ def _role_by_keys(path: Path) -> str:
         return "runbooks"
     if "groups" in keys and isinstance(data.get("groups"), list):
         return "alerts"
+    if keys & TRAP_RULE_KEYS:
+        return "alerts"  # SNMP trap rules
     if "targets" in keys and keys & POLICY_KEYS:
         return "alerts"  # the service-level policy
     if keys & {"assets", "groups"}:
@@ -88,6 +92,12 @@ def _check_alerts_file(path: Path) -> object:
         return validate(doc, NotifyConfig)
     if isinstance(doc.data, dict) and "targets" in doc.data and set(doc.data) & POLICY_KEYS:
         return validate(doc, ServiceLevelPolicy)
+    if isinstance(doc.data, dict) and set(doc.data) & TRAP_RULE_KEYS:
+        rules = compile_trap_rules(doc)
+        issues = check_clears(rules)  # within the file; serve checks across every root
+        if issues:
+            raise ConfigError(issues)
+        return rules
     return compile_document(doc)
 
 

@@ -84,6 +84,7 @@ class SeriesHistory:
         # Bumped whenever series objects are dropped: callers holding Series lists (the metrics
         # registry's batch layouts) must then look them up again.
         self.generation = 0
+        self._count = 0  # series held, kept as they are made and trimmed
 
     def need(self, seconds: float) -> None:
         """Keep at least ``seconds`` of history (the longest range + offset the loaded rules use)."""
@@ -97,6 +98,7 @@ class SeriesHistory:
         series = by_key.get(key)
         if series is None:
             series = by_key[key] = Series(name, dict(labels), key, kind)
+            self._count += 1
         return series
 
     def ingest(
@@ -123,7 +125,9 @@ class SeriesHistory:
             else:
                 self._batches.setdefault(producer, set()).update(seen)
             self._ingested += len(seen)
-            if self._ingested > 50_000:  # amortised trimming, not on every batch
+            # Amortised trimming: a trim visits every series, so it waits for as many new points
+            # as there are series (a fixed threshold made 1,000 switches' polls quadratic).
+            if self._ingested > max(50_000, self._count):
                 self._trim(t)
         return out
 
@@ -140,7 +144,7 @@ class SeriesHistory:
                     one.vs.append(value)
                 one.stale_at = None
             self._ingested += len(values)
-            if self._ingested > 50_000:
+            if self._ingested > max(50_000, self._count):
                 self._trim(t)
 
     def _trim(self, now: float) -> None:
@@ -154,6 +158,7 @@ class SeriesHistory:
                 if not series.ts:
                     del by_key[key]
                     self.generation += 1
+                    self._count -= 1
             if not by_key:
                 del self._by_name[name]
 

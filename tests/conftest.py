@@ -12,8 +12,6 @@ pytest_plugins = [
     "tests.peers.redis",
     "tests.peers.nginx",
     "tests.peers.netns",
-    "tests.peers.rb_snmpd",
-    "tests.peers.iosdevice",
     "tests.peers.snmp",
-    "tests.peers.ioscli",
+    "tests.peers.netdevice",
 ]

@@ -81,6 +81,7 @@ class AlertEngine:
         # incidents and notification routes with the rules' alerts (but not evaluation or flapping).
         self.external: dict[str, AlertState] = {}
         self._external_resolved: list[Transition] = []
+        self._sources: dict[str, str] = {}  # external fingerprint → incident source (alertmanager, snmp_trap)
         self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in rules}
         for rule in rules:
             history.need(rule.max_range())
@@ -233,7 +234,7 @@ class AlertEngine:
                     alert.annotations,
                     None,
                     alert.annotations.get(RESOLVE, "auto"),
-                    "alertmanager",
+                    self._sources.get(alert.fingerprint, "alertmanager"),
                     datetime.fromtimestamp(alert.active_at, UTC),
                 ),
                 reopen,
@@ -355,9 +356,16 @@ class AlertEngine:
     async def receive_alertmanager(self, payload: Mapping[str, Any]) -> dict[str, list[Any]]:
         """Take an Alertmanager webhook into the pipeline (silences, parent suppression, incidents with
         the same dedup, notification routes) and run a tick at once. PayloadError on a bad payload."""
-        alerts = alertmanager.validate_payload(payload)
+        return await self.receive_alerts(alertmanager.validate_payload(payload))
+
+    async def receive_alerts(
+        self, alerts: list[Mapping[str, Any]], source: str = "alertmanager"
+    ) -> dict[str, list[Any]]:
+        """Alerts from outside the evaluator (Alertmanager's webhook, SNMP trap rules) in webhook form:
+        ``labels``, ``annotations``, ``status`` firing|resolved, optional ``startsAt``/``endsAt``.
+        ``source`` is recorded on the incidents they open."""
         async with self._lock:
-            firing, resolved = await asyncio.to_thread(self._take_webhook, alerts, time.time())
+            firing, resolved = await asyncio.to_thread(self._take_webhook, alerts, time.time(), source)
         result = await self.tick()
         muted = getattr(self, "_muted", {})
         out: dict[str, list[Any]] = {"opened": [], "resolved": [], "unchanged": [], "muted": []}
@@ -372,7 +380,9 @@ class AlertEngine:
         out["resolved"] = [i for i in resolved if i in result.resolved]
         return out
 
-    def _take_webhook(self, alerts: list[Mapping[str, Any]], now: float) -> tuple[list[str], list[int]]:
+    def _take_webhook(
+        self, alerts: list[Mapping[str, Any]], now: float, source: str = "alertmanager"
+    ) -> tuple[list[str], list[int]]:
         firing: list[str] = []
         resolved: list[int] = []
         for item in alerts:
@@ -389,9 +399,11 @@ class AlertEngine:
             alert.annotations, alert.last_seen = annotations, now
             if item["status"] == "firing":
                 self.external[fp] = alert
+                self._sources.setdefault(fp, source)
                 firing.append(fp)
                 continue
             self.external.pop(fp, None)
+            self._sources.pop(fp, None)
             ended = alertmanager.parse_time(item.get("endsAt"))
             self._external_resolved.append(Transition("resolved", alert, ended.timestamp() if ended else now))
             if alert.incident_id is not None:

@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     FLAPPING = "flapping"
     SUPPRESSED = "suppressed"
     UPDATED = "updated"
+    TRAP = "trap"  # an SNMP trap that opened, repeated onto or cleared the incident (opsagent.traps)
     # service levels (opsagent.sla): the SLA clocks are recomputed from these
     PENDING = "pending"  # waiting on the requester: assessment and resolution clocks pause
     RESUMED = "resumed"

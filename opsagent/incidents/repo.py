@@ -156,6 +156,15 @@ def clear(store: Store, incident_id: int, policy: str = "auto", actor: str = SYS
         return "resolved"
 
 
+def record_trap(store: Store, incident_id: int, message: str, repeated: bool, **detail: Any) -> None:
+    """A trap on the incident's timeline; a repeat of the opening trap also counts as a repeat."""
+    with store.transaction() as conn:
+        if repeated:
+            t = schema.incidents.c
+            _touch(conn, incident_id, count=t.count + 1, last_fired_at=now())
+        _event(conn, incident_id, EventKind.TRAP, SYSTEM_ACTOR, message, **detail)
+
+
 def set_flapping(store: Store, incident_id: int, flapping: bool) -> None:
     with store.transaction() as conn:
         _touch(conn, incident_id, flapping=flapping)

@@ -14,6 +14,7 @@ import re
 MASK = "<removed>"
 _VOLATILE = (
     re.compile(r"^! (Last configuration change|NVRAM config last updated|No configuration change) .*$"),
+    re.compile(r"^!Last configuration was (?:updated|saved) at .*$"),  # Huawei VRP's header
     re.compile(r"^Current configuration : \d+ bytes$"),
     re.compile(r"^Building configuration\.\.\.$"),
     re.compile(r"^ntp clock-period \d+$"),

@@ -106,6 +106,7 @@ EVENTS: dict[str, dict[str, str]] = {
     "flapping": {"zh": "告警抖动", "en": "flapping"},
     "suppressed": {"zh": "抑制关联告警", "en": "suppressed dependents"},
     "updated": {"zh": "信息更新", "en": "updated"},
+    "trap": {"zh": "SNMP 告警(Trap)", "en": "SNMP trap"},
     "pending": {"zh": "挂起(等待用户)", "en": "waiting on requester"},
     "resumed": {"zh": "恢复处理", "en": "resumed"},
     "assessed": {"zh": "完成问题评估", "en": "assessed"},

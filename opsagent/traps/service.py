@@ -1,22 +1,29 @@
-"""The trap receiver inside ``opsagent serve``: notifications → events in the store.
+"""The trap receiver inside ``opsagent serve``: notifications → events → (trap rules) → incidents.
 
 The sender's address names the asset (inventory ``address`` or ``vars.snmp_trap_sources``), so
-``opsagent events --asset sw01`` lists a switch's traps. Store writes go through the App's single
-writer thread, never blocking the receiver's event loop.
+``opsagent events --asset sw01`` lists a switch's traps. Store writes and rule matching run in the
+router's worker (:mod:`opsagent.traps.route`), never blocking the receiver's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+from prometheus_client.metrics_core import Metric
+
+from opsagent.alerts.engine import AlertEngine
+from opsagent.app import App
 from opsagent.config import parse_listen
 from opsagent.inventory.model import Inventory
 from opsagent.traps.config import TrapsConfig, reveal
 from opsagent.traps.receiver import TrapEvent, TrapReceiver, V3User
+from opsagent.traps.route import TrapRouter
+from opsagent.traps.rules import TrapRule
 
 log = logging.getLogger(__name__)
+INVENTORY_REFRESH_SECONDS = 30.0
 
 
 def sources_of(inventory: Inventory) -> dict[str, str]:
@@ -32,24 +39,9 @@ def sources_of(inventory: Inventory) -> dict[str, str]:
     return by_address | explicit
 
 
-def _report(done: asyncio.Future[object]) -> None:
-    if done.exception() is not None:
-        log.error("trap event not stored: %s", done.exception())
-
-
-def start_receiver(
-    config: TrapsConfig, inventory: Inventory, record: Callable[[TrapEvent, str | None], object]
-) -> TrapReceiver:
+def start_receiver(config: TrapsConfig, on_event: Callable[[TrapEvent], None]) -> TrapReceiver:
     """Bind the UDP port now (a busy port fails ``serve`` at start, like the HTTP listener)."""
     host, port = parse_listen(config.listen)
-    sources = sources_of(inventory)
-    loop = asyncio.get_running_loop()
-
-    def on_event(event: TrapEvent) -> None:
-        asset = sources.get(event.source)
-        log.info("trap %s from %s (%s)", event.trap_name or event.trap_oid, event.source, asset or "unknown asset")
-        loop.run_in_executor(None, record, event, asset).add_done_callback(_report)
-
     users = [
         V3User(
             u.name,
@@ -63,3 +55,40 @@ def start_receiver(
     ]
     communities = [c for c in (reveal(ref) for ref in config.communities) if c]
     return TrapReceiver(host, port, on_event, communities=communities, users=users)
+
+
+class TrapService:
+    """Receiver + router for ``serve``: traps → events → trap rules → the alert engine's incidents."""
+
+    def __init__(self, app: App, engine: AlertEngine, inventory: Inventory, rules: list[TrapRule]) -> None:
+        assert app.config.traps is not None
+        self.app = app
+        self.sources: dict[str, str] = sources_of(inventory)
+        self.router = TrapRouter(app.store, rules, lambda: self.sources, engine.receive_alerts, lambda: engine.external)
+        self.receiver = start_receiver(app.config.traps, self.router.submit)
+        self.task: asyncio.Task[None] | None = None
+        self.watch: asyncio.Task[None] | None = None
+
+    def start(self, stop: asyncio.Event) -> None:
+        self.task = asyncio.create_task(self.router.run(stop))
+        self.watch = asyncio.create_task(self._refresh(stop))
+
+    async def _refresh(self, stop: asyncio.Event) -> None:
+        """New assets and changed addresses name trap senders without a restart (as polls do)."""
+        while not stop.is_set():
+            await asyncio.wait({asyncio.create_task(stop.wait())}, timeout=INVENTORY_REFRESH_SECONDS)
+            try:
+                self.sources = sources_of(await asyncio.to_thread(self.app.inventory))
+            except Exception:
+                log.exception("trap sources not refreshed; keeping the previous ones")
+
+    def collect(self) -> Iterator[Metric]:
+        return self.router.collect()
+
+    async def close(self) -> None:
+        self.receiver.close()
+        if self.task is not None:
+            await asyncio.wait({self.task}, timeout=10)
+            self.task.cancel()
+        if self.watch is not None:
+            self.watch.cancel()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.peer.rbhelpers import Home, import_inventory, make_home
-from tests.peers.iosdevice import IosDevice
+from tests.peers.netdevice import IosDevice
 from tests.peers.ports import LOCALHOST, free_port
-from tests.peers.rb_snmpd import RbSnmpd
+from tests.peers.snmp import RbSnmpd
 
 pytestmark = pytest.mark.peer
 

@@ -2,7 +2,8 @@
 
 Fixtures:
     snmpd_agent (session) -> Snmpd: net-snmp ``snmpd`` with a v2c community and a v3 authPriv user
-                             per auth/priv pair (SHA/AES, SHA-256/AES-256 …).
+                             per auth/priv pair (SHA/AES, SHA-256/AES-256 …); ``runbook_snmpd`` is
+                             the same agent under the name the runbook tests use.
     snmpsim_agent (session) -> Snmpsim: ``snmpsim`` serving recordings of real devices from the
                              ``snmpsim-data`` package; the community is the recording's name.
 
@@ -30,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 SNMPSIM_VENV = REPO / ".venv-snmpsim"
 HINT = "install Debian `snmpd snmp` and run scripts/snmpsim-venv.sh (bash scripts/test.sh does both)"
 COMMUNITY = "opsagent-ro-7f3a"  # a test agent's throwaway community
+SYS_NAME = "opsagent-rb-switch"
 # v3 users: name → (auth protocol, auth password, priv protocol, priv password)
 V3_USERS = {
     "ops_sha_aes": ("SHA", "auth-Pass-1234", "AES", "priv-Pass-5678"),
@@ -91,12 +93,18 @@ class Snmpd:
     community: str = COMMUNITY
     users: dict[str, tuple[str, str, str | None, str | None]] = field(default_factory=lambda: dict(V3_USERS))
     host: str = LOCALHOST
+    sys_name: str = SYS_NAME
+
+
+# The runbook tests' name for the same agent (tests/runbooks, tests/peer/test_runbooks_netdev.py).
+RbSnmpd = Snmpd
 
 
 def start_snmpd(base: Path, host: str = LOCALHOST, port: int | None = None) -> Snmpd:
     binary = _tool("snmpd")
     port = port or free_udp_port()
     conf = [f"agentAddress udp:{host}:{port}", f"rocommunity {COMMUNITY} 127.0.0.0/8"]
+    conf.append(f"sysName {SYS_NAME}")
     conf.append("sysLocation opsagent-test-lab")
     conf.append("sysContact ops@example.invalid")
     for user, (auth, apw, priv, ppw) in V3_USERS.items():
@@ -172,6 +180,11 @@ def snmpd_agent() -> Iterator[Snmpd]:
     finally:
         agent.daemon.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def runbook_snmpd(snmpd_agent: Snmpd) -> Snmpd:
+    return snmpd_agent
 
 
 @pytest.fixture(scope="session")

@@ -120,7 +120,8 @@ class SnmpCollector:
             return CollectResult.failure(asset.name, NAME, outcome, reason, message)
         for column_oid, rows in ((o, r) for o, r in scalars_as_columns(scalars).items()):
             data.setdefault(column_oid, rows)
-        samples = [s for m in metrics for s in convert.metric_samples(m, data)]
+        cache: convert.IndexCache = {}
+        samples = [s for m in metrics for s in convert.metric_samples(m, data, cache)]
         samples.append(Sample.of("snmp_scrape_pdus_returned", count))
         samples.append(Sample.of("snmp_scrape_max_repetitions", state.max_repetitions))
         if options.identify:
