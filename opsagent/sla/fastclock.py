@@ -91,7 +91,7 @@ def fast_outcomes(
         breached = used > budget
         if run.since_t is not None:
             if now_w > run.since_w:
-                used += now_w - run.since_w
+                used += _span(now_w, run.since_w)
             breached = used > budget
             if not breached and used >= budget:  # exactly spent: breached once the due time has passed
                 due = _due(line, run.since_w + (budget - run.used), run.since_t) if run.used < budget else run.due
@@ -131,6 +131,13 @@ def _apply(runs: dict[str, _Run], kind: str, at: datetime | None, t: float, w: f
         _stop(runs[target], at, t, w, line)
 
 
+def _span(end: float, start: float) -> float:
+    """Working seconds between two points of the line, to the microsecond. Epoch floats near 1.7e9
+    carry ~0.2 µs of rounding each; event times (and the reference path's timedeltas) are whole
+    microseconds, so rounding the difference makes both paths agree exactly at a budget's edge."""
+    return round(end - start, 6)
+
+
 def _resume_all(runs: dict[str, _Run], t: float, w: float) -> None:
     for run in runs.values():
         if run.paused_at is not None:
@@ -151,7 +158,7 @@ def _stop_segment(run: _Run, w: float, line: Timeline) -> None:
         if run.used < run.budget:
             run.due = _due(line, run.since_w + (run.budget - run.used), run.since_t)
         if w > run.since_w:
-            run.used += w - run.since_w
+            run.used += _span(w, run.since_w)
         run.since_t = None
 
 
@@ -170,7 +177,7 @@ def _finish(name: str, run: _Run, line: Timeline, now_t: float, now_w: float) ->
     if run.since_t is not None:
         state = "running"
         if now_w > run.since_w:
-            used += now_w - run.since_w
+            used += _span(now_w, run.since_w)
         if run.used < budget:
             due = _due(line, run.since_w + (budget - run.used), run.since_t)
     elif run.paused_at is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from opsagent.sla.clock import compute, compute_reference
@@ -195,6 +195,16 @@ def logs(draw: Any) -> tuple[list[dict[str, Any]], datetime]:
         st.one_of(st.just(0.0), st.floats(min_value=1, max_value=20 * 86400, allow_nan=False)),
     ),
 )
+# Found by hypothesis: paused within a microsecond of a fractional budget (epoch-float rounding)
+@example(
+    cal=ALWAYS,
+    log=(
+        [{"at": datetime(2026, 1, 1, tzinfo=UTC), "kind": "opened"},
+         {"at": datetime(2026, 1, 1, 0, 0, 1, 974822, tzinfo=UTC), "kind": "pending"}],
+        datetime(2026, 1, 1, 0, 0, 2, tzinfo=UTC),
+    ),
+    budget={"assessment": 1.9748220008277713},
+)  # fmt: skip
 def test_fast_clock_equals_the_reference_path(cal: Any, log: Any, budget: dict[str, float]) -> None:
     """The epoch-float clock (the production path) agrees with datetime arithmetic on the calendar."""
     events, now = log
