@@ -25,7 +25,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.samples import Sample as PromSample
 
 from opsagent.collectors.base import CollectResult, Sample
-from opsagent.series import Series, SeriesHistory
+from opsagent.series import SeriesHistory
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -74,13 +74,6 @@ def _format_values(values: list[float]) -> list[str]:
     return [_format_value(v) + "\n" for v in floats]
 
 
-def _positions(layout: _Layout) -> Iterator[tuple[tuple[str, tuple[tuple[str, str], ...], str], _Group, int]]:
-    """(signature entry, group, position in group) for every sample of a layout."""
-    for g in layout.groups:
-        for pos, index in enumerate(g.indexes):
-            yield layout.signature[index], g, pos
-
-
 def sample_line(name: str, labels: Mapping[str, str], value: float) -> str:
     body = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
     return f"{name}{{{body}}} {_format_value(value)}\n" if body else f"{name} {_format_value(value)}\n"
@@ -88,7 +81,7 @@ def sample_line(name: str, labels: Mapping[str, str], value: float) -> str:
 
 @dataclass(slots=True)
 class _Group:
-    """One family's share of a batch layout: which samples, their names, labels and line prefixes."""
+    """One family's share of a batch layout: which samples, their names and full label dicts."""
 
     family: str
     kind: str
@@ -106,14 +99,13 @@ class _Group:
 @dataclass(slots=True)
 class _Layout:
     """What a target's batch looked like last time. Polls of one target nearly always return the
-    same series in the same order: then only the values are new, and an update is a value
-    formatting and a history append per sample (no label escaping, grouping or dict lookups)."""
+    same series in the same order: then only the values are new, and an update is a history
+    append per sample (no label escaping, grouping or dict lookups; formatting waits for a scrape)."""
 
     signature: list[tuple[str, tuple[tuple[str, str], ...], str]]
     groups: list[_Group]
     prefixes: list[str]  # 'name{labels} ' per sample, batch order
-    series: list[Series]
-    generation: int  # the history's generation the series objects belong to
+    rendered: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], str]]  # label set -> (dict, text)
 
 
 class _Batch:
@@ -161,12 +153,9 @@ class MetricsRegistry:
         if help_texts:
             self._help.update(help_texts)
         self._stats: dict[Key, _TargetStats] = {}
-        # target -> (error reasons, history generation, its health series in row order)
-        self._self_layouts: dict[Key, tuple[tuple[str, ...], int, list[Series]]] = {}
         self._lock = threading.Lock()  # guards the dict swaps; scrapes run in a worker thread
         # Past points per series for the alert evaluator (rate, *_over_time); /metrics never reads it.
         self.history = SeriesHistory()
-        self._layouts: dict[Key, _Layout] = {}
         self._families: dict[tuple[str, str], tuple[str, str]] = {}
 
     def add_help(self, help_texts: Mapping[str, str]) -> None:
@@ -180,52 +169,52 @@ class MetricsRegistry:
         t = time.time() if now is None else now
         signature = [(s.name, s.labels, s.kind) for s in batch]
         values = [s.value for s in batch]
-        layout = self._layouts.get(key)
-        if layout is None or layout.signature != signature or layout.generation != self.history.generation:
-            layout = self._new_layout(key, asset, batch, signature, t)
-        else:
-            self.history.append_values(layout.series, values, t)
+        last = self._batches.get(key)
+        layout = last.layout if last is not None else None
+        if layout is None or layout.signature != signature:
+            layout = self._new_layout(asset, batch, signature, layout)
+        rendered = layout.rendered
+        self.history.batch(
+            key,
+            signature,
+            lambda: [(n, rendered[lb][0], v, k) for (n, lb, k), v in zip(signature, values, strict=True)],
+            values,
+            t,
+        )
         with self._lock:
             self._batches[key] = _Batch(layout, values)
-            self._layouts[key] = layout
 
     def _new_layout(
         self,
-        key: Key,
         asset: str,
         batch: list[Sample],
         signature: list[tuple[str, tuple[tuple[str, str], ...], str]],
-        t: float,
+        old: _Layout | None,
     ) -> _Layout:
         """Group a batch by family and render its label text (kept for the next polls). Label
         sets still in use from the previous layout keep their dicts and text."""
-        previous: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], str]] = {}
-        old = self._layouts.get(key)
-        if old is not None:
-            for (name, label_key, _), g, i in _positions(old):
-                previous[label_key] = (g.labels[i], old.prefixes[g.indexes[i]][len(name) + 1 : -2])
+        previous = old.rendered if old is not None else {}
+        current: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], str]] = {}
         groups: dict[str, _Group] = {}
         prefixes: list[str] = []
-        rows: list[tuple[str, Mapping[str, str], float, str]] = []
         for index, s in enumerate(batch):
             family, kind = self._family(s)
             group = groups.get(family)
             if group is None:
                 group = groups[family] = _Group(family, kind, [], [], [])
-            rendered = previous.get(s.labels)
+            rendered = current.get(s.labels) or previous.get(s.labels)
             if rendered is None:
                 full = dict(s.labels)
                 full["asset"] = asset
-                rendered = previous[s.labels] = (full, ",".join(f'{k}="{_escape(v)}"' for k, v in full.items()))
+                rendered = (full, ",".join(f'{k}="{_escape(v)}"' for k, v in full.items()))
+            current[s.labels] = rendered
             group.indexes.append(index)
             group.names.append(s.name)
             group.labels.append(rendered[0])
             prefixes.append(f"{s.name}{{{rendered[1]}}} ")
-            rows.append((s.name, rendered[0], s.value, s.kind))
         for group in groups.values():
             group.seal()
-        series = self.history.ingest(key, rows, t, replace=True)
-        return _Layout(signature, list(groups.values()), prefixes, series, self.history.generation)
+        return _Layout(signature, list(groups.values()), prefixes, current)
 
     def _family(self, sample: Sample) -> tuple[str, str]:
         hit = self._families.get((sample.name, sample.kind))
@@ -258,21 +247,23 @@ class MetricsRegistry:
                 return
             errors = list(stats.errors.items())
             values = [stats.up, stats.duration, float(stats.skipped), *(float(n) for _, n in errors)]
-        reasons = tuple(r for r, _ in errors)
-        cached = self._self_layouts.get(key)
-        if cached is not None and cached[0] == reasons and cached[1] == self.history.generation:
-            self.history.append_values(cached[2], values, now)
-            return
         asset, collector = key
-        labels = {"asset": asset, "collector": collector}
-        rows: list[tuple[str, Mapping[str, str], float, str]] = [
-            ("opsagent_up", labels, stats.up, "gauge"),
-            ("opsagent_collect_duration_seconds", labels, stats.duration, "gauge"),
-            ("opsagent_collect_skipped_total", labels, float(stats.skipped), "counter"),
-        ]
-        rows += [("opsagent_collect_errors_total", labels | {"reason": r}, float(n), "counter") for r, n in errors]
-        series = self.history.ingest(("self", asset, collector), rows, now, replace=True)
-        self._self_layouts[key] = (reasons, self.history.generation, series)
+
+        def rows() -> list[tuple[str, Mapping[str, str], float, str]]:
+            labels = {"asset": asset, "collector": collector}
+            out: list[tuple[str, Mapping[str, str], float, str]] = [
+                ("opsagent_up", labels, values[0], "gauge"),
+                ("opsagent_collect_duration_seconds", labels, values[1], "gauge"),
+                ("opsagent_collect_skipped_total", labels, values[2], "counter"),
+            ]
+            out += [
+                ("opsagent_collect_errors_total", labels | {"reason": r}, value, "counter")
+                for (r, _), value in zip(errors, values[3:], strict=True)
+            ]
+            return out
+
+        # the series are the same as long as the error reasons are
+        self.history.batch(("self", asset, collector), tuple(r for r, _ in errors), rows, values, now)
 
     def skipped(self, asset: str, collector: str) -> None:
         with self._lock:
@@ -281,7 +272,7 @@ class MetricsRegistry:
     def forget(self, asset: str, collector: str | None = None) -> None:
         """Drop an asset (or one of its collectors) that left the inventory."""
         with self._lock:
-            for store in (self._batches, self._stats, self._layouts, self._self_layouts):
+            for store in (self._batches, self._stats):
                 for key in [k for k in store if k[0] == asset and collector in (None, k[1])]:
                     del store[key]
         for producer in self.history.producers():

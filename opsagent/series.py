@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 LabelKey = tuple[tuple[str, str], ...]
 LOOKBACK = 300.0  # Prometheus' default lookback delta for instant selectors
@@ -81,9 +81,8 @@ class SeriesHistory:
         self._batches: dict[object, set[tuple[str, LabelKey]]] = {}
         self._lock = threading.Lock()
         self._ingested = 0
-        # Bumped whenever series objects are dropped: callers holding Series lists (the metrics
-        # registry's batch layouts) must then look them up again.
-        self.generation = 0
+        # producer -> (its last batch's signature, that batch's series in order): see ``batch``
+        self._layouts: dict[object, tuple[Sequence[Hashable], list[Series]]] = {}
         self._count = 0  # series held, kept as they are made and trimmed
 
     def need(self, seconds: float) -> None:
@@ -111,6 +110,7 @@ class SeriesHistory:
         seen: set[tuple[str, LabelKey]] = set()
         out: list[Series] = []
         with self._lock:
+            self._layouts.pop(producer, None)  # ``batch`` records it again when it called us
             for name, labels, value, kind in rows:
                 series = self._series(name, labels, kind)
                 series.append(t, value)
@@ -124,28 +124,48 @@ class SeriesHistory:
                 self._batches[producer] = seen
             else:
                 self._batches.setdefault(producer, set()).update(seen)
-            self._ingested += len(seen)
-            # Amortised trimming: a trim visits every series, so it waits for as many new points
-            # as there are series (a fixed threshold made 1,000 switches' polls quadratic).
-            if self._ingested > max(50_000, self._count):
-                self._trim(t)
+            self._counted(len(seen), t)
         return out
 
-    def append_values(self, series: list[Series], values: list[float], t: float) -> None:
-        """The same batch as last time from the same producer (same series, same order), new values:
-        nothing goes stale, only points are appended."""
+    def batch(
+        self,
+        producer: object,
+        signature: Sequence[Hashable],
+        rows: Callable[[], Iterable[tuple[str, Mapping[str, str], float, str]]],
+        values: list[float],
+        t: float,
+    ) -> None:
+        """A producer's whole batch at ``t`` (as ``ingest(..., replace=True)``). ``signature`` names
+        its series in order; when it equals the producer's last one (the usual poll: same series,
+        new values) only ``values`` are appended to the series found last time, else ``rows()`` are
+        ingested in full."""
         with self._lock:
-            for one, value in zip(series, values, strict=True):
-                ts = one.ts  # Series.append inlined: this loop runs for every sample of every poll
-                if ts and t <= ts[-1]:
-                    one.vs[-1] = value
-                else:
-                    ts.append(t)
-                    one.vs.append(value)
-                one.stale_at = None
-            self._ingested += len(values)
-            if self._ingested > max(50_000, self._count):
-                self._trim(t)
+            hit = self._layouts.get(producer)
+            if hit is not None and hit[0] == signature:
+                self._append(hit[1], values, t)
+                return
+        series = self.ingest(producer, rows(), t, replace=True)
+        with self._lock:
+            self._layouts[producer] = (signature, series)
+
+    def _append(self, series: list[Series], values: list[float], t: float) -> None:
+        """Lock held. Nothing goes stale: only points are appended."""
+        for one, value in zip(series, values, strict=True):
+            ts = one.ts  # Series.append inlined: this loop runs for every sample of every poll
+            if ts and t <= ts[-1]:
+                one.vs[-1] = value
+            else:
+                ts.append(t)
+                one.vs.append(value)
+            one.stale_at = None
+        self._counted(len(values), t)
+
+    def _counted(self, points: int, t: float) -> None:
+        """Amortised trimming (lock held): a trim visits every series, so it waits for as many new
+        points as there are series (a fixed threshold made 1,000 switches' polls quadratic)."""
+        self._ingested += points
+        if self._ingested > max(50_000, self._count):
+            self._trim(t)
 
     def _trim(self, now: float) -> None:
         self._ingested = 0
@@ -157,8 +177,8 @@ class SeriesHistory:
                 series.trim(before, self.max_points)
                 if not series.ts:
                     del by_key[key]
-                    self.generation += 1
                     self._count -= 1
+                    self._layouts.clear()  # they may hold this series object: found again next time
             if not by_key:
                 del self._by_name[name]
 
