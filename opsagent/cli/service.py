@@ -156,13 +156,8 @@ def followups(config: AgentConfig, include_done: bool, output: str) -> None:
     )  # fmt: skip
 
 
-@incident.command()
-@click.argument("incident_id", type=int)
-@output_option
-@click.pass_obj
-def sla(config: AgentConfig, incident_id: int, output: str) -> None:
-    """SLA clocks of one incident, recomputed from its event log now."""
-    policy = _policy(config)
+def _incident_with_service(config: AgentConfig, policy: ServiceLevelPolicy, incident_id: int) -> dict[str, Any]:
+    """The incident with its clocks and service record; exits with a message when there is none."""
     app = App(config)
     try:
         found = service.get(app.store, policy, incident_id)
@@ -171,6 +166,17 @@ def sla(config: AgentConfig, incident_id: int, output: str) -> None:
     if found is None:
         click.echo(f"no incident #{incident_id}", err=True)
         raise click.exceptions.Exit(EXIT_FAILED)
+    return found
+
+
+@incident.command()
+@click.argument("incident_id", type=int)
+@output_option
+@click.pass_obj
+def sla(config: AgentConfig, incident_id: int, output: str) -> None:
+    """SLA clocks of one incident, recomputed from its event log now."""
+    policy = _policy(config)
+    found = _incident_with_service(config, policy, incident_id)
     clocks = found["clocks"]
     if output == "json":
         print_json({name: c.as_dict() for name, c in clocks.items()})
@@ -250,14 +256,7 @@ _out = click.option("-o", "--output", "out", type=click.Path(path_type=Path, dir
 def incident_report(config: AgentConfig, incident_id: int, lang: str, fmt: str, out: Path | None) -> None:
     """维修服务报告: symptom, cause, steps, result, timeline, service level, follow-up, sign-off."""
     policy = _policy(config)
-    app = App(config)
-    try:
-        found = service.get(app.store, policy, incident_id)
-    finally:
-        app.close()
-    if found is None:
-        click.echo(f"no incident #{incident_id}", err=True)
-        raise click.exceptions.Exit(EXIT_FAILED)
+    found = _incident_with_service(config, policy, incident_id)
     _write(render(repair.build(found, lang, _tz(policy)), fmt), out, fmt)
 
 
