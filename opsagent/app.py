@@ -111,6 +111,12 @@ class App:
                 self._writer, repo.record_facts, self.store, result.asset, result.collector, flat
             )
 
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         for collector in self.collectors.values():  # collectors holding connections (ssh) close them
             closer = getattr(collector, "close", None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -13,15 +11,6 @@ from opsagent.cli.common import EXIT_FAILED, local_time, output_option, print_js
 from opsagent.config import AgentConfig
 from opsagent.incidents import repo
 from opsagent.incidents.model import PRIORITIES, Category, RequesterType, Status
-
-
-@contextmanager
-def _app(config: AgentConfig) -> Iterator[App]:
-    app = App(config)
-    try:
-        yield app
-    finally:
-        app.close()
 
 
 def _when(value: Any) -> str:
@@ -69,7 +58,7 @@ def list_cmd(
         wanted |= {"open", "acknowledged"} if s == "active" else {s}
     if archived and not everything and statuses == ("active",):
         wanted = set()  # archived incidents are closed: --archived alone lists every status
-    with _app(config) as app:
+    with App(config) as app:
         rows = repo.list_incidents(
             app.store, tuple(sorted(wanted)) or None, asset, limit, None if archived or everything else False
         )
@@ -102,7 +91,7 @@ def list_cmd(
 @click.pass_obj
 def show(config: AgentConfig, incident_id: int, output: str) -> None:
     """One incident with its event log."""
-    with _app(config) as app:
+    with App(config) as app:
         found = repo.get(app.store, incident_id)
     if found is None:
         click.echo(f"no incident #{incident_id}", err=True)
@@ -135,7 +124,7 @@ def _action(name: str, help_text: str, needs_message: bool = False) -> click.Com
     def command(
         config: AgentConfig, /, incident_id: int, message: str, by: str | None, output: str, **fields: Any
     ) -> None:
-        with _app(config) as app:
+        with App(config) as app:
             result = repo.act(app.store, incident_id, name, by or actor(), message, **fields)
         _done(result, output)
 

@@ -30,15 +30,6 @@ from opsagent.store import runbook_repo as runs
 STATUS_STYLE = {"ok": "green", "failed": "red", "unreachable": "red", "timeout": "red", "skipped": "yellow"}
 
 
-@contextmanager
-def _app(config: AgentConfig) -> Iterator[App]:
-    app = App(config)
-    try:
-        yield app
-    finally:
-        app.close()
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -57,7 +48,7 @@ def runbook() -> None:
 @click.pass_obj
 def list_(config: AgentConfig, output: str) -> None:
     """The runbooks of every content root."""
-    with _app(config) as app:
+    with App(config) as app:
         entries = service.library(app)
     rows = sorted(entries.values(), key=lambda e: (e.runbook.kind.value, e.runbook.name))
     if output == "json":
@@ -109,7 +100,7 @@ def _step_json(step: Step) -> dict[str, Any]:
 @click.pass_obj
 def show(config: AgentConfig, name_or_run: str, report_file: Path | None, lang: str, output: str) -> None:
     """Show a runbook (by name) or a run (by number: targets, rendered commands, outputs, approvals)."""
-    with _app(config) as app:
+    with App(config) as app:
         if name_or_run.isdigit():
             runs.reap_interrupted(app.store)
             run = runs.get_run(app.store, int(name_or_run))
@@ -272,7 +263,7 @@ def run(
 ) -> None:
     """Run runbook NAME; exit 1 when any target failed."""
     out = Console(stderr=True) if output == "json" else console()
-    with _app(config) as app:
+    with App(config) as app:
         app.seed_if_empty()
         entry = find(service.library(app), name)
         who = actor()
@@ -324,7 +315,7 @@ def _print_summary(out: Console, result: RunResult, summary: dict[str, Any], rep
 @click.pass_obj
 def runs_(config: AgentConfig, name: str | None, limit: int, output: str) -> None:
     """Recorded runs (newest first); runs whose agent died show as interrupted."""
-    with _app(config) as app:
+    with App(config) as app:
         runs.reap_interrupted(app.store)
         rows = runs.list_runs(app.store, name, limit)
     if output == "json":
@@ -341,7 +332,7 @@ def runs_(config: AgentConfig, name: str | None, limit: int, output: str) -> Non
 @click.pass_obj
 def approvals(config: AgentConfig, output: str) -> None:
     """Approvals waiting for a person (triggered and scheduled runs)."""
-    with _app(config) as app:
+    with App(config) as app:
         runs.reap_interrupted(app.store)
         rows = runs.list_approvals(app.store, "pending")
     if output == "json":
@@ -359,7 +350,7 @@ def approvals(config: AgentConfig, output: str) -> None:
 @click.pass_obj
 def approve(config: AgentConfig, approval_id: int, reject: bool, comment: str) -> None:
     """Approve (or --reject) a pending approval of a run."""
-    with _app(config) as app:
+    with App(config) as app:
         try:
             row = runs.decide(app.store, approval_id, not reject, actor(), comment)
         except PermissionError as exc:
