@@ -174,6 +174,9 @@ class MetricsRegistry:
         if layout is None or layout.signature != signature:
             layout = self._new_layout(asset, batch, signature, layout)
         rendered = layout.rendered
+        # The layout's own (equal) signature: the history kept that very list last time, so its
+        # comparison is one identity check per sample instead of a second deep comparison.
+        signature = layout.signature
         self.history.batch(
             key,
             signature,

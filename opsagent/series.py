@@ -84,6 +84,7 @@ class SeriesHistory:
         # producer -> (its last batch's signature, that batch's series in order): see ``batch``
         self._layouts: dict[object, tuple[Sequence[Hashable], list[Series]]] = {}
         self._count = 0  # series held, kept as they are made and trimmed
+        self._trimmed_at: float | None = None  # sample time of the last trim
 
     def need(self, seconds: float) -> None:
         """Keep at least ``seconds`` of history (the longest range + offset the loaded rules use)."""
@@ -161,14 +162,21 @@ class SeriesHistory:
         self._counted(len(values), t)
 
     def _counted(self, points: int, t: float) -> None:
-        """Amortised trimming (lock held): a trim visits every series, so it waits for as many new
-        points as there are series (a fixed threshold made 1,000 switches' polls quadratic)."""
+        """Amortised trimming (lock held). A trim visits every series, so it runs only once a
+        tenth of the retention has passed since the last one (points older than the retention
+        then exceed it by at most 10 %), or once every series has had 8 new points on average
+        (a memory bound for bursts of polls). Trimming after every round of
+        polls instead cost a visit of every series per round: ~0.2 ms CPU per SSH poll at 100
+        hosts, and it grows with the fleet."""
         self._ingested += points
-        if self._ingested > max(50_000, self._count):
+        if self._trimmed_at is None:
+            self._trimmed_at = t
+        if t - self._trimmed_at >= self.retention / 10 or self._ingested > max(50_000, 8 * self._count):
             self._trim(t)
 
     def _trim(self, now: float) -> None:
         self._ingested = 0
+        self._trimmed_at = now
         before = now - self.retention
         for name in list(self._by_name):
             by_key = self._by_name[name]

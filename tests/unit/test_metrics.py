@@ -142,3 +142,30 @@ def test_history_trim_does_not_strand_cached_layouts() -> None:
     reg.update("h", "ssh", _batch(0.7, 12.0), now=101.0)
     (load,) = list(reg.history.select("node_load1"))
     assert load.ts == [101.0] and load.instant(101.0) == 0.7
+
+
+def test_history_trims_once_a_tenth_of_the_retention_has_passed() -> None:
+    """Points past the retention are dropped by the next trim, which runs on a schedule (a tenth
+    of the retention) rather than after every round of polls."""
+    reg = MetricsRegistry()
+    reg.history.retention = 100.0
+    for t in range(1, 10):  # 9 s of polls: no trim yet, the first point is still there
+        reg.update("h", "ssh", _batch(0.1 * t, 10.0 + t), now=float(t))
+    (load,) = list(reg.history.select("node_load1"))
+    assert load.ts[0] == 1.0 and len(load.ts) == 9
+    reg.update("h", "ssh", _batch(0.9, 20.0), now=150.0)  # >= 10 s later: trimmed to the last 100 s
+    assert load.ts == [150.0]
+
+
+def test_history_trims_early_when_points_pile_up() -> None:
+    """A burst of polls far faster than the schedule still trims (memory bound: ~8 points per
+    series between trims)."""
+    from opsagent.series import SeriesHistory
+
+    h = SeriesHistory(retention=1e6, max_points=3)
+    rows = [("m", {"i": str(i)}, 1.0, "gauge") for i in range(10_000)]
+    for t in range(1, 9):
+        h.ingest("p", rows, float(t), replace=True)
+    assert all(len(s.ts) == 8 for s in h.select("m"))  # 80,000 points: not yet
+    h.ingest("p", rows, 9.0, replace=True)
+    assert all(len(s.ts) == 3 for s in h.select("m"))  # 90,000 > 8 per series: trimmed to max_points

@@ -212,3 +212,25 @@ def test_sudo_ok_marker_is_stripped_and_reported() -> None:
     out = split_output(text, checks)
     assert out["a"].sudo_ok and out["a"].output == "0.1 0.2 0.3"
     assert not out["b"].sudo_ok and out["b"].output == "0.1 0.2 0.3"
+
+
+def test_unchanged_facts_from_changed_outputs_are_reused() -> None:
+    """A check whose output changed (counters moved) but whose facts did not keeps its cached facts
+    dict, so the poll's merged facts are the same object as last time (no merge, no store diff)."""
+    from opsagent.collectors.ssh.plans import ParseCache
+
+    options = SshOptions.model_validate(
+        {"checks": [{"name": "meminfo", "parser": "meminfo", "command": "cat /proc/meminfo"}]}
+    )
+    cache = ParseCache()
+
+    def poll(free_kb: int) -> Any:
+        body = f"MemTotal:       16000000 kB\nMemFree:        {free_kb} kB\nMemAvailable:   9000000 kB\n"
+        text = f"{MARK} begin meminfo\n{body}\n{MARK} end meminfo 0\n"
+        return interpret("h", "ssh", options, text, "", 0, cache)
+
+    first, second = poll(1000), poll(2000)
+    assert first.ok and second.ok
+    assert second.facts is first.facts and second.facts["memory"]["total_bytes"] == 16000000 * 1024
+    free = [s.value for s in second.samples if s.name == "node_memory_MemFree_bytes"]
+    assert free == [2000 * 1024]

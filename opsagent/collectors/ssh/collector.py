@@ -262,6 +262,10 @@ def _apply(
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return f"parser {check.parser}: {exc}"
         if cache is not None:
+            if hit is not None and hit[3] == new_facts:
+                # Same facts from a new output (proc_stat's counters moved, its boot time did
+                # not): keep the cached dict, so the merge of the poll's facts is skipped too.
+                new_facts = hit[3]
             cache.checks[check.name] = (out.output, options, new_samples, new_facts)
     samples.extend(new_samples)
     if new_facts:

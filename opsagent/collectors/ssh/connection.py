@@ -239,6 +239,7 @@ class Pool:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._gateways: dict[tuple[Any, ...], _Entry] = {}
+        self._idle_checked = 0.0
 
     def transport(self, key: str, ep: Endpoint) -> tuple[paramiko.Transport, bool]:
         """A live transport for ``key`` (opened now if needed); True when it was reused."""
@@ -310,7 +311,13 @@ class Pool:
             entry.close()
 
     def close_idle(self, idle: float) -> int:
+        """Close connections unused for ``idle`` seconds. Every poll calls this, but the scan of
+        every entry runs at most every ``idle / 10`` seconds (once per poll it was O(hosts) per
+        poll, O(hosts²) per round)."""
         now = time.monotonic()
+        if now - self._idle_checked < min(idle / 10, 30.0):
+            return 0
+        self._idle_checked = now
         with self._lock:
             stale = [k for k, e in self._entries.items() if now - e.last_used > idle and not e.lock.locked()]
             entries = [self._entries.pop(k) for k in stale]
