@@ -64,7 +64,7 @@ def parse_proc_stat(text: str) -> dict[str, float]:
     wanted = {"ctxt", "intr", "processes", "procs_running", "procs_blocked", "btime"}
     out: dict[str, float] = {}
     for line in text.splitlines():
-        parts = line.split()
+        parts = line.split(None, 2)  # the first value only: intr and softirq lines are long
         if len(parts) >= 2 and parts[0] in wanted:
             out[parts[0]] = float(parts[1])
     return out

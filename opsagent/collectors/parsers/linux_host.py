@@ -63,8 +63,10 @@ def parse_cpu_times(text: str, clk_tck: float = 100.0) -> dict[str, dict[str, fl
     """Per-CPU seconds per mode from ``/proc/stat`` (``cpuN`` lines; the ``cpu`` total is skipped)."""
     out: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
+        if not line.startswith("cpu"):  # before splitting: the intr line has thousands of fields
+            continue
         parts = line.split()
-        if not parts or not parts[0].startswith("cpu") or parts[0] == "cpu":
+        if parts[0] == "cpu":
             continue
         cpu = parts[0][3:]
         if not cpu.isdigit():
