@@ -169,3 +169,36 @@ def test_history_trims_early_when_points_pile_up() -> None:
     assert all(len(s.ts) == 8 for s in h.select("m"))  # 80,000 points: not yet
     h.ingest("p", rows, 9.0, replace=True)
     assert all(len(s.ts) == 3 for s in h.select("m"))  # 90,000 > 8 per series: trimmed to max_points
+
+
+def test_history_batches_keep_every_series_in_time_order() -> None:
+    """Steady batches take the fast append; a series fed by two producers, a stale mark and an
+    out-of-order batch all still leave ordered points and live series."""
+    from opsagent.series import SeriesHistory
+
+    h = SeriesHistory()
+
+    def batch(producer: str, t: float, value: float, extra: bool = False) -> None:
+        rows = [("m", {"x": "1"}, value, "gauge"), ("own", {"p": producer}, value, "gauge")]
+        rows += [("extra", {"p": producer}, value, "gauge")] if extra else []
+        h.batch(producer, tuple((n, tuple(lb.items())) for n, lb, _, _ in rows), lambda: rows, [r[2] for r in rows], t)
+
+    for t in (1.0, 2.0, 3.0):
+        batch("a", t, t)
+    batch("b", 2.5, 25.0)  # a second producer of m{x="1"}, behind a's last point: replaces it
+    for t in (4.0, 5.0):
+        batch("a", t, t)
+        batch("b", t + 0.5, 10 * t)
+    (shared,) = list(h.select("m"))
+    assert shared.ts == sorted(shared.ts) and shared.ts[-1] == 5.5 and shared.vs[-1] == 50.0
+    (own_a,) = [s for s in h.select("own") if s.labels["p"] == "a"]
+    assert own_a.ts == [1.0, 2.0, 3.0, 4.0, 5.0] and own_a.instant(5.0) == 5.0
+    batch("a", 6.0, 6.0, extra=True)  # a new layout marks nothing stale that is still there
+    batch("a", 7.0, 7.0)  # extra vanished: stale at 7
+    (extra,) = list(h.select("extra"))
+    assert extra.instant(7.0) is None and extra.instant(6.5) == 6.0
+    batch("a", 8.0, 8.0, extra=True)  # back: live again, through whichever append path
+    batch("a", 9.0, 9.0, extra=True)
+    assert extra.instant(9.0) == 9.0 and extra.ts == [6.0, 8.0, 9.0]
+    batch("a", 9.0, 99.0, extra=True)  # the same time again replaces the last point
+    assert own_a.ts[-1] == 9.0 and own_a.vs[-1] == 99.0 and len(own_a.ts) == len(set(own_a.ts))

@@ -137,7 +137,7 @@ def _safe(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
-def _connect_kwargs(ep: Endpoint, keys: KeyCache) -> dict[str, Any]:
+def _connect_kwargs(ep: Endpoint, key_cache: KeyCache) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "timeout": ep.connect_timeout,
         "banner_timeout": ep.connect_timeout,
@@ -149,13 +149,13 @@ def _connect_kwargs(ep: Endpoint, keys: KeyCache) -> dict[str, Any]:
     # ~/.ssh/id_*); without any, behave like `ssh`: agent and default keys.
     kwargs["allow_agent"] = kwargs["look_for_keys"] = not explicit
     if ep.key is not None:
-        kwargs["pkey"] = keys.load(ep.key, ep.passphrase)
+        kwargs["pkey"] = key_cache.load(ep.key, ep.passphrase)
     if ep.password is not None:
         kwargs["password"] = ep.password.reveal()
     return kwargs
 
 
-def make_connection(ep: Endpoint, gateway: Connection | None, keys: KeyCache | None = None) -> Connection:
+def make_connection(ep: Endpoint, gateway: Connection | None, key_cache: KeyCache | None = None) -> Connection:
     # lazy=True: no ~/.ssh/config or fabric config files, so behaviour depends on the inventory only.
     conn = Connection(
         ep.host,
@@ -163,7 +163,7 @@ def make_connection(ep: Endpoint, gateway: Connection | None, keys: KeyCache | N
         port=ep.port,
         config=Config(lazy=True),
         gateway=gateway,
-        connect_kwargs=_connect_kwargs(ep, keys if keys is not None else KeyCache(size=0)),
+        connect_kwargs=_connect_kwargs(ep, key_cache if key_cache is not None else KeyCache(size=0)),
     )
     client: paramiko.SSHClient = conn.client
     client.set_missing_host_key_policy(_AcceptUnknown() if ep.accept_unknown_host_key else paramiko.RejectPolicy())
