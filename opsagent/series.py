@@ -194,9 +194,8 @@ class SeriesHistory:
         """Amortised trimming (lock held). A trim visits every series, so it runs only once a
         tenth of the retention has passed since the last one (points older than the retention
         then exceed it by at most 10 %), or once every series has had 8 new points on average
-        (a memory bound for bursts of polls). Trimming after every round of
-        polls instead cost a visit of every series per round: ~0.2 ms CPU per SSH poll at 100
-        hosts, and it grows with the fleet."""
+        (a memory bound for bursts of polls). Trimming after every round of polls instead cost a
+        visit of every series per round: ~0.2 ms CPU per SSH poll at 100 hosts."""
         self._ingested += points
         if self._trimmed_at is None:
             self._trimmed_at = t
@@ -206,8 +205,7 @@ class SeriesHistory:
     def _trim(self, now: float) -> None:
         """Lock held. Points before the retention go, and all but the last ``max_points``. A
         series' last point stays unless the series empties (then it goes, and the cached layouts
-        that may hold it), so the layouts' fast appends stay valid. This visits
-        every series."""
+        that may hold it), so the layouts' fast appends stay valid. This visits every series."""
         self._ingested = 0
         self._trimmed_at = now
         before, max_points = now - self.retention, self.max_points
