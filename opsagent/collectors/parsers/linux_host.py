@@ -8,6 +8,7 @@ command becomes a ``parse`` failure instead of silently empty metrics.
 from __future__ import annotations
 
 import re
+from operator import mul
 from typing import Any
 
 # /proc/stat "cpu" line columns, in order (node_exporter keeps guest apart from user; so do we).
@@ -34,6 +35,9 @@ DISKSTATS_FIELDS: tuple[tuple[str, float], ...] = (
     ("node_disk_flush_requests_total", 1.0),
     ("node_disk_flush_requests_time_seconds_total", 0.001),
 )
+
+_DISK_NAMES = tuple(name for name, _ in DISKSTATS_FIELDS)
+_DISK_SCALES = tuple(scale for _, scale in DISKSTATS_FIELDS)
 
 NETDEV_RECEIVE = ("bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast")
 NETDEV_TRANSMIT = ("bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed")
@@ -111,8 +115,8 @@ def parse_diskstats(text: str) -> dict[str, dict[str, float]]:
                 "node_disk_written_bytes_total": wsect * 512,
             }
             continue
-        values = [float(v) for v in parts[3:]]
-        out[parts[2]] = {name: v * scale for (name, scale), v in zip(DISKSTATS_FIELDS, values, strict=False)}
+        # zip stops at the shorter: kernels print 11, 15 or 17 counters
+        out[parts[2]] = dict(zip(_DISK_NAMES, map(mul, map(float, parts[3:]), _DISK_SCALES), strict=False))
     if text.strip() and not out:
         raise ValueError("not /proc/diskstats output")
     return out
