@@ -134,8 +134,9 @@ def _apply(runs: dict[str, _Run], kind: str, at: datetime | None, t: float, w: f
 def _span(end: float, start: float) -> float:
     """Working seconds between two points of the line, to the microsecond. Epoch floats near 1.7e9
     carry ~0.2 µs of rounding each; event times (and the reference path's timedeltas) are whole
-    microseconds, so rounding the difference makes both paths agree exactly at a budget's edge."""
-    return round(end - start, 6)
+    microseconds, so rounding the difference makes both paths agree exactly at a budget's edge.
+    Rounded as ``rint(x * 1e6) / 1e6``, the batch clocks' numpy formula, so both are bit-identical."""
+    return round((end - start) * 1e6) / 1e6
 
 
 def _resume_all(runs: dict[str, _Run], t: float, w: float) -> None:

@@ -12,24 +12,30 @@ of a dict.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+import numpy as np
+from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind
 from opsagent.sla import escalation
-from opsagent.sla.clock import Clock, incident_clocks
+from opsagent.sla.batch import PAUSED, STATES, ClockBatch, Group
+from opsagent.sla.clocktypes import Clock
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store import schema
 from opsagent.store.engine import Store, now
-from opsagent.store.fastdates import utc_reader
+from opsagent.store.fastdates import epoch_text_reader, utc_reader
 
 _ESCALATED = EventKind.ESCALATED.value
 _CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
+_STATE_CODE = {name: code for code, name in enumerate(STATES)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -75,49 +81,104 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
     with store.engine.connect() as conn:
         watermark = conn.execute(select(func.max(schema.incident_events.c.id))).scalar() or 0
         ids = _after_restart(conn, state, moment, watermark) if full else _changed(conn, state, moment, watermark)
-        rows = _rows(conn, ids)
-        events, last_ids = _events(conn, ids, watermark)
-    fired: list[Escalated] = []
+        rows = {row.id: row for row in _rows(conn, ids)}
+        logs = _events(conn, ids, watermark, moment.timestamp())
+    batch = ClockBatch(moment)
+    for row in rows.values():
+        profile = (row.priority, row.requester_type, (row.complexity or "").lower() == "complex")
+        log = logs.get(row.id)
+        budgets, calendar = policy.budgets(*profile), policy.calendar_for(row.priority)
+        batch.add(row.id, log.events if log is not None else (), profile, budgets, calendar)
+    fired: list[tuple[int, int, Escalated]] = []
     writes: list[dict[str, Any]] = []
-    escalations: list[dict[str, Any]] = []
     memo: dict[Any, Any] = {}  # on-call lookups and escalation steps, once per tick
-    for row in rows:
-        evs = events.get(row.id, [])
-        incident = {"priority": row.priority, "requester_type": row.requester_type,
-                    "labels": {"complexity": row.complexity or ""}}  # fmt: skip
-        clocks = incident_clocks(incident, evs, policy, moment)
-        done = escalation.done_levels(evs)
-        for step in escalation.due(clocks, policy, row.priority, done, moment, memo):
-            message = f"{step.target} at {step.percent:g}% of its time: notify " + ", ".join(step.notify)
-            escalations.append(_escalated_event(row.id, message, moment, step))
-            fired.append(Escalated(row.id, row.title, row.priority, step))
-            done.add((step.target, step.level))
-        nxt = state.next_check[row.id] = _earliest(
-            escalation.next_check(clocks, policy, row.priority, done, moment), _first_after(evs, moment)
-        )
-        shown = (_shown(clocks), last_ids.get(row.id), nxt, state.digest)
-        known = state.shown[row.id] if row.id in state.shown else _stored(row)
-        if shown != known:
-            writes.append(_projection(row, clocks, moment) | {"seen": shown[1], "next": nxt, "digest": state.digest})
-            state.shown[row.id] = shown
+    for group in batch.compute():
+        done = _done_masks(group.refs, logs)
+        fired += _escalate(group, rows, done, policy, moment, memo)
+        nxt = escalation.next_check_many(group.clocks, policy, group.profile[0], done, moment)
+        writes += _changes(group, rows, logs, nxt.tolist(), state, moment)
+    fired.sort(key=lambda f: (f[0], f[1]))  # in incident order, as the levels come
+    escalations = [_escalated_event(e.incident_id, _message(e.step), moment, e.step) for _, _, e in fired]
     _write(store, writes, escalations)
     # our own escalated events lie above the mark: their incidents are looked at once more next tick
     state.watermark = watermark
-    _forget_inactive(state, rows, ids)
-    return fired
+    _forget_inactive(state, list(rows.values()), ids)
+    return [e for _, _, e in fired]
 
 
-def _first_after(events: list[dict[str, Any]], moment: datetime) -> datetime | None:
-    """An event stamped after the tick's moment (written while the tick ran, or by a host whose
-    clock runs ahead) is not counted yet: look again when its time comes."""
-    later = [e["at"] for e in events if e["at"] > moment]
-    return min(later) if later else None
+def _escalate(
+    group: Group,
+    rows: Mapping[int, Any],
+    done: dict[tuple[str, int], np.ndarray],
+    policy: ServiceLevelPolicy,
+    moment: datetime,
+    memo: dict[Any, Any],
+) -> list[tuple[int, int, Escalated]]:
+    """The levels due now for a group's members; ``done`` takes them in."""
+    out: list[tuple[int, int, Escalated]] = []
+    priority = group.profile[0]
+    order = {name: k for k, name in enumerate(policy.escalation.targets)}
+    for members, step in escalation.due_many(group.clocks, policy, priority, done, moment, memo):
+        key = (step.target, step.level)
+        mask = np.zeros(len(group.refs), dtype=bool)
+        mask[members] = True
+        done[key] = done[key] | mask if key in done else mask
+        rank = order[step.target] * 1000 + step.level
+        for k in members.tolist():
+            row = rows[group.refs[k]]
+            out.append((row.id, rank, Escalated(row.id, row.title, priority, step)))
+    return out
 
 
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None or b is None:
-        return a if b is None else b
-    return min(a, b)
+def _changes(
+    group: Group,
+    rows: Mapping[int, Any],
+    logs: Mapping[int, _Log],
+    nxt: list[float],
+    state: TickState,
+    moment: datetime,
+) -> list[dict[str, Any]]:
+    """The group's projections that differ from what the state (or the store) shows."""
+    writes: list[dict[str, Any]] = []
+    for k, (iid, key, next_t) in enumerate(zip(group.refs, _shown_many(group), nxt, strict=True)):
+        log = logs.get(iid)
+        later = log.first_after if log is not None else None
+        # an event stamped after the tick's moment (written while it ran, or by a host whose clock
+        # runs ahead) is not counted yet: look again when its time comes
+        if next_t != next_t or (later is not None and later < next_t):
+            next_t = later
+        seen = log.last_id if log is not None else None
+        next_at = state.next_check[iid] = _datetime(next_t)
+        shown = (key, seen, next_at, state.digest)
+        known = state.shown[iid] if iid in state.shown else _stored(rows[iid])
+        if shown != known:
+            projection = _projection(rows[iid], group.clock_dicts()[k], moment)
+            writes.append(projection | {"seen": seen, "next": next_at, "digest": state.digest})
+            state.shown[iid] = shown
+    return writes
+
+
+def _message(step: escalation.Escalate) -> str:
+    return f"{step.target} at {step.percent:g}% of its time: notify " + ", ".join(step.notify)
+
+
+def _done_masks(refs: list[int], logs: Mapping[int, _Log]) -> dict[tuple[str, int], np.ndarray]:
+    """The escalation levels already recorded, as one bool array per (target, level) over a group."""
+    done: dict[tuple[str, int], np.ndarray] = {}
+    for k, iid in enumerate(refs):
+        log = logs.get(iid)
+        if log is None or not log.done:
+            continue
+        for key in log.done:
+            found = done.get(key)
+            if found is None:
+                found = done[key] = np.zeros(len(refs), dtype=bool)
+            found[k] = True
+    return done
+
+
+def _datetime(t: float | None) -> datetime | None:
+    return datetime.fromtimestamp(t, UTC) if t is not None else None
 
 
 def _fresh(old: TickState | None, policy: ServiceLevelPolicy) -> TickState:
@@ -181,7 +242,8 @@ def _rows(conn: Connection, ids: set[int] | None) -> list[Any]:
     t, s = schema.incidents.c, schema.incident_service.c
     query = (
         select(t.id, t.title, t.status, t.priority, t.requester_type,
-               t.labels["complexity"].as_string().label("complexity"), s.incident_id.label("has_service"), s.sla,
+               t.labels["complexity"].as_string().label("complexity"), s.incident_id.label("has_service"),
+               cast(s.sla, Text).label("sla"),
                s.seen_event_id, s.next_check_at, s.policy_digest)
         .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
         .order_by(t.id)
@@ -195,15 +257,27 @@ def _rows(conn: Connection, ids: set[int] | None) -> list[Any]:
     return rows
 
 
-def _events(
-    conn: Connection, ids: set[int] | None, watermark: int
-) -> tuple[dict[int, list[dict[str, Any]]], dict[int, int]]:
+class _Log:
+    """What the tick reads of one incident's log: (epoch seconds, kind) of its events, the
+    escalation levels already recorded, the last event counted (not an escalation: stored with the
+    projection) and the first event stamped after the tick's moment."""
+
+    __slots__ = ("done", "events", "first_after", "last_id")
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str]] = []
+        self.done: set[tuple[str, int]] = set()
+        self.last_id: int | None = None
+        self.first_after: float | None = None
+
+
+def _events(conn: Connection, ids: set[int] | None, watermark: int, moment_t: float) -> dict[int, _Log]:
     """The logs of the active incidents (``ids`` None) or of these incidents, in one SELECT (in
     chunks of ids), up to the high-water mark."""
     e, t = schema.incident_events.c, schema.incidents.c
     # of the details only an escalation's target and level are needed (levels already done): read
     # by the database's JSON path operators, no JSON document decoded here
-    at_col, to_utc = utc_reader(conn, e.at)
+    at_col, to_epoch = epoch_text_reader(conn, e.at)
     query = (
         select(e.incident_id, at_col, e.kind, e.detail["target"].as_string(), e.detail["level"].as_integer(), e.id)
         .where(e.id <= watermark)
@@ -213,52 +287,69 @@ def _events(
         queries = [query.join(schema.incidents, t.id == e.incident_id).where(t.status.in_(ACTIVE))]
     else:
         queries = [query.where(e.incident_id.in_(chunk)) for chunk in _chunks(sorted(ids))]
-    out: dict[int, list[dict[str, Any]]] = {}
-    last_ids: dict[int, int] = {}  # the last event counted, stored with the projection
+    out: dict[int, _Log] = {}
+    log = _Log()
     for q in queries:
-        log: list[dict[str, Any]] = []
         last = None
         for incident_id, at, kind, target, level, event_id in conn.execute(q).fetchall():
             if incident_id != last:
-                log = out[incident_id] = []
+                log = out[incident_id] = _Log()
                 last = incident_id
-            event = {"at": to_utc(at), "kind": kind}
+            at_t = to_epoch(at)
+            log.events.append((at_t, kind))
+            if at_t > moment_t and (log.first_after is None or at_t < log.first_after):
+                log.first_after = at_t
             if kind == _ESCALATED:
-                event["detail"] = {"target": target, "level": level}
+                if target is not None and level is not None:
+                    log.done.add((str(target), int(level)))
             else:
-                last_ids[incident_id] = event_id
-            log.append(event)
-    return out, last_ids
+                log.last_id = event_id
+    return out
 
 
-def _shown(clocks: Mapping[str, Clock]) -> tuple[Any, ...]:
-    """What a reader of the projection acts on. Used time moving on is not a change, nor is a paused
-    clock's due time (it means "if work resumed now", so it moves with every tick)."""
-    return tuple(
-        (n, c.state, None if c.state == "paused" else c.due, c.breached, c.stopped_at) for n, c in clocks.items()
-    )
+def _shown_many(group: Group) -> list[tuple[Any, ...]]:
+    """What a reader of the projection acts on, per member: state, due time (µs), breach and stop
+    time (µs) of each clock. Used time moving on is not a change, nor is a paused clock's due time
+    (it means "if work resumed now", so it moves with every tick)."""
+    cols: list[list[Any]] = []
+    for a in group.clocks.values():
+        due = np.where(a.state == PAUSED, np.nan, a.due)
+        cols += [a.state.tolist(), _micros(due).tolist(), a.breached.tolist(), _micros(a.stopped_at).tolist()]
+    names = tuple(group.clocks)
+    return [(names, *row) for row in zip(*cols, strict=True)] if cols else [(names,)] * len(group.refs)
+
+
+def _micros(t: np.ndarray) -> np.ndarray:
+    """Epoch seconds as whole microseconds, rounded as ``datetime.fromtimestamp`` rounds (the
+    projection stores that datetime); NaN as -1."""
+    whole = np.floor(np.nan_to_num(t, nan=0.0))
+    us = whole.astype(np.int64) * 1_000_000 + np.rint((np.nan_to_num(t, nan=0.0) - whole) * 1e6).astype(np.int64)
+    return np.where(np.isnan(t), -1, us)
 
 
 def _stored(row: Any) -> tuple[Any, ...] | None:
-    if row.has_service is None or not row.sla:
+    """The stored projection's :func:`_shown_many` key, last event, next check and policy digest;
+    None when there is none to compare (or it was computed under another policy)."""
+    if row.has_service is None or not row.sla or row.policy_digest is None:
         return None
     nxt = row.next_check_at
     nxt = (nxt.replace(tzinfo=UTC) if nxt.tzinfo is None else nxt) if nxt is not None else None
     try:
-        return (_stored_shown(row), row.seen_event_id, nxt, row.policy_digest)
+        sla = json.loads(row.sla)
+        key: list[Any] = [tuple(sla)]
+        for c in sla.values():
+            state = _STATE_CODE[c["state"]]
+            due = -1 if state == PAUSED else _iso_micros(c["due"])
+            key += [state, due, c["breached"], _iso_micros(c["stopped_at"])]
+        return (tuple(key), row.seen_event_id, nxt, row.policy_digest)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
 
-def _stored_shown(row: Any) -> tuple[Any, ...]:
-    return tuple(
-        (n, c["state"], None if c["state"] == "paused" else _parse(c["due"]), c["breached"], _parse(c["stopped_at"]))
-        for n, c in row.sla.items()
-    )
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def _iso_micros(value: str | None) -> int:
+    if not value:
+        return -1
+    return (datetime.fromisoformat(value) - _EPOCH) // _MICRO
 
 
 def _projection(row: Any, clocks: Mapping[str, Clock], moment: datetime) -> dict[str, Any]:
