@@ -75,6 +75,42 @@ class Group:
         return self._clocks
 
 
+    def as_dicts(self) -> list[dict[str, dict[str, Any]]]:
+        """Each member's clocks as :meth:`Clock.as_dict` gives them (times as ISO text with
+        microseconds), built from the arrays: what the tick writes into the projection."""
+        columns: list[tuple[str, float, list[Any]]] = []
+        for name, a in self.clocks.items():
+            state = [STATES[c] for c in a.state.tolist()]
+            cols = (np.rint(a.used * 1000) / 1000, _iso(a.due), state, _iso(a.stopped_at), a.breached,
+                    a.met, np.rint(a.paused * 1000) / 1000)  # fmt: skip
+            columns.append((name, a.budget, list(zip(*(_list(c) for c in cols), strict=True))))
+        out: list[dict[str, dict[str, Any]]] = [{} for _ in self.refs]
+        for name, budget, rows in columns:
+            for member, (used, due, state, stopped, breached, met, paused) in zip(out, rows, strict=True):
+                member[name] = {"target": name, "budget_seconds": budget, "used_seconds": used, "due": due,
+                                "state": state, "stopped_at": stopped, "breached": breached, "met": met,
+                                "paused_seconds": paused}  # fmt: skip
+        return out
+
+
+def micros(t: np.ndarray) -> np.ndarray:
+    """Epoch seconds as whole microseconds, rounded as ``datetime.fromtimestamp`` rounds; NaN as -1."""
+    clean = np.nan_to_num(t, nan=0.0)
+    whole = np.floor(clean)
+    us = whole.astype(np.int64) * 1_000_000 + np.rint((clean - whole) * 1e6).astype(np.int64)
+    return np.where(np.isnan(t), -1, us)
+
+
+def _iso(t: np.ndarray) -> list[str | None]:
+    """ISO 8601 UTC text of epoch seconds (None for NaN), to the microsecond."""
+    text = np.datetime_as_string(micros(t).astype("datetime64[us]"), unit="us")
+    return [None if v != v else f"{s}+00:00" for v, s in zip(t.tolist(), text.tolist(), strict=True)]
+
+
+def _list(values: Any) -> list[Any]:
+    return values if isinstance(values, list) else values.tolist()
+
+
 def _clock(name: str, budget: float, used: float, due: float, state: int, stopped: float, breached: bool,
            paused: float) -> Clock:  # fmt: skip
     return Clock(

@@ -24,8 +24,7 @@ from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind
 from opsagent.sla import escalation
-from opsagent.sla.batch import PAUSED, STATES, ClockBatch, Group
-from opsagent.sla.clocktypes import Clock
+from opsagent.sla.batch import PAUSED, STATES, ClockBatch, Group, micros
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store import schema
 from opsagent.store.engine import Store, now
@@ -140,6 +139,7 @@ def _changes(
 ) -> list[dict[str, Any]]:
     """The group's projections that differ from what the state (or the store) shows."""
     writes: list[dict[str, Any]] = []
+    dicts: list[dict[str, dict[str, Any]]] | None = None
     for k, (iid, key, next_t) in enumerate(zip(group.refs, _shown_many(group), nxt, strict=True)):
         log = logs.get(iid)
         later = log.first_after if log is not None else None
@@ -150,10 +150,14 @@ def _changes(
         seen = log.last_id if log is not None else None
         next_at = state.next_check[iid] = _datetime(next_t)
         shown = (key, seen, next_at, state.digest)
-        known = state.shown[iid] if iid in state.shown else _stored(rows[iid])
+        known = state.shown[iid] if iid in state.shown else _stored(rows[iid], state.digest)
         if shown != known:
-            projection = _projection(rows[iid], group.clock_dicts()[k], moment)
-            writes.append(projection | {"seen": seen, "next": next_at, "digest": state.digest})
+            if dicts is None:
+                dicts = group.as_dicts()
+            sla = dicts[k]
+            writes.append({"iid": iid, "exists": rows[iid].has_service is not None, "sla": sla,
+                           "breached": any(c["breached"] for c in sla.values()), "updated_at": moment,
+                           "seen": seen, "next": next_at, "digest": state.digest})  # fmt: skip
             state.shown[iid] = shown
     return writes
 
@@ -314,23 +318,15 @@ def _shown_many(group: Group) -> list[tuple[Any, ...]]:
     cols: list[list[Any]] = []
     for a in group.clocks.values():
         due = np.where(a.state == PAUSED, np.nan, a.due)
-        cols += [a.state.tolist(), _micros(due).tolist(), a.breached.tolist(), _micros(a.stopped_at).tolist()]
+        cols += [a.state.tolist(), micros(due).tolist(), a.breached.tolist(), micros(a.stopped_at).tolist()]
     names = tuple(group.clocks)
     return [(names, *row) for row in zip(*cols, strict=True)] if cols else [(names,)] * len(group.refs)
 
 
-def _micros(t: np.ndarray) -> np.ndarray:
-    """Epoch seconds as whole microseconds, rounded as ``datetime.fromtimestamp`` rounds (the
-    projection stores that datetime); NaN as -1."""
-    whole = np.floor(np.nan_to_num(t, nan=0.0))
-    us = whole.astype(np.int64) * 1_000_000 + np.rint((np.nan_to_num(t, nan=0.0) - whole) * 1e6).astype(np.int64)
-    return np.where(np.isnan(t), -1, us)
-
-
-def _stored(row: Any) -> tuple[Any, ...] | None:
+def _stored(row: Any, digest: str) -> tuple[Any, ...] | None:
     """The stored projection's :func:`_shown_many` key, last event, next check and policy digest;
     None when there is none to compare (or it was computed under another policy)."""
-    if row.has_service is None or not row.sla or row.policy_digest is None:
+    if row.has_service is None or not row.sla or row.policy_digest != digest:
         return None
     nxt = row.next_check_at
     nxt = (nxt.replace(tzinfo=UTC) if nxt.tzinfo is None else nxt) if nxt is not None else None
@@ -350,16 +346,6 @@ def _iso_micros(value: str | None) -> int:
     if not value:
         return -1
     return (datetime.fromisoformat(value) - _EPOCH) // _MICRO
-
-
-def _projection(row: Any, clocks: Mapping[str, Clock], moment: datetime) -> dict[str, Any]:
-    return {
-        "iid": row.id,
-        "exists": row.has_service is not None,
-        "sla": {n: c.as_dict() for n, c in clocks.items()},
-        "breached": any(c.breached for c in clocks.values()),
-        "updated_at": moment,
-    }
 
 
 def _escalated_event(incident_id: int, message: str, at: datetime, step: escalation.Escalate) -> dict[str, Any]:

@@ -256,14 +256,18 @@ def test_period_outcomes_equal_the_reference_clocks(cal: Any, log: Any, budget: 
             assert outcomes[name] == (clock.breached, clock.met), name
 
 
-def _batch_clocks(logs: list[tuple[list[dict[str, Any]], float]], budget: dict[str, float], cal: Any, now: datetime):
+def _batch_clocks(
+    logs: list[tuple[list[dict[str, Any]], float]], budget: dict[str, float], cal: Any, now: datetime
+) -> tuple[dict[int, Any], dict[int, Any]]:
     batch = ClockBatch(now)
     for ref, (events, _) in enumerate(logs):
         batch.add(ref, [(e["at"].timestamp(), e["kind"]) for e in events], "p", budget, cal)
     out: dict[int, Any] = {}
+    written: dict[int, Any] = {}
     for group in batch.compute():
         out.update(zip(group.refs, group.clock_dicts(), strict=True))
-    return out
+        written.update(zip(group.refs, group.as_dicts(), strict=True))
+    return out, written
 
 
 @settings(max_examples=300, deadline=None)
@@ -285,12 +289,21 @@ def test_batch_clocks_equal_the_fast_path_exactly(
     logs_ = [(events, 0.0)] + [
         ([{"at": e["at"] + timedelta(seconds=s), "kind": e["kind"]} for e in events], s) for s in shifts
     ]
-    got = _batch_clocks(logs_, budget, cal, now)
+    got, written = _batch_clocks(logs_, budget, cal, now)
     assert set(got) == set(range(len(logs_)))
     for ref, (evs, _) in enumerate(logs_):
         expected = fast_compute(evs, budget, cal, now)
         assert expected is not None
         assert got[ref] == expected, ref
+        # what the tick stores: Clock.as_dict's fields, times as ISO text to the microsecond
+        for name, clock in expected.items():
+            stored, wanted = written[ref][name], clock.as_dict()
+            assert stored.keys() == wanted.keys()
+            for field in ("due", "stopped_at"):
+                parsed = datetime.fromisoformat(stored[field]) if stored[field] else None
+                assert parsed == (datetime.fromisoformat(wanted[field]) if wanted[field] else None), field
+                stored.pop(field), wanted.pop(field)
+            assert stored == wanted, name
 
 
 def test_batch_clocks_outside_the_calendar_index_take_the_reference_path() -> None:
@@ -298,7 +311,7 @@ def test_batch_clocks_outside_the_calendar_index_take_the_reference_path() -> No
     recent = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     logs_ = [([{"at": old, "kind": "opened"}], 0.0), ([{"at": recent, "kind": "opened"}], 0.0)]
     now = datetime(2026, 3, 3, tzinfo=UTC)
-    got = _batch_clocks(logs_, BUDGETS, BUSINESS, now)
+    got, _ = _batch_clocks(logs_, BUDGETS, BUSINESS, now)
     assert got[0] == compute_reference(logs_[0][0], BUDGETS, BUSINESS, now)
     assert got[1] == fast_compute(logs_[1][0], BUDGETS, BUSINESS, now)
     assert got[0]["response"].due == BUSINESS.add(old, 3600)
