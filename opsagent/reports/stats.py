@@ -2,7 +2,9 @@
 
 The service norms ask for a quarterly statistics report 以项目为单位或以故障类型为单位 (by project and
 by fault type); we add asset kind, asset, priority and source, as managers of Zabbix/GLPI expect.
-SLA compliance is computed from the event log (the truth), never from a cached flag.
+SLA compliance is computed from the event log (the truth) — or, for an incident whose every clock
+has stopped, taken from the SLA tick's final projection when that is provably what the log gives
+(same policy, no event since: see :mod:`opsagent.reports.period`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from opsagent.sla.clock import compute_reference
-from opsagent.sla.fastclock import fast_outcomes
+from opsagent.sla.batch import ClockBatch
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 
 
@@ -116,8 +117,8 @@ def period_stats(
     late in the quarter and fixed after it still counts with its real outcome."""
     stats = PeriodStats(start, end, by={d: Counter() for d in DIMENSIONS})
     project, category, asset_kind, by_asset, priority, source = (stats.by[d] for d in DIMENSIONS)
-    now_t = now.timestamp()
     tta, ttr = stats.tta, stats.ttr
+    batch = ClockBatch(now)
     for inc, events in incidents:
         stats.total += 1
         asset = inc.asset or "-"
@@ -135,7 +136,7 @@ def period_stats(
             tta.append(inc.acknowledged_at - opened)
         if inc.resolved_at is not None:
             ttr.append(inc.resolved_at - opened)
-        _sla(stats, inc, events, policy, now_t)
+        _add_clocks(batch, stats, inc, events, policy)
         key = (inc.alertname, asset)
         stats.faults[key] += 1
         stats.firings[key] += int(inc.firings or 1)
@@ -143,26 +144,25 @@ def period_stats(
             stats.satisfaction[int(inc.satisfaction)] += 1
         if status == "resolved" and not inc.followed_up:
             stats.followups_open += 1
+    for group in batch.compute():
+        for name, clock in group.clocks.items():
+            stats.sla_breached[name] += int(clock.breached.sum())
+            stats.sla_met[name] += int(clock.met.sum())
     return stats
 
 
-def _sla(
-    stats: PeriodStats,
-    inc: Any,
-    events: list[tuple[float, str]],
-    policy: ServiceLevelPolicy,
-    now_t: float,
+def _add_clocks(
+    batch: ClockBatch, stats: PeriodStats, inc: Any, events: list[tuple[float, str]] | str, policy: ServiceLevelPolicy
 ) -> None:
+    """The incident's clocks join the batch — or, when ``events`` is its stored outcome (the
+    tick's final projection, current: see ``outcome_text``), that outcome is counted as it is."""
+    if isinstance(events, str):
+        for name, flag in zip(TARGETS, events, strict=True):
+            if flag == "b":
+                stats.sla_breached[name] += 1
+            elif flag == "m":
+                stats.sla_met[name] += 1
+        return
     complex_ = (inc.complexity or "").lower() == "complex"
-    budgets = policy.budgets(inc.priority, inc.requester_type, complex_)
-    calendar = policy.calendar_for(inc.priority)
-    outcomes = fast_outcomes(events, budgets, calendar, now_t)
-    if outcomes is None:  # outside the calendar's indexed years: the reference clocks
-        log = [{"at": datetime.fromtimestamp(t, UTC), "kind": kind} for t, kind in events]
-        now = datetime.fromtimestamp(now_t, UTC)
-        outcomes = {n: (c.breached, c.met) for n, c in compute_reference(log, budgets, calendar, now).items()}
-    for name, (breached, met) in outcomes.items():
-        if breached:
-            stats.sla_breached[name] += 1
-        elif met:
-            stats.sla_met[name] += 1
+    profile = (inc.priority, inc.requester_type, complex_)
+    batch.add(None, events, profile, policy.budgets(*profile), policy.calendar_for(inc.priority))

@@ -74,7 +74,6 @@ class Group:
                 self._clocks = [{} for _ in self.refs]
         return self._clocks
 
-
     def as_dicts(self) -> list[dict[str, dict[str, Any]]]:
         """Each member's clocks as :meth:`Clock.as_dict` gives them (times as ISO text with
         microseconds), built from the arrays: what the tick writes into the projection."""
@@ -91,6 +90,23 @@ class Group:
                                 "state": state, "stopped_at": stopped, "breached": breached, "met": met,
                                 "paused_seconds": paused}  # fmt: skip
         return out
+
+    def outcomes(self, targets: Iterable[str]) -> list[str | None]:
+        """Per member, once every clock has stopped: a letter per target (``m`` met, ``b``
+        breached, ``-`` neither or no such clock); None while a clock can still change."""
+        settled = np.ones(len(self.refs), dtype=bool)
+        letters: list[list[str]] = []
+        for name in targets:
+            a = self.clocks.get(name)
+            if a is None:
+                letters.append(["-"] * len(self.refs))
+                continue
+            settled &= a.state == STOPPED
+            letters.append(np.where(a.breached, "b", np.where(a.met, "m", "-")).tolist())
+        return [
+            "".join(flags) if ok else None
+            for ok, flags in zip(settled.tolist(), zip(*letters, strict=True), strict=True)
+        ]
 
 
 def micros(t: np.ndarray) -> np.ndarray:

@@ -2,11 +2,13 @@
 projections, record the escalations now due.
 
 Costs are kept in bulk: one SELECT of the incidents and one of their events (not a query per
-incident), clocks on epoch floats, projection rows written with executemany and only when what a
-reader sees (state, due time, breach) changed. With a :class:`TickState` carried between ticks only
-incidents with new events (event ids above the last tick's high-water mark) or a threshold now
-reached are recomputed, so a tick over 100,000 quiet open incidents is one indexed query and a scan
-of a dict.
+incident), the clocks of all of them at once (:mod:`opsagent.sla.batch`, numpy), projection rows
+written with executemany and only when what a reader sees (state, due time, breach) changed. With a
+:class:`TickState` carried between ticks only incidents with new events (event ids above the last
+tick's high-water mark) or a threshold now reached are recomputed, so a tick over 100,000 quiet open
+incidents is one indexed query and a scan of a dict. Settled incidents whose final projection is not
+current (another policy, events while the tick was down) are recomputed a share per tick, so period
+reports can count them from their projection (``outcome``).
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind
 from opsagent.sla import escalation
 from opsagent.sla.batch import PAUSED, STATES, ClockBatch, Group, micros
-from opsagent.sla.policy import ServiceLevelPolicy
+from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 from opsagent.store import schema
 from opsagent.store.engine import Store, now
 from opsagent.store.fastdates import epoch_text_reader, utc_reader
 
 _ESCALATED = EventKind.ESCALATED.value
 _CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
+SETTLE_PER_TICK = 10_000  # settled incidents whose stale projection one tick brings up to date
 _STATE_CODE = {name: code for code, name in enumerate(STATES)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -56,6 +59,10 @@ class TickState:
     watermark: int = 0
     next_check: dict[int, datetime | None] = field(default_factory=dict)
     shown: dict[int, Any] = field(default_factory=dict)
+    # settled (resolved, closed) incidents whose final projection is not current — another policy, or
+    # events the tick never saw (while it was down) — brought up to date a share per tick, so a period
+    # report can count them from it; None: not listed yet
+    settling: list[int] | None = None
 
 
 def tick(
@@ -80,6 +87,8 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
     with store.engine.connect() as conn:
         watermark = conn.execute(select(func.max(schema.incident_events.c.id))).scalar() or 0
         ids = _after_restart(conn, state, moment, watermark) if full else _changed(conn, state, moment, watermark)
+        if ids is not None and not full:
+            ids |= _settling(conn, state, watermark)
         rows = {row.id: row for row in _rows(conn, ids)}
         logs = _events(conn, ids, watermark, moment.timestamp())
     batch = ClockBatch(moment)
@@ -140,6 +149,7 @@ def _changes(
     """The group's projections that differ from what the state (or the store) shows."""
     writes: list[dict[str, Any]] = []
     dicts: list[dict[str, dict[str, Any]]] | None = None
+    outcomes: list[str | None] = []
     for k, (iid, key, next_t) in enumerate(zip(group.refs, _shown_many(group), nxt, strict=True)):
         log = logs.get(iid)
         later = log.first_after if log is not None else None
@@ -153,11 +163,11 @@ def _changes(
         known = state.shown[iid] if iid in state.shown else _stored(rows[iid], state.digest)
         if shown != known:
             if dicts is None:
-                dicts = group.as_dicts()
+                dicts, outcomes = group.as_dicts(), group.outcomes(TARGETS)
             sla = dicts[k]
             writes.append({"iid": iid, "exists": rows[iid].has_service is not None, "sla": sla,
                            "breached": any(c["breached"] for c in sla.values()), "updated_at": moment,
-                           "seen": seen, "next": next_at, "digest": state.digest})  # fmt: skip
+                           "seen": seen, "next": next_at, "digest": state.digest, "outcome": outcomes[k]})  # fmt: skip
             state.shown[iid] = shown
     return writes
 
@@ -188,24 +198,57 @@ def _datetime(t: float | None) -> datetime | None:
 def _fresh(old: TickState | None, policy: ServiceLevelPolicy) -> TickState:
     state = old if old is not None else TickState()
     state.policy, state.watermark = policy, 0
-    state.digest = hashlib.md5(policy.model_dump_json().encode(), usedforsecurity=False).hexdigest()
+    state.digest = policy_digest(policy)
     state.next_check.clear()
     state.shown.clear()
+    state.settling = None
     return state
+
+
+def policy_digest(policy: ServiceLevelPolicy) -> str:
+    """Stored with each projection: the policy its clocks were computed under."""
+    return hashlib.md5(policy.model_dump_json().encode(), usedforsecurity=False).hexdigest()
+
+
+def last_counted(watermark: int | None = None) -> Any:
+    """Subquery (incident_id, last): each incident's last event that a projection counts — an
+    escalation is the tick's own write (after its projection's) and never moves a clock."""
+    e = schema.incident_events.c
+    query = select(e.incident_id, func.max(e.id).label("last")).where(e.kind != _ESCALATED)
+    if watermark is not None:
+        query = query.where(e.id <= watermark)
+    return query.group_by(e.incident_id).subquery()
+
+
+def _settling(conn: Connection, state: TickState, watermark: int) -> set[int]:
+    """The next share of settled incidents whose projection is not current (listed once per state,
+    on its first incremental tick, so a restart's first tick stays short)."""
+    if state.settling is None:
+        t, s = schema.incidents.c, schema.incident_service.c
+        last = last_counted(watermark)
+        current = (s.policy_digest == state.digest) & (s.seen_event_id == last.c.last)
+        query = (
+            select(t.id)
+            .select_from(
+                schema.incidents.join(last, last.c.incident_id == t.id).outerjoin(
+                    schema.incident_service, s.incident_id == t.id
+                )
+            )
+            .where(t.status.not_in(ACTIVE), ~func.coalesce(current, False))
+            .order_by(t.id.desc())
+        )
+        state.settling = list(conn.execute(query).scalars())
+    share = state.settling[-SETTLE_PER_TICK:]
+    del state.settling[-SETTLE_PER_TICK:]
+    return set(share)
 
 
 def _after_restart(conn: Connection, state: TickState, moment: datetime, watermark: int) -> set[int] | None:
     """On a fresh state: the active incidents whose stored projection is not current — events after
     the last one it counted, another policy, a threshold reached since — or None when that is most
     of them (one bulk pass is then cheaper). The others are remembered as the projection left them."""
-    t, s, e = schema.incidents.c, schema.incident_service.c, schema.incident_events.c
-    last = (
-        # escalations are the tick's own writes (after its projection's) and never move a clock
-        select(e.incident_id, func.max(e.id).label("last"))
-        .where(e.id <= watermark, e.kind != _ESCALATED)
-        .group_by(e.incident_id)
-        .subquery()
-    )
+    t, s = schema.incidents.c, schema.incident_service.c
+    last = last_counted(watermark)
     next_col, to_utc = utc_reader(conn, s.next_check_at)
     query = (
         select(t.id, s.seen_event_id, next_col, s.policy_digest, last.c.last)
@@ -364,7 +407,7 @@ def _write(store: Store, writes: list[dict[str, Any]], escalations: list[dict[st
         return
     s = schema.incident_service
     columns = {"sla": "sla", "breached": "breached", "updated_at": "updated_at", "seen_event_id": "seen",
-               "next_check_at": "next", "policy_digest": "digest"}  # fmt: skip
+               "next_check_at": "next", "policy_digest": "digest", "outcome": "outcome"}  # fmt: skip
     new = [{"incident_id": w["iid"]} | {c: w[k] for c, k in columns.items()} for w in writes if not w["exists"]]
     old = [{"iid": w["iid"]} | {k: w[k] for k in columns.values()} for w in writes if w["exists"]]
     with store.transaction() as conn:
