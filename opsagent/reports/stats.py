@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,65 +104,77 @@ def merge_stats(parts: Iterable[PeriodStats], start: datetime, end: datetime) ->
 
 
 def period_stats(
-    incidents: Iterable[tuple[Any, list[tuple[float, str]]]],
+    columns: Mapping[str, Sequence[Any]],
+    logs: Sequence[list[tuple[float, str]] | str | None],
     policy: ServiceLevelPolicy,
     start: datetime,
     end: datetime,
     now: datetime,
 ) -> PeriodStats:
-    """Incidents opened in [start, end), each a row with attributes (``id alertname source status
-    priority category requester_type asset project complexity firings satisfaction followed_up
-    asset_kind``, and ``opened_at acknowledged_at resolved_at`` in epoch seconds) with its event log
-    as (epoch seconds, kind); clocks evaluated at ``now`` (the report's time), so an incident opened
-    late in the quarter and fixed after it still counts with its real outcome."""
+    """Incidents opened in [start, end), as columns (``id alertname source status priority category
+    requester_type asset project complexity firings satisfaction followed_up asset_kind``, and
+    ``opened_at acknowledged_at resolved_at`` in epoch seconds), each with its event log as (epoch
+    seconds, kind) — or, for a settled incident, its stored outcome (a letter per target: m met,
+    b breached, - neither), when the caller knows it equals what the log gives. Clocks are evaluated
+    at ``now`` (the report's time), so an incident opened late in the quarter and fixed after it
+    still counts with its real outcome."""
     stats = PeriodStats(start, end, by={d: Counter() for d in DIMENSIONS})
-    project, category, asset_kind, by_asset, priority, source = (stats.by[d] for d in DIMENSIONS)
-    tta, ttr = stats.tta, stats.ttr
+    dash = _or_dash
+    asset = [dash(a) for a in columns["asset"]]
+    stats.total = len(asset)
+    stats.by["project"].update(map(dash, columns["project"]))
+    stats.by["category"].update(columns["category"])
+    stats.by["asset_kind"].update(map(dash, columns["asset_kind"]))
+    stats.by["asset"].update(asset)
+    stats.by["priority"].update(columns["priority"])
+    stats.by["source"].update(columns["source"])
+    status = columns["status"]
+    stats.still_open = sum(1 for s in status if s in ("open", "acknowledged"))
+    opened = columns["opened_at"]
+    stats.tta = [a - o for a, o in zip(columns["acknowledged_at"], opened, strict=True) if a is not None]
+    stats.ttr = [r - o for r, o in zip(columns["resolved_at"], opened, strict=True) if r is not None]
+    faults = list(zip(columns["alertname"], asset, strict=True))
+    stats.faults.update(faults)
+    for key, firings in zip(faults, columns["firings"], strict=True):
+        stats.firings[key] += int(firings or 1)
+    stats.satisfaction.update(int(v) for v in columns["satisfaction"] if v)
+    stats.followups_open = sum(
+        1 for s, done in zip(status, columns["followed_up"], strict=True) if s == "resolved" and not done
+    )
+    _count_clocks(stats, columns, logs, policy, now)
+    return stats
+
+
+def _or_dash(value: str | None) -> str:
+    return value or "-"
+
+
+def _count_clocks(
+    stats: PeriodStats,
+    columns: Mapping[str, Sequence[Any]],
+    logs: Sequence[list[tuple[float, str]] | str | None],
+    policy: ServiceLevelPolicy,
+    now: datetime,
+) -> None:
+    """Met / breached per target: stored outcomes as they are, the other logs' clocks in one batch."""
     batch = ClockBatch(now)
-    for inc, events in incidents:
-        stats.total += 1
-        asset = inc.asset or "-"
-        project[inc.project or "-"] += 1
-        category[inc.category] += 1
-        asset_kind[inc.asset_kind or "-"] += 1
-        by_asset[asset] += 1
-        priority[inc.priority] += 1
-        source[inc.source] += 1
-        status = inc.status
-        if status in ("open", "acknowledged"):
-            stats.still_open += 1
-        opened = inc.opened_at
-        if inc.acknowledged_at is not None:
-            tta.append(inc.acknowledged_at - opened)
-        if inc.resolved_at is not None:
-            ttr.append(inc.resolved_at - opened)
-        _add_clocks(batch, stats, inc, events, policy)
-        key = (inc.alertname, asset)
-        stats.faults[key] += 1
-        stats.firings[key] += int(inc.firings or 1)
-        if inc.satisfaction:
-            stats.satisfaction[int(inc.satisfaction)] += 1
-        if status == "resolved" and not inc.followed_up:
-            stats.followups_open += 1
+    profiles: dict[tuple[str, str, bool], tuple[Any, Any]] = {}
+    for log, prio, requester, complexity in zip(
+        logs, columns["priority"], columns["requester_type"], columns["complexity"], strict=True
+    ):
+        if isinstance(log, str):
+            for name, flag in zip(TARGETS, log, strict=True):
+                if flag == "b":
+                    stats.sla_breached[name] += 1
+                elif flag == "m":
+                    stats.sla_met[name] += 1
+            continue
+        profile = (prio, requester, (complexity or "").lower() == "complex")
+        found = profiles.get(profile)
+        if found is None:
+            found = profiles[profile] = (policy.budgets(*profile), policy.calendar_for(prio))
+        batch.add(None, log or (), profile, *found)
     for group in batch.compute():
         for name, clock in group.clocks.items():
             stats.sla_breached[name] += int(clock.breached.sum())
             stats.sla_met[name] += int(clock.met.sum())
-    return stats
-
-
-def _add_clocks(
-    batch: ClockBatch, stats: PeriodStats, inc: Any, events: list[tuple[float, str]] | str, policy: ServiceLevelPolicy
-) -> None:
-    """The incident's clocks join the batch — or, when ``events`` is its stored outcome (the
-    tick's final projection, current: see ``outcome_text``), that outcome is counted as it is."""
-    if isinstance(events, str):
-        for name, flag in zip(TARGETS, events, strict=True):
-            if flag == "b":
-                stats.sla_breached[name] += 1
-            elif flag == "m":
-                stats.sla_met[name] += 1
-        return
-    complex_ = (inc.complexity or "").lower() == "complex"
-    profile = (inc.priority, inc.requester_type, complex_)
-    batch.add(None, events, profile, policy.budgets(*profile), policy.calendar_for(inc.priority))

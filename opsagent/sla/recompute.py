@@ -220,6 +220,14 @@ def last_counted(watermark: int | None = None) -> Any:
     return query.group_by(e.incident_id).subquery()
 
 
+def counted_after(incident_id: Any, event_id: Any) -> Any:
+    """SQL: the incident has an event that a projection counts after ``event_id`` (an indexed seek
+    per incident; true when ``event_id`` is null)."""
+    e = schema.incident_events.alias("later").c  # an alias: the outer query may read the events too
+    later = select(e.id).where(e.incident_id == incident_id, e.id > event_id, e.kind != _ESCALATED).exists()
+    return event_id.is_(None) | later
+
+
 def _settling(conn: Connection, state: TickState, watermark: int) -> set[int]:
     """The next share of settled incidents whose projection is not current (listed once per state,
     on its first incremental tick, so a restart's first tick stays short)."""
@@ -299,7 +307,7 @@ def _rows(conn: Connection, ids: set[int] | None) -> list[Any]:
         return list(conn.execute(query.where(t.status.in_(ACTIVE))))
     # changed incidents whatever their status: a resolved one gets its final (stopped) projection
     rows: list[Any] = []
-    for chunk in _chunks(sorted(ids)):
+    for chunk in id_chunks(sorted(ids)):
         rows += conn.execute(query.where(t.id.in_(chunk)))
     return rows
 
@@ -333,7 +341,7 @@ def _events(conn: Connection, ids: set[int] | None, watermark: int, moment_t: fl
     if ids is None:
         queries = [query.join(schema.incidents, t.id == e.incident_id).where(t.status.in_(ACTIVE))]
     else:
-        queries = [query.where(e.incident_id.in_(chunk)) for chunk in _chunks(sorted(ids))]
+        queries = [query.where(e.incident_id.in_(chunk)) for chunk in id_chunks(sorted(ids))]
     out: dict[int, _Log] = {}
     log = _Log()
     for q in queries:
@@ -429,6 +437,7 @@ def _forget_inactive(state: TickState, rows: list[Any], ids: set[int] | None) ->
         state.shown.pop(gone, None)
 
 
-def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
+def id_chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
+    """Ids in chunks for ``IN (...)``: well under SQLite's and PostgreSQL's parameter limits."""
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
