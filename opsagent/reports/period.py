@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, case, false, func, make_url, select
+from sqlalchemy import Connection, case, false, select
 
 from opsagent.reports.charts import bar_chart
 from opsagent.reports.document import Document, Fields, Figure, Heading, Table
 from opsagent.reports.i18n import CATEGORY, t, word
 from opsagent.reports.repair import duration, local
-from opsagent.reports.stats import PeriodStats, merge_stats, period_stats
+from opsagent.reports.stats import PeriodStats, period_stats
 from opsagent.reports.titles import period_title
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 from opsagent.sla.recompute import counted_after, id_chunks, policy_digest
 from opsagent.store import schema
 from opsagent.store.engine import Store
 from opsagent.store.fastdates import epoch_reader, epoch_text_reader
-
-# Below this many incidents one process is quicker than starting others.
-PARALLEL_FROM = 20_000
 
 
 def load_stats(
@@ -35,84 +29,21 @@ def load_stats(
     end: datetime,
     now: datetime,
     *,
-    workers: int | None = None,
     projections: bool = True,
 ) -> PeriodStats:
-    """The period's statistics. A large period (``PARALLEL_FROM`` incidents and up) is split by
-    incident id over up to one process per CPU (at most 4): the clocks of 100,000 incidents are
-    CPU-bound Python, and each process reads and computes its own share from the store. ``workers``
-    forces the number (1: this process only). ``projections`` False replays every incident's log
-    (the reference the projection shortcut is tested against)."""
-    if workers is None:
-        workers = 1
-        cpus = os.cpu_count() or 1
-        if cpus > 1 and not _in_memory(store):
-            i = schema.incidents.c
-            with store.engine.connect() as conn:
-                count = conn.execute(
-                    select(func.count()).where((i.opened_at >= start) & (i.opened_at < end))
-                ).scalar_one()
-            if count >= PARALLEL_FROM:
-                workers = min(cpus, 4)
-    if workers <= 1:
-        return _load_part(store, policy, start, end, now, 1, 0, projections)
-    # spawn, not fork: the caller may be the threaded server; secrets stay in the URL object only
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [
-            pool.submit(_part_in_child, store.url, policy, start, end, now, workers, k, projections)
-            for k in range(workers)
-        ]
-        parts = [f.result() for f in futures]
-    return merge_stats(parts, start, end)
-
-
-def _in_memory(store: Store) -> bool:
-    url = make_url(store.url)
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-
-
-def _part_in_child(
-    url: str,
-    policy: ServiceLevelPolicy,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    parts: int,
-    part: int,
-    projections: bool,
-) -> PeriodStats:
-    store = Store(url, migrate=False)
-    try:
-        return _load_part(store, policy, start, end, now, parts, part, projections)
-    finally:
-        store.close()
-
-
-def _load_part(
-    store: Store,
-    policy: ServiceLevelPolicy,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    parts: int,
-    part: int,
-    projections: bool = True,
-) -> PeriodStats:
-    """One SELECT of the incidents opened in [start, end) with their service record and asset kind,
-    then the events of those whose outcome must be replayed (by chunks of ids) — no per-incident
-    query. The database
-    does the per-row work it does in C: epoch seconds of every time, and the two labels the report
-    reads (no JSON document parsed per incident).
+    """The period's statistics: one SELECT of the incidents opened in [start, end) with their
+    service record and asset kind, then the events of those whose outcome must be replayed (by
+    chunks of ids) — no per-incident query. The database does the per-row work it does in C: epoch
+    seconds of the incident's times, and the two labels the report reads (no JSON document parsed
+    per incident).
 
     A settled incident's outcome is taken from the SLA tick's projection when it is what replaying
-    the log gives (``projections``): computed under this policy, after the incident's last event
-    (``seen_event_id``), with every clock stopped (``outcome``), no event stamped after it
-    (``next_check_at`` null) and not after the report's time. Only the others' events are read."""
+    the log gives: computed under this policy, after the incident's last event (``seen_event_id``),
+    with every clock stopped (``outcome``), no event stamped after it (``next_check_at`` null) and
+    not after the report's time. The others' clocks are replayed from their logs in one batch.
+    ``projections`` False replays every log (the reference the shortcut is tested against)."""
     i, s, a = schema.incidents.c, schema.incident_service.c, schema.assets.c
     in_period = (i.opened_at >= start) & (i.opened_at < end)
-    if parts > 1:
-        in_period = in_period & ((i.id % parts) == part)
     joined = schema.incidents.outerjoin(schema.incident_service, s.incident_id == i.id).outerjoin(
         schema.assets, a.name == i.asset
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -82,25 +82,6 @@ class PeriodStats:
 
 
 DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source")
-
-
-def merge_stats(parts: Iterable[PeriodStats], start: datetime, end: datetime) -> PeriodStats:
-    """One period's statistics from those of disjoint shares of its incidents."""
-    out = PeriodStats(start, end, by={d: Counter() for d in DIMENSIONS})
-    for p in parts:
-        out.total += p.total
-        out.still_open += p.still_open
-        out.followups_open += p.followups_open
-        for d in DIMENSIONS:
-            out.by[d].update(p.by.get(d, Counter()))
-        out.tta += p.tta
-        out.ttr += p.ttr
-        out.sla_met.update(p.sla_met)
-        out.sla_breached.update(p.sla_breached)
-        out.faults.update(p.faults)
-        out.firings.update(p.firings)
-        out.satisfaction.update(p.satisfaction)
-    return out
 
 
 def period_stats(

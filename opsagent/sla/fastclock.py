@@ -9,7 +9,7 @@ reference path, which walks the calendar day by day.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,41 +63,6 @@ def fast_compute(
         return {name: _finish(name, run, line, now_t, now_w) for name, run in runs.items()}
     except _Outside:
         return None
-
-
-def fast_outcomes(
-    events: Iterable[tuple[float, str]], budgets: Mapping[str, float], calendar: Calendar, now_t: float
-) -> dict[str, tuple[bool, bool]] | None:
-    """(breached, met) per target from (epoch seconds, kind) pairs in log order: what a period
-    report counts, without building clocks or datetimes. None: outside the calendar's index."""
-    line = calendar.timeline()
-    now_w = line.worked(now_t)
-    if now_w is None:
-        return None
-    runs = {name: _Run(budget) for name, budget in budgets.items()}
-    try:
-        for t, kind in events:
-            if t > now_t:
-                break
-            w = line.worked(t)
-            if w is None:
-                return None
-            _apply(runs, kind, None, t, w, line)
-    except _Outside:
-        return None
-    out: dict[str, tuple[bool, bool]] = {}
-    for name, run in runs.items():
-        used, budget = run.used, run.budget
-        breached = used > budget
-        if run.since_t is not None:
-            if now_w > run.since_w:
-                used += _span(now_w, run.since_w)
-            breached = used > budget
-            if not breached and used >= budget:  # exactly spent: breached once the due time has passed
-                due = _due(line, run.since_w + (budget - run.used), run.since_t) if run.used < budget else run.due
-                breached = due is not None and now_t > due
-        out[name] = (breached, run.stopped and run.since_t is None and run.paused_at is None and not breached)
-    return out
 
 
 def _apply(runs: dict[str, _Run], kind: str, at: datetime | None, t: float, w: float, line: Timeline) -> None:  # noqa: C901

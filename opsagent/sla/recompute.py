@@ -34,7 +34,7 @@ from opsagent.store.fastdates import epoch_text_reader, utc_reader
 
 _ESCALATED = EventKind.ESCALATED.value
 _CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
-SETTLE_PER_TICK = 10_000  # settled incidents whose stale projection one tick brings up to date
+SETTLE_PER_TICK = 5_000  # settled incidents whose stale projection one tick brings up to date
 _STATE_CODE = {name: code for code, name in enumerate(STATES)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -327,39 +327,51 @@ class _Log:
 
 
 def _events(conn: Connection, ids: set[int] | None, watermark: int, moment_t: float) -> dict[int, _Log]:
-    """The logs of the active incidents (``ids`` None) or of these incidents, in one SELECT (in
-    chunks of ids), up to the high-water mark."""
+    """The logs of the active incidents (``ids`` None) or of these incidents, up to the high-water
+    mark: the events that can move a clock in one SELECT, the escalation levels recorded in another
+    (of their details only target and level, read by the database's JSON path operators; no JSON
+    document decoded here, no time parsed), each in chunks of ids."""
     e, t = schema.incident_events.c, schema.incidents.c
-    # of the details only an escalation's target and level are needed (levels already done): read
-    # by the database's JSON path operators, no JSON document decoded here
     at_col, to_epoch = epoch_text_reader(conn, e.at)
-    query = (
-        select(e.incident_id, at_col, e.kind, e.detail["target"].as_string(), e.detail["level"].as_integer(), e.id)
-        .where(e.id <= watermark)
-        .order_by(e.incident_id, e.id)
+    moves = select(e.incident_id, at_col, e.kind, e.id).where(e.id <= watermark, e.kind != _ESCALATED)
+    levels = select(e.incident_id, e.detail["target"].as_string(), e.detail["level"].as_integer()).where(
+        e.id <= watermark, e.kind == _ESCALATED
     )
     if ids is None:
-        queries = [query.join(schema.incidents, t.id == e.incident_id).where(t.status.in_(ACTIVE))]
+        active = t.status.in_(ACTIVE)
+        queries = [
+            (moves.join(schema.incidents, t.id == e.incident_id).where(active),
+             levels.join(schema.incidents, t.id == e.incident_id).where(active))
+        ]  # fmt: skip
     else:
-        queries = [query.where(e.incident_id.in_(chunk)) for chunk in id_chunks(sorted(ids))]
+        queries = [
+            (moves.where(e.incident_id.in_(chunk)), levels.where(e.incident_id.in_(chunk)))
+            for chunk in id_chunks(sorted(ids))
+        ]
     out: dict[int, _Log] = {}
-    log = _Log()
-    for q in queries:
-        last = None
-        for incident_id, at, kind, target, level, event_id in conn.execute(q).fetchall():
-            if incident_id != last:
-                log = out[incident_id] = _Log()
-                last = incident_id
-            at_t = to_epoch(at)
-            log.events.append((at_t, kind))
-            if at_t > moment_t and (log.first_after is None or at_t < log.first_after):
-                log.first_after = at_t
-            if kind == _ESCALATED:
-                if target is not None and level is not None:
-                    log.done.add((str(target), int(level)))
-            else:
-                log.last_id = event_id
+    for move_q, level_q in queries:
+        _read_moves(conn.execute(move_q.order_by(e.incident_id, e.id)), out, to_epoch, moment_t)
+        for incident_id, target, level in conn.execute(level_q):
+            if target is not None and level is not None:
+                log = out.get(incident_id)
+                if log is None:
+                    log = out[incident_id] = _Log()
+                log.done.add((str(target), int(level)))
     return out
+
+
+def _read_moves(rows: Iterable[Any], out: dict[int, _Log], to_epoch: Any, moment_t: float) -> None:
+    last = None
+    log = _Log()
+    for incident_id, at, kind, event_id in rows:
+        if incident_id != last:
+            log = out[incident_id] = _Log()
+            last = incident_id
+        at_t = to_epoch(at)
+        log.events.append((at_t, kind))
+        if at_t > moment_t and (log.first_after is None or at_t < log.first_after):
+            log.first_after = at_t
+        log.last_id = event_id
 
 
 def _shown_many(group: Group) -> list[tuple[Any, ...]]:

@@ -70,7 +70,7 @@ def _settle(store: Store, p: Any) -> None:
 
 
 def _stats(store: Store, p: Any, projections: bool) -> dict[str, Any]:
-    summary = period.load_stats(store, p, START, END, REPORT, workers=1, projections=projections).summary()
+    summary = period.load_stats(store, p, START, END, REPORT, projections=projections).summary()
     summary.pop("from"), summary.pop("to")
     return summary
 
