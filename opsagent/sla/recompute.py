@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Text, bindparam, cast, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, case, cast, func, insert, select, update
 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind
@@ -89,7 +89,7 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
         ids = _after_restart(conn, state, moment, watermark) if full else _changed(conn, state, moment, watermark)
         if ids is not None and not full:
             ids |= _settling(conn, state, watermark)
-        rows = {row.id: row for row in _rows(conn, ids)}
+        rows = {row.id: row for row in _rows(conn, ids, state.digest)}
         logs = _events(conn, ids, watermark, moment.timestamp())
     batch = ClockBatch(moment)
     for row in rows.values():
@@ -293,13 +293,16 @@ def _changed(conn: Connection, state: TickState, moment: datetime, watermark: in
     return ids
 
 
-def _rows(conn: Connection, ids: set[int] | None) -> list[Any]:
+def _rows(conn: Connection, ids: set[int] | None, digest: str) -> list[Any]:
+    """The incidents to recompute with their stored projection — its clocks and next check only
+    when computed under this policy (else the projection is rewritten anyway: not worth reading)."""
     t, s = schema.incidents.c, schema.incident_service.c
+    current = s.policy_digest == digest
     query = (
         select(t.id, t.title, t.status, t.priority, t.requester_type,
                t.labels["complexity"].as_string().label("complexity"), s.incident_id.label("has_service"),
-               cast(s.sla, Text).label("sla"),
-               s.seen_event_id, s.next_check_at, s.policy_digest)
+               case((current, cast(s.sla, Text))).label("sla"), s.seen_event_id,
+               case((current, s.next_check_at)).label("next_check_at"), s.policy_digest)
         .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
         .order_by(t.id)
     )  # fmt: skip
