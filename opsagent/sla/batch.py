@@ -1,16 +1,17 @@
-"""SLA clocks of many incidents at once, on numpy arrays: what the tick and the period report use.
+"""SLA clocks of many incidents at once, on numpy arrays: what the tick and the period report use (and,
+as a batch of one, :func:`opsagent.sla.clock.compute`).
 
-The rules are those of :mod:`opsagent.sla.fastclock` (and so of the reference path in
-:mod:`opsagent.sla.clock`). What makes them cheap in bulk: which branch an event takes depends only
-on the *kinds* of the events before it (is a clock running, paused, stopped?), never on their
-times. So incidents are grouped by (profile, budgets, calendar, sequence of clock-relevant kinds),
-and each group runs the rules once, with one array element per incident: working time of every
-event is one ``searchsorted`` over the calendar's working windows (W(t)), a due time one more
-(W⁻¹). The only data-dependent choices (is budget left? did time move forward?) are ``np.where``.
-A group shares one state per clock.
+The rules are those of the datetime reference path (:func:`opsagent.sla.clock.compute_reference`,
+the oracle of the property tests), on epoch floats. What makes them cheap in bulk: which branch an
+event takes depends only on the *kinds* of the events before it (is a clock running, paused,
+stopped?), never on their times. So incidents are grouped by (profile, budgets, calendar, sequence
+of clock-relevant kinds), and each group runs the rules once, with one array element per incident:
+working time of every event is one ``searchsorted`` over the calendar's working windows (W(t)), a
+due time one more (W⁻¹). The only data-dependent choices (is budget left? did time move forward?)
+are ``np.where``. A group shares one state per clock.
 
-An incident whose times fall outside the calendar's index is computed one by one by
-:func:`opsagent.sla.clock.compute` (the datetime reference path); so is the result's shape.
+An incident whose times fall outside the calendar's indexed years is computed by the reference
+path, which walks the calendar day by day, into a group of its own.
 """
 
 from __future__ import annotations
@@ -54,11 +55,12 @@ class Arrays(NamedTuple):
 class Group:
     """Incidents (the caller's ``refs``) of one profile, budgets and calendar, with their clocks."""
 
-    __slots__ = ("_clocks", "budgets", "calendar", "clocks", "profile", "refs")
+    __slots__ = ("_clocks", "budgets", "calendar", "clocks", "profile", "reference", "refs")
 
     def __init__(self, profile: Hashable, budgets: Mapping[str, float], calendar: Calendar, refs: list[Any]) -> None:
         self.profile, self.budgets, self.calendar, self.refs = profile, budgets, calendar, refs
         self.clocks: dict[str, Arrays] = {}
+        self.reference = False  # computed by the datetime reference path (outside the calendar's index)
         self._clocks: list[dict[str, Clock]] | None = None
 
     def clock_dicts(self) -> list[dict[str, Clock]]:
@@ -233,11 +235,12 @@ def _one_by_one(
     times: list[float],
     now: datetime,
 ) -> Group:
-    from opsagent.sla.clock import compute  # the datetime path (clock imports fastclock, not us)
+    from opsagent.sla.clock import compute_reference  # clock imports this module
 
     events = [{"at": datetime.fromtimestamp(t, UTC), "kind": k} for t, k in zip(times, kinds, strict=True)]
-    clocks = compute(events, budgets, calendar, now)
+    clocks = compute_reference(events, budgets, calendar, now)
     group = Group(profile, budgets, calendar, [ref])
+    group.reference = True
     group._clocks = [clocks]
     for name, c in clocks.items():
         group.clocks[name] = Arrays(
@@ -253,7 +256,10 @@ def _one_by_one(
 
 
 def _span(end: np.ndarray | float, start: np.ndarray) -> np.ndarray:
-    """Working seconds between two points, to the microsecond, as :func:`fastclock._span`."""
+    """Working seconds between two points of the line, to the microsecond. Epoch floats near 1.7e9
+    carry ~0.2 µs of rounding each; event times (and the reference path's timedeltas) are whole
+    microseconds, so rounding the difference makes both paths agree exactly at a budget's edge
+    (hypothesis found a pause within 1 µs of a fractional budget)."""
     return np.rint((end - start) * 1e6) / 1e6
 
 
@@ -276,7 +282,7 @@ class _Run:
 
 
 class _Machine:
-    """The rules of :func:`fastclock._apply` over arrays."""
+    """The clock rules (see :mod:`opsagent.sla.clock`) over arrays."""
 
     def __init__(self, budgets: Mapping[str, float], line: Timeline, m: int, bad: np.ndarray) -> None:
         self.runs = {name: _Run(budget, m) for name, budget in budgets.items()}
@@ -289,7 +295,7 @@ class _Machine:
         self.bad |= where & ~ok
         return np.where(where, moment, old)
 
-    def apply(self, kind: str, t: np.ndarray, w: np.ndarray) -> None:  # noqa: C901 - one table, as fastclock's
+    def apply(self, kind: str, t: np.ndarray, w: np.ndarray) -> None:  # noqa: C901 - one table, as the reference's
         runs = self.runs
         if kind == "opened":
             for run in runs.values():

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from opsagent.sla import escalation
 from opsagent.sla.batch import ClockBatch
 from opsagent.sla.clock import compute, compute_reference
-from opsagent.sla.fastclock import fast_compute
 from opsagent.sla.policy import CalendarSpec
 from tests.sla.policies import policy as sla_policy
 
@@ -210,10 +209,14 @@ def logs(draw: Any) -> tuple[list[dict[str, Any]], datetime]:
     budget={"assessment": 1.9748220008277713},
 )  # fmt: skip
 def test_fast_clock_equals_the_reference_path(cal: Any, log: Any, budget: dict[str, float]) -> None:
-    """The epoch-float clock (the production path) agrees with datetime arithmetic on the calendar."""
+    """The epoch-float clock (the numpy batch, the production path) agrees with datetime arithmetic
+    on the calendar."""
     events, now = log
-    fast = fast_compute(events, budget, cal, now)
-    assert fast is not None  # 2026 lies inside every calendar's index
+    batch = ClockBatch(now)
+    batch.add(0, [(e["at"].timestamp(), e["kind"]) for e in events], "p", budget, cal)
+    (group,) = batch.compute()
+    assert not group.reference  # 2026 lies inside every calendar's index: the array path ran
+    fast = group.clock_dicts()[0]
     slow = compute_reference(events, budget, cal, now)
     assert fast.keys() == slow.keys()
     for name, a in fast.items():
@@ -230,8 +233,8 @@ def test_fast_clock_equals_the_reference_path(cal: Any, log: Any, budget: dict[s
 def test_times_outside_the_calendar_index_take_the_reference_path() -> None:
     old = datetime(1999, 12, 31, 17, 0, tzinfo=UTC)
     events = [{"at": old, "kind": "opened"}]
-    assert fast_compute(events, BUDGETS, BUSINESS, old + timedelta(days=3)) is None
     clocks = compute(events, BUDGETS, BUSINESS, old + timedelta(days=3))
+    assert clocks == compute_reference(events, BUDGETS, BUSINESS, old + timedelta(days=3))
     assert clocks["response"].due == BUSINESS.add(old, 3600)
 
 
@@ -282,11 +285,12 @@ def _batch_clocks(
         st.one_of(st.just(0.0), st.floats(min_value=1, max_value=20 * 86400, allow_nan=False)),
     ),
 )
-def test_batch_clocks_equal_the_fast_path_exactly(
+def test_batch_members_equal_each_computed_alone(
     cal: Any, log: Any, shifts: list[float], budget: dict[str, float]
 ) -> None:
-    """The numpy batch (one group per sequence of kinds) gives the scalar fast path's clocks, bit for
-    bit: the same log shifted in time falls in the same group, so groups have several members."""
+    """A group's members get exactly the clocks each gets alone (``compute``, a batch of one): the
+    same log shifted in time falls in the same group, so groups have several members. And what the
+    tick stores is :meth:`Clock.as_dict`, times as ISO text to the microsecond."""
     events, now = log
     logs_ = [(events, 0.0)] + [
         ([{"at": e["at"] + timedelta(seconds=s), "kind": e["kind"]} for e in events], s) for s in shifts
@@ -294,10 +298,8 @@ def test_batch_clocks_equal_the_fast_path_exactly(
     got, written = _batch_clocks(logs_, budget, cal, now)
     assert set(got) == set(range(len(logs_)))
     for ref, (evs, _) in enumerate(logs_):
-        expected = fast_compute(evs, budget, cal, now)
-        assert expected is not None
+        expected = compute(evs, budget, cal, now)
         assert got[ref] == expected, ref
-        # what the tick stores: Clock.as_dict's fields, times as ISO text to the microsecond
         for name, clock in expected.items():
             stored, wanted = written[ref][name], clock.as_dict()
             assert stored.keys() == wanted.keys()
@@ -315,7 +317,7 @@ def test_batch_clocks_outside_the_calendar_index_take_the_reference_path() -> No
     now = datetime(2026, 3, 3, tzinfo=UTC)
     got, _ = _batch_clocks(logs_, BUDGETS, BUSINESS, now)
     assert got[0] == compute_reference(logs_[0][0], BUDGETS, BUSINESS, now)
-    assert got[1] == fast_compute(logs_[1][0], BUDGETS, BUSINESS, now)
+    assert got[1] == compute(logs_[1][0], BUDGETS, BUSINESS, now)
     assert got[0]["response"].due == BUSINESS.add(old, 3600)
 
 
