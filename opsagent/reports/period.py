@@ -16,7 +16,7 @@ from opsagent.reports.repair import duration, local
 from opsagent.reports.stats import PeriodStats, period_stats
 from opsagent.reports.titles import period_title
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
-from opsagent.sla.recompute import counted_after, id_chunks, policy_digest
+from opsagent.sla.recompute import IDS, counted_after, id_chunks, policy_digest
 from opsagent.store import schema
 from opsagent.store.engine import Store
 from opsagent.store.fastdates import epoch_reader, epoch_text_reader
@@ -86,10 +86,11 @@ def _logs(conn: Connection, ids: list[int]) -> dict[int, list[tuple[float, str]]
     at_col, to_epoch = epoch_text_reader(conn, e.at)
     query = select(e.incident_id, at_col, e.kind).order_by(e.incident_id, e.id)
     out: dict[int, list[tuple[float, str]]] = {}
+    query = query.where(e.incident_id.in_(IDS))
     for chunk in id_chunks(ids):
         last = None
         log: list[tuple[float, str]] = []
-        for incident_id, at, kind in conn.execute(query.where(e.incident_id.in_(chunk))):
+        for incident_id, at, kind in conn.execute(query, {"ids": chunk}):
             if incident_id != last:
                 log = out[incident_id] = []
                 last = incident_id

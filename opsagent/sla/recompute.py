@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Text, bindparam, case, cast, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, case, cast, func, insert, literal, select, update
 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind
@@ -34,7 +34,9 @@ from opsagent.store.fastdates import epoch_text_reader, utc_reader
 
 _ESCALATED = EventKind.ESCALATED.value
 _CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
-SETTLE_PER_TICK = 5_000  # settled incidents whose stale projection one tick brings up to date
+SETTLE_PER_TICK = 5_000
+# ``col.in_(IDS)`` with ``{"ids": chunk}``: one statement compiled (and cached) for every chunk
+IDS = bindparam("ids", expanding=True)  # settled incidents whose stale projection one tick brings up to date
 _STATE_CODE = {name: code for code, name in enumerate(STATES)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -106,8 +108,7 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
         nxt = escalation.next_check_many(group.clocks, policy, group.profile[0], done, moment)
         writes += _changes(group, rows, logs, nxt.tolist(), state, moment)
     fired.sort(key=lambda f: (f[0], f[1]))  # in incident order, as the levels come
-    escalations = [_escalated_event(e.incident_id, _message(e.step), moment, e.step) for _, _, e in fired]
-    _write(store, writes, escalations)
+    _write(store, writes, _by_step(fired), moment)
     # our own escalated events lie above the mark: their incidents are looked at once more next tick
     state.watermark = watermark
     _forget_inactive(state, list(rows.values()), ids)
@@ -310,8 +311,9 @@ def _rows(conn: Connection, ids: set[int] | None, digest: str) -> list[Any]:
         return list(conn.execute(query.where(t.status.in_(ACTIVE))))
     # changed incidents whatever their status: a resolved one gets its final (stopped) projection
     rows: list[Any] = []
+    chunked = query.where(t.id.in_(IDS))
     for chunk in id_chunks(sorted(ids)):
-        rows += conn.execute(query.where(t.id.in_(chunk)))
+        rows += conn.execute(chunked, {"ids": chunk})
     return rows
 
 
@@ -342,19 +344,17 @@ def _events(conn: Connection, ids: set[int] | None, watermark: int, moment_t: fl
     )
     if ids is None:
         active = t.status.in_(ACTIVE)
-        queries = [
-            (moves.join(schema.incidents, t.id == e.incident_id).where(active),
-             levels.join(schema.incidents, t.id == e.incident_id).where(active))
-        ]  # fmt: skip
+        moves = moves.join(schema.incidents, t.id == e.incident_id).where(active)
+        levels = levels.join(schema.incidents, t.id == e.incident_id).where(active)
+        chunks: Iterable[Any] = [{}]
     else:
-        queries = [
-            (moves.where(e.incident_id.in_(chunk)), levels.where(e.incident_id.in_(chunk)))
-            for chunk in id_chunks(sorted(ids))
-        ]
+        moves, levels = moves.where(e.incident_id.in_(IDS)), levels.where(e.incident_id.in_(IDS))
+        chunks = ({"ids": chunk} for chunk in id_chunks(sorted(ids)))
+    moves = moves.order_by(e.incident_id, e.id)
     out: dict[int, _Log] = {}
-    for move_q, level_q in queries:
-        _read_moves(conn.execute(move_q.order_by(e.incident_id, e.id)), out, to_epoch, moment_t)
-        for incident_id, target, level in conn.execute(level_q):
+    for params in chunks:
+        _read_moves(conn.execute(moves, params), out, to_epoch, moment_t)
+        for incident_id, target, level in conn.execute(levels, params):
             if target is not None and level is not None:
                 log = out.get(incident_id)
                 if log is None:
@@ -414,33 +414,48 @@ def _iso_micros(value: str | None) -> int:
     return (datetime.fromisoformat(value) - _EPOCH) // _MICRO
 
 
-def _escalated_event(incident_id: int, message: str, at: datetime, step: escalation.Escalate) -> dict[str, Any]:
-    return {
-        "incident_id": incident_id,
-        "at": at,
-        "kind": EventKind.ESCALATED.value,
-        "actor": repo.SYSTEM_ACTOR,
-        "message": message,
-        "detail": step.as_detail(),
-    }
+def _by_step(fired: list[tuple[int, int, Escalated]]) -> list[tuple[escalation.Escalate, list[int]]]:
+    """The incidents each level fired for, levels in (target, level) order."""
+    steps: dict[int, tuple[escalation.Escalate, list[int]]] = {}
+    for incident_id, rank, e in fired:
+        steps.setdefault(rank, (e.step, []))[1].append(incident_id)
+    return [steps[rank] for rank in sorted(steps)]
 
 
-def _write(store: Store, writes: list[dict[str, Any]], escalations: list[dict[str, Any]]) -> None:
+def _write(
+    store: Store,
+    writes: list[dict[str, Any]],
+    escalations: list[tuple[escalation.Escalate, list[int]]],
+    moment: datetime,
+) -> None:
     if not writes and not escalations:
         return
-    s = schema.incident_service
+    s, t = schema.incident_service, schema.incidents.c
     columns = {"sla": "sla", "breached": "breached", "updated_at": "updated_at", "seen_event_id": "seen",
                "next_check_at": "next", "policy_digest": "digest", "outcome": "outcome"}  # fmt: skip
     new = [{"incident_id": w["iid"]} | {c: w[k] for c, k in columns.items()} for w in writes if not w["exists"]]
     old = [{"iid": w["iid"]} | {k: w[k] for k in columns.values()} for w in writes if w["exists"]]
+    event = schema.incident_events
     with store.transaction() as conn:
         if new:
             conn.execute(insert(s), new)
         if old:
             values: dict[str, Any] = {c: bindparam(k) for c, k in columns.items()}
             conn.execute(update(s).where(s.c.incident_id == bindparam("iid")).values(**values), old)
-        if escalations:
-            conn.execute(insert(schema.incident_events), escalations)
+        # one escalation reads the same for every incident it fires for: one INSERT … SELECT per
+        # level and chunk of ids, the rows made by the database (a first tick writes 300,000+)
+        for step, ids in escalations:
+            fixed = [
+                literal(moment, event.c.at.type).label("at"),
+                literal(_ESCALATED, event.c.kind.type).label("kind"),
+                literal(repo.SYSTEM_ACTOR, event.c.actor.type).label("actor"),
+                literal(_message(step), event.c.message.type).label("message"),
+                literal(step.as_detail(), event.c.detail.type).label("detail"),
+            ]
+            target = ["incident_id", "at", "kind", "actor", "message", "detail"]
+            rows = insert(event).from_select(target, select(t.id, *fixed).where(t.id.in_(IDS)).order_by(t.id))
+            for chunk in id_chunks(ids):
+                conn.execute(rows, {"ids": chunk})
 
 
 def _forget_inactive(state: TickState, rows: list[Any], ids: set[int] | None) -> None:
