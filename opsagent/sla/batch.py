@@ -49,7 +49,8 @@ class Arrays(NamedTuple):
 
     @property
     def met(self) -> np.ndarray:
-        return (self.state == STOPPED) & ~self.breached
+        met: np.ndarray = (self.state == STOPPED) & ~self.breached
+        return met
 
 
 class Group:
@@ -57,7 +58,7 @@ class Group:
 
     __slots__ = ("_clocks", "budgets", "calendar", "clocks", "profile", "reference", "refs")
 
-    def __init__(self, profile: Hashable, budgets: Mapping[str, float], calendar: Calendar, refs: list[Any]) -> None:
+    def __init__(self, profile: Any, budgets: Mapping[str, float], calendar: Calendar, refs: list[Any]) -> None:
         self.profile, self.budgets, self.calendar, self.refs = profile, budgets, calendar, refs
         self.clocks: dict[str, Arrays] = {}
         self.reference = False  # computed by the datetime reference path (outside the calendar's index)
@@ -208,7 +209,7 @@ def _compute_group(
     else:
         matrix = np.array(times, dtype=np.float64).reshape(m, len(kinds))
         worked, ok = line.worked_many(matrix)
-        machine = _Machine(budgets, line, m, ~ok.all(axis=1))
+        machine = _Machine(budgets, line, m, np.logical_not(np.all(ok, axis=1)))
         for k, kind in enumerate(kinds):
             machine.apply(kind, matrix[:, k], worked[:, k])
         group = Group(profile, budgets, calendar, refs)

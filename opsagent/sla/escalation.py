@@ -156,7 +156,7 @@ def next_check_many(
         if soonest is None:
             soonest = np.full(clock.used.shape, np.inf)
         running = clock.state == RUNNING
-        marks = [(np.where(clock.breached, np.nan, clock.budget), None)]
+        marks: list[tuple[Any, np.ndarray | None]] = [(np.where(clock.breached, np.nan, clock.budget), None)]
         if name in policy.escalation.targets:
             marks += [(clock.budget * lv.at / 100.0, done.get((name, i))) for i, lv in enumerate(levels, 1)]
         for mark, seen in marks:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Text, bindparam, case, cast, func, insert, literal, select, update
+from sqlalchemy import BindParameter, Connection, Text, bindparam, case, cast, func, insert, literal, select, update
 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind
@@ -34,9 +34,9 @@ from opsagent.store.fastdates import epoch_text_reader, utc_reader
 
 _ESCALATED = EventKind.ESCALATED.value
 _CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
-SETTLE_PER_TICK = 5_000
+SETTLE_PER_TICK = 5_000  # settled incidents whose stale projection one tick brings up to date
 # ``col.in_(IDS)`` with ``{"ids": chunk}``: one statement compiled (and cached) for every chunk
-IDS = bindparam("ids", expanding=True)  # settled incidents whose stale projection one tick brings up to date
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 _STATE_CODE = {name: code for code, name in enumerate(STATES)}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -126,7 +126,7 @@ def _escalate(
     """The levels due now for a group's members; ``done`` takes them in."""
     out: list[tuple[int, int, Escalated]] = []
     priority = group.profile[0]
-    order = {name: k for k, name in enumerate(policy.escalation.targets)}
+    order: dict[str, int] = {name: k for k, name in enumerate(policy.escalation.targets)}
     for members, step in escalation.due_many(group.clocks, policy, priority, done, moment, memo):
         key = (step.target, step.level)
         mask = np.zeros(len(group.refs), dtype=bool)
@@ -151,12 +151,13 @@ def _changes(
     writes: list[dict[str, Any]] = []
     dicts: list[dict[str, dict[str, Any]]] | None = None
     outcomes: list[str | None] = []
-    for k, (iid, key, next_t) in enumerate(zip(group.refs, _shown_many(group), nxt, strict=True)):
+    for k, (iid, key, check) in enumerate(zip(group.refs, _shown_many(group), nxt, strict=True)):
         log = logs.get(iid)
         later = log.first_after if log is not None else None
         # an event stamped after the tick's moment (written while it ran, or by a host whose clock
         # runs ahead) is not counted yet: look again when its time comes
-        if next_t != next_t or (later is not None and later < next_t):
+        next_t: float | None = check
+        if check != check or (later is not None and later < check):
             next_t = later
         seen = log.last_id if log is not None else None
         next_at = state.next_check[iid] = _datetime(next_t)
