@@ -31,7 +31,6 @@ from opsagent.reports import period as period_report
 from opsagent.reports.document import render
 from opsagent.sla import escalation, service
 from opsagent.sla.batch import ClockBatch
-from opsagent.sla.clock import incident_clocks
 from opsagent.sla.policy import ServiceLevelPolicy, load_policy
 from opsagent.store import Store, schema, sqlite_url
 
@@ -107,8 +106,7 @@ class Timer:
 
 def bench_tick(n: int) -> None:
     """The pure part of a full recompute, as the tick does it: clocks of every incident from its
-    event log (numpy batch), escalations due and next checks; no store. Beside it the scalar path
-    (one incident at a time), which the batch replaced."""
+    event log (numpy batch), escalations due and next checks; no store."""
     policy = load_policy([ROOT])
     rng = random.Random(7)
     data = [make_incident(i, rng, open_only=True) for i in range(n)]
@@ -129,12 +127,6 @@ def bench_tick(n: int) -> None:
     print(f"full recompute, pure (clocks from the event logs + escalations due + next checks, numpy batch): "
           f"{n:,} open incidents in {timer} ({n / timer.wall:,.0f}/s); {escalations:,} escalations due"
           "   goal < 1 s")  # fmt: skip
-    with Timer() as scalar:
-        memo = {}
-        for incident, events in data:
-            clocks = incident_clocks(incident, events, policy, now)
-            escalation.due(clocks, policy, incident["priority"], escalation.done_levels(events), now, memo)
-    print(f"  beside: the scalar path, one incident at a time (clocks + escalations due): {scalar}")
 
 
 def bench_store_tick(store: Store, n: int, label: str, changes: int = 100, ticks: int = 10) -> None:
