@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -71,31 +71,40 @@ def load_stats(
             n: () for n in names
         }  # fmt: skip
         replay = [iid for iid, found in zip(columns["id"], columns["settled"], strict=True) if found is None]
-        logs = _logs(conn, replay)
+        logs = _logs(conn, replay, in_period, len(columns["id"]))
     aligned = [found if found is not None else logs.get(iid) for iid, found in zip(columns["id"], columns["settled"],
                                                                                    strict=True)]  # fmt: skip
     return period_stats(columns, aligned, policy, start, end, now)
 
 
-def _logs(conn: Connection, ids: list[int]) -> dict[int, list[tuple[float, str]]]:
-    """The events of these incidents (ascending ids) as (epoch seconds, kind) in log order, read by
-    chunks of ids along the (incident, id) index. Times are exact to the microsecond, as the tick
-    reads them: julianday's few µs of error would decide a clock stopped exactly at its budget
-    (acknowledged at 60 min of 1 h) otherwise."""
-    e = schema.incident_events.c
+def _logs(conn: Connection, ids: list[int], in_period: Any, total: int) -> dict[int, list[tuple[float, str]]]:
+    """The events of these incidents (ascending ids) as (epoch seconds, kind) in log order: by
+    chunks of ids along the (incident, id) index, or — when most of the period's incidents are
+    replayed — in one ordered pass over the period's events. Times are exact to the microsecond,
+    as the tick reads them: julianday's few µs of error would decide a clock stopped exactly at its
+    budget (acknowledged at 60 min of 1 h) otherwise."""
+    e, i = schema.incident_events.c, schema.incidents.c
     at_col, to_epoch = epoch_text_reader(conn, e.at)
     query = select(e.incident_id, at_col, e.kind).order_by(e.incident_id, e.id)
     out: dict[int, list[tuple[float, str]]] = {}
+    if len(ids) * 2 > total:
+        _group(conn.execute(query.join(schema.incidents, i.id == e.incident_id).where(in_period)), to_epoch, out)
+        return out
     query = query.where(e.incident_id.in_(IDS))
     for chunk in id_chunks(ids):
-        last = None
-        log: list[tuple[float, str]] = []
-        for incident_id, at, kind in conn.execute(query, {"ids": chunk}):
-            if incident_id != last:
-                log = out[incident_id] = []
-                last = incident_id
-            log.append((to_epoch(at), kind))
+        _group(conn.execute(query, {"ids": chunk}), to_epoch, out)
     return out
+
+
+def _group(rows: Iterable[Any], to_epoch: Callable[[Any], float], out: dict[int, list[tuple[float, str]]]) -> None:
+    """Rows (incident id, time, kind) ordered by incident, then log order, into ``out``."""
+    last = None
+    log: list[tuple[float, str]] = []
+    for incident_id, at, kind in rows:
+        if incident_id != last:
+            log = out[incident_id] = []
+            last = incident_id
+        log.append((to_epoch(at), kind))
 
 
 def _pct(value: float | None) -> str:

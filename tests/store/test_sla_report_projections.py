@@ -108,9 +108,9 @@ def test_outcomes_from_current_projections_equal_replaying_every_log(
     replayed: list[int] = []
     real = period._logs
 
-    def spy(conn: Any, ids: list[int]) -> Any:
+    def spy(conn: Any, ids: list[int], *rest: Any) -> Any:
         replayed.extend(ids)
-        return real(conn, ids)
+        return real(conn, ids, *rest)
 
     monkeypatch.setattr(period, "_logs", spy)
     fast = _stats(store, p, projections=True)
