@@ -16,7 +16,7 @@ from opsagent.reports.repair import duration, local
 from opsagent.reports.stats import PeriodStats, period_stats
 from opsagent.reports.titles import period_title
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
-from opsagent.sla.recompute import IDS, counted_after, id_chunks, policy_digest
+from opsagent.sla.recompute import IDS, ClockDigests, counted_after, id_chunks, profile_of
 from opsagent.store import schema
 from opsagent.store.engine import Store
 from opsagent.store.fastdates import epoch_reader, epoch_text_reader
@@ -47,8 +47,9 @@ def load_stats(
     joined = schema.incidents.outerjoin(schema.incident_service, s.incident_id == i.id).outerjoin(
         schema.assets, a.name == i.asset
     )
+    digests = ClockDigests(policy)
     settled = (
-        (s.policy_digest == policy_digest(policy))
+        s.policy_digest.in_(digests.known())
         & ~counted_after(i.id, s.seen_event_id)
         & s.outcome.is_not(None)
         & s.next_check_at.is_(None)
@@ -63,17 +64,25 @@ def load_stats(
                 i.labels["complexity"].as_string().label("complexity"),
                 i.count.label("firings"), s.satisfaction, s.followed_up_at.is_not(None).label("followed_up"),
                 a.kind.label("asset_kind"), *epochs,
-                case((settled, s.outcome), else_=None).label("settled")]  # fmt: skip
+                case((settled, s.outcome), else_=None).label("settled"),
+                case((settled, s.policy_digest), else_=None).label("digest")]  # fmt: skip
         result = conn.execute(select(*cols).select_from(joined).where(in_period).order_by(i.id))
         names = list(result.keys())
         rows = result.all()
         columns: dict[str, Sequence[Any]] = dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else {
             n: () for n in names
         }  # fmt: skip
-        replay = [iid for iid, found in zip(columns["id"], columns["settled"], strict=True) if found is None]
+        # the projection counts only if computed for this incident's own profile
+        outcomes = [
+            found if found is not None and digest == digests(profile_of(*profile)) else None
+            for found, digest, *profile in zip(columns["settled"], columns["digest"], columns["priority"],
+                                               columns["requester_type"], columns["complexity"], strict=True)
+        ]  # fmt: skip
+        replay = [iid for iid, found in zip(columns["id"], outcomes, strict=True) if found is None]
         logs = _logs(conn, replay, in_period, len(columns["id"]))
-    aligned = [found if found is not None else logs.get(iid) for iid, found in zip(columns["id"], columns["settled"],
-                                                                                   strict=True)]  # fmt: skip
+    aligned = [
+        found if found is not None else logs.get(iid) for iid, found in zip(columns["id"], outcomes, strict=True)
+    ]
     return period_stats(columns, aligned, policy, start, end, now)
 
 

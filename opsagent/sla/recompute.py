@@ -57,7 +57,9 @@ class TickState:
     can change them)."""
 
     policy: ServiceLevelPolicy | None = None
-    digest: str = ""  # of the policy: stored with each projection, so a restart knows what to redo
+    # of what each profile's clocks depend on: stored with each projection, so a restart or a reload
+    # recomputes only the incidents whose clocks another policy changes
+    digests: ClockDigests | None = None
     watermark: int = 0
     next_check: dict[int, datetime | None] = field(default_factory=dict)
     shown: dict[int, Any] = field(default_factory=dict)
@@ -91,11 +93,12 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
         ids = _after_restart(conn, state, moment, watermark) if full else _changed(conn, state, moment, watermark)
         if ids is not None and not full:
             ids |= _settling(conn, state, watermark)
-        rows = {row.id: row for row in _rows(conn, ids, state.digest)}
+        assert state.digests is not None
+        rows = {row.id: row for row in _rows(conn, ids, state.digests.known())}
         logs = _events(conn, ids, watermark, moment.timestamp())
     batch = ClockBatch(moment)
     for row in rows.values():
-        profile = (row.priority, row.requester_type, (row.complexity or "").lower() == "complex")
+        profile = profile_of(row.priority, row.requester_type, row.complexity)
         log = logs.get(row.id)
         budgets, calendar = policy.budgets(*profile), policy.calendar_for(row.priority)
         batch.add(row.id, log.events if log is not None else (), profile, budgets, calendar)
@@ -151,6 +154,8 @@ def _changes(
     writes: list[dict[str, Any]] = []
     dicts: list[dict[str, dict[str, Any]]] | None = None
     outcomes: list[str | None] = []
+    assert state.digests is not None
+    digest = state.digests(group.profile)
     for k, (iid, key, check) in enumerate(zip(group.refs, _shown_many(group), nxt, strict=True)):
         log = logs.get(iid)
         later = log.first_after if log is not None else None
@@ -161,15 +166,15 @@ def _changes(
             next_t = later
         seen = log.last_id if log is not None else None
         next_at = state.next_check[iid] = _datetime(next_t)
-        shown = (key, seen, next_at, state.digest)
-        known = state.shown[iid] if iid in state.shown else _stored(rows[iid], state.digest)
+        shown = (key, seen, next_at, digest)
+        known = state.shown[iid] if iid in state.shown else _stored(rows[iid], digest)
         if shown != known:
             if dicts is None:
                 dicts, outcomes = group.as_dicts(), group.outcomes(TARGETS)
             sla = dicts[k]
             writes.append({"iid": iid, "exists": rows[iid].has_service is not None, "sla": sla,
                            "breached": any(c["breached"] for c in sla.values()), "updated_at": moment,
-                           "seen": seen, "next": next_at, "digest": state.digest, "outcome": outcomes[k]})  # fmt: skip
+                           "seen": seen, "next": next_at, "digest": digest, "outcome": outcomes[k]})  # fmt: skip
             state.shown[iid] = shown
     return writes
 
@@ -200,16 +205,47 @@ def _datetime(t: float | None) -> datetime | None:
 def _fresh(old: TickState | None, policy: ServiceLevelPolicy) -> TickState:
     state = old if old is not None else TickState()
     state.policy, state.watermark = policy, 0
-    state.digest = policy_digest(policy)
+    state.digests = ClockDigests(policy)
     state.next_check.clear()
     state.shown.clear()
     state.settling = None
     return state
 
 
-def policy_digest(policy: ServiceLevelPolicy) -> str:
-    """Stored with each projection: the policy its clocks were computed under."""
-    return hashlib.md5(policy.model_dump_json().encode(), usedforsecurity=False).hexdigest()
+Profile = tuple[str, str, bool]  # priority, requester type, complex
+
+
+def profile_of(priority: str, requester: str, complexity: str | None) -> Profile:
+    return (priority, requester, (complexity or "").lower() == "complex")
+
+
+class ClockDigests:
+    """Per profile, a digest of the part of the policy its clocks depend on — budgets, the
+    priority's calendar, escalation — stored with each projection: a reload that changes one
+    priority's targets leaves the others' projections current."""
+
+    def __init__(self, policy: ServiceLevelPolicy) -> None:
+        self.policy = policy
+        self._found: dict[Profile, str] = {}
+        self._escalation = policy.escalation.model_dump(mode="json")
+
+    def __call__(self, profile: Profile) -> str:
+        found = self._found.get(profile)
+        if found is None:
+            policy = self.policy
+            spec = policy.targets.get(profile[0])
+            calendar = policy.calendars[spec.calendar if spec else policy.default_calendar]
+            data = {"budgets": policy.budgets(*profile), "calendar": calendar.model_dump(mode="json"),
+                    "escalation": self._escalation}  # fmt: skip
+            text = json.dumps(data, sort_keys=True, default=str)
+            found = self._found[profile] = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+        return found
+
+    def known(self) -> list[str]:
+        """The digests of every profile the policy names (for a query's coarse filter)."""
+        return sorted(
+            {self((p, r, c)) for p in self.policy.targets for r in ("internal", "external") for c in (False, True)}
+        )
 
 
 def last_counted(watermark: int | None = None) -> Any:
@@ -236,7 +272,8 @@ def _settling(conn: Connection, state: TickState, watermark: int) -> set[int]:
     if state.settling is None:
         t, s = schema.incidents.c, schema.incident_service.c
         last = last_counted(watermark)
-        current = (s.policy_digest == state.digest) & (s.seen_event_id == last.c.last)
+        assert state.digests is not None
+        current = s.policy_digest.in_(state.digests.known()) & (s.seen_event_id == last.c.last)
         query = (
             select(t.id)
             .select_from(
@@ -261,7 +298,16 @@ def _after_restart(conn: Connection, state: TickState, moment: datetime, waterma
     last = last_counted(watermark)
     next_col, to_utc = utc_reader(conn, s.next_check_at)
     query = (
-        select(t.id, s.seen_event_id, next_col, s.policy_digest, last.c.last)
+        select(
+            t.id,
+            s.seen_event_id,
+            next_col,
+            s.policy_digest,
+            last.c.last,
+            t.priority,
+            t.requester_type,
+            t.labels["complexity"].as_string(),
+        )
         .select_from(
             schema.incidents.join(last, last.c.incident_id == t.id).outerjoin(
                 schema.incident_service, s.incident_id == t.id
@@ -271,9 +317,11 @@ def _after_restart(conn: Connection, state: TickState, moment: datetime, waterma
     )
     stale: set[int] = set()
     current: dict[int, datetime | None] = {}
-    for incident_id, seen, nxt, digest, last_id in conn.execute(query).fetchall():
+    digests = state.digests
+    assert digests is not None
+    for incident_id, seen, nxt, digest, last_id, *profile in conn.execute(query).fetchall():
         due_at = to_utc(nxt)
-        if seen != last_id or digest != state.digest or (due_at is not None and due_at <= moment):
+        if seen != last_id or digest != digests(profile_of(*profile)) or (due_at is not None and due_at <= moment):
             stale.add(incident_id)
         else:
             current[incident_id] = due_at
@@ -295,11 +343,11 @@ def _changed(conn: Connection, state: TickState, moment: datetime, watermark: in
     return ids
 
 
-def _rows(conn: Connection, ids: set[int] | None, digest: str) -> list[Any]:
+def _rows(conn: Connection, ids: set[int] | None, digests: list[str]) -> list[Any]:
     """The incidents to recompute with their stored projection — its clocks and next check only
     when computed under this policy (else the projection is rewritten anyway: not worth reading)."""
     t, s = schema.incidents.c, schema.incident_service.c
-    current = s.policy_digest == digest
+    current = s.policy_digest.in_(digests)
     query = (
         select(t.id, t.title, t.status, t.priority, t.requester_type,
                t.labels["complexity"].as_string().label("complexity"), s.incident_id.label("has_service"),

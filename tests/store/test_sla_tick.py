@@ -154,3 +154,34 @@ def test_a_restart_recomputes_only_what_changed_while_down(store: Store, monkeyp
     service.tick(store, policy(targets=targets), opened + timedelta(minutes=3), service.TickState())
     assert len(computed) == 4  # another policy: everything again
     assert _projection(store, ids[0])["sla"]["resolution"]["budget_seconds"] == 16 * 3600  # type: ignore[index]
+
+
+def test_a_reload_recomputes_only_the_incidents_whose_clocks_it_changes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsagent.sla import recompute
+
+    p = policy()
+    fan, disk = _open(store, "Fan", priority="P1"), _open(store, "Disk", priority="P3")
+    opened = repo.get(store, fan)["opened_at"]  # type: ignore[index]
+    service.tick(store, p, opened + timedelta(minutes=1), service.TickState())
+    before = {i: _projection(store, i) for i in (fan, disk)}
+    computed: list[int] = []
+
+    class Counting(recompute.ClockBatch):
+        def add(self, ref: Any, *args: Any) -> None:
+            computed.append(ref)
+            super().add(ref, *args)
+
+    monkeypatch.setattr(recompute, "ClockBatch", Counting)
+    targets = p.model_dump()["targets"]
+    targets["P3"]["internal"]["resolution"] = "3wd"  # P3 only: the P1 incident's clocks are as they were
+    service.tick(store, policy(targets=targets), opened + timedelta(minutes=2), service.TickState())
+    assert computed == [disk]
+    assert _projection(store, fan) == before[fan]  # not rewritten
+    assert _projection(store, disk)["sla"]["resolution"]["budget_seconds"] == 3 * 8 * 3600  # type: ignore[index]
+    escalation = p.model_dump()["escalation"]
+    escalation["levels"][0]["at"] = "40%"  # escalation: every incident
+    computed.clear()
+    service.tick(store, policy(targets=targets, escalation=escalation), opened + timedelta(minutes=3), None)
+    assert sorted(computed) == sorted([fan, disk])
