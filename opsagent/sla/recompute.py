@@ -33,7 +33,7 @@ from opsagent.store.engine import Store, now
 from opsagent.store.fastdates import epoch_text_reader, utc_reader
 
 _ESCALATED = EventKind.ESCALATED.value
-_CHUNK = 500  # ids per IN (...): well under SQLite's and PostgreSQL's parameter limits
+_CHUNK = 5_000  # ids per IN (...): under SQLite's (32,766) and PostgreSQL's (65,535) parameter limits
 SETTLE_PER_TICK = 5_000  # settled incidents whose stale projection one tick brings up to date
 # ``col.in_(IDS)`` with ``{"ids": chunk}``: one statement compiled (and cached) for every chunk
 IDS: BindParameter[Any] = bindparam("ids", expanding=True)
