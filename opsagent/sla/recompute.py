@@ -92,7 +92,7 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
         watermark = conn.execute(select(func.max(schema.incident_events.c.id))).scalar() or 0
         ids = _after_restart(conn, state, moment, watermark) if full else _changed(conn, state, moment, watermark)
         if ids is not None and not full:
-            ids |= _settling(conn, state, watermark)
+            ids |= _settling(conn, state)
         assert state.digests is not None
         rows = {row.id: row for row in _rows(conn, ids, state.digests.known())}
         logs = _events(conn, ids, watermark, moment.timestamp())
@@ -266,21 +266,16 @@ def counted_after(incident_id: Any, event_id: Any) -> Any:
     return event_id.is_(None) | later
 
 
-def _settling(conn: Connection, state: TickState, watermark: int) -> set[int]:
+def _settling(conn: Connection, state: TickState) -> set[int]:
     """The next share of settled incidents whose projection is not current (listed once per state,
     on its first incremental tick, so a restart's first tick stays short)."""
     if state.settling is None:
         t, s = schema.incidents.c, schema.incident_service.c
-        last = last_counted(watermark)
         assert state.digests is not None
-        current = s.policy_digest.in_(state.digests.known()) & (s.seen_event_id == last.c.last)
+        current = s.policy_digest.in_(state.digests.known()) & ~counted_after(t.id, s.seen_event_id)
         query = (
             select(t.id)
-            .select_from(
-                schema.incidents.join(last, last.c.incident_id == t.id).outerjoin(
-                    schema.incident_service, s.incident_id == t.id
-                )
-            )
+            .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
             .where(t.status.not_in(ACTIVE), ~func.coalesce(current, False))
             .order_by(t.id.desc())
         )

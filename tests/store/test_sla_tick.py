@@ -185,3 +185,26 @@ def test_a_reload_recomputes_only_the_incidents_whose_clocks_it_changes(
     computed.clear()
     service.tick(store, policy(targets=targets, escalation=escalation), opened + timedelta(minutes=3), None)
     assert sorted(computed) == sorted([fan, disk])
+
+
+def test_incidents_settled_while_serve_was_down_get_their_final_projection(store: Store) -> None:
+    p = policy()
+    a, b = _open(store, "Cpu", priority="P1"), _open(store, "Mem", priority="P1")
+    opened = repo.get(store, a)["opened_at"]  # type: ignore[index]
+    service.tick(store, p, opened + timedelta(minutes=1), service.TickState())
+    assert _outcome(store, a) is None  # clocks running: not settled
+    repo.act(store, a, "ack", "erin")
+    repo.act(store, a, "resolve", "erin", cause="c", resolution_steps="s")  # while serve was down
+    state = service.TickState()
+    service.tick(store, p, opened + timedelta(minutes=2), state)  # a restart's first tick: active ones only
+    assert _outcome(store, a) is None and state.settling is None
+    service.tick(store, p, opened + timedelta(minutes=3), state)  # the next lists and settles it
+    assert _outcome(store, a) == "mmm" and state.settling == []
+    assert _outcome(store, b) is None
+
+
+def _outcome(store: Store, incident_id: int) -> str | None:
+    s = schema.incident_service.c
+    with store.engine.connect() as conn:
+        found: str | None = conn.execute(select(s.outcome).where(s.incident_id == incident_id)).scalar()
+    return found
