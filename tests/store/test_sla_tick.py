@@ -127,14 +127,10 @@ def test_a_failed_tick_makes_the_next_one_start_afresh(store: Store, monkeypatch
     assert [(f.incident_id, f.step.target, f.step.level) for f in fired] == [(iid, "response", 1)]
 
 
-def test_a_restart_recomputes_only_what_changed_while_down(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def _count_recomputed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ids of the incidents whose clocks the ticks compute from here on."""
     from opsagent.sla import recompute
 
-    p = policy()
-    ids = [_open(store, f"Svc{k}", priority="P2") for k in range(4)]
-    opened = repo.get(store, ids[0])["opened_at"]  # type: ignore[index]
-    service.tick(store, p, opened + timedelta(minutes=1), service.TickState())  # the serve that stopped
-    repo.act(store, ids[2], "ack", "dave")  # while it was down
     computed: list[int] = []
 
     class Counting(recompute.ClockBatch):
@@ -143,6 +139,16 @@ def test_a_restart_recomputes_only_what_changed_while_down(store: Store, monkeyp
             super().add(ref, *args)
 
     monkeypatch.setattr(recompute, "ClockBatch", Counting)
+    return computed
+
+
+def test_a_restart_recomputes_only_what_changed_while_down(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = policy()
+    ids = [_open(store, f"Svc{k}", priority="P2") for k in range(4)]
+    opened = repo.get(store, ids[0])["opened_at"]  # type: ignore[index]
+    service.tick(store, p, opened + timedelta(minutes=1), service.TickState())  # the serve that stopped
+    repo.act(store, ids[2], "ack", "dave")  # while it was down
+    computed = _count_recomputed(monkeypatch)
     state = service.TickState()  # a new serve process
     service.tick(store, p, opened + timedelta(minutes=2), state)
     assert computed == [ids[2]]  # only the acknowledged incident
@@ -159,21 +165,12 @@ def test_a_restart_recomputes_only_what_changed_while_down(store: Store, monkeyp
 def test_a_reload_recomputes_only_the_incidents_whose_clocks_it_changes(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from opsagent.sla import recompute
-
     p = policy()
     fan, disk = _open(store, "Fan", priority="P1"), _open(store, "Disk", priority="P3")
     opened = repo.get(store, fan)["opened_at"]  # type: ignore[index]
     service.tick(store, p, opened + timedelta(minutes=1), service.TickState())
     before = {i: _projection(store, i) for i in (fan, disk)}
-    computed: list[int] = []
-
-    class Counting(recompute.ClockBatch):
-        def add(self, ref: Any, *args: Any) -> None:
-            computed.append(ref)
-            super().add(ref, *args)
-
-    monkeypatch.setattr(recompute, "ClockBatch", Counting)
+    computed = _count_recomputed(monkeypatch)
     targets = p.model_dump()["targets"]
     targets["P3"]["internal"]["resolution"] = "3wd"  # P3 only: the P1 incident's clocks are as they were
     service.tick(store, policy(targets=targets), opened + timedelta(minutes=2), service.TickState())
