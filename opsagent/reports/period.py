@@ -16,8 +16,9 @@ from opsagent.reports.repair import duration, local
 from opsagent.reports.stats import PeriodStats, period_stats
 from opsagent.reports.titles import period_title
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
-from opsagent.sla.recompute import IDS, ClockDigests, counted_after, id_chunks, profile_of
+from opsagent.sla.projection import ClockDigests, counted_after, profile_of
 from opsagent.store import schema
+from opsagent.store.bulk import IDS, id_chunks
 from opsagent.store.engine import Store
 from opsagent.store.fastdates import epoch_reader, epoch_text_reader
 

@@ -13,33 +13,27 @@ reports can count them from their projection (``outcome``).
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BindParameter, Connection, Text, bindparam, case, cast, func, insert, literal, select, update
+from sqlalchemy import Connection, Text, bindparam, case, cast, func, insert, literal, select, update
 
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind
 from opsagent.sla import escalation
-from opsagent.sla.batch import PAUSED, STATES, ClockBatch, Group, micros
+from opsagent.sla.batch import ClockBatch, Group
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
+from opsagent.sla.projection import ClockDigests, counted_after, last_counted, profile_of, shown_keys, stored_key
 from opsagent.store import schema
+from opsagent.store.bulk import IDS, id_chunks
 from opsagent.store.engine import Store, now
 from opsagent.store.fastdates import epoch_text_reader, utc_reader
 
 _ESCALATED = EventKind.ESCALATED.value
-_CHUNK = 5_000  # ids per IN (...): under SQLite's (32,766) and PostgreSQL's (65,535) parameter limits
 SETTLE_PER_TICK = 5_000  # settled incidents whose stale projection one tick brings up to date
-# ``col.in_(IDS)`` with ``{"ids": chunk}``: one statement compiled (and cached) for every chunk
-IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-_STATE_CODE = {name: code for code, name in enumerate(STATES)}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -156,7 +150,7 @@ def _changes(
     outcomes: list[str | None] = []
     assert state.digests is not None
     digest = state.digests(group.profile)
-    for k, (iid, key, check) in enumerate(zip(group.refs, _shown_many(group), nxt, strict=True)):
+    for k, (iid, key, check) in enumerate(zip(group.refs, shown_keys(group), nxt, strict=True)):
         log = logs.get(iid)
         later = log.first_after if log is not None else None
         # an event stamped after the tick's moment (written while it ran, or by a host whose clock
@@ -167,7 +161,7 @@ def _changes(
         seen = log.last_id if log is not None else None
         next_at = state.next_check[iid] = _datetime(next_t)
         shown = (key, seen, next_at, digest)
-        known = state.shown[iid] if iid in state.shown else _stored(rows[iid], digest)
+        known = state.shown[iid] if iid in state.shown else stored_key(rows[iid], digest)
         if shown != known:
             if dicts is None:
                 dicts, outcomes = group.as_dicts(), group.outcomes(TARGETS)
@@ -210,60 +204,6 @@ def _fresh(old: TickState | None, policy: ServiceLevelPolicy) -> TickState:
     state.shown.clear()
     state.settling = None
     return state
-
-
-Profile = tuple[str, str, bool]  # priority, requester type, complex
-
-
-def profile_of(priority: str, requester: str, complexity: str | None) -> Profile:
-    return (priority, requester, (complexity or "").lower() == "complex")
-
-
-class ClockDigests:
-    """Per profile, a digest of the part of the policy its clocks depend on — budgets, the
-    priority's calendar, escalation — stored with each projection: a reload that changes one
-    priority's targets leaves the others' projections current."""
-
-    def __init__(self, policy: ServiceLevelPolicy) -> None:
-        self.policy = policy
-        self._found: dict[Profile, str] = {}
-        self._escalation = policy.escalation.model_dump(mode="json")
-
-    def __call__(self, profile: Profile) -> str:
-        found = self._found.get(profile)
-        if found is None:
-            policy = self.policy
-            spec = policy.targets.get(profile[0])
-            calendar = policy.calendars[spec.calendar if spec else policy.default_calendar]
-            data = {"budgets": policy.budgets(*profile), "calendar": calendar.model_dump(mode="json"),
-                    "escalation": self._escalation}  # fmt: skip
-            text = json.dumps(data, sort_keys=True, default=str)
-            found = self._found[profile] = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-        return found
-
-    def known(self) -> list[str]:
-        """The digests of every profile the policy names (for a query's coarse filter)."""
-        return sorted(
-            {self((p, r, c)) for p in self.policy.targets for r in ("internal", "external") for c in (False, True)}
-        )
-
-
-def last_counted(watermark: int | None = None) -> Any:
-    """Subquery (incident_id, last): each incident's last event that a projection counts — an
-    escalation is the tick's own write (after its projection's) and never moves a clock."""
-    e = schema.incident_events.c
-    query = select(e.incident_id, func.max(e.id).label("last")).where(e.kind != _ESCALATED)
-    if watermark is not None:
-        query = query.where(e.id <= watermark)
-    return query.group_by(e.incident_id).subquery()
-
-
-def counted_after(incident_id: Any, event_id: Any) -> Any:
-    """SQL: the incident has an event that a projection counts after ``event_id`` (an indexed seek
-    per incident; true when ``event_id`` is null)."""
-    e = schema.incident_events.alias("later").c  # an alias: the outer query may read the events too
-    later = select(e.id).where(e.incident_id == incident_id, e.id > event_id, e.kind != _ESCALATED).exists()
-    return event_id.is_(None) | later
 
 
 def _settling(conn: Connection, state: TickState) -> set[int]:
@@ -421,43 +361,6 @@ def _read_moves(rows: Iterable[Any], out: dict[int, _Log], to_epoch: Any, moment
         log.last_id = event_id
 
 
-def _shown_many(group: Group) -> list[tuple[Any, ...]]:
-    """What a reader of the projection acts on, per member: state, due time (µs), breach and stop
-    time (µs) of each clock. Used time moving on is not a change, nor is a paused clock's due time
-    (it means "if work resumed now", so it moves with every tick)."""
-    cols: list[list[Any]] = []
-    for a in group.clocks.values():
-        due = np.where(a.state == PAUSED, np.nan, a.due)
-        cols += [a.state.tolist(), micros(due).tolist(), a.breached.tolist(), micros(a.stopped_at).tolist()]
-    names = tuple(group.clocks)
-    return [(names, *row) for row in zip(*cols, strict=True)] if cols else [(names,)] * len(group.refs)
-
-
-def _stored(row: Any, digest: str) -> tuple[Any, ...] | None:
-    """The stored projection's :func:`_shown_many` key, last event, next check and policy digest;
-    None when there is none to compare (or it was computed under another policy)."""
-    if row.has_service is None or not row.sla or row.policy_digest != digest:
-        return None
-    nxt = row.next_check_at
-    nxt = (nxt.replace(tzinfo=UTC) if nxt.tzinfo is None else nxt) if nxt is not None else None
-    try:
-        sla = json.loads(row.sla)
-        key: list[Any] = [tuple(sla)]
-        for c in sla.values():
-            state = _STATE_CODE[c["state"]]
-            due = -1 if state == PAUSED else _iso_micros(c["due"])
-            key += [state, due, c["breached"], _iso_micros(c["stopped_at"])]
-        return (tuple(key), row.seen_event_id, nxt, row.policy_digest)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-
-
-def _iso_micros(value: str | None) -> int:
-    if not value:
-        return -1
-    return (datetime.fromisoformat(value) - _EPOCH) // _MICRO
-
-
 def _by_step(fired: list[tuple[int, int, Escalated]]) -> list[tuple[escalation.Escalate, list[int]]]:
     """The incidents each level fired for, levels in (target, level) order."""
     steps: dict[int, tuple[escalation.Escalate, list[int]]] = {}
@@ -509,9 +412,3 @@ def _forget_inactive(state: TickState, rows: list[Any], ids: set[int] | None) ->
     for gone in [i for i in checked if i not in seen]:
         state.next_check.pop(gone, None)
         state.shown.pop(gone, None)
-
-
-def id_chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
-    """Ids in chunks for ``IN (...)``: well under SQLite's and PostgreSQL's parameter limits."""
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
