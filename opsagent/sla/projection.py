@@ -1,7 +1,7 @@
 """What the SLA tick stores with each projection, and how to tell it is current: the clock profile's
 digest (the part of the policy its clocks depend on), the last event it counted, and the key of
-what a reader acts on (state, due time, breach, stop time of each clock). Pure, apart from the one
-SQL expression that tells whether an incident has events after the one counted.
+what a reader acts on (state, due time, breach, stop time of each clock). Pure, apart from two SQL
+expressions over the event log (each incident's last counted event; events after a given one).
 """
 
 from __future__ import annotations
