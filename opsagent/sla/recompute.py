@@ -13,7 +13,7 @@ reports can count them from their projection (``outcome``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +30,7 @@ from opsagent.sla.projection import ClockDigests, counted_after, last_counted, p
 from opsagent.store import schema
 from opsagent.store.bulk import IDS, id_chunks
 from opsagent.store.engine import Store, now
-from opsagent.store.fastdates import epoch_text_reader, utc_reader
+from opsagent.store.fastdates import epoch_text_reader, epochs, utc_reader
 
 _ESCALATED = EventKind.ESCALATED.value
 SETTLE_PER_TICK = 5_000  # settled incidents whose stale projection one tick brings up to date
@@ -321,15 +321,15 @@ def _events(conn: Connection, ids: set[int] | None, watermark: int, moment_t: fl
     (of their details only target and level, read by the database's JSON path operators; no JSON
     document decoded here, no time parsed), each in chunks of ids."""
     e, t = schema.incident_events.c, schema.incidents.c
-    at_col, to_epoch = epoch_text_reader(conn, e.at)
+    at_col, _ = epoch_text_reader(conn, e.at)
     moves = select(e.incident_id, at_col, e.kind, e.id).where(e.id <= watermark, e.kind != _ESCALATED)
     levels = select(e.incident_id, e.detail["target"].as_string(), e.detail["level"].as_integer()).where(
         e.id <= watermark, e.kind == _ESCALATED
     )
     if ids is None:
-        active = t.status.in_(ACTIVE)
-        moves = moves.join(schema.incidents, t.id == e.incident_id).where(active)
-        levels = levels.join(schema.incidents, t.id == e.incident_id).where(active)
+        # IN (subquery), not a join: SQLite then walks the (incident, id) index in order, no sort
+        active = e.incident_id.in_(select(t.id).where(t.status.in_(ACTIVE)))
+        moves, levels = moves.where(active), levels.where(active)
         chunks: Iterable[Any] = [{}]
     else:
         moves, levels = moves.where(e.incident_id.in_(IDS)), levels.where(e.incident_id.in_(IDS))
@@ -337,7 +337,7 @@ def _events(conn: Connection, ids: set[int] | None, watermark: int, moment_t: fl
     moves = moves.order_by(e.incident_id, e.id)
     out: dict[int, _Log] = {}
     for params in chunks:
-        _read_moves(conn.execute(moves, params), out, to_epoch, moment_t)
+        _read_moves(conn.execute(moves, params).all(), out, moment_t)
         for incident_id, target, level in conn.execute(levels, params):
             if target is not None and level is not None:
                 log = out.get(incident_id)
@@ -347,14 +347,16 @@ def _events(conn: Connection, ids: set[int] | None, watermark: int, moment_t: fl
     return out
 
 
-def _read_moves(rows: Iterable[Any], out: dict[int, _Log], to_epoch: Any, moment_t: float) -> None:
+def _read_moves(rows: Sequence[Any], out: dict[int, _Log], moment_t: float) -> None:
+    if not rows:
+        return
+    ids, times, kinds, event_ids = zip(*rows, strict=True)
     last = None
     log = _Log()
-    for incident_id, at, kind, event_id in rows:
+    for incident_id, at_t, kind, event_id in zip(ids, epochs(times), kinds, event_ids, strict=True):
         if incident_id != last:
             log = out[incident_id] = _Log()
             last = incident_id
-        at_t = to_epoch(at)
         log.events.append((at_t, kind))
         if at_t > moment_t and (log.first_after is None or at_t < log.first_after):
             log.first_after = at_t
