@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -20,7 +20,7 @@ from opsagent.sla.projection import ClockDigests, counted_after, profile_of
 from opsagent.store import schema
 from opsagent.store.bulk import IDS, id_chunks
 from opsagent.store.engine import Store
-from opsagent.store.fastdates import epoch_reader, epoch_text_reader
+from opsagent.store.fastdates import epoch_reader, epoch_text_reader, epochs
 
 
 def load_stats(
@@ -94,27 +94,30 @@ def _logs(conn: Connection, ids: list[int], in_period: Any, total: int) -> dict[
     as the tick reads them: julianday's few µs of error would decide a clock stopped exactly at its
     budget (acknowledged at 60 min of 1 h) otherwise."""
     e, i = schema.incident_events.c, schema.incidents.c
-    at_col, to_epoch = epoch_text_reader(conn, e.at)
+    at_col, _ = epoch_text_reader(conn, e.at)
     query = select(e.incident_id, at_col, e.kind).order_by(e.incident_id, e.id)
     out: dict[int, list[tuple[float, str]]] = {}
     if len(ids) * 2 > total:
-        _group(conn.execute(query.join(schema.incidents, i.id == e.incident_id).where(in_period)), to_epoch, out)
+        _group(conn.execute(query.join(schema.incidents, i.id == e.incident_id).where(in_period)).all(), out)
         return out
     query = query.where(e.incident_id.in_(IDS))
     for chunk in id_chunks(ids):
-        _group(conn.execute(query, {"ids": chunk}), to_epoch, out)
+        _group(conn.execute(query, {"ids": chunk}).all(), out)
     return out
 
 
-def _group(rows: Iterable[Any], to_epoch: Callable[[Any], float], out: dict[int, list[tuple[float, str]]]) -> None:
+def _group(rows: Sequence[Any], out: dict[int, list[tuple[float, str]]]) -> None:
     """Rows (incident id, time, kind) ordered by incident, then log order, into ``out``."""
+    if not rows:
+        return
+    ids, times, kinds = zip(*rows, strict=True)
     last = None
     log: list[tuple[float, str]] = []
-    for incident_id, at, kind in rows:
+    for incident_id, at, kind in zip(ids, epochs(times), kinds, strict=True):
         if incident_id != last:
             log = out[incident_id] = []
             last = incident_id
-        log.append((to_epoch(at), kind))
+        log.append((at, kind))
 
 
 def _pct(value: float | None) -> str:
