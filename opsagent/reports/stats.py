@@ -2,20 +2,21 @@
 
 The service norms ask for a quarterly statistics report 以项目为单位或以故障类型为单位 (by project and
 by fault type); we add asset kind, asset, priority and source, as managers of Zabbix/GLPI expect.
-SLA compliance is computed from the event log (the truth), never from a cached flag.
+SLA compliance is computed from the event log (the truth) — or, for an incident whose every clock
+has stopped, taken from the SLA tick's final projection when that is provably what the log gives
+(same policy, no event since: see :mod:`opsagent.reports.period`).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from opsagent.sla.clock import compute_reference
-from opsagent.sla.fastclock import fast_outcomes
+from opsagent.sla.batch import ClockBatch
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 
 
@@ -83,86 +84,78 @@ class PeriodStats:
 DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source")
 
 
-def merge_stats(parts: Iterable[PeriodStats], start: datetime, end: datetime) -> PeriodStats:
-    """One period's statistics from those of disjoint shares of its incidents."""
-    out = PeriodStats(start, end, by={d: Counter() for d in DIMENSIONS})
-    for p in parts:
-        out.total += p.total
-        out.still_open += p.still_open
-        out.followups_open += p.followups_open
-        for d in DIMENSIONS:
-            out.by[d].update(p.by.get(d, Counter()))
-        out.tta += p.tta
-        out.ttr += p.ttr
-        out.sla_met.update(p.sla_met)
-        out.sla_breached.update(p.sla_breached)
-        out.faults.update(p.faults)
-        out.firings.update(p.firings)
-        out.satisfaction.update(p.satisfaction)
-    return out
-
-
 def period_stats(
-    incidents: Iterable[tuple[Any, list[tuple[float, str]]]],
+    columns: Mapping[str, Sequence[Any]],
+    logs: Sequence[list[tuple[float, str]] | str | None],
     policy: ServiceLevelPolicy,
     start: datetime,
     end: datetime,
     now: datetime,
 ) -> PeriodStats:
-    """Incidents opened in [start, end), each a row with attributes (``id alertname source status
-    priority category requester_type asset project complexity firings satisfaction followed_up
-    asset_kind``, and ``opened_at acknowledged_at resolved_at`` in epoch seconds) with its event log
-    as (epoch seconds, kind); clocks evaluated at ``now`` (the report's time), so an incident opened
-    late in the quarter and fixed after it still counts with its real outcome."""
+    """Incidents opened in [start, end), as columns (``id alertname source status priority category
+    requester_type asset project complexity firings satisfaction followed_up asset_kind``, and
+    ``opened_at acknowledged_at resolved_at`` in epoch seconds), each with its event log as (epoch
+    seconds, kind) — or, for a settled incident, its stored outcome (a letter per target: m met,
+    b breached, - neither), when the caller knows it equals what the log gives. Clocks are evaluated
+    at ``now`` (the report's time), so an incident opened late in the quarter and fixed after it
+    still counts with its real outcome."""
     stats = PeriodStats(start, end, by={d: Counter() for d in DIMENSIONS})
-    project, category, asset_kind, by_asset, priority, source = (stats.by[d] for d in DIMENSIONS)
-    now_t = now.timestamp()
-    tta, ttr = stats.tta, stats.ttr
-    for inc, events in incidents:
-        stats.total += 1
-        asset = inc.asset or "-"
-        project[inc.project or "-"] += 1
-        category[inc.category] += 1
-        asset_kind[inc.asset_kind or "-"] += 1
-        by_asset[asset] += 1
-        priority[inc.priority] += 1
-        source[inc.source] += 1
-        status = inc.status
-        if status in ("open", "acknowledged"):
-            stats.still_open += 1
-        opened = inc.opened_at
-        if inc.acknowledged_at is not None:
-            tta.append(inc.acknowledged_at - opened)
-        if inc.resolved_at is not None:
-            ttr.append(inc.resolved_at - opened)
-        _sla(stats, inc, events, policy, now_t)
-        key = (inc.alertname, asset)
-        stats.faults[key] += 1
-        stats.firings[key] += int(inc.firings or 1)
-        if inc.satisfaction:
-            stats.satisfaction[int(inc.satisfaction)] += 1
-        if status == "resolved" and not inc.followed_up:
-            stats.followups_open += 1
+    dash = _or_dash
+    asset = [dash(a) for a in columns["asset"]]
+    stats.total = len(asset)
+    stats.by["project"].update(map(dash, columns["project"]))
+    stats.by["category"].update(columns["category"])
+    stats.by["asset_kind"].update(map(dash, columns["asset_kind"]))
+    stats.by["asset"].update(asset)
+    stats.by["priority"].update(columns["priority"])
+    stats.by["source"].update(columns["source"])
+    status = columns["status"]
+    stats.still_open = sum(1 for s in status if s in ("open", "acknowledged"))
+    opened = columns["opened_at"]
+    stats.tta = [a - o for a, o in zip(columns["acknowledged_at"], opened, strict=True) if a is not None]
+    stats.ttr = [r - o for r, o in zip(columns["resolved_at"], opened, strict=True) if r is not None]
+    faults = list(zip(columns["alertname"], asset, strict=True))
+    stats.faults.update(faults)
+    for key, firings in zip(faults, columns["firings"], strict=True):
+        stats.firings[key] += int(firings or 1)
+    stats.satisfaction.update(int(v) for v in columns["satisfaction"] if v)
+    stats.followups_open = sum(
+        1 for s, done in zip(status, columns["followed_up"], strict=True) if s == "resolved" and not done
+    )
+    _count_clocks(stats, columns, logs, policy, now)
     return stats
 
 
-def _sla(
+def _or_dash(value: str | None) -> str:
+    return value or "-"
+
+
+def _count_clocks(
     stats: PeriodStats,
-    inc: Any,
-    events: list[tuple[float, str]],
+    columns: Mapping[str, Sequence[Any]],
+    logs: Sequence[list[tuple[float, str]] | str | None],
     policy: ServiceLevelPolicy,
-    now_t: float,
+    now: datetime,
 ) -> None:
-    complex_ = (inc.complexity or "").lower() == "complex"
-    budgets = policy.budgets(inc.priority, inc.requester_type, complex_)
-    calendar = policy.calendar_for(inc.priority)
-    outcomes = fast_outcomes(events, budgets, calendar, now_t)
-    if outcomes is None:  # outside the calendar's indexed years: the reference clocks
-        log = [{"at": datetime.fromtimestamp(t, UTC), "kind": kind} for t, kind in events]
-        now = datetime.fromtimestamp(now_t, UTC)
-        outcomes = {n: (c.breached, c.met) for n, c in compute_reference(log, budgets, calendar, now).items()}
-    for name, (breached, met) in outcomes.items():
-        if breached:
-            stats.sla_breached[name] += 1
-        elif met:
-            stats.sla_met[name] += 1
+    """Met / breached per target: stored outcomes as they are, the other logs' clocks in one batch."""
+    batch = ClockBatch(now)
+    profiles: dict[tuple[str, str, bool], tuple[Any, Any]] = {}
+    for log, prio, requester, complexity in zip(
+        logs, columns["priority"], columns["requester_type"], columns["complexity"], strict=True
+    ):
+        if isinstance(log, str):
+            for name, flag in zip(TARGETS, log, strict=True):
+                if flag == "b":
+                    stats.sla_breached[name] += 1
+                elif flag == "m":
+                    stats.sla_met[name] += 1
+            continue
+        profile = (prio, requester, (complexity or "").lower() == "complex")
+        found = profiles.get(profile)
+        if found is None:
+            found = profiles[profile] = (policy.budgets(*profile), policy.calendar_for(prio))
+        batch.add(None, log or (), profile, *found)
+    for group in batch.compute():
+        for name, clock in group.clocks.items():
+            stats.sla_breached[name] += int(clock.breached.sum())
+            stats.sla_met[name] += int(clock.met.sum())

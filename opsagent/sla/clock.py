@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from opsagent.sla.batch import ClockBatch
 from opsagent.sla.calendar import Calendar
 from opsagent.sla.clocktypes import PAUSABLE, STOPS, Clock
-from opsagent.sla.fastclock import fast_compute
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
 
 
@@ -41,18 +41,19 @@ def compute(
 ) -> dict[str, Clock]:
     """Clocks at ``now`` from events (dicts with ``at`` and ``kind``, in log order).
 
-    Computed on epoch floats through the calendar's timeline (see :mod:`opsagent.sla.fastclock`);
-    a log reaching outside the calendar's indexed years takes the datetime reference path."""
-    if not isinstance(events, (list, tuple)):
-        events = list(events)
-    clocks = fast_compute(events, budgets, calendar, now)
-    return clocks if clocks is not None else compute_reference(events, budgets, calendar, now)
+    Computed on epoch floats through the calendar's timeline, as a batch of one (see
+    :mod:`opsagent.sla.batch`); a log reaching outside the calendar's indexed years takes the
+    datetime reference path."""
+    batch = ClockBatch(now)
+    batch.add(0, [(e["at"].timestamp(), str(e["kind"])) for e in events], None, budgets, calendar)
+    (group,) = batch.compute()
+    return group.clock_dicts()[0]
 
 
 def compute_reference(
     events: Iterable[Mapping[str, Any]], budgets: Mapping[str, float], calendar: Calendar, now: datetime
 ) -> dict[str, Clock]:
-    """The same clocks by datetime arithmetic on the calendar: the oracle of the fast path."""
+    """The same clocks by datetime arithmetic on the calendar: the oracle of the batch path."""
     runs = {name: _Run(budget) for name, budget in budgets.items()}
     for event in events:
         at: datetime = event["at"]

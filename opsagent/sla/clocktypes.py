@@ -1,4 +1,4 @@
-"""The result of an SLA clock, shared by the fast path and the reference path."""
+"""The result of an SLA clock, shared by the batch (numpy) path and the reference path."""
 
 from __future__ import annotations
 

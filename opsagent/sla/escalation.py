@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
+from opsagent.sla.batch import RUNNING, STOPPED, Arrays
 from opsagent.sla.clock import Clock
 from opsagent.sla.oncall import on_call
 from opsagent.sla.policy import ServiceLevelPolicy
@@ -95,3 +98,85 @@ def next_check(
             if left > 0 and (soonest is None or left < soonest):
                 soonest = left
     return calendar.add(now, soonest) if soonest is not None else None
+
+
+# The same two rules over a batch group's arrays (see opsagent.sla.batch), for the tick: ``done``
+# maps (target, level) to a bool array over the group's members.
+
+
+def _levels_for(policy: ServiceLevelPolicy, priority: str) -> list[Any]:
+    spec = policy.escalation
+    return spec.levels if not spec.priorities or priority in spec.priorities else []
+
+
+def due_many(
+    clocks: Mapping[str, Arrays],
+    policy: ServiceLevelPolicy,
+    priority: str,
+    done: Mapping[tuple[str, int], np.ndarray],
+    now: datetime,
+    resolved: dict[Any, Any],
+) -> list[tuple[np.ndarray, Escalate]]:
+    """(indices of the members it is due for, level) for each level due now, as :func:`due`."""
+    out: list[tuple[np.ndarray, Escalate]] = []
+    levels = _levels_for(policy, priority)
+    for target in policy.escalation.targets:
+        clock = clocks.get(target)
+        if clock is None or clock.budget <= 0:
+            continue
+        live = clock.state != STOPPED
+        for index, level in enumerate(levels, start=1):
+            hit = live & (clock.used >= clock.budget * level.at / 100.0)
+            seen = done.get((target, index))
+            if seen is not None:
+                hit &= ~seen
+            members = np.flatnonzero(hit)
+            if not len(members):
+                continue
+            step = resolved.get((target, index))
+            if step is None:
+                notify = tuple(dict.fromkeys(resolve_target(t, policy, now) for t in level.notify))
+                step = resolved[(target, index)] = Escalate(target, index, level.at, notify)
+            out.append((members, step))
+    return out
+
+
+def next_check_many(
+    clocks: Mapping[str, Arrays],
+    policy: ServiceLevelPolicy,
+    priority: str,
+    done: Mapping[tuple[str, int], np.ndarray],
+    now: datetime,
+) -> np.ndarray:
+    """Epoch seconds of each member's next check (NaN: none), as :func:`next_check`."""
+    calendar = policy.calendar_for(priority)
+    levels = _levels_for(policy, priority)
+    soonest: np.ndarray | None = None
+    for name, clock in clocks.items():
+        if soonest is None:
+            soonest = np.full(clock.used.shape, np.inf)
+        running = clock.state == RUNNING
+        marks: list[tuple[Any, np.ndarray | None]] = [(np.where(clock.breached, np.nan, clock.budget), None)]
+        if name in policy.escalation.targets:
+            marks += [(clock.budget * lv.at / 100.0, done.get((name, i))) for i, lv in enumerate(levels, 1)]
+        for mark, seen in marks:
+            left = mark - clock.used
+            ok = running & (left > 0)
+            if seen is not None:
+                ok &= ~seen
+            soonest = np.where(ok & (left < soonest), left, soonest)
+    if soonest is None:
+        return np.zeros(0)
+    now_t = now.timestamp()
+    line = calendar.timeline()
+    now_w = line.worked(now_t)
+    some = np.isfinite(soonest)
+    out = np.full(soonest.shape, np.nan)
+    if now_w is not None:
+        moment, ok = line.moment_many(np.where(some, now_w + soonest, 0.0), np.full(soonest.shape, now_t))
+        out = np.where(some & ok, moment, np.nan)
+    else:
+        ok = np.zeros(soonest.shape, dtype=bool)
+    for k in np.flatnonzero(some & ~ok).tolist():  # outside the calendar's index: its datetime walk
+        out[k] = calendar.add(now, float(soonest[k])).timestamp()
+    return out

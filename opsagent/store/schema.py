@@ -210,6 +210,8 @@ incident_service = Table(
     Column("seen_event_id", Integer),
     Column("next_check_at", UtcDateTime),
     Column("policy_digest", String(32)),
+    # once every clock has stopped (migration 0008): a letter per target, m met / b breached / - neither
+    Column("outcome", String(8)),
     Index("ix_incident_service_followup", "followed_up_at", "followup_due_at"),
 )
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from opsagent.sla import escalation
+from opsagent.sla.batch import ClockBatch
 from opsagent.sla.clock import compute, compute_reference
-from opsagent.sla.fastclock import fast_compute, fast_outcomes
 from opsagent.sla.policy import CalendarSpec
+from tests.sla.policies import policy as sla_policy
 
 BUSINESS = CalendarSpec(hours=["09:00-12:00", "13:00-18:00"], holidays=["2026-04-06", "2026-05-01"]).build("b")
 # New York changes clocks on 8 March and 1 November 2026; a shift that crosses midnight too
@@ -206,10 +209,14 @@ def logs(draw: Any) -> tuple[list[dict[str, Any]], datetime]:
     budget={"assessment": 1.9748220008277713},
 )  # fmt: skip
 def test_fast_clock_equals_the_reference_path(cal: Any, log: Any, budget: dict[str, float]) -> None:
-    """The epoch-float clock (the production path) agrees with datetime arithmetic on the calendar."""
+    """The epoch-float clock (the numpy batch, the production path) agrees with datetime arithmetic
+    on the calendar."""
     events, now = log
-    fast = fast_compute(events, budget, cal, now)
-    assert fast is not None  # 2026 lies inside every calendar's index
+    batch = ClockBatch(now)
+    batch.add(0, [(e["at"].timestamp(), e["kind"]) for e in events], "p", budget, cal)
+    (group,) = batch.compute()
+    assert not group.reference  # 2026 lies inside every calendar's index: the array path ran
+    fast = group.clock_dicts()[0]
     slow = compute_reference(events, budget, cal, now)
     assert fast.keys() == slow.keys()
     for name, a in fast.items():
@@ -226,8 +233,8 @@ def test_fast_clock_equals_the_reference_path(cal: Any, log: Any, budget: dict[s
 def test_times_outside_the_calendar_index_take_the_reference_path() -> None:
     old = datetime(1999, 12, 31, 17, 0, tzinfo=UTC)
     events = [{"at": old, "kind": "opened"}]
-    assert fast_compute(events, BUDGETS, BUSINESS, old + timedelta(days=3)) is None
     clocks = compute(events, BUDGETS, BUSINESS, old + timedelta(days=3))
+    assert clocks == compute_reference(events, BUDGETS, BUSINESS, old + timedelta(days=3))
     assert clocks["response"].due == BUSINESS.add(old, 3600)
 
 
@@ -241,12 +248,120 @@ def test_times_outside_the_calendar_index_take_the_reference_path() -> None:
     ),
 )
 def test_period_outcomes_equal_the_reference_clocks(cal: Any, log: Any, budget: dict[str, float]) -> None:
-    """What the period report counts (breached / met per target) agrees with the reference clocks."""
+    """What the period report counts (breached / met per target, from the batch's arrays) agrees
+    with the reference clocks."""
     events, now = log
-    pairs = [(e["at"].timestamp(), e["kind"]) for e in events]
-    outcomes = fast_outcomes(pairs, budget, cal, now.timestamp())
-    assert outcomes is not None
+    batch = ClockBatch(now)
+    batch.add(0, [(e["at"].timestamp(), e["kind"]) for e in events], "p", budget, cal)
+    (group,) = batch.compute()
     for name, clock in compute_reference(events, budget, cal, now).items():
         edge = clock.due is not None and abs((now - clock.due).total_seconds()) < 1e-3
+        arrays = group.clocks[name]
         if not edge and abs(clock.used - clock.budget) >= 1e-3:
-            assert outcomes[name] == (clock.breached, clock.met), name
+            assert (bool(arrays.breached[0]), bool(arrays.met[0])) == (clock.breached, clock.met), name
+
+
+def _batch_clocks(
+    logs: list[tuple[list[dict[str, Any]], float]], budget: dict[str, float], cal: Any, now: datetime
+) -> tuple[dict[int, Any], dict[int, Any]]:
+    batch = ClockBatch(now)
+    for ref, (events, _) in enumerate(logs):
+        batch.add(ref, [(e["at"].timestamp(), e["kind"]) for e in events], "p", budget, cal)
+    out: dict[int, Any] = {}
+    written: dict[int, Any] = {}
+    for group in batch.compute():
+        out.update(zip(group.refs, group.clock_dicts(), strict=True))
+        written.update(zip(group.refs, group.as_dicts(), strict=True))
+    return out, written
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cal=CALENDARS,
+    log=logs(),
+    shifts=st.lists(st.floats(min_value=-3 * 86400, max_value=3 * 86400, allow_nan=False), max_size=4),
+    budget=st.dictionaries(
+        st.sampled_from(["response", "assessment", "resolution"]),
+        st.one_of(st.just(0.0), st.floats(min_value=1, max_value=20 * 86400, allow_nan=False)),
+    ),
+)
+def test_batch_members_equal_each_computed_alone(
+    cal: Any, log: Any, shifts: list[float], budget: dict[str, float]
+) -> None:
+    """A group's members get exactly the clocks each gets alone (``compute``, a batch of one): the
+    same log shifted in time falls in the same group, so groups have several members. And what the
+    tick stores is :meth:`Clock.as_dict`, times as ISO text to the microsecond."""
+    events, now = log
+    logs_ = [(events, 0.0)] + [
+        ([{"at": e["at"] + timedelta(seconds=s), "kind": e["kind"]} for e in events], s) for s in shifts
+    ]
+    got, written = _batch_clocks(logs_, budget, cal, now)
+    assert set(got) == set(range(len(logs_)))
+    for ref, (evs, _) in enumerate(logs_):
+        expected = compute(evs, budget, cal, now)
+        assert got[ref] == expected, ref
+        for name, clock in expected.items():
+            stored, wanted = written[ref][name], clock.as_dict()
+            assert stored.keys() == wanted.keys()
+            for field in ("due", "stopped_at"):
+                parsed = datetime.fromisoformat(stored[field]) if stored[field] else None
+                assert parsed == (datetime.fromisoformat(wanted[field]) if wanted[field] else None), field
+                stored.pop(field), wanted.pop(field)
+            assert stored == wanted, name
+
+
+def test_batch_clocks_outside_the_calendar_index_take_the_reference_path() -> None:
+    old = datetime(1999, 12, 31, 17, 0, tzinfo=UTC)
+    recent = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    logs_ = [([{"at": old, "kind": "opened"}], 0.0), ([{"at": recent, "kind": "opened"}], 0.0)]
+    now = datetime(2026, 3, 3, tzinfo=UTC)
+    got, _ = _batch_clocks(logs_, BUDGETS, BUSINESS, now)
+    assert got[0] == compute_reference(logs_[0][0], BUDGETS, BUSINESS, now)
+    assert got[1] == compute(logs_[1][0], BUDGETS, BUSINESS, now)
+    assert got[0]["response"].due == BUSINESS.add(old, 3600)
+
+
+def _masks(refs: list[int], dones: list[set[tuple[str, int]]]) -> dict[tuple[str, int], Any]:
+    masks: dict[tuple[str, int], Any] = {}
+    for k, ref in enumerate(refs):
+        for key in dones[ref]:
+            masks.setdefault(key, np.zeros(len(refs), dtype=bool))[k] = True
+    return masks
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    log=logs(),
+    shifts=st.lists(st.floats(min_value=-3 * 86400, max_value=3 * 86400, allow_nan=False), max_size=3),
+    done=st.lists(st.sets(st.tuples(st.sampled_from(["response", "resolution"]), st.integers(1, 3))), max_size=4),
+)
+def test_batch_escalations_and_next_checks_equal_the_scalar_rules(log: Any, shifts: list[float], done: Any) -> None:
+    events, now = log
+    policy = sla_policy()  # escalation of response and resolution at 50 / 100 / 150 %
+    budget, cal = policy.budgets("P2", "internal"), policy.calendar_for("P2")
+    logs_ = [(events, 0.0)] + [
+        ([{"at": e["at"] + timedelta(seconds=s), "kind": e["kind"]} for e in events], s) for s in shifts
+    ]
+    dones = [set(done[k]) if k < len(done) else set() for k in range(len(logs_))]
+    batch = ClockBatch(now)
+    for ref, (evs, _) in enumerate(logs_):
+        batch.add(ref, [(e["at"].timestamp(), e["kind"]) for e in evs], "P2", budget, cal)
+    for group in batch.compute():
+        masks = _masks(group.refs, dones)
+        fired: dict[int, list[Any]] = {ref: [] for ref in group.refs}
+        for members, step in escalation.due_many(group.clocks, policy, "P2", masks, now, {}):
+            for k in members.tolist():
+                fired[group.refs[k]].append(step)
+        for k, ref in enumerate(group.refs):
+            clocks = group.clock_dicts()[k]
+            expected = escalation.due(clocks, policy, "P2", dones[ref], now)
+            assert sorted((s.target, s.level) for s in fired[ref]) == sorted((s.target, s.level) for s in expected)
+            dones[ref] |= {(s.target, s.level) for s in expected}
+        masks = _masks(group.refs, dones)
+        nxt = escalation.next_check_many(group.clocks, policy, "P2", masks, now)
+        for k, ref in enumerate(group.refs):
+            expected_at = escalation.next_check(group.clock_dicts()[k], policy, "P2", dones[ref], now)
+            if expected_at is None:
+                assert np.isnan(nxt[k]), ref
+            else:
+                assert abs(nxt[k] - expected_at.timestamp()) < 1e-3, ref

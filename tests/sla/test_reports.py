@@ -195,24 +195,3 @@ def test_archived_incidents_are_hidden_from_incident_list_by_default(home: Path)
     every = json.loads(run(home, "incident", "list", "--all", "-o", "json").output)
     assert sorted(r["id"] for r in every) == [1, 2, 3, 4]
     assert json.loads(run(home, "incident", "list", "-o", "json").output) == []  # nothing active
-
-
-def test_period_statistics_split_over_processes_equal_one_process(home: Path) -> None:
-    """A large period is computed by several processes, each over its share of incident ids: the
-    merged statistics must be exactly those of one process (here forced on the small store)."""
-    from datetime import UTC, datetime
-
-    from opsagent.reports import period
-
-    store = Store(sqlite_url(home / "opsagent.db"))
-    try:
-        policy = load_policy([ROOT])
-        lo, hi, now = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC), datetime.now(UTC)
-        one = period.load_stats(store, policy, lo, hi, now, workers=1).summary()
-        split = period.load_stats(store, policy, lo, hi, now, workers=3).summary()
-    finally:
-        store.close()
-    assert one["total"] == 4 and one["by"]["category"]["network"] == 2
-    for summary in (one, split):  # medians/means compare exactly once the list order is irrelevant
-        summary.pop("from"), summary.pop("to")
-    assert split == one

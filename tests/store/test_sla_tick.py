@@ -127,25 +127,31 @@ def test_a_failed_tick_makes_the_next_one_start_afresh(store: Store, monkeypatch
     assert [(f.incident_id, f.step.target, f.step.level) for f in fired] == [(iid, "response", 1)]
 
 
-def test_a_restart_recomputes_only_what_changed_while_down(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def _count_recomputed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ids of the incidents whose clocks the ticks compute from here on."""
     from opsagent.sla import recompute
 
+    computed: list[int] = []
+
+    class Counting(recompute.ClockBatch):
+        def add(self, ref: Any, *args: Any) -> None:
+            computed.append(ref)
+            super().add(ref, *args)
+
+    monkeypatch.setattr(recompute, "ClockBatch", Counting)
+    return computed
+
+
+def test_a_restart_recomputes_only_what_changed_while_down(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     p = policy()
     ids = [_open(store, f"Svc{k}", priority="P2") for k in range(4)]
     opened = repo.get(store, ids[0])["opened_at"]  # type: ignore[index]
     service.tick(store, p, opened + timedelta(minutes=1), service.TickState())  # the serve that stopped
     repo.act(store, ids[2], "ack", "dave")  # while it was down
-    computed: list[int] = []
-    real = recompute.incident_clocks
-
-    def counting(incident: Any, events: Any, pol: Any, at: Any) -> Any:
-        computed.append(len(events))
-        return real(incident, events, pol, at)
-
-    monkeypatch.setattr(recompute, "incident_clocks", counting)
+    computed = _count_recomputed(monkeypatch)
     state = service.TickState()  # a new serve process
     service.tick(store, p, opened + timedelta(minutes=2), state)
-    assert len(computed) == 1  # only the acknowledged incident
+    assert computed == [ids[2]]  # only the acknowledged incident
     assert set(state.next_check) == set(ids)  # the others are remembered as their projection left them
     assert _projection(store, ids[2])["sla"]["response"]["met"] is True  # type: ignore[index]
     computed.clear()
@@ -154,3 +160,48 @@ def test_a_restart_recomputes_only_what_changed_while_down(store: Store, monkeyp
     service.tick(store, policy(targets=targets), opened + timedelta(minutes=3), service.TickState())
     assert len(computed) == 4  # another policy: everything again
     assert _projection(store, ids[0])["sla"]["resolution"]["budget_seconds"] == 16 * 3600  # type: ignore[index]
+
+
+def test_a_reload_recomputes_only_the_incidents_whose_clocks_it_changes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = policy()
+    fan, disk = _open(store, "Fan", priority="P1"), _open(store, "Disk", priority="P3")
+    opened = repo.get(store, fan)["opened_at"]  # type: ignore[index]
+    service.tick(store, p, opened + timedelta(minutes=1), service.TickState())
+    before = {i: _projection(store, i) for i in (fan, disk)}
+    computed = _count_recomputed(monkeypatch)
+    targets = p.model_dump()["targets"]
+    targets["P3"]["internal"]["resolution"] = "3wd"  # P3 only: the P1 incident's clocks are as they were
+    service.tick(store, policy(targets=targets), opened + timedelta(minutes=2), service.TickState())
+    assert computed == [disk]
+    assert _projection(store, fan) == before[fan]  # not rewritten
+    assert _projection(store, disk)["sla"]["resolution"]["budget_seconds"] == 3 * 8 * 3600  # type: ignore[index]
+    escalation = p.model_dump()["escalation"]
+    escalation["levels"][0]["at"] = "40%"  # escalation: every incident
+    computed.clear()
+    service.tick(store, policy(targets=targets, escalation=escalation), opened + timedelta(minutes=3), None)
+    assert sorted(computed) == sorted([fan, disk])
+
+
+def test_incidents_settled_while_serve_was_down_get_their_final_projection(store: Store) -> None:
+    p = policy()
+    a, b = _open(store, "Cpu", priority="P1"), _open(store, "Mem", priority="P1")
+    opened = repo.get(store, a)["opened_at"]  # type: ignore[index]
+    service.tick(store, p, opened + timedelta(minutes=1), service.TickState())
+    assert _outcome(store, a) is None  # clocks running: not settled
+    repo.act(store, a, "ack", "erin")
+    repo.act(store, a, "resolve", "erin", cause="c", resolution_steps="s")  # while serve was down
+    state = service.TickState()
+    service.tick(store, p, opened + timedelta(minutes=2), state)  # a restart's first tick: active ones only
+    assert _outcome(store, a) is None and state.settling is None
+    service.tick(store, p, opened + timedelta(minutes=3), state)  # the next lists and settles it
+    assert _outcome(store, a) == "mmm" and state.settling == []
+    assert _outcome(store, b) is None
+
+
+def _outcome(store: Store, incident_id: int) -> str | None:
+    s = schema.incident_service.c
+    with store.engine.connect() as conn:
+        found: str | None = conn.execute(select(s.outcome).where(s.incident_id == incident_id)).scalar()
+    return found
