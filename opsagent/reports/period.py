@@ -20,7 +20,7 @@ from opsagent.sla.projection import ClockDigests, counted_after, profile_of
 from opsagent.store import schema
 from opsagent.store.bulk import IDS, id_chunks
 from opsagent.store.engine import Store
-from opsagent.store.fastdates import epoch_reader, epoch_text_reader, epochs
+from opsagent.store.fastdates import epoch_reader, epoch_text_column, epochs
 
 
 def load_stats(
@@ -94,7 +94,7 @@ def _logs(conn: Connection, ids: list[int], in_period: Any, total: int) -> dict[
     as the tick reads them: julianday's few µs of error would decide a clock stopped exactly at its
     budget (acknowledged at 60 min of 1 h) otherwise."""
     e, i = schema.incident_events.c, schema.incidents.c
-    at_col, _ = epoch_text_reader(conn, e.at)
+    at_col = epoch_text_column(conn, e.at)
     query = select(e.incident_id, at_col, e.kind).order_by(e.incident_id, e.id)
     out: dict[int, list[tuple[float, str]]] = {}
     if len(ids) * 2 > total:

@@ -30,7 +30,7 @@ from opsagent.sla.projection import ClockDigests, counted_after, last_counted, p
 from opsagent.store import schema
 from opsagent.store.bulk import IDS, id_chunks
 from opsagent.store.engine import Store, now
-from opsagent.store.fastdates import epoch_text_reader, epochs, utc_reader
+from opsagent.store.fastdates import epoch_text_column, epochs, utc_reader
 
 _ESCALATED = EventKind.ESCALATED.value
 SETTLE_PER_TICK = 5_000  # settled incidents whose stale projection one tick brings up to date
@@ -321,7 +321,7 @@ def _events(conn: Connection, ids: set[int] | None, watermark: int, moment_t: fl
     (of their details only target and level, read by the database's JSON path operators; no JSON
     document decoded here, no time parsed), each in chunks of ids."""
     e, t = schema.incident_events.c, schema.incidents.c
-    at_col, _ = epoch_text_reader(conn, e.at)
+    at_col = epoch_text_column(conn, e.at)
     moves = select(e.incident_id, at_col, e.kind, e.id).where(e.id <= watermark, e.kind != _ESCALATED)
     levels = select(e.incident_id, e.detail["target"].as_string(), e.detail["level"].as_integer()).where(
         e.id <= watermark, e.kind == _ESCALATED

@@ -43,16 +43,18 @@ def epoch_reader(conn: Connection, column: Any) -> tuple[ColumnElement[Any], Cal
     return column, _epoch
 
 
-def epoch_text_reader(conn: Connection, column: Any) -> tuple[ColumnElement[Any], Callable[[Any], float]]:
-    """(expression to select, converter to epoch seconds) for a non-null UtcDateTime column, exact
-    to the microsecond (``epoch_reader``'s julianday arithmetic is off by some microseconds)."""
+def epoch_text_column(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """What to select of a non-null UtcDateTime column for :func:`epochs` (exact to the
+    microsecond; ``epoch_reader``'s julianday arithmetic is off by some microseconds): SQLite's
+    stored text, PostgreSQL's datetime."""
     if conn.dialect.name == "sqlite":
-        return type_coerce(column, String).label(column.key), _epoch_from_text
-    return column, _epoch
+        return type_coerce(column, String).label(column.key)
+    selected: ColumnElement[Any] = column
+    return selected
 
 
 def epochs(values: Sequence[Any]) -> list[float]:
-    """Epoch seconds of many values read through ``epoch_text_reader``, exact to the microsecond:
+    """Epoch seconds of many values read through ``epoch_text_column``, exact to the microsecond:
     SQLite's UTC text parsed by numpy in one call, datetimes (PostgreSQL) one by one."""
     if values and isinstance(values[0], str):
         micros = np.array(values, dtype="datetime64[us]").astype(np.int64)
@@ -62,10 +64,6 @@ def epochs(values: Sequence[Any]) -> list[float]:
 
 def _float(value: Any) -> float:
     return float(value)  # only for non-null columns (see epoch_reader)
-
-
-def _epoch_from_text(value: str) -> float:
-    return datetime.fromisoformat(value + "+00:00").timestamp()
 
 
 def _epoch(value: datetime) -> float:

@@ -155,7 +155,7 @@ def _connect_kwargs(ep: Endpoint, key_cache: KeyCache) -> dict[str, Any]:
     return kwargs
 
 
-def make_connection(ep: Endpoint, gateway: Connection | None, key_cache: KeyCache | None = None) -> Connection:
+def make_connection(ep: Endpoint, gateway: Connection | None, key_cache: KeyCache) -> Connection:
     # lazy=True: no ~/.ssh/config or fabric config files, so behaviour depends on the inventory only.
     conn = Connection(
         ep.host,
@@ -163,7 +163,7 @@ def make_connection(ep: Endpoint, gateway: Connection | None, key_cache: KeyCach
         port=ep.port,
         config=Config(lazy=True),
         gateway=gateway,
-        connect_kwargs=_connect_kwargs(ep, key_cache if key_cache is not None else KeyCache(size=0)),
+        connect_kwargs=_connect_kwargs(ep, key_cache),
     )
     client: paramiko.SSHClient = conn.client
     client.set_missing_host_key_policy(_AcceptUnknown() if ep.accept_unknown_host_key else paramiko.RejectPolicy())
