@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from opsagent.collectors.ssh.batch import MARK, READY, SUDO_OK, build_program, build_script, check_command, split_output
+from opsagent.collectors.ssh.batch import FAILED, MARK, READY, SUDO_OK, build_program, build_script, check_command, split_output
 from opsagent.collectors.ssh.checks import PARSERS
 from opsagent.collectors.ssh.collector import interpret
 from opsagent.collectors.ssh.options import Check, SshOptions
@@ -192,6 +192,24 @@ def test_long_lived_program_answers_each_request(shell: str) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_stderr_is_closed_only_after_a_failed_check(shell: str) -> None:
+    """A poll whose checks all succeeded answers on stdout alone (one SSH packet, nothing for the
+    reader to wait for on stderr); a failed check's poll closes stderr with its marker, after the
+    check's own complaint, and says so on stdout, so the reader knows to wait for it."""
+    ok = _checks(("a", "echo one; echo warning >&2", "loadavg"))
+    bad = _checks(("a", "echo one", "loadavg"), ("b", "echo broken >&2; exit 2", "loadavg"), ("c", "true", "loadavg"))
+    for checks, failed in ((ok, False), (bad, True)):
+        run = subprocess.run([shell], input=build_script(checks), capture_output=True, text=True, timeout=30)
+        assert (FAILED in run.stdout) is failed
+        assert (f"{MARK} stderr 1" in run.stderr) is failed
+        out = split_output(run.stdout, checks)
+        assert out["a"].output == "one\n" and out["a"].exit_status == 0
+        if failed:
+            assert run.stderr.index("broken") < run.stderr.index(f"{MARK} stderr 1")
+            assert out["b"].exit_status == 2 and out["c"].exit_status == 0 and out["c"].output == ""
 
 
 def test_sudo_wrapping_only_where_needed() -> None:

@@ -23,6 +23,7 @@ MARK = "@@opsagent-7f3a@@"
 READY = f"{MARK} ready\n"
 WANT_PASSWORD = f"{MARK} password\n"
 SUDO_OK = f"{MARK} sudo-ok\n"  # first line of a sudo-wrapped check that sudo let through
+FAILED = f"{MARK} failed\n"  # after the end line of a check that exited non-zero
 _END_PREFIX = f"\n{MARK} end "
 _PASSWORD_VAR = "__opsagent_pw"
 
@@ -64,16 +65,19 @@ def poll_function(checks: Sequence[Check], *, as_root: bool = False, password: b
             "(",  # a subshell: a check's `exit`, `set` or `cd` cannot touch the batch or the next check
             check_command(check, as_root=as_root, password=password),
             ") </dev/null",
-            f"printf '\\n{MARK} end {check.name} %s\\n' \"$?\"",
+            "__opsagent_s=$?",
+            f"printf '\\n{MARK} end {check.name} %s\\n' \"$__opsagent_s\"",
+            f"[ \"$__opsagent_s\" = 0 ] || printf '%s' '{FAILED}'",
         ]
     lines += [
         f"echo '{MARK} checks'",
         ")",
-        # stdout and stderr reach us as separate streams: this line closes the poll's stderr, so
-        # everything the checks wrote there (sudo's complaints) is in before the poll is read.
-        # It goes first, and the output and the done line go in ONE write: the poll's answer is
-        # then usually one SSH packet per stream, and the reader wakes once.
-        f"printf '{MARK} stderr %s\\n' \"$1\" >&2",
+        # stdout and stderr reach us as separate streams. When a check failed, its stderr (sudo's
+        # complaint, the command's error) says why: this line then closes the poll's stderr, so
+        # all of it is in before the poll is read. When every check succeeded nobody reads
+        # stderr, and the line is left out: the answer is then one SSH packet (the output and
+        # the done line go in ONE write), not two, and the reader wakes once.
+        f"case $__opsagent_out in *'{FAILED.strip()}'*) printf '{MARK} stderr %s\\n' \"$1\" >&2 ;; esac",
         f'printf \'%s\\n{MARK} done %s\\n\' "$__opsagent_out" "$1"',
         "}",
     ]

@@ -16,13 +16,14 @@ from typing import NoReturn
 import paramiko
 
 from opsagent.collectors.base import Outcome
-from opsagent.collectors.ssh.batch import MARK, READY, WANT_PASSWORD, build_program
+from opsagent.collectors.ssh.batch import FAILED, MARK, READY, WANT_PASSWORD, build_program
 from opsagent.collectors.ssh.errors import SshFailure
 from opsagent.collectors.ssh.options import Check
 from opsagent.secrets import Secret
 
 SUDO_PROMPT = "[opsagent-sudo-7f3a] "
 _SUDO_READY = b"@@opsagent-sudo-ready@@\n"
+_FAILED = FAILED.encode()
 _SLICE = 0.5  # seconds per blocking recv: stderr is drained between slices
 
 
@@ -158,7 +159,8 @@ class ShellSession:
             self.chan.sendall(f"poll {self.seq}\n".encode())
             reader.until(f"{MARK} done {self.seq}\n".encode(), "command batch")
             stderr_end = f"{MARK} stderr {self.seq}\n".encode()
-            reader.stderr_until(stderr_end)
+            if _FAILED in reader.out:  # the program closes stderr only after a failed check
+                reader.stderr_until(stderr_end)
             return Output(reader.out.decode("utf-8", "replace"), reader.err.replace(stderr_end, b"").decode())
 
     def alive(self) -> bool:
