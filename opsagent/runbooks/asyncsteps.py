@@ -6,14 +6,18 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 from typing import Any
 
 import aiohttp
 
-from opsagent.errors import SecretError
+from opsagent.collectors.snmp.options import SnmpOptions
+from opsagent.collectors.snmp.session import DeviceState, Value, classify, connect, get_many, open_session
+from opsagent.errors import CollectError, SecretError
 from opsagent.inventory.model import Asset
 from opsagent.runbooks.results import FAILED, OK, TIMEOUT, UNREACHABLE
+from opsagent.runbooks.steptypes import SnmpArgs
 from opsagent.runbooks.transports import Output, collector_options
 from opsagent.secrets import Secret, SecretRef, is_reference
 
@@ -97,84 +101,64 @@ def _secret(asset: Asset, section: str, name: str) -> Secret | None:
     return ref.resolve() if ref is not None else None
 
 
-async def run_snmp(
-    asset: Asset, oids: list[str], version: str, port: int | None, retries: int, timeout: float
-) -> Output:
-    """SNMP GET of the given numeric OIDs; credentials from the asset's ``snmp`` section."""
-    from pysnmp.hlapi.v3arch.asyncio import (
-        CommunityData,
-        ContextData,
-        ObjectIdentity,
-        ObjectType,
-        SnmpEngine,
-        UdpTransportTarget,
-        UsmUserData,
-        get_cmd,
-        usmAesCfb128Protocol,
-        usmHMACSHAAuthProtocol,
-    )
-
+async def run_snmp(asset: Asset, args: SnmpArgs, timeout: float) -> Output:
+    """SNMP GET of numeric OIDs through the snmp collector's transport (gufo-snmp): the same
+    credentials (``credentials.snmp``: community, or v3 user / auth / priv with any protocol the
+    collector takes) and the asset's snmp collector options; the step's args override them."""
+    oids = [o.strip().lstrip(".") for o in args.oids]
+    if bad := [o for o in oids if not _NUMERIC_OID.match(o)]:
+        return Output(FAILED, message=f"snmp: not a numeric OID: {', '.join(bad)} (MIB names are not resolved)")
+    raw = collector_options(asset, "snmp")
+    overrides = {"version": args.version, "port": args.port, "retries": args.retries, "timeout": args.timeout}
     try:
-        secrets: list[Secret] = []
-        if version == "3":
-            auth, priv = _secret(asset, "snmp", "auth_key"), _secret(asset, "snmp", "priv_key")
-            secrets = [s for s in (auth, priv) if s]
-            auth_data: Any = UsmUserData(
-                str(asset.credentials.get("snmp", {}).get("user", "")),
-                authKey=auth.reveal() if auth else None,
-                privKey=priv.reveal() if priv else None,
-                authProtocol=usmHMACSHAAuthProtocol if auth else None,
-                privProtocol=usmAesCfb128Protocol if priv else None,
-            )
-        else:
-            community = _secret(asset, "snmp", "community")
-            if community is None:
-                return Output(FAILED, message="credentials: the asset has no credentials.snmp.community reference")
-            secrets = [community]
-            auth_data = CommunityData(community.reveal(), mpModel=0 if version == "1" else 1)
-    except SecretError as exc:
-        return Output(FAILED, message=f"credentials: {exc}")
-    snmp_port = port or int(collector_options(asset, "snmp").get("port", 0) or 0) or asset.port or 161
-    engine = SnmpEngine()
-    try:
-        per_try = max(timeout / (retries + 1), 0.5)
-        target = await UdpTransportTarget.create((asset.target, snmp_port), timeout=per_try, retries=retries)
-        error, status, index, binds = await asyncio.wait_for(
-            get_cmd(
-                engine,
-                auth_data,
-                target,
-                ContextData(),
-                *[ObjectType(ObjectIdentity(o)) for o in oids],
-                lookupMib=False,
-            ),
-            timeout + 1,
+        options = SnmpOptions.model_validate(
+            {k: raw[k] for k in _SNMP_TRANSPORT if k in raw} | {k: v for k, v in overrides.items() if v is not None}
         )
-    except TimeoutError:
-        return Output(TIMEOUT, message=f"no SNMP answer from {asset.target}:{snmp_port}", secrets=secrets)
+    except ValueError as exc:
+        return Output(FAILED, message=f"snmp options: {exc}")
+    # every try must fit in the step's timeout: a silent agent gives a timeout result, not a hung step
+    options.timeout = max(min(options.timeout, timeout / (options.retries + 1)), 0.2)
+    secrets = _snmp_secrets(asset)
+    if args.port:
+        asset = asset.model_copy(update={"port": args.port})
+    try:
+        session = open_session(asset, options, options.max_repetitions)
+        await connect(session, options.retries)
+        state, found = DeviceState(options.max_repetitions), dict[str, Value]()
+        for i in range(0, len(oids), _GET_CHUNK):  # small GETs: any agent's PDU size takes them
+            found |= await get_many(session, oids[i : i + _GET_CHUNK], options.retries, state)
+    except CollectError as exc:
+        return Output(FAILED, message=f"{exc.reason}: {exc}", secrets=secrets)
     except Exception as exc:
-        return Output(FAILED, message=f"snmp: {type(exc).__name__}: {str(exc)[:200]}", secrets=secrets)
-    finally:
-        with contextlib.suppress(Exception):
-            engine.close_dispatcher()
-    if error:
-        text = str(error)
-        kind = TIMEOUT if "timeout" in text.lower() or "no snmp response" in text.lower() else FAILED
-        return Output(kind, message=f"snmp: {text}", secrets=secrets)
-    if status:
-        return Output(FAILED, message=f"snmp: {status.prettyPrint()} at {index}", secrets=secrets)
-    values = {str(name): _snmp_value(value) for name, value in binds}
+        reason, message = classify(exc)
+        where = f"{asset.target}:{asset.port or options.port}"
+        status = {"timeout": TIMEOUT, "refused": UNREACHABLE, "unreachable": UNREACHABLE}.get(reason, FAILED)
+        return Output(status, message=f"snmp {where}: {message}", secrets=secrets)
+    values = {oid: _snmp_value(found.get(oid)) for oid in oids}  # noSuchObject/Instance: None
     text = "\n".join(f"{k} = {v}" for k, v in values.items())
     return Output(OK, text, "", 0, data=values, secrets=secrets)
 
 
-def _snmp_value(value: Any) -> Any:
-    name = type(value).__name__
-    if name in ("NoSuchObject", "NoSuchInstance", "EndOfMibView"):
-        return None
-    if name in ("Integer", "Integer32", "Counter32", "Counter64", "Gauge32", "Unsigned32", "TimeTicks"):
-        return int(value)
-    return value.prettyPrint()
+_NUMERIC_OID = re.compile(r"^[0-9]+(\.[0-9]+)+$")
+_SNMP_TRANSPORT = ("version", "port", "timeout", "retries", "key_expansion")
+_GET_CHUNK = 20
+
+
+def _snmp_secrets(asset: Asset) -> list[Secret]:
+    """The resolved values to redact from the step's output (resolution errors surface in open_session)."""
+    out = []
+    for name in ("community", "auth_password", "priv_password"):
+        with contextlib.suppress(Exception):
+            if (secret := _secret(asset, "snmp", name)) is not None:
+                out.append(secret)
+    return out
+
+
+def _snmp_value(value: Value) -> Any:
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", errors="replace").rstrip("\x00")
+        return text if text.isprintable() else "0x" + value.hex().upper()
+    return value
 
 
 _ROBOT_BODY = {

@@ -307,7 +307,7 @@ class StepRunner:
                 return await self._thread(run_sql, asset, driver, query, params, args.database, args.read_only, timeout)
             case "snmp":
                 oids, args = prepared.args
-                return await run_snmp(asset, oids, args.version, args.port, args.retries, timeout)
+                return await run_snmp(asset, args.model_copy(update={"oids": oids}), timeout)
             case "http":
                 a = prepared.args
                 return await run_http(

@@ -42,10 +42,13 @@ class CliArgs(_Args):
 
 
 class SnmpArgs(_Args):
+    """Transport settings default to the asset's snmp collector options (then that collector's defaults)."""
+
     oids: list[str] = Field(min_length=1)
-    version: str = Field(default="2c", pattern=r"^(1|2c|3)$")
+    version: str | None = Field(default=None, pattern=r"^(1|2c|3)$")
     port: int | None = Field(default=None, ge=1, le=65535)
-    retries: int = Field(default=1, ge=0, le=10)
+    retries: int | None = Field(default=None, ge=0, le=10)
+    timeout: float | None = Field(default=None, gt=0, le=60, description="seconds per try (snmpget -t)")
 
 
 class SqlArgs(_Args):

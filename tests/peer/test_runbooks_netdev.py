@@ -46,12 +46,20 @@ def _secret(home: Home, monkeypatch: pytest.MonkeyPatch, name: str, value: str) 
 def test_snmp_get_step(runbook_snmpd: RbSnmpd, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
     ref = _secret(home, monkeypatch, "OPSAGENT_T_RB_COMMUNITY", runbook_snmpd.community)
     wrong = _secret(home, monkeypatch, "OPSAGENT_T_RB_WRONG", "not-the-community")
+    _, apw, _, ppw = runbook_snmpd.users["ops_sha256_aes256"]
+    v3_auth = _secret(home, monkeypatch, "OPSAGENT_T_RB_V3A", apw)
+    v3_priv = _secret(home, monkeypatch, "OPSAGENT_T_RB_V3P", ppw or "")
     items = [
         f"  - name: sw1\n    kind: network\n    address: {LOCALHOST}\n    port: {runbook_snmpd.port}\n"
         f"    credentials: {{snmp: {{community: '{ref}'}}}}\n",
         f"  - name: sw-wrong\n    kind: network\n    address: {LOCALHOST}\n    port: {runbook_snmpd.port}\n"
         f"    credentials: {{snmp: {{community: '{wrong}'}}}}\n",
         f"  - name: sw-none\n    kind: network\n    address: {LOCALHOST}\n    port: {free_port()}\n",
+        # v3 with the collector's credential names and protocols; the collector options set the version
+        f"  - name: sw-v3\n    kind: network\n    address: {LOCALHOST}\n    port: {runbook_snmpd.port}\n"
+        f"    credentials: {{snmp: {{user: ops_sha256_aes256, auth_protocol: SHA-256, auth_password: '{v3_auth}',"
+        f" priv_protocol: AES-256, priv_password: '{v3_priv}'}}}}\n"
+        "    collectors: [{name: snmp, options: {version: '3', timeout: 2s}}]\n",
     ]
     import_inventory(home, items)
     home.runbook("snmp-facts.yaml", SNMP_BOOK)
@@ -65,7 +73,25 @@ def test_snmp_get_step(runbook_snmpd: RbSnmpd, home: Home, monkeypatch: pytest.M
     assert ok["checks"][0]["status"] in ("pass", "warn") and ok["checks"][0]["value"] == "opsagent-rb-switch"
     assert by_asset["sw-wrong"]["status"] == "timeout"  # a wrong community gets no answer at all
     assert by_asset["sw-none"]["status"] == "failed" and "community" in by_asset["sw-none"]["message"]
+    v3 = by_asset["sw-v3"]
+    assert v3["status"] == "ok" and "1.3.6.1.2.1.1.5.0 = opsagent-rb-switch" in v3["stdout"], v3
     assert runbook_snmpd.community not in json.dumps(detail)
+    assert apw not in json.dumps(detail) and (ppw or "") not in json.dumps(detail)
+
+
+def test_snmp_step_names_a_non_numeric_oid(runbook_snmpd: RbSnmpd, home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = _secret(home, monkeypatch, "OPSAGENT_T_RB_COMMUNITY", runbook_snmpd.community)
+    item = (
+        f"  - name: sw1\n    kind: network\n    address: {LOCALHOST}\n    port: {runbook_snmpd.port}\n"
+        f"    credentials: {{snmp: {{community: '{ref}'}}}}\n"
+    )
+    import_inventory(home, [item])
+    book = SNMP_BOOK.replace('"1.3.6.1.2.1.1.3.0"', '"SNMPv2-MIB::sysUpTime.0"')
+    home.runbook("snmp-facts.yaml", book)
+    assert home.cli("runbook", "run", "snmp-facts").exit_code == 1
+    detail = home.json("runbook", "show", str(home.json("runbook", "runs")[0]["id"]))
+    step = detail["steps"][0]
+    assert step["status"] == "failed" and "SNMPv2-MIB::sysUpTime.0" in step["message"], step
 
 
 CLI_BOOK = """\

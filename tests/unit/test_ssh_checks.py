@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from opsagent.collectors.ssh.batch import FAILED, MARK, READY, SUDO_OK, build_program, build_script, check_command, split_output
+from opsagent.collectors.ssh.batch import (
+    FAILED,
+    MARK,
+    READY,
+    SUDO_OK,
+    build_program,
+    build_script,
+    check_command,
+    split_output,
+)
 from opsagent.collectors.ssh.checks import PARSERS
 from opsagent.collectors.ssh.collector import interpret
 from opsagent.collectors.ssh.options import Check, SshOptions
