@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from opsagent.collectors.snmp import SnmpCollector  # noqa: E402
 from opsagent.collectors.snmp.options import SnmpOptions  # noqa: E402
+from opsagent.gctune import tune_for_polling  # noqa: E402
 from opsagent.inventory.model import Asset, CollectorSpec  # noqa: E402
 from tests.peers.ports import free_port, wait_port  # noqa: E402
 from tests.peers.process import Daemon  # noqa: E402
@@ -118,6 +119,7 @@ async def exporter_round(port: int, pid: int, ports: list[int]) -> tuple[float, 
 
 def main() -> None:
     devices = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    tune_for_polling()  # as `opsagent serve` does
     base = Path(tempfile.mkdtemp(prefix="opsagent-bench-snmp-"))
     sim = start_snmpsim(base, RECORDING, endpoints=devices)
     os.environ["BENCH_COMMUNITY"] = COMMUNITY

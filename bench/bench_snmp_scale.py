@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.bench_snmp import columns, exporter_config, if_mib, proc_cpu  # noqa: E402
+from opsagent.gctune import tune_for_polling  # noqa: E402
 
 COMMUNITY = "bench-scale"
 PORTS_FROM = 20000
@@ -183,6 +184,7 @@ async def exporter_round(base: Path, ports: list[int]) -> tuple[float, float, in
 
 
 def inner(devices: int, sample: int) -> None:
+    tune_for_polling()  # as `opsagent serve` does
     base = Path(tempfile.mkdtemp(prefix="opsagent-bench-scale-"))
     ports = list(range(PORTS_FROM, PORTS_FROM + devices))
     agents = start_agents(base, ports)

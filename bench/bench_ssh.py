@@ -40,6 +40,7 @@ from opsagent.collectors.profiles import load_profiles
 from opsagent.collectors.ssh import SshCollector
 from opsagent.collectors.ssh.batch import build_script
 from opsagent.collectors.ssh.options import SshOptions
+from opsagent.gctune import tune_for_polling
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.metrics import Exposition, MetricsRegistry
 from opsagent.poller import Poller
@@ -188,6 +189,7 @@ def main() -> None:
     args = parser.parse_args()
     key_types = args.key_types.split(",")
     profile = dict(load_profiles([ROOT], options_models())[("ssh", "linux")].options)
+    tune_for_polling()  # as `opsagent serve` does
     servers = [start_sshd() for _ in range(args.servers)]
     try:
         persistent = asyncio.run(run_collector(servers, args.assets, args.rounds, True, profile))

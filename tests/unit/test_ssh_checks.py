@@ -261,3 +261,17 @@ def test_unchanged_facts_from_changed_outputs_are_reused() -> None:
     assert second.facts is first.facts and second.facts["memory"]["total_bytes"] == 16000000 * 1024
     free = [s.value for s in second.samples if s.name == "node_memory_MemFree_bytes"]
     assert free == [2000 * 1024]
+
+
+@pytest.mark.parametrize("name", ["network", "filesystems"])
+def test_cached_sections_are_not_shared_with_callers(name: str) -> None:
+    """The mount table and sysfs attributes are parsed once per distinct text: a caller changing
+    what one parse returned must not change the next parse of the same output."""
+    output = json.loads(next((FIXTURES / name).glob("*.json")).read_text(encoding="utf-8"))["output"]
+    parse = PARSERS[name].parse
+    first = parse(output)
+    expected = json.loads(json.dumps(first))
+    rows = first.values() if isinstance(first, dict) else first
+    for row in rows:
+        (row["attrs"] if name == "network" else row).clear()
+    assert json.loads(json.dumps(parse(output))) == expected

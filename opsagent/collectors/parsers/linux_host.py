@@ -7,6 +7,7 @@ command becomes a ``parse`` failure instead of silently empty metrics.
 
 from __future__ import annotations
 
+import functools
 import re
 from operator import mul
 from typing import Any
@@ -204,7 +205,7 @@ def parse_filesystems(text: str) -> list[dict[str, Any]]:
     mounts_text, statfs_text = split_sections(text, 2)
     statfs = parse_statfs(statfs_text)
     out: list[dict[str, Any]] = []
-    for mount in parse_mounts(mounts_text):
+    for mount in _mounts_of(mounts_text):
         sizes = statfs.get(mount["mountpoint"])
         readonly = "ro" in mount["options"].split(",")
         out.append({**mount, "readonly": readonly, "error": sizes is None, **(sizes or {})})
@@ -227,8 +228,15 @@ def parse_network(text: str) -> dict[str, dict[str, Any]]:
     """The ``network`` check: ``/proc/net/dev``, a ``@@section@@`` line, then the sysfs attributes."""
     dev_text, sysfs_text = split_sections(text, 2)
     counters = parse_net_dev(dev_text)
-    attrs = parse_net_sysfs(sysfs_text)
-    return {name: {"counters": values, "attrs": attrs.get(name, {})} for name, values in counters.items()}
+    attrs = _net_sysfs_of(sysfs_text)
+    return {name: {"counters": values, "attrs": dict(attrs.get(name, {}))} for name, values in counters.items()}
+
+
+# The mount table and the interfaces' sysfs attributes are the same text poll after poll (the
+# sizes and counters beside them are not): parsed once per distinct text, for up to a fleet of
+# hosts. The cached values are only read (the callers above copy what they hand out).
+_mounts_of = functools.lru_cache(maxsize=4096)(parse_mounts)
+_net_sysfs_of = functools.lru_cache(maxsize=4096)(parse_net_sysfs)
 
 
 _PAIR = re.compile(r'([A-Z0-9:_%\-]+)="((?:[^"\\]|\\.)*)"')
