@@ -55,6 +55,10 @@ def test_snmp_get_step(runbook_snmpd: RbSnmpd, home: Home, monkeypatch: pytest.M
         f"  - name: sw-wrong\n    kind: network\n    address: {LOCALHOST}\n    port: {runbook_snmpd.port}\n"
         f"    credentials: {{snmp: {{community: '{wrong}'}}}}\n",
         f"  - name: sw-none\n    kind: network\n    address: {LOCALHOST}\n    port: {free_port()}\n",
+        # v1: a missing OID fails the whole GET (noSuchName); the others still get their values
+        f"  - name: sw-v1\n    kind: network\n    address: {LOCALHOST}\n    port: {runbook_snmpd.port}\n"
+        f"    credentials: {{snmp: {{community: '{ref}'}}}}\n"
+        "    collectors: [{name: snmp, options: {version: '1'}}]\n",
         # v3 with the collector's credential names and protocols; the collector options set the version
         f"  - name: sw-v3\n    kind: network\n    address: {LOCALHOST}\n    port: {runbook_snmpd.port}\n"
         f"    credentials: {{snmp: {{user: ops_sha256_aes256, auth_protocol: SHA-256, auth_password: '{v3_auth}',"
@@ -73,6 +77,13 @@ def test_snmp_get_step(runbook_snmpd: RbSnmpd, home: Home, monkeypatch: pytest.M
     assert ok["checks"][0]["status"] in ("pass", "warn") and ok["checks"][0]["value"] == "opsagent-rb-switch"
     assert by_asset["sw-wrong"]["status"] == "timeout"  # a wrong community gets no answer at all
     assert by_asset["sw-none"]["status"] == "failed" and "community" in by_asset["sw-none"]["message"]
+    v1 = by_asset["sw-v1"]
+    assert v1["status"] == "ok" and "1.3.6.1.2.1.1.5.0 = opsagent-rb-switch" in v1["stdout"], (
+        v1["status"],
+        v1["message"],
+        v1["stdout"],
+    )
+    assert "1.3.6.1.2.1.1.99.0 = None" in v1["stdout"]
     v3 = by_asset["sw-v3"]
     assert v3["status"] == "ok" and "1.3.6.1.2.1.1.5.0 = opsagent-rb-switch" in v3["stdout"], v3
     assert runbook_snmpd.community not in json.dumps(detail)

@@ -14,7 +14,7 @@ from opsagent.collectors.base import CollectResult, Outcome
 from opsagent.collectors.snmp import SnmpCollector
 from opsagent.collectors.snmp.convert import as_text
 from opsagent.collectors.snmp.options import SnmpOptions
-from opsagent.collectors.snmp.session import DeviceState, open_session, walk
+from opsagent.collectors.snmp.session import DeviceState, get_many, open_session, walk
 from opsagent.inventory.model import Asset, CollectorSpec
 from tests.peers.ports import LOCALHOST
 from tests.peers.snmp import Snmpd, Snmpsim, bulkwalk
@@ -138,6 +138,22 @@ async def test_snmpd_v2c_host_profile(snmpd_agent: Snmpd, monkeypatch: Any) -> N
     assert [s.value for s in result.samples if s.name == "memTotalReal"] == [float(v) for v in mem.values()]
     assert any(s.name == "hrStorageSize" for s in result.samples)
     assert result.facts["system"]["sysLocation"] == "opsagent-test-lab"
+
+
+@pytest.mark.parametrize("version", ["1", "2c"])
+async def test_get_many_with_a_missing_oid(snmpd_agent: Snmpd, monkeypatch: Any, version: str) -> None:
+    """v1 answers noSuchName for the whole GET when one OID is missing: the others still count."""
+    asset = v2c("snmpd-get", snmpd_agent.port, snmpd_agent.community, monkeypatch)
+    options = SnmpOptions(version=version)
+    oids = ["1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.99.0", "1.3.6.1.2.1.1.6.0"]
+    got = await get_many(open_session(asset, options, 10), oids, 1, DeviceState(10))
+    assert got == {"1.3.6.1.2.1.1.5.0": snmpd_agent.sys_name.encode(), "1.3.6.1.2.1.1.6.0": b"opsagent-test-lab"}
+    nothing = await get_many(
+        open_session(asset, options, 10), ["1.3.6.1.2.1.1.98.0", "1.3.6.1.2.1.1.99.0"], 1, DeviceState(10)
+    )
+    assert nothing == {}
+    result = await collect(asset, include=["net_snmp"], version=version)
+    assert result.ok and result.facts["system"]["sysLocation"] == "opsagent-test-lab", result.message
 
 
 @pytest.mark.parametrize("user", ["ops_sha_aes", "ops_sha256_aes256", "ops_sha_noauth"])

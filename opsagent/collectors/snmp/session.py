@@ -121,15 +121,25 @@ async def connect(session: SnmpSession, retries: int) -> None:
 
 
 async def get_many(session: SnmpSession, oids: list[str], retries: int, state: DeviceState) -> dict[str, Value]:
-    """One GET of several OIDs; missing ones (noSuchObject/Instance) are simply absent."""
+    """One GET of several OIDs; missing ones (noSuchObject/Instance) are simply absent.
+
+    SNMPv1 has no per-varbind exceptions: one missing OID fails the whole request (noSuchName,
+    which gufo-snmp returns as an empty answer), so then each OID is asked alone and the others
+    still get their values. (A v2c answer is only empty when every OID is missing.)"""
     for attempt in range(retries + 1):
         try:
-            return dict(await session.get_many(oids))
+            found = dict(await session.get_many(oids))
         except TimeoutError:
             if attempt == retries:
                 raise
+            continue
         except NoSuchInstance:
-            return {}
+            found = {}
+        if found or len(oids) == 1:
+            return found
+        for oid in oids:
+            found |= await get_many(session, [oid], retries, state)
+        return found
     return {}
 
 
