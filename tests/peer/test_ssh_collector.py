@@ -302,26 +302,36 @@ def test_samples_are_hashable_and_named_like_node_exporter(sshd_server: SshServe
 async def test_idle_connections_do_not_busy_wake_and_close_promptly(
     sshd_server: SshServer, profile: dict[str, Any]
 ) -> None:
-    """paramiko's reader thread polls its socket every 0.1 s by default; ours wakes every
-    IDLE_WAKEUP s once logged in, and still ends soon after the connection is closed."""
+    """paramiko's reader thread polls its socket every 0.1 s by default; ours sleeps one keepalive
+    interval once logged in (a minute without keepalives), and still ends at once when the
+    connection is closed (well before its sleep would end)."""
     import threading
 
     import paramiko
 
-    from opsagent.collectors.ssh.connection import IDLE_WAKEUP
-
     collector = SshCollector(max_workers=4)
     before = set(threading.enumerate())  # objects, not idents: a dead thread's ident is reused at once
     try:
-        result = await collector.collect(make_asset(sshd_server, "idle"), make_spec(sshd_server, profile), {})
+        spec = make_spec(sshd_server, profile, keepalive=45)
+        result = await collector.collect(make_asset(sshd_server, "idle"), spec, {})
         assert result.ok, result.message
         transport = collector.pool._entries["idle"].conn.client.get_transport()
-        assert transport.sock.gettimeout() == IDLE_WAKEUP
+        assert transport.sock.gettimeout() == 45
         readers = [t for t in threading.enumerate() if t not in before and isinstance(t, paramiko.Transport)]
         assert readers
+        spec_off = make_spec(sshd_server, profile, keepalive=0)
+        result = await collector.collect(make_asset(sshd_server, "idle-nokeepalive"), spec_off, {})
+        assert result.ok, result.message
+        transport = collector.pool._entries["idle-nokeepalive"].conn.client.get_transport()
+        assert transport.sock.gettimeout() == 60
+        readers += [
+            t
+            for t in threading.enumerate()
+            if t not in before and t not in readers and isinstance(t, paramiko.Transport)
+        ]
     finally:
         collector.close()
-    deadline = time.monotonic() + IDLE_WAKEUP + 5
+    deadline = time.monotonic() + 5
     while any(t.is_alive() for t in readers) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
     assert not any(t.is_alive() for t in readers)
