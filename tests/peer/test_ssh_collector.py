@@ -335,3 +335,18 @@ async def test_idle_connections_do_not_busy_wake_and_close_promptly(
     while any(t.is_alive() for t in readers) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert not any(t.is_alive() for t in readers)
+
+
+async def test_idle_connection_still_sends_keepalives(sshd_server: SshServer, profile: dict[str, Any]) -> None:
+    """The reader thread sleeping one keepalive interval still sends every keepalive when due."""
+    collector = SshCollector(max_workers=2)
+    try:
+        spec = make_spec(sshd_server, profile, keepalive=1)
+        result = await collector.collect(make_asset(sshd_server, "keepalive"), spec, {})
+        assert result.ok, result.message
+        packetizer = collector.pool._entries["keepalive"].conn.client.get_transport().packetizer
+        sent = packetizer._Packetizer__sent_packets  # paramiko keeps no public packet counter
+        await asyncio.sleep(3.6)
+        assert packetizer._Packetizer__sent_packets - sent >= 2
+    finally:
+        collector.close()
