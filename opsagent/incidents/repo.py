@@ -99,7 +99,8 @@ def fire(
             and at - as_utc(row.resolved_at) <= timedelta(seconds=reopen_within)
         ):
             _touch(conn, row.id, status=Status.OPEN.value, count=t.count + 1, last_fired_at=at, resolved_at=None)
-            _event(conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value)
+            earlier = _reset_closure(conn, row.id)
+            _event(conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value, **earlier)
             return row.id, "reopened"
         labels = alert.labels
         title = alert.annotations.get("summary") or f"{alert.alertname} {asset_of(labels) or ''}".strip()
@@ -235,10 +236,30 @@ def act(store: Store, incident_id: int, action: str, actor: str, message: str = 
         if values or action in ("note", "escalate"):
             _touch(conn, incident_id, **values)
         detail = {k: v for k, v in values.items() if k in UPDATABLE}
+        if action == "reopen":
+            detail |= _reset_closure(conn, incident_id)
         _event(conn, incident_id, kind, actor, message, **detail)
     incident = get(store, incident_id)
     assert incident is not None
     return incident
+
+
+def _reset_closure(conn: Connection, incident_id: int) -> dict[str, Any]:
+    """A reopened incident is live work again: un-archive it and ask for a new follow-up (回访), since
+    the earlier call-back judged a fix that did not hold. The old values stay in the reopen event."""
+    s = schema.incident_service.c
+    old = conn.execute(
+        select(s.archived_at, s.followed_up_at, s.satisfaction).where(s.incident_id == incident_id)
+    ).first()
+    if old is None or (old.archived_at is None and old.followed_up_at is None):
+        return {}
+    conn.execute(
+        update(schema.incident_service)
+        .where(s.incident_id == incident_id)
+        .values(archived_at=None, followed_up_at=None, followed_up_by=None, satisfaction=None, feedback=None)
+    )
+    earlier = {"was_archived": old.archived_at is not None, "earlier_satisfaction": old.satisfaction}
+    return {k: v for k, v in earlier.items() if v not in (None, False)}
 
 
 def _row(row: Any) -> dict[str, Any]:
