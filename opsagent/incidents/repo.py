@@ -100,7 +100,9 @@ def fire(
         ):
             _touch(conn, row.id, status=Status.OPEN.value, count=t.count + 1, last_fired_at=at, resolved_at=None)
             earlier = _reset_closure(conn, row.id)
-            _event(conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value, **earlier)
+            _event(
+                conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value, **earlier
+            )
             return row.id, "reopened"
         labels = alert.labels
         title = alert.annotations.get("summary") or f"{alert.alertname} {asset_of(labels) or ''}".strip()
