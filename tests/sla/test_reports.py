@@ -3,6 +3,7 @@ correct, the PDF rasterised by pdftoppm and checked to be non-blank, its text re
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -174,6 +175,15 @@ def test_period_report_html_has_charts_and_pdf_renders(home: Path, tmp_path: Pat
     assert "2026年第三季度 季度统计报告" in html
     html = run(home, "report", "period", "--year", "2026", "--lang", "en").output
     assert "Annual Service Statistics Report — 2026" in html and "Quarterly" not in html
+
+
+def test_period_report_markdown_prints_each_table_once(home: Path) -> None:
+    text = run(home, "report", "period", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "md").output
+    lines = text.splitlines()
+    headers = [line for line, below in itertools.pairwise(lines) if below.startswith("|---")]
+    named = [h for h in headers if h.replace("|", "").strip()]  # the field tables have blank headers
+    assert len(named) >= 5, text
+    assert len(named) == len(set(named)), [h for h in named if named.count(h) > 1]
 
 
 def test_period_needs_a_range(home: Path) -> None:
