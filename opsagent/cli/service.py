@@ -200,9 +200,10 @@ def oncall(config: AgentConfig, weeks: int) -> None:
     policy = _policy(config)
     moment = now()
     for name, rotation in policy.oncall.items():
-        click.echo(f"{name}: {on_call(rotation, moment)} (now)")
         count = weeks if rotation.every == "weekly" else weeks * 7
-        for at, who in shifts(rotation, moment, count)[1:]:
+        current, *coming = shifts(rotation, moment, count)
+        click.echo(f"{name}: {on_call(rotation, moment)} (now, since {_local(current[0], policy)})")
+        for at, who in coming:
             click.echo(f"  from {_local(at, policy)}: {who}")
 
 
