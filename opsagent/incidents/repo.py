@@ -42,13 +42,22 @@ class AlertInput:
     value: float | None = None
     resolve_policy: str = "auto"
     source: str = "rule"
-    at: datetime | None = None
+    at: datetime | None = None  # when opsagent received it (default now): opened_at, and where SLA clocks start
+    started_at: datetime | None = None  # when the alert itself began (Alertmanager's startsAt), if earlier
 
 
-def _event(conn: Connection, incident_id: int, kind: str, actor: str, message: str = "", **detail: Any) -> None:
+def _event(
+    conn: Connection,
+    incident_id: int,
+    kind: str,
+    actor: str,
+    message: str = "",
+    when: datetime | None = None,
+    **detail: Any,
+) -> None:
     conn.execute(
         insert(schema.incident_events).values(
-            incident_id=incident_id, at=now(), kind=kind, actor=actor, message=message, detail=detail
+            incident_id=incident_id, at=when or now(), kind=kind, actor=actor, message=message, detail=detail
         )
     )
 
@@ -134,7 +143,12 @@ def fire(
         ).inserted_primary_key
         assert incident_id is not None
         incident_id = incident_id[0]
-        _event(conn, incident_id, EventKind.OPENED, SYSTEM_ACTOR, title, source=alert.source, labels=labels)
+        # One rule for opened_at and the SLA clocks: both start at receipt (the opened event), since nobody
+        # could respond before opsagent knew; an earlier start of the alert itself is kept beside it.
+        began = {"started_at": alert.started_at.isoformat()} if alert.started_at and alert.started_at < at else {}
+        _event(
+            conn, incident_id, EventKind.OPENED, SYSTEM_ACTOR, title, at, source=alert.source, labels=labels, **began
+        )
         if found is not None and (found.impact or found.urgency):
             conn.execute(
                 insert(schema.incident_service).values(
