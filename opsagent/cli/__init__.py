@@ -18,6 +18,7 @@ from opsagent import __version__
 from opsagent.cli.common import EXIT_INVALID, EXIT_STORE, err_console
 from opsagent.config import load_config
 from opsagent.errors import ConfigError, OpsAgentError, SecretError, SelectorError, StoreError
+from opsagent.i18n import apply_process_zone
 
 
 class _Main(click.Group):
@@ -67,6 +68,7 @@ def cli(ctx: click.Context, config_path: Path | None, store: str | None, verbose
         ctx.obj = load_config(config_path, overrides={"store": store})
     except ValidationError as exc:
         raise ConfigError([_flag_issue(e) for e in exc.errors(include_url=False)]) from None
+    apply_process_zone(ctx.obj.timezone)  # every time the CLI shows is in the configured zone
 
 
 def _flag_issue(error: Any) -> Any:
