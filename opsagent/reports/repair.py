@@ -13,6 +13,7 @@ from typing import Any
 
 from opsagent.reports.document import Document, Fields, Heading, Para, SignOff, Table
 from opsagent.reports.i18n import CATEGORY, STATUS, event_name, t, word
+from opsagent.reports.messages import event_text
 from opsagent.sla.clock import Clock
 
 
@@ -34,13 +35,6 @@ def clock_outcome(clock: Clock, lang: str) -> str:
     if clock.met:
         return t("met", lang)
     return t("paused_state" if clock.state == "paused" else "running", lang)
-
-
-def _event_text(event: Mapping[str, Any]) -> str:
-    message = str(event.get("message") or "")
-    detail = event.get("detail") or {}
-    extras = [f"{k}={v}" for k, v in detail.items() if k in ("priority", "assignee", "satisfaction", "by", "target")]
-    return " · ".join(p for p in [message, ", ".join(extras)] if p)
 
 
 def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
@@ -106,7 +100,7 @@ def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
         Table(
             [t("at", lang), t("event", lang), t("by", lang), t("message", lang)],
             [
-                [local(e["at"], tz), event_name(e["kind"], lang), e["actor"], _event_text(e)]
+                [local(e["at"], tz), event_name(e["kind"], lang), e["actor"], event_text(e, lang)]
                 for e in incident.get("events", [])
             ],
         ),

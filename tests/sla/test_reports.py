@@ -177,6 +177,17 @@ def test_period_report_html_has_charts_and_pdf_renders(home: Path, tmp_path: Pat
     assert "Annual Service Statistics Report — 2026" in html and "Quarterly" not in html
 
 
+def test_zh_timeline_has_no_english_sentences_or_raw_details(home: Path) -> None:
+    text = run(home, "report", "incident", "1", "--lang", "zh", "--format", "md").output
+    timeline = text.split("## 处理过程记录")[1].split("## 维修结果复查")[0]
+    for raw in ("by=", "satisfaction=", "the alert fired again", "closed after the follow-up call", "archived at"):
+        assert raw not in timeline, raw
+    assert "确认人：李主任" in timeline and "满意度：5 / 5" in timeline
+    assert "告警再次触发" in timeline and "回访确认后关闭" in timeline
+    english = run(home, "report", "incident", "1", "--lang", "en", "--format", "md").output
+    assert "signed by: 李主任" in english and "the alert fired again" in english
+
+
 def test_period_report_markdown_prints_each_table_once(home: Path) -> None:
     text = run(home, "report", "period", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "md").output
     lines = text.splitlines()
