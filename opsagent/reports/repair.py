@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+from opsagent.i18n import zone_label
 from opsagent.reports.document import Document, Fields, Heading, Para, SignOff, Table
 from opsagent.reports.i18n import CATEGORY, STATUS, event_name, t, word
 from opsagent.reports.messages import event_text
@@ -19,6 +20,11 @@ from opsagent.sla.clock import Clock
 
 def local(value: datetime | None, tz: tzinfo) -> str:
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def zone_text(tz: tzinfo) -> str:
+    """The zone every time of a report is shown in, said once: ``Asia/Shanghai (UTC+08:00)``."""
+    return f"{getattr(tz, 'key', None) or tz} ({zone_label(datetime.now(tz))})"
 
 
 def duration(seconds: float, lang: str) -> str:
@@ -61,6 +67,7 @@ def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
                 (t("acknowledged", lang), local(incident.get("acknowledged_at"), tz)),
                 (t("resolved", lang), local(incident.get("resolved_at"), tz)),
                 (t("closed", lang), local(incident.get("closed_at"), tz)),
+                (t("timezone", lang), zone_text(tz)),
             ]
         ),
         Heading(t("symptom", lang)),

@@ -188,6 +188,16 @@ def test_zh_timeline_has_no_english_sentences_or_raw_details(home: Path) -> None
     assert "signed by: 李主任" in english and "the alert fired again" in english
 
 
+def test_reports_default_to_the_agents_language_and_zone(home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "opsagent.yaml"
+    config.write_text("language: zh\ntimezone: Europe/Berlin\n")
+    text = run(home, "--config", str(config), "report", "incident", "1", "--format", "md").output
+    assert "维修服务报告" in text and "| **时区** | Europe/Berlin (UTC+01:00) |" in text
+    config.write_text("language: en\ntimezone: Asia/Shanghai\n")
+    text = run(home, "--config", str(config), "report", "period", "--year", "2026", "--format", "md").output
+    assert "Annual Service Statistics Report" in text and "| **Time zone** | Asia/Shanghai (UTC+08:00) |" in text
+
+
 def test_period_report_markdown_prints_each_table_once(home: Path) -> None:
     text = run(home, "report", "period", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "md").output
     lines = text.splitlines()
