@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsagent.i18n import system_language, system_zone, valid_zone
 from opsagent.loader import load_model
-from opsagent.store.engine import sqlite_url
+from opsagent.store.urls import sqlite_url
 from opsagent.traps.config import TrapsConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9810"

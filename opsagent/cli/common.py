@@ -7,11 +7,12 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_STORE = 0, 1, 2, 3
 
@@ -26,10 +27,14 @@ output_option = click.option(
 
 
 def console() -> Console:
+    from rich.console import Console  # loaded by the commands that print tables, not by every start
+
     return Console(soft_wrap=False)
 
 
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, soft_wrap=True)
 
 
@@ -75,6 +80,8 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
         for line in lines:  # aligned like `kubectl get`, never wrapped, no box drawing
             sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold")
