@@ -83,7 +83,9 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     scheduler.add_job(
         sla_tick, "interval", args=(app, policy, engine.config, TickState()), seconds=SLA_TICK_SECONDS, id="sla-tick"
     )
-    backups = BackupJobs(scheduler, app.store)  # scheduled config backup of network gear (netmiko)
+    backups = BackupJobs(
+        scheduler, app.store, zone=app.config.zone
+    )  # scheduled config backup of network gear (netmiko)
     backups.sync(inventory)
     scheduler.add_job(backups.refresh, "interval", args=(app.inventory,), seconds=INVENTORY_REFRESH_SECONDS)
     exposition = Exposition(app.metrics)

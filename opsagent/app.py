@@ -43,14 +43,22 @@ class App:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.metrics = MetricsRegistry()
-        self.collectors: dict[str, Collector] = available_collectors()
-        for collector in self.collectors.values():
+        if config.collector_settings:
+            self.collectors  # noqa: B018 -- invalid collector settings fail at start, not at first poll
+        # SQLite has one writer: all store writes from the poll loop go through one thread, in order.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsagent-store")
+
+    @cached_property
+    def collectors(self) -> dict[str, Collector]:
+        """Built at first use: a command that polls nothing never imports paramiko, aiohttp, pysnmp…"""
+        collectors: dict[str, Collector] = available_collectors()
+        for collector in collectors.values():
             use_roots = getattr(collector, "use_content_roots", None)  # snmp: profile includes across roots
             if callable(use_roots):
-                use_roots(config.roots)
+                use_roots(self.config.roots)
             self.metrics.add_help(collector.help)
-        for name, settings in config.collector_settings.items():
-            configure = getattr(self.collectors.get(name), "configure", None)
+        for name, settings in self.config.collector_settings.items():
+            configure = getattr(collectors.get(name), "configure", None)
             if not callable(configure):
                 raise ConfigError(
                     [ConfigIssue("agent config", None, f"collector_settings.{name}", "no such configurable collector")]
@@ -59,8 +67,7 @@ class App:
                 configure(settings)
             except ValueError as exc:
                 raise ConfigError([ConfigIssue("agent config", None, f"collector_settings.{name}", str(exc))]) from None
-        # SQLite has one writer: all store writes from the poll loop go through one thread, in order.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsagent-store")
+        return collectors
 
     @cached_property
     def store(self) -> Store:
@@ -118,7 +125,7 @@ class App:
         self.close()
 
     def close(self) -> None:
-        for collector in self.collectors.values():  # collectors holding connections (ssh) close them
+        for collector in self.__dict__.get("collectors", {}).values():  # ssh holds connections: close them
             closer = getattr(collector, "close", None)
             if callable(closer):
                 closer()

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opsagent.i18n import system_language, system_zone, valid_zone
 from opsagent.loader import load_model
-from opsagent.store.engine import sqlite_url
+from opsagent.store.urls import sqlite_url
 from opsagent.traps.config import TrapsConfig
 
 DEFAULT_LISTEN = "127.0.0.1:9810"
@@ -68,6 +71,25 @@ class AgentConfig(BaseModel):
         "in that identity's name (runbook runs and approvals); the api_token_ref token's identity is 'api'",
     )
     traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
+    language: Literal["zh", "en"] | None = Field(
+        default=None, description="language of reports, notifications and messages (default: from $LANG)"
+    )
+    timezone: str | None = Field(
+        default=None, description="IANA zone of every time shown and every cron schedule (default: the host's zone)"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_zone(cls, value: str | None) -> str | None:
+        return valid_zone(value) if value is not None else None
+
+    @property
+    def lang(self) -> str:
+        return self.language or system_language()
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.timezone) if self.timezone else system_zone()
 
     @field_validator("listen")
     @classmethod

@@ -235,7 +235,7 @@ class AlertEngine:
                     None,
                     alert.annotations.get(RESOLVE, "auto"),
                     self._sources.get(alert.fingerprint, "alertmanager"),
-                    datetime.fromtimestamp(alert.active_at, UTC),
+                    started_at=datetime.fromtimestamp(alert.active_at, UTC),
                 ),
                 reopen,
                 self.classify,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opsagent.alerts.engine import AlertEngine
+from opsagent.alerts.notify.formats import Style
 from opsagent.alerts.notifyconfig import load_notify_config
 from opsagent.alerts.rulefile import load_rules
 from opsagent.alerts.silences import parents_from_vars
@@ -40,4 +41,9 @@ def build_engine(app: App, inventory: Inventory) -> tuple[AlertEngine, dict[str,
     config = load_notify_config(app.config.roots)
     parents = parents_of(inventory)
     engine = AlertEngine(app.store, app.metrics.history, rules, config, parents=lambda: parents)
+    engine.dispatcher.style = message_style(app)  # notifications in the agent's language and zone
     return engine, parents
+
+
+def message_style(app: App) -> Style:
+    return Style(app.config.lang, app.config.zone)

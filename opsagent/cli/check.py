@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from opsagent.collectors import options_models
 from opsagent.config import AgentConfig
 from opsagent.content import check_paths, default_check_paths
 from opsagent.runbooks.notify import known_receivers
+from opsagent.sla.policy import calendar_warnings, policy_path
 
 
 @click.command()
@@ -24,8 +26,20 @@ def check(config: AgentConfig, paths: tuple[Path, ...]) -> None:
     count, issues = check_paths(targets, models, known_receivers(config.roots))
     for issue in issues:
         err_console().print(str(issue), markup=False, highlight=False)
+    if not issues and _checks_policy(config, targets):
+        for warning in calendar_warnings(config.roots, date.today()):
+            err_console().print(f"warning: {warning}", markup=False, highlight=False)
     bad_files = len({i.path for i in issues})
     if issues:
         console().print(f"{count} file(s) checked, {bad_files} invalid, {len(issues)} problem(s)")
         raise click.exceptions.Exit(EXIT_INVALID)
     console().print(f"{count} file(s) checked, all valid")
+
+
+def _checks_policy(config: AgentConfig, targets: list[Path]) -> bool:
+    """Whether the service-level policy in effect is among the files checked."""
+    path = policy_path(config.roots)
+    if path is None:
+        return False
+    policy = path.resolve()
+    return any(policy == t.resolve() or t.resolve() in policy.parents for t in targets)

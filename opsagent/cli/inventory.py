@@ -11,7 +11,9 @@ from opsagent.app import App, actor
 from opsagent.cli.common import (
     EXIT_FAILED,
     console,
+    human_value,
     local_time,
+    natural_key,
     output_option,
     print_json,
     print_table,
@@ -46,7 +48,7 @@ def list_(config: AgentConfig, selector: str, output: str) -> None:
     """List assets matching SELECTOR (Ansible --limit style: 'web:&prod:!web03', 'kind=network', 'tag=env=prod')."""
     inv = _app(config).inventory()
     index = GroupIndex(inv)
-    assets = select(inv, selector, index)
+    assets = sorted(select(inv, selector, index), key=lambda a: natural_key(a.name))
     if output == "json":
         print_json([a.model_dump(mode="json") | {"all_groups": sorted(index.groups_of(a))} for a in assets])
         return
@@ -91,7 +93,7 @@ def show(config: AgentConfig, name: str, output: str) -> None:
         print_json(data)
         return
     print_table(f"asset {name}", ["field", "value"], [(k, short(v, 100)) for k, v in data.items() if k != "facts"])
-    print_table("facts", ["fact", "value"], [(k, short(v, 100)) for k, v in facts.items()])
+    print_table("facts", ["fact", "value"], [(k, short(human_value(k, v), 100)) for k, v in facts.items()])
 
 
 @inventory.command("import")

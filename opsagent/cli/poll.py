@@ -7,7 +7,7 @@ import asyncio
 import click
 
 from opsagent.app import App
-from opsagent.cli.common import EXIT_FAILED, console, output_option, print_json, print_table, short
+from opsagent.cli.common import EXIT_FAILED, console, human_value, output_option, print_json, print_table, short
 from opsagent.collectors.base import CollectResult
 from opsagent.config import AgentConfig
 from opsagent.inventory.facts import flatten
@@ -39,13 +39,13 @@ def _render(results: list[CollectResult], samples: bool, facts: bool) -> None:
             print_table(
                 f"{r.asset} · {r.collector} · facts",
                 ["fact", "value"],
-                ((k, short(v, 100)) for k, v in flatten(r.facts).items()),
+                ((k, short(human_value(k, v), 100)) for k, v in flatten(r.facts).items()),
             )
         if samples and r.samples:
             print_table(
                 f"{r.asset} · {r.collector} · samples",
                 ["metric", "labels", "value"],
-                ((s.name, _label_text(dict(s.labels)), f"{s.value:g}") for s in r.samples),
+                ((s.name, _label_text(dict(s.labels)), human_value(s.name, s.value)) for s in r.samples),
             )
 
 

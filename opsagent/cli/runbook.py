@@ -95,10 +95,10 @@ def _step_json(step: Step) -> dict[str, Any]:
 @runbook.command()
 @click.argument("name_or_run")
 @click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False), help="Write a run's report.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(["en", "zh"]), help="Report language (default: the agent's `language`).")
 @output_option
 @click.pass_obj
-def show(config: AgentConfig, name_or_run: str, report_file: Path | None, lang: str, output: str) -> None:
+def show(config: AgentConfig, name_or_run: str, report_file: Path | None, lang: str | None, output: str) -> None:
     """Show a runbook (by name) or a run (by number: targets, rendered commands, outputs, approvals)."""
     with App(config) as app:
         if name_or_run.isdigit():
@@ -242,7 +242,7 @@ def _run_main(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
 @click.option("--retry-failed", is_flag=True, help="Only the targets that failed in the last run.")
 @click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the report: .md, .html or .json by suffix.")  # fmt: skip
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True, help="Report language.")
+@click.option("--lang", type=click.Choice(["en", "zh"]), help="Report language (default: the agent's `language`).")
 @click.option("-f", "--forks", type=click.IntRange(1, 5000), help="Targets at once (default: the runbook's).")
 @click.option("-v", "--verbose", is_flag=True, help="Print every step as it finishes.")
 @output_option
@@ -256,7 +256,7 @@ def run(
     yes: bool,
     retry_failed: bool,
     report_file: Path | None,
-    lang: str,
+    lang: str | None,
     forks: int | None,
     verbose: bool,
     output: str,

@@ -32,7 +32,10 @@ def _policy(config: AgentConfig) -> ServiceLevelPolicy:
         raise ConfigError([ConfigIssue("alerts/service-levels.yaml", None, "", str(exc))]) from None
 
 
-def _tz(policy: ServiceLevelPolicy) -> Any:
+def _tz(policy: ServiceLevelPolicy, config: AgentConfig | None = None) -> Any:
+    """The reader's zone: the agent's `timezone` if set, else the default business calendar's."""
+    if config is not None and config.timezone:
+        return config.zone
     return policy.built_calendars[policy.default_calendar].tz
 
 
@@ -200,9 +203,10 @@ def oncall(config: AgentConfig, weeks: int) -> None:
     policy = _policy(config)
     moment = now()
     for name, rotation in policy.oncall.items():
-        click.echo(f"{name}: {on_call(rotation, moment)} (now)")
         count = weeks if rotation.every == "weekly" else weeks * 7
-        for at, who in shifts(rotation, moment, count)[1:]:
+        current, *coming = shifts(rotation, moment, count)
+        click.echo(f"{name}: {on_call(rotation, moment)} (now, since {_local(current[0], policy)})")
+        for at, who in coming:
             click.echo(f"  from {_local(at, policy)}: {who}")
 
 
@@ -242,7 +246,7 @@ def _write(data: bytes, out: Path | None, fmt: str) -> None:
         click.echo(f"wrote {out}", err=True)
 
 
-_lang = click.option("--lang", type=click.Choice(LANGS), default="zh", show_default=True)
+_lang = click.option("--lang", type=click.Choice(LANGS), help="Report language (default: the agent's `language`).")
 _fmt = click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf"]), default="md", show_default=True)
 _out = click.option("-o", "--output", "out", type=click.Path(path_type=Path, dir_okay=False), help="File to write.")
 
@@ -253,11 +257,11 @@ _out = click.option("-o", "--output", "out", type=click.Path(path_type=Path, dir
 @_fmt
 @_out
 @click.pass_obj
-def incident_report(config: AgentConfig, incident_id: int, lang: str, fmt: str, out: Path | None) -> None:
+def incident_report(config: AgentConfig, incident_id: int, lang: str | None, fmt: str, out: Path | None) -> None:
     """维修服务报告: symptom, cause, steps, result, timeline, service level, follow-up, sign-off."""
     policy = _policy(config)
     found = _incident_with_service(config, policy, incident_id)
-    _write(render(repair.build(found, lang, _tz(policy)), fmt), out, fmt)
+    _write(render(repair.build(found, lang or config.lang, _tz(policy, config)), fmt), out, fmt)
 
 
 def _parse_day(value: str, tz: Any) -> datetime:
@@ -325,12 +329,13 @@ def _range(start: str | None, end: str | None, quarter: str | None, month: str |
 @_out
 @click.pass_obj
 def period(config: AgentConfig, start: str | None, end: str | None, quarter: str | None, month: str | None,
-           year: str | None, lang: str, fmt: str, out: Path | None) -> None:  # fmt: skip
+           year: str | None, lang: str | None, fmt: str, out: Path | None) -> None:  # fmt: skip
     """Statistics of the incidents opened in a period, by project, fault type, asset kind, asset,
     priority and source; MTTA/MTTR; SLA compliance; top faults; satisfaction; with charts. The title
     follows the period (quarterly, monthly, half-yearly, annual, or the dates of any other range)."""
     policy = _policy(config)
-    tz = _tz(policy)
+    tz = _tz(policy, config)
+    lang = lang or config.lang
     lo, hi = _range(start, end, quarter, month, year, tz)
     if hi <= lo:
         raise click.BadParameter("--to must be after --from")

@@ -42,13 +42,22 @@ class AlertInput:
     value: float | None = None
     resolve_policy: str = "auto"
     source: str = "rule"
-    at: datetime | None = None
+    at: datetime | None = None  # when opsagent received it (default now): opened_at, and where SLA clocks start
+    started_at: datetime | None = None  # when the alert itself began (Alertmanager's startsAt), if earlier
 
 
-def _event(conn: Connection, incident_id: int, kind: str, actor: str, message: str = "", **detail: Any) -> None:
+def _event(
+    conn: Connection,
+    incident_id: int,
+    kind: str,
+    actor: str,
+    message: str = "",
+    when: datetime | None = None,
+    **detail: Any,
+) -> None:
     conn.execute(
         insert(schema.incident_events).values(
-            incident_id=incident_id, at=now(), kind=kind, actor=actor, message=message, detail=detail
+            incident_id=incident_id, at=when or now(), kind=kind, actor=actor, message=message, detail=detail
         )
     )
 
@@ -99,7 +108,10 @@ def fire(
             and at - as_utc(row.resolved_at) <= timedelta(seconds=reopen_within)
         ):
             _touch(conn, row.id, status=Status.OPEN.value, count=t.count + 1, last_fired_at=at, resolved_at=None)
-            _event(conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value)
+            earlier = _reset_closure(conn, row.id)
+            _event(
+                conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value, **earlier
+            )
             return row.id, "reopened"
         labels = alert.labels
         title = alert.annotations.get("summary") or f"{alert.alertname} {asset_of(labels) or ''}".strip()
@@ -131,7 +143,12 @@ def fire(
         ).inserted_primary_key
         assert incident_id is not None
         incident_id = incident_id[0]
-        _event(conn, incident_id, EventKind.OPENED, SYSTEM_ACTOR, title, source=alert.source, labels=labels)
+        # One rule for opened_at and the SLA clocks: both start at receipt (the opened event), since nobody
+        # could respond before opsagent knew; an earlier start of the alert itself is kept beside it.
+        began = {"started_at": alert.started_at.isoformat()} if alert.started_at and alert.started_at < at else {}
+        _event(
+            conn, incident_id, EventKind.OPENED, SYSTEM_ACTOR, title, at, source=alert.source, labels=labels, **began
+        )
         if found is not None and (found.impact or found.urgency):
             conn.execute(
                 insert(schema.incident_service).values(
@@ -235,10 +252,30 @@ def act(store: Store, incident_id: int, action: str, actor: str, message: str = 
         if values or action in ("note", "escalate"):
             _touch(conn, incident_id, **values)
         detail = {k: v for k, v in values.items() if k in UPDATABLE}
+        if action == "reopen":
+            detail |= _reset_closure(conn, incident_id)
         _event(conn, incident_id, kind, actor, message, **detail)
     incident = get(store, incident_id)
     assert incident is not None
     return incident
+
+
+def _reset_closure(conn: Connection, incident_id: int) -> dict[str, Any]:
+    """A reopened incident is live work again: un-archive it and ask for a new follow-up (回访), since
+    the earlier call-back judged a fix that did not hold. The old values stay in the reopen event."""
+    s = schema.incident_service.c
+    old = conn.execute(
+        select(s.archived_at, s.followed_up_at, s.satisfaction).where(s.incident_id == incident_id)
+    ).first()
+    if old is None or (old.archived_at is None and old.followed_up_at is None):
+        return {}
+    conn.execute(
+        update(schema.incident_service)
+        .where(s.incident_id == incident_id)
+        .values(archived_at=None, followed_up_at=None, followed_up_by=None, satisfaction=None, feedback=None)
+    )
+    earlier = {"was_archived": old.archived_at is not None, "earlier_satisfaction": old.satisfaction}
+    return {k: v for k, v in earlier.items() if v not in (None, False)}
 
 
 def _row(row: Any) -> dict[str, Any]:

@@ -6,7 +6,8 @@ job, reconciled with the inventory like poll jobs. Settings are asset or group v
 ```yaml
 vars:
   config_backup_interval: 1h        # default 1h, as Oxidized; or
-  config_backup_cron: "0 2 * * *"   # a cron expression (UTC) instead of the interval
+  config_backup_cron: "0 2 * * *"   # a cron expression instead of the interval, in
+  config_backup_timezone: Asia/Shanghai  # this zone (default: the agent's timezone, see opsagent.crons)
   config_backup_timeout: 30s        # per CLI step
   config_backup: false              # opt out
 ```
@@ -24,8 +25,9 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -33,6 +35,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import insert
 
+from opsagent.crons import cron_trigger, cron_zone, zone_name
+from opsagent.i18n import valid_zone
 from opsagent.inventory.model import Asset, Inventory
 from opsagent.inventory.resolve import GroupIndex
 from opsagent.netcli.backup import COMMANDS, BackupResult, backup
@@ -50,9 +54,10 @@ class BackupPlan:
     asset: Asset
     trigger: str  # "interval:3600" or "cron:0 2 * * *" — also the change detector for sync
     timeout: float
+    zone: str = "UTC"  # of a cron trigger: config_backup_timezone, else the agent's zone
 
 
-def plan_for(asset: Asset, variables: dict[str, Any]) -> BackupPlan | None:
+def plan_for(asset: Asset, variables: dict[str, Any], zone: tzinfo | None = None) -> BackupPlan | None:
     """The asset's backup schedule, or None when it has none. ValueError on an invalid setting."""
     if "cli" not in asset.credentials or variables.get("config_backup") is False:
         return None
@@ -61,8 +66,10 @@ def plan_for(asset: Asset, variables: dict[str, Any]) -> BackupPlan | None:
     timeout = parse_duration(variables.get("config_backup_timeout", 30))
     cron = variables.get("config_backup_cron")
     if cron:
-        CronTrigger.from_crontab(str(cron), timezone=UTC)  # raises ValueError when invalid
-        return BackupPlan(asset, f"cron:{cron}", timeout)
+        own = variables.get("config_backup_timezone")
+        tz = cron_zone(valid_zone(str(own)) if own else None, zone or UTC)
+        cron_trigger(str(cron), tz)  # raises ValueError when invalid
+        return BackupPlan(asset, f"cron:{cron}", timeout, zone_name(tz))
     interval = parse_duration(variables.get("config_backup_interval", DEFAULT_INTERVAL))
     if interval < 60:
         raise ValueError("config_backup_interval below 60s would hammer the device's CLI")
@@ -118,9 +125,10 @@ def record_event(store: Store, result: BackupResult) -> None:
 class BackupJobs:
     """Keeps one backup job per eligible asset; its :meth:`collect` feeds ``/metrics``."""
 
-    def __init__(self, scheduler: AsyncIOScheduler, store: Store, limit: int = 8) -> None:
+    def __init__(self, scheduler: AsyncIOScheduler, store: Store, limit: int = 8, zone: tzinfo | None = None) -> None:
         self.scheduler = scheduler
         self.store = store
+        self.zone = zone  # of cron backups without config_backup_timezone: the agent's zone
         self.plans: dict[str, BackupPlan] = {}
         self.stats = BackupStats()
         self.invalid: dict[str, str] = {}
@@ -133,7 +141,7 @@ class BackupJobs:
         self.invalid = {}
         for asset in inventory.assets.values():
             try:
-                plan = plan_for(asset, index.effective_vars(asset))
+                plan = plan_for(asset, index.effective_vars(asset), self.zone)
             except ValueError as exc:  # one bad var never stops the others' backups
                 self.invalid[asset.name] = str(exc)
                 log.error("%s: config backup not scheduled: %s", asset.name, exc)
@@ -173,7 +181,7 @@ class BackupJobs:
     def _trigger(job_id: str, plan: BackupPlan) -> CronTrigger | IntervalTrigger:
         kind, _, value = plan.trigger.partition(":")
         if kind == "cron":
-            return CronTrigger.from_crontab(value, timezone=UTC)
+            return cron_trigger(value, ZoneInfo(plan.zone))
         # First fetch soon after start (spread over 10 s by a stable hash), then every interval.
         offset = (zlib.crc32(job_id.encode()) % 1000) / 100
         start = datetime.now(UTC) + timedelta(seconds=offset) - timedelta(seconds=float(value))

@@ -85,7 +85,10 @@ def _md_table(headers: list[str], rows: list[list[Cell]]) -> list[str]:
 
 def to_markdown(doc: Document) -> str:
     out = [f"# {doc.title}", ""]
+    shown: Table | None = None  # a figure's data table, already written in its place
     for block in doc.blocks:
+        if block is shown:
+            continue  # the HTML/PDF shows chart + table; Markdown has only the table, once
         if isinstance(block, Heading):
             out += ["#" * (block.level) + " " + block.text, ""]
         elif isinstance(block, Para):
@@ -96,6 +99,7 @@ def to_markdown(doc: Document) -> str:
             out += [*_md_table(block.headers, block.rows), ""]
         elif isinstance(block, Figure):
             out += [f"*{block.caption}*", ""]
+            shown = block.fallback
             if block.fallback is not None:
                 out += [*_md_table(block.fallback.headers, block.fallback.rows), ""]
     return "\n".join(out).rstrip() + "\n"

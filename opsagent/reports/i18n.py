@@ -90,6 +90,7 @@ T: dict[str, dict[str, str]] = {
     "followups_open": {"zh": "待复查", "en": "Follow-ups outstanding"},
     "carried": {"zh": "上期遗留问题跟踪", "en": "Carried over from earlier periods"},
     "hours": {"zh": "小时", "en": "h"},
+    "timezone": {"zh": "时区", "en": "Time zone"},
 }
 
 EVENTS: dict[str, dict[str, str]] = {

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, case, false, select
 from opsagent.reports.charts import bar_chart
 from opsagent.reports.document import Document, Fields, Figure, Heading, Table
 from opsagent.reports.i18n import CATEGORY, t, word
-from opsagent.reports.repair import duration, local
+from opsagent.reports.repair import duration, local, zone_text
 from opsagent.reports.stats import PeriodStats, period_stats
 from opsagent.reports.titles import period_title
 from opsagent.sla.policy import TARGETS, ServiceLevelPolicy
@@ -144,6 +144,7 @@ def build(stats: PeriodStats, lang: str, tz: tzinfo, generated: datetime) -> Doc
             [
                 (t("period", lang), f"{local(stats.start, tz)} — {local(stats.end, tz)}"),
                 (t("generated", lang), local(generated, tz)),
+                (t("timezone", lang), zone_text(tz)),
                 (t("total", lang), stats.total),
                 (t("open_now", lang), stats.still_open),
                 (t("mtta", lang), _dur(summary["mtta_seconds"], lang)),

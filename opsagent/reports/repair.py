@@ -11,13 +11,20 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+from opsagent.i18n import zone_label
 from opsagent.reports.document import Document, Fields, Heading, Para, SignOff, Table
 from opsagent.reports.i18n import CATEGORY, STATUS, event_name, t, word
+from opsagent.reports.messages import event_text
 from opsagent.sla.clock import Clock
 
 
 def local(value: datetime | None, tz: tzinfo) -> str:
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def zone_text(tz: tzinfo) -> str:
+    """The zone every time of a report is shown in, said once: ``Asia/Shanghai (UTC+08:00)``."""
+    return f"{getattr(tz, 'key', None) or tz} ({zone_label(datetime.now(tz))})"
 
 
 def duration(seconds: float, lang: str) -> str:
@@ -34,13 +41,6 @@ def clock_outcome(clock: Clock, lang: str) -> str:
     if clock.met:
         return t("met", lang)
     return t("paused_state" if clock.state == "paused" else "running", lang)
-
-
-def _event_text(event: Mapping[str, Any]) -> str:
-    message = str(event.get("message") or "")
-    detail = event.get("detail") or {}
-    extras = [f"{k}={v}" for k, v in detail.items() if k in ("priority", "assignee", "satisfaction", "by", "target")]
-    return " · ".join(p for p in [message, ", ".join(extras)] if p)
 
 
 def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
@@ -67,6 +67,7 @@ def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
                 (t("acknowledged", lang), local(incident.get("acknowledged_at"), tz)),
                 (t("resolved", lang), local(incident.get("resolved_at"), tz)),
                 (t("closed", lang), local(incident.get("closed_at"), tz)),
+                (t("timezone", lang), zone_text(tz)),
             ]
         ),
         Heading(t("symptom", lang)),
@@ -106,7 +107,7 @@ def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
         Table(
             [t("at", lang), t("event", lang), t("by", lang), t("message", lang)],
             [
-                [local(e["at"], tz), event_name(e["kind"], lang), e["actor"], _event_text(e)]
+                [local(e["at"], tz), event_name(e["kind"], lang), e["actor"], event_text(e, lang)]
                 for e in incident.get("events", [])
             ],
         ),

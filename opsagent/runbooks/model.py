@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opsagent.i18n import valid_zone
 from opsagent.loader import load_model
 from opsagent.units import Duration
 
@@ -155,6 +156,9 @@ class Runbook(BaseModel):
     )
     max_fail_percentage: float | None = Field(default=None, ge=0, le=100)
     schedule: str | None = Field(default=None, description="cron expression: `opsagent serve` runs it")
+    timezone: str | None = Field(
+        default=None, description="zone of `schedule` (default: the agent's `timezone`, else the host's zone)"
+    )
     approval: str = Field(default="auto", pattern=r"^(auto|required)$", description="triggered runs wait for a person")
     steps: list[Step] = Field(min_length=1)
 
@@ -184,6 +188,11 @@ class Runbook(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"invalid cron expression: {exc}") from None
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return valid_zone(value) if value is not None else None
 
     @field_validator("serial")
     @classmethod

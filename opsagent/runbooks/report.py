@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
+
+from opsagent.i18n import show_time
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -28,6 +30,17 @@ LABELS: dict[str, dict[str, str]] = {
         "matrix": "Checks × assets",
         "findings": "Findings (warn and fail)",
         "none": "No findings: every check passed.",
+        "none_partial": "No findings on the targets inspected; {n} target(s) could not be inspected.",
+        "nothing": "Nothing was inspected: no target could be reached.",
+        "succeeded": "succeeded",
+        "failed": "failed",
+        "running": "running",
+        "interrupted": "interrupted",
+        "ok": "ok",
+        "skipped": "skipped",
+        "timeout": "timed out",
+        "unreachable": "unreachable",
+        "changed": "changed",
         "asset": "Asset",
         "value": "Value",
         "threshold": "Threshold",
@@ -54,6 +67,17 @@ LABELS: dict[str, dict[str, str]] = {
         "matrix": "检查项 × 资产",
         "findings": "发现的问题（警告与失败）",
         "none": "未发现问题：全部检查项通过。",
+        "none_partial": "已巡检的资产未发现问题；{n} 个资产无法巡检。",
+        "nothing": "未完成任何巡检：所有资产均无法连接。",
+        "succeeded": "成功",
+        "failed": "失败",
+        "running": "执行中",
+        "interrupted": "已中断",
+        "ok": "正常",
+        "skipped": "已跳过",
+        "timeout": "超时",
+        "unreachable": "无法连接",
+        "changed": "已变更",
         "asset": "资产",
         "value": "实测值",
         "threshold": "阈值",
@@ -69,11 +93,26 @@ LABELS: dict[str, dict[str, str]] = {
 ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "❗", "n/a": "—"}
 
 
-def _time(value: Any) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if isinstance(value, datetime) else str(value or "")
+def _time(value: Any, zone: tzinfo | None = None) -> str:
+    return show_time(value, zone, seconds=True) if isinstance(value, datetime) else str(value or "")
 
 
-def build(run: dict[str, Any]) -> dict[str, Any]:
+def _word(lb: dict[str, str], value: Any) -> str:
+    """A status word in the report's language (a value it has no word for stays as it is)."""
+    return lb.get(str(value), str(value))
+
+
+def _none_text(data: dict[str, Any], lb: dict[str, str]) -> str:
+    """What the findings section says when it lists nothing: never "all passed" for targets not inspected."""
+    missed = len(data["not_inspected"])
+    if not missed:
+        return lb["none"]
+    if not any(cell for row in data["matrix"].values() for cell in row.values()):
+        return lb["nothing"]
+    return lb["none_partial"].format(n=missed)
+
+
+def build(run: dict[str, Any], zone: tzinfo | None = None) -> dict[str, Any]:
     """The report's data: checks in runbook order, assets sorted, one cell per (check, asset)."""
     checks: list[str] = []
     cells: dict[tuple[str, str], dict[str, Any]] = {}
@@ -88,14 +127,15 @@ def build(run: dict[str, Any]) -> dict[str, Any]:
     counts = {"pass": 0, "warn": 0, "fail": 0, "error": 0}
     for cell in cells.values():
         counts[cell["status"]] += 1
+    counts["error"] += len(unreachable)  # a target that could not be inspected is an error, not a pass
     return {
         "run": run["id"],
         "runbook": run["runbook"],
         "kind": run["kind"],
         "status": run["status"],
         "actor": run["actor"],
-        "started_at": _time(run["started_at"]),
-        "finished_at": _time(run.get("finished_at")),
+        "started_at": _time(run["started_at"], zone),
+        "finished_at": _time(run.get("finished_at"), zone),
         "parameters": run["parameters"],
         "assets": assets,
         "checks": checks,
@@ -129,13 +169,13 @@ def _md(text: Any) -> str:
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(run: dict[str, Any], lang: str = "en") -> str:
-    data, lb = build(run), LABELS[lang]
+def render_markdown(run: dict[str, Any], lang: str = "en", zone: tzinfo | None = None) -> str:
+    data, lb = build(run, zone), LABELS[lang]
     c = data["counts"]
     lines = [
         f"# {lb['title']}: {data['runbook']}",
         "",
-        f"- {lb['run']}: #{data['run']} · {lb['status']}: {data['status']}",
+        f"- {lb['run']}: #{data['run']} · {lb['status']}: {_word(lb, data['status'])}",
         f"- {lb['by']}: {data['actor']} · {lb['started']}: {data['started_at']} · "
         f"{lb['finished']}: {data['finished_at']}",
         f"- {lb['params']}: " + (", ".join(f"`{k}={v}`" for k, v in data["parameters"].items()) or "—"),
@@ -163,10 +203,10 @@ def render_markdown(run: dict[str, Any], lang: str = "en") -> str:
                 f"| {_md(cell.get('value'))} | {_md(cell.get('threshold'))} | {_md(cell.get('message'))} |"
             )
     else:
-        lines.append(lb["none"])
+        lines.append(_none_text(data, lb))
     if data["not_inspected"]:
         lines += ["", f"## {lb['errors']}", ""]
-        lines += [f"- {_md(t['asset'])}: {t['status']} — {_md(t['message'])}" for t in data["not_inspected"]]
+        lines += [f"- {_md(t['asset'])}: {_word(lb, t['status'])} — {_md(t['message'])}" for t in data["not_inspected"]]
     return "\n".join(lines) + "\n"
 
 
@@ -176,15 +216,15 @@ th{background:#f3f3f3}.pass{background:#e6f4ea}.warn{background:#fff4d6}.fail{ba
 .na{color:#999}"""
 
 
-def render_html(run: dict[str, Any], lang: str = "en") -> str:
-    data, lb = build(run), LABELS[lang]
+def render_html(run: dict[str, Any], lang: str = "en", zone: tzinfo | None = None) -> str:
+    data, lb = build(run, zone), LABELS[lang]
     e = html.escape
     c = data["counts"]
     out = [
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">',
         f"<title>{e(lb['title'])}: {e(data['runbook'])}</title><style>{_CSS}</style></head><body>",
         f"<h1>{e(lb['title'])}: {e(data['runbook'])}</h1><ul>",
-        f"<li>{e(lb['run'])}: #{data['run']} · {e(lb['status'])}: {e(data['status'])}</li>",
+        f"<li>{e(lb['run'])}: #{data['run']} · {e(lb['status'])}: {e(_word(lb, data['status']))}</li>",
         f"<li>{e(lb['by'])}: {e(data['actor'])} · {e(lb['started'])}: {e(data['started_at'])} · "
         f"{e(lb['finished'])}: {e(data['finished_at'])}</li>",
         f"<li>{e(lb['params'])}: " + e(", ".join(f"{k}={v}" for k, v in data["parameters"].items()) or "—") + "</li>",
@@ -220,21 +260,23 @@ def render_html(run: dict[str, Any], lang: str = "en") -> str:
             )
         out.append("</table>")
     else:
-        out.append(f"<p>{e(lb['none'])}</p>")
+        out.append(f"<p>{e(_none_text(data, lb))}</p>")
     if data["not_inspected"]:
         out.append(f"<h2>{e(lb['errors'])}</h2><ul>")
-        out += [f"<li>{e(t['asset'])}: {e(t['status'])} — {e(t['message'])}</li>" for t in data["not_inspected"]]
+        out += [
+            f"<li>{e(t['asset'])}: {e(_word(lb, t['status']))} — {e(t['message'])}</li>" for t in data["not_inspected"]
+        ]
         out.append("</ul>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
-def render(run: dict[str, Any], fmt: str, lang: str = "en") -> str:
+def render(run: dict[str, Any], fmt: str, lang: str = "en", zone: tzinfo | None = None) -> str:
     if fmt == "json":
         return render_json(run)
     if fmt == "html":
-        return render_html(run, lang)
-    return render_markdown(run, lang)
+        return render_html(run, lang, zone)
+    return render_markdown(run, lang, zone)
 
 
 def format_for(path: str) -> str:

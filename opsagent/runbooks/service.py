@@ -36,9 +36,11 @@ def _notify_config(app: App) -> NotifyConfig | None:
         return None
 
 
-def write_report(app: App, run_id: int, path: Path, lang: str = "en") -> Path:
+def write_report(app: App, run_id: int, path: Path, lang: str | None = None) -> Path:
+    """In ``lang``, else the agent's language; times in the agent's zone (serve's reports too)."""
     run = runs.get_run(app.store, run_id)
     assert run is not None
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(reports.render(run, reports.format_for(str(path)), lang), encoding="utf-8")
+    text = reports.render(run, reports.format_for(str(path)), lang or app.config.lang, app.config.zone)
+    path.write_text(text, encoding="utf-8")
     return path

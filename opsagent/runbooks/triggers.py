@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import insert, select
 
 from opsagent.app import App
+from opsagent.crons import cron_trigger, cron_zone
 from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
 from opsagent.runbooks import service
@@ -80,7 +80,7 @@ class RunbookService:
             if entry.runbook.schedule:
                 scheduler.add_job(
                     self.run_scheduled,
-                    CronTrigger.from_crontab(entry.runbook.schedule),
+                    cron_trigger(entry.runbook.schedule, cron_zone(entry.runbook.timezone, self.app.config.zone)),
                     args=(entry.runbook.name,),
                     id=f"runbook:{entry.runbook.name}",
                     replace_existing=True,

@@ -11,7 +11,7 @@ import logging
 import time
 
 from opsagent.alerts.notify import senders
-from opsagent.alerts.notify.formats import Group, NotifyAlert
+from opsagent.alerts.notify.formats import PLAIN, Group, NotifyAlert, Style
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.sla.service import Escalated
 
@@ -34,7 +34,7 @@ def group_for(step: Escalated, receiver: str) -> Group:
                  firing=[alert])  # fmt: skip
 
 
-async def send_all(steps: list[Escalated], config: NotifyConfig) -> list[tuple[str, bool, str]]:
+async def send_all(steps: list[Escalated], config: NotifyConfig, style: Style = PLAIN) -> list[tuple[str, bool, str]]:
     """(receiver, ok, error) per notice sent; a failure is logged and returned, never raised."""
     receivers = {r.name: r for r in config.receivers}
     out: list[tuple[str, bool, str]] = []
@@ -44,7 +44,7 @@ async def send_all(steps: list[Escalated], config: NotifyConfig) -> list[tuple[s
             receiver = receivers.get(name)
             if receiver is None:
                 continue
-            ok, error = await senders.send(receiver, group_for(step, name), config.evaluation.external_url)
+            ok, error = await senders.send(receiver, group_for(step, name), config.evaluation.external_url, style)
             if not ok:
                 log.warning("escalation notice for incident #%d to %s failed: %s", step.incident_id, name, error)
             out.append((name, ok, error))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from opsagent.sla.policy import Rotation, utc
@@ -27,14 +27,32 @@ def on_call(rotation: Rotation, at: datetime) -> str:
     return rotation.members[(days // period) % len(rotation.members)]
 
 
+def _handover(rotation: Rotation, days: int) -> datetime:
+    """The regular hand-over ``days`` local days after the anchor, at the anchor's wall-clock time."""
+    tz = ZoneInfo(rotation.timezone)
+    anchor = rotation.start if rotation.start.tzinfo is None else rotation.start.astimezone(tz)
+    local = datetime.combine(anchor.date() + timedelta(days=days), anchor.time().replace(tzinfo=None))
+    return local.replace(tzinfo=tz).astimezone(UTC)
+
+
 def shifts(rotation: Rotation, start: datetime, count: int) -> list[tuple[datetime, str]]:
-    """The next ``count`` hand-overs from ``start`` (for ``opsagent incident oncall``)."""
-    out: list[tuple[datetime, str]] = []
-    step = timedelta(days=7 if rotation.every == "weekly" else 1)
-    at = start
-    while len(out) < count:
+    """The shift in force at ``start`` (from when it began) and the hand-overs after it, at most ``count``:
+    regular hand-overs step from the rotation's anchor, and every override's start and end are
+    hand-overs too (for ``opsagent incident oncall``)."""
+    period = 7 if rotation.every == "weekly" else 1
+    tz = ZoneInfo(rotation.timezone)
+    anchor = rotation.start if rotation.start.tzinfo is None else rotation.start.astimezone(tz).replace(tzinfo=None)
+    local = start.astimezone(tz).replace(tzinfo=None)
+    days = (local.date() - anchor.date()).days - (local.time() < anchor.time())
+    first = (days // period) * period  # the regular shift in force at ``start`` began here
+    moments = {_handover(rotation, first + i * period) for i in range(count + 1)}
+    horizon = max(moments)
+    for o in rotation.overrides:
+        moments |= {m for m in (utc(o.start, rotation.timezone), utc(o.end, rotation.timezone)) if m <= horizon}
+    merged: list[tuple[datetime, str]] = []
+    for at in sorted(moments):
         who = on_call(rotation, at)
-        if not out or out[-1][1] != who:
-            out.append((at, who))
-        at += step
-    return out
+        if not merged or merged[-1][1] != who:
+            merged.append((at, who))
+    current = max((i for i, (at, _) in enumerate(merged) if at <= start), default=0)
+    return merged[current : current + count + 1]

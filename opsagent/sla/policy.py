@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from opsagent.errors import ConfigIssue
 from opsagent.incidents.model import priority_of
-from opsagent.loader import load_model
+from opsagent.loader import load_model, parse_yaml_file, validate
 from opsagent.sla.calendar import Calendar
+from opsagent.sla.holidays import merged, years_covered
 from opsagent.units import parse_duration
 
 POLICY_FILE_NAMES = ("service-levels.yaml", "service-levels.yml")
@@ -49,6 +51,9 @@ class CalendarSpec(_Strict):
     always: bool = Field(default=False, description="24×7: every second counts")
     weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["mon", "tue", "wed", "thu", "fri"]
     hours: list[str] = Field(default=["09:00-12:00", "13:00-18:00"], description="local working spans, HH:MM-HH:MM")
+    public_holidays: Literal["CN"] | None = Field(
+        default=None, description="take public holidays and 调休 make-up days from the chinese-calendar package"
+    )
     holidays: list[date] = Field(default_factory=list, description="public holidays (no working time)")
     workdays: list[date] = Field(default_factory=list, description="make-up working days on weekends (调休)")
 
@@ -87,15 +92,23 @@ class CalendarSpec(_Strict):
     def build(self, name: str) -> Calendar:
         spans = tuple(_parse_span(s) for s in self.hours)
         hours = {WEEKDAYS.index(d): spans for d in self.weekdays}
+        holidays, workdays = merged(self.public_holidays, self.holidays, self.workdays)
         return Calendar(
             name=name,
             tz=ZoneInfo(self.timezone),
             hours=hours,
-            holidays=frozenset(self.holidays),
-            workdays=frozenset(self.workdays),
+            holidays=holidays,
+            workdays=workdays,
             workday_hours=spans,
             always=self.always,
         )
+
+    def missing_years(self, today: date) -> list[int]:
+        """This year and next, where the calendar has no holiday data at all (a 24×7 one needs none)."""
+        if self.always:
+            return []
+        covered = years_covered(self.public_holidays, self.holidays, self.workdays)
+        return [y for y in (today.year, today.year + 1) if y not in covered]
 
     @property
     def day_seconds(self) -> float:
@@ -314,14 +327,37 @@ def _seconds(value: str | float, day_seconds: float) -> float:
 
 def load_policy(roots: list[Path]) -> ServiceLevelPolicy:
     """The last root's ``alerts/service-levels.yaml`` wins; the shipped file carries the norms."""
+    found = policy_path(roots)
+    if found is None:
+        raise FileNotFoundError("no alerts/service-levels.yaml in any content root")
+    return load_model(found, ServiceLevelPolicy)
+
+
+def policy_path(roots: list[Path]) -> Path | None:
     found: Path | None = None
     for root in roots:
         for name in POLICY_FILE_NAMES:
             if (root / "alerts" / name).is_file():
                 found = root / "alerts" / name
-    if found is None:
-        raise FileNotFoundError("no alerts/service-levels.yaml in any content root")
-    return load_model(found, ServiceLevelPolicy)
+    return found
+
+
+def calendar_warnings(roots: list[Path], today: date) -> list[ConfigIssue]:
+    """Business calendars with no holiday data for this year or next: their SLA clocks would count
+    public holidays as working days. Warnings, not errors: the policy still works."""
+    path = policy_path(roots)
+    if path is None:
+        return []
+    doc = parse_yaml_file(path)
+    policy = validate(doc, ServiceLevelPolicy)
+    out = []
+    for name, spec in policy.calendars.items():
+        missing = spec.missing_years(today)
+        if missing:
+            years = " and ".join(map(str, missing))
+            hint = "update the chinese-calendar package" if spec.public_holidays else "set public_holidays: CN"
+            out.append(doc.issue(("calendars", name), f"no public-holiday data for {years}: {hint} or list the days"))
+    return out
 
 
 def utc(value: datetime, tz: str) -> datetime:

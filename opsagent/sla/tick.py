@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from opsagent.alerts.notify.formats import Style
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.app import App
 from opsagent.sla.notify import send_all
@@ -20,7 +21,7 @@ async def sla_tick(app: App, policy: ServiceLevelPolicy, notify: NotifyConfig, s
     try:
         fired = await asyncio.to_thread(tick, app.store, policy, None, state)
         if fired:
-            await send_all(fired, notify)
+            await send_all(fired, notify, Style(app.config.lang, app.config.zone))
         await asyncio.to_thread(archive_due, app.store, policy)
     except Exception:  # a failed tick must not stop the scheduler; the next one recomputes everything
         log.exception("SLA tick failed")

@@ -212,3 +212,30 @@ async def test_dead_robot_is_a_prompt_failure(monkeypatch: pytest.MonkeyPatch) -
     ok, error = await send(recv, group(), "http://opsagent")
     assert not ok and error and TOKEN not in error
     assert time.monotonic() - started < 30
+
+
+async def test_messages_in_the_agents_language_and_zone(
+    robots: RobotServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from opsagent.alerts.notify.formats import Style
+    from opsagent.alerts.setup import build_engine
+    from opsagent.app import App
+    from opsagent.config import load_config
+
+    (tmp_path / "opsagent.yaml").write_text("language: zh\ntimezone: Asia/Shanghai\n")
+    app = App(load_config(None, environ={"OPSAGENT_HOME": str(tmp_path)}))
+    try:
+        engine, _ = build_engine(app, app.inventory())
+        assert engine.dispatcher.style == Style("zh", ZoneInfo("Asia/Shanghai"))  # serve's notifications
+    finally:
+        app.close()
+    recv = receiver("dingtalk", monkeypatch, robots.url("dingtalk"), SECRET)
+    ok, error = await send(recv, group(), "http://opsagent", Style("zh", ZoneInfo("Asia/Shanghai")))
+    assert ok, error
+    body = robots.accepted[-1][1]
+    assert body["markdown"]["title"] == "[告警:2，已恢复 1] NodeFilesystemAlmostFull"
+    text = body["markdown"]["text"]
+    assert "**告警中**" in text and "**已恢复**" in text and "问题 #100" in text
+    assert "开始于" in text and "UTC+08:00" in text and "Z" not in text.split("开始于")[1][:30]

@@ -154,3 +154,16 @@ def test_impact_and_urgency_from_alert_labels_set_the_priority(api: Api) -> None
     iid = _open_incident(api, {"alertname": "BackupLate", "asset": "erp-db", "severity": "info"}, "fp-info")
     body = api.call("GET", f"/api/v1/incidents/{iid}")[1]
     assert body["priority"] == "P4" and (body["service"]["impact"], body["service"]["urgency"]) == ("low", "low")
+
+
+def test_an_alert_older_than_its_receipt_opens_and_starts_its_clocks_at_receipt(api: Api) -> None:
+    """One rule for opened_at (reports, MTTA) and the SLA clocks: receipt. startsAt is kept beside it."""
+    labels = {"alertname": "StaleAlert", "instance": "erp-db:1521", "severity": "warning"}
+    iid = _open_incident(api, labels, fingerprint="stale-1")
+    status, body = api.call("GET", f"/api/v1/incidents/{iid}")
+    assert status == 200
+    opened = next(e for e in body["events"] if e["kind"] == "opened")
+    assert body["opened_at"] == opened["at"]
+    assert body["opened_at"] > "2026-12-01"  # not the alert's startsAt of 2026-01-01
+    assert opened["detail"]["started_at"].startswith("2026-01-01T00:00:00")
+    assert body["clocks"]["response"]["breached"] is False  # a clock from startsAt would be months late

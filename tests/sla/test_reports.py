@@ -3,6 +3,7 @@ correct, the PDF rasterised by pdftoppm and checked to be non-blank, its text re
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -174,6 +175,36 @@ def test_period_report_html_has_charts_and_pdf_renders(home: Path, tmp_path: Pat
     assert "2026年第三季度 季度统计报告" in html
     html = run(home, "report", "period", "--year", "2026", "--lang", "en").output
     assert "Annual Service Statistics Report — 2026" in html and "Quarterly" not in html
+
+
+def test_zh_timeline_has_no_english_sentences_or_raw_details(home: Path) -> None:
+    text = run(home, "report", "incident", "1", "--lang", "zh", "--format", "md").output
+    timeline = text.split("## 处理过程记录")[1].split("## 维修结果复查")[0]
+    for raw in ("by=", "satisfaction=", "the alert fired again", "closed after the follow-up call", "archived at"):
+        assert raw not in timeline, raw
+    assert "确认人：李主任" in timeline and "满意度：5 / 5" in timeline
+    assert "告警再次触发" in timeline and "回访确认后关闭" in timeline
+    english = run(home, "report", "incident", "1", "--lang", "en", "--format", "md").output
+    assert "signed by: 李主任" in english and "the alert fired again" in english
+
+
+def test_reports_default_to_the_agents_language_and_zone(home: Path, tmp_path: Path) -> None:
+    config = tmp_path / "opsagent.yaml"
+    config.write_text("language: zh\ntimezone: Europe/Berlin\n")
+    text = run(home, "--config", str(config), "report", "incident", "1", "--format", "md").output
+    assert "维修服务报告" in text and "| **时区** | Europe/Berlin (UTC+01:00) |" in text
+    config.write_text("language: en\ntimezone: Asia/Shanghai\n")
+    text = run(home, "--config", str(config), "report", "period", "--year", "2026", "--format", "md").output
+    assert "Annual Service Statistics Report" in text and "| **Time zone** | Asia/Shanghai (UTC+08:00) |" in text
+
+
+def test_period_report_markdown_prints_each_table_once(home: Path) -> None:
+    text = run(home, "report", "period", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "md").output
+    lines = text.splitlines()
+    headers = [line for line, below in itertools.pairwise(lines) if below.startswith("|---")]
+    named = [h for h in headers if h.replace("|", "").strip()]  # the field tables have blank headers
+    assert len(named) >= 5, text
+    assert len(named) == len(set(named)), [h for h in named if named.count(h) > 1]
 
 
 def test_period_needs_a_range(home: Path) -> None:

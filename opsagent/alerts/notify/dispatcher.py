@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select
 
 from opsagent.alerts.matchers import matches_all
 from opsagent.alerts.notify import senders
-from opsagent.alerts.notify.formats import Group, NotifyAlert
+from opsagent.alerts.notify.formats import Group, NotifyAlert, Style
 from opsagent.alerts.notifyconfig import NotifyConfig, Route
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc, now
@@ -96,6 +96,7 @@ class Dispatcher:
         self.memory: dict[str, GroupMemory] = {}
         self.sent = 0
         self.failed = 0
+        self.style = Style()  # language and zone of messages people read (serve sets the agent's)
 
     def restore(self) -> None:
         """Rebuild each group's memory from its last successful notification."""
@@ -133,7 +134,7 @@ class Dispatcher:
 
     async def _send(self, group: Group) -> tuple[bool, str]:
         receiver = self.receivers[group.receiver]
-        return await senders.send(receiver, group, self.config.evaluation.external_url)
+        return await senders.send(receiver, group, self.config.evaluation.external_url, self.style)
 
     def _log(self, results: list[tuple[Group, bool, str]]) -> None:
         rows: list[dict[str, Any]] = [

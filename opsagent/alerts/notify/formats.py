@@ -10,8 +10,42 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+
+from opsagent.i18n import show_time
+
+
+@dataclass(frozen=True)
+class Style:
+    """The reader's language and zone for messages people read (robots, email); the webhook payload
+    stays Alertmanager's machine format (UTC ISO times)."""
+
+    lang: str = "en"
+    zone: tzinfo = UTC
+
+
+PLAIN = Style()  # English, UTC: the default for callers that know no reader
+
+_WORDS = {
+    "firing": {"en": "Firing", "zh": "告警中"},
+    "resolved": {"en": "Resolved", "zh": "已恢复"},
+    "since": {"en": " since ", "zh": "，开始于 "},
+    "at": {"en": " at ", "zh": "，恢复于 "},
+    "incident": {"en": "incident #", "zh": "问题 #"},
+    "runbook": {"en": "runbook: ", "zh": "处置预案："},
+    "tag_firing": {"en": "FIRING", "zh": "告警"},
+    "tag_resolved": {"en": "RESOLVED", "zh": "已恢复"},
+    "and_resolved": {"en": ", {n} resolved", "zh": "，已恢复 {n}"},
+}
+
+
+def _w(key: str, style: Style) -> str:
+    return _WORDS[key].get(style.lang, _WORDS[key]["en"])
+
+
+def _when(t: float | None, style: Style) -> str:
+    return show_time(datetime.fromtimestamp(t, UTC), style.zone) if t is not None else ""
 
 
 @dataclass
@@ -84,15 +118,15 @@ def webhook_payload(group: Group, external_url: str) -> dict[str, Any]:
     }
 
 
-def title(group: Group) -> str:
+def title(group: Group, style: Style = PLAIN) -> str:
     name = group.group_labels.get("alertname") or _common([a.labels for a in group.alerts]).get("alertname", "alerts")
     if group.firing:
-        extra = f", {len(group.resolved)} resolved" if group.resolved else ""
-        return f"[FIRING:{len(group.firing)}{extra}] {name}"
-    return f"[RESOLVED:{len(group.resolved)}] {name}"
+        extra = _w("and_resolved", style).format(n=len(group.resolved)) if group.resolved else ""
+        return f"[{_w('tag_firing', style)}:{len(group.firing)}{extra}] {name}"
+    return f"[{_w('tag_resolved', style)}:{len(group.resolved)}] {name}"
 
 
-def _line(a: NotifyAlert) -> str:
+def _line(a: NotifyAlert, style: Style) -> str:
     summary = a.annotations.get("summary") or a.labels.get("alertname", "")
     where = a.labels.get("asset") or a.labels.get("instance", "")
     parts = [f"{summary}"]
@@ -101,30 +135,36 @@ def _line(a: NotifyAlert) -> str:
     if a.labels.get("severity"):
         parts.append(f"[{a.labels['severity']}]")
     if a.incident_id:
-        parts.append(f"incident #{a.incident_id}")
+        parts.append(f"{_w('incident', style)}{a.incident_id}")
     return " ".join(parts)
 
 
-def text_body(group: Group, markdown: bool = False) -> str:
+def text_body(group: Group, markdown: bool = False, style: Style = PLAIN) -> str:
     bullet = "- " if markdown else "* "
-    lines = [f"### {title(group)}" if markdown else title(group), ""]
+    lines = [f"### {title(group, style)}" if markdown else title(group, style), ""]
     if group.firing:
-        lines.append("**Firing**" if markdown else "Firing:")
+        head = _w("firing", style)
+        lines.append(f"**{head}**" if markdown else f"{head}:")
         for a in group.firing:
-            lines.append(bullet + _line(a) + f" since {_iso(a.starts_at)}")
+            lines.append(bullet + _line(a, style) + _w("since", style) + _when(a.starts_at, style))
             if a.annotations.get("runbook_url"):
-                lines.append(f"  runbook: {a.annotations['runbook_url']}")
+                lines.append(f"  {_w('runbook', style)}{a.annotations['runbook_url']}")
     if group.resolved:
-        lines.append("**Resolved**" if markdown else "Resolved:")
-        lines.extend(bullet + _line(a) + f" at {_iso(a.ends_at)}" for a in group.resolved)
+        head = _w("resolved", style)
+        lines.append(f"**{head}**" if markdown else f"{head}:")
+        lines.extend(bullet + _line(a, style) + _w("at", style) + _when(a.ends_at, style) for a in group.resolved)
     return "\n".join(lines)
 
 
-def dingtalk_message(group: Group, mentions: list[str]) -> dict[str, Any]:
-    text = text_body(group, markdown=True)
+def dingtalk_message(group: Group, mentions: list[str], style: Style = PLAIN) -> dict[str, Any]:
+    text = text_body(group, markdown=True, style=style)
     if mentions:
         text += "\n\n" + " ".join(f"@{m}" for m in mentions)
-    return {"msgtype": "markdown", "markdown": {"title": title(group), "text": text}, "at": {"atMobiles": mentions}}
+    return {
+        "msgtype": "markdown",
+        "markdown": {"title": title(group, style), "text": text},
+        "at": {"atMobiles": mentions},
+    }
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -133,8 +173,8 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
     return base64.b64encode(digest).decode()
 
 
-def wecom_message(group: Group, mentions: list[str]) -> dict[str, Any]:
-    content = text_body(group, markdown=True)
+def wecom_message(group: Group, mentions: list[str], style: Style = PLAIN) -> dict[str, Any]:
+    content = text_body(group, markdown=True, style=style)
     content += "".join(f"\n<@{m}>" for m in mentions)
     # WeCom rejects markdown content over 4096 bytes.
     encoded = content.encode()
@@ -143,8 +183,10 @@ def wecom_message(group: Group, mentions: list[str]) -> dict[str, Any]:
     return {"msgtype": "markdown", "markdown": {"content": content}}
 
 
-def feishu_message(group: Group, timestamp: int | None = None, secret: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"msg_type": "text", "content": {"text": text_body(group)}}
+def feishu_message(
+    group: Group, timestamp: int | None = None, secret: str | None = None, style: Style = PLAIN
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"msg_type": "text", "content": {"text": text_body(group, style=style)}}
     if secret is not None and timestamp is not None:
         body |= {"timestamp": str(timestamp), "sign": feishu_sign(secret, timestamp)}
     return body

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from opsagent.alerts.notify import formats
-from opsagent.alerts.notify.formats import Group
+from opsagent.alerts.notify.formats import PLAIN, Group, Style
 from opsagent.alerts.notifyconfig import EmailConfig, Receiver, RobotConfig, WebhookConfig
 from opsagent.errors import SecretError
 
@@ -49,31 +49,31 @@ def _with_query(url: str, **params: str) -> str:
     return url + sep + urllib.parse.urlencode(params)
 
 
-async def send_robot(kind: str, cfg: RobotConfig, group: Group) -> Outcome:
+async def send_robot(kind: str, cfg: RobotConfig, group: Group, style: Style = PLAIN) -> Outcome:
     url = cfg.url_ref.resolve().reveal()
     secret = cfg.secret_ref.resolve().reveal() if cfg.secret_ref is not None else None
     if kind == "dingtalk":
-        payload = formats.dingtalk_message(group, cfg.mentions)
+        payload = formats.dingtalk_message(group, cfg.mentions, style)
         if secret:
             ts = int(time.time() * 1000)
             url = _with_query(url, timestamp=str(ts), sign=formats.dingtalk_sign(secret, ts))
     elif kind == "wecom":
-        payload = formats.wecom_message(group, cfg.mentions)
+        payload = formats.wecom_message(group, cfg.mentions, style)
     else:
-        payload = formats.feishu_message(group, int(time.time()) if secret else None, secret)
+        payload = formats.feishu_message(group, int(time.time()) if secret else None, secret, style)
     status, body = await _post_json(url, payload, cfg.timeout)
     if not 200 <= status < 300:
         return False, f"HTTP {status}"
     return formats.robot_ok(kind, body)
 
 
-def _send_email_sync(cfg: EmailConfig, group: Group) -> Outcome:
+def _send_email_sync(cfg: EmailConfig, group: Group, style: Style = PLAIN) -> Outcome:
     host, _, port = cfg.smarthost.rpartition(":")
     msg = EmailMessage()
-    msg["Subject"] = formats.title(group)
+    msg["Subject"] = formats.title(group, style)
     msg["From"] = cfg.from_
     msg["To"] = ", ".join(cfg.to)
-    msg.set_content(formats.text_body(group))
+    msg.set_content(formats.text_body(group, style=style))
     with smtplib.SMTP(host, int(port), timeout=cfg.timeout) as smtp:
         smtp.ehlo()
         if cfg.starttls == "always" or (cfg.starttls == "auto" and smtp.has_extn("starttls")):
@@ -87,7 +87,7 @@ def _send_email_sync(cfg: EmailConfig, group: Group) -> Outcome:
     return True, ""
 
 
-async def send(receiver: Receiver, group: Group, external_url: str) -> Outcome:
+async def send(receiver: Receiver, group: Group, external_url: str, style: Style = PLAIN) -> Outcome:
     """Send ``group`` to ``receiver``; (ok, error). Never raises."""
     kind = receiver.kind
     try:
@@ -97,9 +97,9 @@ async def send(receiver: Receiver, group: Group, external_url: str) -> Outcome:
         if kind == "email":
             assert receiver.email is not None
             email = receiver.email
-            return await asyncio.wait_for(asyncio.to_thread(_send_email_sync, email, group), email.timeout + 5)
+            return await asyncio.wait_for(asyncio.to_thread(_send_email_sync, email, group, style), email.timeout + 5)
         robot = getattr(receiver, kind)
-        return await send_robot(kind, robot, group)
+        return await send_robot(kind, robot, group, style)
     except SecretError as exc:
         return False, f"credential: {exc}"
     except TimeoutError:
