@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from opsagent.app import App
 from opsagent.auth import http as auth
@@ -30,6 +30,8 @@ from opsagent.runbooks.triggers import RunbookService
 from opsagent.store import runbook_repo as runs
 
 SERVICE_KEY = web.AppKey("runbooks", RunbookService)
+Scalar = StrictStr | StrictInt | StrictFloat | StrictBool
+ParamValue = Scalar | list[Scalar] | None
 
 
 class Decision(BaseModel):
@@ -48,7 +50,7 @@ class StartRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: str | None = Field(default=None, max_length=10_000)
-    params: dict[str, object] = Field(default_factory=dict, max_length=1000)
+    params: dict[str, ParamValue] = Field(default_factory=dict, max_length=1000)
     check: StrictBool = False
     actor: str | None = Field(default=None, max_length=255, description="the caller's own name, if given at all")
 
@@ -97,7 +99,9 @@ async def decide(request: web.Request) -> web.Response:
     body = await read_model(request, Decision, empty_ok=False)
     auth.refuse_impersonation(body.by, who, "by")
     try:
-        row = await asyncio.to_thread(runs.decide, _app(request).store, approval_id, body.approve, who.name, body.comment)
+        row = await asyncio.to_thread(
+            runs.decide, _app(request).store, approval_id, body.approve, who.name, body.comment
+        )
     except PermissionError as exc:
         return _json({"error": str(exc)}, 403)
     if row is None:
@@ -114,6 +118,7 @@ async def start_run(request: web.Request) -> web.Response:
         return _json({"error": str(exc)}, 404)
     body = await read_model(request, StartRun)
     auth.refuse_impersonation(body.actor, who, "actor")
+    params: dict[str, Any] = dict(body.params)
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def on_started(run_id: int) -> None:
@@ -123,7 +128,7 @@ async def start_run(request: web.Request) -> web.Response:
     run_request = RunRequest(
         entry.runbook,
         selector=body.limit,
-        params=dict(body.params),
+        params=params,
         check_mode=body.check,
         actor=who.name,
         trigger="api",

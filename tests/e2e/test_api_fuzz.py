@@ -125,10 +125,10 @@ def test_report_works_after_webhooks_with_odd_times(agent: Agent) -> None:
     assert "Traceback" not in report.stderr
 
 
+KEYS = st.sampled_from(FIELDS) | st.text(max_size=8)
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), inner,
-                                                                max_size=5),  # fmt: skip
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=5),
     max_leaves=20,
 )
 BODIES = JSON.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=64)

@@ -14,10 +14,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from opsagent.app import App
-from opsagent.config import AgentConfig, load_config
-from opsagent.runbooks.api import add_routes
 from opsagent.auth.identity import Identity
 from opsagent.auth.tokens import bearer, match, token_table
+from opsagent.config import AgentConfig, load_config
+from opsagent.runbooks.api import add_routes
 from opsagent.runbooks.library import load_library
 from opsagent.runbooks.triggers import RunbookService
 from opsagent.store import runbook_repo as runs
