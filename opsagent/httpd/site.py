@@ -4,6 +4,7 @@ config names a certificate and key."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import ssl
 from dataclasses import dataclass
@@ -37,6 +38,26 @@ def server_tls_context(config: WebConfig) -> ssl.SSLContext | None:
             [ConfigIssue(str(config.tls_cert_file), None, "web.tls_cert_file", f"cannot load with its key: {reason}")]
         ) from None
     return context
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(host: str, config: WebConfig) -> str | None:
+    """What is readable by anyone reaching a non-loopback address (None when protected or local)."""
+    if is_loopback(host) or (config.tls and config.read_auth):
+        return None
+    missing = " and ".join(m for m, on in (("TLS", config.tls), ("web.read_auth", config.read_auth)) if not on)
+    return (
+        f"listening on {host or 'every address'} without {missing}: metrics, incidents and runbook outputs "
+        "are readable by anyone who reaches the port"
+    )
 
 
 @dataclass
@@ -76,4 +97,6 @@ async def start_http(web_app: web.Application, host: str, port: int, config: Web
         await runner.cleanup()
         raise
     guard.start()
+    if (warning := exposure_warning(host, config)) is not None:
+        log.warning("%s", warning)
     return HttpServer(runner, listener, guard, "https" if tls is not None else "http")
