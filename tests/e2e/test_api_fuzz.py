@@ -158,3 +158,8 @@ def test_reads_with_query_values_beyond_range(agent: Agent, tmp_path: Path) -> N
                  "/api/v1/reports/period?from=9999-12-31T23:59:59&to=9999-12-31T23:59:59"):  # fmt: skip
         status, answer = call(agent, "GET", path)
         assert status < 500, (path, answer)
+
+
+def test_a_body_over_the_cap_is_413(agent: Agent) -> None:
+    status, answer = call(agent, "POST", "/api/v1/alertmanager", b'{"alerts": ["' + b"x" * 5_000_000 + b'"]}')
+    assert status == 413 and answer["error"] == "the request body is too large", answer
