@@ -45,7 +45,11 @@ async def read_model(request: web.Request, model: type[M], empty_ok: bool = True
     except TimeoutError:
         raise error(web.HTTPRequestTimeout, f"the request body did not arrive within {timeout:g} s") from None
     except web.HTTPRequestEntityTooLarge:
-        raise error(web.HTTPRequestEntityTooLarge, "the request body is too large") from None
+        limit = request.client_max_size
+        raise web.HTTPRequestEntityTooLarge(
+            limit, request.content_length or limit + 1,
+            text=json.dumps({"error": "the request body is too large"}), content_type="application/json",
+        ) from None  # fmt: skip
     if not raw.strip() and empty_ok:
         raw = b"{}"
     try:
