@@ -62,8 +62,8 @@ class WebhookAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(max_length=MAX_LABELS)
     annotations: dict[str, str] = Field(default_factory=dict, max_length=MAX_LABELS)
-    startsAt: str | None = None  # noqa: N815 - Alertmanager's names
-    endsAt: str | None = None  # noqa: N815
+    startsAt: str | None = None
+    endsAt: str | None = None
 
     @field_validator("startsAt")
     @classmethod

@@ -289,3 +289,22 @@ async def test_webhook_times_outside_a_sane_range_are_refused(rig_factory: Any) 
     with pytest.raises(PayloadError, match=r"alerts\.0\.startsAt: Value error, must lie between 1970 and"):
         await rig.engine.receive_alertmanager(late)
     assert "web9" not in rig.incidents()
+
+
+async def test_the_source_that_reopens_an_incident_resolves_it(rig_factory: Any) -> None:
+    """A rule's incident, resolved, reopened by Alertmanager's alert with the same labels (within
+    reopen_within): Alertmanager's `resolved` closes it again, it does not stay open forever."""
+    rig = rig_factory([HOST_DOWN], [ROUTE])
+    await rig.tick(DOWN)
+    labels = dict(rig.incidents()["web01"]["labels"])
+    await rig.tick({("web01", "host"): 1.0, ("web02", "host"): 0.0})
+    assert rig.incidents()["web01"]["status"] == "resolved"
+    same = am_payload("firing", "web01")
+    same["alerts"][0]["labels"] = labels
+    res = await rig.engine.receive_alertmanager(same)
+    reopened = rig.incidents()["web01"]
+    assert res["opened"] == [reopened["id"]] and reopened["status"] == "open"
+    assert reopened["source"] == "alertmanager"
+    same["alerts"][0]["status"] = "resolved"
+    res = await rig.engine.receive_alertmanager(same)
+    assert res["resolved"] == [reopened["id"]] and rig.incidents()["web01"]["status"] == "resolved"
