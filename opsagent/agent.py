@@ -8,13 +8,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from aiohttp import web
-
 from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.setup import EngineCollector, build_engine, parents_of
 from opsagent.app import App
 from opsagent.collectors.base import CollectResult
 from opsagent.gctune import tune_for_polling
+from opsagent.httpd.site import HttpServer, server_tls_context, start_http
 from opsagent.metrics import Exposition
 from opsagent.netcli.schedule import BackupJobs
 from opsagent.poller import ResultSink
@@ -70,6 +69,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     engine.classify = policy.classify_labels  # new incidents: impact/urgency/priority from labels
     runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
     trap_rules = load_trap_rules(app.config.roots) if app.config.traps is not None else []  # and trap rules
+    server_tls_context(app.config.web)  # so does a TLS certificate or key that does not load
     await asyncio.to_thread(engine.restore)
     scheduler = make_scheduler()
     poller = app.poller(profiles)
@@ -94,13 +94,12 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     web_app = make_web_app(app, exposition, engine, policy)
     add_runbook_routes(web_app, runbooks)
     runbooks.schedule(scheduler)
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
+    http: HttpServer | None = None
     evaluating: asyncio.Task[None] | None = None
     watching: asyncio.Task[None] | None = None
     traps = None
     try:
-        await web.TCPSite(runner, host, port).start()
+        http = await start_http(web_app, host, port, app.config.web)
         if app.config.traps is not None:  # SNMP traps/informs → events → trap rules → incidents
             from opsagent.traps.service import TrapService
 
@@ -111,7 +110,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         scheduler.start()
         evaluating = asyncio.create_task(engine.run(stop))
         watching = asyncio.create_task(runbooks.watch(stop))
-        log.info("opsagent serving http://%s:%d/metrics", host, port)
+        log.info("opsagent serving %s://%s:%d/metrics", http.scheme, host, port)
         if ready is not None:
             ready.set()
         await stop.wait()
@@ -126,7 +125,8 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
             await traps.close()
         if scheduler.running:
             scheduler.shutdown(wait=False)
-        await runner.cleanup()
+        if http is not None:
+            await http.close()
         # A poll stuck in a thread (dead NFS mount, a command past its timeout) must not hold up
         # the stop: queued work is dropped, and asyncio.run gets an idle pool to join instead.
         pool.shutdown(wait=False, cancel_futures=True)

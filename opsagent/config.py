@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opsagent.httpd.config import WebConfig
 from opsagent.i18n import system_language, system_zone, valid_zone
 from opsagent.loader import load_model
 from opsagent.store.urls import sqlite_url
@@ -69,6 +70,9 @@ class AgentConfig(BaseModel):
         default_factory=dict,
         description="named bearer tokens, identity → credential reference; a write made with one is recorded "
         "in that identity's name (runbook runs and approvals); the api_token_ref token's identity is 'api'",
+    )
+    web: WebConfig = Field(
+        default_factory=WebConfig, description="HTTP server of `serve`: TLS, authenticated reads, slow-client limits"
     )
     traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
     language: Literal["zh", "en"] | None = Field(
@@ -138,6 +142,12 @@ def load_config(
             update={
                 "content_roots": [base_dir / p for p in base.content_roots],
                 "seed_inventory": [base_dir / p for p in base.seed_inventory],
+                "web": base.web.model_copy(
+                    update={
+                        "tls_cert_file": base_dir / base.web.tls_cert_file if base.web.tls_cert_file else None,
+                        "tls_key_file": base_dir / base.web.tls_key_file if base.web.tls_key_file else None,
+                    }
+                ),
             }
         )
     return AgentConfig.model_validate(base.model_dump() | updates)

@@ -11,10 +11,12 @@ from aiohttp import web
 from sqlalchemy import text
 
 from opsagent import __version__
-from opsagent.alerts.alertmanager import PayloadError
+from opsagent.alerts.alertmanager import WebhookPayload
 from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.state import EXTERNAL
 from opsagent.app import App
+from opsagent.auth import http as auth
+from opsagent.httpd.body import read_model
 from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
 from opsagent.inventory.facts import unflatten
@@ -40,7 +42,7 @@ INDEX = """opsagent {version}
   POST /api/v1/incidents/{{id}}/ack|resolve|feedback|pending|resume|assess|signoff  (bearer token)
   /api/v1/followups             follow-up tasks (维修结果复查)
   /api/v1/reports/period?from=&to=  period statistics (JSON)
-  POST /api/v1/alertmanager     Alertmanager webhook receiver: alerts open/resolve incidents
+  POST /api/v1/alertmanager     Alertmanager webhook receiver: alerts open/resolve incidents  (bearer token)
 """
 
 
@@ -93,15 +95,10 @@ async def asset(request: web.Request) -> web.Response:
 
 
 async def alertmanager_webhook(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE_KEY]
-    try:
-        payload = await request.json()
-    except ValueError:
-        return web.json_response({"error": "body is not JSON"}, status=400)
-    try:
-        result = await engine.receive_alertmanager(payload)
-    except PayloadError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+    """Alertmanager's ``webhook_configs`` (``http_config.authorization`` carries the bearer token)."""
+    auth.require_write(request)
+    payload = await read_model(request, WebhookPayload, empty_ok=False)
+    result = await request.app[ENGINE_KEY].receive_alerts(payload.items(), source="alertmanager")
     return web.json_response(result)
 
 
@@ -152,6 +149,7 @@ def make_web_app(
     app: App, exposition: Exposition, engine: AlertEngine | None = None, policy: ServiceLevelPolicy | None = None
 ) -> web.Application:
     web_app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
+    auth.install(web_app, app.config)  # require_write() on every write; reads too if web.read_auth
     web_app[APP_KEY] = app
     web_app[EXPO_KEY] = exposition
     web_app[STARTED_KEY] = time.time()

@@ -404,11 +404,17 @@ class AlertEngine:
                 continue
             self.external.pop(fp, None)
             self._sources.pop(fp, None)
+            if alert.incident_id is not None and not self._opened_by(fp, alert.incident_id, source):
+                continue  # an incident is resolved only by the source that opened it (a rule by the rule)
             ended = alertmanager.parse_time(item.get("endsAt"))
             self._external_resolved.append(Transition("resolved", alert, ended.timestamp() if ended else now))
             if alert.incident_id is not None:
                 resolved.append(alert.incident_id)
         return firing, resolved
+
+    def _opened_by(self, fingerprint: str, incident_id: int, source: str) -> bool:
+        opened = [r for r in repo.active_by_fingerprint(self.store, fingerprint) if r["id"] == incident_id]
+        return not opened or opened[0]["source"] == source
 
     # -- self-metrics ---------------------------------------------------------------------------
     def collect(self) -> Iterator[Metric]:

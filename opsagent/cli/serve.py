@@ -25,8 +25,10 @@ async def _serve(app: App, host: str, port: int) -> None:
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait({serving, waiter}, return_when=asyncio.FIRST_COMPLETED)
     if ready.is_set():
+        scheme = "https" if app.config.web.tls else "http"
         err_console().print(
-            f"opsagent serving http://{host}:{port}/metrics · store {app.store.safe_url} · Ctrl-C or SIGTERM to stop",
+            f"opsagent serving {scheme}://{host}:{port}/metrics · store {app.store.safe_url}"
+            " · Ctrl-C or SIGTERM to stop",
             markup=False,
             highlight=False,
         )

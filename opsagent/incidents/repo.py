@@ -107,11 +107,12 @@ def fire(
             and row.resolved_at is not None
             and at - as_utc(row.resolved_at) <= timedelta(seconds=reopen_within)
         ):
-            _touch(conn, row.id, status=Status.OPEN.value, count=t.count + 1, last_fired_at=at, resolved_at=None)
+            # the source that reopens it is the one that resolves it now (a rule, Alertmanager, a trap)
+            _touch(conn, row.id, status=Status.OPEN.value, count=t.count + 1, last_fired_at=at, resolved_at=None,
+                   source=alert.source)  # fmt: skip
             earlier = _reset_closure(conn, row.id)
-            _event(
-                conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value, **earlier
-            )
+            _event(conn, row.id, EventKind.REOPENED, SYSTEM_ACTOR, "the alert fired again", value=alert.value,
+                   source=alert.source, **earlier)  # fmt: skip
             return row.id, "reopened"
         labels = alert.labels
         title = alert.annotations.get("summary") or f"{alert.alertname} {asset_of(labels) or ''}".strip()

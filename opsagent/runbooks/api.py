@@ -7,8 +7,9 @@ GET  /api/v1/runbooks/runs/{id}           one run: targets, steps (rendered comm
 GET  /api/v1/runbooks/approvals           pending approvals
 POST /api/v1/runbooks/approvals/{id}      {"approve": true, "comment": "…"}                   (bearer token)
 
-Writes need ``Authorization: Bearer <token>`` (see apiauth.py); the run's actor and the approver
+Writes need ``Authorization: Bearer <token>`` (``opsagent.auth``); the run's actor and the approver
 recorded are the token's identity. A body naming someone else (``by``/``actor``) is refused (403).
+Bodies are validated (``Decision``, ``StartRun``): a bad one is a 400.
 """
 
 from __future__ import annotations
@@ -18,15 +19,40 @@ import json
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from opsagent.app import App
-from opsagent.runbooks.apiauth import Denied, identify
+from opsagent.auth import http as auth
+from opsagent.httpd.body import path_id, read_model
 from opsagent.runbooks.context import RunbookError, RunRequest
 from opsagent.runbooks.library import find
 from opsagent.runbooks.triggers import RunbookService
 from opsagent.store import runbook_repo as runs
 
 SERVICE_KEY = web.AppKey("runbooks", RunbookService)
+Scalar = StrictStr | StrictInt | StrictFloat | StrictBool
+ParamValue = Scalar | list[Scalar] | None
+
+
+class Decision(BaseModel):
+    """``POST /api/v1/runbooks/approvals/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approve: StrictBool
+    comment: str = Field(default="", max_length=10_000)
+    by: str | None = Field(default=None, max_length=255, description="the caller's own name, if given at all")
+
+
+class StartRun(BaseModel):
+    """``POST /api/v1/runbooks/{name}/run``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: str | None = Field(default=None, max_length=10_000)
+    params: dict[str, ParamValue] = Field(default_factory=dict, max_length=1000)
+    check: StrictBool = False
+    actor: str | None = Field(default=None, max_length=255, description="the caller's own name, if given at all")
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -35,21 +61,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def _app(request: web.Request) -> App:
     return request.app[SERVICE_KEY].app
-
-
-def _caller(request: web.Request) -> str | web.Response:
-    who = identify(_app(request).config, request.headers.get("Authorization", ""))
-    if isinstance(who, Denied):
-        headers = {"WWW-Authenticate": "Bearer"} if who.status == 401 else None
-        return web.json_response({"error": who.error}, status=who.status, headers=headers)
-    return who
-
-
-def _impersonation(body: dict[str, Any], key: str, who: str) -> web.Response | None:
-    named = body.get(key)
-    if named not in (None, "", who):
-        return _json({"error": f"{key}: this token acts as {who!r}, not {named!r}"}, 403)
-    return None
 
 
 async def library(request: web.Request) -> web.Response:
@@ -72,10 +83,7 @@ async def list_runs(request: web.Request) -> web.Response:
 
 
 async def get_run(request: web.Request) -> web.Response:
-    try:
-        run_id = int(request.match_info["id"])
-    except ValueError:
-        return _json({"error": "run id must be a number"}, 400)
+    run_id = path_id(request, "run")
     run = await asyncio.to_thread(runs.get_run, _app(request).store, run_id)
     return _json(run) if run is not None else _json({"error": f"no run #{run_id}"}, 404)
 
@@ -86,23 +94,13 @@ async def list_approvals(request: web.Request) -> web.Response:
 
 
 async def decide(request: web.Request) -> web.Response:
-    by = _caller(request)
-    if isinstance(by, web.Response):
-        return by
-    try:
-        approval_id = int(request.match_info["id"])
-        body = await request.json()
-        if not isinstance(body, dict):
-            raise ValueError
-    except ValueError:
-        return _json({"error": 'expected a JSON body {"approve": true|false, "comment": "why"}'}, 400)
-    if not isinstance(body.get("approve"), bool):
-        return _json({"error": "give approve (true/false)"}, 400)
-    if (denied := _impersonation(body, "by", by)) is not None:
-        return denied
+    who = auth.require_write(request)
+    approval_id = path_id(request, "approval")
+    body = await read_model(request, Decision, empty_ok=False)
+    auth.refuse_impersonation(body.by, who, "by")
     try:
         row = await asyncio.to_thread(
-            runs.decide, _app(request).store, approval_id, body["approve"], by, str(body.get("comment", ""))
+            runs.decide, _app(request).store, approval_id, body.approve, who.name, body.comment
         )
     except PermissionError as exc:
         return _json({"error": str(exc)}, 403)
@@ -112,21 +110,15 @@ async def decide(request: web.Request) -> web.Response:
 
 
 async def start_run(request: web.Request) -> web.Response:
-    who = _caller(request)
-    if isinstance(who, web.Response):
-        return who
+    who = auth.require_write(request)
     service = request.app[SERVICE_KEY]
     try:
-        body = await request.json() if request.can_read_body else {}
-        if not isinstance(body, dict):
-            raise ValueError
         entry = find(service.entries, request.match_info["name"])
-    except ValueError:
-        return _json({"error": "the body must be a JSON object"}, 400)
     except RunbookError as exc:
         return _json({"error": str(exc)}, 404)
-    if (denied := _impersonation(body, "actor", who)) is not None:
-        return denied
+    body = await read_model(request, StartRun)
+    auth.refuse_impersonation(body.actor, who, "actor")
+    params: dict[str, Any] = dict(body.params)
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def on_started(run_id: int) -> None:
@@ -135,10 +127,10 @@ async def start_run(request: web.Request) -> web.Response:
 
     run_request = RunRequest(
         entry.runbook,
-        selector=body.get("limit"),
-        params={str(k): v for k, v in (body.get("params") or {}).items()},
-        check_mode=bool(body.get("check", False)),
-        actor=who,
+        selector=body.limit,
+        params=params,
+        check_mode=body.check,
+        actor=who.name,
         trigger="api",
         on_started=on_started,
     )
@@ -151,6 +143,7 @@ async def start_run(request: web.Request) -> web.Response:
 
 
 def add_routes(web_app: web.Application, service: RunbookService) -> None:
+    auth.install(web_app, service.app.config)
     web_app[SERVICE_KEY] = service
     web_app.router.add_get("/api/v1/runbooks", library)
     web_app.router.add_get("/api/v1/runbooks/runs", list_runs)

@@ -5,26 +5,27 @@ GET  /api/v1/followups                   follow-up tasks (``?all=1`` includes do
 GET  /api/v1/reports/period?from=&to=    period statistics as JSON
 POST /api/v1/incidents/{id}/ack|resolve|feedback|pending|resume|assess|signoff   (bearer token)
 
-Writes need ``Authorization: Bearer <token>``, the token coming from the config's credential
-reference; while that reference does not resolve, writes are refused (503), never allowed.
+Writes need ``Authorization: Bearer <token>`` (``opsagent.auth``): the actor recorded is the token's
+identity, and a body naming someone else (``by``) is refused (403); while no token is configured, writes
+are refused (503), never allowed. Bodies are validated (``IncidentAction``): a bad one is a 400.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from opsagent.app import App
-from opsagent.errors import SecretError
+from opsagent.auth import http as auth
+from opsagent.httpd.body import path_id, read_model
 from opsagent.incidents import repo
 from opsagent.incidents.repo import IncidentError
 from opsagent.reports.period import load_stats
-from opsagent.secrets import SecretRef
 from opsagent.sla import service
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store.engine import now
@@ -32,6 +33,20 @@ from opsagent.store.engine import now
 POLICY_KEY = web.AppKey("sla_policy", ServiceLevelPolicy)
 SLA_APP_KEY = web.AppKey("sla_app", App)
 MAX_TEXT = 10_000
+
+
+class IncidentAction(BaseModel):
+    """The body of ``POST /api/v1/incidents/{id}/{action}`` (every field optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str | None = Field(default=None, max_length=255, description="the caller's own name, if given at all")
+    message: str | None = Field(default=None, max_length=MAX_TEXT)
+    comment: str | None = Field(default=None, max_length=MAX_TEXT)
+    cause: str | None = Field(default=None, max_length=MAX_TEXT)
+    resolution_steps: str | None = Field(default=None, max_length=MAX_TEXT)
+    satisfaction: StrictInt | None = Field(default=None, ge=-(2**31), le=2**31)
+    signed_by: str | None = Field(default=None, max_length=255)
 
 
 def _dumps(data: Any) -> str:
@@ -43,27 +58,9 @@ def _incident_json(incident: dict[str, Any]) -> dict[str, Any]:
     return incident | {"clocks": {name: c.as_dict() for name, c in clocks.items()}}
 
 
-def _authorized(request: web.Request) -> web.Response | None:
-    app = request.app[SLA_APP_KEY]
-    try:
-        token = SecretRef.parse(app.config.api_token_ref).resolve().reveal()
-    except (SecretError, ValueError):
-        return web.json_response({"error": "writes are disabled: no API token is configured"}, status=503)
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not token or not hmac.compare_digest(value.strip().encode(), token.encode()):
-        return web.json_response(
-            {"error": "a valid bearer token is required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
-        )
-    return None
-
-
 async def get_incident(request: web.Request) -> web.Response:
     app, policy = request.app[SLA_APP_KEY], request.app[POLICY_KEY]
-    try:
-        incident_id = int(request.match_info["id"])
-    except ValueError:
-        return web.json_response({"error": "incident id must be a number"}, status=400)
+    incident_id = path_id(request, "incident")
     found = await asyncio.to_thread(service.get, app.store, policy, incident_id)
     if found is None:
         return web.json_response({"error": f"no incident #{incident_id}"}, status=404)
@@ -95,50 +92,38 @@ async def period(request: web.Request) -> web.Response:
     try:
         start = _day(request.query.get("from"), "from").replace(tzinfo=tz).astimezone(UTC)
         end = _day(request.query.get("to"), "to").replace(tzinfo=tz).astimezone(UTC)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     stats = await asyncio.to_thread(load_stats, app.store, policy, start, end, now())
     return web.json_response(stats.summary(), dumps=_dumps)
 
 
 async def write(request: web.Request) -> web.Response:
-    denied = _authorized(request)
-    if denied is not None:
-        return denied
+    who = auth.require_write(request)
     app, policy = request.app[SLA_APP_KEY], request.app[POLICY_KEY]
     action = request.match_info["action"]
+    incident_id = path_id(request, "incident")
+    body = await read_model(request, IncidentAction)
+    auth.refuse_impersonation(body.by, who, "by")
     try:
-        incident_id = int(request.match_info["id"])
-        body = await request.json() if request.can_read_body else {}
-        if not isinstance(body, dict):
-            raise ValueError
-    except ValueError:
-        return web.json_response({"error": "the body must be a JSON object"}, status=400)
-    by = str(body.get("by") or "api")[:255]
-    message = str(body.get("message") or body.get("comment") or "")[:MAX_TEXT]
-    try:
-        result = await asyncio.to_thread(_apply, app, policy, incident_id, action, by, message, body)
+        result = await asyncio.to_thread(_apply, app, policy, incident_id, action, who.name, body)
     except IncidentError as exc:
         status = 404 if str(exc).startswith("no incident") else 409
         return web.json_response({"error": str(exc)}, status=status)
-    except (TypeError, ValueError, KeyError) as exc:
-        return web.json_response({"error": f"invalid request: {exc}"}, status=400)
     return web.json_response(_incident_json(result), dumps=_dumps)
 
 
 def _apply(
-    app: App, policy: ServiceLevelPolicy, incident_id: int, action: str, by: str, message: str, body: dict[str, Any]
+    app: App, policy: ServiceLevelPolicy, incident_id: int, action: str, by: str, body: IncidentAction
 ) -> dict[str, Any]:
+    message = body.message or body.comment or ""
     if action in ("ack", "resolve"):
-        fields = {k: body.get(k) for k in ("cause", "resolution_steps")}
-        repo.act(app.store, incident_id, action, by, message, **fields)
+        repo.act(app.store, incident_id, action, by, message, cause=body.cause, resolution_steps=body.resolution_steps)
         service.refresh(app.store, policy, incident_id)
     elif action == "feedback":
-        score = body.get("satisfaction")
-        service.act(app.store, policy, incident_id, "followup", by, message,
-                    satisfaction=int(score) if score is not None else None)  # fmt: skip
+        service.act(app.store, policy, incident_id, "followup", by, message, satisfaction=body.satisfaction)
     elif action == "signoff":
-        service.act(app.store, policy, incident_id, "signoff", by, message, signed_by=str(body.get("signed_by") or by))
+        service.act(app.store, policy, incident_id, "signoff", by, message, signed_by=body.signed_by or by)
     else:
         service.act(app.store, policy, incident_id, action, by, message)
     found = service.get(app.store, policy, incident_id)
@@ -147,6 +132,7 @@ def _apply(
 
 
 def add_routes(web_app: web.Application, app: App, policy: ServiceLevelPolicy) -> None:
+    auth.install(web_app, app.config)
     web_app[SLA_APP_KEY] = app
     web_app[POLICY_KEY] = policy
     web_app.router.add_get("/api/v1/incidents/{id}", get_incident)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from opsagent.alerts.alertmanager import PayloadError
 from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.alerts.rulefile import compile_document
@@ -261,3 +262,49 @@ async def test_alertmanager_parent_alert_suppresses_own_rule_alerts(rig_factory:
     await rig.engine.receive_alertmanager(am_payload("resolved", "core-sw"))
     await rig.tick({("h5", "host"): 0.0, ("h6", "host"): 0.0})
     assert rig.incidents()["h5"]["status"] == "open"  # the parent is back: h5's own problem now
+
+
+async def test_webhook_cannot_resolve_an_incident_opened_by_opsagents_own_rule(rig_factory: Any) -> None:
+    """The labels of every incident are readable from the API; a webhook post of `resolved` with them
+    must not close what opsagent's own rule opened while that rule still fires."""
+    rig = rig_factory([HOST_DOWN], [ROUTE])
+    await rig.tick(DOWN)
+    web01 = rig.incidents()["web01"]
+    assert web01["source"] == "rule" and web01["status"] == "open"
+    forged = am_payload("resolved", "web01")
+    forged["alerts"][0]["labels"] = dict(web01["labels"])
+    res = await rig.engine.receive_alertmanager(forged)
+    assert res["resolved"] == []
+    await rig.tick(DOWN)
+    assert rig.incidents()["web01"]["status"] == "open"
+    # the rule itself still resolves it
+    await rig.tick({("web01", "host"): 1.0, ("web02", "host"): 0.0})
+    assert rig.incidents()["web01"]["status"] == "resolved"
+
+
+async def test_webhook_times_outside_a_sane_range_are_refused(rig_factory: Any) -> None:
+    rig = rig_factory([HOST_DOWN], [ROUTE])
+    late = am_payload("firing", "web9")
+    late["alerts"][0]["startsAt"] = "9999-12-31T23:59:59Z"
+    with pytest.raises(PayloadError, match=r"alerts\.0\.startsAt: Value error, must lie between 1970 and"):
+        await rig.engine.receive_alertmanager(late)
+    assert "web9" not in rig.incidents()
+
+
+async def test_the_source_that_reopens_an_incident_resolves_it(rig_factory: Any) -> None:
+    """A rule's incident, resolved, reopened by Alertmanager's alert with the same labels (within
+    reopen_within): Alertmanager's `resolved` closes it again, it does not stay open forever."""
+    rig = rig_factory([HOST_DOWN], [ROUTE])
+    await rig.tick(DOWN)
+    labels = dict(rig.incidents()["web01"]["labels"])
+    await rig.tick({("web01", "host"): 1.0, ("web02", "host"): 0.0})
+    assert rig.incidents()["web01"]["status"] == "resolved"
+    same = am_payload("firing", "web01")
+    same["alerts"][0]["labels"] = labels
+    res = await rig.engine.receive_alertmanager(same)
+    reopened = rig.incidents()["web01"]
+    assert res["opened"] == [reopened["id"]] and reopened["status"] == "open"
+    assert reopened["source"] == "alertmanager"
+    same["alerts"][0]["status"] = "resolved"
+    res = await rig.engine.receive_alertmanager(same)
+    assert res["resolved"] == [reopened["id"]] and rig.incidents()["web01"]["status"] == "resolved"

@@ -78,7 +78,9 @@ def test_incident_runs_emergency_runbook_after_api_approval(sshd_server: SshServ
                 "opsagent_runbook_params": "mount=/tmp",
             },
         }
-        status, opened = _post(agent, "/api/v1/alertmanager", {"version": "4", "status": "firing", "alerts": [alert]})
+        payload = {"version": "4", "status": "firing", "alerts": [alert]}
+        assert _post(agent, "/api/v1/alertmanager", payload)[0] == 401  # the webhook needs a token too
+        status, opened = _post(agent, "/api/v1/alertmanager", payload, "alice-e2e-token")
         assert status == 200 and opened["opened"], opened
         incident_id = opened["opened"][0]
         # the whole run waits for a person (approval: required), then its approve step does too

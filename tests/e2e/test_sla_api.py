@@ -1,5 +1,6 @@
 """The service-level JSON API of a real ``opsagent serve``: an Alertmanager webhook opens an incident,
-reads are open, writes need the bearer token from the config's credential reference."""
+reads are open, writes need a bearer token (the shared one of ``api_token_ref`` or a named one of
+``api_tokens``), and the actor recorded is always the token's identity."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.e2e.agent import wait_until
 from tests.peers.ports import free_port
 
 TOKEN = "s3cret-api-token-for-tests"
+ALICE, BOB = "alice-s3cret-token", "bob-s3cret-token"
 
 
 class Api:
@@ -41,7 +43,12 @@ class Api:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     home = tmp_path_factory.mktemp("sla-api")
     (home / "inventory.yaml").write_text("assets: [{name: erp-db, kind: database}]\n")
-    (home / "opsagent.yaml").write_text("seed_inventory: [inventory.yaml]\n")
+    (home / "alice.token").write_text(ALICE + "\n")
+    (home / "bob.token").write_text(BOB)
+    (home / "opsagent.yaml").write_text(
+        "seed_inventory: [inventory.yaml]\n"
+        f"api_tokens: {{alice: 'file:{home / 'alice.token'}', bob: 'file:{home / 'bob.token'}'}}\n"
+    )
     port = free_port()
     env = os.environ | {"OPSAGENT_HOME": str(home), "OPSAGENT_API_TOKEN": TOKEN}
     env.pop("OPSAGENT_STORE", None)
@@ -63,7 +70,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-    assert TOKEN not in log.read_text(errors="replace")
+    assert all(t not in log.read_text(errors="replace") for t in (TOKEN, ALICE, BOB))
 
 
 def _open_incident(api: Api, labels: dict[str, str] | None = None, fingerprint: str = "abc123") -> int:
@@ -82,7 +89,9 @@ def _open_incident(api: Api, labels: dict[str, str] | None = None, fingerprint: 
             }
         ],
     }
-    status, body = api.call("POST", "/api/v1/alertmanager", payload)
+    assert api.call("POST", "/api/v1/alertmanager", payload)[0] == 401  # the webhook needs a token
+    assert api.call("POST", "/api/v1/alertmanager", payload, token="wrong")[0] == 401
+    status, body = api.call("POST", "/api/v1/alertmanager", payload, token=TOKEN)
     assert status == 200, body
     status, rows = api.call("GET", "/api/v1/incidents")
     return int(next(r["id"] for r in rows if r["alertname"] == labels["alertname"]))
@@ -98,20 +107,25 @@ def test_get_ack_resolve_feedback_with_token(api: Api) -> None:
 
     assert api.call("POST", f"/api/v1/incidents/{iid}/ack", {"by": "mallory"})[0] == 401
     assert api.call("POST", f"/api/v1/incidents/{iid}/ack", {"by": "mallory"}, token="wrong")[0] == 401
+    # the shared token acts as 'api': naming alice in the body is refused, as in the runbook API
     status, body = api.call("POST", f"/api/v1/incidents/{iid}/ack", {"by": "alice"}, token=TOKEN)
+    assert status == 403 and body["error"] == "by: this token acts as 'api', not 'alice'"
+    status, body = api.call("POST", f"/api/v1/incidents/{iid}/ack", {"by": "alice"}, token=ALICE)
     assert status == 200 and body["status"] == "acknowledged"
+    assert [e["actor"] for e in body["events"] if e["kind"] == "acknowledged"] == ["alice"]
     assert body["clocks"]["response"]["met"] is True
 
-    status, body = api.call("POST", f"/api/v1/incidents/{iid}/pending", {"by": "alice"}, token=TOKEN)
+    status, body = api.call("POST", f"/api/v1/incidents/{iid}/pending", {}, token=ALICE)
     assert status == 200 and body["clocks"]["resolution"]["state"] == "paused"
-    status, body = api.call("POST", f"/api/v1/incidents/{iid}/resume", {"by": "alice"}, token=TOKEN)
+    status, body = api.call("POST", f"/api/v1/incidents/{iid}/resume", {"by": "alice"}, token=ALICE)
     assert status == 200 and body["clocks"]["resolution"]["state"] == "running"
 
     status, body = api.call(
         "POST", f"/api/v1/incidents/{iid}/resolve",
-        {"by": "alice", "cause": "archive logs", "resolution_steps": "purged, extended"}, token=TOKEN,
+        {"cause": "archive logs", "resolution_steps": "purged, extended"}, token=TOKEN,
     )  # fmt: skip
     assert status == 200 and body["status"] == "resolved" and body["cause"] == "archive logs"
+    assert [e["actor"] for e in body["events"] if e["kind"] == "resolved"] == ["api"]
     assert body["clocks"]["resolution"]["met"] is True
 
     status, tasks = api.call("GET", "/api/v1/followups")
@@ -119,7 +133,7 @@ def test_get_ack_resolve_feedback_with_token(api: Api) -> None:
 
     assert api.call("POST", f"/api/v1/incidents/{iid}/feedback", {"satisfaction": 9}, token=TOKEN)[0] == 409
     status, body = api.call(
-        "POST", f"/api/v1/incidents/{iid}/feedback", {"by": "bob", "satisfaction": 4, "comment": "ok now"}, token=TOKEN
+        "POST", f"/api/v1/incidents/{iid}/feedback", {"by": "bob", "satisfaction": 4, "comment": "ok now"}, token=BOB
     )
     assert status == 200 and body["status"] == "closed"
     assert body["service"]["satisfaction"] == 4 and body["service"]["archived_at"] is not None

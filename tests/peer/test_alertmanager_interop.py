@@ -1,5 +1,6 @@
 """A real Prometheus with a rule and a real Alertmanager send a webhook to opsagent, which opens an
-incident (same dedup as its own alerts); opsagent forwards its own alerts to the Alertmanager (API v2)."""
+incident (same dedup as its own alerts); opsagent forwards its own alerts to the Alertmanager (API v2).
+The webhook needs a bearer token: Alertmanager sends it from ``http_config.authorization``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import functools
 import json
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +71,10 @@ def test_prometheus_alertmanager_webhook_opens_incident(tmp_path: Path, start_al
     home = tmp_path / "home"
     home.mkdir()
     (home / "inventory.yaml").write_text(yaml.safe_dump({"assets": [{"name": "idle", "kind": "host"}]}))
-    (home / "opsagent.yaml").write_text(yaml.safe_dump({"seed_inventory": ["inventory.yaml"]}))
+    (tmp_path / "am.token").write_text("am-webhook-s3cret\n")
+    (home / "opsagent.yaml").write_text(
+        yaml.safe_dump({"seed_inventory": ["inventory.yaml"], "api_token_ref": f"file:{tmp_path / 'am.token'}"})
+    )
     silence = opsagent(
         "alert", "silence", "add", 'asset="silenced-side"', "-d", "2h", "-c", "opsagent silence", home=home
     )
@@ -77,7 +83,12 @@ def test_prometheus_alertmanager_webhook_opens_incident(tmp_path: Path, start_al
     agent = start(home, port)
     prom: Daemon | None = None
     try:
-        am = start_alertmanager(f"http://{LOCALHOST}:{port}/api/v1/alertmanager")
+        webhook = f"http://{LOCALHOST}:{port}/api/v1/alertmanager"
+        unauthenticated = urllib.request.Request(webhook, data=b'{"alerts": []}', method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(unauthenticated, timeout=10)
+        assert refused.value.code == 401
+        am = start_alertmanager(webhook, tmp_path / "am.token")
         (tmp_path / "prom").mkdir()
         prom = _prometheus_with_alerting(tmp_path / "prom", am)
         rows = wait_until(lambda: _incidents(home), 90, "incident from the Alertmanager webhook", home / "serve.log")

@@ -1,7 +1,8 @@
 """A real Alertmanager (Debian ``prometheus-alertmanager``) on 127.0.0.1 and a free port.
 
 Fixture:
-    start_alertmanager (session) -> factory(webhook_url: str | None) -> AlertmanagerHandle
+    start_alertmanager (session) -> factory(webhook_url: str | None, token_file: Path | None = None)
+        -> AlertmanagerHandle
         (.url, .alerts() via API v2, .stop()); every one started is stopped at session end.
 """
 
@@ -55,10 +56,14 @@ def _ready(url: str) -> bool:
         return False
 
 
-def launch_alertmanager(base: Path, webhook_url: str | None) -> AlertmanagerHandle:
+def launch_alertmanager(base: Path, webhook_url: str | None, token_file: Path | None = None) -> AlertmanagerHandle:
+    """``token_file``: the webhook sends ``Authorization: Bearer <its content>`` (``http_config``)."""
     receiver: dict[str, Any] = {"name": "opsagent"}
     if webhook_url:
-        receiver["webhook_configs"] = [{"url": webhook_url, "send_resolved": True}]
+        webhook: dict[str, Any] = {"url": webhook_url, "send_resolved": True}
+        if token_file is not None:
+            webhook["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}}
+        receiver["webhook_configs"] = [webhook]
     config = {
         "route": {
             "receiver": "opsagent",
@@ -85,12 +90,12 @@ def launch_alertmanager(base: Path, webhook_url: str | None) -> AlertmanagerHand
 
 
 @pytest.fixture(scope="session")
-def start_alertmanager() -> Iterator[Callable[[str | None], AlertmanagerHandle]]:
+def start_alertmanager() -> Iterator[Callable[..., AlertmanagerHandle]]:
     started: list[tuple[AlertmanagerHandle, Path]] = []
 
-    def start(webhook_url: str | None = None) -> AlertmanagerHandle:
+    def start(webhook_url: str | None = None, token_file: Path | None = None) -> AlertmanagerHandle:
         base = Path(tempfile.mkdtemp(prefix="opsagent-am-"))
-        handle = launch_alertmanager(base, webhook_url)
+        handle = launch_alertmanager(base, webhook_url, token_file)
         started.append((handle, base))
         return handle
 

@@ -4,7 +4,7 @@ Fixture:
     start_prometheus (session) -> factory:
         start_prometheus(targets: list[str], scrape_interval: str = "1s", *,
                          metrics_path: str = "/metrics", rule_files: list[Path] | None = None,
-                         scrape_self: bool = False)
+                         scrape_self: bool = False, scrape_options: dict | None = None)
             -> PrometheusHandle (.url, .query(expr), .wait_for(expr, timeout), .targets(), .stop())
         Every Prometheus started through it is stopped at session end.
 Helpers:
@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -140,8 +140,14 @@ class PrometheusHandle:
 
 
 def write_config(
-    path: Path, targets: Sequence[str], scrape_interval: str, metrics_path: str, rule_files: Sequence[Path]
+    path: Path,
+    targets: Sequence[str],
+    scrape_interval: str,
+    metrics_path: str,
+    rule_files: Sequence[Path],
+    scrape_options: Mapping[str, Any] | None = None,
 ) -> None:
+    """``scrape_options`` go into the scrape job as given (``scheme``, ``tls_config``, ``authorization``)."""
     config = {
         "global": {
             "scrape_interval": scrape_interval,
@@ -156,6 +162,7 @@ def write_config(
                 "scrape_timeout": scrape_interval,
                 "metrics_path": metrics_path,
                 "static_configs": [{"targets": list(targets)}],
+                **(scrape_options or {}),
             }
         ],
     }
@@ -177,6 +184,7 @@ def launch_prometheus(
     rule_files: Sequence[Path] = (),
     scrape_self: bool = False,
     attempts: int = 3,
+    scrape_options: Mapping[str, Any] | None = None,
 ) -> PrometheusHandle:
     """Write a config into ``base_dir`` and start Prometheus; retried on another port if taken.
 
@@ -187,7 +195,7 @@ def launch_prometheus(
     for attempt in range(1, attempts + 1):
         port = free_port()
         own = [f"{LOCALHOST}:{port}"] if scrape_self else []
-        write_config(config, [*targets, *own], scrape_interval, metrics_path, rule_files)
+        write_config(config, [*targets, *own], scrape_interval, metrics_path, rule_files, scrape_options)
         argv = [
             binary,
             f"--config.file={config}",
@@ -216,6 +224,7 @@ class StartPrometheus(Protocol):
         metrics_path: str = "/metrics",
         rule_files: list[Path] | None = None,
         scrape_self: bool = False,
+        scrape_options: Mapping[str, Any] | None = None,
     ) -> PrometheusHandle: ...
 
 
@@ -236,9 +245,12 @@ def start_prometheus() -> Iterator[StartPrometheus]:
         metrics_path: str = "/metrics",
         rule_files: list[Path] | None = None,
         scrape_self: bool = False,
+        scrape_options: Mapping[str, Any] | None = None,
     ) -> PrometheusHandle:
         base = Path(tempfile.mkdtemp(prefix=f"{len(started)}-", dir=root))
-        handle = launch_prometheus(base, targets, scrape_interval, metrics_path, rule_files or [], scrape_self)
+        handle = launch_prometheus(
+            base, targets, scrape_interval, metrics_path, rule_files or [], scrape_self, scrape_options=scrape_options
+        )
         started.append(handle)
         return handle
 

@@ -14,9 +14,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from opsagent.app import App
+from opsagent.auth.identity import Identity
+from opsagent.auth.tokens import bearer, match, token_table
 from opsagent.config import AgentConfig, load_config
 from opsagent.runbooks.api import add_routes
-from opsagent.runbooks.apiauth import Denied, identify
 from opsagent.runbooks.library import load_library
 from opsagent.runbooks.triggers import RunbookService
 from opsagent.store import runbook_repo as runs
@@ -137,14 +138,26 @@ async def test_start_run_needs_a_token_and_records_its_identity(api: Api) -> Non
 
 async def test_writes_are_refused_503_while_no_token_is_configured(tmp_path: Path) -> None:
     config = _config(tmp_path, {}, None)
-    assert identify(config, "Bearer anything") == Denied(503, "writes are disabled: no API token is configured")
-    assert identify(config, "") == Denied(503, "writes are disabled: no API token is configured")
+    assert token_table(config) == []
+    app = App(config)
+    web_app = web.Application()
+    add_routes(web_app, RunbookService(app, load_library(config.roots)))
+    async with TestClient(TestServer(web_app, host="127.0.0.1")) as client:
+        for headers in ({"Authorization": "Bearer anything"}, {}):
+            async with client.post("/api/v1/runbooks/hello/run", json={}, headers=headers) as resp:
+                assert resp.status == 503
+                assert (await resp.json())["error"] == "writes are disabled: no API token is configured"
+    app.close()
 
 
-def test_identify_is_strict_about_the_scheme_and_empty_tokens(tmp_path: Path) -> None:
+def test_tokens_are_strict_about_the_scheme_and_empty_tokens(tmp_path: Path) -> None:
     config = _config(tmp_path, {"alice": "alice-token-1", "empty": ""}, None)
-    assert identify(config, "Bearer alice-token-1") == "alice"
-    assert identify(config, "bearer  alice-token-1 ") == "alice"
-    assert isinstance(identify(config, "Basic alice-token-1"), Denied)
-    assert isinstance(identify(config, "Bearer "), Denied)  # the empty token grants nothing
-    assert isinstance(identify(config, "alice-token-1"), Denied)
+    table = token_table(config)
+    assert [i.name for i, _ in table] == ["alice"]  # the empty token grants nothing
+    alice = match(table, bearer("Bearer alice-token-1") or "")
+    assert alice == Identity("alice", "token", frozenset({"read", "write"}))
+    assert bearer("bearer  alice-token-1 ") == "alice-token-1"
+    assert bearer("Basic alice-token-1") is None
+    assert bearer("Bearer ") is None
+    assert bearer("alice-token-1") is None
+    assert match(table, "alice-token-") is None and match(table, "alice-token-12") is None

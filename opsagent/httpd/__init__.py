@@ -1,0 +1,1 @@
+"""The HTTP server's plumbing: its settings, TLS, the connection guard, request bodies."""
