@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import io
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +24,7 @@ from fabric import Config, Connection
 
 from opsagent.collectors.base import Outcome
 from opsagent.collectors.ssh.errors import SshFailure
+from opsagent.collectors.ssh.keys import KeyCache
 from opsagent.collectors.ssh.session import Plan, ShellSession
 from opsagent.secrets import Secret
 
@@ -63,74 +61,6 @@ class _AcceptUnknown(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         return None
-
-
-class KeyCache:
-    """Loaded private keys, so a reconnect does not parse its key again: loading an RSA key makes
-    ``cryptography`` check the key's consistency, ~0.2 s of CPU for RSA 3072 here (signing with it
-    costs ~1 ms), which a fleet reconnecting after a network outage would pay once per host.
-
-    Keyed by digests only (never the key text or passphrase): a key file by its path, inode, size
-    and mtime, so an edited or replaced file is read again; key text (a ``file:``/``env:``
-    credential holding the key itself) by its SHA-256. Thread-safe; the oldest entry goes past
-    ``size`` entries."""
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._keys: OrderedDict[tuple[Any, ...], paramiko.PKey] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def load(self, material: Secret, passphrase: Secret | None) -> paramiko.PKey:
-        value = material.reveal()
-        password = passphrase.reveal() if passphrase else None
-        try:
-            cache_key = self._cache_key(value, password)
-            with self._lock:
-                hit = self._keys.get(cache_key)
-                if hit is not None:
-                    self._keys.move_to_end(cache_key)
-                    return hit
-            key = _load_key(value, password)
-        except paramiko.PasswordRequiredException:
-            raise SshFailure(
-                "credentials", Outcome.FAILED, "private key is encrypted and no passphrase is set"
-            ) from None
-        except (paramiko.SSHException, ValueError) as exc:
-            raise SshFailure("credentials", Outcome.FAILED, f"cannot load private key: {_safe(exc)}") from None
-        except OSError as exc:
-            raise SshFailure("credentials", Outcome.FAILED, f"cannot read private key: {exc.strerror}") from None
-        with self._lock:
-            self._keys[cache_key] = key
-            while len(self._keys) > self.size:
-                self._keys.popitem(last=False)
-        return key
-
-    @staticmethod
-    def _cache_key(value: str, password: str | None) -> tuple[Any, ...]:
-        secret = hashlib.sha256(password.encode()).digest() if password is not None else None
-        if "PRIVATE KEY-----" in value:
-            return ("text", hashlib.sha256(value.encode()).digest(), secret)
-        path = Path(value).expanduser()
-        st = path.stat()  # OSError (missing, unreadable) is reported like a failed read
-        return ("file", str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, secret)
-
-
-def _load_key(value: str, password: str | None) -> paramiko.PKey:
-    if "PRIVATE KEY-----" in value:
-        return _key_from_text(value, password)
-    return paramiko.PKey.from_path(Path(value).expanduser(), password)
-
-
-def _key_from_text(text: str, password: str | None) -> paramiko.PKey:
-    last: Exception | None = None
-    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            return cls.from_private_key(io.StringIO(text), password)
-        except paramiko.PasswordRequiredException:
-            raise
-        except (paramiko.SSHException, ValueError) as exc:
-            last = exc
-    raise paramiko.SSHException(f"unsupported key format ({_safe(last) if last else 'unknown'})")
 
 
 def _safe(exc: BaseException) -> str:
