@@ -24,6 +24,7 @@ from fabric import Config, Connection
 
 from opsagent.collectors.base import Outcome
 from opsagent.collectors.ssh.errors import SshFailure
+from opsagent.collectors.ssh.hostkeys import HostKeyPolicy, install
 from opsagent.collectors.ssh.keys import KeyCache
 from opsagent.collectors.ssh.session import Plan, ShellSession
 from opsagent.secrets import Secret
@@ -41,6 +42,7 @@ class Endpoint:
     password: Secret | None = None
     known_hosts: tuple[str, ...] = ()
     accept_unknown_host_key: bool = False
+    pin_file: str | None = None  # where accepted first-seen keys go (None: $OPSAGENT_HOME/known_hosts)
     connect_timeout: float = 10.0
     keepalive: int = 30
     jump: Endpoint | None = None
@@ -49,18 +51,15 @@ class Endpoint:
         """Pool key part: a changed secret (hash only) or setting opens a new connection."""
         secrets = tuple(hash(s) if s is not None else None for s in (self.key, self.passphrase, self.password))
         jump = self.jump.identity() if self.jump else None
-        return (self.host, self.port, self.user, secrets, self.known_hosts, self.accept_unknown_host_key, jump)
+        host_keys = (self.known_hosts, self.accept_unknown_host_key, self.pin_file)
+        return (self.host, self.port, self.user, secrets, host_keys, jump)
+
+    def host_key_policy(self) -> HostKeyPolicy:
+        pins = Path(self.pin_file).expanduser() if self.pin_file else None
+        return HostKeyPolicy(self.host, self.port, self.known_hosts, self.accept_unknown_host_key, pins)
 
     def __str__(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
-
-
-class _AcceptUnknown(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
-    """Accept a host missing from known_hosts without writing it anywhere (explicit opt-in only).
-    A host whose known key *changed* is still refused: paramiko checks that before any policy."""
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        return None
 
 
 def _safe(exc: BaseException) -> str:
@@ -95,13 +94,8 @@ def make_connection(ep: Endpoint, gateway: Connection | None, key_cache: KeyCach
         gateway=gateway,
         connect_kwargs=_connect_kwargs(ep, key_cache),
     )
-    client: paramiko.SSHClient = conn.client
-    client.set_missing_host_key_policy(_AcceptUnknown() if ep.accept_unknown_host_key else paramiko.RejectPolicy())
-    keys = client.get_host_keys()
-    for path in ep.known_hosts:
-        file = Path(path).expanduser()
-        if file.is_file():
-            keys.load(str(file))  # load() (not load_host_keys()) so nothing is ever written back
+    # Host keys: our policy alone decides (paramiko's own table stays empty), see hostkeys.py.
+    conn.connect_kwargs.update(install(conn.client, ep.host_key_policy()))
     return conn
 
 
@@ -205,13 +199,6 @@ def _os_error(exc: BaseException, where: str) -> SshFailure:
 
 def _ssh_exception(exc: BaseException, where: str, ep: Endpoint) -> SshFailure:
     text = str(exc)
-    if "not found in known_hosts" in text:
-        return SshFailure(
-            "hostkey_unknown",
-            Outcome.FAILED,
-            f"host key of {where} is not in known_hosts ({', '.join(ep.known_hosts) or 'none'}); add it with "
-            "ssh-keyscan, or set accept_unknown_host_key: true for this asset",
-        )
     # A server that accepts TCP but never speaks: paramiko reports a banner error, or (when its
     # handshake wait simply ran out) "No existing session".
     if "banner" in text.lower() or "no existing session" in text.lower():
