@@ -1,8 +1,9 @@
 """Fetch running configurations over netmiko and keep each changed version (as Oxidized does).
 
 netmiko is blocking: each fetch runs in a thread, all of them behind a bounded pool, every step
-with a timeout. Host keys: known_hosts is checked unless the asset sets
-``vars.accept_unknown_host_key: true``. Credentials: ``credentials.cli.{user, password, secret}``.
+with a timeout. Host keys: the SSH collector's policy (opsagent.collectors.ssh.hostkeys): known_hosts
+as OpenSSH reads it, and ``vars.accept_unknown_host_key: true`` records a new device's key on first
+contact and refuses a later change. Credentials: ``credentials.cli.{user, password, secret}``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from opsagent.collectors.ssh.errors import SshFailure
+from opsagent.collectors.ssh.hostkeys import HostKeyPolicy, MissingKeyCheck, PolicyClient
 from opsagent.inventory.facts import flatten
 from opsagent.inventory.model import Asset
 from opsagent.netcli.configtext import digest, mask, normalise
@@ -55,11 +58,12 @@ def fetch(asset: Asset, timeout: float = 30.0) -> tuple[str, str]:
     command = COMMANDS.get(device_type)
     if command is None:
         raise ValueError(f"no configuration command known for device_type {device_type!r}")
-    accept = bool(asset.vars.get("accept_unknown_host_key", False))
+    port = asset.port or 22
+    policy = HostKeyPolicy(asset.target, port, accept_new=bool(asset.vars.get("accept_unknown_host_key", False)))
     params: dict[str, Any] = {
         "device_type": device_type,
         "host": asset.target,
-        "port": asset.port or 22,
+        "port": port,
         "username": str(asset.credentials.get("cli", {}).get("user", "")),
         "password": _secret(asset, "password"),
         "secret": _secret(asset, "secret") or "",
@@ -68,19 +72,28 @@ def fetch(asset: Asset, timeout: float = 30.0) -> tuple[str, str]:
         "banner_timeout": timeout,
         "timeout": timeout,
         "read_timeout_override": timeout,
-        "ssh_strict": not accept,
-        "system_host_keys": not accept,
+        "ssh_strict": True,
         "use_keys": False,
         "allow_agent": False,
+        "auto_connect": False,
     }
-    with ConnectHandler(**params) as conn:
+    conn = ConnectHandler(**params)
+    # netmiko's hooks for the SSHClient it connects with and the policy it puts on it: ours.
+    conn._get_ssh_client_instance = lambda: PolicyClient(policy)  # type: ignore[method-assign]
+    conn.key_policy = MissingKeyCheck(policy)
+    try:
+        conn._open()
         if params["secret"] and device_type.startswith("cisco"):
             conn.enable()
         version = str(conn.send_command(FACT_COMMANDS.get(device_type, "show version"), read_timeout=timeout))
         return str(conn.send_command(command, read_timeout=timeout)), version
+    finally:
+        conn.disconnect()  # also after a failed login: it releases netmiko's log filter
 
 
 def _classify(exc: BaseException) -> str:
+    if isinstance(exc, SshFailure):  # host key refused: hostkey_unknown, hostkey_mismatch, hostkey_revoked
+        return exc.reason
     name = type(exc).__name__
     if "Authentication" in name:
         return "auth"

@@ -172,13 +172,21 @@ async def test_unknown_host_key_refused_unless_accepted(
         make_asset(sshd_server, "u1"), make_spec(sshd_server, profile, known_hosts=[str(empty)]), {}
     )
     assert (refused.outcome, refused.reason) == (Outcome.FAILED, "hostkey_unknown"), refused.message
+    pins = tmp_path / "accepted_known_hosts"  # of this test alone: other tests must not find the key known
     accepted = await collector.collect(
         make_asset(sshd_server, "u2"),
-        make_spec(sshd_server, profile, known_hosts=[str(empty)], accept_unknown_host_key=True),
+        make_spec(
+            sshd_server,
+            profile,
+            known_hosts=[str(empty)],
+            accept_unknown_host_key=True,
+            accepted_host_keys_file=str(pins),
+        ),
         {},
     )
     assert accepted.ok, accepted.message
-    assert empty.read_text() == ""  # accepting never writes known_hosts
+    assert empty.read_text() == ""  # accepting never writes the known_hosts files given
+    assert pins.read_text().count("\n") == 1  # but records the key in opsagent's own
 
 
 async def test_failures_are_results_and_other_hosts_finish_on_time(

@@ -341,8 +341,9 @@ class _Server(asyncssh.SSHServer):
         return username == self.device.user and password == self.device.password
 
 
-def start_device(vendor: str) -> tuple[NetDevice, threading.Thread]:
-    device = NetDevice(free_port(), vendor)
+def start_device(vendor: str, port: int | None = None) -> tuple[NetDevice, threading.Thread]:
+    """A device emulator with a new host key, on ``port`` (default: a free one)."""
+    device = NetDevice(port or free_port(), vendor)
     device.reset()
     ready = threading.Event()
     key = asyncssh.generate_private_key("ssh-ed25519")
@@ -371,6 +372,12 @@ def start_device(vendor: str) -> tuple[NetDevice, threading.Thread]:
     if not ready.wait(30):
         raise RuntimeError(f"the {vendor} device emulator did not start")
     return device, thread
+
+
+def stop_device(device: NetDevice, thread: threading.Thread) -> None:
+    if device.loop is not None and device.server is not None:
+        device.loop.call_soon_threadsafe(device.server.close)
+    thread.join(10)
 
 
 @pytest.fixture(scope="session")

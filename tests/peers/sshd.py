@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -98,11 +98,12 @@ def ensure_user(name: str, password: str) -> None:
     subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True, capture_output=True, timeout=30)
 
 
-def _config(base: Path, port: int, host_key: Path, host: str = LOCALHOST) -> Path:
+def _config(base: Path, port: int, host_key: Path, host: str = LOCALHOST, extra: str = "") -> Path:
     text = f"""
 ListenAddress {host}
 Port {port}
 HostKey {host_key}
+{extra}
 PidFile {base}/sshd.pid
 AuthorizedKeysFile {base}/authorized_keys/%u
 StrictModes no
@@ -168,6 +169,17 @@ def start_sshd(user: str = TEST_USER, host: str = LOCALHOST, netns: str | None =
         wrong_known_hosts=base / "wrong_known_hosts",
         host=host,
     )
+
+
+def restart_sshd(server: SshServer, host_key: Path, extra: str = "") -> SshServer:
+    """Stop ``server`` and start sshd again on its port with another host key (and extra
+    ``sshd_config`` lines, e.g. ``HostCertificate``): a host whose key changed."""
+    server.stop()
+    config = _config(server.base_dir, server.port, host_key, server.host, extra)
+    argv = [str(SSHD), "-D", "-e", "-f", str(config)]
+    daemon = Daemon("sshd", argv, server.base_dir / "sshd.log", cwd=server.base_dir)
+    daemon.wait_ready(lambda: wait_port(server.port, timeout=0.2), timeout=30)
+    return replace(server, daemon=daemon)
 
 
 @pytest.fixture(scope="session")

@@ -346,6 +346,7 @@ def _endpoint(
         password=_secret(asset, section, "password"),
         known_hosts=tuple(options.known_hosts),
         accept_unknown_host_key=options.accept_unknown_host_key,
+        pin_file=options.accepted_host_keys_file,
         connect_timeout=min(options.connect_timeout, max(poll_timeout * 0.5, 0.5)),
         keepalive=options.keepalive,
     )

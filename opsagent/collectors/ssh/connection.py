@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import io
 import socket
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +24,8 @@ from fabric import Config, Connection
 
 from opsagent.collectors.base import Outcome
 from opsagent.collectors.ssh.errors import SshFailure
+from opsagent.collectors.ssh.hostkeys import HostKeyPolicy, install
+from opsagent.collectors.ssh.keys import KeyCache
 from opsagent.collectors.ssh.session import Plan, ShellSession
 from opsagent.secrets import Secret
 
@@ -43,6 +42,7 @@ class Endpoint:
     password: Secret | None = None
     known_hosts: tuple[str, ...] = ()
     accept_unknown_host_key: bool = False
+    pin_file: str | None = None  # where accepted first-seen keys go (None: $OPSAGENT_HOME/known_hosts)
     connect_timeout: float = 10.0
     keepalive: int = 30
     jump: Endpoint | None = None
@@ -51,86 +51,15 @@ class Endpoint:
         """Pool key part: a changed secret (hash only) or setting opens a new connection."""
         secrets = tuple(hash(s) if s is not None else None for s in (self.key, self.passphrase, self.password))
         jump = self.jump.identity() if self.jump else None
-        return (self.host, self.port, self.user, secrets, self.known_hosts, self.accept_unknown_host_key, jump)
+        host_keys = (self.known_hosts, self.accept_unknown_host_key, self.pin_file)
+        return (self.host, self.port, self.user, secrets, host_keys, jump)
+
+    def host_key_policy(self) -> HostKeyPolicy:
+        pins = Path(self.pin_file).expanduser() if self.pin_file else None
+        return HostKeyPolicy(self.host, self.port, self.known_hosts, self.accept_unknown_host_key, pins)
 
     def __str__(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
-
-
-class _AcceptUnknown(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
-    """Accept a host missing from known_hosts without writing it anywhere (explicit opt-in only).
-    A host whose known key *changed* is still refused: paramiko checks that before any policy."""
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        return None
-
-
-class KeyCache:
-    """Loaded private keys, so a reconnect does not parse its key again: loading an RSA key makes
-    ``cryptography`` check the key's consistency, ~0.2 s of CPU for RSA 3072 here (signing with it
-    costs ~1 ms), which a fleet reconnecting after a network outage would pay once per host.
-
-    Keyed by digests only (never the key text or passphrase): a key file by its path, inode, size
-    and mtime, so an edited or replaced file is read again; key text (a ``file:``/``env:``
-    credential holding the key itself) by its SHA-256. Thread-safe; the oldest entry goes past
-    ``size`` entries."""
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._keys: OrderedDict[tuple[Any, ...], paramiko.PKey] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def load(self, material: Secret, passphrase: Secret | None) -> paramiko.PKey:
-        value = material.reveal()
-        password = passphrase.reveal() if passphrase else None
-        try:
-            cache_key = self._cache_key(value, password)
-            with self._lock:
-                hit = self._keys.get(cache_key)
-                if hit is not None:
-                    self._keys.move_to_end(cache_key)
-                    return hit
-            key = _load_key(value, password)
-        except paramiko.PasswordRequiredException:
-            raise SshFailure(
-                "credentials", Outcome.FAILED, "private key is encrypted and no passphrase is set"
-            ) from None
-        except (paramiko.SSHException, ValueError) as exc:
-            raise SshFailure("credentials", Outcome.FAILED, f"cannot load private key: {_safe(exc)}") from None
-        except OSError as exc:
-            raise SshFailure("credentials", Outcome.FAILED, f"cannot read private key: {exc.strerror}") from None
-        with self._lock:
-            self._keys[cache_key] = key
-            while len(self._keys) > self.size:
-                self._keys.popitem(last=False)
-        return key
-
-    @staticmethod
-    def _cache_key(value: str, password: str | None) -> tuple[Any, ...]:
-        secret = hashlib.sha256(password.encode()).digest() if password is not None else None
-        if "PRIVATE KEY-----" in value:
-            return ("text", hashlib.sha256(value.encode()).digest(), secret)
-        path = Path(value).expanduser()
-        st = path.stat()  # OSError (missing, unreadable) is reported like a failed read
-        return ("file", str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, secret)
-
-
-def _load_key(value: str, password: str | None) -> paramiko.PKey:
-    if "PRIVATE KEY-----" in value:
-        return _key_from_text(value, password)
-    return paramiko.PKey.from_path(Path(value).expanduser(), password)
-
-
-def _key_from_text(text: str, password: str | None) -> paramiko.PKey:
-    last: Exception | None = None
-    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
-        try:
-            return cls.from_private_key(io.StringIO(text), password)
-        except paramiko.PasswordRequiredException:
-            raise
-        except (paramiko.SSHException, ValueError) as exc:
-            last = exc
-    raise paramiko.SSHException(f"unsupported key format ({_safe(last) if last else 'unknown'})")
 
 
 def _safe(exc: BaseException) -> str:
@@ -165,13 +94,8 @@ def make_connection(ep: Endpoint, gateway: Connection | None, key_cache: KeyCach
         gateway=gateway,
         connect_kwargs=_connect_kwargs(ep, key_cache),
     )
-    client: paramiko.SSHClient = conn.client
-    client.set_missing_host_key_policy(_AcceptUnknown() if ep.accept_unknown_host_key else paramiko.RejectPolicy())
-    keys = client.get_host_keys()
-    for path in ep.known_hosts:
-        file = Path(path).expanduser()
-        if file.is_file():
-            keys.load(str(file))  # load() (not load_host_keys()) so nothing is ever written back
+    # Host keys: our policy alone decides (paramiko's own table stays empty), see hostkeys.py.
+    conn.connect_kwargs.update(install(conn.client, ep.host_key_policy()))
     return conn
 
 
@@ -275,13 +199,6 @@ def _os_error(exc: BaseException, where: str) -> SshFailure:
 
 def _ssh_exception(exc: BaseException, where: str, ep: Endpoint) -> SshFailure:
     text = str(exc)
-    if "not found in known_hosts" in text:
-        return SshFailure(
-            "hostkey_unknown",
-            Outcome.FAILED,
-            f"host key of {where} is not in known_hosts ({', '.join(ep.known_hosts) or 'none'}); add it with "
-            "ssh-keyscan, or set accept_unknown_host_key: true for this asset",
-        )
     # A server that accepts TCP but never speaks: paramiko reports a banner error, or (when its
     # handshake wait simply ran out) "No existing session".
     if "banner" in text.lower() or "no existing session" in text.lower():

@@ -69,7 +69,14 @@ class SshOptions(BaseModel):
         description="host keys are checked against these files (missing files are skipped)",
     )
     accept_unknown_host_key: bool = Field(
-        default=False, description="connect to a host whose key is in no known_hosts file (a changed key is refused)"
+        default=False,
+        description="as OpenSSH's StrictHostKeyChecking accept-new: a host whose key is in no known_hosts file is "
+        "accepted once and its key recorded in accepted_host_keys_file; a later change is refused",
+    )
+    accepted_host_keys_file: str | None = Field(
+        default=None,
+        description="opsagent's own known_hosts file, where accept_unknown_host_key records keys; always read as "
+        "well (default: $OPSAGENT_HOME/known_hosts, i.e. ~/.opsagent/known_hosts)",
     )
     jump_host: JumpHost | None = None
     sudo: bool = Field(default=False, description="run the whole batch through sudo")
