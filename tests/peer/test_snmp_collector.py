@@ -207,3 +207,35 @@ async def test_max_repetitions_adapt_and_lookups_are_cached(snmpsim_agent: Snmps
     assert returned[1] < returned[0]  # ifName/ifDescr/ifAlias came from the cache the second time
     same = sorted((s.name, s.labels) for s in first.samples if s.name.startswith("if"))
     assert same == sorted((s.name, s.labels) for s in second.samples if s.name.startswith("if"))
+
+
+def closed_udp_port() -> int:
+    """A UDP port on 127.0.0.1 with nothing bound to it: the kernel answers ICMP port-unreachable."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOCALHOST, 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("version", ["1", "2c", "3"])
+async def test_closed_port_is_refused_not_timeout(snmpd_agent: Snmpd, monkeypatch: Any, version: str) -> None:
+    """ICMP port-unreachable is `refused` at once (README), not a `timeout` after 0.00 s."""
+    port = closed_udp_port()
+    if version == "3":
+        auth, apw, priv, ppw = snmpd_agent.users["ops_sha_aes"]
+        asset = v3("closed", port, "ops_sha_aes", auth, apw, priv, ppw, monkeypatch)
+    else:
+        asset = v2c("closed", port, "public", monkeypatch)
+    result = await collect(asset, version=version, timeout=5.0, retries=2)
+    assert result.outcome == Outcome.FAILED and result.reason == "refused", (result.reason, result.message)
+    assert "port unreachable" in result.message
+    assert result.duration < 2.0, result.duration  # no 5 s timeouts, no retries: the answer was immediate
+
+
+async def test_closed_port_walk_and_get_raise_refused(monkeypatch: Any) -> None:
+    asset = v2c("closed-walk", closed_udp_port(), "public", monkeypatch)
+    options = SnmpOptions(timeout=5.0)
+    with pytest.raises(ConnectionRefusedError):
+        await walk(open_session(asset, options, 10), IF_TABLE, 2, DeviceState(10))
+    with pytest.raises(ConnectionRefusedError):
+        await get_many(open_session(asset, options, 10), ["1.3.6.1.2.1.1.5.0"], 2, DeviceState(10))

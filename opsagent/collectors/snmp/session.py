@@ -92,8 +92,34 @@ def open_session(asset: Asset, options: SnmpOptions, max_repetitions: int) -> Sn
     return SnmpSession(address, port, community=community, version=_VERSIONS[options.version], **common)
 
 
+class PortUnreachable(ConnectionRefusedError):
+    """ICMP port-unreachable for our request: nothing listens on that UDP port."""
+
+
+def _refused(exc: BaseException) -> bool:
+    """gufo-snmp's connected socket gets ECONNREFUSED from recv(); it raises that as
+    ``TimeoutError("connection refused")``, which its asyncio client re-raises as a bare
+    ``TimeoutError`` *from* it — at once, not after the timeout."""
+    seen: BaseException | None = exc
+    for _ in range(3):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError) or "connection refused" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _check_refused(exc: BaseException) -> None:
+    """Raise :class:`PortUnreachable` when ``exc`` is an ICMP port-unreachable, not a timeout."""
+    if _refused(exc):
+        raise PortUnreachable("port unreachable (ICMP): no SNMP agent on that port") from exc
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """(reason, message) of a transport failure; messages never carry the community or keys."""
+    if _refused(exc):
+        return "refused", "port unreachable (ICMP): no SNMP agent on that port"
     if isinstance(exc, TimeoutError):
         return "timeout", "no response (agent down, filtered, or wrong community/credentials)"
     if isinstance(exc, SnmpAuthError):
@@ -102,8 +128,6 @@ def classify(exc: BaseException) -> tuple[str, str]:
         return "auth", f"SNMPv3 authentication failed: {exc}"
     if isinstance(exc, SnmpError) and "security model" in str(exc).lower():
         return "auth", f"SNMPv3: {exc}"
-    if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
-        return "refused", "port unreachable (ICMP): no SNMP agent on that port"
     if isinstance(exc, OSError):
         return "unreachable", f"{type(exc).__name__}: {exc}"
     return "protocol", f"{type(exc).__name__}: {exc}"
@@ -115,7 +139,8 @@ async def connect(session: SnmpSession, retries: int) -> None:
         try:
             await session.refresh()
             return
-        except TimeoutError:
+        except TimeoutError as exc:
+            _check_refused(exc)
             if attempt == retries:
                 raise
 
@@ -129,7 +154,8 @@ async def get_many(session: SnmpSession, oids: list[str], retries: int, state: D
     for attempt in range(retries + 1):
         try:
             found = dict(await session.get_many(oids))
-        except TimeoutError:
+        except TimeoutError as exc:
+            _check_refused(exc)
             if attempt == retries:
                 raise
             continue
@@ -154,7 +180,8 @@ async def walk(session: SnmpSession, oid: str, retries: int, state: DeviceState)
             return rows
         except NoSuchInstance:
             return rows
-        except TimeoutError:
+        except TimeoutError as exc:
+            _check_refused(exc)
             failures += 1
             if failures > retries or state.max_repetitions == 1:
                 raise
@@ -174,7 +201,8 @@ async def _drain(it: Any, rows: Rows, retries: int, state: DeviceState) -> None:
             row = await it.__anext__()
         except StopAsyncIteration:
             return
-        except TimeoutError:
+        except TimeoutError as exc:
+            _check_refused(exc)
             # The iterator keeps its position: calling again re-sends the same request.
             timeouts += 1
             if timeouts > retries:
