@@ -239,3 +239,32 @@ async def test_closed_port_walk_and_get_raise_refused(monkeypatch: Any) -> None:
         await walk(open_session(asset, options, 10), IF_TABLE, 2, DeviceState(10))
     with pytest.raises(ConnectionRefusedError):
         await get_many(open_session(asset, options, 10), ["1.3.6.1.2.1.1.5.0"], 2, DeviceState(10))
+
+
+@pytest.mark.parametrize("given", ['"3"', "3"])
+async def test_v3_version_in_credentials_as_the_example_puts_it(
+    snmpd_agent: Snmpd, monkeypatch: Any, tmp_path: Any, given: str
+) -> None:
+    """inventory/example.yaml puts ``version`` in ``credentials.snmp``: a v3 user there polls over v3
+    (it used to be ignored, and the poll asked for a community)."""
+    from opsagent.inventory.importers.native import inventory_from_document
+    from opsagent.loader import parse_yaml_file
+
+    auth, apw, priv, ppw = snmpd_agent.users["ops_sha_aes"]
+    monkeypatch.setenv("OPSAGENT_T_V3_AUTH", apw)
+    monkeypatch.setenv("OPSAGENT_T_V3_PRIV", ppw)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "assets:\n  - name: v3sw\n    kind: network\n    address: 127.0.0.1\n"
+        f"    port: {snmpd_agent.port}\n    credentials:\n"
+        f"      snmp: {{version: {given}, user: ops_sha_aes, auth_protocol: {auth},"
+        f" auth_password: env:OPSAGENT_T_V3_AUTH, priv_protocol: {priv}, priv_password: env:OPSAGENT_T_V3_PRIV}}\n"
+    )
+    asset = inventory_from_document(parse_yaml_file(inv)).assets["v3sw"]
+    result = await collect(asset, include=["system"])
+    assert result.ok, f"{result.reason}: {result.message}"
+    assert result.facts["system"]["sysName"] == snmpd_agent.sys_name
+    # the same user with a wrong key fails as v3 auth, proving v3 was spoken
+    monkeypatch.setenv("OPSAGENT_T_V3_AUTH", "WRONG-auth-pass")
+    wrong = await collect(asset, include=["system"], timeout=1.0, retries=0)
+    assert wrong.reason == "auth", (wrong.reason, wrong.message)

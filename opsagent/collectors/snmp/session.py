@@ -33,7 +33,7 @@ from gufo.snmp.aio.client import SnmpSession
 
 from opsagent.collectors.snmp.options import SnmpOptions
 from opsagent.errors import CollectError
-from opsagent.inventory.model import Asset
+from opsagent.inventory.model import Asset, SnmpVersionName, snmp_version
 
 Value = None | str | bytes | int | float
 Rows = list[tuple[str, Value]]
@@ -79,17 +79,32 @@ def user_of(asset: Asset, options: SnmpOptions) -> User:
     return User(name, auth_key=auth, priv_key=priv, key_expansion=expansion)
 
 
+def version_of(asset: Asset, options: SnmpOptions) -> SnmpVersionName:
+    """The collector option ``version`` when given, else ``credentials.snmp.version`` (where the
+    example inventory puts it), else the default 2c."""
+    if "version" in options.model_fields_set:
+        return options.version
+    given = asset.credentials.get("snmp", {}).get("version")
+    if given is None:
+        return options.version
+    try:
+        return snmp_version(given)
+    except ValueError as exc:  # an asset built without the inventory's validation
+        raise CollectError("credentials", f"snmp.version: {exc}") from None
+
+
 def open_session(asset: Asset, options: SnmpOptions, max_repetitions: int) -> SnmpSession:
     """A gufo session; the community or v3 keys come from credential references only."""
     address = asset.target
     port = asset.port or options.port
     common: dict[str, Any] = {"timeout": options.timeout, "max_repetitions": max_repetitions}
-    if options.version == "3":
+    version = version_of(asset, options)
+    if version == "3":
         return SnmpSession(address, port, user=user_of(asset, options), version=SnmpVersion.v3, **common)
     community = _secret(asset, "community")
     if community is None:
         raise CollectError("credentials", "SNMP v1/v2c needs credentials.snmp.community (env: or file: reference)")
-    return SnmpSession(address, port, community=community, version=_VERSIONS[options.version], **common)
+    return SnmpSession(address, port, community=community, version=_VERSIONS[version], **common)
 
 
 class PortUnreachable(ConnectionRefusedError):
