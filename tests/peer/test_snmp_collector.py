@@ -5,7 +5,9 @@ net-snmp's snmpbulkwalk returns from the same agent; failures are clear and do n
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +19,12 @@ from opsagent.collectors.snmp.options import SnmpOptions
 from opsagent.collectors.snmp.session import DeviceState, get_many, open_session, walk
 from opsagent.inventory.model import Asset, CollectorSpec
 from tests.peers.ports import LOCALHOST
-from tests.peers.snmp import Snmpd, Snmpsim, bulkwalk
+from tests.peers.snmp import RECORDINGS, Snmpd, Snmpsim, bulkwalk
 
 pytestmark = pytest.mark.peer
 IF_TABLE = "1.3.6.1.2.1.2.2"
 IFX_TABLE = "1.3.6.1.2.1.31.1.1"
+IDENT_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "snmp_ident" / "cases.json"
 
 
 def v2c(name: str, port: int, community: str, monkeypatch: pytest.MonkeyPatch) -> Asset:
@@ -102,25 +105,19 @@ async def test_if_mib_samples_match_snmpbulkwalk(snmpsim_agent: Snmpsim, monkeyp
     assert statuses <= {1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0} and statuses
 
 
-@pytest.mark.parametrize(
-    ("community", "vendor", "model", "os_name"),
-    [
-        ("cisco-c3560", "Cisco", "WS-C3560G-48TS-E", "IOS"),
-        ("huawei-s5720", "Huawei", "S5720-36C-EI-AC", "VRP"),
-        ("h3c-comware-7-1-075", "H3C", "H3C SR8808-X", "Comware"),
-        ("juniper-mx960", "Juniper", None, "Junos"),
-    ],
-)
-async def test_identification_of_real_devices(
-    snmpsim_agent: Snmpsim, monkeypatch: Any, community: str, vendor: str, model: str | None, os_name: str
-) -> None:
+IDENT_CASES = {c["recording"]: c["expected"] for c in json.loads(IDENT_FIXTURE.read_text())}
+
+
+@pytest.mark.parametrize("community", list(RECORDINGS))
+async def test_identification_of_real_devices(snmpsim_agent: Snmpsim, monkeypatch: Any, community: str) -> None:
+    """Polled through snmpsim, each recording is identified as its fixture case says (vendor from the
+    IANA number, model, OS name/version, serial — tests/fixtures/snmp_ident/cases.json)."""
     result = await collect(v2c(community, snmpsim_agent.port, community, monkeypatch))
     assert result.ok, result.message
     facts = result.facts
-    assert facts["vendor"] == vendor and facts["os"]["name"] == os_name and facts["os"]["version"]
-    if model:
-        assert facts["model"] == model
-    assert facts["serial"] and facts["serials"]
+    got = {"vendor": facts["vendor"], "model": facts["model"], "os_name": facts["os"]["name"]}
+    got |= {"os_version": facts["os"]["version"], "serial": facts.get("serial", "")}
+    assert got == IDENT_CASES[RECORDINGS[community]]
     names = bulkwalk(snmpsim_agent.port, "1.3.6.1.2.1.2.2.1.2", ["-v2c", "-c", community])
     assert len(facts["interfaces"]) == len(names)
     one = next(iter(facts["interfaces"].values()))
