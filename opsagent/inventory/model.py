@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -49,11 +49,31 @@ class CollectorSpec(BaseModel):
 Credentials = dict[str, dict[str, str | int | bool]]
 
 
+SnmpVersionName = Literal["1", "2c", "3"]
+_SNMP_VERSIONS: dict[str, SnmpVersionName] = {"1": "1", "2": "2c", "2c": "2c", "3": "3"}
+
+
+def snmp_version(value: Any) -> SnmpVersionName:
+    """``1``, ``2c`` (or ``2``) or ``3`` as YAML gives them (``3`` is an int, ``2c`` a string;
+    ``v3`` also reads); anything else is a ValueError naming what is accepted. Used for
+    ``credentials.snmp.version`` here and the snmp collector's ``version`` option."""
+    name = None if isinstance(value, bool) else _SNMP_VERSIONS.get(str(value).strip().lower().removeprefix("v"))
+    if name is None:
+        raise ValueError(f"SNMP version must be 1, 2c or 3, not {value!r}")
+    return name
+
+
 def _check_credentials(creds: Credentials) -> Credentials:
     for section, fields in creds.items():
         for field, value in fields.items():
             if is_sensitive(field) and not is_reference(value):
                 raise ValueError(f"{section}.{field}: plain-text secrets are refused; use 'env:NAME' or 'file:PATH'")
+    snmp = creds.get("snmp", {})
+    if "version" in snmp:
+        try:
+            snmp["version"] = snmp_version(snmp["version"])
+        except ValueError as exc:
+            raise ValueError(f"snmp.version: {exc}") from None
     return creds
 
 
@@ -125,6 +145,24 @@ class Asset(BaseModel):
     @classmethod
     def _no_plain_secret_vars(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_vars(value)
+
+    @model_validator(mode="after")
+    def _one_snmp_version(self) -> Asset:
+        """``credentials.snmp.version`` and an snmp collector's ``version`` option must agree."""
+        given = self.credentials.get("snmp", {}).get("version")
+        for index, spec in enumerate(self.collectors):
+            option = spec.options.get("version") if spec.name == "snmp" else None
+            if given is None or option is None:
+                continue
+            try:
+                ok = snmp_version(option) == given
+            except ValueError as exc:
+                raise ValueError(f"collectors[{index}].options.version: {exc}") from None
+            if not ok:
+                raise ValueError(
+                    f"collectors[{index}].options.version {option!r} contradicts credentials.snmp.version {given!r}"
+                )
+        return self
 
     @property
     def target(self) -> str:

@@ -206,11 +206,13 @@ def current_facts(store: Store, asset: str) -> dict[str, Any]:
 
 
 def fact_history(store: Store, asset: str, key: str | None = None, limit: int = 500) -> list[FactChange]:
-    """Newest first. ``key`` may end in ``*`` to match a prefix (``os.*``)."""
+    """Newest first. ``key`` may end in ``*`` to match a prefix (``os.*``); a dot inside a name is
+    escaped in keys (``interfaces.ge-0/0/0\\.0.*``, see :mod:`opsagent.inventory.facts`). The prefix
+    is literal: ``%``, ``_`` and backslashes in it match only themselves (on SQLite and PostgreSQL)."""
     h, a = schema.fact_history, schema.assets
     query = select(h, a.c.name).join(a, a.c.id == h.c.asset_id).where(a.c.name == asset)
     if key:
-        query = query.where(h.c.key.like(key[:-1] + "%") if key.endswith("*") else h.c.key == key)
+        query = query.where(h.c.key.startswith(key[:-1], autoescape=True) if key.endswith("*") else h.c.key == key)
     query = query.order_by(h.c.changed_at.desc(), h.c.id.desc()).limit(limit)
     with store.engine.connect() as conn:
         return [

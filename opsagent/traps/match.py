@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsagent.inventory.facts import split_key
 from opsagent.traps import names
 from opsagent.traps.receiver import TrapEvent
 from opsagent.traps.rules import TrapRule
@@ -25,12 +26,16 @@ class TrapAction:
 
 def interface_index(flat: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """ifIndex → {ifName, ifAlias, ifDescr} from an asset's stored (flattened) identification facts,
-    ``[device.]interfaces.<name>.<attr>`` — interface names may hold dots, so split from both ends."""
+    ``[device.]interfaces.<name>.<attr>``; a dot in a name is escaped in the key
+    (:func:`opsagent.inventory.facts.split_key`), and an unescaped one is still read from both ends."""
     rows: dict[str, dict[str, Any]] = {}
     for key, value in flat.items():
-        _head, found, rest = key.partition("interfaces.")
-        name, _, attr = rest.rpartition(".")
-        if found and name:
+        parts = split_key(key)
+        if "interfaces" not in parts:
+            continue
+        start = parts.index("interfaces") + 1
+        name, attr = ".".join(parts[start:-1]), parts[-1]
+        if name and len(parts) - start >= 2:
             rows.setdefault(name, {})[attr] = value
     out: dict[str, dict[str, str]] = {}
     for name, info in rows.items():

@@ -3,23 +3,31 @@
 Each trap or inform becomes a :class:`TrapEvent` handed to a callback; the trap OID and varbind
 OIDs are resolved to names where the loaded MIBs allow (``linkDown``, ``ifIndex.3``), else kept
 numeric. Communities and v3 keys come from credential references and never reach an event.
+
+The UDP socket is bound before the receiver is returned (pysnmp's own ``open_server_mode(iface)``
+binds on a later turn of the event loop: a trap sent in between met a closed port, and a busy port
+was only a "Task exception was never retrieved"), with a receive buffer of :data:`RCVBUF` so that a
+burst arriving while the event loop is busy waits in the kernel instead of being dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.entity import config, engine
 from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto.api import v2c
 from pysnmp.smi import view
 
 log = logging.getLogger(__name__)
+RCVBUF = 8 << 20  # bytes asked for (the kernel caps SO_RCVBUF at net.core.rmem_max; root may exceed it)
 SNMP_TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 # IF-MIB objects every switch sends in linkDown/linkUp (IF-MIB is not among pysnmp's compiled MIBs).
@@ -72,14 +80,24 @@ class TrapReceiver:
     ) -> None:
         self.on_event = on_event
         self.engine = engine.SnmpEngine()
-        self.transport = udp.UdpTransport().open_server_mode((host, port))
-        config.add_transport(self.engine, udp.DOMAIN_NAME, self.transport)
+        sock = bind_udp(host, port)
+        self.port: int = sock.getsockname()[1]
+        self.rcvbuf: int = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        v6 = sock.family == socket.AF_INET6
+        self.transport = (udp6.Udp6Transport() if v6 else udp.UdpTransport()).open_server_mode(sock=sock)
+        config.add_transport(self.engine, udp6.DOMAIN_NAME if v6 else udp.DOMAIN_NAME, self.transport)
         for i, community in enumerate(communities or []):
             config.add_v1_system(self.engine, f"area-{i}", community)
         for user in users or []:
             self._add_user(user)
         self.mib_view = view.MibViewController(self.engine.get_mib_builder())
         self.receiver = ntfrcv.NotificationReceiver(self.engine, self._callback)
+
+    async def ready(self) -> None:
+        """Until the event loop reads the (already bound) socket; datagrams before that are kept."""
+        pending = getattr(self.transport, "_lport", None)
+        if pending is not None:
+            await asyncio.shield(pending)
 
     def _add_user(self, user: V3User) -> None:
         auth = _AUTH[user.auth_protocol.upper().replace("-", "")]
@@ -129,3 +147,29 @@ class TrapReceiver:
     def close(self) -> None:
         self.receiver.close(self.engine)
         self.engine.close_dispatcher()
+
+
+def bind_udp(host: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket bound now (OSError at once for a busy port), with a large buffer."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        _grow_receive_buffer(sock)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _grow_receive_buffer(sock: socket.socket) -> None:
+    """SO_RCVBUFFORCE when privileged (beyond rmem_max), else SO_RCVBUF (capped at rmem_max)."""
+    for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RCVBUF)
+            return
+        except OSError:
+            continue

@@ -5,7 +5,9 @@ net-snmp's snmpbulkwalk returns from the same agent; failures are clear and do n
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +19,12 @@ from opsagent.collectors.snmp.options import SnmpOptions
 from opsagent.collectors.snmp.session import DeviceState, get_many, open_session, walk
 from opsagent.inventory.model import Asset, CollectorSpec
 from tests.peers.ports import LOCALHOST
-from tests.peers.snmp import Snmpd, Snmpsim, bulkwalk
+from tests.peers.snmp import RECORDINGS, Snmpd, Snmpsim, bulkwalk
 
 pytestmark = pytest.mark.peer
 IF_TABLE = "1.3.6.1.2.1.2.2"
 IFX_TABLE = "1.3.6.1.2.1.31.1.1"
+IDENT_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "snmp_ident" / "cases.json"
 
 
 def v2c(name: str, port: int, community: str, monkeypatch: pytest.MonkeyPatch) -> Asset:
@@ -102,25 +105,19 @@ async def test_if_mib_samples_match_snmpbulkwalk(snmpsim_agent: Snmpsim, monkeyp
     assert statuses <= {1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0} and statuses
 
 
-@pytest.mark.parametrize(
-    ("community", "vendor", "model", "os_name"),
-    [
-        ("cisco-c3560", "Cisco", "WS-C3560G-48TS-E", "IOS"),
-        ("huawei-s5720", "Huawei", "S5720-36C-EI-AC", "VRP"),
-        ("h3c-comware-7-1-075", "H3C", "H3C SR8808-X", "Comware"),
-        ("juniper-mx960", "Juniper", None, "Junos"),
-    ],
-)
-async def test_identification_of_real_devices(
-    snmpsim_agent: Snmpsim, monkeypatch: Any, community: str, vendor: str, model: str | None, os_name: str
-) -> None:
+IDENT_CASES = {c["recording"]: c["expected"] for c in json.loads(IDENT_FIXTURE.read_text())}
+
+
+@pytest.mark.parametrize("community", list(RECORDINGS))
+async def test_identification_of_real_devices(snmpsim_agent: Snmpsim, monkeypatch: Any, community: str) -> None:
+    """Polled through snmpsim, each recording is identified as its fixture case says (vendor from the
+    IANA number, model, OS name/version, serial — tests/fixtures/snmp_ident/cases.json)."""
     result = await collect(v2c(community, snmpsim_agent.port, community, monkeypatch))
     assert result.ok, result.message
     facts = result.facts
-    assert facts["vendor"] == vendor and facts["os"]["name"] == os_name and facts["os"]["version"]
-    if model:
-        assert facts["model"] == model
-    assert facts["serial"] and facts["serials"]
+    got = {"vendor": facts["vendor"], "model": facts["model"], "os_name": facts["os"]["name"]}
+    got |= {"os_version": facts["os"]["version"], "serial": facts.get("serial", "")}
+    assert got == IDENT_CASES[RECORDINGS[community]]
     names = bulkwalk(snmpsim_agent.port, "1.3.6.1.2.1.2.2.1.2", ["-v2c", "-c", community])
     assert len(facts["interfaces"]) == len(names)
     one = next(iter(facts["interfaces"].values()))
@@ -207,3 +204,64 @@ async def test_max_repetitions_adapt_and_lookups_are_cached(snmpsim_agent: Snmps
     assert returned[1] < returned[0]  # ifName/ifDescr/ifAlias came from the cache the second time
     same = sorted((s.name, s.labels) for s in first.samples if s.name.startswith("if"))
     assert same == sorted((s.name, s.labels) for s in second.samples if s.name.startswith("if"))
+
+
+def closed_udp_port() -> int:
+    """A UDP port on 127.0.0.1 with nothing bound to it: the kernel answers ICMP port-unreachable."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((LOCALHOST, 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("version", ["1", "2c", "3"])
+async def test_closed_port_is_refused_not_timeout(snmpd_agent: Snmpd, monkeypatch: Any, version: str) -> None:
+    """ICMP port-unreachable is `refused` at once (README), not a `timeout` after 0.00 s."""
+    port = closed_udp_port()
+    if version == "3":
+        auth, apw, priv, ppw = snmpd_agent.users["ops_sha_aes"]
+        asset = v3("closed", port, "ops_sha_aes", auth, apw, priv, ppw, monkeypatch)
+    else:
+        asset = v2c("closed", port, "public", monkeypatch)
+    result = await collect(asset, version=version, timeout=5.0, retries=2)
+    assert result.outcome == Outcome.FAILED and result.reason == "refused", (result.reason, result.message)
+    assert "port unreachable" in result.message
+    assert result.duration < 2.0, result.duration  # no 5 s timeouts, no retries: the answer was immediate
+
+
+async def test_closed_port_walk_and_get_raise_refused(monkeypatch: Any) -> None:
+    asset = v2c("closed-walk", closed_udp_port(), "public", monkeypatch)
+    options = SnmpOptions(timeout=5.0)
+    with pytest.raises(ConnectionRefusedError):
+        await walk(open_session(asset, options, 10), IF_TABLE, 2, DeviceState(10))
+    with pytest.raises(ConnectionRefusedError):
+        await get_many(open_session(asset, options, 10), ["1.3.6.1.2.1.1.5.0"], 2, DeviceState(10))
+
+
+@pytest.mark.parametrize("given", ['"3"', "3"])
+async def test_v3_version_in_credentials_as_the_example_puts_it(
+    snmpd_agent: Snmpd, monkeypatch: Any, tmp_path: Any, given: str
+) -> None:
+    """inventory/example.yaml puts ``version`` in ``credentials.snmp``: a v3 user there polls over v3
+    (it used to be ignored, and the poll asked for a community)."""
+    from opsagent.inventory.importers.native import inventory_from_document
+    from opsagent.loader import parse_yaml_file
+
+    auth, apw, priv, ppw = snmpd_agent.users["ops_sha_aes"]
+    monkeypatch.setenv("OPSAGENT_T_V3_AUTH", apw)
+    monkeypatch.setenv("OPSAGENT_T_V3_PRIV", ppw)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "assets:\n  - name: v3sw\n    kind: network\n    address: 127.0.0.1\n"
+        f"    port: {snmpd_agent.port}\n    credentials:\n"
+        f"      snmp: {{version: {given}, user: ops_sha_aes, auth_protocol: {auth},"
+        f" auth_password: env:OPSAGENT_T_V3_AUTH, priv_protocol: {priv}, priv_password: env:OPSAGENT_T_V3_PRIV}}\n"
+    )
+    asset = inventory_from_document(parse_yaml_file(inv)).assets["v3sw"]
+    result = await collect(asset, include=["system"])
+    assert result.ok, f"{result.reason}: {result.message}"
+    assert result.facts["system"]["sysName"] == snmpd_agent.sys_name
+    # the same user with a wrong key fails as v3 auth, proving v3 was spoken
+    monkeypatch.setenv("OPSAGENT_T_V3_AUTH", "WRONG-auth-pass")
+    wrong = await collect(asset, include=["system"], timeout=1.0, retries=0)
+    assert wrong.reason == "auth", (wrong.reason, wrong.message)

@@ -45,6 +45,13 @@ RECORDINGS = {
     "huawei-s5720": "network/router/huawei-s5720",
     "h3c-comware-7-1-075": "network/switch/h3c-comware-7-1-075",
     "juniper-mx960": "network/router/juniper-mx960-16-1r6-7-a",
+    # firewalls, storage and Chinese vendors (identification; dotted interface names)
+    "topsec-ngfw4000-uf": "network/firewall/topsec-ngfw4000-uf",
+    "paloalto-pa-5000": "network/firewall/paloalto-pa-5000",
+    "zte-zxr10-5250": "network/switch/zte-zxr10-5250",
+    "netapp-ontap-8-2-3": "storage/netapp-ontap-8-2-3",
+    "ruijie-s5750-24gt12sfp": "network/switch/ruijie-s5750-24gt12sfp",
+    "huawei-s12704": "network/switch/huawei-s12704",
 }
 
 

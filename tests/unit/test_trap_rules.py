@@ -9,6 +9,7 @@ import pytest
 
 from opsagent.content import check_paths
 from opsagent.errors import ConfigError
+from opsagent.inventory.facts import flatten
 from opsagent.loader import parse_yaml_text
 from opsagent.traps import names
 from opsagent.traps.match import actions_for, interface_index, trap_context
@@ -110,13 +111,30 @@ def test_invalid_rules_report_file_line_field(tmp_path: Path, text: str, line: i
 
 
 def test_interface_index_from_flat_facts_with_dotted_names() -> None:
-    flat = {
+    facts = {
+        "interfaces": {
+            "Gi0/1.100": {"index": 12, "alias": "vlan 100"},
+            "Gi0/1": {"index": 1, "descr": "GigabitEthernet0/1"},
+            "vlan.0004": {"index": 4},
+            "Gi0/2": {"index": 2},
+        },
+        "vendor": "cisco",
+    }
+    expected = {
+        "12": {"ifName": "Gi0/1.100", "ifAlias": "vlan 100", "ifDescr": ""},
+        "1": {"ifName": "Gi0/1", "ifAlias": "", "ifDescr": "GigabitEthernet0/1"},
+        "4": {"ifName": "vlan.0004", "ifAlias": "", "ifDescr": ""},
+        "2": {"ifName": "Gi0/2", "ifAlias": "", "ifDescr": ""},
+    }
+    assert interface_index(flatten(facts)) == expected
+    assert interface_index(flatten({"device": facts})) == expected
+    legacy = {  # keys stored before dots in names were escaped
         "device.interfaces.Gi0/1.100.index": 12,
         "device.interfaces.Gi0/1.100.alias": "vlan 100",
         "device.interfaces.Gi0/2.index": 2,
         "device.vendor": "cisco",
     }
-    assert interface_index(flat) == {
+    assert interface_index(legacy) == {
         "12": {"ifName": "Gi0/1.100", "ifAlias": "vlan 100", "ifDescr": ""},
         "2": {"ifName": "Gi0/2", "ifAlias": "", "ifDescr": ""},
     }

@@ -104,6 +104,8 @@ class SnmpCollector:
         try:
             await connect(session, options.retries)
             scalars = await self._scalars(session, metrics, options, state)
+            if identify:  # vendor model/serial scalars: only with the (hourly) identification walk
+                scalars |= await get_many(session, list(ident.VENDOR_SCALARS.values()), options.retries, state)
             data: dict[str, dict[str, Value]] = {}
             count = len(scalars)
             wanted = columns + (ident.IDENTITY_COLUMNS if identify else [])

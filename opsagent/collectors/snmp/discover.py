@@ -132,8 +132,8 @@ async def _identify(
 ) -> Found:
     timeout, retries, groups = args
     text = {k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v)) for k, v in scalars.items()}
-    vendor = vendor_of(text.get(SYSTEM["sysObjectID"], ""))
     descr = text.get(SYSTEM["sysDescr"], "")
+    vendor = vendor_of(text.get(SYSTEM["sysObjectID"], ""), descr)
     spec = CollectorSpec(
         name="snmp", profile=profile_of(vendor), options={"version": cand.version} if cand.version != "2c" else {}
     )

@@ -6,10 +6,10 @@ changed serial or a vanished interface shows in ``opsagent inventory history``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from opsagent.collectors.snmp import osparse, vendors
 from opsagent.collectors.snmp.convert import Column, Value, as_mac, as_number, as_text
 
 SYSTEM = {
@@ -36,116 +36,23 @@ IF = {
 }
 IDENTITY_COLUMNS = [*ENTITY, *IF]
 
-# IANA enterprise numbers (sysObjectID 1.3.6.1.4.1.<n>) of gear ops teams meet.
-VENDORS = {
-    9: "Cisco",
-    2011: "Huawei",
-    25506: "H3C",
-    11: "HPE",
-    47196: "HPE",
-    2636: "Juniper",
-    3902: "ZTE",
-    4881: "Ruijie",
-    30065: "Arista",
-    8072: "Net-SNMP",
-    318: "APC",
-    789: "NetApp",
-    12356: "Fortinet",
-    25461: "Palo Alto Networks",
-    1588: "Brocade",
-    1991: "Brocade",
-    1916: "Extreme",
-    674: "Dell",
-    6027: "Dell",
-    14988: "MikroTik",
-    41112: "Ubiquiti",
-    14823: "Aruba",
-    2620: "Check Point",
-    311: "Microsoft",
-    6876: "VMware",
-    3375: "F5",
-    5567: "Riverbed",
-    534: "Eaton",
-    935: "Vertiv",
-    13464: "Emerson",
-    3224: "Juniper (NetScreen)",
-    35047: "Sangfor",
-    8886: "Maipu",
-    3320: "BDCOM",
-    6339: "Digital China",
-    171: "D-Link",
-    24968: "Topsec",
-    19849: "NSFOCUS",
-    1981: "EMC",
-    12740: "Dell EMC",
-    2: "IBM",
-    232: "HPE",
-    4526: "Netgear",
-    5624: "Enterasys",
-    259: "Accton",
-    2544: "Adva",
-    6486: "Nokia",
-    637: "Nokia",
-    10002: "Ubiquiti",
-    37267: "Ruckus",
-    25053: "Ruckus",
-    1230: "McAfee",
-    12325: "pfSense",
-    40310: "DPtech",
-    5651: "Maipu",
-    17409: "Vyatta",
-    30803: "Vyatta",
-    3076: "Cisco (Altiga)",
-    14179: "Cisco (Airespace)",
-    5951: "Citrix",
-    2021: "UC Davis (Net-SNMP)",
+# Vendor scalars asked with the identification walk (absent ones are simply missing).
+VENDOR_SCALARS = {
+    "netapp_model": "1.3.6.1.4.1.789.1.1.5.0",  # NETAPP-MIB productModel
+    "netapp_serial": "1.3.6.1.4.1.789.1.1.9.0",  # productSerialNum
+    "juniper_box": "1.3.6.1.4.1.2636.3.1.2.0",  # JUNIPER-MIB jnxBoxDescr
+    "juniper_serial": "1.3.6.1.4.1.2636.3.1.3.0",  # jnxBoxSerialNo
 }
-_VERSION_RES = (
-    re.compile(r"Version\s+([\w.()\-]+\s*\(\s*[\w\s]+?V\d{3}R\d{3}[\w]*\s*\))", re.I),  # Huawei VRP
-    re.compile(r"Version\s+([\d.]+,\s*(?:Release|ESS)\s+[\w]+)", re.I),  # H3C Comware
-    re.compile(r"Version\s+([\w.()\-:]+[\w)])", re.I),  # Cisco IOS/NX-OS, generic
-    re.compile(r"JUNOS\s+([\w.\-]+)", re.I),
-    re.compile(r"\b(V\d{3}R\d{3}\w*)\b"),
-)
-_OS_NAMES = (
-    ("NX-OS", "NX-OS"),
-    ("IOS XE", "IOS XE"),
-    ("IOS-XE", "IOS XE"),
-    ("IOS XR", "IOS XR"),
-    ("Cisco IOS", "IOS"),
-    ("Adaptive Security", "ASA"),
-    ("VRP", "VRP"),
-    ("Huawei Versatile", "VRP"),
-    ("Comware", "Comware"),
-    ("JUNOS", "Junos"),
-    ("Arista", "EOS"),
-    ("ProCurve", "ProCurve"),
-    ("RGOS", "RGOS"),
-    ("ZXR10", "ZXROS"),
-    ("FortiOS", "FortiOS"),
-    ("PAN-OS", "PAN-OS"),
-    ("Linux", "Linux"),
-    ("Windows", "Windows"),
-    ("Data ONTAP", "ONTAP"),
-    ("NetApp", "ONTAP"),
-)
 
 
-def vendor_of(sys_object_id: str) -> str:
-    parts = sys_object_id.lstrip(".").split(".")
-    if len(parts) > 6 and parts[:6] == ["1", "3", "6", "1", "4", "1"] and parts[6].isdigit():
-        return VENDORS.get(int(parts[6]), f"enterprise {parts[6]}")
-    return ""
+def vendor_of(sys_object_id: str, descr: str = "") -> str:
+    return vendors.vendor_of(sys_object_id, descr)
 
 
-def os_of(descr: str) -> tuple[str, str]:
-    """(os name, version) from sysDescr."""
-    name = next((n for key, n in _OS_NAMES if key.lower() in descr.lower()), "")
-    for rx in _VERSION_RES:
-        m = rx.search(descr)
-        if m:
-            return name, re.sub(r"\s+", " ", m.group(1)).strip().rstrip(",")
-    return name, ""
+def os_of(descr: str, vendor: str = "", sw: str = "") -> tuple[str, str]:
+    """(os name, version) from sysDescr; the chassis entPhysicalSoftwareRev (``sw``) when sysDescr
+    states no version (Palo Alto, Huawei S12700, Ruijie, Fortinet)."""
+    return osparse.os_name(descr, vendor, sw), osparse.os_version(descr, vendor, sw)
 
 
 def system_facts(scalars: Mapping[str, Value]) -> dict[str, Any]:
@@ -164,22 +71,30 @@ def _rows(data: Mapping[str, Column], names: Mapping[str, str]) -> dict[str, dic
     return table
 
 
-def entity_facts(data: Mapping[str, Column]) -> dict[str, Any]:
-    """Chassis model/serial/firmware plus every serial (modules, PSUs, fans) by entity name."""
+def _entities(data: Mapping[str, Column]) -> list[tuple[str, dict[str, Value]]]:
     rows = _rows(data, ENTITY)
-    by_index = sorted(rows.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 1 << 30)
+    return sorted(rows.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 1 << 30)
+
+
+def chassis_of(data: Mapping[str, Column]) -> dict[str, str]:
+    """The chassis row of ENTITY-MIB as text (class chassis, else the first row naming a model)."""
+    by_index = _entities(data)
     chassis = next((r for _, r in by_index if as_number(r.get("class")) == 3), None)
     chassis = chassis or next((r for _, r in by_index if as_text(r.get("model"))), None)
+    return {k: as_text(v) for k, v in (chassis or {}).items() if k != "class"}
+
+
+def entity_facts(data: Mapping[str, Column]) -> dict[str, Any]:
+    """Chassis serial/firmware plus every serial (modules, PSUs, fans) by entity name."""
+    chassis = chassis_of(data)
     out: dict[str, Any] = {}
-    if chassis:
-        for key, field in (("model", "model"), ("serial", "serial"), ("hardware_rev", "hw")):
-            if as_text(chassis.get(field)):
-                out[key] = as_text(chassis.get(field))
-        fw = as_text(chassis.get("sw")) or as_text(chassis.get("fw"))
-        if fw:
-            out["firmware"] = fw
+    for key, field in (("serial", "serial"), ("hardware_rev", "hw")):
+        if chassis.get(field):
+            out[key] = chassis[field]
+    if chassis.get("sw") or chassis.get("fw"):
+        out["firmware"] = chassis.get("sw") or chassis.get("fw")
     serials = {}
-    for idx, r in by_index:
+    for idx, r in _entities(data):
         serial = as_text(r.get("serial"))
         if serial:
             serials[as_text(r.get("name")) or as_text(r.get("descr")) or f"entity{idx}"] = serial
@@ -215,27 +130,16 @@ def identify(scalars: Mapping[str, Value], data: Mapping[str, Column]) -> dict[s
     """The whole identification: the ``device`` facts of an SNMP asset."""
     system = system_facts(scalars)
     descr = system.get("sysDescr", "")
-    os_name, version = os_of(descr)
+    vendor = vendor_of(system.get("sysObjectID", ""), descr)
     entity = entity_facts(data)
-    facts: dict[str, Any] = {"system": system, "vendor": vendor_of(system.get("sysObjectID", ""))}
-    model = entity.pop("model", "") or _model_from_descr(descr)
-    facts |= {"model": model, "os": {"name": os_name, "version": version}}
+    chassis = chassis_of(data)
+    extra = {k: as_text(scalars.get(oid)) for k, oid in VENDOR_SCALARS.items() if as_text(scalars.get(oid))}
+    os_name, version = os_of(descr, vendor, chassis.get("sw", ""))
+    facts: dict[str, Any] = {"system": system, "vendor": vendor}
+    facts |= {"model": osparse.model(descr, vendor, chassis, extra), "os": {"name": os_name, "version": version}}
     facts |= entity
+    serial = entity.get("serial") or extra.get("netapp_serial") or extra.get("juniper_serial")
+    if serial:
+        facts["serial"] = serial
     facts["interfaces"] = interface_facts(data)
     return facts
-
-
-_MODEL_RES = (
-    re.compile(r"\b(S\d{4,5}[\w\-]*)\b"),  # Huawei S5720-28X
-    re.compile(r"\b(WS-C\d{4}[\w\-]*|C\d{4}[\w\-]*|N\dK-[\w\-]+)\b"),  # Cisco
-    re.compile(r"\b(MX\d+|EX\d+[\w\-]*|SRX\d+)\b"),
-    re.compile(r"H3C\s+(S\d+[\w\-]*|\S+)"),
-)
-
-
-def _model_from_descr(descr: str) -> str:
-    for rx in _MODEL_RES:
-        m = rx.search(descr)
-        if m:
-            return m.group(1)
-    return ""

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opsagent.inventory.model import SnmpVersionName, snmp_version
 from opsagent.units import Duration
 
 _OID = re.compile(r"^\.?[0-9]+(\.[0-9]+)+$")
@@ -84,7 +85,7 @@ class SnmpOptions(BaseModel):
     metrics: list[Metric] = Field(default_factory=list)
     identify: bool = Field(default=True, description="vendor/model/serial/interfaces facts (inventory)")
     identify_interval: Duration = Field(default=3600.0, description="how often entity/interface facts are re-walked")
-    version: Literal["1", "2c", "3"] = "2c"
+    version: SnmpVersionName = Field(default="2c", description="default: credentials.snmp.version, else 2c")
     port: int = Field(default=161, ge=1, le=65535)
     timeout: Duration = Field(default=3.0, description="per request")
     retries: int = Field(default=2, ge=0, le=10)
@@ -92,3 +93,5 @@ class SnmpOptions(BaseModel):
     deadline: Duration | None = Field(default=None, description="whole poll; default: the collector timeout")
     lookup_cache: Duration = Field(default=300.0, description="label/index tables are re-walked after this")
     key_expansion: Literal["blumenthal", "cisco"] = "blumenthal"
+
+    _v = field_validator("version", mode="before")(classmethod(lambda cls, v: snmp_version(v)))

@@ -33,7 +33,7 @@ from gufo.snmp.aio.client import SnmpSession
 
 from opsagent.collectors.snmp.options import SnmpOptions
 from opsagent.errors import CollectError
-from opsagent.inventory.model import Asset
+from opsagent.inventory.model import Asset, SnmpVersionName, snmp_version
 
 Value = None | str | bytes | int | float
 Rows = list[tuple[str, Value]]
@@ -79,21 +79,62 @@ def user_of(asset: Asset, options: SnmpOptions) -> User:
     return User(name, auth_key=auth, priv_key=priv, key_expansion=expansion)
 
 
+def version_of(asset: Asset, options: SnmpOptions) -> SnmpVersionName:
+    """The collector option ``version`` when given, else ``credentials.snmp.version`` (where the
+    example inventory puts it), else the default 2c."""
+    if "version" in options.model_fields_set:
+        return options.version
+    given = asset.credentials.get("snmp", {}).get("version")
+    if given is None:
+        return options.version
+    try:
+        return snmp_version(given)
+    except ValueError as exc:  # an asset built without the inventory's validation
+        raise CollectError("credentials", f"snmp.version: {exc}") from None
+
+
 def open_session(asset: Asset, options: SnmpOptions, max_repetitions: int) -> SnmpSession:
     """A gufo session; the community or v3 keys come from credential references only."""
     address = asset.target
     port = asset.port or options.port
     common: dict[str, Any] = {"timeout": options.timeout, "max_repetitions": max_repetitions}
-    if options.version == "3":
+    version = version_of(asset, options)
+    if version == "3":
         return SnmpSession(address, port, user=user_of(asset, options), version=SnmpVersion.v3, **common)
     community = _secret(asset, "community")
     if community is None:
         raise CollectError("credentials", "SNMP v1/v2c needs credentials.snmp.community (env: or file: reference)")
-    return SnmpSession(address, port, community=community, version=_VERSIONS[options.version], **common)
+    return SnmpSession(address, port, community=community, version=_VERSIONS[version], **common)
+
+
+class PortUnreachable(ConnectionRefusedError):
+    """ICMP port-unreachable for our request: nothing listens on that UDP port."""
+
+
+def _refused(exc: BaseException) -> bool:
+    """gufo-snmp's connected socket gets ECONNREFUSED from recv(); it raises that as
+    ``TimeoutError("connection refused")``, which its asyncio client re-raises as a bare
+    ``TimeoutError`` *from* it — at once, not after the timeout."""
+    seen: BaseException | None = exc
+    for _ in range(3):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError) or "connection refused" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _check_refused(exc: BaseException) -> None:
+    """Raise :class:`PortUnreachable` when ``exc`` is an ICMP port-unreachable, not a timeout."""
+    if _refused(exc):
+        raise PortUnreachable("port unreachable (ICMP): no SNMP agent on that port") from exc
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
     """(reason, message) of a transport failure; messages never carry the community or keys."""
+    if _refused(exc):
+        return "refused", "port unreachable (ICMP): no SNMP agent on that port"
     if isinstance(exc, TimeoutError):
         return "timeout", "no response (agent down, filtered, or wrong community/credentials)"
     if isinstance(exc, SnmpAuthError):
@@ -102,8 +143,6 @@ def classify(exc: BaseException) -> tuple[str, str]:
         return "auth", f"SNMPv3 authentication failed: {exc}"
     if isinstance(exc, SnmpError) and "security model" in str(exc).lower():
         return "auth", f"SNMPv3: {exc}"
-    if isinstance(exc, ConnectionRefusedError) or "refused" in str(exc).lower():
-        return "refused", "port unreachable (ICMP): no SNMP agent on that port"
     if isinstance(exc, OSError):
         return "unreachable", f"{type(exc).__name__}: {exc}"
     return "protocol", f"{type(exc).__name__}: {exc}"
@@ -115,7 +154,8 @@ async def connect(session: SnmpSession, retries: int) -> None:
         try:
             await session.refresh()
             return
-        except TimeoutError:
+        except TimeoutError as exc:
+            _check_refused(exc)
             if attempt == retries:
                 raise
 
@@ -129,7 +169,8 @@ async def get_many(session: SnmpSession, oids: list[str], retries: int, state: D
     for attempt in range(retries + 1):
         try:
             found = dict(await session.get_many(oids))
-        except TimeoutError:
+        except TimeoutError as exc:
+            _check_refused(exc)
             if attempt == retries:
                 raise
             continue
@@ -154,7 +195,8 @@ async def walk(session: SnmpSession, oid: str, retries: int, state: DeviceState)
             return rows
         except NoSuchInstance:
             return rows
-        except TimeoutError:
+        except TimeoutError as exc:
+            _check_refused(exc)
             failures += 1
             if failures > retries or state.max_repetitions == 1:
                 raise
@@ -174,7 +216,8 @@ async def _drain(it: Any, rows: Rows, retries: int, state: DeviceState) -> None:
             row = await it.__anext__()
         except StopAsyncIteration:
             return
-        except TimeoutError:
+        except TimeoutError as exc:
+            _check_refused(exc)
             # The iterator keeps its position: calling again re-sends the same request.
             timeouts += 1
             if timeouts > retries:
