@@ -190,9 +190,7 @@ async def test_documented_least_privilege_acl_works(redis_pair: RedisPair, monke
     assert denied == [], denied
 
 
-async def test_acl_without_info_is_a_permission_failure(
-    redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_acl_without_info_is_a_permission_failure(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch) -> None:
     """NOPERM (the ACL user may not run INFO) is reason `permission`, not `query_error` or `auth`."""
     rules = [r for r in documented_acl() if r != "+info"]
     acl_user(redis_pair, "opsagent_noinfo", rules, "acl-Pw-77aa")
