@@ -121,6 +121,13 @@ def connect_args(asset: Asset, options: MySQLOptions) -> dict[str, Any]:
     return args
 
 
+def server_version(version: str) -> tuple[str, int]:
+    """(flavour, number) of a server version string: ``10.4.32-MariaDB-1`` and the handshake form
+    ``5.5.5-10.4.32-MariaDB`` → ("mariadb", 100432); ``8.0.22`` → ("mysql", 80022). A profile
+    query's version bounds are read per flavour (see QuerySpec)."""
+    return ("mariadb" if "mariadb" in version.lower() else "mysql"), mysql_version_number(version)
+
+
 def session_limits(version: str, options: MySQLOptions) -> list[str]:
     """SET statements bounding every query of this session on this server flavour."""
     lock = max(1, int(options.lock_wait_timeout))
@@ -171,7 +178,8 @@ class MySQLCollector(SqlCollector[MySQLOptions]):
         try:
             for statement in session_limits(version, options):
                 execute(statement)
-            run = self._runner.run(asset, options.queries, mysql_version_number(version), execute, classify)
+            flavor, number = server_version(version)
+            run = self._runner.run(asset, options.queries, number, execute, classify, flavor, alive=lambda: conn.open)
         except CollectError as exc:
             return failed(asset, NAME, exc.reason, str(exc))
         except pymysql.err.MySQLError as exc:
@@ -180,6 +188,5 @@ class MySQLCollector(SqlCollector[MySQLOptions]):
         run.samples.append(Sample.of("mysql_up", 1))
         run.samples.append(Sample.of("mysql_exporter_scrape_duration_seconds", time.perf_counter() - started))
         server = run.facts.get("server")
-        flavor = "mariadb" if "mariadb" in version.lower() else "mysql"
         run.facts["server"] = {**(server if isinstance(server, dict) else {}), "flavor": flavor}  # memo stays intact
         return run.result(asset, NAME)

@@ -130,7 +130,8 @@ class PostgresCollector(SqlCollector[PostgresOptions]):
             return columns, cursor.fetchall() if columns else []
 
         try:
-            run = self._runner.run(asset, options.queries, conn.info.server_version, execute, classify)
+            version = conn.info.server_version
+            run = self._runner.run(asset, options.queries, version, execute, classify, alive=lambda: not conn.broken)
         except CollectError as exc:
             return failed(asset, NAME, exc.reason, str(exc))
         run.samples.append(Sample.of("pg_up", 1))
