@@ -47,6 +47,7 @@ _TIMEOUT_CODES = {1205, 1317, 1969, 3024, 2013}  # lock wait, interrupted, state
 _AUTH_CODES = {1045, 1049, 1698, 1251}
 _PERMISSION_CODES = {1044, 1142, 1143, 1227, 1370}
 _MISSING_CODES = {1146, 1054, 1305}  # no such table, column, function
+_CONNECTION_LIMIT_CODES = {1040, 1203}  # max_connections, max_user_connections (1226: per-account limits)
 _SYNTAX_CODES = {1064, 1193}  # bad SQL, unknown system variable: the query's fault, not the server's
 
 
@@ -83,6 +84,8 @@ def _message(exc: BaseException) -> str:
 
 def classify(exc: Exception) -> QueryFailed:
     code = _code(exc)
+    if code in _CONNECTION_LIMIT_CODES or (code == 1226 and "connections" in _message(exc)):
+        return QueryFailed("too_many_connections", _message(exc))
     if code in _TIMEOUT_CODES or isinstance(exc, TimeoutError):
         return QueryFailed("timeout", _message(exc))
     if code in _PERMISSION_CODES:
@@ -158,7 +161,7 @@ class MySQLCollector(SqlCollector[MySQLOptions]):
             conn = pymysql.connect(**args)
         except pymysql.err.MySQLError as exc:
             found = classify(exc)
-            reason = "auth" if found.reason == "auth" else connect_reason(str(found))
+            reason = found.reason if found.reason in ("auth", "too_many_connections") else connect_reason(str(found))
             return failed(asset.name, NAME, reason, f"connect: {found}")
         try:
             return self._poll(asset.name, conn, options)

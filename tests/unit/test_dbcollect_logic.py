@@ -177,6 +177,18 @@ def test_redis_info_samples_status_words_and_scale() -> None:
         ("(2003, \"Can't connect to MySQL server on 'db' (timed out)\")", "timeout"),
         ('could not translate host name "nope" to address', "dns"),
         ("SSL error: certificate verify failed", "tls"),
+        (
+            "connection to server at 127.0.0.1, port 5432 failed: FATAL:  sorry, too many clients already",
+            "too_many_connections",
+        ),
+        ('FATAL:  too many connections for role "opsagent_monitor"', "too_many_connections"),
+        ('FATAL:  too many connections for database "appdb"', "too_many_connections"),
+        (
+            "FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute",
+            "too_many_connections",
+        ),
+        ("(1040, 'Too many connections')", "too_many_connections"),
+        ("(1203, \"User m already has more than 'max_user_connections' active connections\")", "too_many_connections"),
     ],
 )
 def test_connect_reason(message: str, reason: str) -> None:
@@ -279,3 +291,21 @@ def test_version_bounds_per_flavour_are_validated() -> None:
     per = spec(min_version={"mysql": 80022, "mariadb": 100501})
     assert per.applies_to(80022, "mysql") and not per.applies_to(100500, "mariadb")
     assert per.applies_to(100501, "mariadb") and per.applies_to(1, "postgres")
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "reason"),
+    [
+        (1040, "Too many connections", "too_many_connections"),
+        (1203, "User m already has more than 'max_user_connections' active connections", "too_many_connections"),
+        (1226, "User 'm' has exceeded the 'max_user_connections' resource (current value: 1)", "too_many_connections"),
+        (1226, "User 'm' has exceeded the 'max_queries_per_hour' resource (current value: 9)", "query_error"),
+        (1045, "Access denied for user 'm'@'h' (using password: YES)", "auth"),
+    ],
+)
+def test_mysql_connection_limit_codes(code: int, message: str, reason: str) -> None:
+    import pymysql
+
+    from opsagent.collectors.mysql import classify as mysql_classify
+
+    assert mysql_classify(pymysql.err.OperationalError(code, message)).reason == reason
