@@ -41,6 +41,8 @@ HELP = {
     "mysql_exporter_scrape_duration_seconds": "Seconds the queries of the last poll took.",
     "mysql_exporter_last_scrape_error": "Whether an error occurred during the last poll (1 for error).",
     "mysql_exporter_query_errors_total": "Polls in which this profile query failed (opsagent).",
+    "mysql_exporter_collector_success": "mysqld_exporter: Whether a collector succeeded (opsagent: one per profile "
+    "query).",
 }
 # Server error codes → reason (https://mariadb.com/kb/en/mariadb-error-codes/, MySQL error reference).
 _TIMEOUT_CODES = {1205, 1317, 1969, 3024, 2013}  # lock wait, interrupted, statement time, execution time, lost
@@ -149,6 +151,7 @@ class MySQLCollector(SqlCollector[MySQLOptions]):
     up_metric = "mysql_up"
     options_model = MySQLOptions
     metric_prefix = "mysql"
+    success_metric = "mysql_exporter_collector_success"
     transforms = TRANSFORMS
     extra_help = HELP
 

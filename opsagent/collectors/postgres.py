@@ -31,6 +31,7 @@ HELP = {
     "pg_scrape_duration_seconds": "Seconds the queries of the last poll took (opsagent).",
     "pg_exporter_last_scrape_error": "Whether a query of the last poll failed (1 for error).",
     "pg_exporter_query_errors_total": "Polls in which this profile query failed (opsagent).",
+    "pg_scrape_collector_success": "postgres_exporter: Whether a collector succeeded (opsagent: one per query).",
 }
 
 
@@ -105,6 +106,7 @@ class PostgresCollector(SqlCollector[PostgresOptions]):
     up_metric = "pg_up"
     options_model = PostgresOptions
     metric_prefix = "pg"
+    success_metric = "pg_scrape_collector_success"
     transforms = TRANSFORMS
     extra_help = HELP
 

@@ -137,9 +137,14 @@ class QueryRunner:
     converting unchanged ones) and the per-query error counters. One poll per asset at a time (the
     poller guarantees it), so the per-asset state needs no lock."""
 
-    def __init__(self, prefix: str, transforms: Mapping[str, Transform] | None = None) -> None:
+    def __init__(
+        self, prefix: str, transforms: Mapping[str, Transform] | None = None, success_metric: str | None = None
+    ) -> None:
         self.prefix = prefix
         self.transforms = dict(transforms or {})
+        # The exporter's own per-collector success gauge (pg_scrape_collector_success,
+        # mysql_exporter_collector_success), one per query: 1 when it ran, 0 when it failed.
+        self.success_metric = success_metric
         self._plans: dict[tuple[int, tuple[str, ...]], tuple[QuerySpec, Plan]] = {}
         self._assets: dict[str, _AssetState] = {}
 
@@ -223,4 +228,7 @@ class QueryRunner:
             if not spec.optional:
                 count = state.errors_total.get(spec.name, 0)
                 out.samples.append(Sample(name, (("query", spec.name),), float(count), "counter"))
+                if self.success_metric is not None:
+                    ok = 0.0 if spec.name in out.errors else 1.0
+                    out.samples.append(Sample(self.success_metric, (("collector", spec.name),), ok, "gauge"))
         out.samples.append(Sample.of(f"{self.prefix}_exporter_last_scrape_error", 1 if out.errors else 0))

@@ -174,6 +174,8 @@ async def test_locked_table_times_out_one_query_and_the_rest_is_reported(
         assert value(result, "mysql_exporter_query_errors_total", query="jobs") == polls
         assert value(result, "mysql_exporter_query_errors_total", query="global_status") == 0
         assert value(result, "mysql_exporter_last_scrape_error") == 1
+        assert value(result, "mysql_exporter_collector_success", collector="jobs") == 0
+        assert value(result, "mysql_exporter_collector_success", collector="global_status") == 1
         assert not [s for s in result.samples if s.name == "app_jobs"]
         assert result.facts["query_errors"]["jobs"].startswith("timeout: (1205)"), result.facts["query_errors"]
         assert value(result, "mysql_global_status_uptime") > 0

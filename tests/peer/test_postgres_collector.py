@@ -208,6 +208,9 @@ async def test_locked_table_times_out_one_query_and_the_rest_is_reported(
         assert value(result, "pg_exporter_query_errors_total", query="jobs") == polls
         assert value(result, "pg_exporter_query_errors_total", query="stat_database") == 0
         assert value(result, "pg_exporter_last_scrape_error") == 1
+        # postgres_exporter's own per-collector gauge, one per query here
+        assert value(result, "pg_scrape_collector_success", collector="jobs") == 0
+        assert value(result, "pg_scrape_collector_success", collector="stat_database") == 1
         assert not values(result, "app_jobs")
         assert result.facts["query_errors"]["jobs"].startswith("timeout: ")
         assert value(result, "pg_stat_database_numbackends", datname="appdb") >= 1
