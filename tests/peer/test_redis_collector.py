@@ -37,7 +37,10 @@ async def test_primary_figures_match_info(redis_pair: RedisPair, monkeypatch: py
     blocker = redis_pair.primary.client()
     thread = threading.Thread(target=blocker.blpop, args=(["opsagent:queue"], 3))
     thread.start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10  # the blocked client is in place (not a fixed sleep: the machine is busy)
+    while client.info("clients")["blocked_clients"] < 1:
+        assert time.monotonic() < deadline, "BLPOP did not block"
+        time.sleep(0.05)
     result = await poll(asset(redis_pair.primary.port, monkeypatch, redis_pair.password), "redis")
     info = client.info()
     client.lpush("opsagent:queue", "wake")
@@ -201,3 +204,16 @@ async def test_acl_without_info_is_a_permission_failure(redis_pair: RedisPair, m
     assert result.outcome is Outcome.FAILED and result.reason == "permission", f"{result.reason}: {result.message}"
     assert "acl-Pw-77aa" not in result.message
     assert [(s.name, s.value) for s in result.samples] == [("redis_up", 0.0)]
+
+
+async def test_acl_user_limited_to_info_works(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's "a Redis ACL user limited to INFO": `-@all +info` alone is enough."""
+    acl_user(redis_pair, "opsagent_infoonly", ["on", ">...", "-@all", "+info"], "acl-Pw-19c0")
+    try:
+        asset = acl_asset(redis_pair, monkeypatch, "opsagent_infoonly", "acl-Pw-19c0")
+        result = await poll(asset, "redis", timeout=10)
+        denied = redis_pair.primary.client().execute_command("ACL", "LOG")
+    finally:
+        redis_pair.primary.client().execute_command("ACL", "DELUSER", "opsagent_infoonly")
+    assert result.outcome is Outcome.OK, f"{result.reason}: {result.message}"
+    assert value(result, "redis_up") == 1 and denied == []
