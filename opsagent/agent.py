@@ -59,8 +59,11 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     """Serve until ``stop`` is set. Invalid content or an unreachable store fail before binding."""
     profiles = app.load_profiles()
     loop = asyncio.get_running_loop()
-    # Blocking collectors (psutil, later fabric/netmiko/drivers) share a bounded pool.
-    pool = ThreadPoolExecutor(app.config.poll_threads, thread_name_prefix=POLL_THREAD_PREFIX)
+    # Blocking collectors (psutil, drivers) share a bounded pool: poll_threads for healthy targets
+    # plus one per slot of the failing targets' budget, so dead targets blocked in a connect
+    # timeout can never take the threads healthy targets (and /metrics scrapes) need.
+    threads = app.config.poll_threads + app.config.max_concurrent_failing_polls
+    pool = ThreadPoolExecutor(threads, thread_name_prefix=POLL_THREAD_PREFIX)
     loop.set_default_executor(pool)
     await asyncio.to_thread(app.seed_if_empty)
     inventory = await asyncio.to_thread(app.inventory)

@@ -107,6 +107,7 @@ class App:
             profiles if profiles is not None else self.load_profiles(),
             self.metrics,
             max_concurrency=self.config.max_concurrent_polls,
+            probation_concurrency=self.config.max_concurrent_failing_polls,
             sink=self.record_result if record else None,
         )
 

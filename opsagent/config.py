@@ -56,6 +56,13 @@ class AgentConfig(BaseModel):
         "(default: the shipped inventory/local.yaml: this host)",
     )
     max_concurrent_polls: int = Field(default=64, ge=1, le=10000)
+    max_concurrent_failing_polls: int = Field(
+        default=32,
+        ge=1,
+        le=10000,
+        description="concurrent polls of targets not (yet) known healthy: first polls and failing targets, "
+        "kept apart so dead targets never delay healthy ones (each also gets a worker thread of its own)",
+    )
     poll_threads: int = Field(default=16, ge=1, le=1000)
     collector_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -36,6 +36,8 @@ SELF_HELP = {
     "opsagent_up": "1 if the last poll of this asset by this collector succeeded, else 0.",
     "opsagent_collect_duration_seconds": "Duration of the last poll of this asset by this collector.",
     "opsagent_collect_errors_total": "Failed polls of this asset by this collector, by reason.",
+    "opsagent_down_reason": "1 while the asset cannot be polled by this collector, labelled with the reason of the "
+    "failed poll that began the outage (kept until a poll succeeds, so an alert on it keeps one identity).",
     "opsagent_collect_last_success_timestamp_seconds": "Unix time of the last successful poll.",
     "opsagent_collect_skipped_total": "Polls skipped because the previous poll of the target was still running.",
     "opsagent_series": "Number of series the agent currently exposes from its collectors.",
@@ -146,6 +148,7 @@ class _TargetStats:
     last_success: float | None = None
     skipped: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # failed polls by reason
+    down_reason: str | None = None  # reason of the first failed poll of the current outage
 
 
 class MetricsRegistry:
@@ -238,9 +241,12 @@ class MetricsRegistry:
             stats.up = 1.0 if result.ok else 0.0
             if result.ok:
                 stats.last_success = now
+                stats.down_reason = None
             else:
                 reason = result.reason or result.outcome.value
                 stats.errors[reason] = stats.errors.get(reason, 0) + 1
+                if stats.down_reason is None:
+                    stats.down_reason = reason
         # A failed poll keeps no stale values: the target's series are replaced by whatever the
         # failure carries (an exporter-style `pg_up 0`, or nothing); `opsagent_up` says why.
         self.update(result.asset, result.collector, result.samples, now)
@@ -253,7 +259,10 @@ class MetricsRegistry:
             if stats is None:
                 return
             errors = list(stats.errors.items())
+            down = stats.down_reason
             values = [stats.up, stats.duration, float(stats.skipped), *(float(n) for _, n in errors)]
+            if down is not None:
+                values.append(1.0)
         asset, collector = key
 
         def rows() -> list[tuple[str, Mapping[str, str], float, str]]:
@@ -265,12 +274,15 @@ class MetricsRegistry:
             ]
             out += [
                 ("opsagent_collect_errors_total", labels | {"reason": r}, value, "counter")
-                for (r, _), value in zip(errors, values[3:], strict=True)
+                for (r, _), value in zip(errors, values[3 : 3 + len(errors)], strict=True)
             ]
+            if down is not None:
+                out.append(("opsagent_down_reason", labels | {"reason": down}, 1.0, "gauge"))
             return out
 
-        # the series are the same as long as the error reasons are
-        self.history.batch(("self", asset, collector), tuple(r for r, _ in errors), rows, values, now)
+        # the series are the same as long as the error reasons and the outage's reason are
+        signature = (*(r for r, _ in errors), ("down", down))
+        self.history.batch(("self", asset, collector), signature, rows, values, now)
 
     def skipped(self, asset: str, collector: str) -> None:
         with self._lock:
@@ -368,9 +380,14 @@ class MetricsRegistry:
             errs.add_sample(
                 "opsagent_collect_errors_total", {"asset": asset, "collector": collector, "reason": reason}, count
             )
+        down = Metric("opsagent_down_reason", SELF_HELP["opsagent_down_reason"], "gauge")
+        for (asset, collector), st in stats:
+            if st.down_reason is not None:
+                labels = {"asset": asset, "collector": collector, "reason": st.down_reason}
+                down.add_sample("opsagent_down_reason", labels, 1.0)
         total = Metric("opsagent_series", SELF_HELP["opsagent_series"], "gauge")
         total.add_sample("opsagent_series", {}, series)
-        yield from (up, duration, last, skipped, errs, total)
+        yield from (up, duration, last, skipped, errs, down, total)
 
 
 class _SelfCollector:

@@ -2,6 +2,13 @@
 
 Like Nornir's runner, this is the one place that knows about concurrency; collectors only collect.
 Every call returns a :class:`CollectResult`, whatever went wrong.
+
+Two concurrency budgets, as Zabbix keeps separate pollers for unreachable hosts: targets whose last
+poll succeeded within ``FAST_POLL_SECONDS`` share ``max_concurrency`` slots; the others (a first
+poll, a target that has been failing, timing out or answering slowly: a dead TCP probe is an OK poll
+that waits out its connect timeout) share ``probation_concurrency`` slots. Hundreds of dead targets,
+each holding a slot until its timeout, then queue among themselves and never in front of a healthy
+target.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from opsagent.metrics import MetricsRegistry
 log = logging.getLogger(__name__)
 
 ResultSink = Callable[[CollectResult], Awaitable[None]]
+# A poll that succeeded faster than this keeps its target in the healthy budget.
+FAST_POLL_SECONDS = 1.0
 
 
 class Poller:
@@ -31,14 +40,18 @@ class Poller:
         metrics: MetricsRegistry,
         *,
         max_concurrency: int = 64,
+        probation_concurrency: int = 32,
         sink: ResultSink | None = None,
     ) -> None:
         self.collectors = collectors
         self.profiles = profiles
         self.metrics = metrics
         self.sink = sink
-        self._limit = asyncio.Semaphore(max_concurrency)
+        self._limit = asyncio.Semaphore(max_concurrency)  # targets whose last poll succeeded
+        self._probation = asyncio.Semaphore(probation_concurrency)  # first polls and failing targets
+        self._healthy: set[tuple[str, str]] = set()
         self._busy: set[tuple[str, str]] = set()
+        self._tasks: dict[tuple[str, str], asyncio.Future[CollectResult]] = {}  # collector work in flight
         # target -> (spec, its profile, resolved spec): a target's spec and profile are the same
         # objects poll after poll until the inventory or the content is reloaded.
         self._resolved: dict[tuple[str, str], tuple[CollectorSpec, Profile | None, CollectorSpec]] = {}
@@ -65,8 +78,17 @@ class Poller:
                 asset.name, spec.name, Outcome.SKIPPED, "overlap", "previous poll still running"
             )
         self._busy.add(key)
-        async with self._limit:
-            result = await self._run(asset, spec, variables or {}, key)
+        try:
+            async with self._limit if key in self._healthy else self._probation:
+                result = await self._run(asset, spec, variables or {}, key)
+        except asyncio.CancelledError:  # stopping while queued for a slot: the target is not busy
+            if key not in self._tasks:
+                self._busy.discard(key)
+            raise
+        if result.ok and result.duration < FAST_POLL_SECONDS:
+            self._healthy.add(key)
+        else:
+            self._healthy.discard(key)
         self.metrics.record(result, time.time())
         if self.sink is not None:
             try:
@@ -91,6 +113,7 @@ class Poller:
             self._busy.discard(key)
             return CollectResult.failure(asset.name, spec.name, Outcome.FAILED, "config", str(exc.args[0]))
         task = asyncio.ensure_future(collector.collect(asset, resolved, variables))
+        self._tasks[key] = task
         # The target stays busy until the work really ends, even past the timeout (a thread
         # stuck in a dead NFS mount keeps running): the next poll is skipped, not stacked.
         task.add_done_callback(lambda t: self._finished(key, t))
@@ -114,8 +137,14 @@ class Poller:
 
     def _finished(self, key: tuple[str, str], task: asyncio.Future[CollectResult]) -> None:
         self._busy.discard(key)
+        self._tasks.pop(key, None)
         if not task.cancelled() and task.exception() is not None:  # retrieved, so asyncio stays quiet
             log.debug("poll %s/%s ended with %r", *key, task.exception())
+
+    def forget(self, asset: str, collector: str) -> None:
+        """A target left the inventory: drop what the poller kept about it."""
+        self._healthy.discard((asset, collector))
+        self._resolved.pop((asset, collector), None)
 
     async def poll_many(self, targets: Iterable[tuple[Asset, CollectorSpec, dict[str, Any]]]) -> list[CollectResult]:
         return list(await asyncio.gather(*(self.poll(a, s, v) for a, s, v in targets)))

@@ -2,11 +2,14 @@
 
 ``max_instances=1`` + ``coalesce`` mean a slow target is never polled twice at once and missed runs
 collapse into one; the poller's own busy set covers work that outlives its timeout. Errors and
-missed runs become metrics, never exceptions.
+missed runs become metrics, never exceptions. Each target polls at its own fixed phase of its
+interval (a hash of the target, as Prometheus spreads scrapes), so targets sharing an interval never
+start as one burst.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
@@ -34,9 +37,16 @@ def _job_id(asset: str, spec: CollectorSpec) -> str:
     return f"{JOB_PREFIX}{asset}:{spec.name}:{spec.profile or ''}"
 
 
+def phase(job_id: str, interval: float) -> float:
+    """The target's fixed offset within its interval, in [0, interval): a stable hash of its id."""
+    return zlib.crc32(job_id.encode()) / 2**32 * interval
+
+
 def first_run(job_id: str, interval: float, now: datetime) -> datetime:
-    """Spread first polls over up to 2 s by a stable hash, so a big inventory does not start as one burst."""
-    offset = (zlib.crc32(job_id.encode()) % 1000) / 1000 * min(interval, 2.0)
+    """The first time at or after ``now`` that falls on the target's phase of its interval (counted
+    from the Unix epoch), so an inventory's polls spread evenly over the interval and each target
+    keeps its rhythm across restarts and reloads, as Prometheus offsets each target's scrapes."""
+    offset = (phase(job_id, interval) - now.timestamp()) % interval
     return now + timedelta(seconds=offset)
 
 
@@ -81,13 +91,18 @@ class PollJobs:
             asset, spec, _ = self._specs.pop(job_id)
             self.scheduler.remove_job(job_id)
             self.metrics.forget(asset.name, spec.name)
+            self.poller.forget(asset.name, spec.name)
         if changed or removed:
             log.info("poll jobs: %d added or changed, %d removed, %d total", changed, len(removed), len(wanted))
         return changed, len(removed)
 
     def _poll_job(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            result = await self.poller.poll(asset, spec, variables)
+            try:
+                result = await self.poller.poll(asset, spec, variables)
+            except asyncio.CancelledError:  # the agent is stopping: an interrupted poll is no error
+                log.debug("poll %s/%s interrupted by shutdown", asset.name, spec.name)
+                return
             if not result.ok:
                 log.warning(
                     "poll %s/%s: %s (%s) %s", asset.name, spec.name, result.outcome.value, result.reason, result.message

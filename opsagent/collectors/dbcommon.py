@@ -52,6 +52,15 @@ def connect_reason(message: str) -> str:
 
 
 _CONNECT_REASONS = (
+    # The server is up but out of connection slots (a connection storm, a leaking pool): not a
+    # reachability problem. PostgreSQL 53300 ("sorry, too many clients already", "too many
+    # connections for role/database", "remaining connection slots are reserved"); MySQL/MariaDB
+    # 1040 "Too many connections", 1203/1226 max_user_connections; Redis maxclients.
+    ("too many clients", "too_many_connections"),
+    ("too many connections", "too_many_connections"),
+    ("remaining connection slots are reserved", "too_many_connections"),
+    ("max_user_connections", "too_many_connections"),
+    ("max number of clients reached", "too_many_connections"),  # Redis maxclients
     ("password", "auth"),
     ("access denied", "auth"),
     ("authentication", "auth"),

@@ -41,12 +41,15 @@ HELP = {
     "mysql_exporter_scrape_duration_seconds": "Seconds the queries of the last poll took.",
     "mysql_exporter_last_scrape_error": "Whether an error occurred during the last poll (1 for error).",
     "mysql_exporter_query_errors_total": "Polls in which this profile query failed (opsagent).",
+    "mysql_exporter_collector_success": "mysqld_exporter: Whether a collector succeeded (opsagent: one per profile "
+    "query).",
 }
 # Server error codes → reason (https://mariadb.com/kb/en/mariadb-error-codes/, MySQL error reference).
 _TIMEOUT_CODES = {1205, 1317, 1969, 3024, 2013}  # lock wait, interrupted, statement time, execution time, lost
 _AUTH_CODES = {1045, 1049, 1698, 1251}
 _PERMISSION_CODES = {1044, 1142, 1143, 1227, 1370}
 _MISSING_CODES = {1146, 1054, 1305}  # no such table, column, function
+_CONNECTION_LIMIT_CODES = {1040, 1203}  # max_connections, max_user_connections (1226: per-account limits)
 _SYNTAX_CODES = {1064, 1193}  # bad SQL, unknown system variable: the query's fault, not the server's
 
 
@@ -83,6 +86,8 @@ def _message(exc: BaseException) -> str:
 
 def classify(exc: Exception) -> QueryFailed:
     code = _code(exc)
+    if code in _CONNECTION_LIMIT_CODES or (code == 1226 and "connections" in _message(exc)):
+        return QueryFailed("too_many_connections", _message(exc))
     if code in _TIMEOUT_CODES or isinstance(exc, TimeoutError):
         return QueryFailed("timeout", _message(exc))
     if code in _PERMISSION_CODES:
@@ -121,6 +126,13 @@ def connect_args(asset: Asset, options: MySQLOptions) -> dict[str, Any]:
     return args
 
 
+def server_version(version: str) -> tuple[str, int]:
+    """(flavour, number) of a server version string: ``10.4.32-MariaDB-1`` and the handshake form
+    ``5.5.5-10.4.32-MariaDB`` → ("mariadb", 100432); ``8.0.22`` → ("mysql", 80022). A profile
+    query's version bounds are read per flavour (see QuerySpec)."""
+    return ("mariadb" if "mariadb" in version.lower() else "mysql"), mysql_version_number(version)
+
+
 def session_limits(version: str, options: MySQLOptions) -> list[str]:
     """SET statements bounding every query of this session on this server flavour."""
     lock = max(1, int(options.lock_wait_timeout))
@@ -139,6 +151,7 @@ class MySQLCollector(SqlCollector[MySQLOptions]):
     up_metric = "mysql_up"
     options_model = MySQLOptions
     metric_prefix = "mysql"
+    success_metric = "mysql_exporter_collector_success"
     transforms = TRANSFORMS
     extra_help = HELP
 
@@ -151,7 +164,7 @@ class MySQLCollector(SqlCollector[MySQLOptions]):
             conn = pymysql.connect(**args)
         except pymysql.err.MySQLError as exc:
             found = classify(exc)
-            reason = "auth" if found.reason == "auth" else connect_reason(str(found))
+            reason = found.reason if found.reason in ("auth", "too_many_connections") else connect_reason(str(found))
             return failed(asset.name, NAME, reason, f"connect: {found}")
         try:
             return self._poll(asset.name, conn, options)
@@ -171,7 +184,8 @@ class MySQLCollector(SqlCollector[MySQLOptions]):
         try:
             for statement in session_limits(version, options):
                 execute(statement)
-            run = self._runner.run(asset, options.queries, mysql_version_number(version), execute, classify)
+            flavor, number = server_version(version)
+            run = self._runner.run(asset, options.queries, number, execute, classify, flavor, alive=lambda: conn.open)
         except CollectError as exc:
             return failed(asset, NAME, exc.reason, str(exc))
         except pymysql.err.MySQLError as exc:
@@ -180,6 +194,5 @@ class MySQLCollector(SqlCollector[MySQLOptions]):
         run.samples.append(Sample.of("mysql_up", 1))
         run.samples.append(Sample.of("mysql_exporter_scrape_duration_seconds", time.perf_counter() - started))
         server = run.facts.get("server")
-        flavor = "mariadb" if "mariadb" in version.lower() else "mysql"
         run.facts["server"] = {**(server if isinstance(server, dict) else {}), "flavor": flavor}  # memo stays intact
         return run.result(asset, NAME)

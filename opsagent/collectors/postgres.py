@@ -31,6 +31,7 @@ HELP = {
     "pg_scrape_duration_seconds": "Seconds the queries of the last poll took (opsagent).",
     "pg_exporter_last_scrape_error": "Whether a query of the last poll failed (1 for error).",
     "pg_exporter_query_errors_total": "Polls in which this profile query failed (opsagent).",
+    "pg_scrape_collector_success": "postgres_exporter: Whether a collector succeeded (opsagent: one per query).",
 }
 
 
@@ -105,6 +106,7 @@ class PostgresCollector(SqlCollector[PostgresOptions]):
     up_metric = "pg_up"
     options_model = PostgresOptions
     metric_prefix = "pg"
+    success_metric = "pg_scrape_collector_success"
     transforms = TRANSFORMS
     extra_help = HELP
 
@@ -130,7 +132,8 @@ class PostgresCollector(SqlCollector[PostgresOptions]):
             return columns, cursor.fetchall() if columns else []
 
         try:
-            run = self._runner.run(asset, options.queries, conn.info.server_version, execute, classify)
+            version = conn.info.server_version
+            run = self._runner.run(asset, options.queries, version, execute, classify, alive=lambda: not conn.broken)
         except CollectError as exc:
             return failed(asset, NAME, exc.reason, str(exc))
         run.samples.append(Sample.of("pg_up", 1))

@@ -6,9 +6,10 @@ of ``pg_settings``, ``SHOW GLOBAL VARIABLES``, the version) reuses the samples a
 instead of converting ~350 rows again.
 
 *Forgivingly*, as postgres_exporter and mysqld_exporter do: a query that fails (permission, missing
-table, bad SQL) is logged, counted in ``<prefix>_exporter_query_errors_total{query}`` and flagged by
-``<prefix>_exporter_last_scrape_error``; the other queries are still reported and the poll stays OK.
-Only a dead connection or a statement/lock timeout (a locked or overloaded server) fails the poll.
+table, bad SQL, or a statement/lock timeout on a locked table) is logged, counted in
+``<prefix>_exporter_query_errors_total{query}`` and flagged by ``<prefix>_exporter_last_scrape_error``;
+the other queries are still reported and the poll stays OK (``pg_up`` means "able to connect"). Only a
+failure that leaves the connection dead (lost connection, client read timeout) fails the poll.
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ Rows = Sequence[tuple[Any, ...]]
 Table = tuple[tuple[str, ...], Rows]  # column names, rows
 Transform = Callable[[list[Mapping[str, Any]]], list[Sample]]
 
-# Reasons a query error leaves the rest of the poll usable; anything else (timeout, a lost or
-# refused connection, auth) fails the poll.
-_SOFT_REASONS = frozenset({"permission", "query_error", "missing"})
+# Reasons a query error leaves the rest of the poll usable, as long as the connection is still alive;
+# anything else (a lost or refused connection, auth) fails the poll.
+_SOFT_REASONS = frozenset({"permission", "query_error", "missing", "timeout"})
+# Reasons an ``optional`` query is skipped quietly for (expected on some servers); a timeout is not
+# expected, so it is counted even for an optional query.
+_EXPECTED_REASONS = frozenset({"permission", "query_error", "missing"})
 
 
 class QueryFailed(Exception):
@@ -133,9 +137,14 @@ class QueryRunner:
     converting unchanged ones) and the per-query error counters. One poll per asset at a time (the
     poller guarantees it), so the per-asset state needs no lock."""
 
-    def __init__(self, prefix: str, transforms: Mapping[str, Transform] | None = None) -> None:
+    def __init__(
+        self, prefix: str, transforms: Mapping[str, Transform] | None = None, success_metric: str | None = None
+    ) -> None:
         self.prefix = prefix
         self.transforms = dict(transforms or {})
+        # The exporter's own per-collector success gauge (pg_scrape_collector_success,
+        # mysql_exporter_collector_success), one per query: 1 when it ran, 0 when it failed.
+        self.success_metric = success_metric
         self._plans: dict[tuple[int, tuple[str, ...]], tuple[QuerySpec, Plan]] = {}
         self._assets: dict[str, _AssetState] = {}
 
@@ -153,26 +162,31 @@ class QueryRunner:
         version: int,
         execute: Callable[[str], Table],
         classify: Callable[[Exception], QueryFailed],
+        flavor: str = "",
+        alive: Callable[[], bool] = lambda: True,
     ) -> QueryRun:
-        """Run every applicable query. Raises :class:`CollectError` only when the poll as a whole fails."""
+        """Run every query that applies to the server's ``version`` and ``flavor`` (mysql, mariadb).
+        ``alive`` says whether the connection survived a failed query. Raises :class:`CollectError`
+        only when the poll as a whole fails."""
         state = self._assets.setdefault(asset, _AssetState())
         out = QueryRun()
-        applicable = [spec for spec in specs if spec.applies_to(version)]
+        applicable = [spec for spec in specs if spec.applies_to(version, flavor)]
         for spec in applicable:
             try:
                 columns, rows = execute(spec.sql)
             except Exception as exc:
-                self._failed(asset, spec, classify(exc), state, out)
+                found = classify(exc)
+                if found.reason not in _SOFT_REASONS or not alive():
+                    raise CollectError(found.reason, f"query {spec.name!r}: {found}") from None
+                self._failed(asset, spec, found, state, out)
                 continue
             self._convert(state, spec, columns, rows, out)
         self._error_samples(applicable, state, out)
         return out
 
     def _failed(self, asset: str, spec: QuerySpec, failed: QueryFailed, state: _AssetState, out: QueryRun) -> None:
-        if failed.reason not in _SOFT_REASONS:
-            raise CollectError(failed.reason, f"query {spec.name!r}: {failed}") from None
         state.memo.pop(spec.name, None)
-        if spec.optional:
+        if spec.optional and failed.reason in _EXPECTED_REASONS:
             out.skipped[spec.name] = f"{failed.reason}: {failed}"
             return
         out.errors[spec.name] = f"{failed.reason}: {failed}"
@@ -214,4 +228,7 @@ class QueryRunner:
             if not spec.optional:
                 count = state.errors_total.get(spec.name, 0)
                 out.samples.append(Sample(name, (("query", spec.name),), float(count), "counter"))
+                if self.success_metric is not None:
+                    ok = 0.0 if spec.name in out.errors else 1.0
+                    out.samples.append(Sample(self.success_metric, (("collector", spec.name),), ok, "gauge"))
         out.samples.append(Sample.of(f"{self.prefix}_exporter_last_scrape_error", 1 if out.errors else 0))

@@ -62,7 +62,11 @@ def _connection(asset: Asset, options: RedisOptions) -> redis.connection.Connect
         "password": credential(asset, NAME, "password"),
         "socket_connect_timeout": options.connect_timeout,
         "socket_timeout": options.timeout,
-        "client_name": "opsagent",
+        # Only AUTH and INFO go over the wire: no CLIENT SETNAME and no CLIENT SETINFO, which the
+        # least-privilege ACL the profile documents does not allow (and which the server's ACL LOG
+        # would record as denials every poll).
+        "client_name": None,
+        "driver_info": None,
         "retry_on_timeout": False,
     }
     if options.tls:
@@ -75,6 +79,8 @@ def _connection(asset: Asset, options: RedisOptions) -> redis.connection.Connect
 def classify(exc: redis.RedisError) -> str:
     if isinstance(exc, redis.AuthenticationError | redis.exceptions.AuthenticationWrongNumberOfArgsError):
         return "auth"
+    if isinstance(exc, redis.exceptions.NoPermissionError):  # NOPERM: the ACL user may not run the command
+        return "permission"
     if isinstance(exc, redis.TimeoutError):
         return "timeout"
     text = str(exc)

@@ -24,12 +24,13 @@ class SqlCollector(Generic[OptionsT]):
     up_metric: ClassVar[str]
     options_model: type[OptionsT]
     metric_prefix: ClassVar[str]  # the exporter's prefix of the profile's metric names (pg, mysql)
+    success_metric: ClassVar[str]  # the exporter's per-collector success gauge, here one per query
     transforms: ClassVar[dict[str, Transform]]
     extra_help: ClassVar[dict[str, str]]
 
     def __init__(self) -> None:
         self._options: OptionsCache[OptionsT] = OptionsCache(self.options_model)
-        self._runner = QueryRunner(self.metric_prefix, self.transforms)
+        self._runner = QueryRunner(self.metric_prefix, self.transforms, self.success_metric)
 
     @cached_property
     def help(self) -> dict[str, str]:

@@ -40,9 +40,23 @@ class MetricSpec(BaseModel):
         return value
 
 
+Flavor = Literal["mysql", "mariadb"]
+# A version bound: one number for every server flavour, or one per flavour (MySQL and MariaDB
+# number their versions independently: MariaDB 10.4 is 100400, far above MySQL 8.0's 80000).
+VersionBound = int | dict[Flavor, int]
+
+
+def _bound(bound: VersionBound | None, flavor: str) -> int | None:
+    if isinstance(bound, dict):
+        found: int | None = bound.get(flavor)  # type: ignore[call-overload]
+        return found
+    return bound
+
+
 class QuerySpec(BaseModel):
     """A query of a database profile. ``min_version``/``max_version`` gate it on the server's
-    numeric version (PostgreSQL ``server_version_num``, MySQL ``80030``-style)."""
+    numeric version (PostgreSQL ``server_version_num``, MySQL ``80030``-style), either one number
+    or one per flavour (``{mysql: 80022, mariadb: 100501}``; a flavour not named is not bounded)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -56,12 +70,12 @@ class QuerySpec(BaseModel):
     transform: str | None = Field(
         default=None, description="a built-in row parser of the collector (e.g. pg_settings, mysql_global_status)"
     )
-    min_version: int | None = None
-    max_version: int | None = None
+    min_version: VersionBound | None = None
+    max_version: VersionBound | None = None
     optional: bool = Field(
         default=False,
         description="a permission or missing-object error is expected: the query is skipped quietly instead "
-        "of being counted as a failed query (a timeout always fails the poll)",
+        "of being counted as a failed query (a timeout is still counted)",
     )
 
     @field_validator("labels")
@@ -78,10 +92,9 @@ class QuerySpec(BaseModel):
             raise ValueError(f"query {self.name!r} has neither metrics, facts nor a transform")
         return self
 
-    def applies_to(self, version: int) -> bool:
-        return (self.min_version is None or version >= self.min_version) and (
-            self.max_version is None or version <= self.max_version
-        )
+    def applies_to(self, version: int, flavor: str = "") -> bool:
+        low, high = _bound(self.min_version, flavor), _bound(self.max_version, flavor)
+        return (low is None or version >= low) and (high is None or version <= high)
 
 
 def check_transforms(queries: list[QuerySpec], known: Iterable[str]) -> list[QuerySpec]:

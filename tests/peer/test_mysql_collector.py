@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from opsagent.collectors.base import Outcome
-from tests.peer.dbhelpers import poll, value
+from opsagent.inventory.model import Asset, CollectorSpec
+from opsagent.metrics import Exposition
+from tests.peer.dbhelpers import make_poller, poll, value
 from tests.peers.mariadb import MariaDBServer
 from tests.peers.ports import LOCALHOST, free_port
 
@@ -113,38 +115,74 @@ async def test_stopped_server_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     assert [(s.name, s.value) for s in result.samples] == [("mysql_up", 0.0)]
 
 
+def shipped_queries() -> list[dict[str, object]]:
+    import yaml
+
+    from tests.peer.dbhelpers import ROOT
+
+    data = yaml.safe_load((ROOT / "collectors" / "mysql" / "default.yaml").read_text(encoding="utf-8"))
+    return list(data["options"]["queries"])
+
+
 async def test_sleep_hits_the_statement_limit(mariadb_server: MariaDBServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query past max_statement_time is stopped by the server and counted; the poll stays OK."""
     query = {"name": "slow", "sql": "SELECT SLEEP(30) AS s", "metrics": {"s": {"name": "x_s"}}}
     started = time.monotonic()
     result = await poll(
         asset(mariadb_server.port, monkeypatch, mariadb_server.monitor_password),
         "mysql",
         timeout=15,
-        options={"statement_timeout": "1s", "queries": [query]},
+        options={"statement_timeout": "1s", "queries": [query, *shipped_queries()]},
     )
-    assert time.monotonic() - started < 6
-    assert result.reason == "timeout" and "slow" in result.message, result.message
+    assert time.monotonic() - started < 8
+    assert result.outcome is Outcome.OK, result.message
+    assert value(result, "mysql_up") == 1 and value(result, "mysql_exporter_query_errors_total", query="slow") == 1
+    assert result.facts["query_errors"]["slow"].startswith("timeout: (1969)")
+    assert value(result, "mysql_global_status_uptime") > 0
 
 
-async def test_locked_table_hits_the_lock_wait(mariadb_server: MariaDBServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_locked_table_times_out_one_query_and_the_rest_is_reported(
+    mariadb_server: MariaDBServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LOCK TABLES … WRITE held by another session: the query reading the table hits the lock wait
+    timeout and is counted in mysql_exporter_query_errors_total; mysql_up stays 1 and every other
+    query of the shipped profile is still reported."""
     with mariadb_server.root_connect() as admin, admin.cursor() as cur:
         cur.execute("GRANT SELECT ON appdb.jobs TO 'opsagent_monitor'@'127.0.0.1'")
     query = {"name": "jobs", "sql": "SELECT COUNT(*) AS n FROM appdb.jobs", "metrics": {"n": {"name": "app_jobs"}}}
+    options = {"lock_wait_timeout": "1s", "statement_timeout": "3s", "queries": [query, *shipped_queries()]}
+    poller = make_poller()
+    model = Asset.model_validate(
+        {"name": "my-locked", **asset(mariadb_server.port, monkeypatch, mariadb_server.monitor_password)}
+    )
+    spec = CollectorSpec(name="mysql", timeout=15, options=options)
     holder = mariadb_server.root_connect()
     try:
         with holder.cursor() as cur:
             cur.execute("LOCK TABLES appdb.jobs WRITE")
         started = time.monotonic()
-        result = await poll(
-            asset(mariadb_server.port, monkeypatch, mariadb_server.monitor_password),
-            "mysql",
-            timeout=15,
-            options={"lock_wait_timeout": "1s", "statement_timeout": "3s", "queries": [query]},
-        )
+        results = [await poller.poll(model, spec) for _ in range(2)]
         elapsed = time.monotonic() - started
     finally:
         with holder.cursor() as cur:
             cur.execute("UNLOCK TABLES")
         holder.close()
-    assert elapsed < 6
-    assert result.reason == "timeout" and "jobs" in result.message, result.message
+    assert elapsed < 12
+    for polls, result in enumerate(results, start=1):
+        assert result.outcome is Outcome.OK, result.message
+        assert value(result, "mysql_up") == 1
+        assert value(result, "mysql_exporter_query_errors_total", query="jobs") == polls
+        assert value(result, "mysql_exporter_query_errors_total", query="global_status") == 0
+        assert value(result, "mysql_exporter_last_scrape_error") == 1
+        assert value(result, "mysql_exporter_collector_success", collector="jobs") == 0
+        assert value(result, "mysql_exporter_collector_success", collector="global_status") == 1
+        assert not [s for s in result.samples if s.name == "app_jobs"]
+        assert result.facts["query_errors"]["jobs"].startswith("timeout: (1205)"), result.facts["query_errors"]
+        assert value(result, "mysql_global_status_uptime") > 0
+        assert value(result, "mysql_global_variables_max_connections") > 0
+    text = Exposition(poller.metrics, process=False).render(None)[0].decode()  # what /metrics serves
+    assert 'mysql_exporter_query_errors_total{query="jobs",asset="my-locked"} 2.0' in text
+    assert 'opsagent_up{asset="my-locked",collector="mysql"} 1.0' in text
+    healed = await poller.poll(model, spec)
+    assert healed.outcome is Outcome.OK and value(healed, "mysql_exporter_last_scrape_error") == 0
+    assert value(healed, "app_jobs") == 0

@@ -11,7 +11,9 @@ import psycopg
 import pytest
 
 from opsagent.collectors.base import Outcome
-from tests.peer.dbhelpers import poll, value, values
+from opsagent.inventory.model import Asset, CollectorSpec
+from opsagent.metrics import Exposition
+from tests.peer.dbhelpers import make_poller, poll, value, values
 from tests.peers.pg_replication import PgPair
 from tests.peers.ports import LOCALHOST, free_port
 
@@ -150,33 +152,75 @@ async def test_missing_secret_is_a_credentials_failure(pg_pair: PgPair, monkeypa
 SLEEP_QUERY = {"name": "slow", "sql": "SELECT 1 AS one FROM pg_sleep(30)", "metrics": {"one": {"name": "x_one"}}}
 
 
+def shipped_queries(collector: str) -> list[dict[str, object]]:
+    import yaml
+
+    from tests.peer.dbhelpers import ROOT
+
+    data = yaml.safe_load((ROOT / "collectors" / collector / "default.yaml").read_text(encoding="utf-8"))
+    return list(data["options"]["queries"])
+
+
 async def test_pg_sleep_hits_the_statement_timeout(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query past statement_timeout is cancelled by the server and counted; the poll stays OK."""
     asset = monitor_asset(pg_pair.primary.port, monkeypatch, pg_pair.monitor_password)
     started = time.monotonic()
-    result = await poll(asset, "postgres", timeout=15, options={"statement_timeout": "1s", "queries": [SLEEP_QUERY]})
-    assert time.monotonic() - started < 6
-    assert result.outcome is Outcome.TIMEOUT and result.reason == "timeout", result.message
-    assert "slow" in result.message and "statement timeout" in result.message
+    options = {"statement_timeout": "1s", "queries": [SLEEP_QUERY, *shipped_queries("postgres")]}
+    result = await poll(asset, "postgres", timeout=15, options=options)
+    assert time.monotonic() - started < 8
+    assert result.outcome is Outcome.OK, result.message
+    assert value(result, "pg_up") == 1 and value(result, "pg_exporter_query_errors_total", query="slow") == 1
+    assert "slow (timeout" in result.message and "statement timeout" in result.message
+    assert value(result, "pg_postmaster_uptime_seconds") > 0
 
 
-async def test_locked_table_hits_the_lock_timeout(pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_locked_table_times_out_one_query_and_the_rest_is_reported(
+    pg_pair: PgPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table held by LOCK TABLE … ACCESS EXCLUSIVE in another session: the query reading it hits
+    lock_timeout and is counted in pg_exporter_query_errors_total; pg_up stays 1 (the server is up
+    and answers) and every other query of the shipped profile is still reported, poll after poll."""
     dsn = pg_pair.primary.dsn("appdb")
     query = {
         "name": "jobs",
         "sql": "SELECT count(*) AS n FROM public.locked_jobs",
         "metrics": {"n": {"name": "app_jobs"}},
     }
-    options = {"dbname": "appdb", "lock_timeout": "1s", "statement_timeout": "3s", "queries": [query]}
+    options = {"dbname": "appdb", "lock_timeout": "1s", "statement_timeout": "3s"}
+    options["queries"] = [query, *shipped_queries("postgres")]
+    poller = make_poller()
+    model = Asset.model_validate({"name": "pg-locked", **monitor_asset(pg_pair.primary.port, monkeypatch, "")})
+    monkeypatch.setenv("OPSAGENT_T_PG_PASSWORD", pg_pair.monitor_password)
+    spec = CollectorSpec(name="postgres", timeout=15, options=options)
     with psycopg.connect(dsn) as holder:
         holder.execute("CREATE TABLE IF NOT EXISTS locked_jobs (id int)")
         holder.execute("GRANT SELECT ON locked_jobs TO opsagent_monitor")
         holder.commit()
         holder.execute("LOCK TABLE locked_jobs IN ACCESS EXCLUSIVE MODE")
         started = time.monotonic()
-        asset = monitor_asset(pg_pair.primary.port, monkeypatch, pg_pair.monitor_password)
-        result = await poll(asset, "postgres", timeout=15, options=options)
+        results = [await poller.poll(model, spec) for _ in range(2)]
         elapsed = time.monotonic() - started
         holder.rollback()
-    assert elapsed < 6
-    assert result.outcome is Outcome.TIMEOUT and result.reason == "timeout", result.message
-    assert "jobs" in result.message
+    assert elapsed < 12
+    for polls, result in enumerate(results, start=1):
+        assert result.outcome is Outcome.OK, result.message
+        assert value(result, "pg_up") == 1
+        assert value(result, "pg_exporter_query_errors_total", query="jobs") == polls
+        assert value(result, "pg_exporter_query_errors_total", query="stat_database") == 0
+        assert value(result, "pg_exporter_last_scrape_error") == 1
+        # postgres_exporter's own per-collector gauge, one per query here
+        assert value(result, "pg_scrape_collector_success", collector="jobs") == 0
+        assert value(result, "pg_scrape_collector_success", collector="stat_database") == 1
+        assert not values(result, "app_jobs")
+        assert result.facts["query_errors"]["jobs"].startswith("timeout: ")
+        assert value(result, "pg_stat_database_numbackends", datname="appdb") >= 1
+        assert value(result, "pg_postmaster_uptime_seconds") > 0
+        assert values(result, "pg_locks_count", datname="appdb", mode="AccessExclusiveLock")
+    text = Exposition(poller.metrics, process=False).render(None)[0].decode()  # what /metrics serves
+    assert 'pg_exporter_query_errors_total{query="jobs",asset="pg-locked"} 2.0' in text
+    assert 'opsagent_up{asset="pg-locked",collector="postgres"} 1.0' in text  # no TargetDown
+    with psycopg.connect(dsn) as check:  # the lock is gone: the next poll is clean again
+        check.execute("SELECT 1")
+    healed = await poller.poll(model, spec)
+    assert healed.outcome is Outcome.OK and value(healed, "pg_exporter_last_scrape_error") == 0
+    assert value(healed, "app_jobs") == 0 and value(healed, "pg_exporter_query_errors_total", query="jobs") == 2

@@ -37,7 +37,10 @@ async def test_primary_figures_match_info(redis_pair: RedisPair, monkeypatch: py
     blocker = redis_pair.primary.client()
     thread = threading.Thread(target=blocker.blpop, args=(["opsagent:queue"], 3))
     thread.start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10  # the blocked client is in place (not a fixed sleep: the machine is busy)
+    while client.info("clients")["blocked_clients"] < 1:
+        assert time.monotonic() < deadline, "BLPOP did not block"
+        time.sleep(0.05)
     result = await poll(asset(redis_pair.primary.port, monkeypatch, redis_pair.password), "redis")
     info = client.info()
     client.lpush("opsagent:queue", "wake")
@@ -143,3 +146,74 @@ async def test_replica_lag_in_bytes_and_seconds(redis_pair: RedisPair, monkeypat
             break
         assert time.monotonic() < deadline, "replica did not catch up"
         await asyncio.sleep(0.3)
+
+
+def documented_acl() -> list[str]:
+    """The ACL rules after the user name in the profile's documented `ACL SETUSER` line."""
+    from tests.peer.dbhelpers import ROOT
+
+    text = (ROOT / "collectors" / "redis" / "default.yaml").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if "ACL SETUSER opsagent_monitor" in line]
+    assert len(lines) == 1, "the profile documents one monitoring ACL"
+    rules = lines[0].split("ACL SETUSER opsagent_monitor", 1)[1].split()
+    assert ">..." in rules  # the password placeholder
+    return rules
+
+
+def acl_user(redis_pair: RedisPair, name: str, rules: list[str], password: str) -> None:
+    admin = redis_pair.primary.client()
+    admin.execute_command("ACL", "DELUSER", name)
+    admin.execute_command("ACL", "SETUSER", name, "reset", *[f">{password}" if r == ">..." else r for r in rules])
+    admin.execute_command("ACL", "LOG", "RESET")
+
+
+def acl_asset(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch, user: str, password: str) -> dict[str, object]:
+    monkeypatch.setenv("OPSAGENT_T_REDIS_ACL_PASSWORD", password)
+    return {
+        "kind": "database",
+        "address": LOCALHOST,
+        "port": redis_pair.primary.port,
+        "credentials": {"redis": {"user": user, "password": "env:OPSAGENT_T_REDIS_ACL_PASSWORD"}},
+    }
+
+
+async def test_documented_least_privilege_acl_works(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exactly the ACL the profile documents: the poll succeeds and the server logs no denied command
+    (no CLIENT SETNAME / SETINFO behind the collector's back)."""
+    acl_user(redis_pair, "opsagent_monitor", documented_acl(), "acl-Pw-5e1f")
+    try:
+        result = await poll(acl_asset(redis_pair, monkeypatch, "opsagent_monitor", "acl-Pw-5e1f"), "redis", timeout=10)
+        denied = redis_pair.primary.client().execute_command("ACL", "LOG")
+    finally:
+        redis_pair.primary.client().execute_command("ACL", "DELUSER", "opsagent_monitor")
+    assert result.outcome is Outcome.OK, f"{result.reason}: {result.message}"
+    assert value(result, "redis_up") == 1
+    assert value(result, "redis_connected_slaves") == 1
+    assert result.facts["server"]["role"] == "master"
+    assert denied == [], denied
+
+
+async def test_acl_without_info_is_a_permission_failure(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NOPERM (the ACL user may not run INFO) is reason `permission`, not `query_error` or `auth`."""
+    rules = [r for r in documented_acl() if r != "+info"]
+    acl_user(redis_pair, "opsagent_noinfo", rules, "acl-Pw-77aa")
+    try:
+        result = await poll(acl_asset(redis_pair, monkeypatch, "opsagent_noinfo", "acl-Pw-77aa"), "redis", timeout=10)
+    finally:
+        redis_pair.primary.client().execute_command("ACL", "DELUSER", "opsagent_noinfo")
+    assert result.outcome is Outcome.FAILED and result.reason == "permission", f"{result.reason}: {result.message}"
+    assert "acl-Pw-77aa" not in result.message
+    assert [(s.name, s.value) for s in result.samples] == [("redis_up", 0.0)]
+
+
+async def test_acl_user_limited_to_info_works(redis_pair: RedisPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's "a Redis ACL user limited to INFO": `-@all +info` alone is enough."""
+    acl_user(redis_pair, "opsagent_infoonly", ["on", ">...", "-@all", "+info"], "acl-Pw-19c0")
+    try:
+        asset = acl_asset(redis_pair, monkeypatch, "opsagent_infoonly", "acl-Pw-19c0")
+        result = await poll(asset, "redis", timeout=10)
+        denied = redis_pair.primary.client().execute_command("ACL", "LOG")
+    finally:
+        redis_pair.primary.client().execute_command("ACL", "DELUSER", "opsagent_infoonly")
+    assert result.outcome is Outcome.OK, f"{result.reason}: {result.message}"
+    assert value(result, "redis_up") == 1 and denied == []

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from opsagent.collectors.base import Sample
 from opsagent.collectors.dbcommon import QueryFailed, connect_reason
+from opsagent.collectors.mysql import TRANSFORMS as MYSQL_TRANSFORMS
 from opsagent.collectors.parsers.dbstatus import mysql_version_number, pg_setting_value, redis_info_samples
 from opsagent.collectors.postgres import TRANSFORMS, PostgresOptions
 from opsagent.collectors.queryrun import QueryRunner, compile_plan, plan_facts, plan_samples
@@ -99,11 +100,23 @@ def test_runner_counts_failing_queries_and_keeps_the_rest() -> None:
     assert [s.value for s in runner.run("a3", specs[:1], 1, execute, classify).samples if "errors" in s.name] == [0]
 
 
-@pytest.mark.parametrize(("sql", "reason"), [("slow", "timeout"), ("gone", "unreachable")])
-def test_runner_fails_the_poll_on_timeout_or_lost_connection(sql: str, reason: str) -> None:
+@pytest.mark.parametrize(("sql", "reason", "alive"), [("slow", "timeout", False), ("gone", "unreachable", True)])
+def test_runner_fails_the_poll_on_lost_connection(sql: str, reason: str, alive: bool) -> None:
     with pytest.raises(CollectError) as err:
-        QueryRunner("x").run("a1", [spec(name="q1", sql=sql, optional=True)], 1, execute, classify)
+        specs = [spec(name="q1", sql=sql, optional=True)]
+        QueryRunner("x").run("a1", specs, 1, execute, classify, alive=lambda: alive)
     assert err.value.reason == reason and "q1" in str(err.value)
+
+
+def test_runner_counts_a_timed_out_query_and_keeps_the_rest() -> None:
+    """A statement/lock timeout on a live connection is one failed query (even an optional one):
+    counted and flagged, the other queries reported, the poll OK (pg_up means able to connect)."""
+    specs = [spec(name="slow", sql="slow"), spec(name="opt", sql="slow", optional=True), spec(name="ok")]
+    run = QueryRunner("pg").run("a1", specs, 1, execute, classify, alive=lambda: True)
+    errors = {dict(s.labels)["query"]: s.value for s in run.samples if s.name == "pg_exporter_query_errors_total"}
+    assert errors == {"slow": 1, "ok": 0} and set(run.errors) == {"slow", "opt"}
+    assert run.errors["slow"].startswith("timeout: ") and [s.value for s in run.samples if s.name == "x_v"] == [1]
+    assert run.result("a1", "postgres").ok
 
 
 def test_runner_reuses_the_conversion_of_unchanged_rows() -> None:
@@ -164,6 +177,18 @@ def test_redis_info_samples_status_words_and_scale() -> None:
         ("(2003, \"Can't connect to MySQL server on 'db' (timed out)\")", "timeout"),
         ('could not translate host name "nope" to address', "dns"),
         ("SSL error: certificate verify failed", "tls"),
+        (
+            "connection to server at 127.0.0.1, port 5432 failed: FATAL:  sorry, too many clients already",
+            "too_many_connections",
+        ),
+        ('FATAL:  too many connections for role "opsagent_monitor"', "too_many_connections"),
+        ('FATAL:  too many connections for database "appdb"', "too_many_connections"),
+        (
+            "FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute",
+            "too_many_connections",
+        ),
+        ("(1040, 'Too many connections')", "too_many_connections"),
+        ("(1203, \"User m already has more than 'max_user_connections' active connections\")", "too_many_connections"),
     ],
 )
 def test_connect_reason(message: str, reason: str) -> None:
@@ -206,3 +231,81 @@ def test_checkpoint_queries_are_gated_on_postgres_17(version: int, present: set[
     checkpoint_sql = " ".join(sql for sql in ran if "checkpoint" in sql)
     assert ("pg_stat_checkpointer" in checkpoint_sql) == (version >= 170000)
     assert ("checkpoints_timed" in checkpoint_sql) == (version < 170000)
+
+
+@functools.cache
+def shipped_mysql_queries() -> list[QuerySpec]:
+    import yaml
+
+    from opsagent.collectors.mysql import MySQLOptions
+    from opsagent.config import shipped_content_root
+
+    data = yaml.safe_load((shipped_content_root() / "collectors/mysql/default.yaml").read_text(encoding="utf-8"))
+    return MySQLOptions.model_validate(data["options"]).queries
+
+
+@pytest.mark.parametrize(
+    ("version", "statement"),
+    [
+        ("10.3.39-MariaDB-0+deb10u1", "SHOW SLAVE STATUS"),
+        ("5.5.5-10.3.39-MariaDB-0+deb10u1", "SHOW SLAVE STATUS"),
+        ("5.5.5-10.4.x-MariaDB", "SHOW SLAVE STATUS"),
+        ("10.4.32-MariaDB", "SHOW SLAVE STATUS"),
+        ("10.5.0-MariaDB", "SHOW SLAVE STATUS"),
+        ("10.5.1-MariaDB", "SHOW REPLICA STATUS"),
+        ("5.5.5-10.11.6-MariaDB-0+deb12u1", "SHOW REPLICA STATUS"),
+        ("11.4.2-MariaDB", "SHOW REPLICA STATUS"),
+        ("5.7.44-log", "SHOW SLAVE STATUS"),
+        ("8.0.21", "SHOW SLAVE STATUS"),
+        ("8.0.22", "SHOW REPLICA STATUS"),
+        ("8.4.0", "SHOW REPLICA STATUS"),
+    ],
+)
+def test_replication_statement_is_chosen_by_flavour_and_version(version: str, statement: str) -> None:
+    """Exactly one replication-status statement runs, the one the server has: MariaDB's versions
+    are not compared with MySQL's thresholds (MariaDB 10.3-10.5.0 has only SHOW SLAVE STATUS)."""
+    from opsagent.collectors.mysql import server_version
+
+    ran: list[str] = []
+
+    def execute(sql: str) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:
+        ran.append(sql.strip())
+        return (), []
+
+    flavor, number = server_version(version)
+    QueryRunner("mysql", MYSQL_TRANSFORMS).run("a1", shipped_mysql_queries(), number, execute, classify, flavor)
+    assert [sql for sql in ran if sql.endswith("STATUS") and "SHOW GLOBAL" not in sql] == [statement]
+
+
+def test_server_version_flavour() -> None:
+    from opsagent.collectors.mysql import server_version
+
+    assert server_version("5.5.5-10.4.x-MariaDB") == ("mariadb", 100400)
+    assert server_version("10.3.39-MariaDB-0+deb10u1") == ("mariadb", 100339)
+    assert server_version("8.0.22") == ("mysql", 80022)
+
+
+def test_version_bounds_per_flavour_are_validated() -> None:
+    with pytest.raises(ValidationError):
+        spec(min_version={"MariaDB": 100501})
+    per = spec(min_version={"mysql": 80022, "mariadb": 100501})
+    assert per.applies_to(80022, "mysql") and not per.applies_to(100500, "mariadb")
+    assert per.applies_to(100501, "mariadb") and per.applies_to(1, "postgres")
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "reason"),
+    [
+        (1040, "Too many connections", "too_many_connections"),
+        (1203, "User m already has more than 'max_user_connections' active connections", "too_many_connections"),
+        (1226, "User 'm' has exceeded the 'max_user_connections' resource (current value: 1)", "too_many_connections"),
+        (1226, "User 'm' has exceeded the 'max_queries_per_hour' resource (current value: 9)", "query_error"),
+        (1045, "Access denied for user 'm'@'h' (using password: YES)", "auth"),
+    ],
+)
+def test_mysql_connection_limit_codes(code: int, message: str, reason: str) -> None:
+    import pymysql
+
+    from opsagent.collectors.mysql import classify as mysql_classify
+
+    assert mysql_classify(pymysql.err.OperationalError(code, message)).reason == reason

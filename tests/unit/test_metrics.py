@@ -76,6 +76,28 @@ def test_self_metrics_up_errors_and_failed_poll_drops_series() -> None:
     }
 
 
+def test_down_reason_is_the_reason_that_began_the_outage() -> None:
+    """opsagent_down_reason{reason} (TargetDown reads it) keeps the first failure's reason for the
+    whole outage (one alert identity), in /metrics and in the history the rules read; a success clears it."""
+    reg = MetricsRegistry()
+    labels = {"asset": "db", "collector": "postgres"}
+
+    def down() -> list[tuple[str, dict[str, str], float]]:
+        return _families(Exposition(reg, process=False).render(None)[0].decode()).get("opsagent_down_reason", [])
+
+    def in_history(t: float) -> list[dict[str, str]]:
+        return [dict(s.labels) for s in reg.history.select("opsagent_down_reason") if s.instant(t) is not None]
+
+    reg.record(CollectResult(asset="db", collector="postgres"), now=1000.0)
+    assert down() == [] and in_history(1000.0) == []
+    reg.record(CollectResult.failure("db", "postgres", Outcome.FAILED, "too_many_connections", "x"), now=1010.0)
+    reg.record(CollectResult.failure("db", "postgres", Outcome.TIMEOUT, "timeout", "x"), now=1020.0)
+    assert down() == [("opsagent_down_reason", labels | {"reason": "too_many_connections"}, 1.0)]
+    assert in_history(1020.0) == [labels | {"reason": "too_many_connections"}]
+    reg.record(CollectResult(asset="db", collector="postgres"), now=1030.0)
+    assert down() == [] and in_history(1030.0) == []
+
+
 def test_custom_collector_protocol_yields_all_families() -> None:
     reg = MetricsRegistry()
     reg.update("a", "local", [Sample.of("node_load1", 1)])

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from opsagent.collectors.base import CollectResult, Outcome, Sample
@@ -132,3 +133,67 @@ async def test_exporter_style_up_metric_is_zero_on_failure() -> None:
     result = await poller.poll(Asset(name="db"), spec(fail="collect"), {})
     assert result.samples == [Sample.of("fake_up", 0)]
     assert poller.metrics.latest("db") == [("fake_up", {"asset": "db"}, 0.0)]
+
+
+async def test_slow_and_dead_targets_queue_apart_from_healthy_ones() -> None:
+    """Two slots for healthy targets, two for the rest: twenty slow targets (each holding its slot for
+    0.5 s) queue among themselves, and a healthy target polled meanwhile gets a slot at once."""
+    fake = FakeCollector()
+    poller = Poller({"fake": fake}, {}, MetricsRegistry(), max_concurrency=2, probation_concurrency=2)
+    fast = CollectorSpec(name="fake", interval=10, timeout=5)
+    slow = CollectorSpec(name="fake", interval=10, timeout=5, options={"delay": 1.2})
+    first = await poller.poll(Asset(name="healthy"), fast)  # a first poll: fast and ok, so healthy
+    assert first.ok
+    dead = asyncio.gather(*(poller.poll(Asset(name=f"dead{i}"), slow) for i in range(20)))
+    await asyncio.sleep(0.1)  # every dead target is now holding or queued for a probation slot
+    started = time.perf_counter()
+    for _ in range(5):
+        assert (await poller.poll(Asset(name="healthy"), fast)).ok
+    assert time.perf_counter() - started < 0.5  # FIFO behind the dead ones it would be ~12 s
+    dead.cancel()
+    await asyncio.gather(dead, return_exceptions=True)
+
+
+async def test_a_slow_or_failing_target_leaves_the_healthy_budget() -> None:
+    fake = FakeCollector()
+    poller = Poller({"fake": fake}, {}, MetricsRegistry(), max_concurrency=1, probation_concurrency=1)
+    a = Asset(name="a")
+    await poller.poll(a, spec())
+    assert ("a", "fake") in poller._healthy
+    await poller.poll(a, spec(fail="collect"))
+    assert ("a", "fake") not in poller._healthy
+    await poller.poll(a, spec())
+    assert ("a", "fake") in poller._healthy
+    await poller.poll(a, CollectorSpec(name="fake", interval=10, timeout=5, options={"delay": 1.1}))
+    assert ("a", "fake") not in poller._healthy  # OK but slow: a dead TCP probe waits out its timeout
+
+
+async def test_cancelled_while_queued_for_a_slot_leaves_the_target_free() -> None:
+    fake = FakeCollector()
+    poller = Poller({"fake": fake}, {}, MetricsRegistry(), max_concurrency=1, probation_concurrency=1)
+    slow = CollectorSpec(name="fake", interval=10, timeout=5, options={"delay": 0.5})
+    holder = asyncio.ensure_future(poller.poll(Asset(name="a"), slow))
+    queued = asyncio.ensure_future(poller.poll(Asset(name="b"), slow))
+    await asyncio.sleep(0.05)
+    queued.cancel()
+    await asyncio.gather(queued, return_exceptions=True)
+    await holder
+    assert (await poller.poll(Asset(name="b"), spec())).ok  # not refused as "previous poll still running"
+
+
+def test_first_runs_spread_over_the_interval_by_a_stable_hash() -> None:
+    """As Prometheus offsets scrapes: each target has a fixed phase in its interval (same across
+    restarts), and 500 targets of one interval start spread over all of it, not in one burst."""
+    from datetime import UTC, datetime, timedelta
+
+    from opsagent.scheduler import first_run, phase
+
+    now = datetime(2026, 12, 6, 12, 0, 0, 250000, tzinfo=UTC)
+    offsets = [(first_run(f"poll:dead{i}:snmp:", 60.0, now) - now).total_seconds() for i in range(500)]
+    assert all(0 <= o < 60 for o in offsets)
+    per_second = [sum(1 for o in offsets if s <= o < s + 1) for s in range(60)]
+    assert max(per_second) <= 25  # ~8 a second on average; all in one second before
+    assert len({int(o // 10) for o in offsets}) == 6  # every tenth of the interval is used
+    for job in (f"poll:dead{i}:snmp:" for i in range(20)):  # the same phase whenever the agent starts
+        for start in (now, now + timedelta(seconds=1234.5)):
+            assert first_run(job, 60.0, start).timestamp() % 60 == pytest.approx(phase(job, 60.0), abs=1e-3)

@@ -158,10 +158,10 @@ def mysql_version_number(version: str) -> int:
 
     MariaDB before 11 sends ``5.5.5-10.11.6-MariaDB`` in the handshake (for old clients): skipped.
     """
-    match = re.match(r"(?:5\.5\.5-)?(\d+)\.(\d+)\.(\d+)", version)
+    match = re.match(r"(?:5\.5\.5-)?(\d+)\.(\d+)(?:\.(\d+))?", version)
     if not match:
         return 0
-    major, minor, patch = (int(g) for g in match.groups())
+    major, minor, patch = (int(g or 0) for g in match.groups())
     return major * 10000 + minor * 100 + patch
 
 
