@@ -85,15 +85,30 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-def _matcher(label: str, op: str, value: str) -> Callable[[dict[str, str]], bool]:
+def _value_check(op: str, value: str) -> Callable[[str], bool]:
     if op == "=":
-        return lambda lb: lb.get(label, "") == value
+        return lambda v: v == value
     if op == "!=":
-        return lambda lb: lb.get(label, "") != value
+        return lambda v: v != value
     pattern = re.compile(f"(?:{value})\\Z", re.DOTALL)  # Prometheus regexes are fully anchored
     if op == "=~":
-        return lambda lb: pattern.match(lb.get(label, "")) is not None
-    return lambda lb: pattern.match(lb.get(label, "")) is None
+        return lambda v: pattern.match(v) is not None
+    return lambda v: pattern.match(v) is None
+
+
+def _matcher(label: str, op: str, value: str) -> Callable[[dict[str, str]], bool]:
+    check = _value_check(op, value)
+    return lambda lb: check(lb.get(label, ""))
+
+
+_Checks = tuple[list[Callable[[str], bool]], list[Callable[[dict[str, str]], bool]]]
+
+
+def _checks(matchers: tuple[tuple[str, str, str], ...]) -> _Checks:
+    """(checks of the metric name — ``__name__`` matchers —, checks of the other labels)."""
+    names = [_value_check(op, value) for label, op, value in matchers if label == "__name__"]
+    labels = [_matcher(label, op, value) for label, op, value in matchers if label != "__name__"]
+    return names, labels
 
 
 @dataclass
@@ -110,7 +125,7 @@ class Evaluator:
         self.history = history
         self.lookback = lookback
         self.stats = Stats()
-        self._matchers: dict[tuple[tuple[str, str, str], ...], list[Callable[[dict[str, str]], bool]]] = {}
+        self._matchers: dict[tuple[tuple[str, str, str], ...], _Checks] = {}
 
     def evaluate(self, expr: Expr, t: float) -> Value:
         return self._eval(expr, t)
@@ -139,14 +154,17 @@ class Evaluator:
     def _series(self, sel: VectorSelector) -> Iterable[Series]:
         checks = self._matchers.get(sel.matchers)
         if checks is None:
-            checks = self._matchers[sel.matchers] = [_matcher(*m) for m in sel.matchers]
+            checks = self._matchers[sel.matchers] = _checks(sel.matchers)
+        name_checks, label_checks = checks
         candidates = self.history.select(sel.name)
-        if not checks:
+        if name_checks:  # {__name__=~"a|b"}: series labels never hold __name__, the series' name is it
+            candidates = (s for s in candidates if all(c(s.name) for c in name_checks))
+        if not label_checks:
             return candidates
-        if len(checks) == 1:
-            check = checks[0]
+        if len(label_checks) == 1:
+            check = label_checks[0]
             return (s for s in candidates if check(s.labels))
-        return (s for s in candidates if all(c(s.labels) for c in checks))
+        return (s for s in candidates if all(c(s.labels) for c in label_checks))
 
     def _instant(self, sel: VectorSelector, t: float) -> Vector:
         at = t - sel.offset
@@ -203,7 +221,8 @@ class Evaluator:
             elif name in ("irate", "idelta"):
                 value = fn.irate(ts, vs, counter=name == "irate", is_rate=name == "irate")
             elif name in ("deriv", "predict_linear"):
-                fit = fn.linear_regression(ts, vs, end)
+                # Prometheus: deriv centres x on the first sample, predict_linear on the evaluation time
+                fit = fn.linear_regression(ts, vs, ts[0] if name == "deriv" else t)
                 value = None if fit is None else (fit[0] if name == "deriv" else fit[1] + fit[0] * extra)
             elif name == "changes":
                 value = fn.changes(vs)

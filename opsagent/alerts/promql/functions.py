@@ -56,23 +56,41 @@ def irate(ts: list[float], vs: list[float], counter: bool = True, is_rate: bool 
     return result / dt if dt > 0 else None
 
 
+def _kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    """One step of Kahan-Neumaier summation (Prometheus' kahanSumInc): (new sum, new compensation)."""
+    t = total + inc
+    if math.isinf(t):
+        c = 0.0
+    elif abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c
+
+
 def linear_regression(ts: list[float], vs: list[float], at: float) -> tuple[float, float] | None:
-    """(slope, intercept at ``at``) by least squares, as Prometheus' linearRegression."""
+    """(slope, intercept at ``at``) by least squares, as Prometheus' linearRegression: x is measured
+    from ``at`` in whole milliseconds, sums are compensated (Kahan-Neumaier), and a constant series
+    has a slope of exactly 0 (deriv of a flat disk is 0, not 1e-9). ``deriv`` centres on the first
+    sample's time, ``predict_linear`` on the evaluation time."""
     n = len(ts)
     if n < 2:
         return None
-    sx = sy = sxy = sxx = 0.0
+    first = vs[0]
+    if all(v == first for v in vs):
+        return (math.nan, math.nan) if math.isinf(first) else (0.0, first)
+    origin = round(at * 1000)
+    sx = cx = sy = cy = sxy = cxy = sxx = cxx = 0.0
     for t, v in zip(ts, vs, strict=True):
-        x = t - at
-        sx += x
-        sy += v
-        sxy += x * v
-        sxx += x * x
+        x = (round(t * 1000) - origin) / 1e3
+        sx, cx = _kahan_inc(x, sx, cx)
+        sy, cy = _kahan_inc(v, sy, cy)
+        sxy, cxy = _kahan_inc(x * v, sxy, cxy)
+        sxx, cxx = _kahan_inc(x * x, sxx, cxx)
+    sx, sy, sxy, sxx = sx + cx, sy + cy, sxy + cxy, sxx + cxx
     cov = sxy - sx * sy / n
     var = sxx - sx * sx / n
-    if var == 0:
-        return 0.0, sy / n
-    slope = cov / var
+    slope = cov / var if var != 0 else math.nan
     return slope, sy / n - slope * sx / n
 
 

@@ -368,6 +368,7 @@ class _Parser:
 
     def selector(self, name: str | None) -> VectorSelector:  # noqa: C901 - one grammar rule
         matchers: list[tuple[str, str, str]] = []
+        named = name is not None
         if self.accept("{"):
             while self.tok.text != "}":
                 label = self.next()
@@ -385,8 +386,10 @@ class _Parser:
                         re.compile(text)
                     except re.error as exc:
                         raise PromQLError(f"invalid regular expression {text!r}: {exc}", value.pos) from None
-                if label.text == "__name__" and op.text == "=":
-                    name = name or text
+                if label.text == "__name__" and named:
+                    raise PromQLError(f"metric name must not be set twice: {name!r} or {text!r}", label.pos)
+                if label.text == "__name__" and op.text == "=" and name is None:
+                    name = text
                 else:
                     matchers.append((label.text, op.text, text))
                 if not self.accept(","):
