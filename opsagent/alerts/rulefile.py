@@ -17,16 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opsagent.alerts.notifyconfig import FlappingConfig
-from opsagent.alerts.promql.ast import (
-    Aggregate,
-    Binary,
-    Call,
-    Expr,
-    MatrixSelector,
-    Number,
-    Unary,
-    VectorSelector,
-)
+from opsagent.alerts.promql.ast import Expr, MatrixSelector, VectorSelector, is_scalar, walk
 from opsagent.alerts.promql.parser import PromQLError, parse
 from opsagent.alerts.template import Template, TemplateError
 from opsagent.errors import ConfigError, ConfigIssue
@@ -135,44 +126,27 @@ class CompiledRule:
 
 def max_range(expr: Expr) -> float:
     """The longest range + offset the expression reads (how much history it needs)."""
-    if isinstance(expr, MatrixSelector):
-        return expr.range + max(expr.vector.offset, 0.0)
-    if isinstance(expr, VectorSelector):
-        return max(expr.offset, 0.0)
-    children: list[Expr] = []
-    if isinstance(expr, Binary):
-        children = [expr.lhs, expr.rhs]
-    elif isinstance(expr, Call):
-        children = list(expr.args)
-    elif isinstance(expr, Aggregate):
-        children = [expr.expr] + ([expr.param] if expr.param is not None else [])
-    elif isinstance(expr, Unary):
-        children = [expr.expr]
-    return max((max_range(c) for c in children), default=0.0)
+    longest = 0.0
+    for node in walk(expr):
+        if isinstance(node, MatrixSelector):
+            longest = max(longest, node.range + max(node.vector.offset, 0.0))
+        elif isinstance(node, VectorSelector):
+            longest = max(longest, node.offset)
+    return longest
 
 
-def _compile_expr(text: str, doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue]) -> Expr | None:
+def _compile_expr(
+    text: str, doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue], *, vector: bool = True
+) -> Expr | None:
     try:
         expr = parse(text)
     except PromQLError as exc:
         issues.append(doc.issue(loc, f"unsupported or invalid PromQL: {exc}"))
         return None
-    if _is_scalar_expr(expr):
+    if vector and is_scalar(expr):
         issues.append(doc.issue(loc, "an alerting expression must return a vector, not a scalar"))
         return None
     return expr
-
-
-def _is_scalar_expr(expr: Expr) -> bool:
-    if isinstance(expr, Number):
-        return True
-    if isinstance(expr, Call):
-        return expr.func in ("time", "scalar")
-    if isinstance(expr, Binary):
-        return _is_scalar_expr(expr.lhs) and _is_scalar_expr(expr.rhs)
-    if isinstance(expr, Unary):
-        return _is_scalar_expr(expr.expr)
-    return False
 
 
 def _templates(
@@ -245,8 +219,13 @@ def _flap_overrides(
 
 
 def compile_document(doc: Document) -> list[CompiledRule]:
-    """Validate a rule file completely (structure, PromQL subset, templates): every issue at once."""
-    rule_file = validate(doc, RuleFile)
+    """Validate a rule file completely (structure, PromQL subset, templates): every issue at once,
+    the PromQL and template errors of the readable rules too when the file has shape errors."""
+    try:
+        rule_file = validate(doc, RuleFile)
+    except ConfigError as exc:
+        every = exc.issues + _readable_rule_issues(doc)
+        raise ConfigError(sorted(every, key=lambda i: i.line or 0)) from None
     issues: list[ConfigIssue] = []
     compiled: list[CompiledRule] = []
     for gi, group in enumerate(rule_file.groups):
@@ -257,6 +236,28 @@ def compile_document(doc: Document) -> list[CompiledRule]:
     if issues:
         raise ConfigError(issues)
     return compiled
+
+
+def _readable_rule_issues(doc: Document) -> list[ConfigIssue]:
+    """The expression and template issues of every rule whose own shape is valid, in a file that
+    failed validation elsewhere (a rule's shape errors are already reported)."""
+    groups = doc.data.get("groups") if isinstance(doc.data, dict) else None
+    issues: list[ConfigIssue] = []
+    for gi, raw_group in enumerate(groups if isinstance(groups, list) else []):
+        raw_rules = raw_group.get("rules") if isinstance(raw_group, dict) else None
+        name = raw_group.get("name") if isinstance(raw_group, dict) else None
+        group = RuleGroup.model_construct(name=name if isinstance(name, str) else "", interval=None, rules=[])
+        for ri, raw in enumerate(raw_rules if isinstance(raw_rules, list) else []):
+            loc = ("groups", gi, "rules", ri)
+            try:
+                rule = Rule.model_validate(raw)
+            except ValidationError:
+                expr = raw.get("expr") if isinstance(raw, dict) else None
+                if isinstance(expr, str) and expr.strip():
+                    _compile_expr(expr, doc, (*loc, "expr"), issues, vector=False)
+                continue
+            _compile_rule(group, rule, doc, loc, issues)
+    return issues
 
 
 def compile_rule_file(path: Path) -> list[CompiledRule]:

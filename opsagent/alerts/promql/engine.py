@@ -131,24 +131,43 @@ class Evaluator:
         return self._eval(expr, t)
 
     def _eval(self, expr: Expr, t: float) -> Value:
+        if isinstance(expr, Binary | Unary):
+            return self._arithmetic(expr, t)
         if isinstance(expr, Number):
             return expr.value
         if isinstance(expr, VectorSelector):
             return self._instant(expr, t)
-        if isinstance(expr, Binary):
-            return self._binary(expr, t)
         if isinstance(expr, Call):
             return self._call(expr, t)
         if isinstance(expr, Aggregate):
             return self._aggregate(expr, t)
-        if isinstance(expr, Unary):
-            value = self._eval(expr.expr, t)
-            if isinstance(value, float):
-                return -value
-            return [Element(None, e.labels, -e.value) for e in value]
         if isinstance(expr, String | MatrixSelector):
             raise EvalError("a string or range vector cannot be the result of an expression")
         raise EvalError(f"unsupported node {type(expr).__name__}")
+
+    def _arithmetic(self, root: Binary | Unary, t: float) -> Value:
+        """Operator trees in post-order with explicit stacks: ``a + b + … (1,000 terms)`` is 1,000
+        levels deep and costs no recursion; other nodes (calls, aggregations) recurse as they nest."""
+        values: list[Value] = []
+        stack: list[tuple[Expr, bool]] = [(root, False)]
+        while stack:
+            node, operands_done = stack.pop()
+            if isinstance(node, Binary):
+                if operands_done:
+                    rhs = values.pop()
+                    values.append(self._binary(node, values.pop(), rhs))
+                else:
+                    stack += ((node, True), (node.rhs, False), (node.lhs, False))
+            elif isinstance(node, Unary):
+                if operands_done:
+                    value = values.pop()
+                    negated = -value if isinstance(value, float) else [Element(None, e.labels, -e.value) for e in value]
+                    values.append(negated)
+                else:
+                    stack += ((node, True), (node.expr, False))
+            else:
+                values.append(self._eval(node, t))
+        return values[0]
 
     # -- selectors ----------------------------------------------------------------------------
     def _series(self, sel: VectorSelector) -> Iterable[Series]:
@@ -259,7 +278,7 @@ class Evaluator:
         params = [self._scalar(a, t) for a in call.args[1:]]
         if call.func == "round":
             step = params[0] if params else 1.0
-            return [Element(None, e.labels, math.floor(e.value / step + 0.5) * step) for e in vec]
+            return [Element(None, e.labels, fn.round_to(e.value, step)) for e in vec]
         low, high = -math.inf, math.inf
         if call.func == "clamp":
             low, high = params
@@ -294,6 +313,8 @@ class Evaluator:
         for labels, members in groups.values():
             values = [m.value for m in members]
             if agg.op in ("topk", "bottomk"):
+                if not -(2.0**63) <= param < 2.0**63:  # NaN too, as Prometheus refuses it
+                    raise EvalError(f"scalar value {param} overflows int64")
                 k = int(param)
                 ranked = sorted(members, key=lambda m: m.value, reverse=agg.op == "topk")
                 out.extend(ranked[: max(k, 0)])
@@ -302,9 +323,7 @@ class Evaluator:
         return out
 
     # -- binary operators ---------------------------------------------------------------------
-    def _binary(self, node: Binary, t: float) -> Value:
-        lhs = self._eval(node.lhs, t)
-        rhs = self._eval(node.rhs, t)
+    def _binary(self, node: Binary, lhs: Value, rhs: Value) -> Value:
         op = node.op
         if isinstance(lhs, float) and isinstance(rhs, float):
             if op in COMPARE:

@@ -109,7 +109,7 @@ def stdvar(vs: list[float]) -> float:
 
 def quantile(q: float, vs: list[float]) -> float:
     """Prometheus' quantile: linear interpolation between closest ranks."""
-    if not vs:
+    if not vs or math.isnan(q):
         return math.nan
     if q < 0:
         return -math.inf
@@ -121,6 +121,17 @@ def quantile(q: float, vs: list[float]) -> float:
     upper = min(lower + 1, len(ordered) - 1)
     weight = rank - lower
     return ordered[lower] * (1 - weight) + ordered[upper] * weight
+
+
+def round_to(v: float, to_nearest: float) -> float:
+    """Prometheus' round(v, to_nearest) in Go's IEEE arithmetic: floor(v * (1/to_nearest) + 0.5) /
+    (1/to_nearest), so a step of 0 gives NaN as there, never a ZeroDivisionError."""
+    inverse = 1.0 / to_nearest if to_nearest != 0 else math.copysign(math.inf, to_nearest)
+    scaled = v * inverse + 0.5
+    floored = float(math.floor(scaled)) if math.isfinite(scaled) else scaled
+    if inverse == 0:
+        return math.nan if floored == 0 or math.isnan(floored) else math.copysign(math.inf, floored)
+    return floored / inverse
 
 
 OVER_TIME: dict[str, Callable[[list[float]], float]] = {
