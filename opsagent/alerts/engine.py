@@ -104,8 +104,10 @@ class AlertEngine:
                 continue  # its rule was removed: the alert is gone
             alert = AlertState.from_row(row)
             self.states[key].alerts[alert.fingerprint] = alert
-            if alert.history:
-                self.states[key].flaps[alert.fingerprint] = list(alert.history)
+            self.states[key].matching.add(alert.fingerprint)
+            changes = [at for at in alert.history if isinstance(at, float)]  # (older rows held booleans)
+            if changes:
+                self.states[key].flaps[alert.fingerprint] = changes
             restored += 1
         self.dispatcher.restore()
         return restored
@@ -123,7 +125,8 @@ class AlertEngine:
                 recovery = self.evaluator.evaluate(rule.recover, t) if rule.recover is not None else None
                 if not isinstance(result, list) or (recovery is not None and not isinstance(recovery, list)):
                     raise ValueError("the expression returned a scalar")
-                transitions += step(rule, rs, result, t, self.flapping[rule.name + "\x00" + rule.group], recovery)
+                flapping = self.flapping[rule.name + "\x00" + rule.group]
+                transitions += step(rule, rs, result, t, flapping, recovery, self.config.evaluation.interval)
             except Exception as exc:  # one broken rule never stops the others
                 self.stats.failures[rule.name] = self.stats.failures.get(rule.name, 0) + 1
                 log.warning("rule %s failed: %s", rule.name, exc)
