@@ -24,7 +24,7 @@ from opsagent.alerts import alertmanager
 from opsagent.alerts.notify.dispatcher import Dispatcher
 from opsagent.alerts.notify.formats import NotifyAlert
 from opsagent.alerts.notifyconfig import NotifyConfig
-from opsagent.alerts.promql.engine import Evaluator
+from opsagent.alerts.promql.engine import Element, Evaluator
 from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
 from opsagent.alerts.silences import SilenceSet, ancestors
 from opsagent.alerts.state import EXTERNAL, FIRING, AlertState, RuleState, Transition, fingerprint, flap_config, step
@@ -65,7 +65,11 @@ class AlertEngine:
     ) -> None:
         self.store = store
         self.history = history
-        self.rules = rules
+        # Rules in file and group order (the order they are evaluated in): recording rules write
+        # their series into the history, where the rules after them read them in the same tick.
+        self.order = rules
+        self.rules = [r for r in rules if not r.record]
+        self.recorded: dict[str, list[tuple[dict[str, str], float]]] = {}  # record name → last result
         self.config = config
         self.parents = parents
         # impact/urgency/priority of a new incident from its labels (serve sets the policy's)
@@ -83,7 +87,7 @@ class AlertEngine:
         self._external_resolved: list[Transition] = []
         self._sources: dict[str, str] = {}  # external fingerprint → incident source (alertmanager, snmp_trap)
         self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in rules}
-        for rule in rules:
+        for rule in self.order:
             history.need(rule.max_range())
 
     # -- restart ----------------------------------------------------------------------------------
@@ -117,10 +121,13 @@ class AlertEngine:
         transitions: list[Transition] = []
         self.evaluator.stats.samples = 0
         self.stats.group_seconds = {}
-        for rule in self.rules:
+        for rule in self.order:
             started = time.perf_counter()
-            rs = self.states[rule.name + "\x00" + rule.group]
             try:
+                if rule.record:
+                    self._record(rule, t)
+                    continue
+                rs = self.states[rule.name + "\x00" + rule.group]
                 result = self.evaluator.evaluate(rule.expr, t)
                 recovery = self.evaluator.evaluate(rule.recover, t) if rule.recover is not None else None
                 if not isinstance(result, list) or (recovery is not None and not isinstance(recovery, list)):
@@ -130,11 +137,29 @@ class AlertEngine:
             except Exception as exc:  # one broken rule never stops the others
                 self.stats.failures[rule.name] = self.stats.failures.get(rule.name, 0) + 1
                 log.warning("rule %s failed: %s", rule.name, exc)
-            spent = time.perf_counter() - started
-            self.stats.group_seconds[rule.group] = self.stats.group_seconds.get(rule.group, 0.0) + spent
+            finally:
+                spent = time.perf_counter() - started
+                self.stats.group_seconds[rule.group] = self.stats.group_seconds.get(rule.group, 0.0) + spent
         self.stats.evaluations += 1
         self.stats.samples += self.evaluator.stats.samples
         return transitions
+
+    def _record(self, rule: CompiledRule, t: float) -> None:
+        """A recording rule: its result becomes series ``rule.name`` (labels + the rule's labels) at
+        ``t``; series it no longer returns go stale, as Prometheus' do."""
+        value = self.evaluator.evaluate(rule.expr, t)
+        elements = [Element(None, {}, value)] if isinstance(value, float) else value
+        rows: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], float]] = {}
+        for e in elements:
+            labels = dict(e.labels) | {k: tmpl.render(e.labels, e.value) for k, tmpl in rule.labels.items()}
+            rows.setdefault(tuple(sorted(labels.items())), (labels, e.value))  # duplicates: the first
+        self.recorded[rule.name] = list(rows.values())
+        self.history.ingest(
+            ("record", rule.group, rule.name),
+            [(rule.name, labels, v, "gauge") for labels, v in rows.values()],
+            t,
+            replace=True,
+        )
 
     def active_alerts(self) -> list[tuple[CompiledRule, AlertState]]:
         return [
@@ -440,3 +465,12 @@ class AlertEngine:
         sent.add_sample("opsagent_notifications_total", {"outcome": "ok"}, self.dispatcher.sent)
         sent.add_sample("opsagent_notifications_total", {"outcome": "failed"}, self.dispatcher.failed)
         yield from (duration, evals, failures, tick, alerts, sent)
+        yield from self._recorded_metrics()
+
+    def _recorded_metrics(self) -> Iterator[Metric]:
+        """The recording rules' series, as Prometheus would store them (untyped: a rule has no type)."""
+        for name, rows in list(self.recorded.items()):
+            family = Metric(name, f"Recording rule {name}.", "unknown")
+            for labels, value in rows:
+                family.add_sample(name, labels, value)
+            yield family

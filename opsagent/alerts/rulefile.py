@@ -103,7 +103,8 @@ OPTION_ANNOTATIONS = (RECOVER, RESOLVE, SUPPRESSES, *FLAP)
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """An alerting rule ready to evaluate (recording rules are checked but not evaluated)."""
+    """A rule ready to evaluate: an alerting rule, or with ``record`` a recording rule (``name`` is
+    then the series it writes, ``labels`` the labels it adds)."""
 
     group: str
     name: str
@@ -119,6 +120,7 @@ class CompiledRule:
     interval: float | None
     source: str
     flapping: dict[str, Any] = field(default_factory=dict)  # FlappingConfig fields set by the rule
+    record: bool = False
 
     def max_range(self) -> float:
         return max(max_range(self.expr), max_range(self.recover) if self.recover is not None else 0.0)
@@ -167,9 +169,10 @@ def _compile_rule(
     group: RuleGroup, rule: Rule, doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue]
 ) -> CompiledRule | None:
     before = len(issues)
-    expr = _compile_expr(rule.expr, doc, (*loc, "expr"), issues)
-    if rule.alert is None:  # recording rules: checked, evaluated by Prometheus only
-        return None
+    expr = _compile_expr(rule.expr, doc, (*loc, "expr"), issues, vector=rule.alert is not None)
+    if rule.record is not None:
+        return _compile_recording(group, rule, expr, doc) if len(issues) == before else None
+    assert rule.alert is not None
     labels = _templates(rule.labels, doc, (*loc, "labels"), issues)
     annotations = _templates(rule.annotations, doc, (*loc, "annotations"), issues)
     recover = None
@@ -199,6 +202,28 @@ def _compile_rule(
         interval=group.interval,
         source=doc.path,
         flapping=flapping,
+    )
+
+
+def _compile_recording(group: RuleGroup, rule: Rule, expr: Expr | None, doc: Document) -> CompiledRule | None:
+    """A recording rule: its labels are static, as Prometheus' are (no templates)."""
+    if expr is None or rule.record is None:
+        return None
+    return CompiledRule(
+        group=group.name,
+        name=rule.record,
+        expr=expr,
+        expr_text=rule.expr,
+        for_=0.0,
+        keep_firing_for=0.0,
+        labels={k: Template.literal(v) for k, v in rule.labels.items()},
+        annotations={},
+        recover=None,
+        resolve="auto",
+        suppresses_dependents=False,
+        interval=group.interval,
+        source=doc.path,
+        record=True,
     )
 
 
@@ -276,8 +301,9 @@ def rule_files(roots: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_rules(roots: Iterable[Path]) -> list[CompiledRule]:
-    """Every alerting rule of every root; raises one ConfigError with every issue of every file."""
+def load_rules(roots: Iterable[Path], *, recording: bool = False) -> list[CompiledRule]:
+    """Every alerting rule of every root (with ``recording``, the recording rules too, in file and
+    group order: the order they are evaluated in); raises one ConfigError with every issue of every file."""
     issues: list[ConfigIssue] = []
     rules: list[CompiledRule] = []
     for path in rule_files(roots):
@@ -287,4 +313,4 @@ def load_rules(roots: Iterable[Path]) -> list[CompiledRule]:
             issues += exc.issues
     if issues:
         raise ConfigError(issues)
-    return rules
+    return rules if recording else [r for r in rules if not r.record]
