@@ -70,7 +70,9 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     engine.classify = policy.classify_labels  # new incidents: impact/urgency/priority from labels
     runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
     trap_rules = load_trap_rules(app.config.roots) if app.config.traps is not None else []  # and trap rules
-    await asyncio.to_thread(engine.restore)
+    # After a restart, restored alerts wait two of the longest poll intervals for their series.
+    intervals = [spec.interval for _asset, spec, _vars in app.targets(inventory)]
+    await asyncio.to_thread(engine.restore, 2 * max([*intervals, engine.config.evaluation.interval]))
     scheduler = make_scheduler()
     poller = app.poller(profiles)
     poller.sink = _poking(poller.sink, engine)

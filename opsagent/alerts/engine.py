@@ -81,6 +81,7 @@ class AlertEngine:
         self._lock = asyncio.Lock()
         self._poked: asyncio.Event | None = None
         self._forward_sent: dict[str, float] = {}
+        self.hold_until = 0.0  # restored alerts are held until then (see restore)
         # Alerts received on the Alertmanager webhook: they share silences, parent suppression,
         # incidents and notification routes with the rules' alerts (but not evaluation or flapping).
         self.external: dict[str, AlertState] = {}
@@ -91,8 +92,13 @@ class AlertEngine:
             history.need(rule.max_range())
 
     # -- restart ----------------------------------------------------------------------------------
-    def restore(self) -> int:
-        """Load alert states and notification memory from the store; returns the alerts restored."""
+    def restore(self, grace: float | None = None) -> int:
+        """Load alert states (pending ones with their ``for`` clock) and notification memory from the
+        store; returns the alerts restored. For ``grace`` seconds (default: two evaluation intervals;
+        serve passes two of its longest poll interval) a restored alert that does not match is held
+        as it was, neither resolved nor dropped: its series have not been collected yet."""
+        grace = 2 * self.config.evaluation.interval if grace is None else grace
+        self.hold_until = time.time() + grace
         by_rule: dict[str, str] = {r.name: r.name + "\x00" + r.group for r in self.rules}
         with self.store.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(schema.alert_states))]
@@ -109,6 +115,7 @@ class AlertEngine:
             alert = AlertState.from_row(row)
             self.states[key].alerts[alert.fingerprint] = alert
             self.states[key].matching.add(alert.fingerprint)
+            self.states[key].held.add(alert.fingerprint)
             changes = [at for at in alert.history if isinstance(at, float)]  # (older rows held booleans)
             if changes:
                 self.states[key].flaps[alert.fingerprint] = changes
@@ -133,7 +140,8 @@ class AlertEngine:
                 if not isinstance(result, list) or (recovery is not None and not isinstance(recovery, list)):
                     raise ValueError("the expression returned a scalar")
                 flapping = self.flapping[rule.name + "\x00" + rule.group]
-                transitions += step(rule, rs, result, t, flapping, recovery, self.config.evaluation.interval)
+                interval = self.config.evaluation.interval
+                transitions += step(rule, rs, result, t, flapping, recovery, interval, self.hold_until)
             except Exception as exc:  # one broken rule never stops the others
                 self.stats.failures[rule.name] = self.stats.failures.get(rule.name, 0) + 1
                 log.warning("rule %s failed: %s", rule.name, exc)

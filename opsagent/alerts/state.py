@@ -94,6 +94,9 @@ class RuleState:
     # flapping series keeps clearing and returning.
     flaps: dict[str, list[float]] = field(default_factory=dict)
     matching: set[str] = field(default_factory=set)  # label sets the last evaluation matched
+    # Alerts restored after a restart and not matched since: held (not resolved, not dropped) until
+    # their series have had the chance to be collected again.
+    held: set[str] = field(default_factory=set)
 
 
 def alert_labels(rule: CompiledRule, element: Element) -> dict[str, str]:
@@ -135,10 +138,35 @@ def step(
     cfg: FlappingConfig,
     recovery: list[Element] | None = None,
     interval: float = 15.0,
+    hold_until: float = 0.0,
 ) -> list[Transition]:
     """Advance one rule's alerts by one evaluation at ``now``; returns what changed. ``interval``:
-    the evaluation interval, the unit of the flap detection window."""
+    the evaluation interval, the unit of the flap detection window. Before ``hold_until`` restored
+    alerts (``rs.held``) that do not match keep their state: after a restart the first evaluations
+    run before the polls have brought their series back."""
     transitions: list[Transition] = []
+    if now >= hold_until:
+        rs.held.clear()
+    seen = _matched(rule, rs, result, now, transitions)
+    rs.held -= seen
+    for fp, alert in list(rs.alerts.items()):
+        if fp in seen or fp in rs.held:
+            continue
+        if alert.state == PENDING:
+            del rs.alerts[fp]
+            continue
+        if alert.flapping or now - alert.last_seen < rule.keep_firing_for:
+            continue
+        if not _recovered(alert, recovery):
+            continue  # hysteresis: still beyond the recovery threshold
+        del rs.alerts[fp]
+        transitions.append(Transition("resolved", alert, now))
+    _flap_step(rs, seen | rs.held, now, cfg, interval * cfg.window, transitions)
+    return transitions
+
+
+def _matched(rule: CompiledRule, rs: RuleState, result: list[Element], now: float, out: list[Transition]) -> set[str]:
+    """Create or refresh the alerts of the matching elements (pending → firing after ``for``)."""
     seen: set[str] = set()
     for element in result:
         labels = alert_labels(rule, element)
@@ -155,21 +183,8 @@ def step(
         if alert.state == PENDING and now - alert.active_at >= rule.for_:
             alert.state = FIRING
             alert.fired_at = now
-            transitions.append(Transition("fired", alert, now))
-    for fp, alert in list(rs.alerts.items()):
-        if fp in seen:
-            continue
-        if alert.state == PENDING:
-            del rs.alerts[fp]
-            continue
-        if alert.flapping or now - alert.last_seen < rule.keep_firing_for:
-            continue
-        if not _recovered(alert, recovery):
-            continue  # hysteresis: still beyond the recovery threshold
-        del rs.alerts[fp]
-        transitions.append(Transition("resolved", alert, now))
-    _flap_step(rs, seen, now, cfg, interval * cfg.window, transitions)
-    return transitions
+            out.append(Transition("fired", alert, now))
+    return seen
 
 
 def _flap_step(
