@@ -91,6 +91,24 @@ class AlertEngine:
         for rule in self.order:
             history.need(rule.max_range())
 
+    # -- reload -------------------------------------------------------------------------------------
+    async def replace_rules(self, rules: list[CompiledRule], config: NotifyConfig) -> None:
+        """Reload: evaluate ``rules`` with ``config`` from the next tick on. Alerts of a rule that
+        stays (same name and group) keep their state; a removed rule's alerts are gone (its open
+        incidents stay for a person to resolve, as after a restart without it)."""
+        async with self._lock:
+            keys = {r.name + "\x00" + r.group for r in rules if not r.record}
+            self.states = {k: self.states.get(k) or RuleState() for k in keys}
+            self.order = rules
+            self.rules = [r for r in rules if not r.record]
+            self.recorded = {k: v for k, v in self.recorded.items() if any(r.record and r.name == k for r in rules)}
+            self.config = config
+            self.dispatcher.config = config
+            self.dispatcher.receivers = {r.name: r for r in config.receivers}
+            self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in self.rules}
+            for rule in rules:
+                self.history.need(rule.max_range())
+
     # -- restart ----------------------------------------------------------------------------------
     def restore(self, grace: float | None = None) -> int:
         """Load alert states (pending ones with their ``for`` clock) and notification memory from the
