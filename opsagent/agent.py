@@ -73,9 +73,12 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     engine.classify = policy.classify_labels  # new incidents: impact/urgency/priority from labels
     runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
     trap_rules = load_trap_rules(app.config.roots) if app.config.traps is not None else []  # and trap rules
-    # After a restart, restored alerts wait two of the longest poll intervals for their series.
-    intervals = [spec.interval for _asset, spec, _vars in app.targets(inventory)]
-    await asyncio.to_thread(engine.restore, 2 * max([*intervals, engine.config.evaluation.interval]))
+    # After a restart, restored alerts wait two of the longest poll intervals for their series, and
+    # (bounded) for every target's first report.
+    targets = app.targets(inventory)
+    grace = 2 * max([spec.interval for _asset, spec, _vars in targets] + [engine.config.evaluation.interval])
+    keys = {(asset.name, spec.name) for asset, spec, _vars in targets}
+    await asyncio.to_thread(engine.restore, grace, lambda: not keys <= set(app.metrics.history.producers()))
     scheduler = make_scheduler()
     poller = app.poller(profiles)
     poller.sink = _poking(poller.sink, engine)

@@ -82,6 +82,8 @@ class AlertEngine:
         self._poked: asyncio.Event | None = None
         self._forward_sent: dict[str, float] = {}
         self.hold_until = 0.0  # restored alerts are held until then (see restore)
+        self._hold_cap = 0.0
+        self._awaiting: Callable[[], bool] | None = None
         # Alerts received on the Alertmanager webhook: they share silences, parent suppression,
         # incidents and notification routes with the rules' alerts (but not evaluation or flapping).
         self.external: dict[str, AlertState] = {}
@@ -110,13 +112,18 @@ class AlertEngine:
                 self.history.need(rule.max_range())
 
     # -- restart ----------------------------------------------------------------------------------
-    def restore(self, grace: float | None = None) -> int:
+    def restore(self, grace: float | None = None, awaiting: Callable[[], bool] | None = None) -> int:
         """Load alert states (pending ones with their ``for`` clock) and notification memory from the
         store; returns the alerts restored. For ``grace`` seconds (default: two evaluation intervals;
         serve passes two of its longest poll interval) a restored alert that does not match is held
-        as it was, neither resolved nor dropped: its series have not been collected yet."""
+        as it was, neither resolved nor dropped: its series have not been collected yet. While
+        ``awaiting()`` (some target has not reported since the start: a slow first poll on a busy
+        host) the hold goes on, up to five times ``grace``."""
         grace = 2 * self.config.evaluation.interval if grace is None else grace
-        self.hold_until = time.time() + grace
+        now = time.time()
+        self.hold_until = now + grace
+        self._hold_cap = now + 5 * grace
+        self._awaiting = awaiting
         by_rule: dict[str, str] = {r.name: r.name + "\x00" + r.group for r in self.rules}
         with self.store.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(schema.alert_states))]
@@ -146,6 +153,7 @@ class AlertEngine:
         transitions: list[Transition] = []
         self.evaluator.stats.samples = 0
         self.stats.group_seconds = {}
+        hold_until = self._held_until(t)
         for rule in self.order:
             started = time.perf_counter()
             try:
@@ -159,7 +167,7 @@ class AlertEngine:
                     raise ValueError("the expression returned a scalar")
                 flapping = self.flapping[rule.name + "\x00" + rule.group]
                 interval = self.config.evaluation.interval
-                transitions += step(rule, rs, result, t, flapping, recovery, interval, self.hold_until)
+                transitions += step(rule, rs, result, t, flapping, recovery, interval, hold_until)
             except Exception as exc:  # one broken rule never stops the others
                 self.stats.failures[rule.name] = self.stats.failures.get(rule.name, 0) + 1
                 log.warning("rule %s failed: %s", rule.name, exc)
@@ -169,6 +177,15 @@ class AlertEngine:
         self.stats.evaluations += 1
         self.stats.samples += self.evaluator.stats.samples
         return transitions
+
+    def _held_until(self, t: float) -> float:
+        """Until when restored alerts are held, as seen at ``t``."""
+        if t < self.hold_until or t >= self._hold_cap or self._awaiting is None:
+            return self.hold_until
+        if self._awaiting():
+            return t + 1.0  # still waiting for a target's first report since the start
+        self._awaiting = None  # every target has reported: the hold ends with the grace
+        return self.hold_until
 
     def _record(self, rule: CompiledRule, t: float) -> None:
         """A recording rule: its result becomes series ``rule.name`` (labels + the rule's labels) at
