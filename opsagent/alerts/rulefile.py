@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opsagent.alerts.notifyconfig import FlappingConfig
-from opsagent.alerts.promql.ast import Expr, MatrixSelector, VectorSelector, is_scalar, walk
+from opsagent.alerts.promql.ast import Expr, MatrixSelector, String, VectorSelector, is_scalar, walk
 from opsagent.alerts.promql.parser import PromQLError, parse
 from opsagent.alerts.template import Template, TemplateError
 from opsagent.errors import ConfigError, ConfigIssue
@@ -144,6 +144,9 @@ def _compile_expr(
         expr = parse(text)
     except PromQLError as exc:
         issues.append(doc.issue(loc, f"unsupported or invalid PromQL: {exc}"))
+        return None
+    if isinstance(expr, String | MatrixSelector):  # as Prometheus: a rule's result is a vector (or a scalar)
+        issues.append(doc.issue(loc, "a rule expression must return an instant vector, not a string or range vector"))
         return None
     if vector and is_scalar(expr):
         issues.append(doc.issue(loc, "an alerting expression must return a vector, not a scalar"))

@@ -42,3 +42,13 @@ def test_shape_and_promql_errors_are_all_reported() -> None:
         (17, "groups.1.rules.0.expr"),  # PromQL: unclosed parenthesis
     ]
     assert all(str(i).startswith(f"mixed.rules.yaml:{i.line}: ") for i in info.value.issues)
+
+
+def test_string_or_range_result_is_refused() -> None:
+    text = (
+        "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: up[5m]\n"
+        "      - alert: A\n        expr: '\"x\"'\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        compile_document(parse_yaml_text(text, "s.rules.yaml"))
+    assert [(i.line, "instant vector" in i.message) for i in info.value.issues] == [(5, True), (7, True)]
