@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from opsagent.alerts.engine import AlertEngine
@@ -17,11 +19,12 @@ from opsagent.httpd.site import HttpServer, server_tls_context, start_http
 from opsagent.metrics import Exposition
 from opsagent.netcli.schedule import BackupJobs
 from opsagent.poller import ResultSink
+from opsagent.reload import Reloader
 from opsagent.runbooks.api import add_routes as add_runbook_routes
 from opsagent.runbooks.library import load_library
 from opsagent.runbooks.triggers import RunbookService
 from opsagent.scheduler import PollJobs, make_scheduler
-from opsagent.server import make_web_app
+from opsagent.server import add_reload_route, make_web_app
 from opsagent.sla.policy import load_policy
 from opsagent.sla.service import TickState
 from opsagent.sla.tick import SLA_TICK_SECONDS, sla_tick
@@ -73,7 +76,12 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
     trap_rules = load_trap_rules(app.config.roots) if app.config.traps is not None else []  # and trap rules
     server_tls_context(app.config.web)  # so does a TLS certificate or key that does not load
-    await asyncio.to_thread(engine.restore)
+    # After a restart, restored alerts wait two of the longest poll intervals for their series, and
+    # (bounded) for every target's first report.
+    targets = app.targets(inventory)
+    grace = 2 * max([spec.interval for _asset, spec, _vars in targets] + [engine.config.evaluation.interval])
+    keys = {(asset.name, spec.name) for asset, spec, _vars in targets}
+    await asyncio.to_thread(engine.restore, grace, lambda: not keys <= set(app.metrics.history.producers()))
     scheduler = make_scheduler()
     poller = app.poller(profiles)
     poller.sink = _poking(poller.sink, engine)
@@ -98,6 +106,11 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     add_runbook_routes(web_app, runbooks)
     runbooks.schedule(scheduler)
     http: HttpServer | None = None
+    # SIGHUP and POST /-/reload: new content in place when all of it is valid, else the last good set
+    reloader = Reloader(app, engine, poller, policy, runbooks, scheduler, lambda: _refresh(app, jobs, parents))
+    exposition.health.register(reloader)
+    add_reload_route(web_app, reloader.reload)
+    hangup = _on_hangup(loop, reloader.signal)
     evaluating: asyncio.Task[None] | None = None
     watching: asyncio.Task[None] | None = None
     traps = None
@@ -106,7 +119,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         if app.config.traps is not None:  # SNMP traps/informs → events → trap rules → incidents
             from opsagent.traps.service import TrapService
 
-            traps = TrapService(app, engine, inventory, trap_rules)
+            traps = reloader.traps = TrapService(app, engine, inventory, trap_rules)
             exposition.health.register(traps)
             traps.start(stop)
             log.info("opsagent receiving SNMP traps on udp %s", app.config.traps.listen)
@@ -118,6 +131,8 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
             ready.set()
         await stop.wait()
     finally:
+        if hangup:
+            loop.remove_signal_handler(signal.SIGHUP)
         if evaluating is not None:
             await asyncio.wait({evaluating}, timeout=10)
             evaluating.cancel()
@@ -134,6 +149,15 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         # the stop: queued work is dropped, and asyncio.run gets an idle pool to join instead.
         pool.shutdown(wait=False, cancel_futures=True)
         loop.set_default_executor(ThreadPoolExecutor(1))
+
+
+def _on_hangup(loop: asyncio.AbstractEventLoop, reload: Callable[[], None]) -> bool:
+    """SIGHUP reloads instead of killing serve; False where signals cannot be handled (not the main thread)."""
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reload)
+    except (RuntimeError, ValueError):
+        return False
+    return True
 
 
 def _poking(sink: ResultSink | None, engine: AlertEngine) -> ResultSink:

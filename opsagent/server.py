@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,8 @@ from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
 from opsagent.inventory.facts import unflatten
 from opsagent.metrics import Exposition
+from opsagent.reload import ReloadResult
+from opsagent.runbooks.apiauth import Denied, identify
 from opsagent.sla import api as sla_api
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store import inventory_repo as repo
@@ -29,6 +32,7 @@ APP_KEY = web.AppKey("opsagent", App)
 EXPO_KEY = web.AppKey("exposition", Exposition)
 STARTED_KEY = web.AppKey("started", float)
 ENGINE_KEY = web.AppKey("engine", AlertEngine)
+RELOAD_KEY: web.AppKey[Callable[[], Awaitable[ReloadResult]]] = web.AppKey("reload")
 MAX_WEBHOOK_BYTES = 4 * 1024 * 1024
 
 INDEX = """opsagent {version}
@@ -43,6 +47,7 @@ INDEX = """opsagent {version}
   /api/v1/followups             follow-up tasks (维修结果复查)
   /api/v1/reports/period?from=&to=  period statistics (JSON)
   POST /api/v1/alertmanager     Alertmanager webhook receiver: alerts open/resolve incidents  (bearer token)
+  POST /-/reload                reload rules, inventory, runbooks, trap rules, service levels (bearer token)
 """
 
 
@@ -143,6 +148,31 @@ async def incidents(request: web.Request) -> web.Response:
         incident_repo.list_incidents, app.store, tuple(sorted(wanted)) or None, q.get("asset"), limit, archived
     )
     return web.json_response(rows, dumps=lambda d: json.dumps(d, default=str))
+
+
+def write_denied(request: web.Request) -> web.Response | None:
+    """The JSON API's write check (bearer token of ``api_token_ref``/``api_tokens``): None when allowed."""
+    who = identify(request.app[APP_KEY].config, request.headers.get("Authorization", ""))
+    if not isinstance(who, Denied):
+        return None
+    headers = {"WWW-Authenticate": "Bearer"} if who.status == 401 else None
+    return web.json_response({"error": who.error}, status=who.status, headers=headers)
+
+
+async def reload_config(request: web.Request) -> web.Response:
+    """``POST /-/reload``: as SIGHUP; 200 when the new content is in place, 500 with every problem
+    (the previous content stays) as Prometheus answers."""
+    denied = write_denied(request)
+    if denied is not None:
+        return denied
+    result = await request.app[RELOAD_KEY]()
+    body = {"status": "success" if result.ok else "error", "errors": result.errors}
+    return web.json_response(body, status=200 if result.ok else 500)
+
+
+def add_reload_route(web_app: web.Application, reload: Callable[[], Awaitable[ReloadResult]]) -> None:
+    web_app[RELOAD_KEY] = reload
+    web_app.router.add_post("/-/reload", reload_config)
 
 
 def make_web_app(

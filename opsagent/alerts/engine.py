@@ -24,7 +24,7 @@ from opsagent.alerts import alertmanager
 from opsagent.alerts.notify.dispatcher import Dispatcher
 from opsagent.alerts.notify.formats import NotifyAlert
 from opsagent.alerts.notifyconfig import NotifyConfig
-from opsagent.alerts.promql.engine import Evaluator
+from opsagent.alerts.promql.engine import Element, Evaluator
 from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
 from opsagent.alerts.silences import SilenceSet, ancestors
 from opsagent.alerts.state import EXTERNAL, FIRING, AlertState, RuleState, Transition, fingerprint, flap_config, step
@@ -65,7 +65,11 @@ class AlertEngine:
     ) -> None:
         self.store = store
         self.history = history
-        self.rules = rules
+        # Rules in file and group order (the order they are evaluated in): recording rules write
+        # their series into the history, where the rules after them read them in the same tick.
+        self.order = rules
+        self.rules = [r for r in rules if not r.record]
+        self.recorded: dict[str, list[tuple[dict[str, str], float]]] = {}  # record name → last result
         self.config = config
         self.parents = parents
         # impact/urgency/priority of a new incident from its labels (serve sets the policy's)
@@ -77,18 +81,49 @@ class AlertEngine:
         self._lock = asyncio.Lock()
         self._poked: asyncio.Event | None = None
         self._forward_sent: dict[str, float] = {}
+        self.hold_until = 0.0  # restored alerts are held until then (see restore)
+        self._hold_cap = 0.0
+        self._awaiting: Callable[[], bool] | None = None
         # Alerts received on the Alertmanager webhook: they share silences, parent suppression,
         # incidents and notification routes with the rules' alerts (but not evaluation or flapping).
         self.external: dict[str, AlertState] = {}
         self._external_resolved: list[Transition] = []
         self._sources: dict[str, str] = {}  # external fingerprint → incident source (alertmanager, snmp_trap)
         self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in rules}
-        for rule in rules:
+        for rule in self.order:
             history.need(rule.max_range())
 
+    # -- reload -------------------------------------------------------------------------------------
+    async def replace_rules(self, rules: list[CompiledRule], config: NotifyConfig) -> None:
+        """Reload: evaluate ``rules`` with ``config`` from the next tick on. Alerts of a rule that
+        stays (same name and group) keep their state; a removed rule's alerts are gone (its open
+        incidents stay for a person to resolve, as after a restart without it)."""
+        async with self._lock:
+            keys = {r.name + "\x00" + r.group for r in rules if not r.record}
+            self.states = {k: self.states.get(k) or RuleState() for k in keys}
+            self.order = rules
+            self.rules = [r for r in rules if not r.record]
+            self.recorded = {k: v for k, v in self.recorded.items() if any(r.record and r.name == k for r in rules)}
+            self.config = config
+            self.dispatcher.config = config
+            self.dispatcher.receivers = {r.name: r for r in config.receivers}
+            self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in self.rules}
+            for rule in rules:
+                self.history.need(rule.max_range())
+
     # -- restart ----------------------------------------------------------------------------------
-    def restore(self) -> int:
-        """Load alert states and notification memory from the store; returns the alerts restored."""
+    def restore(self, grace: float | None = None, awaiting: Callable[[], bool] | None = None) -> int:
+        """Load alert states (pending ones with their ``for`` clock) and notification memory from the
+        store; returns the alerts restored. For ``grace`` seconds (default: two evaluation intervals;
+        serve passes two of its longest poll interval) a restored alert that does not match is held
+        as it was, neither resolved nor dropped: its series have not been collected yet. While
+        ``awaiting()`` (some target has not reported since the start: a slow first poll on a busy
+        host) the hold goes on, up to five times ``grace``."""
+        grace = 2 * self.config.evaluation.interval if grace is None else grace
+        now = time.time()
+        self.hold_until = now + grace
+        self._hold_cap = now + 5 * grace
+        self._awaiting = awaiting
         by_rule: dict[str, str] = {r.name: r.name + "\x00" + r.group for r in self.rules}
         with self.store.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(select(schema.alert_states))]
@@ -104,8 +139,11 @@ class AlertEngine:
                 continue  # its rule was removed: the alert is gone
             alert = AlertState.from_row(row)
             self.states[key].alerts[alert.fingerprint] = alert
-            if alert.history:
-                self.states[key].flaps[alert.fingerprint] = list(alert.history)
+            self.states[key].matching.add(alert.fingerprint)
+            self.states[key].held.add(alert.fingerprint)
+            changes = [at for at in alert.history if isinstance(at, float)]  # (older rows held booleans)
+            if changes:
+                self.states[key].flaps[alert.fingerprint] = changes
             restored += 1
         self.dispatcher.restore()
         return restored
@@ -115,23 +153,56 @@ class AlertEngine:
         transitions: list[Transition] = []
         self.evaluator.stats.samples = 0
         self.stats.group_seconds = {}
-        for rule in self.rules:
+        hold_until = self._held_until(t)
+        for rule in self.order:
             started = time.perf_counter()
-            rs = self.states[rule.name + "\x00" + rule.group]
             try:
+                if rule.record:
+                    self._record(rule, t)
+                    continue
+                rs = self.states[rule.name + "\x00" + rule.group]
                 result = self.evaluator.evaluate(rule.expr, t)
                 recovery = self.evaluator.evaluate(rule.recover, t) if rule.recover is not None else None
                 if not isinstance(result, list) or (recovery is not None and not isinstance(recovery, list)):
                     raise ValueError("the expression returned a scalar")
-                transitions += step(rule, rs, result, t, self.flapping[rule.name + "\x00" + rule.group], recovery)
+                flapping = self.flapping[rule.name + "\x00" + rule.group]
+                interval = self.config.evaluation.interval
+                transitions += step(rule, rs, result, t, flapping, recovery, interval, hold_until)
             except Exception as exc:  # one broken rule never stops the others
                 self.stats.failures[rule.name] = self.stats.failures.get(rule.name, 0) + 1
                 log.warning("rule %s failed: %s", rule.name, exc)
-            spent = time.perf_counter() - started
-            self.stats.group_seconds[rule.group] = self.stats.group_seconds.get(rule.group, 0.0) + spent
+            finally:
+                spent = time.perf_counter() - started
+                self.stats.group_seconds[rule.group] = self.stats.group_seconds.get(rule.group, 0.0) + spent
         self.stats.evaluations += 1
         self.stats.samples += self.evaluator.stats.samples
         return transitions
+
+    def _held_until(self, t: float) -> float:
+        """Until when restored alerts are held, as seen at ``t``."""
+        if t < self.hold_until or t >= self._hold_cap or self._awaiting is None:
+            return self.hold_until
+        if self._awaiting():
+            return t + 1.0  # still waiting for a target's first report since the start
+        self._awaiting = None  # every target has reported: the hold ends with the grace
+        return self.hold_until
+
+    def _record(self, rule: CompiledRule, t: float) -> None:
+        """A recording rule: its result becomes series ``rule.name`` (labels + the rule's labels) at
+        ``t``; series it no longer returns go stale, as Prometheus' do."""
+        value = self.evaluator.evaluate(rule.expr, t)
+        elements = [Element(None, {}, value)] if isinstance(value, float) else value
+        rows: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], float]] = {}
+        for e in elements:
+            labels = dict(e.labels) | {k: tmpl.render(e.labels, e.value) for k, tmpl in rule.labels.items()}
+            rows.setdefault(tuple(sorted(labels.items())), (labels, e.value))  # duplicates: the first
+        self.recorded[rule.name] = list(rows.values())
+        self.history.ingest(
+            ("record", rule.group, rule.name),
+            [(rule.name, labels, v, "gauge") for labels, v in rows.values()],
+            t,
+            replace=True,
+        )
 
     def active_alerts(self) -> list[tuple[CompiledRule, AlertState]]:
         return [
@@ -443,3 +514,12 @@ class AlertEngine:
         sent.add_sample("opsagent_notifications_total", {"outcome": "ok"}, self.dispatcher.sent)
         sent.add_sample("opsagent_notifications_total", {"outcome": "failed"}, self.dispatcher.failed)
         yield from (duration, evals, failures, tick, alerts, sent)
+        yield from self._recorded_metrics()
+
+    def _recorded_metrics(self) -> Iterator[Metric]:
+        """The recording rules' series, as Prometheus would store them (untyped: a rule has no type)."""
+        for name, rows in list(self.recorded.items()):
+            family = Metric(name, f"Recording rule {name}.", "unknown")
+            for labels, value in rows:
+                family.add_sample(name, labels, value)
+            yield family

@@ -17,16 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opsagent.alerts.notifyconfig import FlappingConfig
-from opsagent.alerts.promql.ast import (
-    Aggregate,
-    Binary,
-    Call,
-    Expr,
-    MatrixSelector,
-    Number,
-    Unary,
-    VectorSelector,
-)
+from opsagent.alerts.promql.ast import Expr, MatrixSelector, String, VectorSelector, is_scalar, walk
 from opsagent.alerts.promql.parser import PromQLError, parse
 from opsagent.alerts.template import Template, TemplateError
 from opsagent.errors import ConfigError, ConfigIssue
@@ -112,7 +103,8 @@ OPTION_ANNOTATIONS = (RECOVER, RESOLVE, SUPPRESSES, *FLAP)
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """An alerting rule ready to evaluate (recording rules are checked but not evaluated)."""
+    """A rule ready to evaluate: an alerting rule, or with ``record`` a recording rule (``name`` is
+    then the series it writes, ``labels`` the labels it adds)."""
 
     group: str
     name: str
@@ -128,6 +120,7 @@ class CompiledRule:
     interval: float | None
     source: str
     flapping: dict[str, Any] = field(default_factory=dict)  # FlappingConfig fields set by the rule
+    record: bool = False
 
     def max_range(self) -> float:
         return max(max_range(self.expr), max_range(self.recover) if self.recover is not None else 0.0)
@@ -135,44 +128,30 @@ class CompiledRule:
 
 def max_range(expr: Expr) -> float:
     """The longest range + offset the expression reads (how much history it needs)."""
-    if isinstance(expr, MatrixSelector):
-        return expr.range + max(expr.vector.offset, 0.0)
-    if isinstance(expr, VectorSelector):
-        return max(expr.offset, 0.0)
-    children: list[Expr] = []
-    if isinstance(expr, Binary):
-        children = [expr.lhs, expr.rhs]
-    elif isinstance(expr, Call):
-        children = list(expr.args)
-    elif isinstance(expr, Aggregate):
-        children = [expr.expr] + ([expr.param] if expr.param is not None else [])
-    elif isinstance(expr, Unary):
-        children = [expr.expr]
-    return max((max_range(c) for c in children), default=0.0)
+    longest = 0.0
+    for node in walk(expr):
+        if isinstance(node, MatrixSelector):
+            longest = max(longest, node.range + max(node.vector.offset, 0.0))
+        elif isinstance(node, VectorSelector):
+            longest = max(longest, node.offset)
+    return longest
 
 
-def _compile_expr(text: str, doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue]) -> Expr | None:
+def _compile_expr(
+    text: str, doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue], *, vector: bool = True
+) -> Expr | None:
     try:
         expr = parse(text)
     except PromQLError as exc:
         issues.append(doc.issue(loc, f"unsupported or invalid PromQL: {exc}"))
         return None
-    if _is_scalar_expr(expr):
+    if isinstance(expr, String | MatrixSelector):  # as Prometheus: a rule's result is a vector (or a scalar)
+        issues.append(doc.issue(loc, "a rule expression must return an instant vector, not a string or range vector"))
+        return None
+    if vector and is_scalar(expr):
         issues.append(doc.issue(loc, "an alerting expression must return a vector, not a scalar"))
         return None
     return expr
-
-
-def _is_scalar_expr(expr: Expr) -> bool:
-    if isinstance(expr, Number):
-        return True
-    if isinstance(expr, Call):
-        return expr.func in ("time", "scalar")
-    if isinstance(expr, Binary):
-        return _is_scalar_expr(expr.lhs) and _is_scalar_expr(expr.rhs)
-    if isinstance(expr, Unary):
-        return _is_scalar_expr(expr.expr)
-    return False
 
 
 def _templates(
@@ -193,9 +172,10 @@ def _compile_rule(
     group: RuleGroup, rule: Rule, doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue]
 ) -> CompiledRule | None:
     before = len(issues)
-    expr = _compile_expr(rule.expr, doc, (*loc, "expr"), issues)
-    if rule.alert is None:  # recording rules: checked, evaluated by Prometheus only
-        return None
+    expr = _compile_expr(rule.expr, doc, (*loc, "expr"), issues, vector=rule.alert is not None)
+    if rule.record is not None:
+        return _compile_recording(group, rule, expr, doc) if len(issues) == before else None
+    assert rule.alert is not None
     labels = _templates(rule.labels, doc, (*loc, "labels"), issues)
     annotations = _templates(rule.annotations, doc, (*loc, "annotations"), issues)
     recover = None
@@ -228,6 +208,28 @@ def _compile_rule(
     )
 
 
+def _compile_recording(group: RuleGroup, rule: Rule, expr: Expr | None, doc: Document) -> CompiledRule | None:
+    """A recording rule: its labels are static, as Prometheus' are (no templates)."""
+    if expr is None or rule.record is None:
+        return None
+    return CompiledRule(
+        group=group.name,
+        name=rule.record,
+        expr=expr,
+        expr_text=rule.expr,
+        for_=0.0,
+        keep_firing_for=0.0,
+        labels={k: Template.literal(v) for k, v in rule.labels.items()},
+        annotations={},
+        recover=None,
+        resolve="auto",
+        suppresses_dependents=False,
+        interval=group.interval,
+        source=doc.path,
+        record=True,
+    )
+
+
 def _flap_overrides(
     annotations: dict[str, str], doc: Document, loc: tuple[str | int, ...], issues: list[ConfigIssue]
 ) -> dict[str, Any]:
@@ -245,8 +247,13 @@ def _flap_overrides(
 
 
 def compile_document(doc: Document) -> list[CompiledRule]:
-    """Validate a rule file completely (structure, PromQL subset, templates): every issue at once."""
-    rule_file = validate(doc, RuleFile)
+    """Validate a rule file completely (structure, PromQL subset, templates): every issue at once,
+    the PromQL and template errors of the readable rules too when the file has shape errors."""
+    try:
+        rule_file = validate(doc, RuleFile)
+    except ConfigError as exc:
+        every = exc.issues + _readable_rule_issues(doc)
+        raise ConfigError(sorted(every, key=lambda i: i.line or 0)) from None
     issues: list[ConfigIssue] = []
     compiled: list[CompiledRule] = []
     for gi, group in enumerate(rule_file.groups):
@@ -257,6 +264,28 @@ def compile_document(doc: Document) -> list[CompiledRule]:
     if issues:
         raise ConfigError(issues)
     return compiled
+
+
+def _readable_rule_issues(doc: Document) -> list[ConfigIssue]:
+    """The expression and template issues of every rule whose own shape is valid, in a file that
+    failed validation elsewhere (a rule's shape errors are already reported)."""
+    groups = doc.data.get("groups") if isinstance(doc.data, dict) else None
+    issues: list[ConfigIssue] = []
+    for gi, raw_group in enumerate(groups if isinstance(groups, list) else []):
+        raw_rules = raw_group.get("rules") if isinstance(raw_group, dict) else None
+        name = raw_group.get("name") if isinstance(raw_group, dict) else None
+        group = RuleGroup.model_construct(name=name if isinstance(name, str) else "", interval=None, rules=[])
+        for ri, raw in enumerate(raw_rules if isinstance(raw_rules, list) else []):
+            loc = ("groups", gi, "rules", ri)
+            try:
+                rule = Rule.model_validate(raw)
+            except ValidationError:
+                expr = raw.get("expr") if isinstance(raw, dict) else None
+                if isinstance(expr, str) and expr.strip():
+                    _compile_expr(expr, doc, (*loc, "expr"), issues, vector=False)
+                continue
+            _compile_rule(group, rule, doc, loc, issues)
+    return issues
 
 
 def compile_rule_file(path: Path) -> list[CompiledRule]:
@@ -275,8 +304,9 @@ def rule_files(roots: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_rules(roots: Iterable[Path]) -> list[CompiledRule]:
-    """Every alerting rule of every root; raises one ConfigError with every issue of every file."""
+def load_rules(roots: Iterable[Path], *, recording: bool = False) -> list[CompiledRule]:
+    """Every alerting rule of every root (with ``recording``, the recording rules too, in file and
+    group order: the order they are evaluated in); raises one ConfigError with every issue of every file."""
     issues: list[ConfigIssue] = []
     rules: list[CompiledRule] = []
     for path in rule_files(roots):
@@ -286,4 +316,4 @@ def load_rules(roots: Iterable[Path]) -> list[CompiledRule]:
             issues += exc.issues
     if issues:
         raise ConfigError(issues)
-    return rules
+    return rules if recording else [r for r in rules if not r.record]

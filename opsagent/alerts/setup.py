@@ -37,7 +37,7 @@ def build_engine(app: App, inventory: Inventory) -> tuple[AlertEngine, dict[str,
 
     Returns the engine and the (mutable) parents map the caller refreshes with the inventory.
     """
-    rules = load_rules(app.config.roots)
+    rules = load_rules(app.config.roots, recording=True)
     config = load_notify_config(app.config.roots)
     parents = parents_of(inventory)
     engine = AlertEngine(app.store, app.metrics.history, rules, config, parents=lambda: parents)

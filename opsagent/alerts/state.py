@@ -3,8 +3,10 @@
 Per rule and label set (the *fingerprint*): inactive → pending → firing after ``for``; firing stays
 while the expression matches, for ``keep_firing_for`` after it stops, and — with a recovery
 expression (hysteresis) — until the recovery expression matches. Flap detection follows Nagios: the
-weighted percentage of state changes over the last N evaluations; above the high threshold the alert
+weighted percentage of state changes over the last N evaluation intervals; above the high threshold the alert
 is *flapping* (it stays firing and notifications are held), below the low threshold it is not.
+The changes are counted where they happen (times of state changes), so extra evaluations (a tick
+after every poll result) do not dilute them.
 """
 
 from __future__ import annotations
@@ -39,16 +41,17 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def flap_percent(history: list[bool]) -> float:
-    """Nagios' percent state change: changes weighted 0.8 (oldest) to 1.2 (newest)."""
-    n = len(history)
-    if n < 2:
-        return 0.0
+def flap_percent(changes: list[float], now: float, span: float, window: int) -> float:
+    """Nagios' percent state change over the last ``window`` evaluation intervals (``span`` seconds),
+    counted from the times the alert's state changed, not from evaluations: ticks run on every poll
+    result as well as on the interval, and a state sampled twice is not half as flappy. Each change
+    weighs 0.8 (oldest) to 1.2 (newest), over ``window - 1`` possible changes."""
     total = 0.0
-    for i in range(1, n):
-        if history[i] != history[i - 1]:
-            total += 0.8 + 0.4 * (i - 1) / max(n - 2, 1)
-    return min(100.0, 100.0 * total / (n - 1))  # the weights average 1: float error only above 100
+    for at in changes:
+        age = now - at
+        if 0 <= age <= span:
+            total += 0.8 + 0.4 * (1 - age / span)
+    return min(100.0, 100.0 * total / (window - 1))
 
 
 @dataclass
@@ -63,7 +66,7 @@ class AlertState:
     fired_at: float | None = None
     last_seen: float = 0.0
     flapping: bool = False
-    history: list[bool] = field(default_factory=list)
+    history: list[float] = field(default_factory=list)  # times its state changed (flap detection)
     incident_id: int | None = None
     notified: bool = False
 
@@ -87,8 +90,13 @@ class RuleState:
     """Everything the evaluator remembers about one rule between evaluations."""
 
     alerts: dict[str, AlertState] = field(default_factory=dict)
-    # Flap histories outlive an alert's activity: a flapping series keeps clearing and returning.
-    flaps: dict[str, list[bool]] = field(default_factory=dict)
+    # Times each label set's state (matching or not) changed: they outlive an alert's activity, as a
+    # flapping series keeps clearing and returning.
+    flaps: dict[str, list[float]] = field(default_factory=dict)
+    matching: set[str] = field(default_factory=set)  # label sets the last evaluation matched
+    # Alerts restored after a restart and not matched since: held (not resolved, not dropped) until
+    # their series have had the chance to be collected again.
+    held: set[str] = field(default_factory=set)
 
 
 def alert_labels(rule: CompiledRule, element: Element) -> dict[str, str]:
@@ -99,17 +107,12 @@ def alert_labels(rule: CompiledRule, element: Element) -> dict[str, str]:
     return labels
 
 
-def _record_flap(rs: RuleState, fp: str, active: bool, cfg: FlappingConfig) -> list[bool]:
-    history = rs.flaps.setdefault(fp, [])
-    history.append(active)
-    del history[: max(0, len(history) - cfg.window)]
-    return history
-
-
-def _update_flapping(alert: AlertState, history: list[bool], cfg: FlappingConfig, now: float) -> Transition | None:
+def _update_flapping(
+    alert: AlertState, changes: list[float], cfg: FlappingConfig, now: float, span: float
+) -> Transition | None:
     if not cfg.enabled:
         return None
-    percent = flap_percent(history)
+    percent = flap_percent(changes, now, span, cfg.window)
     if not alert.flapping and percent > cfg.high_threshold:
         alert.flapping = True
         return Transition("flapping_started", alert, now)
@@ -134,9 +137,36 @@ def step(
     now: float,
     cfg: FlappingConfig,
     recovery: list[Element] | None = None,
+    interval: float = 15.0,
+    hold_until: float = 0.0,
 ) -> list[Transition]:
-    """Advance one rule's alerts by one evaluation at ``now``; returns what changed."""
+    """Advance one rule's alerts by one evaluation at ``now``; returns what changed. ``interval``:
+    the evaluation interval, the unit of the flap detection window. Before ``hold_until`` restored
+    alerts (``rs.held``) that do not match keep their state: after a restart the first evaluations
+    run before the polls have brought their series back."""
     transitions: list[Transition] = []
+    if now >= hold_until:
+        rs.held.clear()
+    seen = _matched(rule, rs, result, now, transitions)
+    rs.held -= seen
+    for fp, alert in list(rs.alerts.items()):
+        if fp in seen or fp in rs.held:
+            continue
+        if alert.state == PENDING:
+            del rs.alerts[fp]
+            continue
+        if alert.flapping or now - alert.last_seen < rule.keep_firing_for:
+            continue
+        if not _recovered(alert, recovery):
+            continue  # hysteresis: still beyond the recovery threshold
+        del rs.alerts[fp]
+        transitions.append(Transition("resolved", alert, now))
+    _flap_step(rs, seen | rs.held, now, cfg, interval * cfg.window, transitions)
+    return transitions
+
+
+def _matched(rule: CompiledRule, rs: RuleState, result: list[Element], now: float, out: list[Transition]) -> set[str]:
+    """Create or refresh the alerts of the matching elements (pending → firing after ``for``)."""
     seen: set[str] = set()
     for element in result:
         labels = alert_labels(rule, element)
@@ -153,32 +183,26 @@ def step(
         if alert.state == PENDING and now - alert.active_at >= rule.for_:
             alert.state = FIRING
             alert.fired_at = now
-            transitions.append(Transition("fired", alert, now))
-    for fp, alert in list(rs.alerts.items()):
-        if fp in seen:
-            continue
-        if alert.state == PENDING:
-            del rs.alerts[fp]
-            continue
-        if alert.flapping or now - alert.last_seen < rule.keep_firing_for:
-            continue
-        if not _recovered(alert, recovery):
-            continue  # hysteresis: still beyond the recovery threshold
-        del rs.alerts[fp]
-        transitions.append(Transition("resolved", alert, now))
-    _flap_step(rs, seen, now, cfg, transitions)
-    return transitions
+            out.append(Transition("fired", alert, now))
+    return seen
 
 
-def _flap_step(rs: RuleState, seen: set[str], now: float, cfg: FlappingConfig, out: list[Transition]) -> None:
+def _flap_step(
+    rs: RuleState, seen: set[str], now: float, cfg: FlappingConfig, span: float, out: list[Transition]
+) -> None:
     if not cfg.enabled:
+        rs.matching = seen
         return
-    for fp in set(rs.flaps) | {fp for fp in seen if fp in rs.alerts}:
-        history = _record_flap(rs, fp, fp in seen, cfg)
+    for fp in seen ^ rs.matching:  # matching now and not before, or the other way: a state change
+        rs.flaps.setdefault(fp, []).append(now)
+    rs.matching = seen
+    for fp in list(rs.flaps):
+        changes = rs.flaps[fp]
+        del changes[: next((i for i, at in enumerate(changes) if now - at <= span), len(changes))]
         alert = rs.alerts.get(fp)
         if alert is not None and alert.state == FIRING:
-            change = _update_flapping(alert, history, cfg, now)
+            change = _update_flapping(alert, changes, cfg, now, span)
             if change is not None:
                 out.append(change)
-        if not any(history):
-            del rs.flaps[fp]  # quiet for a whole window: forget it
+        if not changes and (alert is None or not alert.flapping):
+            del rs.flaps[fp]  # no change for a whole window: forget it

@@ -115,6 +115,13 @@ class Template:
         if "{{" in "".join(p for p in self.parts if isinstance(p, str)):
             raise TemplateError(f"unclosed or malformed action in {text!r}")
 
+    @classmethod
+    def literal(cls, text: str) -> Template:
+        """A template that renders ``text`` as it is (recording rules' labels are not templated)."""
+        template = cls("")
+        template.text, template.parts = text, [text]
+        return template
+
     @staticmethod
     def _action(body: str) -> tuple[re.Match[str], list[_Step]]:
         pieces = [p.strip() for p in body.split("|")]

@@ -20,6 +20,7 @@ async def _serve(app: App, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)  # until the agent takes it to reload: never fatal
     ready = asyncio.Event()
     serving = asyncio.create_task(run_agent(app, host, port, stop, ready))
     waiter = asyncio.create_task(ready.wait())
@@ -28,7 +29,7 @@ async def _serve(app: App, host: str, port: int) -> None:
         scheme = "https" if app.config.web.tls else "http"
         err_console().print(
             f"opsagent serving {scheme}://{host}:{port}/metrics · store {app.store.safe_url}"
-            " · Ctrl-C or SIGTERM to stop",
+            " · Ctrl-C or SIGTERM to stop, SIGHUP to reload",
             markup=False,
             highlight=False,
         )

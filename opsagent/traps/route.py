@@ -76,6 +76,11 @@ class TrapRouter:
         self._facts: dict[str, tuple[float, dict[str, dict[str, str]]]] = {}
         self.expiring = {r.alert: r.resolve_after for r in rules if r.alert and r.resolve_after}
 
+    def replace_rules(self, rules: list[TrapRule]) -> None:
+        """Reload: route the next traps by ``rules``."""
+        self.rules = rules
+        self.expiring = {r.alert: r.resolve_after for r in rules if r.alert and r.resolve_after}
+
     # -- intake (receiver callback, on the event loop) ------------------------------------------
     def submit(self, event: TrapEvent) -> None:
         self.stats.received += 1

@@ -114,7 +114,7 @@ def run(r: object, temps: list[float], cfg: FlappingConfig | None = None) -> tup
         ev = Evaluator(h)
         result = ev.evaluate(r.expr, t)  # type: ignore[attr-defined]
         recovery = ev.evaluate(r.recover, t) if r.recover is not None else None  # type: ignore[attr-defined]
-        kinds.append([tr.kind for tr in step(r, rs, result, t, cfg or FlappingConfig(enabled=False), recovery)])  # type: ignore[arg-type]
+        kinds.append([tr.kind for tr in step(r, rs, result, t, cfg or FlappingConfig(enabled=False), recovery, 10)])  # type: ignore[arg-type]
     return rs, kinds
 
 

@@ -68,3 +68,42 @@ class Unary:
 
 
 Expr = Number | String | VectorSelector | MatrixSelector | Call | Aggregate | Binary | Unary
+
+
+def children(expr: Expr) -> tuple[Expr, ...]:
+    if isinstance(expr, Binary):
+        return (expr.lhs, expr.rhs)
+    if isinstance(expr, Call):
+        return expr.args
+    if isinstance(expr, Aggregate):
+        return (expr.expr,) if expr.param is None else (expr.param, expr.expr)
+    if isinstance(expr, Unary):
+        return (expr.expr,)
+    if isinstance(expr, MatrixSelector):
+        return (expr.vector,)
+    return ()
+
+
+def walk(expr: Expr) -> list[Expr]:
+    """Every node of the tree, without recursion (a 1,000-term ``a + b + …`` is 1,000 levels deep)."""
+    out: list[Expr] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(children(node))
+    return out
+
+
+def is_scalar(expr: Expr) -> bool:
+    """Whether the expression returns a scalar: numbers, ``time()``/``scalar()`` and their arithmetic."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Binary):
+            stack += (node.lhs, node.rhs)
+        elif isinstance(node, Unary):
+            stack.append(node.expr)
+        elif not (isinstance(node, Number) or (isinstance(node, Call) and node.func in ("time", "scalar"))):
+            return False
+    return True

@@ -85,15 +85,30 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
 }
 
 
-def _matcher(label: str, op: str, value: str) -> Callable[[dict[str, str]], bool]:
+def _value_check(op: str, value: str) -> Callable[[str], bool]:
     if op == "=":
-        return lambda lb: lb.get(label, "") == value
+        return lambda v: v == value
     if op == "!=":
-        return lambda lb: lb.get(label, "") != value
+        return lambda v: v != value
     pattern = re.compile(f"(?:{value})\\Z", re.DOTALL)  # Prometheus regexes are fully anchored
     if op == "=~":
-        return lambda lb: pattern.match(lb.get(label, "")) is not None
-    return lambda lb: pattern.match(lb.get(label, "")) is None
+        return lambda v: pattern.match(v) is not None
+    return lambda v: pattern.match(v) is None
+
+
+def _matcher(label: str, op: str, value: str) -> Callable[[dict[str, str]], bool]:
+    check = _value_check(op, value)
+    return lambda lb: check(lb.get(label, ""))
+
+
+_Checks = tuple[list[Callable[[str], bool]], list[Callable[[dict[str, str]], bool]]]
+
+
+def _checks(matchers: tuple[tuple[str, str, str], ...]) -> _Checks:
+    """(checks of the metric name — ``__name__`` matchers —, checks of the other labels)."""
+    names = [_value_check(op, value) for label, op, value in matchers if label == "__name__"]
+    labels = [_matcher(label, op, value) for label, op, value in matchers if label != "__name__"]
+    return names, labels
 
 
 @dataclass
@@ -110,43 +125,65 @@ class Evaluator:
         self.history = history
         self.lookback = lookback
         self.stats = Stats()
-        self._matchers: dict[tuple[tuple[str, str, str], ...], list[Callable[[dict[str, str]], bool]]] = {}
+        self._matchers: dict[tuple[tuple[str, str, str], ...], _Checks] = {}
 
     def evaluate(self, expr: Expr, t: float) -> Value:
         return self._eval(expr, t)
 
     def _eval(self, expr: Expr, t: float) -> Value:
+        if isinstance(expr, Binary | Unary):
+            return self._arithmetic(expr, t)
         if isinstance(expr, Number):
             return expr.value
         if isinstance(expr, VectorSelector):
             return self._instant(expr, t)
-        if isinstance(expr, Binary):
-            return self._binary(expr, t)
         if isinstance(expr, Call):
             return self._call(expr, t)
         if isinstance(expr, Aggregate):
             return self._aggregate(expr, t)
-        if isinstance(expr, Unary):
-            value = self._eval(expr.expr, t)
-            if isinstance(value, float):
-                return -value
-            return [Element(None, e.labels, -e.value) for e in value]
         if isinstance(expr, String | MatrixSelector):
             raise EvalError("a string or range vector cannot be the result of an expression")
         raise EvalError(f"unsupported node {type(expr).__name__}")
+
+    def _arithmetic(self, root: Binary | Unary, t: float) -> Value:
+        """Operator trees in post-order with explicit stacks: ``a + b + … (1,000 terms)`` is 1,000
+        levels deep and costs no recursion; other nodes (calls, aggregations) recurse as they nest."""
+        values: list[Value] = []
+        stack: list[tuple[Expr, bool]] = [(root, False)]
+        while stack:
+            node, operands_done = stack.pop()
+            if isinstance(node, Binary):
+                if operands_done:
+                    rhs = values.pop()
+                    values.append(self._binary(node, values.pop(), rhs))
+                else:
+                    stack += ((node, True), (node.rhs, False), (node.lhs, False))
+            elif isinstance(node, Unary):
+                if operands_done:
+                    value = values.pop()
+                    negated = -value if isinstance(value, float) else [Element(None, e.labels, -e.value) for e in value]
+                    values.append(negated)
+                else:
+                    stack += ((node, True), (node.expr, False))
+            else:
+                values.append(self._eval(node, t))
+        return values[0]
 
     # -- selectors ----------------------------------------------------------------------------
     def _series(self, sel: VectorSelector) -> Iterable[Series]:
         checks = self._matchers.get(sel.matchers)
         if checks is None:
-            checks = self._matchers[sel.matchers] = [_matcher(*m) for m in sel.matchers]
+            checks = self._matchers[sel.matchers] = _checks(sel.matchers)
+        name_checks, label_checks = checks
         candidates = self.history.select(sel.name)
-        if not checks:
+        if name_checks:  # {__name__=~"a|b"}: series labels never hold __name__, the series' name is it
+            candidates = (s for s in candidates if all(c(s.name) for c in name_checks))
+        if not label_checks:
             return candidates
-        if len(checks) == 1:
-            check = checks[0]
+        if len(label_checks) == 1:
+            check = label_checks[0]
             return (s for s in candidates if check(s.labels))
-        return (s for s in candidates if all(c(s.labels) for c in checks))
+        return (s for s in candidates if all(c(s.labels) for c in label_checks))
 
     def _instant(self, sel: VectorSelector, t: float) -> Vector:
         at = t - sel.offset
@@ -203,7 +240,8 @@ class Evaluator:
             elif name in ("irate", "idelta"):
                 value = fn.irate(ts, vs, counter=name == "irate", is_rate=name == "irate")
             elif name in ("deriv", "predict_linear"):
-                fit = fn.linear_regression(ts, vs, end)
+                # Prometheus: deriv centres x on the first sample, predict_linear on the evaluation time
+                fit = fn.linear_regression(ts, vs, ts[0] if name == "deriv" else t)
                 value = None if fit is None else (fit[0] if name == "deriv" else fit[1] + fit[0] * extra)
             elif name == "changes":
                 value = fn.changes(vs)
@@ -240,7 +278,7 @@ class Evaluator:
         params = [self._scalar(a, t) for a in call.args[1:]]
         if call.func == "round":
             step = params[0] if params else 1.0
-            return [Element(None, e.labels, math.floor(e.value / step + 0.5) * step) for e in vec]
+            return [Element(None, e.labels, fn.round_to(e.value, step)) for e in vec]
         low, high = -math.inf, math.inf
         if call.func == "clamp":
             low, high = params
@@ -275,6 +313,8 @@ class Evaluator:
         for labels, members in groups.values():
             values = [m.value for m in members]
             if agg.op in ("topk", "bottomk"):
+                if not -(2.0**63) <= param < 2.0**63:  # NaN too, as Prometheus refuses it
+                    raise EvalError(f"scalar value {param} overflows int64")
                 k = int(param)
                 ranked = sorted(members, key=lambda m: m.value, reverse=agg.op == "topk")
                 out.extend(ranked[: max(k, 0)])
@@ -283,9 +323,7 @@ class Evaluator:
         return out
 
     # -- binary operators ---------------------------------------------------------------------
-    def _binary(self, node: Binary, t: float) -> Value:
-        lhs = self._eval(node.lhs, t)
-        rhs = self._eval(node.rhs, t)
+    def _binary(self, node: Binary, lhs: Value, rhs: Value) -> Value:
         op = node.op
         if isinstance(lhs, float) and isinstance(rhs, float):
             if op in COMPARE:

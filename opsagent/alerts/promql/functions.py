@@ -56,23 +56,41 @@ def irate(ts: list[float], vs: list[float], counter: bool = True, is_rate: bool 
     return result / dt if dt > 0 else None
 
 
+def _kahan_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    """One step of Kahan-Neumaier summation (Prometheus' kahanSumInc): (new sum, new compensation)."""
+    t = total + inc
+    if math.isinf(t):
+        c = 0.0
+    elif abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c
+
+
 def linear_regression(ts: list[float], vs: list[float], at: float) -> tuple[float, float] | None:
-    """(slope, intercept at ``at``) by least squares, as Prometheus' linearRegression."""
+    """(slope, intercept at ``at``) by least squares, as Prometheus' linearRegression: x is measured
+    from ``at`` in whole milliseconds, sums are compensated (Kahan-Neumaier), and a constant series
+    has a slope of exactly 0 (deriv of a flat disk is 0, not 1e-9). ``deriv`` centres on the first
+    sample's time, ``predict_linear`` on the evaluation time."""
     n = len(ts)
     if n < 2:
         return None
-    sx = sy = sxy = sxx = 0.0
+    first = vs[0]
+    if all(v == first for v in vs):
+        return (math.nan, math.nan) if math.isinf(first) else (0.0, first)
+    origin = round(at * 1000)
+    sx = cx = sy = cy = sxy = cxy = sxx = cxx = 0.0
     for t, v in zip(ts, vs, strict=True):
-        x = t - at
-        sx += x
-        sy += v
-        sxy += x * v
-        sxx += x * x
+        x = (round(t * 1000) - origin) / 1e3
+        sx, cx = _kahan_inc(x, sx, cx)
+        sy, cy = _kahan_inc(v, sy, cy)
+        sxy, cxy = _kahan_inc(x * v, sxy, cxy)
+        sxx, cxx = _kahan_inc(x * x, sxx, cxx)
+    sx, sy, sxy, sxx = sx + cx, sy + cy, sxy + cxy, sxx + cxx
     cov = sxy - sx * sy / n
     var = sxx - sx * sx / n
-    if var == 0:
-        return 0.0, sy / n
-    slope = cov / var
+    slope = cov / var if var != 0 else math.nan
     return slope, sy / n - slope * sx / n
 
 
@@ -91,7 +109,7 @@ def stdvar(vs: list[float]) -> float:
 
 def quantile(q: float, vs: list[float]) -> float:
     """Prometheus' quantile: linear interpolation between closest ranks."""
-    if not vs:
+    if not vs or math.isnan(q):
         return math.nan
     if q < 0:
         return -math.inf
@@ -103,6 +121,17 @@ def quantile(q: float, vs: list[float]) -> float:
     upper = min(lower + 1, len(ordered) - 1)
     weight = rank - lower
     return ordered[lower] * (1 - weight) + ordered[upper] * weight
+
+
+def round_to(v: float, to_nearest: float) -> float:
+    """Prometheus' round(v, to_nearest) in Go's IEEE arithmetic: floor(v * (1/to_nearest) + 0.5) /
+    (1/to_nearest), so a step of 0 gives NaN as there, never a ZeroDivisionError."""
+    inverse = 1.0 / to_nearest if to_nearest != 0 else math.copysign(math.inf, to_nearest)
+    scaled = v * inverse + 0.5
+    floored = float(math.floor(scaled)) if math.isfinite(scaled) else scaled
+    if inverse == 0:
+        return math.nan if floored == 0 or math.isnan(floored) else math.copysign(math.inf, floored)
+    return floored / inverse
 
 
 OVER_TIME: dict[str, Callable[[list[float]], float]] = {

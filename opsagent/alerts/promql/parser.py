@@ -11,6 +11,7 @@ Precedence follows Prometheus: ``^`` > unary minus > ``* / % atan2`` > ``+ -`` >
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from opsagent.alerts.promql.ast import (
     Unary,
     VectorMatching,
     VectorSelector,
+    is_scalar,
 )
 
 # function -> argument kinds: v instant vector, m range vector, s scalar, ? optional scalar
@@ -79,7 +81,12 @@ _PRECEDENCE = [
     frozenset({"+", "-"}),
     frozenset({"*", "/", "%", "atan2"}),
 ]
+_LEVEL = {op: level for level, ops in enumerate(_PRECEDENCE) for op in ops}
 _DURATION_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_DURATION_MS = {u: round(v * 1000) for u, v in _DURATION_UNIT.items()}
+_DURATION_SHAPE = re.compile(r"(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?")
+_MAX_NANOS = 2**63 - 1  # Go's time.Duration: Prometheus refuses longer ranges and offsets
+_MAX_INT = 2**63 - 1
 
 _TOKEN = re.compile(
     r"""(?P<ws>\s+|\#[^\n]*)
@@ -123,11 +130,6 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def parse_duration_text(text: str) -> float:
-    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
-    return float(sum(int(n) * _DURATION_UNIT[u] for n, u in parts))
-
-
 def _unquote(text: str) -> str:
     if text[0] == "`":
         return text[1:-1]
@@ -169,30 +171,40 @@ class _Parser:
 
     # -- grammar --------------------------------------------------------------------------
     def parse(self) -> Expr:
-        expr = self.binary(0)
+        expr = self.binary()
         if self.tok.kind != "eof":
             self.fail("unexpected token")
         return expr
 
-    def _binary_op(self, level: int) -> str | None:
+    def _binary_op(self) -> str | None:
         tok = self.tok
-        if tok.kind in ("op", "ident") and tok.text.lower() in _PRECEDENCE[level]:
+        if tok.kind in ("op", "ident") and tok.text.lower() in _LEVEL:
             return tok.text.lower()
         return None
 
-    def binary(self, level: int) -> Expr:
-        if level == len(_PRECEDENCE):
-            return self.unary()
-        lhs = self.binary(level + 1)
-        while (op := self._binary_op(level)) is not None:
+    def binary(self) -> Expr:
+        """Operands and operators by precedence with explicit stacks (left-associative): a chain of
+        1,000 ``+`` costs no recursion."""
+        operands: list[Expr] = [self.unary()]
+        pending: list[tuple[str, bool, VectorMatching]] = []
+        while (op := self._binary_op()) is not None:
             self.next()
             bool_modifier = self.accept("bool")
             if bool_modifier and op not in COMPARISONS:
                 self.fail("bool modifier is only allowed on comparisons")
             matching = self.matching(op)
-            rhs = self.binary(level + 1)
-            lhs = self._check_binary(Binary(op, lhs, rhs, bool_modifier, matching))
-        return lhs
+            while pending and _LEVEL[pending[-1][0]] >= _LEVEL[op]:
+                self._reduce(operands, pending.pop())
+            pending.append((op, bool_modifier, matching))
+            operands.append(self.unary())
+        while pending:
+            self._reduce(operands, pending.pop())
+        return operands[0]
+
+    def _reduce(self, operands: list[Expr], op: tuple[str, bool, VectorMatching]) -> None:
+        rhs = operands.pop()
+        lhs = operands.pop()
+        operands.append(self._check_binary(Binary(op[0], lhs, rhs, op[1], op[2])))
 
     def matching(self, op: str) -> VectorMatching:
         on = False
@@ -217,30 +229,39 @@ class _Parser:
         scalar = (Number, String)
         if node.op in SET_OPS and (isinstance(node.lhs, scalar) or isinstance(node.rhs, scalar)):
             raise PromQLError(f"set operator {node.op} needs vectors on both sides", 0)
-        if node.op in COMPARISONS and _is_scalar(node.lhs) and _is_scalar(node.rhs) and not node.bool_modifier:
+        if node.op in COMPARISONS and not node.bool_modifier and is_scalar(node.lhs) and is_scalar(node.rhs):
             raise PromQLError("comparisons between scalars must use the bool modifier", 0)
         return node
 
+    def _signs(self) -> bool:
+        """Consume leading unary ``-``/``+`` signs; whether they negate."""
+        negate = False
+        while self.tok.kind == "op" and self.tok.text in ("-", "+"):
+            negate ^= self.next().text == "-"
+        return negate
+
     def unary(self) -> Expr:
-        if self.tok.text in ("-", "+") and self.tok.kind == "op":
-            sign = self.next().text
-            # ^ binds tighter than unary minus: -2^2 == -(2^2)
-            operand = self.power()
-            if sign == "+":
-                return operand
-            if isinstance(operand, Number):
-                return Number(-operand.value)
-            return Unary(operand)
-        return self.power()
+        # ^ binds tighter than unary minus: -2^2 == -(2^2)
+        negate = self._signs()
+        operand = self.power()
+        return _negate(operand) if negate else operand
 
     def power(self) -> Expr:
-        base = self.postfix()
-        if self.tok.text == "^" and self.tok.kind == "op":
+        """``a ^ b ^ -c``: right-associative, each exponent with its own signs, folded without recursion."""
+        bases: list[Expr] = [self.postfix()]
+        links: list[tuple[VectorMatching, bool]] = []  # (matching, the exponent's signs negate)
+        while self.tok.text == "^" and self.tok.kind == "op":
             self.next()
             matching = self.matching("^")
-            exponent = self.unary()  # right-associative
-            return Binary("^", base, exponent, False, matching)
-        return base
+            links.append((matching, self._signs()))
+            bases.append(self.postfix())
+        result = bases.pop()
+        while links:
+            matching, negate = links.pop()
+            if negate:
+                result = _negate(result)
+            result = Binary("^", bases.pop(), result, False, matching)
+        return result
 
     def postfix(self) -> Expr:
         expr = self.primary()
@@ -277,19 +298,26 @@ class _Parser:
         raise AssertionError
 
     def duration(self) -> float:
+        """A duration as Prometheus takes one: units largest first, each once, above 0, within ~292 years."""
         tok = self.next()
-        if tok.kind == "duration":
-            return parse_duration_text(tok.text)
         if tok.kind == "number" and re.fullmatch(r"\d+", tok.text):
-            return float(tok.text)
-        self.fail("expected a duration such as 5m", tok)
-        raise AssertionError
+            self.fail("missing unit character in duration", tok)
+        if tok.kind != "duration":
+            self.fail("expected a duration such as 5m", tok)
+        if not _DURATION_SHAPE.fullmatch(tok.text):
+            self.fail(f"not a valid duration string {tok.text!r}", tok)
+        millis = sum(int(n) * _DURATION_MS[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", tok.text))
+        if millis * 1_000_000 > _MAX_NANOS:
+            self.fail("duration out of range", tok)
+        if millis == 0:
+            self.fail("duration must be greater than 0", tok)
+        return millis / 1000
 
     def primary(self) -> Expr:
         tok = self.tok
         if tok.kind == "number":
             self.next()
-            return Number(float(int(tok.text, 16)) if tok.text.lower().startswith("0x") else float(tok.text))
+            return Number(_number(tok))
         if tok.kind == "duration":
             self.fail("a duration is only allowed in [range] and offset")
         if tok.kind == "string":
@@ -297,7 +325,7 @@ class _Parser:
             return String(_unquote(tok.text))
         if tok.text == "(":
             self.next()
-            expr = self.binary(0)
+            expr = self.binary()
             self.expect(")")
             return expr
         if tok.text == "{":
@@ -325,9 +353,9 @@ class _Parser:
         self.expect("(")
         args: list[Expr] = []
         if self.tok.text != ")":
-            args.append(self.binary(0))
+            args.append(self.binary())
             while self.accept(","):
-                args.append(self.binary(0))
+                args.append(self.binary())
         self.expect(")")
         _check_args(name, args, tok.pos)
         return Call(name, tuple(args))
@@ -342,14 +370,14 @@ class _Parser:
         self.expect("(")
         param: Expr | None = None
         if op in PARAM_AGGREGATIONS:
-            param = self.binary(0)
+            param = self.binary()
             self.expect(",")
-        expr = self.binary(0)
+        expr = self.binary()
         self.expect(")")
         if not modifier_first and self.tok.text in ("by", "without"):
             without = self.next().text == "without"
             grouping = self.label_list()
-        if isinstance(expr, MatrixSelector) or _is_scalar(expr):
+        if isinstance(expr, MatrixSelector) or is_scalar(expr):
             raise PromQLError(f"{op}() needs an instant vector", 0)
         return Aggregate(op, expr, grouping, without, param)
 
@@ -368,6 +396,7 @@ class _Parser:
 
     def selector(self, name: str | None) -> VectorSelector:  # noqa: C901 - one grammar rule
         matchers: list[tuple[str, str, str]] = []
+        named = name is not None
         if self.accept("{"):
             while self.tok.text != "}":
                 label = self.next()
@@ -383,10 +412,12 @@ class _Parser:
                 if op.text in ("=~", "!~"):
                     try:
                         re.compile(text)
-                    except re.error as exc:
+                    except (re.error, OverflowError, RecursionError) as exc:
                         raise PromQLError(f"invalid regular expression {text!r}: {exc}", value.pos) from None
-                if label.text == "__name__" and op.text == "=":
-                    name = name or text
+                if label.text == "__name__" and named:
+                    raise PromQLError(f"metric name must not be set twice: {name!r} or {text!r}", label.pos)
+                if label.text == "__name__" and op.text == "=" and name is None:
+                    name = text
                 else:
                     matchers.append((label.text, op.text, text))
                 if not self.accept(","):
@@ -397,24 +428,30 @@ class _Parser:
         return VectorSelector(name, tuple(matchers))
 
 
+def _number(tok: Token) -> float:
+    """A number literal as Prometheus reads one (ParseInt, then ParseFloat): out-of-range is an error."""
+    text = tok.text
+    if text.lower().startswith("0x"):
+        value = int(text, 16)
+        if value > _MAX_INT:
+            raise PromQLError(f"error parsing number {text!r} at position {tok.pos}: out of range", tok.pos)
+        return float(value)
+    number = float(text)
+    if math.isinf(number) and "inf" not in text.lower():
+        raise PromQLError(f"error parsing number {text!r} at position {tok.pos}: value out of range", tok.pos)
+    return number
+
+
+def _negate(expr: Expr) -> Expr:
+    return Number(-expr.value) if isinstance(expr, Number) else Unary(expr)
+
+
 def _matches_nonempty(matcher: tuple[str, str, str]) -> bool:
     _label, op, value = matcher
     if op == "=":
         return value != ""
     if op == "=~":
         return re.fullmatch(value, "") is None
-    return False
-
-
-def _is_scalar(expr: Expr) -> bool:
-    if isinstance(expr, Number):
-        return True
-    if isinstance(expr, Unary):
-        return _is_scalar(expr.expr)
-    if isinstance(expr, Call):
-        return expr.func in ("time", "scalar")
-    if isinstance(expr, Binary):
-        return _is_scalar(expr.lhs) and _is_scalar(expr.rhs)
     return False
 
 
@@ -438,4 +475,7 @@ def parse(text: str) -> Expr:
     """Parse ``text`` into a tree, raising :class:`PromQLError` for anything outside the subset."""
     if not text.strip():
         raise PromQLError("empty expression", 0)
-    return _Parser(text).parse()
+    try:
+        return _Parser(text).parse()
+    except RecursionError:  # parentheses, calls or aggregations nested past the interpreter's stack
+        raise PromQLError("expression nested too deeply", 0) from None
