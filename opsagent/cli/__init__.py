@@ -93,6 +93,9 @@ def _register() -> None:
 
     cli.add_command(events.events)
     cli.add_command(config_cmd.config_group)
+    from opsagent.cli.prometheus import prometheus as prometheus_cli
+
+    cli.add_command(prometheus_cli)
 
 
 _register()

@@ -4,7 +4,7 @@ Fixture:
     start_prometheus (session) -> factory:
         start_prometheus(targets: list[str], scrape_interval: str = "1s", *,
                          metrics_path: str = "/metrics", rule_files: list[Path] | None = None,
-                         scrape_self: bool = False)
+                         scrape_self: bool = False, scrape_configs: list[dict] | None = None)
             -> PrometheusHandle (.url, .query(expr), .wait_for(expr, timeout), .targets(), .stop())
         Every Prometheus started through it is stopped at session end.
 Helpers:
@@ -140,8 +140,14 @@ class PrometheusHandle:
 
 
 def write_config(
-    path: Path, targets: Sequence[str], scrape_interval: str, metrics_path: str, rule_files: Sequence[Path]
+    path: Path,
+    targets: Sequence[str],
+    scrape_interval: str,
+    metrics_path: str,
+    rule_files: Sequence[Path],
+    scrape_configs: Sequence[dict[str, Any]] | None = None,
 ) -> None:
+    """A config scraping ``targets`` as job ``opsagent``, or with the given ``scrape_configs``."""
     config = {
         "global": {
             "scrape_interval": scrape_interval,
@@ -149,7 +155,9 @@ def write_config(
             "evaluation_interval": scrape_interval,
         },
         "rule_files": [str(p) for p in rule_files],
-        "scrape_configs": [
+        "scrape_configs": list(scrape_configs)
+        if scrape_configs is not None
+        else [
             {
                 "job_name": JOB,
                 "scrape_interval": scrape_interval,
@@ -177,6 +185,7 @@ def launch_prometheus(
     rule_files: Sequence[Path] = (),
     scrape_self: bool = False,
     attempts: int = 3,
+    scrape_configs: Sequence[dict[str, Any]] | None = None,
 ) -> PrometheusHandle:
     """Write a config into ``base_dir`` and start Prometheus; retried on another port if taken.
 
@@ -187,7 +196,7 @@ def launch_prometheus(
     for attempt in range(1, attempts + 1):
         port = free_port()
         own = [f"{LOCALHOST}:{port}"] if scrape_self else []
-        write_config(config, [*targets, *own], scrape_interval, metrics_path, rule_files)
+        write_config(config, [*targets, *own], scrape_interval, metrics_path, rule_files, scrape_configs)
         argv = [
             binary,
             f"--config.file={config}",
@@ -216,6 +225,7 @@ class StartPrometheus(Protocol):
         metrics_path: str = "/metrics",
         rule_files: list[Path] | None = None,
         scrape_self: bool = False,
+        scrape_configs: list[dict[str, Any]] | None = None,
     ) -> PrometheusHandle: ...
 
 
@@ -224,7 +234,8 @@ def start_prometheus() -> Iterator[StartPrometheus]:
     """Factory: start_prometheus(targets, scrape_interval="1s", *, scrape_self=False) -> PrometheusHandle.
 
     Each call starts its own Prometheus (job ``opsagent``, given static targets, scrape
-    interval = timeout = ``scrape_interval``); all of them are stopped at session end.
+    interval = timeout = ``scrape_interval``; or the given ``scrape_configs``); all of them are
+    stopped at session end.
     """
     root = Path(tempfile.mkdtemp(prefix="opsagent-prom-"))
     started: list[PrometheusHandle] = []
@@ -236,9 +247,12 @@ def start_prometheus() -> Iterator[StartPrometheus]:
         metrics_path: str = "/metrics",
         rule_files: list[Path] | None = None,
         scrape_self: bool = False,
+        scrape_configs: list[dict[str, Any]] | None = None,
     ) -> PrometheusHandle:
         base = Path(tempfile.mkdtemp(prefix=f"{len(started)}-", dir=root))
-        handle = launch_prometheus(base, targets, scrape_interval, metrics_path, rule_files or [], scrape_self)
+        handle = launch_prometheus(
+            base, targets, scrape_interval, metrics_path, rule_files or [], scrape_self, scrape_configs=scrape_configs
+        )
         started.append(handle)
         return handle
 
