@@ -6,9 +6,11 @@
 - ``/metrics?target=ASSET[&collector=NAME…]``: one asset's collected series, of the named
   collectors only (repeatable or comma-separated), as snmp_exporter and blackbox_exporter answer
   ``?target=``; Prometheus relabels ``instance`` to the asset, so dashboards selecting by
-  ``instance``/``job`` work. An asset the agent has not polled (or lacks the collectors) is 404,
-  one whose last polls carried no series (a failed SSH or SNMP poll) is 503: either way
-  Prometheus records ``up 0`` for it, as for a dead node_exporter.
+  ``instance``/``job`` work. An asset the agent has not polled (or lacks the collectors) is 404.
+  A host or device whose last poll failed is 503, so Prometheus records ``up 0`` as it does when
+  node_exporter's host is down or snmp_exporter cannot reach the device; a database, nginx or probe
+  whose poll failed answers its exporter-style ``pg_up 0`` / ``redis_up 0`` / ``probe_success 0``
+  with ``up 1``, as postgres_exporter, redis_exporter and blackbox_exporter do.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from opsagent.metrics import Exposition
 
 PLAIN = "text/plain; charset=utf-8"
 MAX_NAME = 256
+# Collectors standing in for an exporter that runs on (node_exporter) or talks to (snmp_exporter)
+# the target and fails the scrape when that is down; the others report the failure as data.
+FAILED_POLL_FAILS_SCRAPE = frozenset({"local", "ssh", "snmp"})
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,10 @@ def answer(
     if not counts:
         wanted = f" with collector {', '.join(sorted(collectors))}" if collectors else ""
         return _error(404, f"target {_shown(target)}: no asset{wanted} polled by this agent")
-    if not any(counts.values()):
-        failures = exposition.metrics.failures(target, collectors)
-        why = "; ".join(f"{c}: {r}" for c, r in sorted(failures.items())) or "no series"
-        return _error(503, f"target {_shown(target)}: last poll gave no series ({why})")
-    body, content_type = exposition.render_target(accept, target, collectors)
+    failures = exposition.metrics.failures(target, collectors)
+    live = {c for c, n in counts.items() if n and not (c in failures and c in FAILED_POLL_FAILS_SCRAPE)}
+    if not live:
+        why = "; ".join(f"{c}: {failures.get(c, 'no series')}" for c in sorted(counts))
+        return _error(503, f"target {_shown(target)}: last poll failed ({why})")
+    body, content_type = exposition.render_target(accept, target, live)
     return Answer(200, body, content_type)

@@ -92,6 +92,20 @@ def test_a_target_whose_last_poll_failed_answers_503_with_the_reason() -> None:
     assert answer(Exposition(reg, process=False), {"target": "web02"}, ["ssh"], None).status == 200
 
 
+def test_a_failed_device_poll_fails_the_scrape_but_a_database_reports_pg_up_0() -> None:
+    """As snmp_exporter (an unreachable device is a failed scrape) and postgres_exporter (a down
+    database is ``pg_up 0`` in a successful scrape)."""
+    reg = MetricsRegistry()
+    duration = [Sample.of("snmp_scrape_duration_seconds", 0.5)]
+    reg.record(CollectResult("sw1", "snmp", Outcome.TIMEOUT, reason="timeout", samples=duration), 1.0)
+    reg.record(CollectResult("pg1", "postgres", Outcome.FAILED, reason="refused", samples=[Sample.of("pg_up", 0)]), 1.0)
+    expo = Exposition(reg, process=False)
+    sw = answer(expo, {"target": "sw1"}, ["snmp"], None)
+    assert sw.status == 503 and b"snmp: timeout" in sw.body
+    pg = answer(expo, {"target": "pg1"}, ["postgres"], None)
+    assert pg.status == 200 and _names(pg.body) == {"pg_up": [{"asset": "pg1"}]}
+
+
 def test_forgetting_an_asset_drops_it_from_the_index() -> None:
     reg = _registry()
     reg.forget("web01", "snmp")
