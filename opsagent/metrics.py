@@ -373,9 +373,10 @@ class MetricsRegistry:
     def failures(self, asset: str, collectors: Collection[str] | None = None) -> dict[str, str]:
         """Why the last poll of each collector of ``asset`` failed (collector -> reason), for a
         target answered without series."""
-        with self._lock:
-            stats = [(c, st) for (a, c), st in self._stats.items() if a == asset]
-        return {c: st.last_error for c, st in stats if st.last_error and (collectors is None or c in collectors)}
+        with self._lock:  # the asset's own collectors only (by key), never a scan of every target
+            names = [c for c in self._by_asset.get(asset, ()) if collectors is None or c in collectors]
+            stats = [(c, self._stats.get((asset, c))) for c in names]
+        return {c: st.last_error for c, st in stats if st is not None and st.last_error}
 
     def _render(self, merged: list[tuple[str, str, list[Any]]], openmetrics: bool) -> str:
         out: list[str] = []

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from opsagent.cli import cli
 from opsagent.collectors.base import CollectResult, Outcome, Sample
+from opsagent.content import check_paths
 from opsagent.metrics import Exposition, MetricsRegistry
 from opsagent.scrape import answer, collectors_of
 from opsagent.scrapeconfig import duration, jobs_for, scrape_configs
@@ -199,3 +200,21 @@ def test_every_dashboard_expression_parses(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
     code, output = run_promtool(["check", "rules", str(path)])
     assert code == 0, output
+
+
+def test_opsagent_check_validates_dashboards(tmp_path: Path) -> None:
+    count, issues = check_paths([DASHBOARDS], {})
+    assert count == len(DASHBOARD_FILES) and issues == []
+    bad = tmp_path / "dashboards"
+    bad.mkdir()
+    (bad / "broken.json").write_text('{\n  "panels": [,]\n}\n')
+    (bad / "empty-expr.json").write_text('{"panels": [{"title": "Load", "targets": [{"expr": " "}]}]}')
+    (bad / "not-a-dashboard.json").write_text("[1, 2]")
+    (bad / "notes.txt").write_text("not content")
+    count, issues = check_paths([bad], {})
+    assert count == 3
+    assert sorted(str(i) for i in issues) == [
+        f"{bad}/broken.json:2: invalid JSON: Expecting value",
+        f"{bad}/empty-expr.json:1: panels[0].targets[0].expr: must be a non-empty PromQL string",
+        f"{bad}/not-a-dashboard.json:1: panels: a Grafana dashboard is an object with a panels list",
+    ]
