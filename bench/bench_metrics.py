@@ -3,7 +3,9 @@ Gauge objects holding the same series, in the same run. Goal: opsagent < 0.5 s.
 
 A poll only stores values (a target's exposition text is rendered by the first scrape after its
 poll, once), so the figures are: a first poll round (layouts built), a steady round (same series,
-new values), the first scrape after that round (renders every target), and repeated scrapes.
+new values), the first scrape after that round (renders every target), and repeated scrapes. Then the multi-target scrapes (``/metrics?target=ASSET``, one per asset, as
+Prometheus makes them with the generated scrape config): one asset's answer from the registry's
+per-asset index, beside the same answer found by filtering every target's batches.
 
     .venv/bin/python bench/bench_metrics.py [--series 100000]
 """
@@ -18,6 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from opsagent.collectors.base import Sample
 from opsagent.metrics import Exposition, MetricsRegistry
+from opsagent.scrape import answer
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
@@ -106,6 +109,28 @@ def main() -> None:
     print(f"opsagent /metrics OpenMetrics:            {ours_om:8.3f} s")
     print(f"prometheus-client Gauge objects, text:    {peer_text:8.3f} s")
     print(f"ratio peer / opsagent (text):             {peer_text / ours_text:8.1f} x")
+    per_target(registry, exposition, [asset for asset, _ in data])
+
+
+def per_target(registry: MetricsRegistry, exposition: Exposition, assets: list[str]) -> None:
+    """One scrape per asset, every asset once (what Prometheus does each scrape interval)."""
+    batches = registry._batches  # the flat map /metrics?target= would have to filter without the index
+
+    def filtered(asset: str) -> str:
+        chosen = [b for (a, _c), b in list(batches.items()) if a == asset]
+        return registry._render(registry._merged(texts=True, batches=chosen), False)
+
+    started = time.perf_counter()
+    for asset in assets:
+        answer(exposition, {"target": asset}, ["local"], None)
+    indexed = time.perf_counter() - started
+    started = time.perf_counter()
+    for asset in assets:
+        filtered(asset)
+    scan = time.perf_counter() - started
+    n = len(assets)
+    print(f"/metrics?target= x {n} assets, indexed:    {indexed:8.3f} s   ({indexed / n * 1e6:6.0f} µs per scrape)")
+    print(f"/metrics?target= x {n} assets, filtering: {scan:8.3f} s   ({scan / n * 1e6:6.0f} µs per scrape)")
 
 
 if __name__ == "__main__":

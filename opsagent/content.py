@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from opsagent.alerts.notifyconfig import NOTIFY_KEYS, NotifyConfig
 from opsagent.alerts.rulefile import compile_document
 from opsagent.collectors.profiles import load_profile
+from opsagent.dashboards import SUFFIXES as DASHBOARD_SUFFIXES
+from opsagent.dashboards import check_dashboard
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.native import inventory_from_document
 from opsagent.loader import parse_yaml_file, validate
@@ -24,7 +26,7 @@ from opsagent.sla.policy import POLICY_KEYS, ServiceLevelPolicy
 from opsagent.traps.rules import TRAP_RULE_KEYS, check_clears
 from opsagent.traps.rules import compile_document as compile_trap_rules
 
-CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks")
+CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks", "dashboards")
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -49,6 +51,8 @@ def _role_by_keys(path: Path) -> str:
         return "alerts"  # the service-level policy
     if keys & {"assets", "groups"}:
         return "inventory"
+    if "panels" in keys:
+        return "dashboards"  # a Grafana dashboard (JSON is YAML)
     raise ConfigError(
         [
             ConfigIssue(
@@ -72,6 +76,7 @@ def check_file(
         "collectors": lambda: load_profile(path, options_models),
         "alerts": lambda: _check_alerts_file(path),
         "runbooks": lambda: _check_runbook(path, receivers),
+        "dashboards": lambda: check_dashboard(path),
     }
     checkers[role]()
 
@@ -108,7 +113,7 @@ def content_files(paths: Iterable[Path]) -> list[Path]:
             files += sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix in YAML_SUFFIXES
+                if (p.suffix in YAML_SUFFIXES or (p.suffix in DASHBOARD_SUFFIXES and _role(p) == "dashboards"))
                 and p.is_file()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -149,6 +149,7 @@ class _TargetStats:
     skipped: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # failed polls by reason
     down_reason: str | None = None  # reason of the first failed poll of the current outage
+    last_error: str = ""  # reason of the last poll when it failed
 
 
 class MetricsRegistry:
@@ -156,6 +157,9 @@ class MetricsRegistry:
 
     def __init__(self, help_texts: Mapping[str, str] | None = None) -> None:
         self._batches: dict[Key, _Batch] = {}
+        # The same batches indexed by asset (collector -> batch): a per-target scrape
+        # (``/metrics?target=ASSET``) reads its asset's few batches, never every target's.
+        self._by_asset: dict[str, dict[str, _Batch]] = {}
         self._help: dict[str, str] = dict(SELF_HELP)
         if help_texts:
             self._help.update(help_texts)
@@ -191,8 +195,10 @@ class MetricsRegistry:
             values,
             t,
         )
+        fresh = _Batch(layout, values)
         with self._lock:
-            self._batches[key] = _Batch(layout, values)
+            self._batches[key] = fresh
+            self._by_asset.setdefault(asset, {})[collector] = fresh
 
     def _new_layout(
         self,
@@ -242,9 +248,11 @@ class MetricsRegistry:
             if result.ok:
                 stats.last_success = now
                 stats.down_reason = None
+                stats.last_error = ""
             else:
                 reason = result.reason or result.outcome.value
                 stats.errors[reason] = stats.errors.get(reason, 0) + 1
+                stats.last_error = reason
                 if stats.down_reason is None:
                     stats.down_reason = reason
         # A failed poll keeps no stale values: the target's series are replaced by whatever the
@@ -294,6 +302,11 @@ class MetricsRegistry:
             for store in (self._batches, self._stats):
                 for key in [k for k in store if k[0] == asset and collector in (None, k[1])]:
                     del store[key]
+            per_asset = self._by_asset.get(asset, {})
+            for name in [c for c in per_asset if collector in (None, c)]:
+                del per_asset[name]
+            if not per_asset:
+                self._by_asset.pop(asset, None)
         for producer in self.history.producers():
             if isinstance(producer, tuple) and asset in producer[:2] and collector in (None, producer[-1]):
                 self.history.forget(producer, time.time())
@@ -327,12 +340,13 @@ class MetricsRegistry:
             errors = [((a, c, r), n) for (a, c), st in stats for r, n in st.errors.items()]
         yield from self._self_metrics(stats, errors, self.series_count())
 
-    def _merged(self, *, texts: bool) -> list[tuple[str, str, list[Any]]]:
-        """Per family (kind, parts) over every target: each target's rendered text of the family
-        (``texts``) or its (batch, group) for the samples. A family reported with two types keeps
-        the first."""
-        with self._lock:
-            batches = list(self._batches.values())
+    def _merged(self, *, texts: bool, batches: list[_Batch] | None = None) -> list[tuple[str, str, list[Any]]]:
+        """Per family (kind, parts) over every target (or over ``batches``): each target's rendered
+        text of the family (``texts``) or its (batch, group) for the samples. A family reported with
+        two types keeps the first."""
+        if batches is None:
+            with self._lock:
+                batches = list(self._batches.values())
         merged: dict[str, tuple[str, list[Any]]] = {}
         for batch in batches:
             groups = batch.layout.groups
@@ -347,8 +361,38 @@ class MetricsRegistry:
 
     def render_collected(self, openmetrics: bool) -> str:
         """Exposition text of the collected families from the cached per-batch text."""
+        return self._render(self._merged(texts=True), openmetrics)
+
+    def target_batches(self, asset: str, collectors: Collection[str] | None = None) -> dict[str, int] | None:
+        """Series count per collector of ``asset`` (only ``collectors`` when given); None when the
+        registry holds no batch of the asset (unknown, or not polled yet)."""
+        with self._lock:
+            per_asset = self._by_asset.get(asset)
+            if per_asset is None:
+                return None
+            return {c: len(b.values) for c, b in per_asset.items() if collectors is None or c in collectors}
+
+    def render_target(self, asset: str, collectors: Collection[str] | None, openmetrics: bool) -> str:
+        """Exposition text of one asset's collected series (of ``collectors`` only when given), as the
+        multi-target exporters (snmp_exporter, blackbox_exporter) answer ``?target=``. The asset's
+        batches come from the per-asset index, and their text is the same cached text ``/metrics``
+        joins: the cost is that of the asset's own series."""
+        with self._lock:
+            per_asset = self._by_asset.get(asset, {})
+            batches = [b for c, b in per_asset.items() if collectors is None or c in collectors]
+        return self._render(self._merged(texts=True, batches=batches), openmetrics)
+
+    def failures(self, asset: str, collectors: Collection[str] | None = None) -> dict[str, str]:
+        """Why the last poll of each collector of ``asset`` failed (collector -> reason), for a
+        target answered without series."""
+        with self._lock:  # the asset's own collectors only (by key), never a scan of every target
+            names = [c for c in self._by_asset.get(asset, ()) if collectors is None or c in collectors]
+            stats = [(c, self._stats.get((asset, c))) for c in names]
+        return {c: st.last_error for c, st in stats if st is not None and st.last_error}
+
+    def _render(self, merged: list[tuple[str, str, list[Any]]], openmetrics: bool) -> str:
         out: list[str] = []
-        for family, kind, parts in self._merged(texts=True):
+        for family, kind, parts in merged:
             header = family if openmetrics or kind != "counter" else family + "_total"
             out.append(f"# HELP {header} {_escape(self._help_for(family))}\n# TYPE {header} {kind}\n")
             out.extend(parts)
@@ -408,12 +452,21 @@ class Exposition:
         if process:
             ProcessCollector(namespace="opsagent", registry=self.health)
 
-    def render(self, accept: str | None) -> tuple[bytes, str]:
-        """Exposition in the format the scraper asked for (OpenMetrics 1.0 or text 0.0.4)."""
+    def render(self, accept: str | None, *, collected: bool = True) -> tuple[bytes, str]:
+        """Exposition in the format the scraper asked for (OpenMetrics 1.0 or text 0.0.4): the
+        collected series and the agent's own, or (``collected=False``) the agent's own only."""
         encoder, content_type = choose_encoder(accept or "")
         openmetrics = content_type.startswith("application/openmetrics-text")
         health = encoder(self.health).decode()
         if openmetrics:
             health = health.removesuffix("# EOF\n")
-        body = self.metrics.render_collected(openmetrics) + health + ("# EOF\n" if openmetrics else "")
+        body = self.metrics.render_collected(openmetrics) if collected else ""
+        body += health + ("# EOF\n" if openmetrics else "")
+        return body.encode(), content_type
+
+    def render_target(self, accept: str | None, asset: str, collectors: Collection[str] | None) -> tuple[bytes, str]:
+        """One asset's collected series (``/metrics?target=ASSET[&collector=…]``), nothing else."""
+        _encoder, content_type = choose_encoder(accept or "")
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        body = self.metrics.render_target(asset, collectors, openmetrics) + ("# EOF\n" if openmetrics else "")
         return body.encode(), content_type

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 
-from opsagent import __version__
+from opsagent import __version__, scrape
 from opsagent.alerts.alertmanager import WebhookPayload
 from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.state import EXTERNAL
@@ -56,9 +56,13 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Everything, ``?scope=agent`` or ``?target=ASSET[&collector=…]`` (see opsagent.scrape)."""
     # Rendering runs in a thread so a big scrape never pauses the polling loop.
-    body, content_type = await asyncio.to_thread(request.app[EXPO_KEY].render, request.headers.get("Accept"))
-    return web.Response(body=body, headers={"Content-Type": content_type})
+    q = request.query
+    res = await asyncio.to_thread(
+        scrape.answer, request.app[EXPO_KEY], q, q.getall("collector", []), request.headers.get("Accept")
+    )
+    return web.Response(status=res.status, body=res.body, headers={"Content-Type": res.content_type})
 
 
 def _store_ok(app: App) -> str:

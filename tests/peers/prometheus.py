@@ -4,7 +4,8 @@ Fixture:
     start_prometheus (session) -> factory:
         start_prometheus(targets: list[str], scrape_interval: str = "1s", *,
                          metrics_path: str = "/metrics", rule_files: list[Path] | None = None,
-                         scrape_self: bool = False, scrape_options: dict | None = None)
+                         scrape_self: bool = False, scrape_options: dict | None = None,
+                         scrape_configs: list[dict] | None = None)
             -> PrometheusHandle (.url, .query(expr), .wait_for(expr, timeout), .targets(), .stop())
         Every Prometheus started through it is stopped at session end.
 Helpers:
@@ -146,8 +147,10 @@ def write_config(
     metrics_path: str,
     rule_files: Sequence[Path],
     scrape_options: Mapping[str, Any] | None = None,
+    scrape_configs: Sequence[dict[str, Any]] | None = None,
 ) -> None:
-    """``scrape_options`` go into the scrape job as given (``scheme``, ``tls_config``, ``authorization``)."""
+    """A config scraping ``targets`` as job ``opsagent`` (``scrape_options`` go into that job as given:
+    ``scheme``, ``tls_config``, ``authorization``), or with the given ``scrape_configs``."""
     config = {
         "global": {
             "scrape_interval": scrape_interval,
@@ -155,7 +158,9 @@ def write_config(
             "evaluation_interval": scrape_interval,
         },
         "rule_files": [str(p) for p in rule_files],
-        "scrape_configs": [
+        "scrape_configs": list(scrape_configs)
+        if scrape_configs is not None
+        else [
             {
                 "job_name": JOB,
                 "scrape_interval": scrape_interval,
@@ -185,6 +190,7 @@ def launch_prometheus(
     scrape_self: bool = False,
     attempts: int = 3,
     scrape_options: Mapping[str, Any] | None = None,
+    scrape_configs: Sequence[dict[str, Any]] | None = None,
 ) -> PrometheusHandle:
     """Write a config into ``base_dir`` and start Prometheus; retried on another port if taken.
 
@@ -195,7 +201,9 @@ def launch_prometheus(
     for attempt in range(1, attempts + 1):
         port = free_port()
         own = [f"{LOCALHOST}:{port}"] if scrape_self else []
-        write_config(config, [*targets, *own], scrape_interval, metrics_path, rule_files, scrape_options)
+        write_config(
+            config, [*targets, *own], scrape_interval, metrics_path, rule_files, scrape_options, scrape_configs
+        )
         argv = [
             binary,
             f"--config.file={config}",
@@ -225,6 +233,7 @@ class StartPrometheus(Protocol):
         rule_files: list[Path] | None = None,
         scrape_self: bool = False,
         scrape_options: Mapping[str, Any] | None = None,
+        scrape_configs: list[dict[str, Any]] | None = None,
     ) -> PrometheusHandle: ...
 
 
@@ -233,7 +242,8 @@ def start_prometheus() -> Iterator[StartPrometheus]:
     """Factory: start_prometheus(targets, scrape_interval="1s", *, scrape_self=False) -> PrometheusHandle.
 
     Each call starts its own Prometheus (job ``opsagent``, given static targets, scrape
-    interval = timeout = ``scrape_interval``); all of them are stopped at session end.
+    interval = timeout = ``scrape_interval``; or the given ``scrape_configs``); all of them are
+    stopped at session end.
     """
     root = Path(tempfile.mkdtemp(prefix="opsagent-prom-"))
     started: list[PrometheusHandle] = []
@@ -246,10 +256,18 @@ def start_prometheus() -> Iterator[StartPrometheus]:
         rule_files: list[Path] | None = None,
         scrape_self: bool = False,
         scrape_options: Mapping[str, Any] | None = None,
+        scrape_configs: list[dict[str, Any]] | None = None,
     ) -> PrometheusHandle:
         base = Path(tempfile.mkdtemp(prefix=f"{len(started)}-", dir=root))
         handle = launch_prometheus(
-            base, targets, scrape_interval, metrics_path, rule_files or [], scrape_self, scrape_options=scrape_options
+            base,
+            targets,
+            scrape_interval,
+            metrics_path,
+            rule_files or [],
+            scrape_self,
+            scrape_options=scrape_options,
+            scrape_configs=scrape_configs,
         )
         started.append(handle)
         return handle

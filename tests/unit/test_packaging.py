@@ -33,6 +33,7 @@ def test_wheel_contains_content_and_migrations(wheel: Path) -> None:
         "opsagent/_content/collectors/local/default.yaml",
         "opsagent/_content/alerts/node.rules.yaml",
         "opsagent/_content/runbooks/inspection/linux-host.yaml",
+        "opsagent/_content/dashboards/node.json",
         "opsagent/store/migrations/versions/0001_inventory.py",
         "opsagent/store/migrations/env.py",
     ):
