@@ -8,7 +8,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opsagent.secrets import SecretRef, check_vars, is_reference, is_sensitive
+from opsagent.secrets import (
+    PLAIN_REFUSED,
+    URL_REFUSED,
+    SecretRef,
+    check_plain_secrets,
+    check_vars,
+    has_password,
+    is_credential_key,
+    is_reference,
+    is_sensitive,
+)
 from opsagent.units import Duration
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]:@]+$")
@@ -33,6 +43,12 @@ class CollectorSpec(BaseModel):
     timeout: Duration | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("options")
+    @classmethod
+    def _no_plain_secret_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = check_plain_secrets(value, "options")
+        return result
+
     @field_validator("interval")
     @classmethod
     def _positive_interval(cls, value: float) -> float:
@@ -52,8 +68,10 @@ Credentials = dict[str, dict[str, str | int | bool]]
 def _check_credentials(creds: Credentials) -> Credentials:
     for section, fields in creds.items():
         for field, value in fields.items():
-            if is_sensitive(field) and not is_reference(value):
-                raise ValueError(f"{section}.{field}: plain-text secrets are refused; use 'env:NAME' or 'file:PATH'")
+            if (is_sensitive(field) or is_credential_key(field)) and not is_reference(value):
+                raise ValueError(f"{section}.{field}: {PLAIN_REFUSED}")
+            if has_password(value):
+                raise ValueError(f"{section}.{field}: {URL_REFUSED}")
     return creds
 
 

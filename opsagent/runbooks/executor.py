@@ -13,6 +13,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -36,6 +37,7 @@ from opsagent.runbooks.context import (
 from opsagent.runbooks.model import Runbook
 from opsagent.runbooks.results import FAILED, SKIPPED, RunResult, TargetResult
 from opsagent.runbooks.steps import StepRunner, TargetState
+from opsagent.secrets import Redactor, SecretRef, is_credential_key, is_sensitive, references
 from opsagent.store import inventory_repo
 from opsagent.store import runbook_repo as runs
 from opsagent.store.engine import Store, now
@@ -139,6 +141,7 @@ class Executor:
         observer: Observer | None = None,
         max_threads: int = 100,
         notify: NotifyConfig | None = None,
+        secrets: Sequence[SecretRef | str] = (),
     ) -> None:
         self.store = store
         self.inventory = inventory
@@ -147,6 +150,24 @@ class Executor:
         self.observer = observer or Observer()
         self.max_threads = max_threads
         self.notify = notify
+        self.secrets = list(secrets)  # agent-wide references (API tokens) a run must never show
+
+    def redactor(self, assets: list[Asset], params: dict[str, Any]) -> Redactor:
+        """Resolve and register every credential the run may touch, before its first step: every
+        target's credentials and secret vars, the notification receivers, the agent's tokens and
+        sensitive parameters — so a step printing one (``echo $PG_PW``) stores ``***``."""
+        redactor = Redactor()
+        refs: list[SecretRef | str] = [*self.secrets, *references(self.notify)]
+        for asset in assets:
+            refs += references(asset.credentials, sensitive=True)
+            refs += references(self.index.effective_vars(asset))
+            refs += references([c.options for c in asset.collectors])
+        for ref in dict.fromkeys(refs):
+            redactor.add_ref(ref)
+        for name, value in params.items():
+            if value is not None and (is_sensitive(name) or is_credential_key(name)):
+                redactor.add(*(map(str, value) if isinstance(value, list) else [str(value)]))
+        return redactor
 
     def select_targets(self, request: RunRequest) -> list[Asset]:
         selector = request.selector or request.runbook.targets
@@ -178,6 +199,7 @@ class Executor:
             incident_id=request.incident["id"] if request.incident else None,
             retry_of=previous["id"] if previous else None,
         )
+        redactor = await asyncio.to_thread(self.redactor, assets, defaults | explicit)
         if request.on_started is not None:
             request.on_started(run_id)
         self.observer.run_started(run_id, runbook, [a.name for a in assets])
@@ -204,6 +226,7 @@ class Executor:
                     observer=self.observer,
                     record=recorder.add_step,
                     notify=self.notify,
+                    redactor=redactor,
                 )
                 if request.require_approval and not request.check_mode:
                     approved, message = await runner.approve_run()
@@ -266,7 +289,7 @@ class Executor:
                 why += f" (max_fail_percentage {pct:g})"
                 for asset in assets[offset:]:
                     results[asset.name] = TargetResult(asset.name, SKIPPED, why)
-                    recorder.add_target(_target_row(results[asset.name]))
+                    recorder.add_target(_target_row(results[asset.name], runner.redactor))
                 break
         return results
 
@@ -288,7 +311,7 @@ class Executor:
             log.exception("runbook %s on %s failed unexpectedly", runner.runbook.name, asset.name)
             result = TargetResult(asset.name, FAILED, f"internal error: {type(exc).__name__}: {exc}", state.steps)
         result.duration = time.monotonic() - started
-        recorder.add_target(_target_row(result))
+        recorder.add_target(_target_row(result, runner.redactor))
         self.observer.target_done(result)
         return result
 
@@ -330,7 +353,8 @@ class Executor:
         }
 
 
-def _target_row(result: TargetResult) -> dict[str, Any]:
+def _target_row(result: TargetResult, redactor: Redactor) -> dict[str, Any]:
+    result.message = redactor.redact(result.message)
     return {
         "asset": result.asset,
         "status": result.status,

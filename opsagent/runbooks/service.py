@@ -24,7 +24,8 @@ async def execute(app: App, request: RunRequest, approver: Approver, observer: O
     await asyncio.to_thread(runs.reap_interrupted, app.store)
     inventory = await asyncio.to_thread(app.inventory)
     notify = await asyncio.to_thread(_notify_config, app)
-    executor = Executor(app.store, inventory, approver, observer, notify=notify)
+    tokens = [app.config.api_token_ref, *app.config.api_tokens.values()]
+    executor = Executor(app.store, inventory, approver, observer, notify=notify, secrets=tokens)
     return await executor.run(request)
 
 

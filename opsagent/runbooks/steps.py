@@ -4,6 +4,7 @@ ignore_errors, and blocks with rescue / always and retry of the whole block."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,7 @@ from opsagent.runbooks.results import (
 )
 from opsagent.runbooks.templating import RenderError, Templar
 from opsagent.runbooks.transports import Output, run_cli, run_sql, run_ssh, sql_driver, ssh_options
-from opsagent.secrets import Secret, redact
+from opsagent.secrets import Redactor
 from opsagent.store import runbook_repo as runs
 from opsagent.store.engine import Store
 
@@ -47,6 +48,14 @@ WAIT_TIMEOUT = 60.0
 APPROVAL_TIMEOUT = 3600.0
 MAX_BYTES = 16 * 1024 * 1024
 SEP = " ▸ "
+# What a local ``shell`` step inherits from the agent's environment: nothing that could hold a secret.
+SHELL_ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "HOME", "TZ", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "PWD")
+
+
+def shell_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The allow-listed part of the agent's environment (plus every ``LC_*``) for ``shell`` steps."""
+    env = dict(os.environ) if environ is None else environ
+    return {k: v for k, v in env.items() if k in SHELL_ENV_ALLOW or k.startswith("LC_")}
 
 
 @dataclass
@@ -55,8 +64,8 @@ class TargetState:
     variables: dict[str, Any]
     context: dict[str, Any]
     steps: list[StepResult] = field(default_factory=list)
-    secrets: list[Secret] = field(default_factory=list)
     seq: int = 0
+    running: str | None = None  # the path of the step in flight (shown when the run is interrupted)
 
 
 @dataclass
@@ -82,6 +91,7 @@ class StepRunner:
         observer: Observer,
         record: Callable[[dict[str, Any]], Awaitable[None]],
         notify: NotifyConfig | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.runbook = runbook
         self.request = request
@@ -94,6 +104,8 @@ class StepRunner:
         self.observer = observer
         self.record = record
         self.notify = notify  # receivers for notify steps that name them
+        # Every secret the run may touch, registered before its first step (executor), plus any a step reports.
+        self.redactor = redactor or Redactor()
         self.templar = Templar()
         self.check_mode = request.check_mode
         self.inspection = runbook.kind == RunbookKind.INSPECTION
@@ -212,7 +224,7 @@ class StepRunner:
             out = await asyncio.wait_for(self._execute(step.type, prepared, state, ctx, timeout, path), timeout + 5)
         except TimeoutError:
             out = Output(TIMEOUT, message=f"step timed out after {timeout:g}s")
-        state.secrets.extend(out.secrets)
+        self.redactor.add(*out.secrets)
         result.status, result.rc, result.data = out.status, out.rc, out.data
         result.stdout, result.stderr, result.message = out.stdout, out.stderr, out.message
         return result
@@ -278,7 +290,8 @@ class StepRunner:
                 args = prepared.args
                 assert prepared.command is not None
                 env = {"OPSAGENT_ASSET": asset.name, "OPSAGENT_TARGET": asset.target, "OPSAGENT_RUN": str(self.run_id)}
-                return await run_shell(prepared.command, timeout, {**args.env, **env}, args.chdir, MAX_BYTES)
+                return await run_shell(prepared.command, timeout, {**shell_environment(), **args.env, **env},
+                                       args.chdir, MAX_BYTES)  # fmt: skip
             case "ssh":
                 command, args = prepared.args
                 try:
@@ -345,7 +358,7 @@ class StepRunner:
                 prepared = self._prepare(probe, state, ctx)
                 left = max(deadline - time.monotonic(), 0.5)
                 last = await self._execute(probe.type, prepared, state, ctx, min(left, probe.timeout or left), "probe")
-                state.secrets.extend(last.secrets)
+                self.redactor.add(*last.secrets)
                 local["result"] = StepResult("probe", probe.type, last.status, datetime.now(), stdout=last.stdout,
                                              stderr=last.stderr, rc=last.rc, data=last.data).registered()  # fmt: skip
             try:
@@ -369,6 +382,7 @@ class StepRunner:
             await asyncio.sleep(args.interval)
 
     async def _approve(self, asset: str, path: str, message: str, timeout: float) -> Output:
+        message = self.redactor.redact(message)
         request = ApprovalRequest(self.run_id, asset, path, message, [], timeout)
         approval_id = await asyncio.to_thread(
             runs.request_approval, self.store, self.run_id, asset, path, message, [], self.approver.channel
@@ -389,6 +403,7 @@ class StepRunner:
         incident = self.request.incident
         if incident is None:
             return Output(SKIPPED, message="no triggering incident")
+        args = self.redactor.redact_data(args)
         action = args["action"]
         fields = {"cause": args.get("cause"), "resolution_steps": args.get("steps")}
         actor = f"runbook {self.runbook.name} (run #{self.run_id})"
@@ -463,12 +478,22 @@ class StepRunner:
                 state.context = {**saved, **{k: v for k, v in state.context.items() if k != "failed_step"}}
         return step.ignore_errors
 
-    async def _record(self, state: TargetState, result: StepResult) -> None:
-        secrets = state.secrets
+    def redact(self, result: StepResult) -> None:
+        """The single point where a step result is made safe to keep: every text and every check."""
+        r = self.redactor
+        if not len(r):
+            return
         for attr in ("command", "stdout", "stderr", "message"):
             value = getattr(result, attr)
-            if value and secrets:
-                setattr(result, attr, redact(value, secrets))
+            if value:
+                setattr(result, attr, r.redact(value))
+        for check in result.checks:
+            check.message = r.redact(check.message)
+            check.value = r.redact(check.value) if check.value is not None else None
+            check.threshold = r.redact(check.threshold) if check.threshold is not None else None
+
+    async def _record(self, state: TargetState, result: StepResult) -> None:
+        self.redact(result)
         state.steps.append(result)
         state.seq += 1
         committed = self.record(
