@@ -65,7 +65,6 @@ class TargetState:
     context: dict[str, Any]
     steps: list[StepResult] = field(default_factory=list)
     seq: int = 0
-    running: str | None = None  # the path of the step in flight (shown when the run is interrupted)
 
 
 @dataclass
@@ -92,6 +91,7 @@ class StepRunner:
         record: Callable[[dict[str, Any]], Awaitable[None]],
         notify: NotifyConfig | None = None,
         redactor: Redactor | None = None,
+        started: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self.runbook = runbook
         self.request = request
@@ -106,6 +106,7 @@ class StepRunner:
         self.notify = notify  # receivers for notify steps that name them
         # Every secret the run may touch, registered before its first step (executor), plus any a step reports.
         self.redactor = redactor or Redactor()
+        self.started = started  # a target starts a step (noted in the store: an interrupted run shows it)
         self.templar = Templar()
         self.check_mode = request.check_mode
         self.inspection = runbook.kind == RunbookKind.INSPECTION
@@ -158,6 +159,8 @@ class StepRunner:
             finally:
                 inner, state.context = state.context, outer
                 outer.update({k: v for k, v in inner.items() if k not in step.vars})
+        if self.started is not None:
+            self.started(state.asset.name, path)
         result = await self._attempts(step, state, path, ctx)
         return await self._finish(state, step, result, path)
 

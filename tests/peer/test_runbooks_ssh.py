@@ -264,7 +264,8 @@ def _wait_for_step(store: Store, name: str, timeout: float = 60) -> int:
         if rows:
             run = runs.get_run(store, rows[0]["id"])
             assert run is not None
-            if any(s["path"] == "first" for s in run["steps"]):
+            long = any(t["message"] == "running: long" for t in run["targets"])  # the next step is noted
+            if any(s["path"] == "first" for s in run["steps"]) and long:
                 return int(rows[0]["id"])
         time.sleep(0.2)
     raise AssertionError("the run never recorded its first step")
@@ -288,6 +289,9 @@ def test_killed_mid_run_is_recorded_as_interrupted(sshd_server: SshServer, home:
     rows = {r["id"]: r for r in home.json("runbook", "runs")}
     assert rows[run_id]["status"] == "interrupted"
     detail = home.json("runbook", "show", str(run_id))
-    assert [s["path"] for s in detail["steps"]] == ["first"]
+    assert [(s["path"], s["status"]) for s in detail["steps"]] == [("first", "ok"), ("long", "interrupted")]
+    assert [(t["asset"], t["status"], t["message"]) for t in detail["targets"]] == [
+        ("h1", "interrupted", "interrupted during step 'long'")
+    ]
     assert detail["finished_at"] is not None
     store.close()

@@ -3,6 +3,8 @@ with until, when, register, checks, serial batches, max_fail_percentage, paramet
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +294,43 @@ steps:
     result = await run(store, rb, inventory(20), params={"code": reader})
     assert result.status == "succeeded", {t.asset: t.message for t in result.targets.values()}
     assert all(steps_of(store, result, f"h{i}")["second"]["stdout"].strip() == "1" for i in range(20))
+
+
+async def test_an_interrupted_run_shows_the_running_step_and_every_target_and_is_retried(
+    store: Store, tmp_path: Path
+) -> None:
+    rb = book("""
+name: r
+steps:
+  - {name: first, shell: 'true'}
+  - {name: slow, shell: "test {{ idx }} -eq 0 || test -e {{ go }} || sleep 60"}
+""")
+    inv = inventory(3, go=str(tmp_path / "go"))
+    seen: list[int] = []
+    task = asyncio.create_task(run(store, rb, inv, on_started=seen.append))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until h0 is done and h1, h2 are inside "slow"
+        await asyncio.sleep(0.1)
+        detail = runs.get_run(store, seen[0]) if seen else None
+        ok = detail is not None and sum(1 for t in detail["targets"] if t["status"] == "ok") == 1
+        if ok and detail is not None and len([s for s in detail["steps"] if s["path"] == "first"]) == 3:
+            break
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    detail = runs.get_run(store, seen[0])
+    assert detail is not None and detail["status"] == "interrupted"
+    targets = {t["asset"]: (t["status"], t["message"]) for t in detail["targets"]}
+    assert targets == {
+        "h0": ("ok", ""),
+        "h1": ("interrupted", "interrupted during step 'slow'"),
+        "h2": ("interrupted", "interrupted during step 'slow'"),
+    }
+    interrupted = [(s["asset"], s["path"]) for s in detail["steps"] if s["status"] == "interrupted"]
+    assert sorted(interrupted) == [("h1", "slow"), ("h2", "slow")]
+    (tmp_path / "go").touch()
+    retry = await run(store, rb, inv, retry_failed=True)
+    assert sorted(retry.targets) == ["h1", "h2"] and retry.status == "succeeded"
+    again = await run(store, rb, inv, retry_failed=True)
+    assert list(again.targets) == []  # everything of the last run succeeded
