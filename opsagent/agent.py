@@ -19,7 +19,7 @@ from opsagent.metrics import Exposition
 from opsagent.netcli.schedule import BackupJobs
 from opsagent.poller import ResultSink
 from opsagent.runbooks.api import add_routes as add_runbook_routes
-from opsagent.runbooks.library import load_library
+from opsagent.runbooks.library import read_library
 from opsagent.runbooks.triggers import RunbookService
 from opsagent.scheduler import PollJobs, make_scheduler
 from opsagent.server import make_web_app
@@ -68,7 +68,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     engine, parents = build_engine(app, inventory)  # invalid rules refuse to start, like profiles
     policy = load_policy(app.config.roots)  # an invalid service-level policy refuses to start too
     engine.classify = policy.classify_labels  # new incidents: impact/urgency/priority from labels
-    runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
+    runbooks = RunbookService(app, read_library(app.config.roots))  # a broken runbook file is logged and left out
     trap_rules = load_trap_rules(app.config.roots) if app.config.traps is not None else []  # and trap rules
     await asyncio.to_thread(engine.restore)
     scheduler = make_scheduler()
@@ -92,6 +92,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     web_app = make_web_app(app, exposition, engine, policy)
     add_runbook_routes(web_app, runbooks)
     runbooks.schedule(scheduler)
+    scheduler.add_job(runbooks.reload, "interval", args=(scheduler,), seconds=INVENTORY_REFRESH_SECONDS)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     evaluating: asyncio.Task[None] | None = None

@@ -18,6 +18,7 @@ from opsagent.collectors.profiles import load_profile
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.native import inventory_from_document
 from opsagent.loader import parse_yaml_file, validate
+from opsagent.runbooks.library import duplicate_names
 from opsagent.runbooks.model import Runbook
 from opsagent.runbooks.notify import check_receivers
 from opsagent.sla.policy import POLICY_KEYS, ServiceLevelPolicy
@@ -131,6 +132,7 @@ def check_paths(
             check_file(path, options_models, receivers)
         except ConfigError as exc:
             issues += exc.issues
+    issues += duplicate_names(files)  # two runbooks of one folder with the same name
     return len(files), issues
 
 
