@@ -247,8 +247,11 @@ class StepRunner:
                 config = [t.cli_command(c, ctx) for c in args.config]
                 return Prepared("\n".join(commands + [f"(config) {c}" for c in config]), (commands, config, args))
             case "sql":
-                query = t.sql_text(args.query, ctx)
                 params = t.render_data(args.params, ctx)
+                if args.driver == "redis":  # a command line, split like a shell's
+                    query = t.command(args.query, ctx)
+                else:
+                    query, params = t.sql_query(args.query, ctx, params)
                 database = t.render(args.database, ctx) if args.database else None
                 text = (
                     query

@@ -226,7 +226,17 @@ def test_templating_quotes_sandboxes_and_is_strict() -> None:
     assert t.command("echo {{ v }}", {"v": evil}) == "echo ''\"'\"'; rm -rf / #$(reboot)`id`'"
     assert t.command("ls {{ d | raw }}", {"d": "/tmp /var"}) == "ls /tmp /var"
     assert t.command("rm {{ fs | shell_args }}", {"fs": ["a b", "c"]}) == "rm 'a b' c"
-    assert t.sql_text("WHERE x = {{ v }}", {"v": "o'k"}) == "WHERE x = 'o''k'"
+    # SQL values are bound through the driver (no dialect's quoting), beside the step's own %s params.
+    assert t.sql_query("WHERE x = {{ v }}", {"v": "o'k"}, []) == ("WHERE x = %s", ["o'k"])
+    assert t.sql_query("WHERE p = {{ p }} AND n LIKE 'a%' AND t = {{ t | raw }}", {"p": "C:\\temp", "t": "x"}, []) == (
+        "WHERE p = %s AND n LIKE 'a%%' AND t = x",
+        ["C:\\temp"],
+    )
+    assert t.sql_query("a = %s AND b = {{ b }} AND c = %s AND d LIKE 'x%%'", {"b": 2}, [1, 3]) == (
+        "a = %s AND b = %s AND c = %s AND d LIKE 'x%%'",
+        [1, 2, 3],
+    )
+    assert t.sql_query("SELECT 'a%' WHERE x = %s", {}, [1]) == ("SELECT 'a%' WHERE x = %s", [1])  # untouched
     with pytest.raises(RenderError, match="undefined"):
         t.command("echo {{ nope }}", {})
     with pytest.raises(RenderError):
