@@ -19,7 +19,7 @@ from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.native import inventory_from_document
 from opsagent.loader import parse_yaml_file, validate
 from opsagent.runbooks.library import duplicate_names
-from opsagent.runbooks.model import Runbook
+from opsagent.runbooks.model import validate_runbook
 from opsagent.runbooks.notify import check_receivers
 from opsagent.sla.policy import POLICY_KEYS, ServiceLevelPolicy
 from opsagent.traps.rules import TRAP_RULE_KEYS, check_clears
@@ -79,7 +79,7 @@ def check_file(
 
 def _check_runbook(path: Path, receivers: Collection[str] | None) -> object:
     doc = parse_yaml_file(path)
-    runbook = validate(doc, Runbook)
+    runbook = validate_runbook(doc)
     issues = check_receivers(doc, receivers) if receivers is not None else []
     if issues:
         raise ConfigError(issues)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from opsagent.errors import ConfigError, ConfigIssue
-from opsagent.loader import parse_yaml_file, validate
+from opsagent.loader import parse_yaml_file
 from opsagent.runbooks.context import RunbookError
-from opsagent.runbooks.model import Runbook
+from opsagent.runbooks.model import Runbook, validate_runbook
 from opsagent.runbooks.notify import check_receivers, known_receivers
 
 SUFFIXES = (".yaml", ".yml")
@@ -61,7 +61,7 @@ def _read(base: Path, path: Path, receivers: frozenset[str] | None) -> _Read:
     doc: Any = None
     try:
         doc = parse_yaml_file(path)
-        runbook = validate(doc, Runbook)
+        runbook = validate_runbook(doc)
         found = check_receivers(doc, receivers) if receivers is not None else []
         if found:
             raise ConfigError(found)

@@ -52,6 +52,10 @@ SEP = " ▸ "
 SHELL_ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "HOME", "TZ", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "PWD")
 
 
+def _visible(text: str) -> str:
+    return "".join(repr(c)[1:-1] if ord(c) < 32 or ord(c) == 127 else c for c in text)
+
+
 def shell_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The allow-listed part of the agent's environment (plus every ``LC_*``) for ``shell`` steps."""
     env = dict(os.environ) if environ is None else environ
@@ -215,6 +219,7 @@ class StepRunner:
         except RenderError as exc:
             result.status = CHECKED if self.check_mode else FAILED
             result.message = f"renders at run time only: {exc}" if self.check_mode else str(exc)
+            result.command = self._refused_command(step, ctx)
             return result
         result.command = prepared.command
         if self.check_mode:
@@ -282,6 +287,18 @@ class StepRunner:
                 rendered = t.render_data(args.model_dump(), ctx)
                 return Prepared(f"incident {args.action}", rendered)
         raise RenderError(f"unknown step type {step.type}")
+
+    def _refused_command(self, step: Step, ctx: dict[str, Any]) -> str | None:
+        """The audit keeps what was refused: a ``cli`` command whose value held a line break is
+        stored with its control characters made visible (``\\n``), never sent."""
+        if step.type != "cli":
+            return None
+        try:
+            lines = [self.templar.render(c, ctx) for c in step.args.commands]
+            lines += [f"(config) {self.templar.render(c, ctx)}" for c in step.args.config]
+        except RenderError:
+            return None
+        return "\n".join(_visible(line) for line in lines)
 
     # -- execution ------------------------------------------------------------------------------
     async def _thread(self, fn: Callable[..., Output], *args: Any) -> Output:

@@ -249,10 +249,10 @@ def check_step_templates(step: Step) -> None:
     if step.until is not None:
         _parse(step.until, "until", expression=True)
     _parse(step.value, "value")
-    for rule in step.check:
-        _parse(rule.condition, "check", expression=True)
-        _parse(rule.message, "check.message")
-        _parse(rule.threshold, "check.threshold")
+    for index, rule in enumerate(step.check):  # each error names its field: `opsagent check` gives its line
+        _parse(rule.condition, f"check.{index}.{rule.status}", expression=True)
+        _parse(rule.message, f"check.{index}.message")
+        _parse(rule.threshold, f"check.{index}.threshold")
     if step.type != "block":
         args = step.args
         _walk(args.model_dump(by_alias=True) if hasattr(args, "model_dump") else args, step.type)

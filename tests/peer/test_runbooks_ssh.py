@@ -163,6 +163,7 @@ def test_approval_refused_without_a_terminal_stops_the_target(sshd_server: SshSe
     statuses = [(s["path"], s["status"]) for s in detail["steps"]]
     assert statuses == [("diagnose", "ok"), ("confirm restart", "rejected")]
     assert detail["approvals"][0]["status"] == "rejected"
+    assert detail["approvals"][0]["decided_by"] == "opsagent (no terminal)"  # no person decided
 
 
 INJECTION = """\

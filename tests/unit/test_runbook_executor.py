@@ -344,3 +344,18 @@ steps:
     assert sorted(retry.targets) == ["h1", "h2"] and retry.status == "succeeded"
     again = await run(store, rb, inv, retry_failed=True)
     assert list(again.targets) == []  # everything of the last run succeeded
+
+
+async def test_a_refused_cli_command_is_kept_in_the_audit(store: Store) -> None:
+    rb = book("""
+name: c
+parameters:
+  iface: {type: str}
+steps:
+  - name: shut
+    cli: {config: ["interface {{ iface }}", "shutdown"]}
+""")
+    result = await run(store, rb, inventory(1), params={"iface": "Gi0/1\nreload"})
+    step = steps_of(store, result)["shut"]
+    assert step["status"] == "failed" and "line break" in step["message"]
+    assert step["command"] == "(config) interface Gi0/1\\nreload\n(config) shutdown"  # what was refused, never sent

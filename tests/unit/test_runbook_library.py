@@ -70,3 +70,26 @@ def test_a_reload_keeps_the_last_good_version_of_a_file_now_broken(home: Home) -
     assert fresh.entries["good"] is first.entries["good"]
     assert fresh.issues and str(fresh.issues[0]).startswith(f"{path}:")
     assert read_library(roots).entries == {}  # without a previous set, it is simply left out
+
+
+def test_check_reports_a_template_error_at_the_fields_line(home: Home) -> None:
+    path = home.runbook(
+        "tpl.yaml",
+        "name: tpl\n"
+        "steps:\n"
+        "  - name: a\n"
+        "    shell: ls\n"
+        "    check:\n"
+        "      - warn: 'true'\n"
+        "      - fail: 'a =='\n"
+        "        message: m\n"
+        "  - name: b\n"
+        "    block:\n"
+        "      - name: c\n"
+        "        when: 'true'\n"
+        "        shell: 'echo {{ oops'\n",
+    )
+    checked = home.cli("check", str(path))
+    assert checked.exit_code == 2
+    assert f"{path}:7: steps.0.check.1.fail: template syntax error" in checked.stderr
+    assert f"{path}:13: steps.1.block.0.shell.command: template syntax error" in checked.stderr
