@@ -38,7 +38,16 @@ from opsagent.runbooks.results import (
     bounded,
 )
 from opsagent.runbooks.templating import RenderError, Templar
-from opsagent.runbooks.transports import Output, run_cli, run_sql, run_ssh, sql_driver, ssh_options
+from opsagent.runbooks.transports import (
+    Output,
+    is_local,
+    local_command,
+    run_cli,
+    run_sql,
+    run_ssh,
+    sql_driver,
+    ssh_options,
+)
 from opsagent.secrets import Redactor
 from opsagent.store import runbook_repo as runs
 from opsagent.store.engine import Store
@@ -317,6 +326,9 @@ class StepRunner:
                                        args.chdir, MAX_BYTES)  # fmt: skip
             case "ssh":
                 command, args = prepared.args
+                if is_local(asset, state.variables):  # the agent's own host: no sshd needed
+                    env = {**shell_environment(), "OPSAGENT_ASSET": asset.name, "OPSAGENT_RUN": str(self.run_id)}
+                    return await run_shell(local_command(command, args.sudo), timeout, env, None, MAX_BYTES)
                 try:
                     options = ssh_options(asset, state.variables)
                 except ValueError as exc:
