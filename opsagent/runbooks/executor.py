@@ -223,13 +223,14 @@ class Executor:
         if not assets and not request.retry_failed:
             raise RunbookError(f"no asset matches {request.selector or runbook.targets!r}")
         previous = runs.last_run(self.store, runbook.name) if request.retry_failed else None
+        redactor = await asyncio.to_thread(self.redactor, assets, defaults | explicit)
         run_id = runs.create_run(
             self.store,
             runbook=runbook.name,
             kind=runbook.kind.value,
             actor=request.actor,
             trigger=request.trigger,
-            parameters=redact_params(defaults | explicit),
+            parameters=redactor.redact_data(redact_params(defaults | explicit)),
             selector=request.selector or runbook.targets,
             check_mode=request.check_mode,
             incident_id=request.incident["id"] if request.incident else None,
@@ -237,7 +238,6 @@ class Executor:
             targets=[a.name for a in assets],
             lease=self.lease,
         )
-        redactor = await asyncio.to_thread(self.redactor, assets, defaults | explicit)
         if request.on_started is not None:
             request.on_started(run_id)
         self.observer.run_started(run_id, runbook, [a.name for a in assets])

@@ -296,3 +296,36 @@ def test_killed_mid_run_is_recorded_as_interrupted(sshd_server: SshServer, home:
     ]
     assert detail["finished_at"] is not None
     store.close()
+
+
+def test_a_target_printing_its_own_credential_over_ssh_stores_it_redacted(sshd_server: SshServer, home: Home) -> None:
+    """The asset's postgres password was never used by a step: it is registered before the first one."""
+    secret = f"Pg-{uuid.uuid4().hex[:12]}"
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        pw_file = shared / "pgpw"
+        pw_file.write_text(secret + "\n")
+        pw_file.chmod(0o644)  # the sshd's user reads it as the target would its own config
+        item = ssh_asset(sshd_server, "db9").replace(
+            "credentials: {ssh: {", f"credentials: {{postgres: {{user: mon, password: 'file:{pw_file}'}}, ssh: {{"
+        )
+        import_inventory(home, [item])
+        home.runbook(
+            "leak.yaml",
+            f"name: leak\nkind: inspection\ntargets: linux\nsteps:\n"
+            f"  - name: print it\n    ssh: cat {pw_file}\n    register: out\n    value: '{{{{ out.stdout }}}}'\n"
+            f"    check: [{{warn: 'out.stdout != \"\"', message: 'saw {{{{ out.stdout }}}}'}}]\n",
+        )
+        result = home.cli("runbook", "run", "leak", "-v")
+        assert secret not in result.output
+        run_id = home.json("runbook", "runs")[0]["id"]
+        detail = home.json("runbook", "show", str(run_id))
+        step = detail["steps"][0]
+        assert step["status"] == "ok" and step["stdout"] == "***\n"
+        assert step["checks"][0] == {"status": "warn", "message": "saw ***", "value": "***", "threshold": None}
+        report = home.path / "leak.html"
+        assert home.cli("runbook", "show", str(run_id), "--report", str(report)).exit_code == 0
+        assert secret not in json.dumps(detail) and secret not in report.read_text()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
