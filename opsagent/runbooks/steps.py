@@ -58,7 +58,11 @@ APPROVAL_TIMEOUT = 3600.0
 MAX_BYTES = 16 * 1024 * 1024
 SEP = " ▸ "
 # What a local ``shell`` step inherits from the agent's environment: nothing that could hold a secret.
-SHELL_ENV_ALLOW = ("PATH", "LANG", "LANGUAGE", "HOME", "TZ", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "PWD")
+# File paths are fine (PGPASSFILE names where libpq finds a password; the file is not in the environment).
+SHELL_ENV_ALLOW = (
+    *("PATH", "LANG", "LANGUAGE", "HOME", "TZ", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "PWD"),
+    *("PGPASSFILE", "PGSERVICEFILE", "SSL_CERT_FILE", "SSL_CERT_DIR"),
+)
 
 
 def _visible(text: str) -> str:
