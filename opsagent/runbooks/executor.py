@@ -251,6 +251,8 @@ class Executor:
         pool = Pool()
         results: dict[str, TargetResult] = {}
         status, message = "succeeded", ""
+        if request.retry_failed and not assets and previous is not None:
+            message = f"nothing to retry: run #{previous['id']} left no failed or unfinished target"
         try:
             async with aiohttp.ClientSession() as session:
                 runner = StepRunner(

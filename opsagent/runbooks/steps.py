@@ -372,6 +372,7 @@ class StepRunner:
                 return await self._approve(asset.name, path, prepared.args, timeout)
             case "notify":
                 message, args = prepared.args
+                message = self.redactor.redact(message)  # a notification leaves the agent: no secret in it
                 context = {"runbook": self.runbook.name, "run": self.run_id, "asset": asset.name}
                 if args.receiver:
                     incident = self.request.incident["id"] if self.request.incident else None

@@ -343,7 +343,10 @@ steps:
     retry = await run(store, rb, inv, retry_failed=True)
     assert sorted(retry.targets) == ["h1", "h2"] and retry.status == "succeeded"
     again = await run(store, rb, inv, retry_failed=True)
-    assert list(again.targets) == []  # everything of the last run succeeded
+    assert (
+        list(again.targets) == []
+        and again.message == f"nothing to retry: run #{retry.run_id} left no failed or unfinished target"
+    )
 
 
 async def test_a_refused_cli_command_is_kept_in_the_audit(store: Store) -> None:
