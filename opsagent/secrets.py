@@ -51,6 +51,7 @@ _SENSITIVE_VAR = re.compile(
 # A URL with a password (``https://user:pw@host``, ``postgresql://u:pw@h/db``) or a libpq DSN naming one.
 _URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/@\s:]*:[^/@\s]+@")
 _DSN_PASSWORD = re.compile(r"(^|\s)password\s*=\s*('[^']+'|[^\s']+)", re.IGNORECASE)
+_DSN_KEY = re.compile(r"(^|\s)(host|hostaddr|user|dbname|port|service|sslmode)\s*=", re.IGNORECASE)  # a libpq DSN
 PLAIN_REFUSED = "plain-text secrets are refused; use 'env:NAME' or 'file:PATH'"
 URL_REFUSED = "a URL or DSN holding a password is refused; give the password as a credential reference"
 
@@ -75,7 +76,9 @@ def has_password(value: object) -> bool:
     """A URL with ``user:password@`` or a key=value DSN with ``password=``."""
     if not isinstance(value, str) or "{{" in value:
         return False
-    return _URL_PASSWORD.match(value.strip()) is not None or _DSN_PASSWORD.search(value) is not None
+    if _URL_PASSWORD.match(value.strip()) is not None:
+        return True
+    return _DSN_PASSWORD.search(value) is not None and _DSN_KEY.search(value) is not None
 
 
 Loc = tuple[str | int, ...]

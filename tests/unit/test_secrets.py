@@ -9,7 +9,7 @@ from opsagent.config import load_config
 from opsagent.errors import ConfigError, SecretError
 from opsagent.inventory.importers.native import load_native
 from opsagent.inventory.model import Asset
-from opsagent.secrets import PLAIN_REFUSED, URL_REFUSED, Secret, SecretRef, redact
+from opsagent.secrets import PLAIN_REFUSED, URL_REFUSED, Secret, SecretRef, has_password, redact
 
 
 def test_env_reference_resolves_at_use_and_never_prints() -> None:
@@ -150,3 +150,20 @@ def test_a_secret_file_readable_by_others_is_warned_about_once(
         SecretRef.parse(f"file:{private}").resolve()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [f"secret file {shared} is accessible by group/other (mode 0644): chmod 600 it"]
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("postgresql://mon:pw@db/app", True),
+        ("https://u:p@web/x", True),
+        ("host=db user=mon password=x", True),
+        ("dbname=app password='a b'", True),
+        ("postgresql://mon@db/app", False),
+        ("https://web/x?user=a", False),
+        ("reset the password = yearly", False),  # free text, not a DSN
+        ("{{ vault_dsn }}", False),
+    ],
+)
+def test_urls_and_dsns_with_a_password(text: str, refused: bool) -> None:
+    assert has_password(text) is refused
