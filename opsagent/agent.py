@@ -21,7 +21,7 @@ from opsagent.netcli.schedule import BackupJobs
 from opsagent.poller import ResultSink
 from opsagent.reload import Reloader
 from opsagent.runbooks.api import add_routes as add_runbook_routes
-from opsagent.runbooks.library import load_library
+from opsagent.runbooks.library import read_library
 from opsagent.runbooks.triggers import RunbookService
 from opsagent.scheduler import PollJobs, make_scheduler
 from opsagent.server import add_reload_route, make_web_app
@@ -73,7 +73,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     engine, parents = build_engine(app, inventory)  # invalid rules refuse to start, like profiles
     policy = load_policy(app.config.roots)  # an invalid service-level policy refuses to start too
     engine.classify = policy.classify_labels  # new incidents: impact/urgency/priority from labels
-    runbooks = RunbookService(app, load_library(app.config.roots))  # invalid runbooks too
+    runbooks = RunbookService(app, read_library(app.config.roots))  # a broken runbook file is logged and left out
     trap_rules = load_trap_rules(app.config.roots) if app.config.traps is not None else []  # and trap rules
     server_tls_context(app.config.web)  # so does a TLS certificate or key that does not load
     # After a restart, restored alerts wait two of the longest poll intervals for their series, and
@@ -105,6 +105,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     web_app = make_web_app(app, exposition, engine, policy)
     add_runbook_routes(web_app, runbooks)
     runbooks.schedule(scheduler)
+    scheduler.add_job(runbooks.reload, "interval", args=(scheduler,), seconds=INVENTORY_REFRESH_SECONDS)
     http: HttpServer | None = None
     # SIGHUP and POST /-/reload: new content in place when all of it is valid, else the last good set
     reloader = Reloader(app, engine, poller, policy, runbooks, scheduler, lambda: _refresh(app, jobs, parents))

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from opsagent.errors import ConfigError
 from opsagent.httpd.config import WebConfig
 from opsagent.i18n import system_language, system_zone, valid_zone
-from opsagent.loader import load_model
+from opsagent.loader import load_model, parse_yaml_file
+from opsagent.secrets import PLAIN_REFUSED, check_plain_secrets, is_reference, plain_secrets
 from opsagent.store.urls import sqlite_url
 from opsagent.traps.config import TrapsConfig
 
@@ -102,6 +104,23 @@ class AgentConfig(BaseModel):
     def zone(self) -> tzinfo:
         return ZoneInfo(self.timezone) if self.timezone else system_zone()
 
+    @field_validator("api_token_ref")
+    @classmethod
+    def _token_ref(cls, value: str) -> str:
+        if not is_reference(value):
+            raise ValueError(PLAIN_REFUSED)
+        return value
+
+    @field_validator("api_tokens", "collector_settings")
+    @classmethod
+    def _no_plain_tokens(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if info.field_name == "api_tokens":  # every value is a token, whatever its identity is called
+            for name, ref in value.items():
+                if not is_reference(ref):
+                    raise ValueError(f"{name}: {PLAIN_REFUSED}")
+        result: dict[str, Any] = check_plain_secrets(value)
+        return result
+
     @field_validator("listen")
     @classmethod
     def _valid_listen(cls, value: str) -> str:
@@ -134,6 +153,8 @@ def load_config(
         path = Path(env["OPSAGENT_CONFIG"])
     if path is None and (home / "opsagent.yaml").is_file():
         path = home / "opsagent.yaml"
+    if path is not None:
+        _refuse_plain_secrets(path)
     base = load_model(path, AgentConfig) if path is not None else AgentConfig(home=home)
     updates: dict[str, Any] = {}
     if "OPSAGENT_HOME" in env:
@@ -158,3 +179,15 @@ def load_config(
             }
         )
     return AgentConfig.model_validate(base.model_dump() | updates)
+
+
+def _refuse_plain_secrets(path: Path) -> None:
+    """Tokens and passwords in the file only as references, refused at the line of the value
+    (``store`` is exempt: its URL names a password through libpq's PGPASSFILE, as the README says)."""
+    doc = parse_yaml_file(path)
+    if not isinstance(doc.data, dict):
+        return
+    data = {k: v for k, v in doc.data.items() if k != "store"}
+    found = [doc.issue(loc, message) for loc, message in plain_secrets(data)]
+    if found:
+        raise ConfigError(found)

@@ -20,7 +20,8 @@ from opsagent.dashboards import check_dashboard
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.native import inventory_from_document
 from opsagent.loader import parse_yaml_file, validate
-from opsagent.runbooks.model import Runbook
+from opsagent.runbooks.library import duplicate_names
+from opsagent.runbooks.model import validate_runbook
 from opsagent.runbooks.notify import check_receivers
 from opsagent.sla.policy import POLICY_KEYS, ServiceLevelPolicy
 from opsagent.traps.rules import TRAP_RULE_KEYS, check_clears
@@ -83,7 +84,7 @@ def check_file(
 
 def _check_runbook(path: Path, receivers: Collection[str] | None) -> object:
     doc = parse_yaml_file(path)
-    runbook = validate(doc, Runbook)
+    runbook = validate_runbook(doc)
     issues = check_receivers(doc, receivers) if receivers is not None else []
     if issues:
         raise ConfigError(issues)
@@ -136,6 +137,7 @@ def check_paths(
             check_file(path, options_models, receivers)
         except ConfigError as exc:
             issues += exc.issues
+    issues += duplicate_names(files)  # two runbooks of one folder with the same name
     return len(files), issues
 
 

@@ -25,7 +25,7 @@ from opsagent.app import App
 from opsagent.collectors.profiles import Profile
 from opsagent.errors import ConfigError
 from opsagent.poller import Poller
-from opsagent.runbooks.library import Entry, load_library
+from opsagent.runbooks.library import Entry, Library, load_library
 from opsagent.runbooks.triggers import RunbookService
 from opsagent.sla.policy import ServiceLevelPolicy, load_policy
 from opsagent.traps.rules import TrapRule, load_trap_rules
@@ -142,7 +142,7 @@ class Reloader:
         self.poller.profiles = content.profiles
         await self.engine.replace_rules(content.rules, content.notify)
         replace_model(self.policy, content.policy)  # the engine's classifier and the SLA tick use it too
-        self.runbooks.entries = content.runbooks
+        self.runbooks.library = Library(content.runbooks)
         for job in self.scheduler.get_jobs():
             if job.id.startswith(RUNBOOK_JOB_PREFIX):
                 job.remove()

@@ -16,13 +16,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from opsagent.app import App, actor
 from opsagent.cli import prompt
-from opsagent.cli.common import EXIT_FAILED, console, local_time, output_option, print_json, print_table, short
+from opsagent.cli.common import (
+    EXIT_FAILED,
+    console,
+    err_console,
+    local_time,
+    output_option,
+    print_json,
+    print_table,
+    short,
+)
 from opsagent.config import AgentConfig
 from opsagent.runbooks import report as reports
 from opsagent.runbooks import service
 from opsagent.runbooks.approvals import AutoApprover, TerminalApprover
 from opsagent.runbooks.context import Approver, Observer, RunbookError, RunRequest, parse_extra_vars
-from opsagent.runbooks.library import find
+from opsagent.runbooks.library import Library, find
 from opsagent.runbooks.model import Runbook, Step
 from opsagent.runbooks.results import CHECKED, RunResult, StepResult, TargetResult
 from opsagent.store import runbook_repo as runs
@@ -49,7 +58,7 @@ def runbook() -> None:
 def list_(config: AgentConfig, output: str) -> None:
     """The runbooks of every content root."""
     with App(config) as app:
-        entries = service.library(app)
+        entries = _library(app).entries
     rows = sorted(entries.values(), key=lambda e: (e.runbook.kind.value, e.runbook.name))
     if output == "json":
         print_json([{"name": e.runbook.name, "ref": e.ref, "path": str(e.path), **_summary(e.runbook)} for e in rows])
@@ -69,6 +78,14 @@ def list_(config: AgentConfig, output: str) -> None:
             for e in rows
         ),
     )
+
+
+def _library(app: App) -> Library:
+    """The runbook library; a broken file is reported on stderr and left out, the others stay usable."""
+    library = service.load(app)
+    for issue in library.issues:
+        err_console().print(f"warning: {issue} (runbook left out)", markup=False, highlight=False)
+    return library
 
 
 def _summary(rb: Runbook) -> dict[str, Any]:
@@ -113,7 +130,8 @@ def show(config: AgentConfig, name_or_run: str, report_file: Path | None, lang: 
             else:
                 _render_run(run)
             return
-        entry = find(service.library(app), name_or_run)
+        library = _library(app)
+        entry = find(library.entries, name_or_run, library.broken)
     if output == "json":
         print_json({"name": entry.runbook.name, "path": str(entry.path), **_summary(entry.runbook)})
         return
@@ -265,7 +283,8 @@ def run(
     out = Console(stderr=True) if output == "json" else console()
     with App(config) as app:
         app.seed_if_empty()
-        entry = find(service.library(app), name)
+        library = _library(app)
+        entry = find(library.entries, name, library.broken)
         who = actor()
         observer = ProgressObserver(out, verbose)
         approver: Approver = AutoApprover(app.store, who) if yes else TerminalApprover(app.store, who, _ask(observer))

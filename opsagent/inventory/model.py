@@ -8,7 +8,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opsagent.secrets import SecretRef, check_vars, is_reference, is_sensitive
+from opsagent.secrets import (
+    PLAIN_REFUSED,
+    URL_REFUSED,
+    SecretRef,
+    check_plain_secrets,
+    check_vars,
+    has_password,
+    is_credential_key,
+    is_reference,
+    is_sensitive,
+)
 from opsagent.units import Duration
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]:@]+$")
@@ -32,6 +42,12 @@ class CollectorSpec(BaseModel):
     interval: Duration = 60.0
     timeout: Duration | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _no_plain_secret_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = check_plain_secrets(value, "options")
+        return result
 
     @field_validator("interval")
     @classmethod
@@ -66,8 +82,10 @@ def snmp_version(value: Any) -> SnmpVersionName:
 def _check_credentials(creds: Credentials) -> Credentials:
     for section, fields in creds.items():
         for field, value in fields.items():
-            if is_sensitive(field) and not is_reference(value):
-                raise ValueError(f"{section}.{field}: plain-text secrets are refused; use 'env:NAME' or 'file:PATH'")
+            if (is_sensitive(field) or is_credential_key(field)) and not is_reference(value):
+                raise ValueError(f"{section}.{field}: {PLAIN_REFUSED}")
+            if has_password(value):
+                raise ValueError(f"{section}.{field}: {URL_REFUSED}")
     snmp = creds.get("snmp", {})
     if "version" in snmp:
         try:

@@ -15,6 +15,7 @@ from opsagent.store import runbook_repo as runs
 from opsagent.store.engine import Store
 
 POLL_SECONDS = 0.5
+NO_TERMINAL = "opsagent (no terminal)"  # the system actor of the automatic refusal: no person decided
 
 
 class AutoApprover:
@@ -46,8 +47,8 @@ class TerminalApprover:
     async def decide(self, request: ApprovalRequest, approval_id: int) -> Decision:
         if self.ask is None:
             comment = "no terminal to ask at: rerun with --yes or approve through the API"
-            await asyncio.to_thread(runs.decide, self.store, approval_id, False, self.actor, comment)
-            return Decision(False, self.actor, comment)
+            await asyncio.to_thread(runs.decide, self.store, approval_id, False, NO_TERMINAL, comment)
+            return Decision(False, NO_TERMINAL, comment)
         async with self._lock:
             where = f"[{request.asset}] " if request.asset else ""
             try:

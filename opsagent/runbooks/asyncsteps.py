@@ -23,7 +23,9 @@ from opsagent.secrets import Secret, SecretRef, is_reference
 
 
 async def run_shell(command: str, timeout: float, env: dict[str, str], chdir: str | None, max_bytes: int) -> Output:
-    """``/bin/sh -c`` on the agent, in its own process group so a timeout kills the whole tree."""
+    """``/bin/sh -c`` on the agent, in its own process group so a timeout kills the whole tree.
+
+    ``env`` is the whole environment of the command (the caller allow-lists the agent's own)."""
     try:
         proc = await asyncio.create_subprocess_exec(
             "/bin/sh",
@@ -32,7 +34,7 @@ async def run_shell(command: str, timeout: float, env: dict[str, str], chdir: st
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, **env},
+            env=env,
             cwd=chdir,
             start_new_session=True,
         )

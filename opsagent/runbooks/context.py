@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from opsagent.errors import OpsAgentError
 from opsagent.runbooks.model import Parameter, Runbook
 from opsagent.runbooks.results import StepResult, TargetResult
-from opsagent.secrets import REDACTED, is_sensitive
+from opsagent.secrets import REDACTED, is_credential_key, is_sensitive
 from opsagent.units import parse_duration
 
 
@@ -117,7 +117,7 @@ def resolve_params(runbook: Runbook, given: Mapping[str, Any]) -> tuple[dict[str
 
 
 def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: REDACTED if is_sensitive(k) else v for k, v in params.items()}
+    return {k: REDACTED if is_sensitive(k) or is_credential_key(k) else v for k, v in params.items()}
 
 
 def parse_extra_vars(items: tuple[str, ...] | list[str]) -> dict[str, str]:

@@ -10,9 +10,12 @@ marked ``interrupted``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -36,12 +39,15 @@ from opsagent.runbooks.context import (
 from opsagent.runbooks.model import Runbook
 from opsagent.runbooks.results import FAILED, SKIPPED, RunResult, TargetResult
 from opsagent.runbooks.steps import StepRunner, TargetState
+from opsagent.secrets import Redactor, SecretRef, is_credential_key, is_sensitive, references
 from opsagent.store import inventory_repo
 from opsagent.store import runbook_repo as runs
 from opsagent.store.engine import Store, now
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 0.5  # a busy store (another writer) is retried, never given up on
+# --retry-failed runs these targets again: failed, or never finished (interrupted, not reached, still "running")
+RETRY_STATUSES = ("failed", "unreachable", "timeout", "interrupted", "skipped", "running")
 
 
 def batch_sizes(serial: Any, total: int) -> list[int]:
@@ -79,6 +85,28 @@ class Recorder:
         self.targets: list[dict[str, Any]] = []
         self.waiters: list[asyncio.Future[None]] = []
         self.pending = asyncio.Event()
+        self.running: dict[str, str | None] = {}  # the step a target just started, not yet written
+
+    def note_running(self, asset: str, path: str | None) -> None:
+        """A target started a step: written with the next group commit (not awaited), so a run killed
+        with SIGKILL still shows which step each target was in."""
+        self.running[asset] = path
+        self.pending.set()
+
+    async def heartbeat(self, lease: float) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.writer, runs.heartbeat, self.store, self.run_id, lease)
+
+    async def keep_lease(self, lease: float, stop: asyncio.Event) -> None:
+        """Renew the run's lease every quarter of it until the run ends (a killed run's lease expires)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), lease / 4)
+                return
+            try:
+                await self.heartbeat(lease)
+            except Exception:
+                log.exception("renewing the runbook run's lease failed (will retry)")
 
     def add_step(self, row: dict[str, Any]) -> asyncio.Future[None]:
         """Queue a step row; the future is done once the row is committed."""
@@ -96,14 +124,18 @@ class Recorder:
         steps, self.steps = self.steps, []
         targets, self.targets = self.targets, []
         waiters, self.waiters = self.waiters, []
+        running, self.running = self.running, {}
         self.pending.clear()
         try:
-            if steps or targets:
+            if steps or targets or running:
                 loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self.writer, runs.add_results, self.store, self.run_id, steps, targets)
+                await loop.run_in_executor(
+                    self.writer, runs.add_results, self.store, self.run_id, steps, targets, running
+                )
         except BaseException:
             # Keep the rows for the next attempt; their targets wait on (the store may be busy).
             self.steps[:0], self.targets[:0], self.waiters[:0] = steps, targets, waiters
+            self.running = running | self.running
             self.pending.set()
             raise
         for waiter in waiters:
@@ -139,6 +171,8 @@ class Executor:
         observer: Observer | None = None,
         max_threads: int = 100,
         notify: NotifyConfig | None = None,
+        secrets: Sequence[SecretRef | str] = (),
+        lease: float | None = None,
     ) -> None:
         self.store = store
         self.inventory = inventory
@@ -147,6 +181,25 @@ class Executor:
         self.observer = observer or Observer()
         self.max_threads = max_threads
         self.notify = notify
+        self.secrets = list(secrets)  # agent-wide references (API tokens) a run must never show
+        self.lease = lease or float(os.environ.get("OPSAGENT_RUNBOOK_LEASE") or runs.DEFAULT_LEASE)
+
+    def redactor(self, assets: list[Asset], params: dict[str, Any]) -> Redactor:
+        """Resolve and register every credential the run may touch, before its first step: every
+        target's credentials and secret vars, the notification receivers, the agent's tokens and
+        sensitive parameters — so a step printing one (``echo $PG_PW``) stores ``***``."""
+        redactor = Redactor()
+        refs: list[SecretRef | str] = [*self.secrets, *references(self.notify)]
+        for asset in assets:
+            refs += references(asset.credentials, sensitive=True)
+            refs += references(self.index.effective_vars(asset))
+            refs += references([c.options for c in asset.collectors])
+        for ref in dict.fromkeys(refs):
+            redactor.add_ref(ref)
+        for name, value in params.items():
+            if value is not None and (is_sensitive(name) or is_credential_key(name)):
+                redactor.add(*(map(str, value) if isinstance(value, list) else [str(value)]))
+        return redactor
 
     def select_targets(self, request: RunRequest) -> list[Asset]:
         selector = request.selector or request.runbook.targets
@@ -155,9 +208,13 @@ class Executor:
             previous = runs.last_run(self.store, request.runbook.name)
             if previous is None:
                 raise RunbookError(f"--retry-failed: runbook {request.runbook.name} has no previous run")
-            failed = {t["asset"] for t in previous["targets"] if t["status"] in ("failed", "unreachable", "timeout")}
-            assets = [a for a in assets if a.name in failed]
+            assets = [a for a in assets if a.name in self._unfinished(previous)]
         return assets
+
+    def _unfinished(self, previous: dict[str, Any]) -> set[str]:
+        """The targets of a previous run to retry: those that failed, and those it never finished
+        (interrupted, or stopped before their turn), as Ansible's retry file lists failed hosts."""
+        return {t["asset"] for t in previous["targets"] if t["status"] in RETRY_STATUSES}
 
     async def run(self, request: RunRequest) -> RunResult:
         runbook = request.runbook
@@ -166,17 +223,20 @@ class Executor:
         if not assets and not request.retry_failed:
             raise RunbookError(f"no asset matches {request.selector or runbook.targets!r}")
         previous = runs.last_run(self.store, runbook.name) if request.retry_failed else None
+        redactor = await asyncio.to_thread(self.redactor, assets, defaults | explicit)
         run_id = runs.create_run(
             self.store,
             runbook=runbook.name,
             kind=runbook.kind.value,
             actor=request.actor,
             trigger=request.trigger,
-            parameters=redact_params(defaults | explicit),
+            parameters=redactor.redact_data(redact_params(defaults | explicit)),
             selector=request.selector or runbook.targets,
             check_mode=request.check_mode,
             incident_id=request.incident["id"] if request.incident else None,
             retry_of=previous["id"] if previous else None,
+            targets=[a.name for a in assets],
+            lease=self.lease,
         )
         if request.on_started is not None:
             request.on_started(run_id)
@@ -187,9 +247,12 @@ class Executor:
         recorder = Recorder(self.store, run_id, writer)
         stop = asyncio.Event()
         flusher = asyncio.create_task(recorder.run(stop))
+        leaser = asyncio.create_task(recorder.keep_lease(self.lease, stop))
         pool = Pool()
         results: dict[str, TargetResult] = {}
         status, message = "succeeded", ""
+        if request.retry_failed and not assets and previous is not None:
+            message = f"nothing to retry: run #{previous['id']} left no failed or unfinished target"
         try:
             async with aiohttp.ClientSession() as session:
                 runner = StepRunner(
@@ -203,7 +266,9 @@ class Executor:
                     approver=self.approver,
                     observer=self.observer,
                     record=recorder.add_step,
+                    started=recorder.note_running,
                     notify=self.notify,
+                    redactor=redactor,
                 )
                 if request.require_approval and not request.check_mode:
                     approved, message = await runner.approve_run()
@@ -221,7 +286,7 @@ class Executor:
             raise
         finally:
             stop.set()
-            await asyncio.gather(flusher, return_exceptions=True)
+            await asyncio.gather(flusher, leaser, return_exceptions=True)
             result = RunResult(run_id, runbook.name, status, results, message)
             try:
                 await recorder.flush()
@@ -266,7 +331,7 @@ class Executor:
                 why += f" (max_fail_percentage {pct:g})"
                 for asset in assets[offset:]:
                     results[asset.name] = TargetResult(asset.name, SKIPPED, why)
-                    recorder.add_target(_target_row(results[asset.name]))
+                    recorder.add_target(_target_row(results[asset.name], runner.redactor))
                 break
         return results
 
@@ -288,7 +353,7 @@ class Executor:
             log.exception("runbook %s on %s failed unexpectedly", runner.runbook.name, asset.name)
             result = TargetResult(asset.name, FAILED, f"internal error: {type(exc).__name__}: {exc}", state.steps)
         result.duration = time.monotonic() - started
-        recorder.add_target(_target_row(result))
+        recorder.add_target(_target_row(result, runner.redactor))
         self.observer.target_done(result)
         return result
 
@@ -330,7 +395,8 @@ class Executor:
         }
 
 
-def _target_row(result: TargetResult) -> dict[str, Any]:
+def _target_row(result: TargetResult, redactor: Redactor) -> dict[str, Any]:
+    result.message = redactor.redact(result.message)
     return {
         "asset": result.asset,
         "status": result.status,

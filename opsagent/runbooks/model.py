@@ -13,10 +13,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.i18n import valid_zone
-from opsagent.loader import load_model
+from opsagent.loader import Document, parse_yaml_file, validate
 from opsagent.units import Duration
 
 STEP_TYPES = ("shell", "ssh", "cli", "snmp", "sql", "http", "wait_until", "approve", "notify", "incident", "block")
@@ -131,7 +132,7 @@ class Step(BaseModel):
             raw = (self.model_extra or {})["block"]
             if not isinstance(raw, list) or not raw:
                 raise ValueError("block: a non-empty list of steps")
-            self.block_steps = [Step.model_validate(s) for s in raw]
+            self.block_steps = [_child(i, s) for i, s in enumerate(raw)]
         else:
             (self.model_extra or {})[kinds[0]] = validate_args(kinds[0], (self.model_extra or {})[kinds[0]])
         from opsagent.runbooks.templating import check_step_templates
@@ -140,6 +141,46 @@ class Step(BaseModel):
         return self
 
     block_steps: list[Step] = Field(default_factory=list, exclude=True)
+
+
+def _child(index: int, raw: Any) -> Step:
+    """A step of a block; an error names its place (``block.2.shell.command: …``) for its line."""
+    try:
+        return Step.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        inner = ".".join(str(p) for p in err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise ValueError(f"block.{index}{'.' + inner if inner else ''}: {message}") from None
+
+
+_WHERE = re.compile(r"^(?:Value error, )?([A-Za-z_]\w*(?:\.\w+)*): (?=\S)")
+_STEP_KEYS = {*STEP_TYPES, "rescue", "always", "on_failure", "check", "when", "until", "value", "vars"}
+
+
+def locate_step_issues(doc: Document, issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """A step's error at the line of the very field (``steps.0.check.1.fail``), not the step's:
+    the step's validator names the field at the head of its message."""
+    out = []
+    for issue in issues:
+        loc: list[str | int] = [int(p) if p.isdigit() else p for p in issue.field.split(".")] if issue.field else []
+        rest, extra = issue.message, list[str | int]()
+        while loc[:1] == ["steps"] and (match := _WHERE.match(rest)) and match[1].split(".")[0] in _STEP_KEYS:
+            extra += [int(p) if p.isdigit() else p for p in match[1].split(".")]
+            rest = rest[match.end() :]
+        if not extra:
+            out.append(issue)
+            continue
+        full = [*loc, *extra]
+        out.append(ConfigIssue(issue.path, doc.line_of(full), ".".join(map(str, full)), rest))
+    return out
+
+
+def validate_runbook(doc: Document) -> Runbook:
+    try:
+        return validate(doc, Runbook)
+    except ConfigError as exc:
+        raise ConfigError(locate_step_issues(doc, exc.issues)) from None
 
 
 class Runbook(BaseModel):
@@ -206,4 +247,4 @@ class Runbook(BaseModel):
 
 
 def load_runbook(path: Path) -> Runbook:
-    return load_model(path, Runbook)
+    return validate_runbook(parse_yaml_file(path))

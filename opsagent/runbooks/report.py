@@ -165,20 +165,25 @@ def _findings(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`[]|"})
+
+
 def _md(text: Any) -> str:
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+    """Target output and names as inert Markdown text: no raw HTML (``<script>``), no links, no table breaks."""
+    plain = str(text if text is not None else "").replace("\r", " ").replace("\n", " ")
+    return html.escape(plain, quote=False).translate(_MD_SPECIAL)
 
 
 def render_markdown(run: dict[str, Any], lang: str = "en", zone: tzinfo | None = None) -> str:
     data, lb = build(run, zone), LABELS[lang]
     c = data["counts"]
     lines = [
-        f"# {lb['title']}: {data['runbook']}",
+        f"# {lb['title']}: {_md(data['runbook'])}",
         "",
-        f"- {lb['run']}: #{data['run']} · {lb['status']}: {_word(lb, data['status'])}",
-        f"- {lb['by']}: {data['actor']} · {lb['started']}: {data['started_at']} · "
+        f"- {lb['run']}: #{data['run']} · {lb['status']}: {_md(_word(lb, data['status']))}",
+        f"- {lb['by']}: {_md(data['actor'])} · {lb['started']}: {data['started_at']} · "
         f"{lb['finished']}: {data['finished_at']}",
-        f"- {lb['params']}: " + (", ".join(f"`{k}={v}`" for k, v in data["parameters"].items()) or "—"),
+        f"- {lb['params']}: " + (", ".join(_md(f"{k}={v}") for k, v in data["parameters"].items()) or "—"),
         f"- {lb['summary']}: {lb['assets']} {len(data['assets'])} · {ICON['pass']} {c['pass']} · {ICON['warn']} "
         f"{c['warn']} · {ICON['fail']} {c['fail']}" + (f" · {ICON['error']} {c['error']}" if c["error"] else ""),
         "",
@@ -206,7 +211,9 @@ def render_markdown(run: dict[str, Any], lang: str = "en", zone: tzinfo | None =
         lines.append(_none_text(data, lb))
     if data["not_inspected"]:
         lines += ["", f"## {lb['errors']}", ""]
-        lines += [f"- {_md(t['asset'])}: {_word(lb, t['status'])} — {_md(t['message'])}" for t in data["not_inspected"]]
+        lines += [
+            f"- {_md(t['asset'])}: {_md(_word(lb, t['status']))} — {_md(t['message'])}" for t in data["not_inspected"]
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -11,20 +11,26 @@ from opsagent.errors import ConfigError
 from opsagent.runbooks import report as reports
 from opsagent.runbooks.context import Approver, Observer, RunRequest
 from opsagent.runbooks.executor import Executor
-from opsagent.runbooks.library import Entry, load_library
+from opsagent.runbooks.library import Entry, Library, read_library
 from opsagent.runbooks.results import RunResult
 from opsagent.store import runbook_repo as runs
 
 
 def library(app: App) -> dict[str, Entry]:
-    return load_library(app.config.roots)
+    return load(app).entries
+
+
+def load(app: App) -> Library:
+    """The runbooks of every content root; broken files are left out, their issues in ``issues``."""
+    return read_library(app.config.roots)
 
 
 async def execute(app: App, request: RunRequest, approver: Approver, observer: Observer | None = None) -> RunResult:
     await asyncio.to_thread(runs.reap_interrupted, app.store)
     inventory = await asyncio.to_thread(app.inventory)
     notify = await asyncio.to_thread(_notify_config, app)
-    executor = Executor(app.store, inventory, approver, observer, notify=notify)
+    tokens = [app.config.api_token_ref, *app.config.api_tokens.values()]
+    executor = Executor(app.store, inventory, approver, observer, notify=notify, secrets=tokens)
     return await executor.run(request)
 
 

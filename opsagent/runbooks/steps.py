@@ -4,6 +4,7 @@ ignore_errors, and blocks with rescue / always and retry of the whole block."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,8 +38,17 @@ from opsagent.runbooks.results import (
     bounded,
 )
 from opsagent.runbooks.templating import RenderError, Templar
-from opsagent.runbooks.transports import Output, run_cli, run_sql, run_ssh, sql_driver, ssh_options
-from opsagent.secrets import Secret, redact
+from opsagent.runbooks.transports import (
+    Output,
+    is_local,
+    local_command,
+    run_cli,
+    run_sql,
+    run_ssh,
+    sql_driver,
+    ssh_options,
+)
+from opsagent.secrets import Redactor
 from opsagent.store import runbook_repo as runs
 from opsagent.store.engine import Store
 
@@ -47,6 +57,22 @@ WAIT_TIMEOUT = 60.0
 APPROVAL_TIMEOUT = 3600.0
 MAX_BYTES = 16 * 1024 * 1024
 SEP = " ▸ "
+# What a local ``shell`` step inherits from the agent's environment: nothing that could hold a secret.
+# File paths are fine (PGPASSFILE names where libpq finds a password; the file is not in the environment).
+SHELL_ENV_ALLOW = (
+    *("PATH", "LANG", "LANGUAGE", "HOME", "TZ", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "PWD"),
+    *("PGPASSFILE", "PGSERVICEFILE", "SSL_CERT_FILE", "SSL_CERT_DIR"),
+)
+
+
+def _visible(text: str) -> str:
+    return "".join(repr(c)[1:-1] if ord(c) < 32 or ord(c) == 127 else c for c in text)
+
+
+def shell_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The allow-listed part of the agent's environment (plus every ``LC_*``) for ``shell`` steps."""
+    env = dict(os.environ) if environ is None else environ
+    return {k: v for k, v in env.items() if k in SHELL_ENV_ALLOW or k.startswith("LC_")}
 
 
 @dataclass
@@ -55,7 +81,6 @@ class TargetState:
     variables: dict[str, Any]
     context: dict[str, Any]
     steps: list[StepResult] = field(default_factory=list)
-    secrets: list[Secret] = field(default_factory=list)
     seq: int = 0
 
 
@@ -82,6 +107,8 @@ class StepRunner:
         observer: Observer,
         record: Callable[[dict[str, Any]], Awaitable[None]],
         notify: NotifyConfig | None = None,
+        redactor: Redactor | None = None,
+        started: Callable[[str, str | None], None] | None = None,
     ) -> None:
         self.runbook = runbook
         self.request = request
@@ -94,6 +121,9 @@ class StepRunner:
         self.observer = observer
         self.record = record
         self.notify = notify  # receivers for notify steps that name them
+        # Every secret the run may touch, registered before its first step (executor), plus any a step reports.
+        self.redactor = redactor or Redactor()
+        self.started = started  # a target starts a step (noted in the store: an interrupted run shows it)
         self.templar = Templar()
         self.check_mode = request.check_mode
         self.inspection = runbook.kind == RunbookKind.INSPECTION
@@ -146,6 +176,8 @@ class StepRunner:
             finally:
                 inner, state.context = state.context, outer
                 outer.update({k: v for k, v in inner.items() if k not in step.vars})
+        if self.started is not None:
+            self.started(state.asset.name, path)
         result = await self._attempts(step, state, path, ctx)
         return await self._finish(state, step, result, path)
 
@@ -200,6 +232,7 @@ class StepRunner:
         except RenderError as exc:
             result.status = CHECKED if self.check_mode else FAILED
             result.message = f"renders at run time only: {exc}" if self.check_mode else str(exc)
+            result.command = self._refused_command(step, ctx)
             return result
         result.command = prepared.command
         if self.check_mode:
@@ -212,7 +245,7 @@ class StepRunner:
             out = await asyncio.wait_for(self._execute(step.type, prepared, state, ctx, timeout, path), timeout + 5)
         except TimeoutError:
             out = Output(TIMEOUT, message=f"step timed out after {timeout:g}s")
-        state.secrets.extend(out.secrets)
+        self.redactor.add(*out.secrets)
         result.status, result.rc, result.data = out.status, out.rc, out.data
         result.stdout, result.stderr, result.message = out.stdout, out.stderr, out.message
         return result
@@ -232,8 +265,11 @@ class StepRunner:
                 config = [t.cli_command(c, ctx) for c in args.config]
                 return Prepared("\n".join(commands + [f"(config) {c}" for c in config]), (commands, config, args))
             case "sql":
-                query = t.sql_text(args.query, ctx)
                 params = t.render_data(args.params, ctx)
+                if args.driver == "redis":  # a command line, split like a shell's
+                    query = t.command(args.query, ctx)
+                else:
+                    query, params = t.sql_query(args.query, ctx, params)
                 database = t.render(args.database, ctx) if args.database else None
                 text = (
                     query
@@ -265,6 +301,18 @@ class StepRunner:
                 return Prepared(f"incident {args.action}", rendered)
         raise RenderError(f"unknown step type {step.type}")
 
+    def _refused_command(self, step: Step, ctx: dict[str, Any]) -> str | None:
+        """The audit keeps what was refused: a ``cli`` command whose value held a line break is
+        stored with its control characters made visible (``\\n``), never sent."""
+        if step.type != "cli":
+            return None
+        try:
+            lines = [self.templar.render(c, ctx) for c in step.args.commands]
+            lines += [f"(config) {self.templar.render(c, ctx)}" for c in step.args.config]
+        except RenderError:
+            return None
+        return "\n".join(_visible(line) for line in lines)
+
     # -- execution ------------------------------------------------------------------------------
     async def _thread(self, fn: Callable[..., Output], *args: Any) -> Output:
         return await asyncio.get_running_loop().run_in_executor(self.threads, fn, *args)
@@ -278,9 +326,13 @@ class StepRunner:
                 args = prepared.args
                 assert prepared.command is not None
                 env = {"OPSAGENT_ASSET": asset.name, "OPSAGENT_TARGET": asset.target, "OPSAGENT_RUN": str(self.run_id)}
-                return await run_shell(prepared.command, timeout, {**args.env, **env}, args.chdir, MAX_BYTES)
+                return await run_shell(prepared.command, timeout, {**shell_environment(), **args.env, **env},
+                                       args.chdir, MAX_BYTES)  # fmt: skip
             case "ssh":
                 command, args = prepared.args
+                if is_local(asset, state.variables):  # the agent's own host: no sshd needed
+                    env = {**shell_environment(), "OPSAGENT_ASSET": asset.name, "OPSAGENT_RUN": str(self.run_id)}
+                    return await run_shell(local_command(command, args.sudo), timeout, env, None, MAX_BYTES)
                 try:
                     options = ssh_options(asset, state.variables)
                 except ValueError as exc:
@@ -320,6 +372,7 @@ class StepRunner:
                 return await self._approve(asset.name, path, prepared.args, timeout)
             case "notify":
                 message, args = prepared.args
+                message = self.redactor.redact(message)  # a notification leaves the agent: no secret in it
                 context = {"runbook": self.runbook.name, "run": self.run_id, "asset": asset.name}
                 if args.receiver:
                     incident = self.request.incident["id"] if self.request.incident else None
@@ -345,7 +398,7 @@ class StepRunner:
                 prepared = self._prepare(probe, state, ctx)
                 left = max(deadline - time.monotonic(), 0.5)
                 last = await self._execute(probe.type, prepared, state, ctx, min(left, probe.timeout or left), "probe")
-                state.secrets.extend(last.secrets)
+                self.redactor.add(*last.secrets)
                 local["result"] = StepResult("probe", probe.type, last.status, datetime.now(), stdout=last.stdout,
                                              stderr=last.stderr, rc=last.rc, data=last.data).registered()  # fmt: skip
             try:
@@ -369,6 +422,7 @@ class StepRunner:
             await asyncio.sleep(args.interval)
 
     async def _approve(self, asset: str, path: str, message: str, timeout: float) -> Output:
+        message = self.redactor.redact(message)
         request = ApprovalRequest(self.run_id, asset, path, message, [], timeout)
         approval_id = await asyncio.to_thread(
             runs.request_approval, self.store, self.run_id, asset, path, message, [], self.approver.channel
@@ -389,6 +443,7 @@ class StepRunner:
         incident = self.request.incident
         if incident is None:
             return Output(SKIPPED, message="no triggering incident")
+        args = self.redactor.redact_data(args)
         action = args["action"]
         fields = {"cause": args.get("cause"), "resolution_steps": args.get("steps")}
         actor = f"runbook {self.runbook.name} (run #{self.run_id})"
@@ -463,12 +518,22 @@ class StepRunner:
                 state.context = {**saved, **{k: v for k, v in state.context.items() if k != "failed_step"}}
         return step.ignore_errors
 
-    async def _record(self, state: TargetState, result: StepResult) -> None:
-        secrets = state.secrets
+    def redact(self, result: StepResult) -> None:
+        """The single point where a step result is made safe to keep: every text and every check."""
+        r = self.redactor
+        if not len(r):
+            return
         for attr in ("command", "stdout", "stderr", "message"):
             value = getattr(result, attr)
-            if value and secrets:
-                setattr(result, attr, redact(value, secrets))
+            if value:
+                setattr(result, attr, r.redact(value))
+        for check in result.checks:
+            check.message = r.redact(check.message)
+            check.value = r.redact(check.value) if check.value is not None else None
+            check.threshold = r.redact(check.threshold) if check.threshold is not None else None
+
+    async def _record(self, state: TargetState, result: StepResult) -> None:
+        self.redact(result)
         state.steps.append(result)
         state.seq += 1
         committed = self.record(

@@ -1,8 +1,9 @@
 """Jinja2 in a sandbox with strict undefined; every ``{{ }}`` in a command is shell-quoted.
 
 A parameter holding ``; rm -rf /`` reaches the shell as one literal argument. Quoting is the
-default for ``shell`` and ``ssh`` commands; SQL text quotes values as SQL string literals (prefer
-bound ``params`` anyway); device CLIs have no quoting, so a ``cli`` value is refused when it holds
+default for ``shell`` and ``ssh`` commands; in SQL every ``{{ value }}`` becomes a bound parameter
+(``%s``, passed to the driver beside the step's own ``params``: no quoting rules of any dialect);
+device CLIs have no quoting, so a ``cli`` value is refused when it holds
 a line break or control character (it could start another command). An author who really means
 to splice shell syntax writes ``{{ x | raw }}`` and owns the consequence.
 """
@@ -13,6 +14,7 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, TemplateError, UndefinedError
@@ -42,15 +44,42 @@ def _shell(value: Any) -> str:
     return shlex.quote(value if isinstance(value, str) else str(value))
 
 
+_BOUND: ContextVar[list[Any] | None] = ContextVar("opsagent_sql_bound", default=None)
+_MARK = "\x00"  # where a bound value goes (a NUL cannot come from YAML text)
+_SQL_TOKEN = re.compile(r"(%%|%s|\x00|%)")
+
+
 def _sql(value: Any) -> str:
+    """A value in SQL text: bound as a driver parameter (``| raw`` splices an identifier verbatim)."""
     if isinstance(value, Raw):
         return str(value)
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return str(value)
-    text = value if isinstance(value, str) else str(value)
-    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+    bound = _BOUND.get()
+    if bound is None:
+        raise ValueError("SQL values are bound parameters: render SQL with Templar.sql_query")
+    bound.append(value if value is None or isinstance(value, bool | int | float | str | list) else str(value))
+    return _MARK
+
+
+def _placeholders(text: str, bound: list[Any], given: list[Any]) -> tuple[str, list[Any]]:
+    """The query with ``%s`` for every bound value and given parameter, in order of appearance.
+
+    With given ``params`` the author already wrote ``%%`` for a literal percent; without, a literal
+    ``%`` of the text is escaped for the driver (it now receives parameters)."""
+    out: list[str] = []
+    params: list[Any] = []
+    values, extra = iter(bound), iter(given)
+    for token in _SQL_TOKEN.split(text):
+        if token == _MARK:
+            out.append("%s")
+            params.append(next(values))
+        elif token == "%s" and given:
+            out.append("%s")
+            params.append(next(extra, None))
+        elif token in ("%", "%s", "%%"):
+            out.append(token if given else token.replace("%", "%%"))
+        else:
+            out.append(token)
+    return "".join(out), params + list(extra)
 
 
 def _cli(value: Any) -> str:
@@ -128,8 +157,18 @@ class Templar:
     def cli_command(self, source: str, ctx: Mapping[str, Any]) -> str:
         return self._render(self.cli, source, ctx)
 
-    def sql_text(self, source: str, ctx: Mapping[str, Any]) -> str:
-        return self._render(self.sql, source, ctx)
+    def sql_query(self, source: str, ctx: Mapping[str, Any], params: list[Any]) -> tuple[str, list[Any]]:
+        """(query, parameters): each ``{{ value }}`` of the text bound through the driver, with the
+        step's own ``params`` (``%s`` placeholders) in their places."""
+        bound: list[Any] = []
+        token = _BOUND.set(bound)
+        try:
+            text = self._render(self.sql, source, ctx) if "{" in source else source
+        finally:
+            _BOUND.reset(token)
+        if not bound:
+            return text, params
+        return _placeholders(text, bound, params)
 
     def render(self, source: str, ctx: Mapping[str, Any]) -> str:
         return self._render(self.text, source, ctx)
@@ -210,10 +249,10 @@ def check_step_templates(step: Step) -> None:
     if step.until is not None:
         _parse(step.until, "until", expression=True)
     _parse(step.value, "value")
-    for rule in step.check:
-        _parse(rule.condition, "check", expression=True)
-        _parse(rule.message, "check.message")
-        _parse(rule.threshold, "check.threshold")
+    for index, rule in enumerate(step.check):  # each error names its field: `opsagent check` gives its line
+        _parse(rule.condition, f"check.{index}.{rule.status}", expression=True)
+        _parse(rule.message, f"check.{index}.message")
+        _parse(rule.threshold, f"check.{index}.threshold")
     if step.type != "block":
         args = step.args
         _walk(args.model_dump(by_alias=True) if hasattr(args, "model_dump") else args, step.type)

@@ -8,6 +8,8 @@ blocking and run in the executor's bounded thread pool.
 from __future__ import annotations
 
 import contextlib
+import os
+import shlex
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,27 @@ def collector_options(asset: Asset, name: str) -> dict[str, Any]:
 
 
 # -- ssh ----------------------------------------------------------------------------------------
+LOCAL_CONNECTION_VARS = ("opsagent_connection", "ansible_connection")
+
+
+def is_local(asset: Asset, variables: dict[str, Any]) -> bool:
+    """The agent's own host: ``ssh`` steps run there directly, no sshd needed (Ansible's
+    ``ansible_connection=local``). Said by a var, or implied by an asset polled by the ``local``
+    collector (psutil on the agent's host) with no SSH settings of its own."""
+    for name in LOCAL_CONNECTION_VARS:
+        if name in variables:
+            return str(variables[name]).lower() == "local"
+    names = {spec.name for spec in asset.collectors}
+    return "local" in names and "ssh" not in names and "ssh" not in asset.credentials
+
+
+def local_command(command: str, sudo: bool) -> str:
+    """An ``ssh`` step's command on the agent's host; ``sudo: true`` uses sudo only when not root already."""
+    if not sudo or os.geteuid() == 0:
+        return command
+    return "sudo -n -- /bin/sh -c " + shlex.quote(command)
+
+
 def ssh_options(asset: Asset, variables: dict[str, Any]) -> SshOptions:
     raw = collector_options(asset, "ssh")
     raw.pop("checks", None)

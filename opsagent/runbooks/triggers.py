@@ -31,7 +31,7 @@ from opsagent.incidents.model import ACTIVE
 from opsagent.runbooks import service
 from opsagent.runbooks.approvals import StoreApprover
 from opsagent.runbooks.context import ApprovalRequest, RunbookError, RunRequest
-from opsagent.runbooks.library import Entry, find
+from opsagent.runbooks.library import Entry, Library, find, read_library
 from opsagent.runbooks.model import RunbookKind
 from opsagent.store import runbook_repo as runs
 from opsagent.store import schema
@@ -42,6 +42,14 @@ EVENT_KIND = "runbook"
 WATCH_SECONDS = 2.0
 ACTOR = "opsagent (runbook)"
 _PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=((?:\"[^\"]*\")|(?:'[^']*')|[^,\s]*)")
+
+
+def _log_issues(library: Library, previous: Library | None) -> None:
+    """Each problem once (not again on every reload while it stays)."""
+    seen = {str(i) for i in previous.issues} if previous else set()
+    for issue in library.issues:
+        if str(issue) not in seen:
+            log.error("runbook left out (the others stay usable): %s", issue)
 
 
 def parse_params(text: str) -> dict[str, str]:
@@ -66,12 +74,26 @@ def _triggered(app: App, incident_ids: list[int]) -> set[int]:
 
 
 class RunbookService:
-    def __init__(self, app: App, entries: dict[str, Entry], report_dir: Path | None = None) -> None:
+    def __init__(self, app: App, entries: dict[str, Entry] | Library, report_dir: Path | None = None) -> None:
         self.app = app
-        self.entries = entries
+        self.library = entries if isinstance(entries, Library) else Library(entries)
+        _log_issues(self.library, None)
         self.report_dir = report_dir or app.config.home / "reports"
         self.tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[int] = set()
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        return self.library.entries
+
+    def reload(self, scheduler: AsyncIOScheduler | None = None) -> Library:
+        """Read the runbook files again; a file now broken keeps its last good version (and says why)."""
+        fresh = read_library(self.app.config.roots, previous=self.library)
+        _log_issues(fresh, self.library)
+        self.library = fresh
+        if scheduler is not None:
+            self.schedule(scheduler)
+        return fresh
 
     # -- schedule -------------------------------------------------------------------------------
     def schedule(self, scheduler: AsyncIOScheduler) -> int:

@@ -236,6 +236,7 @@ runbook_runs = Table(
     Column("finished_at", UtcDateTime),
     Column("summary", Json, nullable=False),
     Column("message", Text, nullable=False, server_default=""),
+    Column("lease_until", UtcDateTime),  # renewed while the run goes on; expired = interrupted (migration 0009)
     Index("ix_runbook_runs_runbook", "runbook", "id"),
     Index("ix_runbook_runs_status", "status"),
 )

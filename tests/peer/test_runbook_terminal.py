@@ -176,7 +176,8 @@ def test_ctrl_c_at_the_prompt_stops_the_run_and_records_it(home: Home) -> None:
     assert code != 0, tail
     run = last_run(home)
     assert run["status"] == "interrupted", run["status"]
-    assert [s["path"] for s in run["steps"]] == ["diagnose"]  # type: ignore[attr-defined]
+    steps = [(s["path"], s["status"]) for s in run["steps"]]  # type: ignore[attr-defined]
+    assert steps == [("diagnose", "ok"), ("confirm restart", "interrupted")]  # the step it was in shows
     [approval] = run["approvals"]  # type: ignore[misc]
     assert approval["status"] == "expired"  # asked, never answered: not left pending
 

@@ -189,3 +189,43 @@ def test_backup_restore_verification(postgres_server: PostgresServer, home: Home
     with psycopg.connect(postgres_server.dsn("postgres"), autocommit=True) as conn:
         left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'opsagent_restore_%'").fetchone()
     assert left == (0,)
+
+
+SQL_ECHO = """\
+name: sql-echo
+targets: "{target}"
+parameters:
+  path: {{type: str}}
+steps:
+  - name: echo
+    sql: {{query: "SELECT {{{{ path }}}} AS p, 'a%' AS pct"}}
+  - name: echo with params
+    sql: {{query: "SELECT %s AS n, {{{{ path }}}} AS p, 'b%%' AS pct", params: [7]}}
+"""
+TRICKY = "C:\\temp\\new O'Brien \\' ; --"
+
+
+def _echo(home: Home, target: str) -> list[dict[str, object]]:
+    home.runbook("sql-echo.yaml", SQL_ECHO.format(target=target))
+    result = home.cli("runbook", "run", "sql-echo", "-e", f"path={TRICKY}")
+    assert result.exit_code == 0, result.output
+    detail = home.json("runbook", "show", str(home.json("runbook", "runs")[0]["id"]))
+    return [s for s in detail["steps"]]
+
+
+@pytest.mark.parametrize("server", ["postgres", "mariadb"])
+def test_sql_values_are_bound_by_the_driver_not_quoted(
+    server: str, request: pytest.FixtureRequest, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backslash arrives as one backslash on PostgreSQL and MariaDB alike (no dialect's quoting)."""
+    if server == "postgres":
+        pg: PostgresServer = request.getfixturevalue("postgres_server")
+        import_inventory(home, [_item("db-echo", pg.port, "postgres", "{postgres: {user: postgres}}")])
+    else:
+        my: MariaDBServer = request.getfixturevalue("mariadb_server")
+        pw = _secret(home, monkeypatch, "OPSAGENT_T_RB_MY_ECHO", my.monitor_password)
+        creds = f"{{mysql: {{user: {my.monitor_user}, password: '{pw}'}}}}"
+        import_inventory(home, [_item("db-echo", my.port, "mysql", creds)])
+    steps = _echo(home, "db-echo")
+    assert [s["stdout"].splitlines()[-1] for s in steps] == [f"{TRICKY}\ta%", f"7\t{TRICKY}\tb%"]
+    assert steps[0]["command"] == f"SELECT %s AS p, 'a%%' AS pct  -- params [{TRICKY!r}]"

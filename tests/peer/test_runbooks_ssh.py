@@ -163,6 +163,7 @@ def test_approval_refused_without_a_terminal_stops_the_target(sshd_server: SshSe
     statuses = [(s["path"], s["status"]) for s in detail["steps"]]
     assert statuses == [("diagnose", "ok"), ("confirm restart", "rejected")]
     assert detail["approvals"][0]["status"] == "rejected"
+    assert detail["approvals"][0]["decided_by"] == "opsagent (no terminal)"  # no person decided
 
 
 INJECTION = """\
@@ -264,7 +265,8 @@ def _wait_for_step(store: Store, name: str, timeout: float = 60) -> int:
         if rows:
             run = runs.get_run(store, rows[0]["id"])
             assert run is not None
-            if any(s["path"] == "first" for s in run["steps"]):
+            long = any(t["message"] == "running: long" for t in run["targets"])  # the next step is noted
+            if any(s["path"] == "first" for s in run["steps"]) and long:
                 return int(rows[0]["id"])
         time.sleep(0.2)
     raise AssertionError("the run never recorded its first step")
@@ -288,6 +290,42 @@ def test_killed_mid_run_is_recorded_as_interrupted(sshd_server: SshServer, home:
     rows = {r["id"]: r for r in home.json("runbook", "runs")}
     assert rows[run_id]["status"] == "interrupted"
     detail = home.json("runbook", "show", str(run_id))
-    assert [s["path"] for s in detail["steps"]] == ["first"]
+    assert [(s["path"], s["status"]) for s in detail["steps"]] == [("first", "ok"), ("long", "interrupted")]
+    assert [(t["asset"], t["status"], t["message"]) for t in detail["targets"]] == [
+        ("h1", "interrupted", "interrupted during step 'long'")
+    ]
     assert detail["finished_at"] is not None
     store.close()
+
+
+def test_a_target_printing_its_own_credential_over_ssh_stores_it_redacted(sshd_server: SshServer, home: Home) -> None:
+    """The asset's postgres password was never used by a step: it is registered before the first one."""
+    secret = f"Pg-{uuid.uuid4().hex[:12]}"
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        pw_file = shared / "pgpw"
+        pw_file.write_text(secret + "\n")
+        pw_file.chmod(0o644)  # the sshd's user reads it as the target would its own config
+        item = ssh_asset(sshd_server, "db9").replace(
+            "credentials: {ssh: {", f"credentials: {{postgres: {{user: mon, password: 'file:{pw_file}'}}, ssh: {{"
+        )
+        import_inventory(home, [item])
+        home.runbook(
+            "leak.yaml",
+            f"name: leak\nkind: inspection\ntargets: linux\nsteps:\n"
+            f"  - name: print it\n    ssh: cat {pw_file}\n    register: out\n    value: '{{{{ out.stdout }}}}'\n"
+            f"    check: [{{warn: 'out.stdout != \"\"', message: 'saw {{{{ out.stdout }}}}'}}]\n",
+        )
+        result = home.cli("runbook", "run", "leak", "-v")
+        assert secret not in result.output
+        run_id = home.json("runbook", "runs")[0]["id"]
+        detail = home.json("runbook", "show", str(run_id))
+        step = detail["steps"][0]
+        assert step["status"] == "ok" and step["stdout"] == "***\n"
+        assert step["checks"][0] == {"status": "warn", "message": "saw ***", "value": "***", "threshold": None}
+        report = home.path / "leak.html"
+        assert home.cli("runbook", "show", str(run_id), "--report", str(report)).exit_code == 0
+        assert secret not in json.dumps(detail) and secret not in report.read_text()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

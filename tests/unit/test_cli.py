@@ -99,7 +99,7 @@ def test_failed_import_changes_nothing(run, tmp_path: Path) -> None:  # type: ig
     )
     result = run("inventory", "import", str(bad))
     assert result.exit_code == 2
-    assert f"{bad}:9: assets.3.credentials:" in result.output and "public" not in result.output
+    assert f"{bad}:9: assets.3.credentials.snmp.community:" in result.output and "public" not in result.output
     assert run("inventory", "list", "-o", "json").output == before
 
 

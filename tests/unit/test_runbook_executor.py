@@ -3,6 +3,8 @@ with until, when, register, checks, serial batches, max_fail_percentage, paramet
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +226,17 @@ def test_templating_quotes_sandboxes_and_is_strict() -> None:
     assert t.command("echo {{ v }}", {"v": evil}) == "echo ''\"'\"'; rm -rf / #$(reboot)`id`'"
     assert t.command("ls {{ d | raw }}", {"d": "/tmp /var"}) == "ls /tmp /var"
     assert t.command("rm {{ fs | shell_args }}", {"fs": ["a b", "c"]}) == "rm 'a b' c"
-    assert t.sql_text("WHERE x = {{ v }}", {"v": "o'k"}) == "WHERE x = 'o''k'"
+    # SQL values are bound through the driver (no dialect's quoting), beside the step's own %s params.
+    assert t.sql_query("WHERE x = {{ v }}", {"v": "o'k"}, []) == ("WHERE x = %s", ["o'k"])
+    assert t.sql_query("WHERE p = {{ p }} AND n LIKE 'a%' AND t = {{ t | raw }}", {"p": "C:\\temp", "t": "x"}, []) == (
+        "WHERE p = %s AND n LIKE 'a%%' AND t = x",
+        ["C:\\temp"],
+    )
+    assert t.sql_query("a = %s AND b = {{ b }} AND c = %s AND d LIKE 'x%%'", {"b": 2}, [1, 3]) == (
+        "a = %s AND b = %s AND c = %s AND d LIKE 'x%%'",
+        [1, 2, 3],
+    )
+    assert t.sql_query("SELECT 'a%' WHERE x = %s", {}, [1]) == ("SELECT 'a%' WHERE x = %s", [1])  # untouched
     with pytest.raises(RenderError, match="undefined"):
         t.command("echo {{ nope }}", {})
     with pytest.raises(RenderError):
@@ -292,3 +304,61 @@ steps:
     result = await run(store, rb, inventory(20), params={"code": reader})
     assert result.status == "succeeded", {t.asset: t.message for t in result.targets.values()}
     assert all(steps_of(store, result, f"h{i}")["second"]["stdout"].strip() == "1" for i in range(20))
+
+
+async def test_an_interrupted_run_shows_the_running_step_and_every_target_and_is_retried(
+    store: Store, tmp_path: Path
+) -> None:
+    rb = book("""
+name: r
+steps:
+  - {name: first, shell: 'true'}
+  - {name: slow, shell: "test {{ idx }} -eq 0 || test -e {{ go }} || sleep 60"}
+""")
+    inv = inventory(3, go=str(tmp_path / "go"))
+    seen: list[int] = []
+    task = asyncio.create_task(run(store, rb, inv, on_started=seen.append))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until h0 is done and h1, h2 are inside "slow"
+        await asyncio.sleep(0.1)
+        detail = runs.get_run(store, seen[0]) if seen else None
+        ok = detail is not None and sum(1 for t in detail["targets"] if t["status"] == "ok") == 1
+        if ok and detail is not None and len([s for s in detail["steps"] if s["path"] == "first"]) == 3:
+            break
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    detail = runs.get_run(store, seen[0])
+    assert detail is not None and detail["status"] == "interrupted"
+    targets = {t["asset"]: (t["status"], t["message"]) for t in detail["targets"]}
+    assert targets == {
+        "h0": ("ok", ""),
+        "h1": ("interrupted", "interrupted during step 'slow'"),
+        "h2": ("interrupted", "interrupted during step 'slow'"),
+    }
+    interrupted = [(s["asset"], s["path"]) for s in detail["steps"] if s["status"] == "interrupted"]
+    assert sorted(interrupted) == [("h1", "slow"), ("h2", "slow")]
+    (tmp_path / "go").touch()
+    retry = await run(store, rb, inv, retry_failed=True)
+    assert sorted(retry.targets) == ["h1", "h2"] and retry.status == "succeeded"
+    again = await run(store, rb, inv, retry_failed=True)
+    assert (
+        list(again.targets) == []
+        and again.message == f"nothing to retry: run #{retry.run_id} left no failed or unfinished target"
+    )
+
+
+async def test_a_refused_cli_command_is_kept_in_the_audit(store: Store) -> None:
+    rb = book("""
+name: c
+parameters:
+  iface: {type: str}
+steps:
+  - name: shut
+    cli: {config: ["interface {{ iface }}", "shutdown"]}
+""")
+    result = await run(store, rb, inventory(1), params={"iface": "Gi0/1\nreload"})
+    step = steps_of(store, result)["shut"]
+    assert step["status"] == "failed" and "line break" in step["message"]
+    assert step["command"] == "(config) interface Gi0/1\\nreload\n(config) shutdown"  # what was refused, never sent

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.model import Asset, Group, Inventory
 from opsagent.loader import Document, parse_yaml_file, validation_issues
-from opsagent.secrets import SecretRef, is_reference
+from opsagent.secrets import SecretRef, is_reference, plain_secrets
 
 
 class _GroupBody(BaseModel):
@@ -51,6 +51,10 @@ def absolutize_refs(asset: Asset, base_dir: Path) -> Asset:
 def inventory_from_document(doc: Document) -> Inventory:
     """Validate a parsed document, collecting every issue of the file before raising."""
     issues = list(doc.issues)
+    # Refused before anything else, at the line of the very value (the models refuse them too, less precisely).
+    found = [doc.issue(loc, message) for loc, message in plain_secrets(doc.data)]
+    if found:
+        raise ConfigError(issues + found)
     try:
         shape = _File.model_validate(doc.data if doc.data is not None else {})
     except ValidationError as exc:
