@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import getpass
+import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -347,7 +348,7 @@ def _endpoint(
         known_hosts=tuple(options.known_hosts),
         accept_unknown_host_key=options.accept_unknown_host_key,
         connect_timeout=min(options.connect_timeout, max(poll_timeout * 0.5, 0.5)),
-        keepalive=options.keepalive,
+        keepalive=math.ceil(options.keepalive),  # paramiko takes whole seconds
     )
 
 
