@@ -27,7 +27,8 @@ def _timing_fields() -> list[tuple[str, type[BaseModel], str]]:
 
 def test_the_collectors_have_timing_options() -> None:
     found = {(c, f) for c, _, f in _timing_fields()}
-    assert {("ssh", "connect_timeout"), ("ssh", "keepalive"), ("snmp", "timeout"), ("postgres", "connect_timeout")} <= found
+    expected = {("ssh", "connect_timeout"), ("ssh", "keepalive"), ("snmp", "timeout"), ("postgres", "connect_timeout")}
+    assert expected <= found
 
 
 @pytest.mark.parametrize(("collector", "model", "field"), _timing_fields())
