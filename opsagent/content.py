@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from opsagent.alerts.notifyconfig import NOTIFY_KEYS, NotifyConfig
 from opsagent.alerts.rulefile import compile_document
-from opsagent.collectors.profiles import load_profile
+from opsagent.collectors.profiles import inline_option_issues, load_profile
 from opsagent.dashboards import SUFFIXES as DASHBOARD_SUFFIXES
 from opsagent.dashboards import check_dashboard
 from opsagent.errors import ConfigError, ConfigIssue
@@ -73,13 +73,22 @@ def check_file(
     receivers runbook ``notify`` steps may name (None: not checked)."""
     role = _role(path) or _role_by_keys(path)
     checkers: dict[str, Callable[[], object]] = {
-        "inventory": lambda: inventory_from_document(parse_yaml_file(path)),
+        "inventory": lambda: _check_inventory(path, options_models),
         "collectors": lambda: load_profile(path, options_models),
         "alerts": lambda: _check_alerts_file(path),
         "runbooks": lambda: _check_runbook(path, receivers),
         "dashboards": lambda: check_dashboard(path),
     }
     checkers[role]()
+
+
+def _check_inventory(path: Path, options_models: dict[str, type[BaseModel]]) -> object:
+    doc = parse_yaml_file(path)
+    inventory = inventory_from_document(doc)
+    issues = inline_option_issues(doc, options_models)
+    if issues:
+        raise ConfigError(issues)
+    return inventory
 
 
 def _check_runbook(path: Path, receivers: Collection[str] | None) -> object:

@@ -34,6 +34,10 @@ class ConfigError(OpsAgentError):
         super().__init__("\n".join(str(i) for i in issues))
 
 
+class UsageError(OpsAgentError):
+    """A value a person gave (an argument, a runbook parameter) is invalid: exit 2, like a bad flag."""
+
+
 class SelectorError(OpsAgentError):
     """A selector term that names nothing known (never silently an empty match)."""
 

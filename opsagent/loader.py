@@ -6,6 +6,7 @@ pydantic's error locations (tuples of keys and indexes) can be pointed back at t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,9 +17,83 @@ from pydantic import BaseModel, ValidationError
 from opsagent.errors import ConfigError, ConfigIssue
 
 M = TypeVar("M", bound=BaseModel)
-# libyaml's loader keeps marks too and is ~3x faster on big inventories; pure Python elsewhere.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Loc = tuple[str | int, ...]
+
+# Alias expansion is bounded as go-yaml v3 bounds it ("document contains excessive aliasing"): up to
+# 400,000 nodes in all, 99 % of them may come from aliases; the allowed share falls linearly to 10 % at
+# 4,000,000. A "billion laughs" file is refused after composing a few hundred nodes, while an inventory
+# that shares one anchored block between thousands of hosts stays well within the bound.
+_ALIAS_RATIO_LOW, _ALIAS_RATIO_HIGH = 400_000, 4_000_000
+MAX_DEPTH = 200  # nesting levels of collections (the walk and pydantic recurse over them)
+_UNSUPPORTED_TAGS = ("binary", "set", "omap", "pairs")  # no JSON equivalent: the store could not keep them
+
+
+def _allowed_alias_ratio(total: int) -> float:
+    if total <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if total >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (total - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """SafeConstructor whose every failure (``2023-02-29``, ``!!int 0x``, ``!!bool maybe``) is a marked error."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
+            tag = node.tag.rsplit(":", 1)[-1]
+            what = f"invalid {tag} {_short(node.value)}" if _is_scalar(node) else "invalid value"
+            raise yaml.constructor.ConstructorError(None, None, f"{what}: {exc}", node.start_mark) from None
+
+    def construct_unsupported(self, node: yaml.Node) -> Any:
+        tag = node.tag.rsplit(":", 1)[-1]
+        raise yaml.constructor.ConstructorError(None, None, f"the YAML tag !!{tag} is not supported", node.start_mark)
+
+
+for _tag in _UNSUPPORTED_TAGS:
+    _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _Constructor.construct_unsupported)  # type: ignore[type-var]
+
+
+def _is_scalar(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+# libyaml's parser keeps marks too and is ~3x faster on big inventories; pure Python elsewhere.
+_CParser: Any = getattr(yaml, "CParser", None)
+if _CParser is not None:
+
+    class _Loader(_CParser, _Constructor, yaml.resolver.Resolver):  # type: ignore[misc]
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            _Constructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+else:  # pragma: no cover - PyYAML without libyaml
+
+    class _Loader(  # type: ignore[no-redef]
+        yaml.reader.Reader,
+        yaml.scanner.Scanner,
+        yaml.parser.Parser,
+        yaml.composer.Composer,
+        _Constructor,
+        yaml.resolver.Resolver,
+    ):
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            _Constructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
 
 
 class Document:
@@ -37,7 +112,7 @@ class Document:
             if key in self.lines:
                 return self.lines[key]
             key = key[:-1]
-        return self.lines.get((), None)
+        return self.lines.get((), 1)  # an empty document: its first line
 
     def issue(self, loc: Sequence[str | int], message: str) -> ConfigIssue:
         field = ".".join(str(p) for p in loc)
@@ -70,20 +145,55 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], issues: list[ConfigI
             _walk(item, (*loc, index), lines, issues, path)
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _fault(node: yaml.Node, message: str) -> yaml.MarkedYAMLError:
+    return yaml.constructor.ConstructorError(None, None, message, node.start_mark)
+
+
+def check_node_graph(root: yaml.Node) -> None:
+    """Refuse what would explode when expanded: a node that contains itself through an alias
+    (``a: &a [*a]``), nesting deeper than :data:`MAX_DEPTH` and excessive alias expansion.
+
+    Aliased nodes are shared in the composed graph, so one iterative pass with a memo computes the
+    expanded size and height of every node in time linear in the *written* nodes."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            height[key] = 1 + max((height[id(c)] for c in children), default=0)
+            on_path.discard(key)
+            if height[key] > MAX_DEPTH:
+                raise _fault(node, f"nested deeper than {MAX_DEPTH} levels")
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise _fault(node, "recursive alias: this anchored node contains an alias to itself")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+    total, written = size[id(root)], len(size)
+    aliased = total - written
+    if aliased > 100 and total > 1000 and aliased / total > _allowed_alias_ratio(total):
+        raise _fault(root, f"excessive aliasing: {written} written nodes would expand to {total}")
+
+
 def parse_yaml_text(text: str, path: str) -> Document:
-    """Parse one YAML document. A syntax error becomes a located :class:`ConfigError`."""
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ConfigError([ConfigIssue(path, line, "", f"YAML syntax error: {exc.problem or exc}")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(path, None, "", f"YAML error: {exc}")]) from None
-    finally:
-        loader.dispose()
+    """Parse one YAML document. Every failure becomes a :class:`ConfigError` with the line it is on."""
+    node, data = _compose_and_construct(text, path)
     lines: dict[Loc, int] = {}
     issues: list[ConfigIssue] = []
     if node is not None:
@@ -91,12 +201,69 @@ def parse_yaml_text(text: str, path: str) -> Document:
     return Document(path, data, lines, issues)
 
 
-def parse_yaml_file(path: Path) -> Document:
+def _compose_and_construct(text: str, path: str) -> tuple[yaml.Node | None, Any]:
+    bad = _bad_character(text)
+    if bad is not None:
+        raise ConfigError([ConfigIssue(path, bad[0], "", bad[1])])
+    loader = _Loader(text)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read file: {exc}")]) from None
-    return parse_yaml_text(text, str(path))
+        node = loader.get_single_node()
+        if node is not None:
+            check_node_graph(node)
+        return node, loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        where = f" (column {mark.column + 1})" if mark else ""
+        kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
+        raise ConfigError([ConfigIssue(path, line, "", f"{kind}: {exc.problem or exc}{where}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigIssue(path, 1, "", f"YAML error: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError([ConfigIssue(path, 1, "", f"nested deeper than {MAX_DEPTH} levels")]) from None
+    finally:
+        loader.dispose()
+
+
+# What YAML refuses to read (control characters, surrogates, U+FFFE/U+FFFF), found up front so the
+# error says line and column: libyaml's reader only gives a character offset.
+_BAD_CHARACTER = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _bad_character(text: str) -> tuple[int, str] | None:
+    found = _BAD_CHARACTER.search(text)
+    if found is None:
+        return None
+    line, column = line_column(text, found.start())
+    code = ord(found.group())
+    return line, f"unacceptable character U+{code:04X} at column {column} (control characters are not allowed)"
+
+
+def line_column(text: str | bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column of ``offset`` in ``text``."""
+    newline = "\n" if isinstance(text, str) else b"\n"
+    start = text.rfind(newline, 0, offset) + 1  # type: ignore[arg-type]
+    return text.count(newline, 0, offset) + 1, offset - start + 1  # type: ignore[arg-type]
+
+
+def read_text(path: Path) -> str:
+    """A content file's text; unreadable or not UTF-8 is a :class:`ConfigError` with line and column."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read file: {exc.strerror or exc}")]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, _ = line_column(raw, exc.start)
+        column = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        message = f"not valid UTF-8: byte 0x{byte} at column {column} ({exc.reason}); save the file as UTF-8"
+        raise ConfigError([ConfigIssue(str(path), line, "", message)]) from None
+
+
+def parse_yaml_file(path: Path) -> Document:
+    return parse_yaml_text(read_text(path), str(path))
 
 
 def validation_issues(doc: Document, exc: ValidationError, prefix: Loc = ()) -> list[ConfigIssue]:

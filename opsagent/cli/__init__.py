@@ -21,7 +21,7 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from opsagent import __version__
 from opsagent.cli.common import EXIT_INVALID, EXIT_STORE, err_console
-from opsagent.errors import ConfigError, OpsAgentError, SecretError, SelectorError, StoreError
+from opsagent.errors import ConfigError, OpsAgentError, SecretError, SelectorError, StoreError, UsageError
 from opsagent.i18n import apply_process_zone
 
 
@@ -35,7 +35,7 @@ class _Main(click.Group):
             for issue in exc.issues:
                 err_console().print(str(issue), markup=False, highlight=False)
             ctx.exit(EXIT_INVALID)
-        except (SelectorError, SecretError) as exc:
+        except (SelectorError, SecretError, UsageError) as exc:
             err_console().print(f"error: {exc}", markup=False, highlight=False)
             ctx.exit(EXIT_INVALID)
         except StoreError as exc:

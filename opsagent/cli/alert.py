@@ -11,9 +11,9 @@ from opsagent.alerts import silences as sil
 from opsagent.alerts.rulefile import load_rules
 from opsagent.app import App, actor
 from opsagent.cli.common import local_time, output_option, print_json, print_table, short
+from opsagent.cli.params import DURATION
 from opsagent.config import AgentConfig
 from opsagent.store import schema
-from opsagent.units import parse_duration
 
 
 @click.group()
@@ -97,16 +97,18 @@ def _add(kind: str) -> click.Command:
     @click.argument("matchers", nargs=-1, required=True)
     @click.option("--start", help="ISO time (local unless a zone is given); default now.")
     @click.option("--end", help="ISO time; or use --duration.")
-    @click.option("-d", "--duration", default="2h", show_default=True, help="Length when --end is not given.")
+    @click.option(
+        "-d", "--duration", type=DURATION, default="2h", show_default=True, help="Length when --end is not given."
+    )
     @click.option("-c", "--comment", required=True, help="Why (change ticket, work being done).")
     @click.option("--by", help="Creator (default: the login user).")
     @click.pass_obj
     def add(
-        config: AgentConfig, matchers: tuple[str, ...], start: str | None, end: str | None, duration: str,
+        config: AgentConfig, matchers: tuple[str, ...], start: str | None, end: str | None, duration: float,
         comment: str, by: str | None,
     ) -> None:  # fmt: skip
         starts = _parse_time(start, datetime.now(UTC))
-        ends = _parse_time(end, starts + timedelta(seconds=parse_duration(duration)))
+        ends = _parse_time(end, starts + timedelta(seconds=duration))
         app = App(config)
         try:
             new_id = sil.add_silence(app.store, list(matchers), starts, ends, by or actor(), comment, kind)

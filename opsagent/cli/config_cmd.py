@@ -8,6 +8,7 @@ import click
 
 from opsagent.app import App
 from opsagent.cli.common import EXIT_FAILED, console, local_time, output_option, print_json, print_table
+from opsagent.cli.params import DURATION
 from opsagent.config import AgentConfig
 from opsagent.inventory.resolve import GroupIndex
 from opsagent.inventory.selectors import select
@@ -20,7 +21,7 @@ def config_group() -> None:
 
 @config_group.command("backup")
 @click.argument("selector", default="kind=network")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds per CLI step.")
+@click.option("--timeout", type=DURATION, default=30.0, show_default=True, help="Per CLI step (30s, 2m, or seconds).")
 @output_option
 @click.pass_obj
 def backup_cmd(config: AgentConfig, selector: str, timeout: float, output: str) -> None:

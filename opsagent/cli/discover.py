@@ -9,6 +9,7 @@ import click
 
 from opsagent.app import App, actor
 from opsagent.cli.common import EXIT_INVALID, console, output_option, print_json, print_table
+from opsagent.cli.params import DURATION
 from opsagent.config import AgentConfig
 from opsagent.inventory.facts import flatten
 from opsagent.inventory.model import Inventory
@@ -40,8 +41,8 @@ def _candidates(communities: tuple[str, ...], v3: dict[str, Any]) -> list[Any]:
 @click.option("--priv-protocol", default="AES", show_default=True)
 @click.option("--priv-password", help="SNMPv3 privacy password reference (env:/file:).")
 @click.option("--port", default=161, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--timeout", default=1.0, show_default=True, help="Seconds per request.")
-@click.option("--retries", default=1, show_default=True)
+@click.option("--timeout", type=DURATION, default=1.0, show_default=True, help="Per request (500ms, 2s, or seconds).")
+@click.option("--retries", default=1, show_default=True, type=click.IntRange(0, 10))
 @click.option("--concurrency", default=256, show_default=True, type=click.IntRange(1, 4096))
 @click.option("--group", "groups", multiple=True, help="Put discovered assets in this group; repeatable.")
 @click.option("--dry-run", is_flag=True, help="Show what answered; store nothing.")

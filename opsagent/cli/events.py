@@ -8,21 +8,21 @@ import click
 
 from opsagent.app import App
 from opsagent.cli.common import local_time, output_option, print_json, print_table, short
+from opsagent.cli.params import DURATION
 from opsagent.config import AgentConfig
-from opsagent.units import parse_duration
 
 
 @click.command()
 @click.option("--asset", help="Only events of this asset.")
-@click.option("--since", help="Only events newer than this duration, e.g. 1h, 2d.")
+@click.option("--since", type=DURATION, help="Only events newer than this duration, e.g. 1h, 2d.")
 @click.option("-n", "--limit", type=int, default=100, show_default=True)
 @output_option
 @click.pass_obj
-def events(config: AgentConfig, asset: str | None, since: str | None, limit: int, output: str) -> None:
+def events(config: AgentConfig, asset: str | None, since: float | None, limit: int, output: str) -> None:
     """List SNMP traps and informs received by `opsagent serve` (configure `traps:` in the agent config)."""
     from opsagent.traps.repo import list_events
 
-    after = datetime.now(UTC) - timedelta(seconds=parse_duration(since)) if since else None
+    after = datetime.now(UTC) - timedelta(seconds=since) if since else None
     app = App(config)
     try:
         rows = list_events(app.store, asset, after, limit)

@@ -10,6 +10,7 @@ import click
 from opsagent.app import App, actor
 from opsagent.cli.common import (
     EXIT_FAILED,
+    EXIT_INVALID,
     console,
     human_value,
     local_time,
@@ -23,6 +24,7 @@ from opsagent.config import AgentConfig
 from opsagent.inventory.export import to_ansible_yaml, to_native_yaml
 from opsagent.inventory.facts import unflatten
 from opsagent.inventory.importers import load_inventory_file
+from opsagent.inventory.merge import ImportPlan
 from opsagent.inventory.model import Inventory
 from opsagent.inventory.resolve import GroupIndex
 from opsagent.inventory.selectors import select
@@ -102,26 +104,46 @@ def show(config: AgentConfig, name: str, output: str) -> None:
     "--format", "fmt", type=click.Choice(["auto", "yaml", "csv", "ansible"]), default="auto", show_default=True
 )
 @click.option("--prune", is_flag=True, help="Remove assets previously imported from PATH that it no longer lists.")
-@click.option("--dry-run", is_flag=True, help="Validate and show what would change; store nothing.")
+@click.option("--dry-run", is_flag=True, help="Validate and show what would change, host by host; store nothing.")
+@click.option("--force", is_flag=True, help="Take over assets and groups that another import (source) owns.")
 @output_option
 @click.pass_obj
-def import_(config: AgentConfig, path: Path, fmt: str, prune: bool, dry_run: bool, output: str) -> None:
-    """Import our YAML, a CSV sheet, or an Ansible INI/YAML inventory (one transaction: all or nothing)."""
+def import_(config: AgentConfig, path: Path, fmt: str, prune: bool, dry_run: bool, force: bool, output: str) -> None:
+    """Import our YAML, a CSV sheet, or an Ansible INI/YAML inventory (one transaction: all or nothing).
+
+    PATH is the import's source: its assets and groups belong to it, and its `all` vars apply to its
+    own assets only. Changing what another source owns is refused without --force."""
     inv = load_inventory_file(path, None if fmt == "auto" else fmt)
-    if dry_run:
-        summary = {"assets": len(inv.assets), "groups": len(inv.groups), "stored": False}
-    else:
-        # The absolute path is recorded as each asset's source, so --prune later finds them again.
-        source = str(path.resolve())
-        inv = Inventory(
-            groups=inv.groups, assets={n: a.model_copy(update={"source": source}) for n, a in inv.assets.items()}
-        )
-        store = _app(config).store  # seeds the local host first, as every other command does
-        summary = repo.save_inventory(store, inv, prune_source=source if prune else None, actor=actor()).as_dict()
+    store = _app(config).store  # seeds the local host first, as every other command does
+    # The absolute path is each asset's source, so a later import (and --prune) finds them again.
+    plan = repo.import_inventory(
+        store, inv, str(path.resolve()), prune=prune, force=force, dry_run=dry_run, actor=actor()
+    )
+    summary = plan.as_dict() | ({"stored": False} if dry_run else {})
     if output == "json":
-        print_json(summary)
+        print_json(
+            summary | ({"hosts": [h.as_dict() for h in plan.hosts], "conflicts": plan.conflicts} if dry_run else {})
+        )
     else:
+        if dry_run:
+            _print_plan(plan)
         console().print(", ".join(f"{k}: {v}" for k, v in summary.items()))
+    if plan.conflicts and not force:  # only a dry run gets here with conflicts
+        raise click.exceptions.Exit(EXIT_INVALID)
+
+
+def _print_plan(plan: ImportPlan) -> None:
+    marks = {"added": "+", "changed": "~", "removed": "-"}
+    for host in plan.hosts:
+        detail = f": {', '.join(host.fields)}" if host.fields else ""
+        click.echo(_printable(f"{marks[host.action]} {host.name} ({host.action}){detail}"))
+    for conflict in plan.conflicts:
+        click.echo(_printable(f"! {conflict} (needs --force)"))
+
+
+def _printable(text: str) -> str:
+    """Var names come from files others wrote: no terminal control sequences."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 @inventory.command()

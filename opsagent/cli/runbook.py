@@ -26,11 +26,12 @@ from opsagent.cli.common import (
     print_table,
     short,
 )
+from opsagent.cli.params import KEY_VALUE
 from opsagent.config import AgentConfig
 from opsagent.runbooks import report as reports
 from opsagent.runbooks import service
 from opsagent.runbooks.approvals import AutoApprover, TerminalApprover
-from opsagent.runbooks.context import Approver, Observer, RunbookError, RunRequest, parse_extra_vars
+from opsagent.runbooks.context import Approver, Observer, RunbookError, RunRequest
 from opsagent.runbooks.library import Library, find
 from opsagent.runbooks.model import Runbook, Step
 from opsagent.runbooks.results import CHECKED, RunResult, StepResult, TargetResult
@@ -254,7 +255,7 @@ def _run_main(coro: Coroutine[Any, Any, RunResult]) -> RunResult:
 @runbook.command()
 @click.argument("name")
 @click.option("-l", "--limit", help="Inventory selector overriding the runbook's targets.")
-@click.option("-e", "--extra", "extra", multiple=True, help="Parameter as key=value (repeatable).")
+@click.option("-e", "--extra", "extra", type=KEY_VALUE, multiple=True, help="Parameter as key=value (repeatable).")
 @click.option("--check", "check_mode", is_flag=True, help="Dry run: render every command, execute nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Approve every approval step (recorded in your name).")
 @click.option("--retry-failed", is_flag=True, help="Only the targets that failed in the last run.")
@@ -269,7 +270,7 @@ def run(
     config: AgentConfig,
     name: str,
     limit: str | None,
-    extra: tuple[str, ...],
+    extra: tuple[tuple[str, str], ...],
     check_mode: bool,
     yes: bool,
     retry_failed: bool,
@@ -291,7 +292,7 @@ def run(
         request = RunRequest(
             entry.runbook,
             selector=limit,
-            params=parse_extra_vars(extra),
+            params=dict(extra),
             check_mode=check_mode,
             actor=who,
             trigger="cli",

@@ -57,6 +57,41 @@ def _check_options(doc: Document, model: type[BaseModel], options: dict[str, Any
         raise ConfigError(validation_issues(doc, exc, ("options",))) from None
 
 
+def inline_option_issues(doc: Document, options_models: dict[str, type[BaseModel]]) -> list[ConfigIssue]:
+    """Check the ``collectors: [{name, options}]`` an inventory file gives its assets and groups.
+
+    They override a profile key by key, so only the keys written are checked (a required option may
+    come from the profile): an unknown key, a wrong type or ``connect_timeout: soon`` is reported with
+    its line, as ``opsagent check`` reports profiles."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    places: list[tuple[tuple[str | int, ...], Any]] = []
+    for index, asset in enumerate(data.get("assets") or []):
+        places.append((("assets", index), asset))
+    for name, group in (data.get("groups") or {}).items():
+        places.append((("groups", str(name)), group))
+    issues: list[ConfigIssue] = []
+    for loc, holder in places:
+        specs = holder.get("collectors") if isinstance(holder, dict) else None
+        for position, spec in enumerate(specs if isinstance(specs, list) else []):
+            if not isinstance(spec, dict) or not isinstance(spec.get("options"), dict):
+                continue
+            model = options_models.get(str(spec.get("name")))
+            if model is not None:
+                issues += _written_option_issues(doc, model, spec["options"], (*loc, "collectors", position, "options"))
+    return issues
+
+
+def _written_option_issues(
+    doc: Document, model: type[BaseModel], options: dict[str, Any], prefix: tuple[str | int, ...]
+) -> list[ConfigIssue]:
+    try:
+        model.model_validate(options)
+    except ValidationError as exc:
+        wrong = [e for e in exc.errors(include_url=False) if e["type"] != "missing"]
+        return [doc.issue((*prefix, *e["loc"]), e["msg"]) for e in wrong]
+    return []
+
+
 def profile_files(roots: list[Path]) -> list[Path]:
     files: list[Path] = []
     for root in roots:

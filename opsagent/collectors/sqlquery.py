@@ -15,8 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from opsagent.errors import ConfigError
+from opsagent.loader import parse_yaml_file
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -181,9 +183,8 @@ def profile_help(directory: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for path in sorted(directory.glob("*.y*ml")):
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            queries = data["options"]["queries"]
-        except (OSError, yaml.YAMLError, KeyError, TypeError):
+            queries = parse_yaml_file(path).data["options"]["queries"]
+        except (ConfigError, KeyError, TypeError):
             continue
         for query in queries if isinstance(queries, list) else []:
             metrics = query.get("metrics") if isinstance(query, dict) else None

@@ -41,14 +41,31 @@ def to_native_yaml(inv: Inventory) -> str:
     if inv.groups:
         doc["groups"] = {name: _native_group(group) for name, group in inv.groups.items()}
     if inv.assets:
+        index = GroupIndex(inv)
         doc["assets"] = [
-            asset.model_dump(mode="json", exclude={"source"}, exclude_defaults=True) for asset in inv.assets.values()
+            _with_vars(asset, index).model_dump(mode="json", exclude={"source"}, exclude_defaults=True)
+            for asset in inv.assets.values()
         ]
     return _dump(doc)
 
 
+def _with_vars(asset: Asset, index: GroupIndex) -> Asset:
+    extra = surviving_source_vars(asset, index)
+    return asset.model_copy(update={"vars": {**extra, **asset.vars}}) if extra else asset
+
+
+def surviving_source_vars(asset: Asset, index: GroupIndex) -> dict[str, Any]:
+    """The ``all`` vars of the asset's import that no group of it or the asset overrides: written on the
+    asset itself, they keep its effective vars when the export is read back (sources are not exported)."""
+    own = index.source_vars(asset)
+    if not own:
+        return {}
+    overridden = {k for g in index.ordered_groups(asset) if g.name != "all" for k in g.vars} | set(asset.vars)
+    return {k: v for k, v in own.items() if k not in overridden}
+
+
 def _native_group(group: Group) -> dict[str, Any]:
-    return group.model_dump(mode="json", exclude={"name"}, exclude_defaults=True)
+    return group.model_dump(mode="json", exclude={"name", "source"}, exclude_defaults=True)
 
 
 # --- Ansible --------------------------------------------------------------------------------------
@@ -132,7 +149,7 @@ class _AnsibleWriter:
                 out[var] = _ansible_secret(value)
         if asset.kind != self._implied_kind(asset):
             out["opsagent_kind"] = asset.kind.value
-        for key, value in asset.vars.items():
+        for key, value in {**surviving_source_vars(asset, self.index), **asset.vars}.items():
             out.setdefault(key, value)
         return out
 

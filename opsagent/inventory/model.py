@@ -116,6 +116,7 @@ class Group(BaseModel):
     children: list[str] = Field(default_factory=list)
     vars: dict[str, Any] = Field(default_factory=dict)
     collectors: list[CollectorSpec] = Field(default_factory=list)
+    source: str | None = Field(default=None, description="the import that defined the group (its owner)")
 
     @field_validator("name")
     @classmethod
@@ -199,6 +200,10 @@ class Inventory(BaseModel):
 
     groups: dict[str, Group] = Field(default_factory=dict)
     assets: dict[str, Asset] = Field(default_factory=dict)
+    source_vars: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="each import's own ``all`` vars, by import source: they apply to that source's assets only",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Inventory:

@@ -53,11 +53,19 @@ class GroupIndex:
         return head + [self.inventory.groups[n] for n in ordered if n in self.inventory.groups and n != "all"]
 
     def effective_vars(self, asset: Asset) -> dict[str, Any]:
+        """``all``, then the ``all`` vars of the import the asset came from, then its groups, then its own."""
         merged: dict[str, Any] = {}
         for group in self.ordered_groups(asset):
             merged.update(group.vars)
+            if group.name == "all":
+                merged.update(self.source_vars(asset))
+        if "all" not in self.inventory.groups:
+            merged = {**self.source_vars(asset), **merged}
         merged.update(asset.vars)
         return merged
+
+    def source_vars(self, asset: Asset) -> dict[str, Any]:
+        return self.inventory.source_vars.get(asset.source, {}) if asset.source else {}
 
     def effective_collectors(self, asset: Asset) -> list[CollectorSpec]:
         """The asset's own collectors, else those of its most specific group that has any."""

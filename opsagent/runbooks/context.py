@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from opsagent.errors import OpsAgentError
+from opsagent.errors import OpsAgentError, UsageError
 from opsagent.runbooks.model import Parameter, Runbook
 from opsagent.runbooks.results import StepResult, TargetResult
 from opsagent.secrets import REDACTED, is_credential_key, is_sensitive
@@ -16,6 +16,10 @@ from opsagent.units import parse_duration
 
 class RunbookError(OpsAgentError):
     """A run that cannot start (bad parameters, nothing selected, no previous run to retry)."""
+
+
+class ParameterError(RunbookError, UsageError):
+    """A parameter value the caller gave is invalid or missing (the CLI exits 2, the API answers 400)."""
 
 
 @dataclass
@@ -96,7 +100,7 @@ def _coerce(name: str, spec: Parameter, value: Any) -> Any:  # noqa: C901 - one 
             case _:
                 return str(value)
     except (ValueError, TypeError) as exc:
-        raise RunbookError(f"parameter {name}: {value!r} is not a valid {spec.type} ({exc})") from None
+        raise ParameterError(f"parameter {name}: {value!r} is not a valid {spec.type} ({exc})") from None
 
 
 def resolve_params(runbook: Runbook, given: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -107,7 +111,7 @@ def resolve_params(runbook: Runbook, given: Mapping[str, Any]) -> tuple[dict[str
         if name in given:
             explicit[name] = _coerce(name, spec, given[name])
         elif spec.required:
-            raise RunbookError(f"parameter {name} is required (-e {name}=…)")
+            raise ParameterError(f"parameter {name} is required (-e {name}=…)")
         else:
             defaults[name] = _coerce(name, spec, spec.default)
     for name, value in given.items():
@@ -125,7 +129,7 @@ def parse_extra_vars(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise RunbookError(f"-e {item!r}: expected key=value")
+            raise ParameterError(f"-e {item!r}: expected key=value")
         out[key.strip()] = value
     return out
 

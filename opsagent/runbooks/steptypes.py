@@ -48,7 +48,7 @@ class SnmpArgs(_Args):
     version: str | None = Field(default=None, pattern=r"^(1|2c|3)$")
     port: int | None = Field(default=None, ge=1, le=65535)
     retries: int | None = Field(default=None, ge=0, le=10)
-    timeout: float | None = Field(default=None, gt=0, le=60, description="seconds per try (snmpget -t)")
+    timeout: Duration | None = Field(default=None, gt=0, le=60, description="per try (snmpget -t)")
 
 
 class SqlArgs(_Args):

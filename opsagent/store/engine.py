@@ -74,7 +74,10 @@ class Store:
         self.url = url
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # OPSAGENT_HOME unwritable, or a file in the way
+                raise StoreError(f"cannot create the store's directory {exc.filename}: {exc.strerror}") from None
         try:
             self.engine: Engine = create_engine(url, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError) as exc:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from opsagent.errors import UsageError
 from opsagent.inventory.facts import FactChange, diff
+from opsagent.inventory.merge import ImportPlan, plan_import
 from opsagent.inventory.model import Asset, Group, Inventory
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc, now
@@ -50,9 +53,9 @@ def _asset_row(asset: Asset) -> dict[str, Any]:
     return {k: data[k] for k in _ASSET_FIELDS}
 
 
-def _save_groups(conn: Connection, inventory: Inventory) -> None:
+def _save_groups(conn: Connection, groups: Iterable[Group]) -> None:
     existing = set(conn.execute(select(schema.groups.c.name)).scalars())
-    rows = [g.model_dump(mode="json") for g in inventory.groups.values()]
+    rows = [g.model_dump(mode="json") for g in groups]
     new = [r for r in rows if r["name"] not in existing]
     old = [r | {"b_name": r["name"]} for r in rows if r["name"] in existing]
     if new:
@@ -65,6 +68,7 @@ def _save_groups(conn: Connection, inventory: Inventory) -> None:
                 children=bindparam("children"),
                 vars=bindparam("vars"),
                 collectors=bindparam("collectors"),
+                source=bindparam("source"),
             ),
             old,
         )
@@ -80,7 +84,7 @@ def save_inventory(
     summary = ImportSummary(groups=len(inventory.groups))
     stamp = now()
     with store.transaction() as conn:
-        _save_groups(conn, inventory)
+        _save_groups(conn, inventory.groups.values())
         cols = [
             schema.assets.c.id,
             schema.assets.c.name,
@@ -119,13 +123,75 @@ def save_inventory(
 
 def load_inventory(store: Store) -> Inventory:
     with store.engine.connect() as conn:
-        groups = {r.name: Group.model_validate(dict(r._mapping)) for r in conn.execute(select(schema.groups))}
-        cols = [schema.assets.c.name, *(schema.assets.c[f] for f in _ASSET_FIELDS)]
-        assets = {
-            r.name: Asset.model_validate(dict(r._mapping))
-            for r in conn.execute(select(*cols).order_by(schema.assets.c.name))
-        }
-    return Inventory(groups=groups, assets=assets)
+        return _load(conn)
+
+
+def _load(conn: Connection) -> Inventory:
+    groups = {r.name: Group.model_validate(dict(r._mapping)) for r in conn.execute(select(schema.groups))}
+    cols = [schema.assets.c.name, *(schema.assets.c[f] for f in _ASSET_FIELDS)]
+    assets = {
+        r.name: Asset.model_validate(dict(r._mapping))
+        for r in conn.execute(select(*cols).order_by(schema.assets.c.name))
+    }
+    src = schema.inventory_sources
+    source_vars = {r.source: r.vars for r in conn.execute(select(src.c.source, src.c.vars))}
+    return Inventory(groups=groups, assets=assets, source_vars=source_vars)
+
+
+class ImportConflict(UsageError):
+    """The import would take over assets or change groups that another import owns."""
+
+    def __init__(self, plan: ImportPlan) -> None:
+        self.plan = plan
+        lines = "\n".join(f"  {c}" for c in plan.conflicts)
+        super().__init__(
+            f"importing {plan.source} would change what other imports own:\n{lines}\n"
+            "nothing was stored; see `inventory import --dry-run`, and use --force to take them over"
+        )
+
+
+def import_inventory(
+    store: Store,
+    incoming: Inventory,
+    source: str,
+    *,
+    prune: bool = False,
+    force: bool = False,
+    dry_run: bool = False,
+    actor: str = "opsagent",
+) -> ImportPlan:
+    """Import ``incoming`` as the inventory of ``source`` (see :mod:`opsagent.inventory.merge`), in one
+    transaction. A conflict with another source raises :class:`ImportConflict` unless ``force``;
+    ``dry_run`` returns the plan (conflicts included) and stores nothing."""
+    with store.transaction() as conn:
+        plan = plan_import(_load(conn), incoming, source, prune=prune)
+        if dry_run:
+            return plan
+        if plan.conflicts and not force:
+            raise ImportConflict(plan)
+        after = plan.after
+        _save_groups(conn, [after.groups[n] for n in plan.groups])
+        _save_source_vars(conn, source, after.source_vars.get(source))
+        current = {r.name: r.id for r in conn.execute(select(schema.assets.c.id, schema.assets.c.name))}
+        stamp = now()
+        rows = [_asset_row(after.assets[n]) | {"name": n, "updated_at": stamp} for n in plan.write_assets]
+        if new := [r | {"created_at": stamp} for r in rows if r["name"] not in current]:
+            conn.execute(insert(schema.assets), new)
+        if old := [r | {"b_id": current[r["name"]]} for r in rows if r["name"] in current]:
+            values: dict[str, Any] = {k: bindparam(k) for k in (*_ASSET_FIELDS, "updated_at")}
+            conn.execute(update(schema.assets).where(schema.assets.c.id == bindparam("b_id")).values(values), old)
+        if plan.removed:
+            conn.execute(delete(schema.assets).where(schema.assets.c.name.in_(plan.removed)))
+        detail = plan.as_dict() | {"forced": sorted(plan.conflicts)} if force and plan.conflicts else plan.as_dict()
+        store.audit(conn, actor, "inventory.import", source[:255], detail)
+    return plan
+
+
+def _save_source_vars(conn: Connection, source: str, values: dict[str, Any] | None) -> None:
+    src = schema.inventory_sources
+    conn.execute(delete(src).where(src.c.source == source))
+    if values:
+        conn.execute(insert(src), [{"source": source, "vars": values, "updated_at": now()}])
 
 
 def asset_count(store: Store) -> int:

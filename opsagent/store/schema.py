@@ -52,6 +52,16 @@ groups = Table(
     Column("children", Json, nullable=False),
     Column("vars", Json, nullable=False),
     Column("collectors", Json, nullable=False),
+    Column("source", Text),  # the import that defined it (its owner); NULL: before sources were kept
+)
+
+# Each import's own ``all`` vars: they apply to the assets of that source only.
+inventory_sources = Table(
+    "inventory_sources",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("vars", Json, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 facts = Table(

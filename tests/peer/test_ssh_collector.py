@@ -353,3 +353,15 @@ async def test_idle_connection_still_sends_keepalives(sshd_server: SshServer, pr
         assert packetizer._Packetizer__sent_packets - sent >= 2
     finally:
         collector.close()
+
+
+async def test_durations_written_with_units_poll_a_real_server(
+    sshd_server: SshServer, profile: dict[str, Any], collector: Any
+) -> None:
+    """Issue 20 item 14: ``connect_timeout: 1s`` passed `check`, then every poll failed."""
+    spec = make_spec(
+        sshd_server, profile, connect_timeout="1s", command_timeout="30s", keepalive="2m", idle_close="10m"
+    )
+    result = await collector.collect(make_asset(sshd_server), spec, {})
+    assert result.ok, result.message
+    assert result.facts["hostname"]

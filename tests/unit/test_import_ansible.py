@@ -441,3 +441,22 @@ def test_format_detection(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such inventory"):
         load_ansible(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("value", ["{}", "[local]", "{a: 1}"])
+def test_a_connection_or_network_os_that_is_not_a_string_is_a_located_error(tmp_path: Path, value: str) -> None:
+    text = f"all:\n  hosts:\n    h1:\n      ansible_host: 10.0.0.1\n      ansible_connection: {value}\n"
+    path = tmp_path / "hosts.yml"
+    assert issues_of(tmp_path, text, "hosts.yml") == [f"{path}:5: ansible_connection: host 'h1': must be a string"]
+    text = f"all:\n  vars:\n    ansible_network_os: {value}\n  hosts:\n    h1: {{}}\n"
+    assert issues_of(tmp_path, text, "hosts.yml") == [f"{path}:3: ansible_network_os: group 'all': must be a string"]
+
+
+def test_an_inventory_that_is_not_utf8_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    path.write_bytes("[web]\nweb01 owner=Jos\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_ansible(path)
+    assert [str(i) for i in info.value.issues] == [
+        f"{path}:2: not valid UTF-8: byte 0xe9 at column 16 (invalid continuation byte); save the file as UTF-8"
+    ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import getpass
+import math
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -348,7 +349,7 @@ def _endpoint(
         accept_unknown_host_key=options.accept_unknown_host_key,
         pin_file=options.accepted_host_keys_file,
         connect_timeout=min(options.connect_timeout, max(poll_timeout * 0.5, 0.5)),
-        keepalive=options.keepalive,
+        keepalive=math.ceil(options.keepalive),  # paramiko takes whole seconds
     )
 
 

@@ -11,6 +11,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opsagent.collectors.local import DISK_DEVICES_EXCLUDE, FS_TYPES_EXCLUDE, MOUNT_POINTS_EXCLUDE
+from opsagent.units import Duration
 
 _CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -62,8 +63,8 @@ class SshOptions(BaseModel):
     # Connection. The port is the asset's ``port`` when set, else this one.
     port: int = Field(default=22, ge=1, le=65535)
     user: str | None = Field(default=None, description="when credentials.ssh.user is not set")
-    connect_timeout: float = Field(default=10.0, gt=0, description="TCP connect, banner and auth, each")
-    command_timeout: float = Field(default=30.0, gt=0, description="the whole command batch")
+    connect_timeout: Duration = Field(default=10.0, gt=0, description="TCP connect, banner and auth, each")
+    command_timeout: Duration = Field(default=30.0, gt=0, description="the whole command batch")
     known_hosts: list[str] = Field(
         default_factory=lambda: ["~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts"],
         description="host keys are checked against these files (missing files are skipped)",
@@ -82,8 +83,8 @@ class SshOptions(BaseModel):
     sudo: bool = Field(default=False, description="run the whole batch through sudo")
     max_sessions_per_host: int = Field(default=4, ge=1, description="concurrent polls to one address:port")
     persistent: bool = Field(default=True, description="keep the connection open between polls")
-    keepalive: int = Field(default=30, ge=0, description="seconds between keepalives on idle connections (0: off)")
-    idle_close: float = Field(default=600.0, gt=0, description="close a connection unused for this long")
+    keepalive: Duration = Field(default=30, ge=0, description="between keepalives on idle connections (0: off)")
+    idle_close: Duration = Field(default=600.0, gt=0, description="close a connection unused for this long")
     max_output_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Exclusions, as the local collector (node_exporter's defaults).
     fs_types_exclude: str = FS_TYPES_EXCLUDE

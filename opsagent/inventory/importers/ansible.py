@@ -38,7 +38,7 @@ from opsagent.inventory.importers.ansible_draft import IMPLICIT, Draft, GroupDra
 from opsagent.inventory.importers.ansible_ini import IniReader
 from opsagent.inventory.importers.ansible_yaml import YamlReader
 from opsagent.inventory.model import Asset, AssetKind, Group, Inventory
-from opsagent.loader import Document, parse_yaml_text
+from opsagent.loader import Document, parse_yaml_text, read_text
 from opsagent.secrets import SecretRef, is_reference
 
 __all__ = ["load_ansible", "looks_like_yaml"]
@@ -135,9 +135,9 @@ def _sources(path: Path, draft: Draft) -> list[Path]:
 
 def _read_text(path: Path, draft: Draft) -> str | None:
     try:
-        return path.read_text(encoding="utf-8-sig")  # -sig: editors on Windows add a BOM
-    except (OSError, UnicodeDecodeError) as exc:
-        draft.issue((str(path), None), "", f"cannot read file: {exc}")
+        return read_text(path)  # bad UTF-8 is reported with its line and column
+    except ConfigError as exc:
+        draft.issues.extend(exc.issues)
         return None
 
 
@@ -396,8 +396,10 @@ class _Mapper:
                 except ValueError as exc:
                     self.draft.issue(node.var_where[key], key, f"{label}: {exc}")
         for key, slot in _HINTS.items():
-            if key in rest:
+            if isinstance(rest.get(key), str):
                 slots[slot] = rest[key]
+            elif rest.get(key) is not None:  # {} or a list: Ansible itself fails on it later
+                self.draft.issue(node.var_where[key], key, f"{label}: must be a string")
         return slots, rest
 
     def _groups(self) -> dict[str, Group]:

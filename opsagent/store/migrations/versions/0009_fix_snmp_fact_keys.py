@@ -8,7 +8,7 @@ snmp ``serials.<name>``, probe ``probes.<module target>.<attr>``. Keys without d
 unchanged by the new format.
 
 Revision ID: 0009_fix_snmp
-Revises: 0008
+Revises: 0009_fix_runbooks
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_fix_snmp"
-down_revision = "0008"
+down_revision = "0009_fix_runbooks"
 branch_labels = None
 depends_on = None
 
