@@ -23,7 +23,6 @@ from opsagent.incidents.model import ACTIVE
 from opsagent.inventory.facts import unflatten
 from opsagent.metrics import Exposition
 from opsagent.reload import ReloadResult
-from opsagent.runbooks.apiauth import Denied, identify
 from opsagent.sla import api as sla_api
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store import inventory_repo as repo
@@ -154,21 +153,10 @@ async def incidents(request: web.Request) -> web.Response:
     return web.json_response(rows, dumps=lambda d: json.dumps(d, default=str))
 
 
-def write_denied(request: web.Request) -> web.Response | None:
-    """The JSON API's write check (bearer token of ``api_token_ref``/``api_tokens``): None when allowed."""
-    who = identify(request.app[APP_KEY].config, request.headers.get("Authorization", ""))
-    if not isinstance(who, Denied):
-        return None
-    headers = {"WWW-Authenticate": "Bearer"} if who.status == 401 else None
-    return web.json_response({"error": who.error}, status=who.status, headers=headers)
-
-
 async def reload_config(request: web.Request) -> web.Response:
     """``POST /-/reload``: as SIGHUP; 200 when the new content is in place, 500 with every problem
     (the previous content stays) as Prometheus answers."""
-    denied = write_denied(request)
-    if denied is not None:
-        return denied
+    auth.require_write(request)  # the one authentication path of every write (401/403/503)
     result = await request.app[RELOAD_KEY]()
     body = {"status": "success" if result.ok else "error", "errors": result.errors}
     return web.json_response(body, status=200 if result.ok else 500)
