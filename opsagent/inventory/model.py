@@ -92,7 +92,16 @@ def _check_credentials(creds: Credentials) -> Credentials:
             snmp["version"] = snmp_version(snmp["version"])
         except ValueError as exc:
             raise ValueError(f"snmp.version: {exc}") from None
+        _check_snmp_secrets(snmp)
     return creds
+
+
+def _check_snmp_secrets(snmp: dict[str, str | int | bool]) -> None:
+    """An explicit version names what the poll needs: a v3 user, or a v1/v2c community."""
+    if snmp["version"] == "3" and not (snmp.get("user") or snmp.get("username")):
+        raise ValueError("snmp.version 3 needs snmp.user (with auth_password / priv_password references)")
+    if snmp["version"] != "3" and not snmp.get("community"):
+        raise ValueError(f"snmp.version {snmp['version']} needs snmp.community (an env: or file: reference)")
 
 
 def _tags(value: Any) -> Any:
@@ -171,10 +180,10 @@ class Asset(BaseModel):
         given = self.credentials.get("snmp", {}).get("version")
         for index, spec in enumerate(self.collectors):
             option = spec.options.get("version") if spec.name == "snmp" else None
-            if given is None or option is None:
+            if option is None:
                 continue
             try:
-                ok = snmp_version(option) == given
+                ok = snmp_version(option) == given or given is None
             except ValueError as exc:
                 raise ValueError(f"collectors[{index}].options.version: {exc}") from None
             if not ok:

@@ -56,7 +56,32 @@ def test_effective_version() -> None:
     assert version_of(v3, SnmpOptions(version="3")) == "3"
     assert version_of(Asset(name="b", credentials={"snmp": {"community": "env:C"}}), SnmpOptions()) == "2c"
     # the collector option (or a runbook step's override) is explicit and wins
-    assert version_of(Asset(name="c", credentials={"snmp": {"version": "2c"}}), SnmpOptions(version="1")) == "1"
+    v2c = Asset(name="c", credentials={"snmp": {"version": "2c", "community": "env:C"}})
+    assert version_of(v2c, SnmpOptions(version="1")) == "1"
     assert SnmpOptions.model_validate({"version": 3}).version == "3"
     with pytest.raises(ValueError, match="1, 2c or 3"):
         SnmpOptions.model_validate({"version": "4"})
+
+
+@pytest.mark.parametrize(
+    ("snmp", "message"),
+    [
+        ("{version: 3, community: env:C}", "snmp.version 3 needs snmp.user"),
+        ("{version: 2c, user: ops, auth_password: env:A}", "snmp.version 2c needs snmp.community"),
+    ],
+)
+def test_an_explicit_version_names_what_it_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snmp: str, message: str
+) -> None:
+    body = f"assets:\n  - name: sw1\n    kind: network\n    credentials:\n      snmp: {snmp}\n"
+    code, out, inv = check(tmp_path, monkeypatch, body)
+    assert code == 2 and f"{inv}:4:" in out and message in out, out
+
+
+def test_a_bad_collector_option_version_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = (
+        "assets:\n  - name: sw1\n    kind: network\n    credentials: {snmp: {community: env:C}}\n"
+        "    collectors: [{name: snmp, options: {version: 4}}]\n"
+    )
+    code, out, inv = check(tmp_path, monkeypatch, body)
+    assert code == 2 and f"{inv}:2:" in out and "collectors[0].options.version" in out, out

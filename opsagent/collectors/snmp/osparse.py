@@ -108,7 +108,7 @@ def _first_version(text: str) -> str:
 def _strip_model(version: str, descr: str) -> str:
     """``SM4200-16GEF8GE-AC_6.0.222.39`` (Maipu, Digital China) → ``6.0.222.39``."""
     head, sep, rest = version.partition("_")
-    return rest if sep and rest[:1].isdigit() and head in descr.split()[0:1] + descr.split() else version
+    return rest if sep and rest[:1].isdigit() and head in descr.split() else version
 
 
 # (vendor or "" for any, pattern on sysDescr, prefer it to the ENTITY-MIB model)
