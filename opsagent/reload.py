@@ -33,6 +33,7 @@ from opsagent.traps.rules import TrapRule, load_trap_rules
 log = logging.getLogger(__name__)
 
 RUNBOOK_JOB_PREFIX = "runbook:"
+SLA_JOB_ID = "sla-tick"  # args (app, policy, notify config, tick state)
 
 
 @dataclass
@@ -142,6 +143,9 @@ class Reloader:
         self.poller.profiles = content.profiles
         await self.engine.replace_rules(content.rules, content.notify)
         replace_model(self.policy, content.policy)  # the engine's classifier and the SLA tick use it too
+        sla = self.scheduler.get_job(SLA_JOB_ID)
+        if sla is not None:  # escalations notify through the new receivers (the policy changed in place)
+            sla.modify(args=(*sla.args[:2], content.notify, *sla.args[3:]))
         self.runbooks.library = Library(content.runbooks)
         for job in self.scheduler.get_jobs():
             if job.id.startswith(RUNBOOK_JOB_PREFIX):
