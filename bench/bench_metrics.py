@@ -3,9 +3,10 @@ Gauge objects holding the same series, in the same run. Goal: opsagent < 0.5 s.
 
 A poll only stores values (a target's exposition text is rendered by the first scrape after its
 poll, once), so the figures are: a first poll round (layouts built), a steady round (same series,
-new values), the first scrape after that round (renders every target), and repeated scrapes. Then the multi-target scrapes (``/metrics?target=ASSET``, one per asset, as
-Prometheus makes them with the generated scrape config): one asset's answer from the registry's
-per-asset index, beside the same answer found by filtering every target's batches.
+new values), the first scrape after that round (renders every target), and repeated scrapes.
+Then the multi-target scrapes (``/metrics?target=ASSET``, one per asset, as Prometheus makes them
+with the generated scrape config): one asset's answer from the registry's per-asset index, beside
+the same answer found by filtering every target's batches.
 
     .venv/bin/python bench/bench_metrics.py [--series 100000]
 """

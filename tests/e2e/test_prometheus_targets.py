@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.dashboard_queries import panel_queries, substitute, variable_selectors
-from tests.e2e.agent import Agent, opsagent, start_agent
+from tests.e2e.agent import Agent, opsagent, start_agent, wait_until
 from tests.peers.ports import LOCALHOST
 from tests.peers.postgres import PostgresServer
 from tests.peers.prometheus import PrometheusHandle, StartPrometheus
@@ -123,8 +123,14 @@ def test_a_dead_asset_is_up_0_and_nothing_is_ingested_twice(setup: Setup) -> Non
     assert setup.agent.get("/metrics?target=nosuch")[0] == 404
     assert setup.agent.get("/metrics?target=web01&collector=snmp")[0] == 404
     assert setup.agent.get("/metrics?scope=bogus")[0] == 400
-    status, _, body = setup.agent.get("/metrics?target=dead01&collector=snmp")
-    assert status == 503 and "snmp: " in body
+    # once its first poll has failed (before that it is 404, not polled yet)
+    body = wait_until(
+        lambda: (r := setup.agent.get("/metrics?target=dead01&collector=snmp"))[0] == 503 and r[2],
+        30,
+        "a 503 for the dead device",
+        setup.agent.log,
+    )
+    assert "snmp: " in body
 
 
 def _assert_dashboard_has_data(prom: PrometheusHandle, name: str, values: dict[str, str], ready: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +48,15 @@ def home(tmp_path: object, monkeypatch: pytest.MonkeyPatch, sshd_server: SshServ
     return h
 
 
+def at_a_terminal() -> None:
+    """In the child before exec: Ctrl-C and Ctrl-\\ at their defaults, as a shell at a terminal
+    starts a foreground command. An ignored signal stays ignored across fork and exec, and a test
+    runner started with `&` by a shell without job control (a CI script, `cmd &` under load)
+    ignores SIGINT: the child would inherit that, and Ctrl-C at the prompt would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def spawn(home: Home, *args: str) -> pexpect.spawn:
     env = {**os.environ, **home.env, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"}
     env.pop("NO_COLOR", None)
@@ -57,6 +67,7 @@ def spawn(home: Home, *args: str) -> pexpect.spawn:
         encoding="utf-8",
         timeout=TIMEOUT,
         dimensions=(40, 120),
+        preexec_fn=at_a_terminal,
     )
 
 
@@ -129,7 +140,7 @@ def test_live_progress_bar_is_drawn_at_a_terminal(home: Home) -> None:
     env = {**os.environ, **home.env, "TERM": "xterm"}
     child = pexpect.spawn(
         sys.executable, ["-m", "opsagent", "runbook", "run", "slow"], env=env, encoding="utf-8",
-        timeout=TIMEOUT, dimensions=(40, 120),
+        timeout=TIMEOUT, dimensions=(40, 120), preexec_fn=at_a_terminal,
     )  # fmt: skip
     child.expect(r"run #\d+: slow on 2 target\(s\)")
     child.expect(r"slow\s.*0/2")  # the bar: runbook name, bar, done/total
@@ -168,8 +179,16 @@ def test_stdin_not_a_terminal_fails_clearly_instead_of_waiting(home: Home) -> No
     assert run["approvals"][0]["status"] == "rejected"  # type: ignore[index]
 
 
-def test_ctrl_c_at_the_prompt_stops_the_run_and_records_it(home: Home) -> None:
-    child = spawn(home, "svc-restart", "-l", "web1")
+@pytest.mark.parametrize("runner_sigint", ["default", "ignored"])
+def test_ctrl_c_at_the_prompt_stops_the_run_and_records_it(home: Home, runner_sigint: str) -> None:
+    """Also when the test runner itself ignores SIGINT (started in the background by a shell
+    without job control): the agent at its terminal must still stop on Ctrl-C."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if runner_sigint == "ignored" else None
+    try:
+        child = spawn(home, "svc-restart", "-l", "web1")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     child.expect(r"\[y/N\]: ")
     child.sendintr()
     code, tail = finish(child)
