@@ -37,9 +37,11 @@ async def test_primary_figures_match_info(redis_pair: RedisPair, monkeypatch: py
     blocker = redis_pair.primary.client()
     thread = threading.Thread(target=blocker.blpop, args=(["opsagent:queue"], 3))
     thread.start()
-    deadline = time.monotonic() + 10  # the blocked client is in place (not a fixed sleep: the machine is busy)
-    while client.info("clients")["blocked_clients"] < 1:
-        assert time.monotonic() < deadline, "BLPOP did not block"
+    # The blocked client is in place and the replica has acknowledged an offset (it does every
+    # second): waited for, not a fixed sleep, as the machine is busy.
+    deadline = time.monotonic() + 10
+    while client.info("clients")["blocked_clients"] < 1 or client.info("replication")["slave0"]["offset"] <= 0:
+        assert time.monotonic() < deadline, "BLPOP did not block or the replica never acknowledged"
         time.sleep(0.05)
     result = await poll(asset(redis_pair.primary.port, monkeypatch, redis_pair.password), "redis")
     info = client.info()
