@@ -188,6 +188,7 @@ def test_redis_info_samples_status_words_and_scale() -> None:
             "too_many_connections",
         ),
         ("(1040, 'Too many connections')", "too_many_connections"),
+        ("max number of clients reached", "too_many_connections"),  # Redis maxclients
         ("(1203, \"User m already has more than 'max_user_connections' active connections\")", "too_many_connections"),
     ],
 )
