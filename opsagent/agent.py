@@ -75,7 +75,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     trap_rules = load_trap_rules(app.config.roots) if app.config.traps is not None else []  # and trap rules
     await asyncio.to_thread(engine.restore)
     scheduler = make_scheduler()
-    poller = app.poller(profiles)
+    poller = app.poller(profiles, serving=True)
     poller.sink = _poking(poller.sink, engine)
     tune_for_polling()  # many short-lived samples per poll: fewer, cheaper cycle-collector passes
     jobs = PollJobs(scheduler, poller, app.metrics)

@@ -42,7 +42,7 @@ class Poller:
         metrics: MetricsRegistry,
         *,
         max_concurrency: int = 64,
-        probation_concurrency: int = 32,
+        probation_concurrency: int | None = None,
         sink: ResultSink | None = None,
     ) -> None:
         self.collectors = collectors
@@ -50,7 +50,8 @@ class Poller:
         self.metrics = metrics
         self.sink = sink
         self._limit = asyncio.Semaphore(max_concurrency)  # targets whose last poll succeeded
-        self._probation = asyncio.Semaphore(probation_concurrency)  # first polls and failing targets
+        # first polls and failing targets; by default as many slots (a one-shot fan-out has no history)
+        self._probation = asyncio.Semaphore(probation_concurrency or max_concurrency)
         self._healthy: set[tuple[str, str]] = set()
         self._strikes: dict[tuple[str, str], int] = {}  # healthy targets' bad polls in a row
         self._busy: set[tuple[str, str]] = set()
