@@ -83,7 +83,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     keys = {(asset.name, spec.name) for asset, spec, _vars in targets}
     await asyncio.to_thread(engine.restore, grace, lambda: not keys <= set(app.metrics.history.producers()))
     scheduler = make_scheduler()
-    poller = app.poller(profiles)
+    poller = app.poller(profiles, serving=True)
     poller.sink = _poking(poller.sink, engine)
     tune_for_polling()  # many short-lived samples per poll: fewer, cheaper cycle-collector passes
     jobs = PollJobs(scheduler, poller, app.metrics)

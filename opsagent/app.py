@@ -101,13 +101,16 @@ class App:
             )
         return out
 
-    def poller(self, profiles: dict[tuple[str, str], Profile] | None = None, *, record: bool = True) -> Poller:
+    def poller(
+        self, profiles: dict[tuple[str, str], Profile] | None = None, *, record: bool = True, serving: bool = False
+    ) -> Poller:
+        """``serving``: the agent's scheduled polls, where targets not known healthy get their own budget."""
         return Poller(
             self.collectors,
             profiles if profiles is not None else self.load_profiles(),
             self.metrics,
             max_concurrency=self.config.max_concurrent_polls,
-            probation_concurrency=self.config.max_concurrent_failing_polls,
+            probation_concurrency=self.config.max_concurrent_failing_polls if serving else None,
             sink=self.record_result if record else None,
         )
 

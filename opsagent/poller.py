@@ -5,10 +5,10 @@ Every call returns a :class:`CollectResult`, whatever went wrong.
 
 Two concurrency budgets, as Zabbix keeps separate pollers for unreachable hosts: targets whose last
 poll succeeded within ``FAST_POLL_SECONDS`` share ``max_concurrency`` slots; the others (a first
-poll, a target that has been failing, timing out or answering slowly: a dead TCP probe is an OK poll
-that waits out its connect timeout) share ``probation_concurrency`` slots. Hundreds of dead targets,
-each holding a slot until its timeout, then queue among themselves and never in front of a healthy
-target.
+poll, a target that has been failing, timing out or answering slowly for ``STRIKES`` polls: a dead
+TCP probe is an OK poll that waits out its connect timeout) share ``probation_concurrency`` slots.
+Hundreds of dead targets, each holding a slot until its timeout, then queue among themselves and
+never in front of a healthy target.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from opsagent.metrics import MetricsRegistry
 log = logging.getLogger(__name__)
 
 ResultSink = Callable[[CollectResult], Awaitable[None]]
-# A poll that succeeded faster than this keeps its target in the healthy budget.
+# A poll that succeeded faster than this keeps its target in the healthy budget; a healthy target
+# leaves it after this many polls in a row that were not (one slow poll on a busy machine is a blip).
 FAST_POLL_SECONDS = 1.0
+STRIKES = 2
 
 
 class Poller:
@@ -40,7 +42,7 @@ class Poller:
         metrics: MetricsRegistry,
         *,
         max_concurrency: int = 64,
-        probation_concurrency: int = 32,
+        probation_concurrency: int | None = None,
         sink: ResultSink | None = None,
     ) -> None:
         self.collectors = collectors
@@ -48,8 +50,10 @@ class Poller:
         self.metrics = metrics
         self.sink = sink
         self._limit = asyncio.Semaphore(max_concurrency)  # targets whose last poll succeeded
-        self._probation = asyncio.Semaphore(probation_concurrency)  # first polls and failing targets
+        # first polls and failing targets; by default as many slots (a one-shot fan-out has no history)
+        self._probation = asyncio.Semaphore(probation_concurrency or max_concurrency)
         self._healthy: set[tuple[str, str]] = set()
+        self._strikes: dict[tuple[str, str], int] = {}  # healthy targets' bad polls in a row
         self._busy: set[tuple[str, str]] = set()
         self._tasks: dict[tuple[str, str], asyncio.Future[CollectResult]] = {}  # collector work in flight
         # target -> (spec, its profile, resolved spec): a target's spec and profile are the same
@@ -85,10 +89,7 @@ class Poller:
             if key not in self._tasks:
                 self._busy.discard(key)
             raise
-        if result.ok and result.duration < FAST_POLL_SECONDS:
-            self._healthy.add(key)
-        else:
-            self._healthy.discard(key)
+        self._judge(key, result)
         self.metrics.record(result, time.time())
         if self.sink is not None:
             try:
@@ -141,9 +142,21 @@ class Poller:
         if not task.cancelled() and task.exception() is not None:  # retrieved, so asyncio stays quiet
             log.debug("poll %s/%s ended with %r", *key, task.exception())
 
+    def _judge(self, key: tuple[str, str], result: CollectResult) -> None:
+        """Which budget the target's next poll takes (see the module's docstring)."""
+        if result.ok and result.duration < FAST_POLL_SECONDS:
+            self._healthy.add(key)
+            self._strikes.pop(key, None)
+        elif key in self._healthy:
+            strikes = self._strikes[key] = self._strikes.get(key, 0) + 1
+            if strikes >= STRIKES:
+                self._healthy.discard(key)
+                del self._strikes[key]
+
     def forget(self, asset: str, collector: str) -> None:
         """A target left the inventory: drop what the poller kept about it."""
         self._healthy.discard((asset, collector))
+        self._strikes.pop((asset, collector), None)
         self._resolved.pop((asset, collector), None)
 
     async def poll_many(self, targets: Iterable[tuple[Asset, CollectorSpec, dict[str, Any]]]) -> list[CollectResult]:

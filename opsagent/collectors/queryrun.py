@@ -225,9 +225,9 @@ class QueryRunner:
         # Counters start at 0 for every query so a rate() sees the first error.
         name = f"{self.prefix}_exporter_query_errors_total"
         for spec in applicable:
-            if not spec.optional:
-                count = state.errors_total.get(spec.name, 0)
-                out.samples.append(Sample(name, (("query", spec.name),), float(count), "counter"))
+            count = state.errors_total.get(spec.name)
+            if not spec.optional or count is not None:  # an optional query once it has timed out
+                out.samples.append(Sample(name, (("query", spec.name),), float(count or 0), "counter"))
                 if self.success_metric is not None:
                     ok = 0.0 if spec.name in out.errors else 1.0
                     out.samples.append(Sample(self.success_metric, (("collector", spec.name),), ok, "gauge"))

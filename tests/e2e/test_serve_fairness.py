@@ -2,13 +2,14 @@
 
 Dead targets are 127.0.0.1 ports that never answer: a listener whose accept queue is full (one
 connection held, ``listen(0)``) drops every further SYN, exactly as a firewall DROP does, so each
-poll waits for its connect timeout. Some are probed over TCP (asyncio), some are PostgreSQL targets
-(a blocking driver in a worker thread). Beside them, localhost is polled every second by the local
-collector (psutil, in a worker thread). Its polls are counted from the agent's own
+poll waits for its connect timeout; a UDP socket that never reads leaves SNMP unanswered. Some are
+probed over TCP (asyncio), some are SNMP agents (asyncio), some PostgreSQL servers (a blocking
+driver in a worker thread). Beside them, localhost is polled every second by the local collector
+(psutil, in a worker thread). Its polls are counted from the agent's own
 ``opsagent_collect_last_success_timestamp_seconds`` (each successful poll stamps a new time).
-Dead targets are polled every 10 s with 2 s timeouts: more than their budget of concurrent polls can
-serve, so they queue (and skip polls) among themselves. Then SIGTERM with many polls in flight: a
-clean, prompt stop with no traceback in the log.
+Dead targets are polled every 10 s with 1-2 s timeouts: more than their budget of concurrent polls
+can serve, so they queue (and skip polls) among themselves. Then SIGTERM with many polls in flight:
+a clean, prompt stop with no traceback in the log.
 """
 
 from __future__ import annotations
@@ -27,10 +28,22 @@ from tests.e2e.agent import Agent, start_agent
 
 pytestmark = pytest.mark.peer
 
-DEAD_PROBES = 400  # TCP probes (asyncio)
+DEAD_PROBES = 300  # TCP probes (asyncio)
+DEAD_SNMP = 100  # SNMP agents that never answer (asyncio, UDP)
 DEAD_DATABASES = 100  # PostgreSQL targets (psycopg in a worker thread)
 DEAD_INTERVAL = "10s"
 WATCH_SECONDS = 45.0
+
+
+@pytest.fixture
+def silent_udp() -> Iterator[int]:
+    """A 127.0.0.1 UDP port bound by a socket that never reads: SNMP requests go unanswered."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
 
 
 @pytest.fixture
@@ -48,7 +61,7 @@ def blackhole() -> Iterator[int]:
         listener.close()
 
 
-def write_content(home: Path, dead_port: int) -> None:
+def write_content(home: Path, dead_port: int, silent_port: int) -> None:
     lines = [
         "assets:",
         "  - name: localhost",
@@ -65,6 +78,15 @@ def write_content(home: Path, dead_port: int) -> None:
             "        options:",
             "          modules: {tcp_short: {prober: tcp, timeout: 2s}}",
             f"          probes: [{{module: tcp_short, target: '127.0.0.1:{dead_port}'}}]",
+        ]
+    for i in range(DEAD_SNMP):
+        lines += [
+            f"  - name: dead-snmp-{i:03d}",
+            "    kind: network",
+            "    address: 127.0.0.1",
+            "    credentials: {snmp: {community: 'env:OPSAGENT_T_SNMP_COMMUNITY'}}",
+            f"    collectors: [{{name: snmp, interval: {DEAD_INTERVAL}, options: {{port: {silent_port}, "
+            "timeout: 1s, retries: 1}}]",
         ]
     for i in range(DEAD_DATABASES):
         lines += [
@@ -100,8 +122,11 @@ def watch_polls(agent: Agent, seconds: float) -> list[float]:
     return stamps
 
 
-def test_dead_targets_never_delay_localhost(tmp_path: Path, blackhole: int) -> None:
-    write_content(tmp_path, blackhole)
+def test_dead_targets_never_delay_localhost(
+    tmp_path: Path, blackhole: int, silent_udp: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPSAGENT_T_SNMP_COMMUNITY", "public")
+    write_content(tmp_path, blackhole, silent_udp)
     agent = start_agent(tmp_path)
     try:
         stamps = watch_polls(agent, WATCH_SECONDS)

@@ -8,13 +8,14 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from opsagent.collectors.base import Outcome
 from tests.peer.dbhelpers import poll, value
 from tests.peers.ports import LOCALHOST, free_port
-from tests.peers.redis import RedisPair
+from tests.peers.redis import PASSWORD, RedisPair, start_redis
 
 pytestmark = pytest.mark.peer
 
@@ -37,9 +38,11 @@ async def test_primary_figures_match_info(redis_pair: RedisPair, monkeypatch: py
     blocker = redis_pair.primary.client()
     thread = threading.Thread(target=blocker.blpop, args=(["opsagent:queue"], 3))
     thread.start()
-    deadline = time.monotonic() + 10  # the blocked client is in place (not a fixed sleep: the machine is busy)
-    while client.info("clients")["blocked_clients"] < 1:
-        assert time.monotonic() < deadline, "BLPOP did not block"
+    # The blocked client is in place and the replica has acknowledged an offset (it does every
+    # second): waited for, not a fixed sleep, as the machine is busy.
+    deadline = time.monotonic() + 10
+    while client.info("clients")["blocked_clients"] < 1 or client.info("replication")["slave0"]["offset"] <= 0:
+        assert time.monotonic() < deadline, "BLPOP did not block or the replica never acknowledged"
         time.sleep(0.05)
     result = await poll(asset(redis_pair.primary.port, monkeypatch, redis_pair.password), "redis")
     info = client.info()
@@ -217,3 +220,17 @@ async def test_acl_user_limited_to_info_works(redis_pair: RedisPair, monkeypatch
         redis_pair.primary.client().execute_command("ACL", "DELUSER", "opsagent_infoonly")
     assert result.outcome is Outcome.OK, f"{result.reason}: {result.message}"
     assert value(result, "redis_up") == 1 and denied == []
+
+
+async def test_maxclients_reached_is_too_many_connections(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A Redis at maxclients (up, but refusing new clients) is reason too_many_connections."""
+    server = start_redis(tmp_path, "full")
+    held = server.client()
+    try:
+        held.config_set("maxclients", 1)  # this client takes the one slot
+        result = await poll(asset(server.port, monkeypatch, PASSWORD), "redis", timeout=10)
+    finally:
+        held.close()
+        server.daemon.stop()
+    assert result.outcome is Outcome.FAILED and result.reason == "too_many_connections", result.message
+    assert [(s.name, s.value) for s in result.samples] == [("redis_up", 0.0)]

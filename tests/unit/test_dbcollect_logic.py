@@ -114,7 +114,7 @@ def test_runner_counts_a_timed_out_query_and_keeps_the_rest() -> None:
     specs = [spec(name="slow", sql="slow"), spec(name="opt", sql="slow", optional=True), spec(name="ok")]
     run = QueryRunner("pg").run("a1", specs, 1, execute, classify, alive=lambda: True)
     errors = {dict(s.labels)["query"]: s.value for s in run.samples if s.name == "pg_exporter_query_errors_total"}
-    assert errors == {"slow": 1, "ok": 0} and set(run.errors) == {"slow", "opt"}
+    assert errors == {"slow": 1, "opt": 1, "ok": 0} and set(run.errors) == {"slow", "opt"}
     assert run.errors["slow"].startswith("timeout: ") and [s.value for s in run.samples if s.name == "x_v"] == [1]
     assert run.result("a1", "postgres").ok
 
@@ -188,6 +188,7 @@ def test_redis_info_samples_status_words_and_scale() -> None:
             "too_many_connections",
         ),
         ("(1040, 'Too many connections')", "too_many_connections"),
+        ("max number of clients reached", "too_many_connections"),  # Redis maxclients
         ("(1203, \"User m already has more than 'max_user_connections' active connections\")", "too_many_connections"),
     ],
 )

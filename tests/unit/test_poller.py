@@ -161,11 +161,20 @@ async def test_a_slow_or_failing_target_leaves_the_healthy_budget() -> None:
     await poller.poll(a, spec())
     assert ("a", "fake") in poller._healthy
     await poller.poll(a, spec(fail="collect"))
-    assert ("a", "fake") not in poller._healthy
+    assert ("a", "fake") in poller._healthy  # one bad poll of a healthy target is a blip
+    await poller.poll(a, spec(fail="collect"))
+    assert ("a", "fake") not in poller._healthy  # two in a row: it has been failing
     await poller.poll(a, spec())
     assert ("a", "fake") in poller._healthy
-    await poller.poll(a, CollectorSpec(name="fake", interval=10, timeout=5, options={"delay": 1.1}))
+    slow = CollectorSpec(name="fake", interval=10, timeout=5, options={"delay": 1.1})
+    await poller.poll(a, slow)
+    await poller.poll(a, spec())
+    await poller.poll(a, slow)
+    assert ("a", "fake") in poller._healthy  # the strikes count bad polls in a row only
+    await poller.poll(a, slow)
     assert ("a", "fake") not in poller._healthy  # OK but slow: a dead TCP probe waits out its timeout
+    await poller.poll(Asset(name="b"), spec(fail="collect"))
+    assert ("b", "fake") not in poller._healthy  # never healthy: first polls and failures share probation
 
 
 async def test_cancelled_while_queued_for_a_slot_leaves_the_target_free() -> None:
