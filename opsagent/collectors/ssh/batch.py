@@ -125,7 +125,7 @@ _WATCHDOG_STOP = ('if [ -n "$__opsagent_wd" ]; then kill "$__opsagent_wd" 2>/dev
 _OWN_GROUP = (
     "__opsagent_g=",
     "if IFS= read -r __opsagent_st </proc/$$/stat 2>/dev/null; then",
-    '  set -- ${__opsagent_st##*) }',
+    "  set -- ${__opsagent_st##*) }",
     '  [ "$3" = "$4" ] && __opsagent_g=$3',
     "fi",
 )
