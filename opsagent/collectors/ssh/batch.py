@@ -101,24 +101,29 @@ def poll_function(checks: Sequence[Check], *, as_root: bool = False, password: b
     return "\n".join(lines) + "\n"
 
 
-# The watchdog of one poll ($2 = seconds; none without a number or a process group of our own).
-_WATCHDOG_START = (
-    "__opsagent_wd=",
-    'case ${2:-} in ""|0|*[!0-9]*) ;; *)',
-    '  if [ -n "${__opsagent_g:-}" ]; then',
-    "    (",
-    "      trap 'kill \"$__opsagent_sl\" 2>/dev/null; exit 0' TERM",
-    '      sleep "$2" </dev/null >/dev/null 2>&1 &',
-    "      __opsagent_sl=$!",
-    '      if wait "$__opsagent_sl"; then',
-    f"        printf '\\n%s' '{TIMEOUT}'",
-    '        kill -KILL -"$__opsagent_g"',
-    "      fi",
-    "    ) </dev/null 2>/dev/null &",
-    "    __opsagent_wd=$!",
-    "  fi ;;",
-    "esac",
-)
+def _watchdog_start(seconds: str) -> tuple[str, ...]:
+    """Start the watchdog of one poll or script (``seconds``: a shell word; no watchdog unless it
+    is a positive whole number and the shell has a process group of its own)."""
+    return (
+        "__opsagent_wd=",
+        f'case {seconds} in ""|0|*[!0-9]*) ;; *)',
+        '  if [ -n "${__opsagent_g:-}" ]; then',
+        "    (",
+        "      trap 'kill \"$__opsagent_sl\" 2>/dev/null; exit 0' TERM",
+        f"      sleep {seconds} </dev/null >/dev/null 2>&1 &",
+        "      __opsagent_sl=$!",
+        '      if wait "$__opsagent_sl"; then',
+        f"        printf '\\n%s' '{TIMEOUT}'",
+        '        kill -KILL -"$__opsagent_g"',
+        "      fi",
+        "    ) </dev/null 2>/dev/null &",
+        "    __opsagent_wd=$!",
+        "  fi ;;",
+        "esac",
+    )
+
+
+_WATCHDOG_START = _watchdog_start('"${2:-}"')  # the poll function's second argument
 _WATCHDOG_STOP = ('if [ -n "$__opsagent_wd" ]; then kill "$__opsagent_wd" 2>/dev/null; wait "$__opsagent_wd"; fi',)
 # The shell's process group, when it is its session's own group (sshd's session): the watchdog's
 # target. Fields after the command name in /proc/PID/stat: state ppid pgrp session ...
@@ -149,6 +154,15 @@ def build_program(checks: Sequence[Check], *, as_root: bool = False, password: b
         "}",
     ]
     return head + "\n".join(loop) + "\n"
+
+
+def guarded_script(script: str, seconds: int) -> str:
+    """``script`` (a runbook step's commands for ``sh``) under the same watchdog as a poll: past
+    ``seconds`` it is killed on the host with everything it started. It runs in a subshell (an
+    ``exit`` in it ends only the subshell), with the same exit status."""
+    body = script if script.endswith("\n") else script + "\n"
+    lines = [*_OWN_GROUP, *_watchdog_start(str(int(seconds))), "(", body + ")", "__opsagent_rc=$?", *_WATCHDOG_STOP]
+    return "\n".join([*lines, 'exit "$__opsagent_rc"']) + "\n"
 
 
 def build_script(checks: Sequence[Check]) -> str:
