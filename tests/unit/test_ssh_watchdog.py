@@ -35,6 +35,21 @@ def live(token: str) -> list[int]:
     return found
 
 
+def session_members(sid: int) -> list[int]:
+    """Pids of live processes of session ``sid`` (field 6 of /proc/PID/stat)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 3 and int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(proc.name))
+    return found
+
+
 def gone(token: str, within: float = 10.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -85,6 +100,7 @@ def test_a_poll_past_its_time_is_killed_with_its_children(shell: list[str]) -> N
         assert proc.wait(timeout=10) == -9  # the shell itself went with its process group
         assert time.monotonic() - started < 8
         assert gone(token), f"left running: {live(token)}"
+        assert not session_members(proc.pid)
     finally:
         proc.kill()
         proc.wait()
@@ -98,12 +114,16 @@ def test_a_poll_in_time_stops_its_watchdog(shell: list[str]) -> None:
     )
     try:
         start(proc, checks)
-        for seq in (1, 2, 3):
-            proc.stdin.write(f"poll {seq} 4242\n".encode())
-        proc.stdin.flush()
-        out = read_until(proc, b"done 3\n")
-        assert b"done 3\n" in out and TIMEOUT.encode() not in out
-        assert gone("4242"), f"watchdog sleeps left: {live('4242')}"
+        for seq in range(1, 21):
+            proc.stdin.write(f"poll {seq} 42\n".encode())
+            proc.stdin.flush()
+            out = read_until(proc, f"done {seq}\n".encode())
+            assert f"done {seq}\n".encode() in out and TIMEOUT.encode() not in out
+        # Nothing of the session but the shell (a watchdog's `sleep 1` caught mid-start ends by itself).
+        deadline = time.monotonic() + 5
+        while session_members(proc.pid) != [proc.pid] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert session_members(proc.pid) == [proc.pid]
         assert proc.poll() is None  # the shell waits for the next request
     finally:
         proc.kill()

@@ -11,8 +11,8 @@ status. ``build_script`` is the same program as a one-shot script (for ``ssh hos
 
 A poll that runs past its time is killed on the host, not just abandoned (a ``df`` hung on a dead
 NFS mount would otherwise stay, one more per poll). The request carries the seconds allowed
-(``poll N SECONDS``); a watchdog subshell started with the poll sleeps that long and, unless the
-poll ended first (it is then stopped with its ``sleep``), prints a ``timeout`` marker and sends
+(``poll N SECONDS``); a watchdog subshell started with the poll sleeps that long (a second at a
+time) and, unless the poll ended first (it is then stopped with its ``sleep``), prints a ``timeout`` marker and sends
 SIGKILL to the shell's process group: the shell, every check and everything they started (sshd puts
 each session in a process group of its own; the shell knows its group from ``/proc/$$/stat`` and
 arms the watchdog only when that group is its session's own, so it never signals a group it does
@@ -103,19 +103,25 @@ def poll_function(checks: Sequence[Check], *, as_root: bool = False, password: b
 
 def _watchdog_start(seconds: str) -> tuple[str, ...]:
     """Start the watchdog of one poll or script (``seconds``: a shell word; no watchdog unless it
-    is a positive whole number and the shell has a process group of its own)."""
+    is a positive whole number and the shell has a process group of its own). It sleeps one
+    second at a time: stopping it kills the ``sleep`` it waits for, and a stop that lands between
+    a ``sleep``'s start and the shell noting its pid leaves that ``sleep`` for a second at most."""
     return (
         "__opsagent_wd=",
         f'case {seconds} in ""|0|*[!0-9]*) ;; *)',
         '  if [ -n "${__opsagent_g:-}" ]; then',
         "    (",
+        "      __opsagent_sl=",
         "      trap 'kill \"$__opsagent_sl\" 2>/dev/null; exit 0' TERM",
-        f"      sleep {seconds} </dev/null >/dev/null 2>&1 &",
-        "      __opsagent_sl=$!",
-        '      if wait "$__opsagent_sl"; then',
-        f"        printf '\\n%s' '{TIMEOUT}'",
-        '        kill -KILL -"$__opsagent_g"',
-        "      fi",
+        f"      __opsagent_left={seconds}",
+        '      while [ "$__opsagent_left" -gt 0 ]; do',
+        "        sleep 1 </dev/null >/dev/null 2>&1 &",
+        "        __opsagent_sl=$!",
+        '        wait "$__opsagent_sl" || exit 0',
+        "        __opsagent_left=$((__opsagent_left - 1))",
+        "      done",
+        f"      printf '\\n%s' '{TIMEOUT}'",
+        '      kill -KILL -"$__opsagent_g"',
         "    ) </dev/null 2>/dev/null &",
         "    __opsagent_wd=$!",
         "  fi ;;",
