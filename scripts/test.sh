@@ -26,6 +26,7 @@ APT_PACKAGES=(
     redis-server    # tests/peers/redis.py (primary + replica)
     nginx           # tests/peers/nginx.py (stub_status, TLS endpoint)
     sudo  # tests/peers/sshd.py: sudoers drop-ins for the SSH sudo tests
+    busybox  # tests/unit/test_ssh_watchdog.py: the SSH poll program and its watchdog under BusyBox ash
     libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0  # weasyprint (PDF reports)
     fonts-noto-cjk  # Chinese text in PDF reports
     poppler-utils   # pdftoppm/pdftotext: tests check rendered PDFs

@@ -1,16 +1,20 @@
 """The local host collector (psutil), with node_exporter's metric names, types and labels.
 
-Linux-only files (``/proc/meminfo``, ``/proc/stat``, ``/etc/os-release``) are read through the same
-pure parsers the SSH collector uses, so both report the same figures; elsewhere psutil alone.
+Linux-only files (``/proc/meminfo``, ``/proc/stat``, ``/proc/diskstats``, ``/proc/net/dev`` with the
+interfaces' sysfs attributes, ``/etc/os-release``) and ``systemctl`` are read through the same pure
+parsers and sample builders (:mod:`opsagent.collectors.nodefamilies`) the SSH collector uses, so a
+host gives the same families, labels and figures from either collector; elsewhere psutil alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import re
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -20,6 +24,7 @@ from typing import Any
 import psutil
 from pydantic import BaseModel, ConfigDict
 
+from opsagent.collectors import nodefamilies as nf
 from opsagent.collectors.base import CollectResult, Sample
 from opsagent.collectors.parsers.linux import (
     OS_INFO_KEYS,
@@ -28,6 +33,7 @@ from opsagent.collectors.parsers.linux import (
     parse_os_release,
     parse_proc_stat,
 )
+from opsagent.collectors.parsers.linux_host import parse_cpu_times, parse_diskstats, parse_net_dev, parse_systemd
 from opsagent.inventory.model import Asset, CollectorSpec
 
 # node_exporter's default exclusions (collector/filesystem_linux.go, diskstats_linux.go).
@@ -107,6 +113,7 @@ for _name, _desc in (
     ("SwapFree", "SwapFree"),
 ):
     HELP[f"node_memory_{_name}_bytes"] = f"Memory information field {_desc}_bytes."
+HELP.update({k: v for k, v in nf.HELP.items() if k not in HELP})
 
 
 class LocalOptions(BaseModel):
@@ -148,21 +155,26 @@ class LocalCollector:
         os_release = _read(etc / "os-release") or _read(Path("/usr/lib/os-release"))
         samples: list[Sample] = []
         for part in (
-            _cpu(),
+            _cpu(stat),
             _load(),
             _memory(meminfo),
             _system(stat),
             _os(os_release),
             _filesystems(options),
-            _disks(options),
-            _network(options),
+            _disks(options, _read(proc / "diskstats")),
+            _network(options, _read(proc / "net" / "dev")),
+            _systemd(),
         ):
             samples.extend(part)
         facts = _facts(meminfo, os_release, _read(proc / "cpuinfo"))
         return CollectResult(asset=asset, collector=self.name, facts=facts, samples=samples)
 
 
-def _cpu() -> Iterator[Sample]:
+def _cpu(stat: str | None) -> Iterator[Sample]:
+    if stat:
+        with contextlib.suppress(ValueError):  # not /proc/stat after all: psutil below
+            yield from nf.cpu_samples(parse_cpu_times(stat, float(os.sysconf("SC_CLK_TCK"))))
+            return
     for cpu, times in enumerate(psutil.cpu_times(percpu=True)):
         for mode in _CPU_MODES:
             if hasattr(times, mode):
@@ -261,7 +273,11 @@ def _filesystems(options: LocalOptions) -> Iterator[Sample]:
         yield Sample.of("node_filesystem_readonly", 1 if st.f_flag & os.ST_RDONLY else 0, **labels)
 
 
-def _disks(options: LocalOptions) -> Iterator[Sample]:
+def _disks(options: LocalOptions, diskstats: str | None) -> Iterator[Sample]:
+    if diskstats is not None:
+        with contextlib.suppress(ValueError):
+            yield from nf.disk_samples(parse_diskstats(diskstats), options.disk_devices_exclude)
+            return
     skip = _excluded(options.disk_devices_exclude)
     for device, counters in (psutil.disk_io_counters(perdisk=True, nowrap=True) or {}).items():
         if skip(device):
@@ -271,7 +287,13 @@ def _disks(options: LocalOptions) -> Iterator[Sample]:
                 yield Sample.of(name, getattr(counters, field) * scale, "counter", device=device)
 
 
-def _network(options: LocalOptions) -> Iterator[Sample]:
+def _network(options: LocalOptions, net_dev: str | None) -> Iterator[Sample]:
+    if net_dev is not None:
+        with contextlib.suppress(ValueError):
+            parsed = parse_net_dev(net_dev)
+            ifaces = {name: {"counters": c, "attrs": _net_attrs(name, options.sys_path)} for name, c in parsed.items()}
+            yield from nf.network_samples(ifaces, options.netdev_exclude)
+            return
     skip = _excluded(options.netdev_exclude)
     stats = psutil.net_if_stats()
     for device, counters in psutil.net_io_counters(pernic=True, nowrap=True).items():
@@ -285,6 +307,41 @@ def _network(options: LocalOptions) -> Iterator[Sample]:
             yield Sample.of("node_network_mtu_bytes", st.mtu, device=device)
             if st.speed > 0:
                 yield Sample.of("node_network_speed_bytes", st.speed * 1_000_000 / 8, device=device)
+
+
+def _net_attrs(device: str, sys_path: str) -> dict[str, str]:
+    """The sysfs attributes the SSH check reads (``grep -H . /sys/class/net/*/…``): unreadable
+    ones (``speed`` of a virtual device: EINVAL) are left out, as grep leaves them out."""
+    attrs = {}
+    for name in ("operstate", "mtu", "speed"):
+        value = _read(Path(sys_path) / "class" / "net" / device / name)
+        if value is not None and value.strip():
+            attrs[name] = value.strip()
+    return attrs
+
+
+SYSTEMCTL_TIMEOUT = 10.0
+
+
+def _systemd() -> Iterator[Sample]:
+    """Failed units, as the SSH profile's ``systemd`` check: only where systemd is PID 1."""
+    if not Path("/run/systemd/system").is_dir():
+        return
+    try:
+        state = _systemctl("is-system-running")
+        units = _systemctl("list-units", "--state=failed", "--plain", "--no-legend", "--no-pager", "--full")
+    except (OSError, subprocess.SubprocessError):
+        return
+    with contextlib.suppress(ValueError):
+        samples, _facts = nf.systemd_samples(parse_systemd(f"{state}\n@@section@@\n{units}"))
+        yield from samples
+
+
+def _systemctl(*args: str) -> str:
+    run = subprocess.run(
+        ["systemctl", *args], capture_output=True, text=True, timeout=SYSTEMCTL_TIMEOUT, stdin=subprocess.DEVNULL
+    )
+    return run.stdout
 
 
 def _network_up(device: str, isup: bool, sys_path: str) -> int:

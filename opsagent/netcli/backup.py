@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from opsagent.collectors.ssh.errors import SshFailure
-from opsagent.collectors.ssh.hostkeys import HostKeyPolicy, MissingKeyCheck, PolicyClient
+from opsagent.collectors.ssh.hostkeys import HostKeyPolicy
 from opsagent.inventory.facts import flatten
 from opsagent.inventory.model import Asset
 from opsagent.netcli.configtext import digest, mask, normalise
 from opsagent.netcli.parsers import FACT_COMMANDS, PARSERS
+from opsagent.netcli.session import connect
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc
 from opsagent.store.inventory_repo import record_facts
@@ -52,8 +53,6 @@ def _secret(asset: Asset, field: str) -> str | None:
 
 def fetch(asset: Asset, timeout: float = 30.0) -> tuple[str, str]:
     """(running configuration, ``show version`` output) as the device prints them (blocking)."""
-    from netmiko import ConnectHandler
-
     device_type = str(asset.vars.get("device_type", "cisco_ios"))
     command = COMMANDS.get(device_type)
     if command is None:
@@ -72,23 +71,17 @@ def fetch(asset: Asset, timeout: float = 30.0) -> tuple[str, str]:
         "banner_timeout": timeout,
         "timeout": timeout,
         "read_timeout_override": timeout,
-        "ssh_strict": True,
         "use_keys": False,
         "allow_agent": False,
-        "auto_connect": False,
     }
-    conn = ConnectHandler(**params)
-    # netmiko's hooks for the SSHClient it connects with and the policy it puts on it: ours.
-    conn._get_ssh_client_instance = lambda: PolicyClient(policy)  # type: ignore[method-assign]
-    conn.key_policy = MissingKeyCheck(policy)
+    conn = connect(params, policy)
     try:
-        conn._open()
         if params["secret"] and device_type.startswith("cisco"):
             conn.enable()
         version = str(conn.send_command(FACT_COMMANDS.get(device_type, "show version"), read_timeout=timeout))
         return str(conn.send_command(command, read_timeout=timeout)), version
     finally:
-        conn.disconnect()  # also after a failed login: it releases netmiko's log filter
+        conn.disconnect()
 
 
 def _classify(exc: BaseException) -> str:

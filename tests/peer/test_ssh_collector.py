@@ -365,3 +365,34 @@ async def test_durations_written_with_units_poll_a_real_server(
     result = await collector.collect(make_asset(sshd_server), spec, {})
     assert result.ok, result.message
     assert result.facts["hostname"]
+
+
+async def test_one_host_one_set_of_families(sshd_server: SshServer, profile: dict[str, Any], collector: Any) -> None:
+    """This host polled by the local collector and by the SSH collector (over the real sshd to
+    127.0.0.1): the same node_* families with the same label names, as one node_exporter would
+    give, and the same series for the disk, network and CPU families (guest time, discards,
+    flushes, io_now, weighted io time, fifo/frame/carrier/... counters included)."""
+    local = LocalCollector().collect_sync("here", LocalOptions())
+    remote = await collector.collect(make_asset(sshd_server), make_spec(sshd_server, profile), {})
+    assert remote.ok, remote.message
+
+    def families(result: CollectResult) -> dict[str, set[tuple[str, ...]]]:
+        out: dict[str, set[tuple[str, ...]]] = {}
+        for s in result.samples:
+            if s.name.startswith("node_"):
+                out.setdefault(s.name, set()).add(tuple(k for k, _ in s.labels))
+        return out
+
+    assert families(remote) == families(local)
+    for name in (
+        "node_cpu_guest_seconds_total",
+        "node_disk_io_time_weighted_seconds_total",
+        "node_disk_io_now",
+        "node_disk_discards_completed_total",
+        "node_disk_flush_requests_total",
+        "node_network_receive_fifo_total",
+        "node_network_transmit_carrier_total",
+        "node_network_speed_bytes",
+    ):
+        assert set(values(remote, name)) == set(values(local, name)), name
+    assert {s.kind for s in local.samples if s.name == "node_disk_io_now"} <= {"gauge"}

@@ -8,6 +8,20 @@ no exec, no re-sent script (the CPU of both ends goes to the checks, not to SSH 
 
 Each check runs in a subshell with stdin from /dev/null, between marker lines that carry its exit
 status. ``build_script`` is the same program as a one-shot script (for ``ssh host sh < script``).
+
+A poll that runs past its time is killed on the host, not just abandoned (a ``df`` hung on a dead
+NFS mount would otherwise stay, one more per poll). The request carries the seconds allowed
+(``poll N SECONDS``); a watchdog subshell started with the poll sleeps that long (a second at a
+time) and, unless the poll ended first (it is then stopped with its ``sleep``), prints a ``timeout`` marker and sends
+SIGKILL to the shell's process group: the shell, every check and everything they started (sshd puts
+each session in a process group of its own; the shell knows its group from ``/proc/$$/stat`` and
+arms the watchdog only when that group is its session's own, so it never signals a group it does
+not own). This is plain POSIX sh (``trap``, ``wait``, ``kill -KILL -PGID``) plus ``sleep``, so it
+works the same in dash, bash and BusyBox ash; ``setsid``, ``timeout`` or ``pkill`` are not needed
+(BusyBox's ``timeout`` kills only its direct child, ``setsid`` may be missing). The connection
+survives; the collector starts a new shell on its next poll. The kill runs with the shell's own
+rights: with ``sudo: true`` on the whole batch that is root; a check that gets root through its own
+``sudo`` is a root process that a non-root shell cannot kill (sudo itself is).
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ READY = f"{MARK} ready\n"
 WANT_PASSWORD = f"{MARK} password\n"
 SUDO_OK = f"{MARK} sudo-ok\n"  # first line of a sudo-wrapped check that sudo let through
 FAILED = f"{MARK} failed\n"  # after the end line of a check that exited non-zero
+TIMEOUT = f"{MARK} timeout\n"  # the watchdog killed the poll's processes
 _END_PREFIX = f"\n{MARK} end "
 _PASSWORD_VAR = "__opsagent_pw"
 
@@ -56,6 +71,7 @@ def poll_function(checks: Sequence[Check], *, as_root: bool = False, password: b
         "export LC_ALL=C LANG=C",
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH",
         "__opsagent_poll() {",
+        *_WATCHDOG_START,
         # Collected in a variable and written once: one or two SSH packets instead of one per check.
         "__opsagent_out=$(",
     ]
@@ -72,6 +88,7 @@ def poll_function(checks: Sequence[Check], *, as_root: bool = False, password: b
     lines += [
         f"echo '{MARK} checks'",
         ")",
+        *_WATCHDOG_STOP,
         # stdout and stderr reach us as separate streams. When a check failed, its stderr (sudo's
         # complaint, the command's error) says why: this line then closes the poll's stderr, so
         # all of it is in before the poll is read. When every check succeeded nobody reads
@@ -84,23 +101,74 @@ def poll_function(checks: Sequence[Check], *, as_root: bool = False, password: b
     return "\n".join(lines) + "\n"
 
 
+def _watchdog_start(seconds: str) -> tuple[str, ...]:
+    """Start the watchdog of one poll or script (``seconds``: a shell word; no watchdog unless it
+    is a positive whole number and the shell has a process group of its own). It sleeps one
+    second at a time: stopping it kills the ``sleep`` it waits for, and a stop that lands between
+    a ``sleep``'s start and the shell noting its pid leaves that ``sleep`` for a second at most."""
+    return (
+        "__opsagent_wd=",
+        f'case {seconds} in ""|0|*[!0-9]*) ;; *)',
+        '  if [ -n "${__opsagent_g:-}" ]; then',
+        "    (",
+        "      __opsagent_sl=",
+        "      trap 'kill \"$__opsagent_sl\" 2>/dev/null; exit 0' TERM",
+        f"      __opsagent_left={seconds}",
+        '      while [ "$__opsagent_left" -gt 0 ]; do',
+        "        sleep 1 </dev/null >/dev/null 2>&1 &",
+        "        __opsagent_sl=$!",
+        '        wait "$__opsagent_sl" || exit 0',
+        "        __opsagent_left=$((__opsagent_left - 1))",
+        "      done",
+        f"      printf '\\n%s' '{TIMEOUT}'",
+        '      kill -KILL -"$__opsagent_g"',
+        "    ) </dev/null 2>/dev/null &",
+        "    __opsagent_wd=$!",
+        "  fi ;;",
+        "esac",
+    )
+
+
+_WATCHDOG_START = _watchdog_start('"${2:-}"')  # the poll function's second argument
+_WATCHDOG_STOP = ('if [ -n "$__opsagent_wd" ]; then kill "$__opsagent_wd" 2>/dev/null; wait "$__opsagent_wd"; fi',)
+# The shell's process group, when it is its session's own group (sshd's session): the watchdog's
+# target. Fields after the command name in /proc/PID/stat: state ppid pgrp session ...
+_OWN_GROUP = (
+    "__opsagent_g=",
+    "if IFS= read -r __opsagent_st </proc/$$/stat 2>/dev/null; then",
+    "  set -- ${__opsagent_st##*) }",
+    '  [ "$3" = "$4" ] && __opsagent_g=$3',
+    "fi",
+)
+
+
 def build_program(checks: Sequence[Check], *, as_root: bool = False, password: bool = False) -> str:
     """The long-lived program: the poll function, then (one compound command, so the shell has
     parsed all of it before the first request is sent) the optional password read and the loop."""
     head = poll_function(checks, as_root=as_root, password=password)
     loop = [
         "{",
+        *_OWN_GROUP,
         *([f"printf '%s' '{WANT_PASSWORD}'", f"IFS= read -r {_PASSWORD_VAR} || exit 0"] if password else []),
         f"printf '%s' '{READY}'",
         "while IFS= read -r __opsagent_req; do",
         "  case $__opsagent_req in",
-        '    "poll "*) __opsagent_poll "${__opsagent_req#poll }" ;;',
+        '    "poll "*) set -- ${__opsagent_req#poll }; __opsagent_poll "$1" "${2:-}" ;;',
         "    exit) exit 0 ;;",
         "  esac",
         "done",
         "}",
     ]
     return head + "\n".join(loop) + "\n"
+
+
+def guarded_script(script: str, seconds: int) -> str:
+    """``script`` (a runbook step's commands for ``sh``) under the same watchdog as a poll: past
+    ``seconds`` it is killed on the host with everything it started. It runs in a subshell (an
+    ``exit`` in it ends only the subshell), with the same exit status."""
+    body = script if script.endswith("\n") else script + "\n"
+    lines = [*_OWN_GROUP, *_watchdog_start(str(int(seconds))), "(", body + ")", "__opsagent_rc=$?", *_WATCHDOG_STOP]
+    return "\n".join([*lines, 'exit "$__opsagent_rc"']) + "\n"
 
 
 def build_script(checks: Sequence[Check]) -> str:

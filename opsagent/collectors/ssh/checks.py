@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from opsagent.collectors import nodefamilies as nf
 from opsagent.collectors.base import Sample
 from opsagent.collectors.parsers import linux_host as lh
 from opsagent.collectors.parsers.linux import (
@@ -28,7 +29,7 @@ from opsagent.collectors.ssh.options import SshOptions
 Facts = dict[str, Any]
 Emitted = tuple[list[Sample], Facts]
 
-SYSTEMD_STATES = ("activating", "active", "deactivating", "failed", "inactive")
+SYSTEMD_STATES = nf.SYSTEMD_STATES
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,7 @@ class Parser:
     emit: Callable[[Any, SshOptions], Emitted]
 
 
-@functools.lru_cache(maxsize=256)
-def _excluded(pattern: str) -> Callable[[str], bool]:
-    regex = re.compile(pattern)
-    return lambda value: regex.search(value) is not None
-
-
-# The emitters below build Samples directly with labels already in sorted order (Sample.of sorts
-# them each time): they run on every poll for a few hundred series per host.
-_CPU_MODE_SET = frozenset(lh.CPU_MODES)
+_excluded = nf.excluded
 
 
 # -- proc_stat: "getconf CLK_TCK; cat /proc/stat" ---------------------------------------------
@@ -71,23 +64,7 @@ _STAT_NAMES: dict[str, tuple[str, Any]] = {
 
 
 def emit_proc_stat(data: dict[str, Any], options: SshOptions) -> Emitted:
-    samples = [
-        Sample("node_cpu_seconds_total", (("cpu", cpu), ("mode", mode)), seconds, "counter")
-        for cpu, modes in data["cpus"].items()
-        for mode, seconds in modes.items()
-        if mode in _CPU_MODE_SET
-    ]
-    samples += [
-        Sample(
-            "node_cpu_guest_seconds_total",
-            (("cpu", cpu), ("mode", "user" if mode == "guest" else "nice")),
-            modes[mode],
-            "counter",
-        )
-        for cpu, modes in data["cpus"].items()
-        for mode in ("guest", "guest_nice")
-        if mode in modes
-    ]
+    samples = nf.cpu_samples(data["cpus"])
     for key, value in data["scalars"].items():
         name, kind = _STAT_NAMES[key]
         samples.append(Sample(name, (), float(value), kind))
@@ -235,39 +212,12 @@ def emit_filesystems(mounts: list[dict[str, Any]], options: SshOptions) -> Emitt
 
 # -- diskstats ---------------------------------------------------------------------------------
 def emit_diskstats(devices: dict[str, dict[str, float]], options: SshOptions) -> Emitted:
-    skip = _excluded(options.disk_devices_exclude)
-    samples = [
-        Sample(name, (("device", device),), value, "gauge" if name == "node_disk_io_now" else "counter")
-        for device, fields in devices.items()
-        if not skip(device)
-        for name, value in fields.items()
-    ]
-    return samples, {}
+    return nf.disk_samples(devices, options.disk_devices_exclude), {}
 
 
 # -- network: /proc/net/dev + sysfs attributes ------------------------------------------------
-@functools.lru_cache(maxsize=64)
-def _netdev_name(field: str) -> str:
-    return f"node_network_{field}_total"
-
-
 def emit_network(ifaces: dict[str, dict[str, Any]], options: SshOptions) -> Emitted:
-    skip = _excluded(options.netdev_exclude)
-    samples: list[Sample] = []
-    for device, info in ifaces.items():
-        if skip(device):
-            continue
-        labels = (("device", device),)
-        for field, value in info["counters"].items():
-            samples.append(Sample(_netdev_name(field), labels, value, "counter"))
-        attrs = info["attrs"]
-        if "operstate" in attrs:
-            samples.append(Sample("node_network_up", labels, 1.0 if attrs["operstate"] == "up" else 0.0))
-        if attrs.get("mtu", "").isdigit():
-            samples.append(Sample("node_network_mtu_bytes", labels, float(attrs["mtu"])))
-        if attrs.get("speed", "").isdigit() and int(attrs["speed"]) > 0:
-            samples.append(Sample("node_network_speed_bytes", labels, int(attrs["speed"]) * 1_000_000 / 8))
-    return samples, {}
+    return nf.network_samples(ifaces, options.netdev_exclude), {}
 
 
 # -- facts only: lsblk, ip addr, dmi -----------------------------------------------------------
@@ -335,19 +285,7 @@ def emit_id(data: dict[str, Any], options: SshOptions) -> Emitted:
 
 # -- systemd -----------------------------------------------------------------------------------
 def emit_systemd(data: dict[str, Any], options: SshOptions) -> Emitted:
-    if not data["present"]:
-        return [], {"systemd": False}
-    samples = [Sample.of("node_systemd_system_running", 1 if data["system_state"] == "running" else 0)]
-    failed = []
-    for unit in data["units"]:
-        unit_type = unit["name"].rpartition(".")[2]
-        for state in SYSTEMD_STATES:
-            value = 1 if unit["active"] == state else 0
-            samples.append(Sample.of("node_systemd_unit_state", value, name=unit["name"], state=state, type=unit_type))
-        if unit["active"] == "failed":
-            failed.append(unit["name"])
-    samples.append(Sample.of("node_systemd_units", len(failed), state="failed"))
-    return samples, {"systemd": True, "systemd_failed_units": sorted(failed)}
+    return nf.systemd_samples(data)
 
 
 PARSERS: dict[str, Parser] = {
@@ -368,24 +306,10 @@ PARSERS: dict[str, Parser] = {
 }
 
 HELP = {
-    "node_cpu_guest_seconds_total": "Seconds the CPUs spent in guests (VMs) for each mode.",
-    "node_disk_io_now": "The number of I/Os currently in progress.",
-    "node_disk_io_time_weighted_seconds_total": "The weighted # of seconds spent doing I/Os.",
-    "node_disk_discards_completed_total": "The total number of discards completed successfully.",
-    "node_disk_discards_merged_total": "The total number of discards merged.",
-    "node_disk_discarded_sectors_total": "The total number of sectors discarded successfully.",
-    "node_disk_discard_time_seconds_total": "This is the total number of seconds spent by all discards.",
-    "node_disk_flush_requests_total": "The total number of flush requests completed successfully",
-    "node_disk_flush_requests_time_seconds_total": "This is the total number of seconds spent by all flush requests.",
-    "node_systemd_unit_state": "Systemd unit",
-    "node_systemd_units": "Summary of systemd unit states",
-    "node_systemd_system_running": "Whether the system is operational (see 'systemctl is-system-running')",
+    **nf.HELP,
     "opsagent_ssh_check_success": "1 if this check of the SSH batch ran and parsed, else 0.",
     "opsagent_ssh_connection_reused": "1 if this poll reused the persistent SSH connection, 0 if it opened one.",
 }
-for _dir, _fields in (("receive", lh.NETDEV_RECEIVE), ("transmit", lh.NETDEV_TRANSMIT)):
-    for _field in _fields:
-        HELP.setdefault(f"node_network_{_dir}_{_field}_total", f"Network device statistic {_dir}_{_field}.")
 
 
 def merge_facts(into: Facts, new: Facts) -> None:

@@ -34,7 +34,7 @@ from opsagent.collectors.ssh.errors import SshFailure
 from opsagent.collectors.ssh.logs import quiet_paramiko
 from opsagent.collectors.ssh.options import Check, JumpHost, SshOptions, SshSettings
 from opsagent.collectors.ssh.plans import ParseCache, PlanCache
-from opsagent.collectors.ssh.session import Output, Plan, ShellSession, sudo_complaint
+from opsagent.collectors.ssh.session import BatchKilled, Output, Plan, ShellSession, sudo_complaint
 from opsagent.errors import SecretError
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.secrets import Secret
@@ -151,9 +151,11 @@ class SshCollector:
             except SshFailure:
                 self.pool.drop_session(asset)  # the shell is mid-output: never reuse it
                 raise
-            except TimeoutError:
+            except TimeoutError as exc:
                 self.pool.drop_session(asset)
                 message = f"command batch on {endpoint} gave no complete answer within {waited:g}s"
+                if isinstance(exc, BatchKilled):
+                    message += "; its processes on the host were killed"
                 raise SshFailure("timeout", Outcome.TIMEOUT, message) from None
             except Exception as exc:
                 # A reused shell or connection may have died since the last poll: reopen once.

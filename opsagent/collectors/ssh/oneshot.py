@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import paramiko
 
 from opsagent.collectors.base import Outcome
+from opsagent.collectors.ssh.batch import TIMEOUT, guarded_script
 from opsagent.collectors.ssh.errors import SshFailure
+from opsagent.collectors.ssh.session import BatchKilled, remote_seconds
 from opsagent.secrets import Secret
 
 
@@ -47,6 +49,7 @@ class _Reader:
 
 
 SUDO_PROMPT = "[opsagent-sudo-7f3a] "
+TIMEOUT_MARK = TIMEOUT.encode()
 _READY = b"@@opsagent-ready@@\n"
 
 
@@ -68,14 +71,17 @@ def run_batch(
             _sudo_handshake(chan, reader, sudo_password)
         else:
             chan.exec_command("sudo -n sh" if sudo else "sh")
-        chan.sendall(script.encode())
+        chan.sendall(guarded_script(script, remote_seconds(reader.remaining())).encode())
         chan.shutdown_write()
         _read_all(chan, reader)
+        stdout = b"".join(reader.out)
+        if TIMEOUT_MARK in stdout[-2 * len(TIMEOUT_MARK) :]:
+            raise BatchKilled("command batch")  # the watchdog killed it on the host
         if not chan.status_event.wait(max(reader.remaining(), 0.1)):
             raise TimeoutError("no exit status")
         reader.take_stderr(chan)
         return BatchOutput(
-            b"".join(reader.out).decode("utf-8", "replace"),
+            stdout.decode("utf-8", "replace"),
             b"".join(reader.err).decode("utf-8", "replace"),
             chan.exit_status,
         )

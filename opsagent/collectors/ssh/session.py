@@ -16,7 +16,7 @@ from typing import NoReturn
 import paramiko
 
 from opsagent.collectors.base import Outcome
-from opsagent.collectors.ssh.batch import FAILED, MARK, READY, WANT_PASSWORD, build_program
+from opsagent.collectors.ssh.batch import FAILED, MARK, READY, TIMEOUT, WANT_PASSWORD, build_program
 from opsagent.collectors.ssh.errors import SshFailure
 from opsagent.collectors.ssh.options import Check
 from opsagent.secrets import Secret
@@ -29,6 +29,16 @@ _SLICE = 0.5  # seconds per blocking recv: stderr is drained between slices
 
 class SessionEnded(Exception):
     """The remote shell went away (EOF) before it answered."""
+
+
+class BatchKilled(TimeoutError):
+    """The poll ran past its time and its watchdog killed it on the host (shell, checks and all)."""
+
+
+def remote_seconds(timeout: float) -> int:
+    """Whole seconds the host's watchdog gives a poll that we wait ``timeout`` for: a second less,
+    so the kill and its marker arrive before we give up (``sleep`` takes whole seconds everywhere)."""
+    return max(1, int(timeout) - 1)
 
 
 @dataclass(frozen=True)
@@ -156,8 +166,13 @@ class ShellSession:
             reader = _Reader(self.chan, time.monotonic() + timeout, max_bytes)
             reader.drain_stderr()
             reader.err.clear()  # late stderr of the previous poll
-            self.chan.sendall(f"poll {self.seq}\n".encode())
-            reader.until(f"{MARK} done {self.seq}\n".encode(), "command batch")
+            self.chan.sendall(f"poll {self.seq} {remote_seconds(timeout)}\n".encode())
+            try:
+                reader.until(f"{MARK} done {self.seq}\n".encode(), "command batch")
+            except SessionEnded:
+                if TIMEOUT.encode() in reader.out:
+                    raise BatchKilled("command batch") from None
+                raise
             stderr_end = f"{MARK} stderr {self.seq}\n".encode()
             if _FAILED in reader.out:  # the program closes stderr only after a failed check
                 reader.stderr_until(stderr_end)
