@@ -281,7 +281,7 @@ def _parse_info(text: str) -> dict[str, Any]:
 
 
 # -- cli (netmiko) ------------------------------------------------------------------------------
-def run_cli(  # noqa: C901 - netmiko failure classes
+def run_cli(
     asset: Asset,
     variables: dict[str, Any],
     device_type: str | None,
@@ -291,8 +291,10 @@ def run_cli(  # noqa: C901 - netmiko failure classes
     save: bool,
     timeout: float,
 ) -> Output:
-    from netmiko import ConnectHandler
     from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+
+    from opsagent.collectors.ssh.hostkeys import HostKeyPolicy
+    from opsagent.netcli.session import connect
 
     section = "cli" if "cli" in asset.credentials else "ssh"
     options = collector_options(asset, "netcli") | collector_options(asset, "cli")
@@ -316,21 +318,19 @@ def run_cli(  # noqa: C901 - netmiko failure classes
             params[key] = value.reveal()
     outputs: list[str] = []
     parsed: dict[str, Any] = {}
+    # One host-key policy with the collector and config backup: known_hosts, certificates, revoked
+    # keys and accept-new pinning (netmiko's own default accepts any key).
+    policy = HostKeyPolicy(asset.target, params["port"], accept_new=bool(variables.get("accept_unknown_host_key")))
     try:
-        with ConnectHandler(**params) as conn:
-            if params.get("secret"):
-                conn.enable()
-            for command in commands:
-                result = conn.send_command(command, use_textfsm=use_textfsm, read_timeout=timeout)
-                if isinstance(result, str):
-                    outputs.append(result)
-                else:
-                    parsed[command] = result
-                    outputs.append(str(result))
-            if config:
-                outputs.append(conn.send_config_set(config, read_timeout=timeout))
-                if save:
-                    outputs.append(conn.save_config())
+        conn = connect(params, policy)
+        try:
+            _cli_session(
+                conn, bool(params.get("secret")), commands, config, use_textfsm, save, timeout, outputs, parsed
+            )
+        finally:
+            conn.disconnect()
+    except SshFailure as exc:  # host key refused: hostkey_unknown, hostkey_mismatch, hostkey_revoked
+        return Output(UNREACHABLE, message=f"{exc.reason}: {exc}"[:300], secrets=secrets)
     except NetmikoTimeoutException as exc:
         return Output(TIMEOUT, message=f"timeout: {str(exc).splitlines()[0][:200]}", secrets=secrets)
     except NetmikoAuthenticationException:
@@ -346,3 +346,29 @@ def run_cli(  # noqa: C901 - netmiko failure classes
             secrets=secrets,
         )
     return Output(OK, stdout="\n".join(outputs), rc=0, data=parsed or None, secrets=secrets)
+
+
+def _cli_session(
+    conn: Any,
+    enable: bool,
+    commands: list[str],
+    config: list[str],
+    use_textfsm: bool,
+    save: bool,
+    timeout: float,
+    outputs: list[str],
+    parsed: dict[str, Any],
+) -> None:
+    if enable:
+        conn.enable()
+    for command in commands:
+        result = conn.send_command(command, use_textfsm=use_textfsm, read_timeout=timeout)
+        if isinstance(result, str):
+            outputs.append(result)
+        else:
+            parsed[command] = result
+            outputs.append(str(result))
+    if config:
+        outputs.append(conn.send_config_set(config, read_timeout=timeout))
+        if save:
+            outputs.append(conn.save_config())

@@ -138,6 +138,11 @@ def test_cli_steps_with_netmiko(rb_ios_device: IosDevice, home: Home, monkeypatc
     item += f"    credentials: {creds}\n"
     import_inventory(home, [item])
     home.runbook("port-description.yaml", CLI_BOOK)
+    # an unknown host key is refused, as by the collector and config backup (netmiko alone accepts any)
+    refused = home.cli("runbook", "run", "port-description", "-e", "text=to printer 3F")
+    assert refused.exit_code == 1 and "hostkey_unknown" in refused.output, refused.output
+    assert " description to printer 3F" not in rb_ios_device.config
+    import_inventory(home, [item + "    vars: {accept_unknown_host_key: true}\n"])  # accept-new: pinned now
     result = home.cli("runbook", "run", "port-description", "-e", "text=to printer 3F")
     assert result.exit_code == 0, result.output
     assert " description to printer 3F" in rb_ios_device.config
