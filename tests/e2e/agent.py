@@ -83,6 +83,16 @@ class Agent:
             self.proc.wait()
 
 
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM as an operator stops serve; SIGKILL only if it has not exited within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def start_agent(home: Path) -> Agent:
     """Start `opsagent serve` with OPSAGENT_HOME=home on a free port; wait for /healthz."""
     port = free_port()

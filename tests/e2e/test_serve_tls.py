@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.agent import agent_env, opsagent, wait_until
+from tests.e2e.agent import agent_env, opsagent, terminate, wait_until
 from tests.peers.nginx import make_certs
 from tests.peers.ports import free_port
 from tests.peers.prometheus import StartPrometheus
@@ -71,12 +71,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsAgent]:
         wait_until(lambda: _up(handle), 60, "/healthz over TLS", log, proc)
         yield handle
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc)
     text = log.read_text(errors="replace")
     assert READ_TOKEN not in text and WRITE_TOKEN not in text and "Traceback" not in text
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.agent import wait_until
+from tests.e2e.agent import terminate, wait_until
 from tests.peers.ports import free_port
 
 TOKEN = "s3cret-api-token-for-tests"
@@ -64,12 +64,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         wait_until(lambda: client.call("GET", "/healthz")[0] == 200, 60, "/healthz", log, proc)
         yield client
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc)
     assert all(t not in log.read_text(errors="replace") for t in (TOKEN, ALICE, BOB))
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.agent import agent_env, wait_until
+from tests.e2e.agent import agent_env, terminate, wait_until
 from tests.peers.ports import free_port
 
 pytestmark = pytest.mark.peer
@@ -44,12 +44,7 @@ def agent(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         wait_until(lambda: _metrics(port)[0] == 200, 60, "/metrics", log, proc)
         yield port, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc)
 
 
 def _metrics(port: int) -> tuple[int, float]:
