@@ -11,6 +11,7 @@ from opsagent.cli.common import EXIT_INVALID, console, err_console
 from opsagent.collectors import options_models
 from opsagent.config import AgentConfig
 from opsagent.content import check_paths, default_check_paths
+from opsagent.i18n.catalog import tr
 from opsagent.runbooks.notify import known_receivers
 from opsagent.sla.policy import calendar_warnings, policy_path
 
@@ -28,12 +29,19 @@ def check(config: AgentConfig, paths: tuple[Path, ...]) -> None:
         err_console().print(str(issue), markup=False, highlight=False)
     if not issues and _checks_policy(config, targets):
         for warning in calendar_warnings(config.roots, date.today()):
-            err_console().print(f"warning: {warning}", markup=False, highlight=False)
+            err_console().print(tr("warning: {warning}", warning=warning), markup=False, highlight=False)
     bad_files = len({i.path for i in issues})
     if issues:
-        console().print(f"{count} file(s) checked, {bad_files} invalid, {len(issues)} problem(s)")
+        console().print(
+            tr(
+                "{count} file(s) checked, {bad} invalid, {problems} problem(s)",
+                count=count,
+                bad=bad_files,
+                problems=len(issues),
+            )
+        )
         raise click.exceptions.Exit(EXIT_INVALID)
-    console().print(f"{count} file(s) checked, all valid")
+    console().print(tr("{count} file(s) checked, all valid", count=count))
 
 
 def _checks_policy(config: AgentConfig, targets: list[Path]) -> bool:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from opsagent.i18n.catalog import tr
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -69,7 +71,11 @@ def _flat(text: str) -> str:
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Title and column headers are the CLI's own words: shown in the reader's language, except in
+    ``-o tsv``, whose header row stays the stable English keys scripts parse."""
     mode = _output_mode()
+    if mode != "tsv":
+        title, columns = (tr(title) if title else title), [tr(c) for c in columns]
     if mode in ("tsv", "plain"):
         body = [[_flat(_cell(c)) for c in row] for row in rows]
         lines = [list(columns), *body]

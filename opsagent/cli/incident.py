@@ -9,6 +9,7 @@ import click
 from opsagent.app import App, actor
 from opsagent.cli.common import EXIT_FAILED, local_time, output_option, print_json, print_table, short
 from opsagent.config import AgentConfig
+from opsagent.i18n.catalog import tr
 from opsagent.incidents import repo
 from opsagent.incidents.model import PRIORITIES, Category, RequesterType, Status
 
@@ -94,7 +95,7 @@ def show(config: AgentConfig, incident_id: int, output: str) -> None:
     with App(config) as app:
         found = repo.get(app.store, incident_id)
     if found is None:
-        click.echo(f"no incident #{incident_id}", err=True)
+        click.echo(tr("no incident #{id}", id=incident_id), err=True)
         raise click.exceptions.Exit(EXIT_FAILED)
     if output == "json":
         print_json(_json_ready(found))
@@ -106,7 +107,7 @@ def show(config: AgentConfig, incident_id: int, output: str) -> None:
     rows = [(f, short(found[f], 100) if f in ("suppressed",) else found[f]) for f in fields]
     rows += [(f, _when(found[f])) for f in ("opened_at", "acknowledged_at", "resolved_at", "closed_at")]
     rows += [("labels", short(found["labels"], 200)), ("annotations", short(found["annotations"], 200))]
-    print_table(f"incident #{incident_id}", ["field", "value"], rows)
+    print_table(tr("incident #{id}", id=incident_id), ["field", "value"], rows)
     print_table(
         "events",
         ["at", "event", "by", "message"],
@@ -135,7 +136,7 @@ def _done(result: dict[str, Any], output: str) -> None:
     if output == "json":
         print_json(_json_ready(result))
     else:
-        click.echo(f"incident #{result['id']}: {result['status']}")
+        click.echo(tr("incident #{id}: {status}", id=result["id"], status=result["status"]))
 
 
 for _name, _help in (

@@ -10,6 +10,7 @@ from opsagent.app import App
 from opsagent.cli.common import EXIT_FAILED, console, human_value, output_option, print_json, print_table, short
 from opsagent.collectors.base import CollectResult
 from opsagent.config import AgentConfig
+from opsagent.i18n.catalog import tr
 from opsagent.inventory.facts import flatten
 
 
@@ -37,13 +38,13 @@ def _render(results: list[CollectResult], samples: bool, facts: bool) -> None:
     for r in results:
         if facts and r.facts:
             print_table(
-                f"{r.asset} · {r.collector} · facts",
+                tr("{asset} · {collector} · facts", asset=r.asset, collector=r.collector),
                 ["fact", "value"],
                 ((k, short(human_value(k, v), 100)) for k, v in flatten(r.facts).items()),
             )
         if samples and r.samples:
             print_table(
-                f"{r.asset} · {r.collector} · samples",
+                tr("{asset} · {collector} · samples", asset=r.asset, collector=r.collector),
                 ["metric", "labels", "value"],
                 ((s.name, _label_text(dict(s.labels)), human_value(s.name, s.value)) for s in r.samples),
             )
@@ -71,7 +72,7 @@ def poll(
         app.seed_if_empty()
         targets = app.targets(app.inventory(), selector, collector)
         if not targets:
-            console().print("no collector configured on the selected assets")
+            console().print(tr("no collector configured on the selected assets"))
             raise click.exceptions.Exit(EXIT_FAILED)
         poller = app.poller(record=record)
         results = asyncio.run(poller.poll_many(targets))

@@ -12,6 +12,8 @@ import os
 
 import click
 
+from opsagent.i18n.catalog import tr
+
 YES = ("y", "yes")
 NO = ("", "n", "no")
 
@@ -43,7 +45,7 @@ async def read_line(fd: int) -> str | None:
 async def confirm(text: str, fd: int) -> bool:
     """``text [y/N]: `` on stderr until the answer is yes or no; no (and end of input) by default."""
     while True:
-        click.echo(f"{text} [y/N]: ", nl=False, err=True)
+        click.echo(tr("{question} [y/N]: ", question=text), nl=False, err=True)
         answer = await read_line(fd)
         if answer is None:
             click.echo(err=True)
@@ -52,4 +54,4 @@ async def confirm(text: str, fd: int) -> bool:
             return True
         if answer.strip().lower() in NO:
             return False
-        click.echo("Error: invalid input", err=True)
+        click.echo(tr("Error: invalid input"), err=True)

@@ -13,6 +13,7 @@ from opsagent.agent import run_agent, stuck_poll_threads
 from opsagent.app import App
 from opsagent.cli.common import err_console
 from opsagent.config import AgentConfig, parse_listen
+from opsagent.i18n.catalog import tr
 
 
 async def _serve(app: App, host: str, port: int) -> None:
@@ -28,8 +29,11 @@ async def _serve(app: App, host: str, port: int) -> None:
     if ready.is_set():
         scheme = "https" if app.config.web.tls else "http"
         err_console().print(
-            f"opsagent serving {scheme}://{host}:{port}/metrics · store {app.store.safe_url}"
-            " · Ctrl-C or SIGTERM to stop, SIGHUP to reload",
+            tr(
+                "opsagent serving {url}/metrics · store {store} · Ctrl-C or SIGTERM to stop, SIGHUP to reload",
+                url=f"{scheme}://{host}:{port}",
+                store=app.store.safe_url,
+            ),
             markup=False,
             highlight=False,
         )
@@ -54,7 +58,9 @@ def serve(config: AgentConfig, listen: tuple[str, int] | None) -> None:
     try:
         asyncio.run(_serve(app, host, port))
     except OSError as exc:
-        err_console().print(f"cannot listen on {host}:{port}: {exc.strerror or exc}", markup=False)
+        err_console().print(
+            tr("cannot listen on {address}: {error}", address=f"{host}:{port}", error=exc.strerror or exc), markup=False
+        )
         raise click.exceptions.Exit(1) from None
     finally:
         app.close()  # waits for the store writer: every fact and audit row is committed
@@ -62,6 +68,6 @@ def serve(config: AgentConfig, listen: tuple[str, int] | None) -> None:
     if stuck:
         # Python joins every worker thread at exit; a thread blocked in the kernel would keep a
         # stopped agent alive for minutes. Everything durable is written, so leave now.
-        err_console().print(f"opsagent stopped; abandoning {len(stuck)} stuck poll thread(s)", markup=False)
+        err_console().print(tr("opsagent stopped; abandoning {n} stuck poll thread(s)", n=len(stuck)), markup=False)
         sys.stderr.flush()
         os._exit(0)

@@ -15,6 +15,7 @@ from opsagent.cli.common import EXIT_FAILED, output_option, print_json, print_ta
 from opsagent.cli.incident import incident
 from opsagent.config import AgentConfig
 from opsagent.errors import ConfigError, ConfigIssue
+from opsagent.i18n.catalog import tr
 from opsagent.reports import period as period_report
 from opsagent.reports import repair
 from opsagent.reports.document import render
@@ -66,7 +67,14 @@ def _run(config: AgentConfig, incident_id: int, action: str, message: str, by: s
     if output == "json":
         print_json(_json(found))
     else:
-        click.echo(f"incident #{incident_id}: {found['status']} · {service.clocks_summary(found['clocks'])}")
+        click.echo(
+            tr(
+                "incident #{id}: {status} · {clocks}",
+                id=incident_id,
+                status=found["status"],
+                clocks=service.clocks_summary(found["clocks"]),
+            )
+        )
 
 
 def _simple(name: str, action: str, help_text: str) -> click.Command:
@@ -152,7 +160,7 @@ def followups(config: AgentConfig, include_done: bool, output: str) -> None:
         None,
         ["#", "due", "follow-up on", "title", "asset", "prio", "resolved", "done", "score"],
         (
-            (r["id"], "DUE" if r["due"] else "", _local(r["followup_due_at"], policy), r["title"][:50], r["asset"],
+            (r["id"], tr("DUE") if r["due"] else "", _local(r["followup_due_at"], policy), r["title"][:50], r["asset"],
              r["priority"], _local(r["resolved_at"], policy), _local(r["followed_up_at"], policy), r["satisfaction"])
             for r in rows
         ),
@@ -167,7 +175,7 @@ def _incident_with_service(config: AgentConfig, policy: ServiceLevelPolicy, inci
     finally:
         app.close()
     if found is None:
-        click.echo(f"no incident #{incident_id}", err=True)
+        click.echo(tr("no incident #{id}", id=incident_id), err=True)
         raise click.exceptions.Exit(EXIT_FAILED)
     return found
 
@@ -185,7 +193,8 @@ def sla(config: AgentConfig, incident_id: int, output: str) -> None:
         print_json({name: c.as_dict() for name, c in clocks.items()})
         return
     print_table(
-        f"incident #{incident_id} ({found['priority']}, {found['requester_type']})",
+        tr("incident #{id} ({priority}, {requester})", id=incident_id, priority=found["priority"],
+           requester=found["requester_type"]),
         ["target", "state", "due", "used", "allowed", "paused", "breached"],
         (
             (n, c.state, _local(c.due, policy), repair.duration(c.used, "en"), repair.duration(c.budget, "en"),
@@ -205,9 +214,16 @@ def oncall(config: AgentConfig, weeks: int) -> None:
     for name, rotation in policy.oncall.items():
         count = weeks if rotation.every == "weekly" else weeks * 7
         current, *coming = shifts(rotation, moment, count)
-        click.echo(f"{name}: {on_call(rotation, moment)} (now, since {_local(current[0], policy)})")
+        click.echo(
+            tr(
+                "{rotation}: {who} (now, since {since})",
+                rotation=name,
+                who=on_call(rotation, moment),
+                since=_local(current[0], policy),
+            )
+        )
         for at, who in coming:
-            click.echo(f"  from {_local(at, policy)}: {who}")
+            click.echo(tr("  from {at}: {who}", at=_local(at, policy), who=who))
 
 
 @incident.command("sla-tick")
@@ -225,8 +241,16 @@ def sla_tick(config: AgentConfig, output: str) -> None:
         print_json([{"incident": f.incident_id} | f.step.as_detail() for f in fired])
         return
     for f in fired:
-        click.echo(f"incident #{f.incident_id}: {f.step.target} level {f.step.level} → {', '.join(f.step.notify)}")
-    click.echo(f"{len(fired)} escalation(s)")
+        click.echo(
+            tr(
+                "incident #{id}: {target} level {level} → {notify}",
+                id=f.incident_id,
+                target=f.step.target,
+                level=f.step.level,
+                notify=", ".join(f.step.notify),
+            )
+        )
+    click.echo(tr("{n} escalation(s)", n=len(fired)))
 
 
 # -- reports ---------------------------------------------------------------------------------------
@@ -238,12 +262,12 @@ def report() -> None:
 def _write(data: bytes, out: Path | None, fmt: str) -> None:
     if out is None:
         if fmt == "pdf" and sys.stdout.isatty():
-            raise click.UsageError("a PDF goes to a file: add -o FILE.pdf")
+            raise click.UsageError(tr("a PDF goes to a file: add -o FILE.pdf"))
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
         out.write_bytes(data)
-        click.echo(f"wrote {out}", err=True)
+        click.echo(tr("wrote {path}", path=out), err=True)
 
 
 _lang = click.option("--lang", type=click.Choice(LANGS), help="Report language (default: the agent's `language`).")
@@ -268,7 +292,7 @@ def _parse_day(value: str, tz: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        raise click.BadParameter(tr("{value} is not a date (YYYY-MM-DD)", value=repr(value))) from None
     if len(value) == 10:
         parsed = datetime.combine(date.fromisoformat(value), time(0))
     return parsed.replace(tzinfo=tz).astimezone(UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
@@ -279,7 +303,7 @@ def _quarter(text: str, tz: Any) -> tuple[datetime, datetime]:
         year, q = int(text[:4]), int(text.upper().split("Q")[1])
         assert 1 <= q <= 4
     except (ValueError, IndexError, AssertionError):
-        raise click.BadParameter(f"{text!r}: use e.g. 2026Q3") from None
+        raise click.BadParameter(tr("{value}: use e.g. 2026Q3", value=repr(text))) from None
     start = datetime(year, 3 * q - 2, 1, tzinfo=tz)
     end = datetime(year + 1, 1, 1, tzinfo=tz) if q == 4 else datetime(year, 3 * q + 1, 1, tzinfo=tz)
     return start.astimezone(UTC), end.astimezone(UTC)
@@ -290,14 +314,14 @@ def _month(text: str, tz: Any) -> tuple[datetime, datetime]:
         year, month = (int(part) for part in text.split("-"))
         start = datetime(year, month, 1, tzinfo=tz)
     except ValueError:
-        raise click.BadParameter(f"{text!r}: use e.g. 2026-07") from None
+        raise click.BadParameter(tr("{value}: use e.g. 2026-07", value=repr(text))) from None
     end = datetime(year + 1, 1, 1, tzinfo=tz) if month == 12 else datetime(year, month + 1, 1, tzinfo=tz)
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _year(text: str, tz: Any) -> tuple[datetime, datetime]:
     if not text.isdigit() or not 1970 <= int(text) <= 9998:
-        raise click.BadParameter(f"{text!r}: use e.g. 2026")
+        raise click.BadParameter(tr("{value}: use e.g. 2026", value=repr(text)))
     year = int(text)
     return datetime(year, 1, 1, tzinfo=tz).astimezone(UTC), datetime(year + 1, 1, 1, tzinfo=tz).astimezone(UTC)
 
@@ -306,7 +330,7 @@ def _range(start: str | None, end: str | None, quarter: str | None, month: str |
            tz: Any) -> tuple[datetime, datetime]:  # fmt: skip
     given = [name for name, value in (("--quarter", quarter), ("--month", month), ("--year", year)) if value]
     if len(given) > 1 or (given and (start or end)):
-        raise click.UsageError("give one of --from/--to, --quarter, --month or --year")
+        raise click.UsageError(tr("give one of --from/--to, --quarter, --month or --year"))
     if quarter:
         return _quarter(quarter, tz)
     if month:
@@ -315,7 +339,7 @@ def _range(start: str | None, end: str | None, quarter: str | None, month: str |
         return _year(year, tz)
     if start and end:
         return _parse_day(start, tz), _parse_day(end, tz)
-    raise click.UsageError("give --from and --to, or --quarter, --month or --year")
+    raise click.UsageError(tr("give --from and --to, or --quarter, --month or --year"))
 
 
 @report.command("period")
@@ -338,7 +362,7 @@ def period(config: AgentConfig, start: str | None, end: str | None, quarter: str
     lang = lang or config.lang
     lo, hi = _range(start, end, quarter, month, year, tz)
     if hi <= lo:
-        raise click.BadParameter("--to must be after --from")
+        raise click.BadParameter(tr("--to must be after --from"))
     app = App(config)
     try:
         stats = period_report.load_stats(app.store, policy, lo, hi, now())
