@@ -108,11 +108,13 @@ def test_cli_import_and_check_end_in_exit_2_with_file_and_line(tmp_path: Path, m
 def test_impossible_holiday_in_the_service_level_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = _home(tmp_path, monkeypatch)
     shipped = (shipped_content_root() / "alerts" / "service-levels.yaml").read_text(encoding="utf-8")
-    assert "      - 2026-01-01\n" in shipped
+    site_days = "    holidays: []"  # the site's own extra days off, beside the package's public holidays
+    assert site_days in shipped
     path = tmp_path / "alerts" / "service-levels.yaml"
     path.parent.mkdir()
-    path.write_text(shipped.replace("      - 2026-01-01\n", "      - 2026-02-29\n", 1), encoding="utf-8")
-    line = path.read_text(encoding="utf-8").splitlines().index("      - 2026-02-29") + 1
+    path.write_text(shipped.replace(site_days, "    holidays:\n      - 2026-02-29", 1), encoding="utf-8")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if text.startswith("      - 2026-02-29"))
     result = runner.invoke(cli, ["check", str(path)], catch_exceptions=False)
     assert result.exit_code == 2
     assert f"{path}:{line}: YAML error: invalid timestamp '2026-02-29'" in result.output
