@@ -12,6 +12,7 @@ from opsagent.cli import cli
 from opsagent.config import shipped_content_root
 from opsagent.errors import ConfigError
 from opsagent.loader import parse_yaml_file, parse_yaml_text
+from tests.peers.ports import free_port
 
 LAUGHS = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
     f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
@@ -126,3 +127,34 @@ def test_empty_runbook_names_line_1(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     result = runner.invoke(cli, ["check", str(path)], catch_exceptions=False)
     assert result.exit_code == 2
     assert f"{path}:1: name: Field required" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "words"),
+    [
+        ("alerts/bad.rules.yaml", "groups: &a [*a]\n", ":1: YAML error: recursive alias"),
+        ("alerts/service-levels.yaml", "targets: {}\nholidays: [2026-02-29]\n", ":2: YAML error: invalid timestamp"),
+    ],
+)
+def test_serve_refuses_hostile_content_cleanly(tmp_path: Path, name: str, text: str, words: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "root" / name
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    config = tmp_path / "opsagent.yaml"
+    config.write_text(f"content_roots: [root]\nlisten: 127.0.0.1:{free_port()}\n")
+    env = {**os.environ, "OPSAGENT_HOME": str(tmp_path / "home")}
+    env.pop("OPSAGENT_STORE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "opsagent", "--config", str(config), "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"{path}{words}" in done.stderr
