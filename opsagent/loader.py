@@ -246,7 +246,7 @@ def line_column(text: str | bytes, offset: int) -> tuple[int, int]:
     return text.count(newline, 0, offset) + 1, offset - start + 1  # type: ignore[arg-type]
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, hint: str = "save the file as UTF-8") -> str:
     """A content file's text; unreadable or not UTF-8 is a :class:`ConfigError` with line and column."""
     try:
         raw = path.read_bytes()
@@ -258,7 +258,7 @@ def read_text(path: Path) -> str:
         line, _ = line_column(raw, exc.start)
         column = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
         byte = raw[exc.start : exc.start + 1].hex()
-        message = f"not valid UTF-8: byte 0x{byte} at column {column} ({exc.reason}); save the file as UTF-8"
+        message = f"not valid UTF-8: byte 0x{byte} at column {column} ({exc.reason}); {hint}"
         raise ConfigError([ConfigIssue(str(path), line, "", message)]) from None
 
 

@@ -158,3 +158,14 @@ def test_serve_refuses_hostile_content_cleanly(tmp_path: Path, name: str, text: 
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert f"{path}{words}" in done.stderr
+
+
+def test_cli_import_of_a_file_that_is_not_utf8_names_line_and_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = _home(tmp_path, monkeypatch)
+    path = tmp_path / "hosts.yaml"
+    path.write_bytes("assets:\n  - name: caf\xe9\n".encode("latin-1"))
+    result = runner.invoke(cli, ["inventory", "import", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert f"{path}:2: not valid UTF-8: byte 0xe9 at column 14" in result.output

@@ -6,11 +6,11 @@ import json
 import re
 from pathlib import Path
 
-from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.ansible import load_ansible, looks_like_yaml
 from opsagent.inventory.importers.csv_import import load_csv
 from opsagent.inventory.importers.native import load_native
 from opsagent.inventory.model import Inventory
+from opsagent.loader import read_text
 
 __all__ = ["FORMATS", "detect_format", "load_ansible", "load_csv", "load_inventory_file", "load_native"]
 
@@ -39,10 +39,7 @@ def detect_format(path: Path) -> str:
         return "ansible"
     if path.suffix.lower() == ".csv":
         return "csv"
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read file: {exc}")]) from None
+    text = read_text(path)
     if path.suffix.lower() not in (".yml", ".yaml", ".json") and not looks_like_yaml(text):
         return "ansible"
     keys = _top_level_keys(text, path.suffix.lower() == ".json")
