@@ -78,7 +78,9 @@ class App:
         if repo.asset_count(self.store) > 0:
             return []
         for path in self.config.seed_files:
-            repo.save_inventory(self.store, load_inventory_file(path), actor="opsagent (seed)")
+            seed = load_inventory_file(path)  # seeded assets belong to no import: the first to name one owns it
+            seed.assets = {n: a.model_copy(update={"source": None}) for n, a in seed.assets.items()}
+            repo.save_inventory(self.store, seed, actor="opsagent (seed)")
         return list(self.config.seed_files)
 
     def inventory(self) -> Inventory:
