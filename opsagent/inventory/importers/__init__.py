@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from opsagent.inventory.importers.ansible import load_ansible, looks_like_yaml
 from opsagent.inventory.importers.csv_import import load_csv
 from opsagent.inventory.importers.native import load_native
@@ -21,11 +23,14 @@ FORMATS = ("yaml", "csv", "ansible")
 _TOP_KEY = re.compile(r"""^["']?([^\s#:"'\-{}\[\]][^:"']*)["']?\s*:(?:\s|$)""", re.MULTILINE)
 
 
-def load_inventory_file(path: Path, fmt: str | None = None) -> Inventory:
-    """Load an inventory in ``fmt`` ("yaml" = ours, "csv", "ansible"), or the format it looks like."""
+def load_inventory_file(
+    path: Path, fmt: str | None = None, options_models: dict[str, type[BaseModel]] | None = None
+) -> Inventory:
+    """Load an inventory in ``fmt`` ("yaml" = ours, "csv", "ansible"), or the format it looks like.
+    With ``options_models``, the collector options our YAML writes are checked as ``opsagent check`` does."""
     chosen = fmt or detect_format(path)
     if chosen == "yaml":
-        return load_native(path)
+        return load_native(path, options_models)
     if chosen == "csv":
         return load_csv(path)
     if chosen == "ansible":
