@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from opsagent.loader import load_model
 from opsagent.store.engine import sqlite_url
@@ -68,6 +68,11 @@ class AgentConfig(BaseModel):
         "in that identity's name (runbook runs and approvals); the api_token_ref token's identity is 'api'",
     )
     traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
+    _path: Path | None = PrivateAttr(default=None)  # the file it was read from: errors found later name it
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
 
     @field_validator("listen")
     @classmethod
@@ -118,4 +123,6 @@ def load_config(
                 "seed_inventory": [base_dir / p for p in base.seed_inventory],
             }
         )
-    return AgentConfig.model_validate(base.model_dump() | updates)
+    config = AgentConfig.model_validate(base.model_dump() | updates)
+    config._path = path
+    return config

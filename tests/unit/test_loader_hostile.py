@@ -169,3 +169,18 @@ def test_cli_import_of_a_file_that_is_not_utf8_names_line_and_column(
     result = runner.invoke(cli, ["inventory", "import", str(path)], catch_exceptions=False)
     assert result.exit_code == 2
     assert f"{path}:2: not valid UTF-8: byte 0xe9 at column 14" in result.output
+
+
+def test_collector_settings_errors_name_the_config_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = _home(tmp_path, monkeypatch)
+    config = tmp_path / "agent.yaml"
+    config.write_text("listen: 127.0.0.1:9810\ncollector_settings:\n  ssh:\n    max_workers: lots\n")
+    result = runner.invoke(cli, ["--config", str(config), "inventory", "list"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert f"{config}:4: collector_settings.ssh.max_workers: Input should be a valid integer" in result.output
+    config.write_text("collector_settings:\n  nosuch: {}\n")
+    result = runner.invoke(cli, ["--config", str(config), "inventory", "list"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert f"{config}:2: collector_settings.nosuch: no such configurable collector" in result.output
