@@ -184,3 +184,8 @@ def test_collector_settings_errors_name_the_config_file_and_line(
     result = runner.invoke(cli, ["--config", str(config), "inventory", "list"], catch_exceptions=False)
     assert result.exit_code == 2
     assert f"{config}:2: collector_settings.nosuch: no such configurable collector" in result.output
+
+
+def test_a_value_that_does_not_fit_its_tag_is_not_repeated() -> None:
+    message = _issue("credentials:\n  password: !!int Hunter2secret\n")
+    assert message == "x.yaml:2: YAML error: invalid int: the value does not fit the !!int tag (column 13)"
