@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -431,6 +432,26 @@ def test_ansible_yaml_import(tmp_path: Path) -> None:
 
     @FUZZ
     @given(text=documents(base))
+    def run(text: str) -> None:
+        path.write_text(text, encoding="utf-8")
+        _assert_clean(lambda: load_ansible(path))
+
+    run()
+
+
+def test_ansible_json_import(tmp_path: Path) -> None:
+    """``ansible-inventory --list`` output, which YAML may reject (tabs) and JSON then reads."""
+    base = _yaml_base(FIXTURES / "ansible" / "hosts.yml")
+    path = tmp_path / "inventory.json"
+
+    @st.composite
+    def as_json(draw: st.DrawFn) -> str:
+        data = yaml.safe_load(draw(mutated(base)))
+        text = json.dumps(data, default=str, indent="\t" if draw(st.booleans()) else None)
+        return text if draw(st.booleans()) else "[" * draw(st.integers(0, 5000)) + text
+
+    @FUZZ
+    @given(text=as_json())
     def run(text: str) -> None:
         path.write_text(text, encoding="utf-8")
         _assert_clean(lambda: load_ansible(path))
