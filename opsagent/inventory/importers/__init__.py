@@ -59,7 +59,7 @@ def _top_level_keys(text: str, is_json: bool) -> set[str]:
     if is_json:  # JSON puts its keys anywhere on a line; it is quick to parse
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # the loader reports it, with its line
             return set()
         return {str(k) for k in data} if isinstance(data, dict) else set()
     return set(_TOP_KEY.findall(text))
