@@ -209,3 +209,8 @@ def test_the_seeded_host_is_taken_over_by_the_first_import_naming_it(run, tmp_pa
     result = run("inventory", "import", str(path))
     assert result.exit_code == 0, result.output
     assert effective(run, "localhost") == {"site": "hq"}
+    shown = json.loads(run("inventory", "show", "localhost", "-o", "json").output)
+    assert shown["source"] == str(path.resolve())
+    # The seeded 'agent' group, only named here, keeps its description.
+    exported = run("inventory", "export", "agent").output
+    assert "The machine running opsagent itself" in exported
