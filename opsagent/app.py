@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from opsagent.collectors import Collector, CollectResult, available_collectors
 from opsagent.collectors.profiles import Profile, load_profiles
@@ -22,6 +22,7 @@ from opsagent.inventory.importers import load_inventory_file
 from opsagent.inventory.model import Asset, CollectorSpec, Inventory
 from opsagent.inventory.resolve import GroupIndex
 from opsagent.inventory.selectors import select
+from opsagent.loader import parse_yaml_file, validation_issues
 from opsagent.metrics import MetricsRegistry
 from opsagent.poller import Poller
 from opsagent.store import Store
@@ -37,6 +38,17 @@ def actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _settings_issues(config: AgentConfig, name: str, error: str | ValueError) -> list[ConfigIssue]:
+    """``collector_settings.NAME`` problems, located in the agent config file when there is one."""
+    loc = ("collector_settings", name)
+    if config.path is None:
+        return [ConfigIssue("<settings>", None, ".".join(loc), str(error))]
+    doc = parse_yaml_file(config.path)
+    if isinstance(error, ValidationError):
+        return validation_issues(doc, error, loc)
+    return [doc.issue(loc, str(error))]
 
 
 class App:
@@ -60,13 +72,11 @@ class App:
         for name, settings in self.config.collector_settings.items():
             configure = getattr(collectors.get(name), "configure", None)
             if not callable(configure):
-                raise ConfigError(
-                    [ConfigIssue("agent config", None, f"collector_settings.{name}", "no such configurable collector")]
-                )
+                raise ConfigError(_settings_issues(self.config, name, "no such configurable collector"))
             try:
                 configure(settings)
             except ValueError as exc:
-                raise ConfigError([ConfigIssue("agent config", None, f"collector_settings.{name}", str(exc))]) from None
+                raise ConfigError(_settings_issues(self.config, name, exc)) from None
         return collectors
 
     @cached_property
@@ -85,7 +95,9 @@ class App:
         if repo.asset_count(self.store) > 0:
             return []
         for path in self.config.seed_files:
-            repo.save_inventory(self.store, load_inventory_file(path), actor="opsagent (seed)")
+            seed = load_inventory_file(path)  # seeded assets belong to no import: the first to name one owns it
+            seed.assets = {n: a.model_copy(update={"source": None}) for n, a in seed.assets.items()}
+            repo.save_inventory(self.store, seed, actor="opsagent (seed)")
         return list(self.config.seed_files)
 
     def inventory(self) -> Inventory:

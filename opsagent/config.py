@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from opsagent.errors import ConfigError
 from opsagent.httpd.config import WebConfig
@@ -121,6 +121,12 @@ class AgentConfig(BaseModel):
         result: dict[str, Any] = check_plain_secrets(value)
         return result
 
+    _path: Path | None = PrivateAttr(default=None)  # the file it was read from: errors found later name it
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
     @field_validator("listen")
     @classmethod
     def _valid_listen(cls, value: str) -> str:
@@ -178,7 +184,9 @@ def load_config(
                 ),
             }
         )
-    return AgentConfig.model_validate(base.model_dump() | updates)
+    config = AgentConfig.model_validate(base.model_dump() | updates)
+    config._path = path
+    return config
 
 
 def _refuse_plain_secrets(path: Path) -> None:

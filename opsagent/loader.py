@@ -45,9 +45,7 @@ class _Constructor(yaml.constructor.SafeConstructor):
         except yaml.YAMLError:
             raise
         except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError) as exc:
-            tag = node.tag.rsplit(":", 1)[-1]
-            what = f"invalid {tag} {_short(node.value)}" if _is_scalar(node) else "invalid value"
-            raise yaml.constructor.ConstructorError(None, None, f"{what}: {exc}", node.start_mark) from None
+            raise yaml.constructor.ConstructorError(None, None, _why(node, exc), node.start_mark) from None
 
     def construct_unsupported(self, node: yaml.Node) -> Any:
         tag = node.tag.rsplit(":", 1)[-1]
@@ -58,13 +56,12 @@ for _tag in _UNSUPPORTED_TAGS:
     _Constructor.add_constructor(f"tag:yaml.org,2002:{_tag}", _Constructor.construct_unsupported)  # type: ignore[type-var]
 
 
-def _is_scalar(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
+def _why(node: yaml.Node, exc: Exception) -> str:
+    """The value is named only for a date (int() and float() would repeat any value, a password too)."""
+    tag = node.tag.rsplit(":", 1)[-1]
+    if tag == "timestamp" and isinstance(node, yaml.ScalarNode) and len(node.value) <= 40:
+        return f"invalid timestamp {node.value!r}: {exc}"
+    return f"invalid {tag}: the value does not fit the !!{tag} tag"
 
 
 # libyaml's parser keeps marks too and is ~3x faster on big inventories; pure Python elsewhere.
@@ -246,7 +243,7 @@ def line_column(text: str | bytes, offset: int) -> tuple[int, int]:
     return text.count(newline, 0, offset) + 1, offset - start + 1  # type: ignore[arg-type]
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, hint: str = "save the file as UTF-8") -> str:
     """A content file's text; unreadable or not UTF-8 is a :class:`ConfigError` with line and column."""
     try:
         raw = path.read_bytes()
@@ -258,7 +255,7 @@ def read_text(path: Path) -> str:
         line, _ = line_column(raw, exc.start)
         column = len(raw[raw.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
         byte = raw[exc.start : exc.start + 1].hex()
-        message = f"not valid UTF-8: byte 0x{byte} at column {column} ({exc.reason}); save the file as UTF-8"
+        message = f"not valid UTF-8: byte 0x{byte} at column {column} ({exc.reason}); {hint}"
         raise ConfigError([ConfigIssue(str(path), line, "", message)]) from None
 
 

@@ -113,7 +113,9 @@ def import_(config: AgentConfig, path: Path, fmt: str, prune: bool, dry_run: boo
 
     PATH is the import's source: its assets and groups belong to it, and its `all` vars apply to its
     own assets only. Changing what another source owns is refused without --force."""
-    inv = load_inventory_file(path, None if fmt == "auto" else fmt)
+    from opsagent.collectors import options_models
+
+    inv = load_inventory_file(path, None if fmt == "auto" else fmt, options_models())
     store = _app(config).store  # seeds the local host first, as every other command does
     # The absolute path is each asset's source, so a later import (and --prune) finds them again.
     plan = repo.import_inventory(

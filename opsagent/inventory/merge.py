@@ -81,7 +81,7 @@ def _merge_groups(current: Inventory, incoming: Inventory, plan: ImportPlan) -> 
     groups = dict(current.groups)
     for name, group in incoming.groups.items():
         before = current.groups.get(name)
-        if before is not None and _is_empty(group) and not _claimable(before.source, plan.source):
+        if before is not None and _is_empty(group) and before.source != plan.source:
             continue  # only named on hosts of this import: they join the group as it is
         if before is not None and _group_body(before) == _group_body(group):
             continue

@@ -99,7 +99,7 @@ def _coerce(name: str, spec: Parameter, value: Any) -> Any:  # noqa: C901 - one 
                 return value
             case _:
                 return str(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: -e x=[[[[…
         raise ParameterError(f"parameter {name}: {value!r} is not a valid {spec.type} ({exc})") from None
 
 

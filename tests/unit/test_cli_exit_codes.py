@@ -37,6 +37,10 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
             ["runbook", "run", "postgresql-inspection", "--check", "-e", "slow_query_seconds=x"],
             "parameter slow_query_seconds: 'x' is not a valid int",
         ),
+        (
+            ["runbook", "run", "linux-host-inspection", "--check", "-e", "cert_dirs=" + "[" * 5000],
+            "is not a valid list",
+        ),
         (["config", "backup", "--timeout", "soon"], "Invalid value for '--timeout'"),
         (["inventory", "discover", "--snmp", "127.0.0.1", "--timeout", "-1"], "Invalid value for '--timeout'"),
     ],

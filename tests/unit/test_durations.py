@@ -73,3 +73,16 @@ def test_check_validates_the_options_an_asset_writes(tmp_path: Path, monkeypatch
     )
     assert f"{inv}:12: groups.web.collectors.0.options.conect_timeout: Extra inputs are not permitted" in result.output
     assert "assets.0" not in result.output
+
+
+def test_import_refuses_collector_options_polls_would_fail_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSAGENT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("OPSAGENT_CONFIG", raising=False)
+    monkeypatch.delenv("OPSAGENT_STORE", raising=False)
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text("assets:\n  - name: a\n    collectors:\n      - {name: ssh, options: {connect_timeout: soon}}\n")
+    result = CliRunner().invoke(cli, ["inventory", "import", str(inv)], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert f"{inv}:4: assets.0.collectors.0.options.connect_timeout: Value error, invalid duration" in result.output
+    inv.write_text("assets:\n  - name: a\n    collectors:\n      - {name: ssh, options: {connect_timeout: 1s}}\n")
+    assert CliRunner().invoke(cli, ["inventory", "import", str(inv)], catch_exceptions=False).exit_code == 0

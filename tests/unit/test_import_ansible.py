@@ -460,3 +460,14 @@ def test_an_inventory_that_is_not_utf8_is_located(tmp_path: Path) -> None:
     assert [str(i) for i in info.value.issues] == [
         f"{path}:2: not valid UTF-8: byte 0xe9 at column 16 (invalid continuation byte); save the file as UTF-8"
     ]
+
+
+def test_json_nested_too_deep_for_yaml_and_json_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError) as info:
+        load_ansible(path)
+    assert [str(i) for i in info.value.issues] == [f"{path}:1: nested deeper than 200 levels"]
+    path.write_text('{"all": {"vars": {"x": ' + "[" * 300 + "]" * 300 + "}}}")
+    with pytest.raises(ConfigError, match="nested deeper than 200 levels"):
+        load_ansible(path)

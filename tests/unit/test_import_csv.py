@@ -126,3 +126,11 @@ def test_non_utf8_file_gets_a_hint(tmp_path: Path) -> None:
     path = tmp_path / "gbk.csv"
     path.write_bytes("name,负责人\nh1,张三\n".encode("gbk"))
     assert "CSV UTF-8" in issues_of(path)[0]
+
+
+def test_non_utf8_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("name,owner\nh1,ok\nh2,张三\n".encode("gbk"))
+    message = issues_of(path)[0]
+    assert message.startswith(f"{path}:3: not valid UTF-8: byte 0xd5 at column 4"), message
+    assert "CSV UTF-8" in message

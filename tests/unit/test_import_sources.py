@@ -201,3 +201,16 @@ def test_a_group_cycle_across_two_imports_is_a_usage_error() -> None:
     incoming = Inventory(groups={"y": Group(name="y", children=["x"]), "x": Group(name="x")})
     with pytest.raises(UsageError, match="group cycle"):
         plan_import(current, incoming, "/b")
+
+
+def test_the_seeded_host_is_taken_over_by_the_first_import_naming_it(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "mine.yaml"
+    path.write_text("assets:\n  - {name: localhost, address: 127.0.0.1, groups: [agent], vars: {site: hq}}\n")
+    result = run("inventory", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert effective(run, "localhost") == {"site": "hq"}
+    shown = json.loads(run("inventory", "show", "localhost", "-o", "json").output)
+    assert shown["source"] == str(path.resolve())
+    # The seeded 'agent' group, only named here, keeps its description.
+    exported = run("inventory", "export", "agent").output
+    assert "The machine running opsagent itself" in exported

@@ -12,6 +12,7 @@ from opsagent.cli import cli
 from opsagent.config import shipped_content_root
 from opsagent.errors import ConfigError
 from opsagent.loader import parse_yaml_file, parse_yaml_text
+from tests.peers.ports import free_port
 
 LAUGHS = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
     f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
@@ -128,3 +129,65 @@ def test_empty_runbook_names_line_1(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     result = runner.invoke(cli, ["check", str(path)], catch_exceptions=False)
     assert result.exit_code == 2
     assert f"{path}:1: name: Field required" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "words"),
+    [
+        ("alerts/bad.rules.yaml", "groups: &a [*a]\n", ":1: YAML error: recursive alias"),
+        ("alerts/service-levels.yaml", "targets: {}\nholidays: [2026-02-29]\n", ":2: YAML error: invalid timestamp"),
+    ],
+)
+def test_serve_refuses_hostile_content_cleanly(tmp_path: Path, name: str, text: str, words: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "root" / name
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    config = tmp_path / "opsagent.yaml"
+    config.write_text(f"content_roots: [root]\nlisten: 127.0.0.1:{free_port()}\n")
+    env = {**os.environ, "OPSAGENT_HOME": str(tmp_path / "home")}
+    env.pop("OPSAGENT_STORE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "opsagent", "--config", str(config), "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"{path}{words}" in done.stderr
+
+
+def test_cli_import_of_a_file_that_is_not_utf8_names_line_and_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = _home(tmp_path, monkeypatch)
+    path = tmp_path / "hosts.yaml"
+    path.write_bytes("assets:\n  - name: caf\xe9\n".encode("latin-1"))
+    result = runner.invoke(cli, ["inventory", "import", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert f"{path}:2: not valid UTF-8: byte 0xe9 at column 14" in result.output
+
+
+def test_collector_settings_errors_name_the_config_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = _home(tmp_path, monkeypatch)
+    config = tmp_path / "agent.yaml"
+    config.write_text("listen: 127.0.0.1:9810\ncollector_settings:\n  ssh:\n    max_workers: lots\n")
+    result = runner.invoke(cli, ["--config", str(config), "inventory", "list"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert f"{config}:4: collector_settings.ssh.max_workers: Input should be a valid integer" in result.output
+    config.write_text("collector_settings:\n  nosuch: {}\n")
+    result = runner.invoke(cli, ["--config", str(config), "inventory", "list"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert f"{config}:2: collector_settings.nosuch: no such configurable collector" in result.output
+
+
+def test_a_value_that_does_not_fit_its_tag_is_not_repeated() -> None:
+    message = _issue("credentials:\n  password: !!int Hunter2secret\n")
+    assert message == "x.yaml:2: YAML error: invalid int: the value does not fit the !!int tag (column 13)"

@@ -6,11 +6,13 @@ import json
 import re
 from pathlib import Path
 
-from opsagent.errors import ConfigError, ConfigIssue
+from pydantic import BaseModel
+
 from opsagent.inventory.importers.ansible import load_ansible, looks_like_yaml
 from opsagent.inventory.importers.csv_import import load_csv
 from opsagent.inventory.importers.native import load_native
 from opsagent.inventory.model import Inventory
+from opsagent.loader import read_text
 
 __all__ = ["FORMATS", "detect_format", "load_ansible", "load_csv", "load_inventory_file", "load_native"]
 
@@ -21,11 +23,14 @@ FORMATS = ("yaml", "csv", "ansible")
 _TOP_KEY = re.compile(r"""^["']?([^\s#:"'\-{}\[\]][^:"']*)["']?\s*:(?:\s|$)""", re.MULTILINE)
 
 
-def load_inventory_file(path: Path, fmt: str | None = None) -> Inventory:
-    """Load an inventory in ``fmt`` ("yaml" = ours, "csv", "ansible"), or the format it looks like."""
+def load_inventory_file(
+    path: Path, fmt: str | None = None, options_models: dict[str, type[BaseModel]] | None = None
+) -> Inventory:
+    """Load an inventory in ``fmt`` ("yaml" = ours, "csv", "ansible"), or the format it looks like.
+    With ``options_models``, the collector options our YAML writes are checked as ``opsagent check`` does."""
     chosen = fmt or detect_format(path)
     if chosen == "yaml":
-        return load_native(path)
+        return load_native(path, options_models)
     if chosen == "csv":
         return load_csv(path)
     if chosen == "ansible":
@@ -39,10 +44,7 @@ def detect_format(path: Path) -> str:
         return "ansible"
     if path.suffix.lower() == ".csv":
         return "csv"
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read file: {exc}")]) from None
+    text = read_text(path)
     if path.suffix.lower() not in (".yml", ".yaml", ".json") and not looks_like_yaml(text):
         return "ansible"
     keys = _top_level_keys(text, path.suffix.lower() == ".json")
@@ -57,7 +59,7 @@ def _top_level_keys(text: str, is_json: bool) -> set[str]:
     if is_json:  # JSON puts its keys anywhere on a line; it is quick to parse
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # the loader reports it, with its line
             return set()
         return {str(k) for k in data} if isinstance(data, dict) else set()
     return set(_TOP_KEY.findall(text))

@@ -38,7 +38,7 @@ from opsagent.inventory.importers.ansible_draft import IMPLICIT, Draft, GroupDra
 from opsagent.inventory.importers.ansible_ini import IniReader
 from opsagent.inventory.importers.ansible_yaml import YamlReader
 from opsagent.inventory.model import Asset, AssetKind, Group, Inventory
-from opsagent.loader import Document, parse_yaml_text, read_text
+from opsagent.loader import MAX_DEPTH, Document, parse_yaml_text, read_text
 from opsagent.secrets import SecretRef, is_reference
 
 __all__ = ["load_ansible", "looks_like_yaml"]
@@ -149,12 +149,26 @@ def _parse_yaml(text: str, path: Path, draft: Draft) -> Document | None:
             draft.issues.extend(exc.issues)
             return None
         try:  # JSON that YAML rejects (tabs, for one): no line numbers, but the data
-            return Document(str(path), json.loads(text), {}, [])
-        except ValueError:
+            data = json.loads(text)
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json can decode
+            data = None
+        if data is None or _depth(data) > MAX_DEPTH:
             draft.issues.extend(exc.issues)
             return None
+        return Document(str(path), data, {}, [])
     draft.issues.extend(doc.issues)
     return doc
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of JSON data, without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _read_source(path: Path, draft: Draft) -> None:

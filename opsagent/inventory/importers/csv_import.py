@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.model import Asset, AssetKind, Group, Inventory
+from opsagent.loader import read_text
 from opsagent.secrets import SecretRef, is_reference, is_sensitive
 
 _FIELDS = ("name", "kind", "address", "port", "groups", "tags", "description")
@@ -52,14 +53,8 @@ def load_csv(path: Path) -> Inventory:
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8-sig")  # bytes: keep \r\n inside quoted cells for csv
-    except OSError as exc:
-        raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read file: {exc}")]) from None
-    except UnicodeDecodeError:
-        raise ConfigError(
-            [ConfigIssue(str(path), None, "", "not UTF-8 text; in Excel, save as 'CSV UTF-8 (comma delimited)'")]
-        ) from None
+    # Decoded from bytes: \r\n inside quoted cells stays for csv. Bad UTF-8 names its line and column.
+    return read_text(path, hint="in Excel, save as 'CSV UTF-8 (comma delimited)'")
 
 
 def _delimiter(text: str) -> str:

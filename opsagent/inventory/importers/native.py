@@ -86,5 +86,12 @@ def inventory_from_document(doc: Document) -> Inventory:
         ) from None
 
 
-def load_native(path: Path) -> Inventory:
-    return inventory_from_document(parse_yaml_file(path))
+def load_native(path: Path, options_models: dict[str, type[BaseModel]] | None = None) -> Inventory:
+    doc = parse_yaml_file(path)
+    inventory = inventory_from_document(doc)
+    if options_models is not None:
+        from opsagent.collectors.profiles import inline_option_issues
+
+        if issues := inline_option_issues(doc, options_models):
+            raise ConfigError(issues)
+    return inventory
