@@ -23,6 +23,7 @@ from opsagent import __version__
 from opsagent.cli.common import EXIT_INVALID, EXIT_STORE, err_console
 from opsagent.errors import ConfigError, OpsAgentError, SecretError, SelectorError, StoreError, UsageError
 from opsagent.i18n import apply_process_zone
+from opsagent.i18n.catalog import tr
 
 
 class _Main(click.Group):
@@ -36,13 +37,13 @@ class _Main(click.Group):
                 err_console().print(str(issue), markup=False, highlight=False)
             ctx.exit(EXIT_INVALID)
         except (SelectorError, SecretError, UsageError) as exc:
-            err_console().print(f"error: {exc}", markup=False, highlight=False)
+            err_console().print(tr("error: {error}", error=exc), markup=False, highlight=False)
             ctx.exit(EXIT_INVALID)
         except StoreError as exc:
-            err_console().print(f"store error: {exc}", markup=False, highlight=False)
+            err_console().print(tr("store error: {error}", error=exc), markup=False, highlight=False)
             ctx.exit(EXIT_STORE)
         except OpsAgentError as exc:
-            err_console().print(f"error: {exc}", markup=False, highlight=False)
+            err_console().print(tr("error: {error}", error=exc), markup=False, highlight=False)
             ctx.exit(1)
 
 

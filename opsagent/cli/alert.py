@@ -13,6 +13,7 @@ from opsagent.app import App, actor
 from opsagent.cli.common import local_time, output_option, print_json, print_table, short
 from opsagent.cli.params import DURATION
 from opsagent.config import AgentConfig
+from opsagent.i18n.catalog import tr
 from opsagent.store import schema
 
 
@@ -87,7 +88,7 @@ def _parse_time(value: str | None, default: datetime) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
-            f"not an ISO time: {value!r} (e.g. 2024-05-01T22:00 or 2024-05-01T22:00+08:00)"
+            tr("not an ISO time: {value} (e.g. 2024-05-01T22:00 or 2024-05-01T22:00+08:00)", value=repr(value))
         ) from None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.astimezone().astimezone(UTC)
 
@@ -116,7 +117,15 @@ def _add(kind: str) -> click.Command:
             raise click.BadParameter(str(exc)) from None
         finally:
             app.close()
-        click.echo(f"{kind} #{new_id} from {local_time(starts)} to {local_time(ends)}")
+        click.echo(
+            tr(
+                "{kind} #{id} from {start} to {end}",
+                kind=tr(kind),
+                id=new_id,
+                start=local_time(starts),
+                end=local_time(ends),
+            )
+        )
 
     return add
 
@@ -167,7 +176,7 @@ def expire(config: AgentConfig, silence_id: int) -> None:
         raise click.BadParameter(str(exc)) from None
     finally:
         app.close()
-    click.echo(f"#{silence_id} expired")
+    click.echo(tr("#{id} expired", id=silence_id))
 
 
 for _kind in ("silence", "maintenance"):

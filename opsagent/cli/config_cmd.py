@@ -10,6 +10,7 @@ from opsagent.app import App
 from opsagent.cli.common import EXIT_FAILED, console, local_time, output_option, print_json, print_table
 from opsagent.cli.params import DURATION
 from opsagent.config import AgentConfig
+from opsagent.i18n.catalog import tr
 from opsagent.inventory.resolve import GroupIndex
 from opsagent.inventory.selectors import select
 
@@ -83,10 +84,12 @@ def diff_cmd(config: AgentConfig, asset: str, revs: tuple[int, ...]) -> None:
     try:
         known = [r["rev"] for r in versions(app.store, asset)]
         if len(revs) > 2:
-            raise click.UsageError("at most two revisions")
+            raise click.UsageError(tr("at most two revisions"))
         pair = list(revs) if len(revs) == 2 else [revs[0], known[0]] if revs and known else known[:2][::-1]
         if len(pair) < 2 or any(r not in known for r in pair):
-            console().print(f"{asset}: need two stored versions (have: {known or 'none'})")
+            console().print(
+                tr("{asset}: need two stored versions (have: {known})", asset=asset, known=known or tr("none"))
+            )
             raise SystemExit(EXIT_FAILED)
         old, new = (version_text(app.store, asset, r) or "" for r in pair)
     finally:

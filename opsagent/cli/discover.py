@@ -11,6 +11,7 @@ from opsagent.app import App, actor
 from opsagent.cli.common import EXIT_INVALID, console, output_option, print_json, print_table
 from opsagent.cli.params import DURATION
 from opsagent.config import AgentConfig
+from opsagent.i18n.catalog import tr
 from opsagent.inventory.facts import flatten
 from opsagent.inventory.model import Inventory
 from opsagent.secrets import is_reference
@@ -20,7 +21,7 @@ from opsagent.store import inventory_repo as repo
 def _refs(values: tuple[str, ...], what: str) -> None:
     for value in values:
         if value and not is_reference(value):
-            raise click.UsageError(f"{what}: plain-text secrets are refused; use env:NAME or file:PATH")
+            raise click.UsageError(tr("{what}: plain-text secrets are refused; use env:NAME or file:PATH", what=what))
 
 
 def _candidates(communities: tuple[str, ...], v3: dict[str, Any]) -> list[Any]:
@@ -63,7 +64,7 @@ def discover(config: AgentConfig, /, targets: tuple[str, ...], communities: tupl
     v3 |= {"priv_protocol": kw["priv_protocol"] if kw["priv_password"] else None, "priv_password": kw["priv_password"]}
     candidates = _candidates(communities, v3)
     if not candidates:
-        raise click.UsageError("give --community and/or --v3-user")
+        raise click.UsageError(tr("give --community and/or --v3-user"))
     found = asyncio.run(
         run(
             addresses,
@@ -80,7 +81,7 @@ def discover(config: AgentConfig, /, targets: tuple[str, ...], communities: tupl
         print_json({"probed": len(addresses), "found": rows})
     else:
         print_table(None, ["asset", "address", "kind", "vendor", "model", "status"], [list(r.values()) for r in rows])
-        console().print(f"probed {len(addresses)} addresses, {len(found)} answered")
+        console().print(tr("probed {n} addresses, {answered} answered", n=len(addresses), answered=len(found)))
     if not found:
         raise SystemExit(1 if addresses else EXIT_INVALID)
 

@@ -21,6 +21,7 @@ from opsagent.cli.common import (
     short,
 )
 from opsagent.config import AgentConfig
+from opsagent.i18n.catalog import tr
 from opsagent.inventory.export import to_ansible_yaml, to_native_yaml
 from opsagent.inventory.facts import unflatten
 from opsagent.inventory.importers import load_inventory_file
@@ -55,7 +56,7 @@ def list_(config: AgentConfig, selector: str, output: str) -> None:
         print_json([a.model_dump(mode="json") | {"all_groups": sorted(index.groups_of(a))} for a in assets])
         return
     print_table(
-        f"{len(assets)} asset(s)",
+        tr("{n} asset(s)", n=len(assets)),
         ["name", "kind", "address", "groups", "tags", "collectors"],
         (
             (
@@ -81,7 +82,7 @@ def show(config: AgentConfig, name: str, output: str) -> None:
     inv = app.inventory()
     asset = inv.assets.get(name)
     if asset is None:
-        console().print(f"no asset named {name!r}")
+        console().print(tr("no asset named {name}", name=repr(name)))
         raise click.exceptions.Exit(EXIT_FAILED)
     index = GroupIndex(inv)
     facts = repo.current_facts(app.store, name)
@@ -94,7 +95,9 @@ def show(config: AgentConfig, name: str, output: str) -> None:
     if output == "json":
         print_json(data)
         return
-    print_table(f"asset {name}", ["field", "value"], [(k, short(v, 100)) for k, v in data.items() if k != "facts"])
+    print_table(
+        tr("asset {name}", name=name), ["field", "value"], [(k, short(v, 100)) for k, v in data.items() if k != "facts"]
+    )
     print_table("facts", ["fact", "value"], [(k, short(human_value(k, v), 100)) for k, v in facts.items()])
 
 
@@ -170,7 +173,7 @@ def history(config: AgentConfig, name: str, key: str | None, limit: int, output:
     """What changed in an asset's facts, and when (newest first)."""
     app = _app(config)
     if name not in app.inventory().assets:
-        console().print(f"no asset named {name!r}")
+        console().print(tr("no asset named {name}", name=repr(name)))
         raise click.exceptions.Exit(EXIT_FAILED)
     changes = repo.fact_history(app.store, name, key, limit)
     if output == "json":
@@ -182,7 +185,7 @@ def history(config: AgentConfig, name: str, key: str | None, limit: int, output:
         )
         return
     print_table(
-        f"{name}: {len(changes)} change(s)",
+        tr("{name}: {n} change(s)", name=name, n=len(changes)),
         ["when", "fact", "change", "old", "new", "collector"],
         (
             (

@@ -28,6 +28,7 @@ from opsagent.cli.common import (
 )
 from opsagent.cli.params import KEY_VALUE
 from opsagent.config import AgentConfig
+from opsagent.i18n.catalog import tr
 from opsagent.runbooks import report as reports
 from opsagent.runbooks import service
 from opsagent.runbooks.approvals import AutoApprover, TerminalApprover
@@ -85,7 +86,7 @@ def _library(app: App) -> Library:
     """The runbook library; a broken file is reported on stderr and left out, the others stay usable."""
     library = service.load(app)
     for issue in library.issues:
-        err_console().print(f"warning: {issue} (runbook left out)", markup=False, highlight=False)
+        err_console().print(tr("warning: {issue} (runbook left out)", issue=issue), markup=False, highlight=False)
     return library
 
 
@@ -137,7 +138,10 @@ def show(config: AgentConfig, name_or_run: str, report_file: Path | None, lang: 
         print_json({"name": entry.runbook.name, "path": str(entry.path), **_summary(entry.runbook)})
         return
     rb = entry.runbook
-    console().print(f"[bold]{rb.name}[/] ({rb.kind.value}) — {rb.description}\n{entry.path}\ntargets: {rb.targets}")
+    console().print(
+        f"[bold]{rb.name}[/] ({rb.kind.value}) — {rb.description}\n{entry.path}\n"
+        + tr("targets: {targets}", targets=rb.targets)
+    )
     if rb.parameters:
         print_table("parameters", ["name", "type", "default", "description"],
                     ((k, p.type, p.default, p.description) for k, p in rb.parameters.items()))  # fmt: skip
@@ -185,7 +189,10 @@ class ProgressObserver(Observer):
         self.task: Any = None
 
     def run_started(self, run_id: int, runbook: Runbook, targets: list[str]) -> None:
-        self.out.print(f"run #{run_id}: {runbook.name} on {len(targets)} target(s)", highlight=False)
+        self.out.print(
+            tr("run #{id}: {runbook} on {n} target(s)", id=run_id, runbook=runbook.name, n=len(targets)),
+            highlight=False,
+        )
         self.progress.start()
         self.task = self.progress.add_task(runbook.name, total=len(targets))
 
@@ -199,10 +206,15 @@ class ProgressObserver(Observer):
     def target_done(self, result: TargetResult) -> None:
         style = STATUS_STYLE.get(result.status, "white")
         counts = result.check_counts()
-        checks = f" · checks {counts['pass']}✔ {counts['warn']}⚠ {counts['fail']}✘" if any(counts.values()) else ""
+        checks = (
+            tr(" · checks {ok}✔ {warn}⚠ {fail}✘", ok=counts["pass"], warn=counts["warn"], fail=counts["fail"])
+            if any(counts.values())
+            else ""
+        )
         message = f" — {result.message}" if result.message else ""
+        took = tr("{seconds:.2f}s", seconds=result.duration)
         self.progress.console.print(
-            f"[{style}]{result.status:>11}[/] {result.asset} ({result.duration:.2f}s){checks}{message}", highlight=False
+            f"[{style}]{result.status:>11}[/] {result.asset} ({took}){checks}{message}", highlight=False
         )
         if self.task is not None:
             self.progress.advance(self.task)
@@ -316,16 +328,23 @@ def run(
 
 
 def _print_summary(out: Console, result: RunResult, summary: dict[str, Any], report_file: Path | None) -> None:
-    by = ", ".join(f"{k} {v}" for k, v in sorted(summary["by_status"].items())) or "no targets"
+    by = ", ".join(f"{k} {v}" for k, v in sorted(summary["by_status"].items())) or tr("no targets")
     c = summary["checks"]
-    checks = f" · checks: {c['pass']} pass, {c['warn']} warn, {c['fail']} fail" if any(c.values()) else ""
-    out.print(f"run #{result.run_id} {result.status}: {by}{checks}", highlight=False)
+    checks = (
+        tr(" · checks: {ok} pass, {warn} warn, {fail} fail", ok=c["pass"], warn=c["warn"], fail=c["fail"])
+        if any(c.values())
+        else ""
+    )
+    out.print(
+        tr("run #{id} {status}: {by}{checks}", id=result.run_id, status=result.status, by=by, checks=checks),
+        highlight=False,
+    )
     if result.message:
         out.print(result.message, markup=False)
     if summary["failed"]:
-        out.print("failed: " + ", ".join(summary["failed"]), markup=False)
+        out.print(tr("failed: {targets}", targets=", ".join(summary["failed"])), markup=False)
     if report_file is not None:
-        out.print(f"report: {report_file}", markup=False)
+        out.print(tr("report: {path}", path=report_file), markup=False)
 
 
 @runbook.command("runs")
@@ -377,7 +396,10 @@ def approve(config: AgentConfig, approval_id: int, reject: bool, comment: str) -
             raise RunbookError(str(exc)) from None
     if row is None:
         raise RunbookError(f"no pending approval #{approval_id}")
-    console().print(f"approval #{approval_id} {row['status']} by {row['decided_by']}", highlight=False)
+    console().print(
+        tr("approval #{id} {status} by {who}", id=approval_id, status=row["status"], who=row["decided_by"]),
+        highlight=False,
+    )
 
 
 __all__ = ["reports", "runbook"]

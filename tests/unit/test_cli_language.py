@@ -78,3 +78,13 @@ def test_a_zh_agent_answers_in_chinese(tmp_path: Path) -> None:
     (tmp_path / "opsagent.yaml").write_text("language: en\n")
     result = CliRunner().invoke(cli, ["--config", str(tmp_path / "opsagent.yaml"), "check"])
     assert "all valid" in result.output
+
+
+def test_table_headers_follow_the_language_but_tsv_keeps_its_keys(tmp_path: Path) -> None:
+    (tmp_path / "opsagent.yaml").write_text(f"language: zh\nhome: {tmp_path}\n")
+    args = ["--config", str(tmp_path / "opsagent.yaml"), "--store", f"sqlite:///{tmp_path / 'o.db'}"]
+    plain = CliRunner().invoke(cli, [*args, "inventory", "list"])
+    assert plain.exit_code == 0, plain.output
+    assert plain.output.split()[:3] == ["名称", "类型", "地址"]
+    tsv = CliRunner().invoke(cli, [*args, "inventory", "list", "-o", "tsv"])
+    assert tsv.output.splitlines()[0].split("\t")[:3] == ["name", "kind", "address"]
