@@ -53,6 +53,15 @@ T: dict[str, dict[str, str]] = {
     "response": {"zh": "响应", "en": "Response"},
     "assessment": {"zh": "问题评估", "en": "Assessment"},
     "resolution": {"zh": "解决", "en": "Resolution"},
+    "handover": {"zh": "移交责任团队", "en": "Handover to team"},
+    "onsite": {"zh": "上门服务", "en": "On site"},
+    "type": {"zh": "工单类型", "en": "Ticket type"},
+    "source_type": {"zh": "来源/类型", "en": "Source / type"},
+    "by_type": {"zh": "按工单类型统计", "en": "By ticket type"},
+    "by_source_type": {"zh": "按来源和类型统计", "en": "By source and type"},
+    "team": {"zh": "责任团队", "en": "Responsible team"},
+    "contract": {"zh": "服务协议", "en": "Service contract"},
+    "contact": {"zh": "联系人", "en": "Requester"},
     "met": {"zh": "达标", "en": "met"},
     "breached": {"zh": "超时", "en": "BREACHED"},
     "running": {"zh": "计时中", "en": "running"},
@@ -114,6 +123,8 @@ EVENTS: dict[str, dict[str, str]] = {
     "signed_off": {"zh": "用户签字确认", "en": "signed off"},
     "followed_up": {"zh": "维修结果复查", "en": "followed up"},
     "archived": {"zh": "归档", "en": "archived"},
+    "on_site": {"zh": "工程师到场", "en": "engineer on site"},
+    "flagged": {"zh": "工单标记", "en": "flagged"},
 }
 
 CATEGORY = {
