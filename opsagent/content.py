@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from opsagent.alerts.notifyconfig import NOTIFY_KEYS, NotifyConfig
 from opsagent.alerts.rulefile import compile_document
 from opsagent.collectors.profiles import load_profile
+from opsagent.desk.check import check_desk_file
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.native import inventory_from_document
 from opsagent.loader import parse_yaml_file, validate
@@ -24,7 +25,7 @@ from opsagent.sla.policy import POLICY_KEYS, ServiceLevelPolicy
 from opsagent.traps.rules import TRAP_RULE_KEYS, check_clears
 from opsagent.traps.rules import compile_document as compile_trap_rules
 
-CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks")
+CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks", "desk")
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -72,6 +73,7 @@ def check_file(
         "collectors": lambda: load_profile(path, options_models),
         "alerts": lambda: _check_alerts_file(path),
         "runbooks": lambda: _check_runbook(path, receivers),
+        "desk": lambda: check_desk_file(path),
     }
     checkers[role]()
 

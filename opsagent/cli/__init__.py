@@ -60,6 +60,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runbook": ("opsagent.cli.runbook", "runbook", "YAML runbooks: inspections (巡检), emergency procedures (应急)."),
     "events": ("opsagent.cli.events", "events", "SNMP traps and informs received by `opsagent serve`."),
     "config": ("opsagent.cli.config_cmd", "config_group", "Device configurations: back up, versions, diffs."),
+    "desk": ("opsagent.cli.desk", "desk", "Service desk: log calls as tickets; requester records, contracts."),
 }
 
 

@@ -10,7 +10,7 @@ the SLA tick to read and track them separately. Organisations themselves are sto
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -142,7 +142,7 @@ def cover(
     contracts: Mapping[str, ContractTerms],
     organisation: str | None,
     category: str,
-    asset_groups: set[str],
+    asset_groups: Set[str],
     today: date,
 ) -> Coverage:
     """The first contract of the organisation that is valid today and covers the category and the
@@ -167,7 +167,7 @@ def _valid(c: Contract, today: date) -> bool:
     return c.valid_from <= today <= c.valid_until
 
 
-def _in_scope(c: Contract, category: str, asset_groups: set[str]) -> bool:
+def _in_scope(c: Contract, category: str, asset_groups: Set[str]) -> bool:
     if c.scope.categories and category not in c.scope.categories:
         return False
     return not c.scope.asset_groups or bool(asset_groups & set(c.scope.asset_groups))
