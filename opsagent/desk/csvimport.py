@@ -57,14 +57,20 @@ class ImportResult:
     issues: list[ConfigIssue] = field(default_factory=list)
 
 
-def decode(raw: bytes) -> str:
-    """UTF-8 (a BOM is dropped), else GB18030 (a superset of GBK and GB2312)."""
+def decode(raw: bytes, path: str) -> str:
+    """UTF-8 (a BOM is dropped), else GB18030 (a superset of GBK and GB2312); bytes that are neither
+    are a located error."""
+    encodings: tuple[str, ...] = ("utf-8", "gb18030")
     if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("gb18030")
+        raw, encodings = raw[3:], ("utf-8",)
+    problem: UnicodeDecodeError | None = None
+    for encoding in encodings:
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            problem = exc
+    line = raw[: problem.start].count(b"\n") + 1 if problem is not None else None
+    raise ConfigError([ConfigIssue(path, line, "", "not UTF-8, GBK or GB18030 text")])
 
 
 def _header(header: list[str], path: str) -> tuple[list[str | None], list[ConfigIssue]]:
@@ -143,7 +149,7 @@ def import_file(store: Store, path: Path, actor: str, dry_run: bool = False) -> 
     try:
         if path.stat().st_size > MAX_BYTES:
             raise ConfigError([ConfigIssue(str(path), None, "", f"larger than {MAX_BYTES // (1024 * 1024)} MB")])
-        text = decode(path.read_bytes())
+        text = decode(path.read_bytes(), str(path))
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(path), None, "", f"cannot read file: {exc.strerror or exc}")]) from None
     if "\x00" in text:
