@@ -63,7 +63,8 @@ def load_stats(
         cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset,
                 i.labels["project"].as_string().label("project"),
                 i.labels["complexity"].as_string().label("complexity"),
-                i.type, i.contract, i.count.label("firings"), s.satisfaction, s.followed_up_at.is_not(None).label("followed_up"),
+                i.type, i.contract,
+                i.count.label("firings"), s.satisfaction, s.followed_up_at.is_not(None).label("followed_up"),
                 a.kind.label("asset_kind"), *epochs,
                 case((settled, s.outcome), else_=None).label("settled"),
                 case((settled, s.policy_digest), else_=None).label("digest")]  # fmt: skip

@@ -30,8 +30,8 @@ RUNNING, PAUSED, STOPPED, PENDING_START = range(4)
 _CODE = {name: code for code, name in enumerate(STATES)}
 # kinds that move a clock; any other kind (escalated, updated, repeated, …) changes nothing
 CLOCK_KINDS = frozenset(
-    ("opened", "pending", "resumed", "acknowledged", "reopened", "resolved", "closed", "assessed", "assigned", "on_site")
-)
+    ("opened", "pending", "resumed", "acknowledged", "reopened", "resolved", "closed", "assessed", "assigned")
+) | {"on_site"}  # assigned: the handover clock; on_site: the on-site clock
 _RESUMES = frozenset(("resumed", "acknowledged", "reopened"))
 _STOPS_ALL = frozenset(("resolved", "closed"))
 _STOPS_ONE: dict[str, tuple[str, ...]] = {}

@@ -42,7 +42,7 @@ def test_a_contract_with_4h_onsite_on_its_own_calendar_gives_hand_computed_due_t
         assert clocks["onsite"].due == cst(2026, 5, 2, 10, 0)
         # 22 h: Thu 2 h, Sat 11 h (08–12, 13–20), Sunday off, Mon 08–12 4 h + 13:00 + 5 h
         assert clocks["resolution"].due == cst(2026, 5, 4, 18, 0)
-    arrived = events + [{"at": cst(2026, 5, 2, 9, 30), "kind": "on_site"}]
+    arrived = [*events, {"at": cst(2026, 5, 2, 9, 30), "kind": "on_site"}]
     clocks = compute(arrived, budgets, calendar, cst(2026, 5, 3, 12, 0))
     assert clocks["onsite"].state == "stopped" and clocks["onsite"].met
     assert clocks["onsite"].used == pytest.approx(2 * 3600 + 1.5 * 3600)

@@ -47,7 +47,7 @@ def desk_store(store: Store) -> Store:
                 "acme-sw1": {"name": "acme-sw1", "kind": "network", "groups": ["acme"]},
                 "pc-01": {"name": "pc-01", "kind": "host"},
             },
-        }  # fmt: skip
+        }
     )
     save_inventory(store, inventory)
     return store
@@ -132,7 +132,10 @@ def test_period_report_splits_by_source_and_type(desk_store: Store, root: Path) 
 
 
 def test_csv_import_with_chinese_headers_in_gbk_and_utf8_bom(desk_store: Store, tmp_path: Path) -> None:
-    rows = "张三,运维部,13812341234,zhang@acme.example,外部,ACME 有限公司,acme-sw1;pc-01\n李四,财务部,13900001111,,内部,,\n"
+    rows = (
+        "张三,运维部,13812341234,zhang@acme.example,外部,ACME 有限公司,acme-sw1;pc-01\n"
+        "李四,财务部,13900001111,,内部,,\n"
+    )
     gbk = tmp_path / "people-gbk.csv"
     gbk.write_bytes((HEADER + rows).encode("gbk"))
     result = import_file(desk_store, gbk, "alice")
