@@ -31,6 +31,13 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _is_phone(text: str) -> bool:
+    try:
+        return records.clean_phone(text) is not None
+    except ValueError:
+        return False
+
+
 def _jsonable(data: Any) -> Any:
     if isinstance(data, dict):
         return {k: _jsonable(v) for k, v in data.items()}
@@ -76,6 +83,8 @@ def log_cmd(config: AgentConfig, /, output: str, **opts: Any) -> None:
     ref = opts.pop("requester")
     if ref:
         key = "id" if ref.lstrip("#").isdigit() and len(ref) < 10 else "email" if "@" in ref else "name"
+        if key == "name" and _is_phone(ref):
+            key = "phone"
         who.setdefault(key, None)
         who[key] = int(ref.lstrip("#")) if key == "id" else ref
     try:
