@@ -172,16 +172,15 @@ def _insert(
     labels = {"category": req.category, "team": team, "type": req.type, "channel": req.channel}
     if req.subcategory:
         labels["subcategory"] = req.subcategory
-    new = conn.execute(
-        insert(schema.incidents).values(
-            fingerprint=f"ticket-{uuid.uuid4().hex}", alertname=f"{req.category}/{req.subcategory}".rstrip("/"),
-            source=req.channel, status=Status.OPEN.value, title=req.title, description=req.description,
-            severity="", priority=priority, category=req.category, requester_type=person["type"],
-            asset=assets[0] if assets else None, resolve_policy="manual", labels=labels, annotations={},
-            value=None, count=1, flapping=False, suppressed=[], opened_at=at, last_fired_at=at, updated_at=at,
-            type=req.type, team=team, contract=coverage.contract,
-        )
-    ).inserted_primary_key  # fmt: skip
+    # constant statements with parameters: compiled once, no per-ticket statement building
+    new = conn.execute(_INCIDENT, {
+        "fingerprint": f"ticket-{uuid.uuid4().hex}", "alertname": f"{req.category}/{req.subcategory}".rstrip("/"),
+        "source": req.channel, "status": Status.OPEN.value, "title": req.title, "description": req.description,
+        "severity": "", "priority": priority, "category": req.category, "requester_type": person["type"],
+        "asset": assets[0] if assets else None, "resolve_policy": "manual", "labels": labels, "annotations": {},
+        "value": None, "count": 1, "flapping": False, "suppressed": [], "opened_at": at, "last_fired_at": at,
+        "updated_at": at, "type": req.type, "team": team, "contract": coverage.contract,
+    }).inserted_primary_key  # fmt: skip
     assert new is not None
     iid = int(new[0])
     events: list[dict[str, Any]] = [
@@ -192,23 +191,21 @@ def _insert(
     if coverage.flags:
         events.append({"kind": EventKind.FLAGGED.value, "message": "; ".join(coverage.notes),
                        "detail": {"flags": list(coverage.flags), "contract": coverage.about}})  # fmt: skip
-    conn.execute(
-        insert(schema.incident_events),
-        [{"incident_id": iid, "at": at, "actor": actor} | e for e in events],
-    )
-    conn.execute(
-        insert(schema.incident_service).values(
-            incident_id=iid, impact=req.impact, urgency=req.urgency, symptom=req.symptom or None, sla={},
-            breached=False, updated_at=at,
-        )
-    )  # fmt: skip
-    conn.execute(
-        insert(schema.ticket_details).values(
-            incident_id=iid, requester_id=person["id"], channel=req.channel, subcategory=req.subcategory,
-            request=req.request, promises=req.promises, assets=assets, flags=list(coverage.flags),
-        )
-    )  # fmt: skip
+    for e in events:
+        conn.execute(_EVENT, {"incident_id": iid, "at": at, "actor": actor} | e)
+    symptom = req.symptom or None
+    conn.execute(_SERVICE, {"incident_id": iid, "impact": req.impact, "urgency": req.urgency, "symptom": symptom,
+                            "sla": {}, "breached": False, "updated_at": at})  # fmt: skip
+    conn.execute(_DETAILS, {"incident_id": iid, "requester_id": person["id"], "channel": req.channel,
+                            "subcategory": req.subcategory, "request": req.request, "promises": req.promises,
+                            "assets": assets, "flags": list(coverage.flags)})  # fmt: skip
     return iid
+
+
+_INCIDENT = insert(schema.incidents)
+_EVENT = insert(schema.incident_events)
+_SERVICE = insert(schema.incident_service)
+_DETAILS = insert(schema.ticket_details)
 
 
 def inventory_resolver(inventory: Any) -> AssetResolver:

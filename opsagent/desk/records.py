@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from opsagent.errors import OpsAgentError
 from opsagent.store import schema
@@ -71,6 +71,11 @@ def _requester_query() -> Any:
     return select(schema.requesters, o.name.label("organisation"), o.kind.label("organisation_kind")).select_from(
         schema.requesters.outerjoin(schema.organisations, o.id == r.organisation_id)
     )
+
+
+# the hot lookups of the ticket path, built once (no per-call statement construction or cache key)
+_BY_ID = _requester_query().where(schema.requesters.c.id == bindparam("id"))
+_BY_EMAIL = _requester_query().where(schema.requesters.c.email == bindparam("email"))
 
 
 # -- organisations ------------------------------------------------------------------------------------
@@ -148,18 +153,17 @@ def find(conn: Connection, ref: str) -> dict[str, Any] | None:
     ref = ref.strip()
     if not ref:
         return None
-    query = _requester_query()
     if ref.lstrip("#").isdigit() and len(ref.lstrip("#")) < 10:
-        rows = conn.execute(query.where(r.id == int(ref.lstrip("#")))).all()
+        rows = conn.execute(_BY_ID, {"id": int(ref.lstrip("#"))}).all()
     elif "@" in ref:
-        rows = conn.execute(query.where(r.email == ref.lower())).all()
+        rows = conn.execute(_BY_EMAIL, {"email": ref.lower()}).all()
     else:
         try:
             phone = clean_phone(ref)
         except ValueError:
             phone = None
         cond = or_(r.phone == phone, r.name == ref) if phone else r.name == ref
-        rows = conn.execute(query.where(cond).limit(2)).all()
+        rows = conn.execute(_requester_query().where(cond).limit(2)).all()
     if len(rows) > 1:
         raise RecordError(f"{ref!r} names more than one requester: use the id or email")
     return _row(rows[0]) if rows else None
