@@ -199,6 +199,26 @@ def get(store: Store, ref: str, actor: str, audit: bool = True) -> dict[str, Any
         return found
 
 
+def ticket_of(conn: Connection, incident_id: int) -> dict[str, Any] | None:
+    """What the desk recorded when a person raised this ticket, with the requester's contact details
+    masked (the record itself is read through :func:`get`, audited); None for alert-raised incidents."""
+    from opsagent.desk.privacy import masked_requester
+
+    d, r, o = schema.ticket_details.c, schema.requesters.c, schema.organisations.c
+    row = conn.execute(
+        select(schema.ticket_details, r.name, r.department, r.phone, r.email, r.type.label("requester_type"),
+               o.name.label("organisation"))
+        .select_from(schema.ticket_details.outerjoin(schema.requesters, r.id == d.requester_id)
+                     .outerjoin(schema.organisations, o.id == r.organisation_id))
+        .where(d.incident_id == incident_id)
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    found = _row(row)
+    person = masked_requester({k: found.pop(k) for k in ("name", "department", "phone", "email", "organisation")})
+    return found | {"requester": person | {"id": found["requester_id"], "type": found.pop("requester_type")}}
+
+
 def list_requesters(
     store: Store, actor: str, organisation: str | None = None, limit: int = 1000, export: bool = False
 ) -> list[dict[str, Any]]:

@@ -207,3 +207,23 @@ def test_csv_importer_fuzz_ends_in_rows_or_located_errors(
         import_file(desk_store, path, "fuzz", dry_run=True)
     except ConfigError as exc:
         assert exc.issues and all(str(i).startswith(str(path)) for i in exc.issues)
+
+
+def test_reports_show_the_requester_masked_and_bulk_reads_are_audited(desk_store: Store, root: Path) -> None:
+    from opsagent.reports.document import render
+    from opsagent.reports.repair import build
+
+    policy, desk = load_policy([root]), load_desk([root])
+    opened = open_ticket(desk_store, policy, desk, _ticket(category="other", requester={
+        "name": "赵六", "phone": "13812345678", "email": "zhao.liu@corp.example"}), "alice")  # fmt: skip
+    found = service.get(desk_store, policy, opened.id)
+    assert found is not None
+    assert found["ticket"]["requester"] | {"id": 0} == {
+        "id": 0, "name": "赵六", "phone": "138****5678", "email": "z***@corp.example", "department": "",
+        "organisation": None, "type": "internal"}  # fmt: skip
+    for lang in ("zh", "en"):
+        text = render(build(found, lang, UTC), "md").decode()
+        assert "138****5678" in text and "z***@corp.example" in text
+        assert "13812345678" not in text and "zhao.liu" not in text
+    records.list_requesters(desk_store, "dave", export=True)
+    assert [(a["actor"], a["detail"]) for a in _audit(desk_store, "desk.requester.export")] == [("dave", {"count": 1})]
