@@ -139,6 +139,10 @@ def add_requester(store: Store, person: RequesterIn, actor: str) -> dict[str, An
     with store.transaction() as conn:
         if person.email and find(conn, person.email) is not None:
             raise RecordError(f"a requester with email {person.email} already exists")
+        known = set(conn.execute(select(schema.assets.c.name).where(schema.assets.c.name.in_(person.assets))).scalars())
+        missing = [a for a in person.assets if a not in known]
+        if missing:
+            raise RecordError(f"no asset named {missing[0]!r} in the inventory")
         rid = insert_requester(conn, person)
         store.audit(conn, actor, "desk.requester.add", f"requester:{rid}", {"name": person.name})
     found = get(store, str(rid), actor, audit=False)

@@ -227,3 +227,11 @@ def test_reports_show_the_requester_masked_and_bulk_reads_are_audited(desk_store
         assert "13812345678" not in text and "zhao.liu" not in text
     records.list_requesters(desk_store, "dave", export=True)
     assert [(a["actor"], a["detail"]) for a in _audit(desk_store, "desk.requester.export")] == [("dave", {"count": 1})]
+
+
+def test_a_requester_uses_only_assets_of_the_inventory(desk_store: Store) -> None:
+    with pytest.raises(records.RecordError, match="no asset named 'nope'"):
+        records.add_requester(desk_store, records.RequesterIn(name="甲", assets=["pc-01", "nope"]), "alice")
+    added = records.add_requester(desk_store, records.RequesterIn(name="甲", assets=["pc-01"]), "alice")
+    assert added["assets"] == [{"asset": "pc-01", "relation": "uses"}]
+    assert [a["action"] for a in desk_store.audit_log(10)][:1] == ["desk.requester.add"]
