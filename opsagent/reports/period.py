@@ -177,6 +177,7 @@ def build(stats: PeriodStats, lang: str, tz: tzinfo, generated: datetime) -> Doc
         ("source", "by_source"),
         ("type", "by_type"),
         ("source_type", "by_source_type"),
+        ("contract", "by_contract"),
     ):
         doc.add(*_dim_section(stats, dim, key, lang))
     doc.add(

@@ -81,7 +81,7 @@ class PeriodStats:
         return self.sla_met[target] / decided if decided else None
 
 
-DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source", "type", "source_type")
+DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source", "type", "source_type", "contract")
 
 
 def period_stats(
@@ -112,6 +112,7 @@ def period_stats(
     types = [k or "incident" for k in columns["type"]]
     stats.by["type"].update(types)
     stats.by["source_type"].update(f"{s}/{k}" for s, k in zip(columns["source"], types, strict=True))
+    stats.by["contract"].update(c for c in columns["contract"] if c)  # tickets each service contract covered
     status = columns["status"]
     stats.still_open = sum(1 for s in status if s in ("open", "acknowledged"))
     opened = columns["opened_at"]

@@ -127,6 +127,7 @@ def test_period_report_splits_by_source_and_type(desk_store: Store, root: Path) 
     by = stats.summary()["by"]
     assert by["source"] == {"phone": 2, "rule": 1, "email": 1}
     assert by["type"] == {"service_request": 2, "incident": 2}
+    assert by["contract"] == {}  # no contract covered these
     assert by["source_type"] == {"rule/incident": 1, "phone/incident": 1, "phone/service_request": 1,
                                  "email/service_request": 1}  # fmt: skip
 
