@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, insert
+from sqlalchemy.exc import IntegrityError
 
 from opsagent.desk import records
 from opsagent.desk.content import DeskContent, Facts
@@ -121,6 +122,24 @@ def open_ticket(
     moment = at or now()
     groups = frozenset().union(*(g for _, g in assets)) if assets else frozenset()
     priority = policy.priority_for(req.impact, req.urgency) or DEFAULT_PRIORITY
+    try:
+        return _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment)
+    except IntegrityError:
+        # two calls recorded the same new requester (email) at once: the other won, this one finds it
+        return _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment)
+
+
+def _open(
+    store: Store,
+    policy: ServiceLevelPolicy,
+    desk: DeskContent,
+    req: TicketRequest,
+    actor: str,
+    assets: list[str],
+    groups: frozenset[str],
+    priority: str,
+    moment: datetime,
+) -> Opened:
     with store.transaction() as conn:
         person, created = _requester(conn, req.requester)
         organisation = person.get("organisation")
@@ -128,7 +147,7 @@ def open_ticket(
         team = req.team or desk.route(facts)
         local_day = moment.astimezone(policy.built_calendars[policy.default_calendar].tz).date()
         coverage = cover(policy.contracts, organisation, req.category, groups, local_day)
-        incident_id = _insert(conn, req, person, priority, team, coverage, [a for a, _ in assets], actor, moment)
+        incident_id = _insert(conn, req, person, priority, team, coverage, assets, actor, moment)
         if created:
             store.audit(conn, actor, "desk.requester.add", f"requester:{person['id']}", {"via": req.channel})
     return Opened(incident_id, priority, team, coverage.contract, coverage.flags, person["id"], created)

@@ -184,3 +184,14 @@ _json = st.recursive(
 def test_fuzzed_bodies_are_answered_never_500(agent: Agent, over: dict[str, Any]) -> None:
     status, answer = call(agent, "POST", "/api/v1/tickets", ticket(**over))
     assert status in (201, 400), (status, answer)
+
+
+def test_concurrent_calls_from_one_new_caller_record_them_once(agent: Agent) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = ticket(category="other", assets="", requester={"name": "并发", "email": "burst@new.example"})
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: call(agent, "POST", "/api/v1/tickets", body), range(16)))
+    assert [status for status, _ in answers] == [201] * 16, answers
+    assert len({a["requester_id"] for _, a in answers}) == 1
+    assert sum(a["requester_created"] for _, a in answers) == 1
