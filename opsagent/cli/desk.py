@@ -259,6 +259,38 @@ def requester_import(config: AgentConfig, path: Path, dry_run: bool) -> None:
     click.echo(f"{verb} {result.rows} row(s): {result.added} added, {result.updated} updated")
 
 
+@requester.command("import-ldap")
+@click.option("--url", required=True, help="ldap://host:port or ldaps://host:port")
+@click.option("--base", required=True, help="Search base, e.g. ou=people,dc=corp,dc=example")
+@click.option("--bind-dn", help="Bind as (default: anonymous).")
+@click.option("--password", help="Bind password reference: env:NAME or file:PATH (never the password itself).")
+@click.option("--filter", "ldap_filter", default="(|(objectClass=inetOrgPerson)(objectClass=user))", show_default=True)
+@click.option("--type", "kind", type=click.Choice(["internal", "external"]), default="internal", show_default=True)
+@click.option("--org", "organisation", help="Organisation of entries that carry none (o / company).")
+@click.option("--dry-run", is_flag=True)
+@click.pass_obj
+def requester_import_ldap(config: AgentConfig, /, dry_run: bool, **opts: Any) -> None:
+    """Import people from LDAP / Active Directory (cn/displayName, mail, mobile/telephoneNumber,
+    departmentNumber/department, o/company). One transaction: a bad entry changes nothing."""
+    from opsagent.desk.ldapimport import LdapError, LdapSource, import_ldap
+    from opsagent.errors import SecretError
+
+    if opts["password"] and not opts["password"].startswith(("env:", "file:")):
+        _invalid("--password: give a reference (env:NAME or file:PATH), not the password")
+    source = LdapSource(opts["url"], opts["base"], opts["bind_dn"], opts["password"], opts["ldap_filter"],
+                        opts["kind"], opts["organisation"])  # fmt: skip
+    app = App(config)
+    try:
+        result = import_ldap(app.store, source, actor(), dry_run)
+    except (LdapError, SecretError) as exc:
+        err_console().print(f"error: {exc}", markup=False, highlight=False)
+        raise click.exceptions.Exit(1) from None
+    finally:
+        app.close()
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {result.rows} entr(y/ies): {result.added} added, {result.updated} updated")
+
+
 @requester.command("export")
 @click.option("--masked/--unmasked", default=True, show_default=True, help="Mask phone numbers and emails.")
 @click.pass_obj

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,9 +159,17 @@ def import_file(store: Store, path: Path, actor: str, dry_run: bool = False) -> 
     issues += _duplicates(rows, str(path))
     if issues:
         raise ConfigError(issues[:MAX_ISSUES])
+    return write_people(store, rows, str(path), actor, dry_run)
+
+
+def write_people(
+    store: Store, rows: Sequence[tuple[int | None, records.RequesterIn]], label: str, actor: str, dry_run: bool
+) -> ImportResult:
+    """Write validated people in one transaction: a known email updates its record, others are added.
+    ``label`` names the source in errors and the audit row (a file, an LDAP URL)."""
     result = ImportResult(rows=len(rows))
     with contextlib.suppress(_DryRun):
-        _write(store, rows, path, actor, result, dry_run)
+        _write(store, rows, label, actor, result, dry_run)
     return result
 
 
@@ -169,12 +178,17 @@ class _DryRun(Exception):
 
 
 def _write(
-    store: Store, rows: list[tuple[int, records.RequesterIn]], path: Path, actor: str, result: ImportResult, dry: bool
+    store: Store,
+    rows: Sequence[tuple[int | None, records.RequesterIn]],
+    label: str,
+    actor: str,
+    result: ImportResult,
+    dry: bool,
 ) -> None:
     with store.transaction() as conn:
         known = set(conn.execute(select(schema.assets.c.name)).scalars())
         bad = [
-            ConfigIssue(str(path), line, "assets", f"no asset named {name!r} in the inventory")
+            ConfigIssue(label, line, "assets", f"no asset named {name!r} in the inventory")
             for line, person in rows
             for name in person.assets
             if name not in known
@@ -189,7 +203,7 @@ def _write(
             else:
                 records.update_requester(conn, found["id"], person)
                 result.updated += 1
-        store.audit(conn, actor, "desk.requester.import", str(path.name)[:255], {"added": result.added,
+        store.audit(conn, actor, "desk.requester.import", label[-255:], {"added": result.added,
                     "updated": result.updated})  # fmt: skip
         if dry:
             raise _DryRun
