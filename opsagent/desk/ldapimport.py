@@ -64,7 +64,8 @@ def fetch(source: LdapSource) -> list[tuple[str, dict[str, Any]]]:
     wanted = sorted({a for names in ATTRIBUTES.values() for a in names})
     try:
         server = ldap3.Server(source.url, connect_timeout=source.timeout, get_info=ldap3.NONE)
-        conn = ldap3.Connection(server, source.bind_dn, password, auto_bind=True, receive_timeout=max(1, round(source.timeout)),
+        wait = max(1, round(source.timeout))  # ldap3 packs it as an integer socket option
+        conn = ldap3.Connection(server, source.bind_dn, password, auto_bind=True, receive_timeout=wait,
                                 read_only=True, raise_exceptions=True)  # fmt: skip
         try:
             entries = conn.extend.standard.paged_search(
