@@ -130,3 +130,18 @@ def test_a_bad_entry_changes_nothing_and_a_refused_bind_names_no_password(ldap_u
     assert "wrong-Passw0rd" not in str(refused.value)
     with pytest.raises(LdapError):
         import_ldap(store, LdapSource(f"ldap://{LOCALHOST}:{free_port()}", "dc=corp,dc=example", timeout=2), "alice")
+
+
+def test_the_cli_imports_from_ldap_with_a_password_reference(
+    ldap_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.agent import opsagent
+
+    monkeypatch.setenv("LDAP_BIND_PW", PASSWORD)
+    (tmp_path / "opsagent.yaml").write_text("seed_inventory: []\n")
+    args = ["desk", "requester", "import-ldap", "--url", ldap_url, "--base", "ou=people,dc=corp,dc=example",
+            "--bind-dn", ADMIN]  # fmt: skip
+    done = opsagent(*args, "--password", "env:LDAP_BIND_PW", home=tmp_path)
+    assert done.returncode == 0 and "2 added" in done.stdout, done.stderr
+    plain = opsagent(*args, "--password", PASSWORD, home=tmp_path)
+    assert plain.returncode == 2 and PASSWORD not in plain.stderr + plain.stdout
