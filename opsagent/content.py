@@ -17,6 +17,7 @@ from opsagent.alerts.rulefile import compile_document
 from opsagent.collectors.profiles import inline_option_issues, load_profile
 from opsagent.dashboards import SUFFIXES as DASHBOARD_SUFFIXES
 from opsagent.dashboards import check_dashboard
+from opsagent.desk.check import check_desk_file
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.importers.native import inventory_from_document
 from opsagent.loader import parse_yaml_file, validate
@@ -27,7 +28,7 @@ from opsagent.sla.policy import POLICY_KEYS, ServiceLevelPolicy
 from opsagent.traps.rules import TRAP_RULE_KEYS, check_clears
 from opsagent.traps.rules import compile_document as compile_trap_rules
 
-CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks", "dashboards")
+CONTENT_FOLDERS = ("collectors", "inventory", "alerts", "runbooks", "dashboards", "desk")
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -78,6 +79,7 @@ def check_file(
         "alerts": lambda: _check_alerts_file(path),
         "runbooks": lambda: _check_runbook(path, receivers),
         "dashboards": lambda: check_dashboard(path),
+        "desk": lambda: check_desk_file(path),
     }
     checkers[role]()
 

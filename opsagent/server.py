@@ -17,6 +17,7 @@ from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.state import EXTERNAL
 from opsagent.app import App
 from opsagent.auth import http as auth
+from opsagent.desk import api as desk_api
 from opsagent.httpd.body import read_model
 from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
@@ -47,6 +48,7 @@ INDEX = """opsagent {version}
   /api/v1/reports/period?from=&to=  period statistics (JSON)
   POST /api/v1/alertmanager     Alertmanager webhook receiver: alerts open/resolve incidents  (bearer token)
   POST /-/reload                reload rules, inventory, runbooks, trap rules, service levels (bearer token)
+  POST /api/v1/tickets          log a call as a ticket (service desk)  (bearer token)
 """
 
 
@@ -187,4 +189,5 @@ def make_web_app(
         web_app.router.add_get("/api/v1/alerts", alerts)
     if policy is not None:
         sla_api.add_routes(web_app, app, policy)
+        desk_api.add_routes(web_app, app, policy)
     return web_app

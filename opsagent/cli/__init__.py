@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "events": ("opsagent.cli.events", "events", "SNMP traps and informs received by `opsagent serve`."),
     "config": ("opsagent.cli.config_cmd", "config_group", "Device configurations: back up, versions, diffs."),
     "prometheus": ("opsagent.cli.prometheus", "prometheus", "Prometheus scrape configs for the inventory."),
+    "desk": ("opsagent.cli.desk", "desk", "Service desk: log calls as tickets; requester records, contracts."),
 }
 
 

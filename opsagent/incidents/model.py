@@ -42,6 +42,8 @@ class EventKind(StrEnum):
     SIGNED_OFF = "signed_off"  # 用户签字确认 of the repair service report
     FOLLOWED_UP = "followed_up"  # 维修结果复查: call-back with satisfaction
     ARCHIVED = "archived"
+    ON_SITE = "on_site"  # an engineer arrived on site: stops a contract's on-site clock
+    FLAGGED = "flagged"  # the desk flagged the ticket (outside its contract's scope, contract expired)
 
 
 class Category(StrEnum):

@@ -63,6 +63,7 @@ def load_stats(
         cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset,
                 i.labels["project"].as_string().label("project"),
                 i.labels["complexity"].as_string().label("complexity"),
+                i.type, i.contract,
                 i.count.label("firings"), s.satisfaction, s.followed_up_at.is_not(None).label("followed_up"),
                 a.kind.label("asset_kind"), *epochs,
                 case((settled, s.outcome), else_=None).label("settled"),
@@ -77,7 +78,8 @@ def load_stats(
         outcomes = [
             found if found is not None and digest == digests(profile_of(*profile)) else None
             for found, digest, *profile in zip(columns["settled"], columns["digest"], columns["priority"],
-                                               columns["requester_type"], columns["complexity"], strict=True)
+                                               columns["requester_type"], columns["complexity"], columns["type"],
+                                               columns["contract"], strict=True)
         ]  # fmt: skip
         replay = [iid for iid, found in zip(columns["id"], outcomes, strict=True) if found is None]
         logs = _logs(conn, replay, in_period, len(columns["id"]))
@@ -173,6 +175,9 @@ def build(stats: PeriodStats, lang: str, tz: tzinfo, generated: datetime) -> Doc
         ("asset", "by_asset"),
         ("priority", "by_priority"),
         ("source", "by_source"),
+        ("type", "by_type"),
+        ("source_type", "by_source_type"),
+        ("contract", "by_contract"),
     ):
         doc.add(*_dim_section(stats, dim, key, lang))
     doc.add(

@@ -43,6 +43,32 @@ def clock_outcome(clock: Clock, lang: str) -> str:
     return t("paused_state" if clock.state == "paused" else "running", lang)
 
 
+def _desk_section(ticket: Mapping[str, Any], incident: Mapping[str, Any], lang: str) -> list[Any]:
+    """What the desk recorded for a person-raised ticket; the requester's phone and email arrive
+    masked (opsagent.desk.records.ticket_of): the report goes to third parties."""
+    who = ticket.get("requester") or {}
+    return [
+        Heading(t("desk_intake", lang)),
+        Fields(
+            [
+                (t("contact", lang), who.get("name") or ""),
+                (t("organisation", lang), who.get("organisation") or ""),
+                (t("department", lang), who.get("department") or ""),
+                (t("phone", lang), who.get("phone") or ""),
+                (t("email", lang), who.get("email") or ""),
+                (t("type", lang), incident.get("type") or ""),
+                (t("channel", lang), ticket.get("channel") or ""),
+                (t("subcategory", lang), ticket.get("subcategory") or ""),
+                (t("team", lang), incident.get("team") or ""),
+                (t("contract", lang), incident.get("contract") or ""),
+                (t("user_request", lang), ticket.get("request") or ""),
+                (t("promises", lang), ticket.get("promises") or ""),
+                (t("flags", lang), ", ".join(ticket.get("flags") or [])),
+            ]
+        ),
+    ]
+
+
 def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
     service: Mapping[str, Any] = incident.get("service") or {}
     clocks: Mapping[str, Clock] = incident.get("clocks") or {}
@@ -70,6 +96,11 @@ def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
                 (t("timezone", lang), zone_text(tz)),
             ]
         ),
+    )
+    ticket = incident.get("ticket")
+    if ticket:
+        doc.add(*_desk_section(ticket, incident, lang))
+    doc.add(
         Heading(t("symptom", lang)),
         Para(service.get("symptom") or incident.get("description") or incident["title"]),
         Heading(t("cause", lang)),

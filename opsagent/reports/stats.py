@@ -81,7 +81,7 @@ class PeriodStats:
         return self.sla_met[target] / decided if decided else None
 
 
-DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source")
+DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source", "type", "source_type", "contract")
 
 
 def period_stats(
@@ -109,6 +109,10 @@ def period_stats(
     stats.by["asset"].update(asset)
     stats.by["priority"].update(columns["priority"])
     stats.by["source"].update(columns["source"])
+    types = [k or "incident" for k in columns["type"]]
+    stats.by["type"].update(types)
+    stats.by["source_type"].update(f"{s}/{k}" for s, k in zip(columns["source"], types, strict=True))
+    stats.by["contract"].update(c for c in columns["contract"] if c)  # tickets each service contract covered
     status = columns["status"]
     stats.still_open = sum(1 for s in status if s in ("open", "acknowledged"))
     opened = columns["opened_at"]
@@ -139,21 +143,23 @@ def _count_clocks(
 ) -> None:
     """Met / breached per target: stored outcomes as they are, the other logs' clocks in one batch."""
     batch = ClockBatch(now)
-    profiles: dict[tuple[str, str, bool], tuple[Any, Any]] = {}
-    for log, prio, requester, complexity in zip(
-        logs, columns["priority"], columns["requester_type"], columns["complexity"], strict=True
-    ):
+    profiles: dict[tuple[str, str, bool, str, str], tuple[Any, Any]] = {}
+    for log, prio, requester, complexity, kind, contract in zip(
+        logs, columns["priority"], columns["requester_type"], columns["complexity"], columns["type"],
+        columns["contract"], strict=True,
+    ):  # fmt: skip
         if isinstance(log, str):
-            for name, flag in zip(TARGETS, log, strict=True):
+            # an outcome stored before a target existed has fewer letters: the missing ones are "-"
+            for name, flag in zip(TARGETS, log, strict=False):
                 if flag == "b":
                     stats.sla_breached[name] += 1
                 elif flag == "m":
                     stats.sla_met[name] += 1
             continue
-        profile = (prio, requester, (complexity or "").lower() == "complex")
+        profile = (prio, requester, (complexity or "").lower() == "complex", kind or "incident", contract or "")
         found = profiles.get(profile)
         if found is None:
-            found = profiles[profile] = (policy.budgets(*profile), policy.calendar_for(prio))
+            found = profiles[profile] = (policy.budgets(*profile), policy.profile_calendar(prio, *profile[3:]))
         batch.add(None, log or (), profile, *found)
     for group in batch.compute():
         for name, clock in group.clocks.items():

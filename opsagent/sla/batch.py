@@ -23,16 +23,21 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from opsagent.sla.calendar import Calendar, Timeline
-from opsagent.sla.clocktypes import PAUSABLE, Clock
+from opsagent.sla.clocktypes import PAUSABLE, STOPS, Clock
 
 STATES = ("running", "paused", "stopped", "pending-start")
 RUNNING, PAUSED, STOPPED, PENDING_START = range(4)
 _CODE = {name: code for code, name in enumerate(STATES)}
 # kinds that move a clock; any other kind (escalated, updated, repeated, …) changes nothing
-CLOCK_KINDS = frozenset(("opened", "pending", "resumed", "acknowledged", "reopened", "resolved", "closed", "assessed"))
+CLOCK_KINDS = frozenset(
+    ("opened", "pending", "resumed", "acknowledged", "reopened", "resolved", "closed", "assessed", "assigned")
+) | {"on_site"}  # assigned: the handover clock; on_site: the on-site clock
 _RESUMES = frozenset(("resumed", "acknowledged", "reopened"))
 _STOPS_ALL = frozenset(("resolved", "closed"))
-_STOPS_ONE = {"acknowledged": "response", "assessed": "assessment"}
+_STOPS_ONE: dict[str, tuple[str, ...]] = {}
+for _target, _kinds in STOPS.items():
+    for _kind in _kinds:
+        _STOPS_ONE[_kind] = (*_STOPS_ONE.get(_kind, ()), _target)
 _NAN = float("nan")
 
 
@@ -323,9 +328,9 @@ class _Machine:
             for run in runs.values():
                 self._stop(run, t, w)
             return
-        target = _STOPS_ONE.get(kind)
-        if target is not None and target in runs:
-            self._stop(runs[target], t, w)
+        for target in _STOPS_ONE.get(kind, ()):
+            if target in runs:
+                self._stop(runs[target], t, w)
 
     def _resume_all(self, t: np.ndarray, w: np.ndarray) -> None:
         for run in self.runs.values():

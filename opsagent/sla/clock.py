@@ -146,8 +146,9 @@ def incident_clocks(
 ) -> dict[str, Clock]:
     """Clocks of one incident under the policy (its current priority, requester type, complexity)."""
     complex_ = str((incident.get("labels") or {}).get("complexity", "")).lower() == "complex"
-    budgets = policy.budgets(incident["priority"], incident["requester_type"], complex_)
-    return compute(events, budgets, policy.calendar_for(incident["priority"]), now)
+    kind, contract = incident.get("type") or "incident", incident.get("contract") or ""
+    budgets = policy.budgets(incident["priority"], incident["requester_type"], complex_, kind, contract)
+    return compute(events, budgets, policy.profile_calendar(incident["priority"], kind, contract), now)
 
 
 __all__ = ["TARGETS", "Clock", "compute", "incident_clocks"]

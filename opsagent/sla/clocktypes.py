@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-STOPS = {"response": ("acknowledged",), "assessment": ("assessed",), "resolution": ()}
+# handover (to the responsible team) stops when a person or the team takes the ticket; onsite when an
+# engineer arrives (the on_site event)
+STOPS = {
+    "response": ("acknowledged",),
+    "assessment": ("assessed",),
+    "resolution": (),
+    "handover": ("assigned", "acknowledged"),
+    "onsite": ("on_site",),
+}
 PAUSABLE = ("assessment", "resolution")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from opsagent.sla.batch import RUNNING, STOPPED, Arrays
+from opsagent.sla.calendar import Calendar
 from opsagent.sla.clock import Clock
 from opsagent.sla.oncall import on_call
 from opsagent.sla.policy import ServiceLevelPolicy
@@ -147,9 +148,11 @@ def next_check_many(
     priority: str,
     done: Mapping[tuple[str, int], np.ndarray],
     now: datetime,
+    calendar: Calendar | None = None,
 ) -> np.ndarray:
-    """Epoch seconds of each member's next check (NaN: none), as :func:`next_check`."""
-    calendar = policy.calendar_for(priority)
+    """Epoch seconds of each member's next check (NaN: none), as :func:`next_check`; ``calendar``:
+    the group's own (a service contract's), else the priority's."""
+    calendar = calendar if calendar is not None else policy.calendar_for(priority)
     levels = _levels_for(policy, priority)
     soonest: np.ndarray | None = None
     for name, clock in clocks.items():

@@ -26,8 +26,11 @@ from opsagent.sla.holidays import merged, years_covered
 from opsagent.units import parse_duration
 
 POLICY_FILE_NAMES = ("service-levels.yaml", "service-levels.yml")
-POLICY_KEYS = {"calendars", "targets", "priority_matrix", "escalation", "oncall", "followup", "severity_map"}
-TARGETS = ("response", "assessment", "resolution")
+POLICY_KEYS = {"calendars", "targets", "priority_matrix", "escalation", "oncall", "followup", "severity_map", "types"}
+# handover: to the responsible team (stopped when a person or the team takes it: assigned/acknowledged);
+# onsite: an engineer on site (stopped by the on_site event) — both only where a target sets a budget
+TARGETS = ("response", "assessment", "resolution", "handover", "onsite")
+TICKET_TYPES = ("incident", "service_request")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*wd\s*$")
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -132,12 +135,31 @@ class TargetSet(_Strict):
     assessment: Budget | None = None
     resolution: Budget
     resolution_complex: Budget | None = Field(default=None, description="for incidents marked complexity=complex")
+    handover: Budget | None = Field(default=None, description="hand over to the responsible team within")
+    onsite: Budget | None = Field(default=None, description="an engineer on site within (contracts)")
 
 
 class PriorityTargets(_Strict):
     calendar: str
     internal: TargetSet
     external: TargetSet
+
+
+class TypeProfile(_Strict):
+    """The service-level profile of a ticket type other than ``incident`` (a service request: an
+    account, an install, a change): its own targets per priority; a priority it does not list takes
+    the incident targets."""
+
+    targets: dict[str, PriorityTargets] = Field(min_length=1)
+
+
+class ContractTerms(_Strict):
+    """What a service contract (服务协议) sets for the SLA clocks of the tickets it covers: its own
+    targets (one set for every priority, ``priorities`` overriding some) on its own calendar."""
+
+    calendar: str | None = Field(default=None, description="a calendar of the contracts file or the policy")
+    targets: TargetSet
+    priorities: dict[str, TargetSet] = Field(default_factory=dict)
 
 
 class EscalationLevel(_Strict):
@@ -223,6 +245,19 @@ class ServiceLevelPolicy(_Strict):
         default_factory=lambda: dict(DEFAULT_SEVERITY_MAP),
         description="alert severity label → impact and urgency, for alerts without impact/urgency labels",
     )
+    types: dict[str, TypeProfile] = Field(
+        default_factory=dict, description="ticket types with their own targets (incident uses `targets`)"
+    )
+    # service contracts (desk/contracts.yaml), joined in by load_policy: never written in this file
+    contracts: dict[str, ContractTerms] = Field(default_factory=dict, exclude=True)
+
+    @field_validator("types")
+    @classmethod
+    def _type_names(cls, value: dict[str, TypeProfile]) -> dict[str, TypeProfile]:
+        for name in value:
+            if name not in TICKET_TYPES[1:]:
+                raise ValueError(f"{name!r} is not a ticket type with its own profile (service_request)")
+        return value
 
     @model_validator(mode="after")
     def _references(self) -> ServiceLevelPolicy:  # noqa: C901 - one flat list of cross-checks
@@ -232,6 +267,10 @@ class ServiceLevelPolicy(_Strict):
         for prio, spec in self.targets.items():
             if spec.calendar not in names:
                 raise ValueError(f"targets.{prio}.calendar {spec.calendar!r} is not among calendars")
+        for kind, profile in self.types.items():
+            for prio, spec in profile.targets.items():
+                if spec.calendar not in names:
+                    raise ValueError(f"types.{kind}.targets.{prio}.calendar {spec.calendar!r} is not among calendars")
         if self.followup.calendar is not None and self.followup.calendar not in names:
             raise ValueError(f"followup.calendar {self.followup.calendar!r} is not among calendars")
         for impact, row in self.priority_matrix.items():
@@ -253,22 +292,48 @@ class ServiceLevelPolicy(_Strict):
         spec = self.targets.get(priority)
         return self.built_calendars[spec.calendar if spec else self.default_calendar]
 
+    def _priority_spec(self, priority: str, kind: str) -> PriorityTargets:
+        profile = self.types.get(kind)
+        if profile is not None and priority in profile.targets:
+            return profile.targets[priority]
+        return self.targets.get(priority) or self.targets[sorted(self.targets)[-1]]
+
+    def calendar_name(self, priority: str, kind: str = "incident", contract: str = "") -> str:
+        """The calendar a profile's clocks count on: the contract's, else the type's priority's."""
+        terms = self.contracts.get(contract) if contract else None
+        if terms is not None and terms.calendar:
+            return terms.calendar
+        profile = self.types.get(kind)
+        if profile is not None and priority in profile.targets:
+            return profile.targets[priority].calendar
+        spec = self.targets.get(priority)
+        return spec.calendar if spec else self.default_calendar
+
+    def profile_calendar(self, priority: str, kind: str = "incident", contract: str = "") -> Calendar:
+        return self.built_calendars[self.calendar_name(priority, kind, contract)]
+
     @cached_property
-    def _budget_cache(self) -> dict[tuple[str, str, bool], dict[str, float]]:
+    def _budget_cache(self) -> dict[tuple[str, str, bool, str, str], dict[str, float]]:
         return {}
 
-    def budgets(self, priority: str, requester: str, complex_: bool = False) -> dict[str, float]:
-        """Working seconds per target for an incident of this priority and requester type."""
-        key = (priority, requester, complex_)
+    def budgets(
+        self, priority: str, requester: str, complex_: bool = False, kind: str = "incident", contract: str = ""
+    ) -> dict[str, float]:
+        """Working seconds per target for a ticket of this priority, requester type, type (incident,
+        service_request) and service contract (its targets replace the policy's)."""
+        key = (priority, requester, complex_, kind, contract)
         cached = self._budget_cache.get(key)
         if cached is None:
-            cached = self._budget_cache[key] = self._budgets(priority, requester, complex_)
+            cached = self._budget_cache[key] = self._budgets(*key)
         return cached
 
-    def _budgets(self, priority: str, requester: str, complex_: bool) -> dict[str, float]:
-        spec = self.targets.get(priority) or self.targets[sorted(self.targets)[-1]]
+    def _budgets(self, priority: str, requester: str, complex_: bool, kind: str, contract: str) -> dict[str, float]:
+        spec = self._priority_spec(priority, kind)
         targets = spec.external if requester == "external" else spec.internal
-        day = self.calendars[spec.calendar].day_seconds
+        terms = self.contracts.get(contract) if contract else None
+        if terms is not None:
+            targets = terms.priorities.get(priority) or terms.targets
+        day = self.calendars[self.calendar_name(priority, kind, contract)].day_seconds
         out: dict[str, float] = {}
         for name in TARGETS:
             value = getattr(targets, name)
@@ -326,11 +391,15 @@ def _seconds(value: str | float, day_seconds: float) -> float:
 
 
 def load_policy(roots: list[Path]) -> ServiceLevelPolicy:
-    """The last root's ``alerts/service-levels.yaml`` wins; the shipped file carries the norms."""
+    """The last root's ``alerts/service-levels.yaml`` wins; the shipped file carries the norms. The
+    service contracts of the last root's ``desk/contracts.yaml`` join it (their targets and calendars)."""
     found = policy_path(roots)
     if found is None:
         raise FileNotFoundError("no alerts/service-levels.yaml in any content root")
-    return load_model(found, ServiceLevelPolicy)
+    policy = load_model(found, ServiceLevelPolicy)
+    from opsagent.desk.contracts import join_contracts  # the desk's content; imported only here
+
+    return join_contracts(policy, roots)
 
 
 def policy_path(roots: list[Path]) -> Path | None:

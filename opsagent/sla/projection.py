@@ -25,11 +25,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 
-Profile = tuple[str, str, bool]  # priority, requester type, complex
+Profile = tuple[str, str, bool, str, str]  # priority, requester type, complex, ticket type, contract
 
 
-def profile_of(priority: str, requester: str, complexity: str | None) -> Profile:
-    return (priority, requester, (complexity or "").lower() == "complex")
+def profile_of(
+    priority: str, requester: str, complexity: str | None, kind: str | None = None, contract: str | None = None
+) -> Profile:
+    return (priority, requester, (complexity or "").lower() == "complex", kind or "incident", contract or "")
 
 
 class ClockDigests:
@@ -46,8 +48,7 @@ class ClockDigests:
         found = self._found.get(profile)
         if found is None:
             policy = self.policy
-            spec = policy.targets.get(profile[0])
-            calendar = policy.calendars[spec.calendar if spec else policy.default_calendar]
+            calendar = policy.calendars[policy.calendar_name(profile[0], profile[3], profile[4])]
             data = {"budgets": policy.budgets(*profile), "calendar": calendar.model_dump(mode="json"),
                     "escalation": self._escalation}  # fmt: skip
             text = json.dumps(data, sort_keys=True, default=str)
@@ -56,8 +57,17 @@ class ClockDigests:
 
     def known(self) -> list[str]:
         """The digests of every profile the policy names (for a query's coarse filter)."""
+        policy = self.policy
+        kinds = ("incident", *policy.types)
         return sorted(
-            {self((p, r, c)) for p in self.policy.targets for r in ("internal", "external") for c in (False, True)}
+            {
+                self((p, r, c, k, contract))
+                for p in policy.targets
+                for r in ("internal", "external")
+                for c in (False, True)
+                for k in kinds
+                for contract in ("", *policy.contracts)
+            }
         )
 
 

@@ -92,9 +92,9 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
         logs = _events(conn, ids, watermark, moment.timestamp())
     batch = ClockBatch(moment)
     for row in rows.values():
-        profile = profile_of(row.priority, row.requester_type, row.complexity)
+        profile = profile_of(row.priority, row.requester_type, row.complexity, row.type, row.contract)
         log = logs.get(row.id)
-        budgets, calendar = policy.budgets(*profile), policy.calendar_for(row.priority)
+        budgets, calendar = policy.budgets(*profile), policy.profile_calendar(row.priority, *profile[3:])
         batch.add(row.id, log.events if log is not None else (), profile, budgets, calendar)
     fired: list[tuple[int, int, Escalated]] = []
     writes: list[dict[str, Any]] = []
@@ -102,7 +102,7 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
     for group in batch.compute():
         done = _done_masks(group.refs, logs)
         fired += _escalate(group, rows, done, policy, moment, memo)
-        nxt = escalation.next_check_many(group.clocks, policy, group.profile[0], done, moment)
+        nxt = escalation.next_check_many(group.clocks, policy, group.profile[0], done, moment, group.calendar)
         writes += _changes(group, rows, logs, nxt.tolist(), state, moment)
     fired.sort(key=lambda f: (f[0], f[1]))  # in incident order, as the levels come
     _write(store, writes, _by_step(fired), moment)
@@ -242,6 +242,8 @@ def _after_restart(conn: Connection, state: TickState, moment: datetime, waterma
             t.priority,
             t.requester_type,
             t.labels["complexity"].as_string(),
+            t.type,
+            t.contract,
         )
         .select_from(
             schema.incidents.join(last, last.c.incident_id == t.id).outerjoin(
@@ -285,7 +287,8 @@ def _rows(conn: Connection, ids: set[int] | None, digests: list[str]) -> list[An
     current = s.policy_digest.in_(digests)
     query = (
         select(t.id, t.title, t.status, t.priority, t.requester_type,
-               t.labels["complexity"].as_string().label("complexity"), s.incident_id.label("has_service"),
+               t.labels["complexity"].as_string().label("complexity"), t.type, t.contract,
+               s.incident_id.label("has_service"),
                case((current, cast(s.sla, Text))).label("sla"), s.seen_event_id,
                case((current, s.next_check_at)).label("next_check_at"), s.policy_digest)
         .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from opsagent.desk import records as desk_records
 from opsagent.incidents import repo
 from opsagent.incidents.model import ACTIVE, EventKind, Status
 from opsagent.incidents.repo import IncidentError
@@ -193,9 +194,11 @@ def get(
         return None
     with store.engine.connect() as conn:
         service = _utc_fields(_service_row(conn, incident_id) or {})
+        ticket = desk_records.ticket_of(conn, incident_id)
     moment = at or now()
     clocks = incident_clocks(incident, incident["events"], policy, moment)
-    return incident | {"service": service, "clocks": clocks}
+    found = incident | {"service": service, "clocks": clocks}
+    return found | {"ticket": ticket} if ticket is not None else found
 
 
 def archive_due(store: Store, policy: ServiceLevelPolicy, at: datetime | None = None) -> list[int]:

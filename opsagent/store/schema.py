@@ -149,6 +149,10 @@ incidents = Table(
     Column("resolved_at", UtcDateTime),
     Column("closed_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
+    # service desk (migration 0009_desk): incident | service_request, the responsible team, the contract
+    Column("type", String(24), nullable=False, server_default="incident"),
+    Column("team", String(255)),
+    Column("contract", String(128)),
     Index("ix_incidents_fingerprint_status", "fingerprint", "status"),
     Index("ix_incidents_status_opened", "status", "opened_at"),
 )
@@ -330,4 +334,59 @@ config_versions = Table(
     Column("sha256", String(64), nullable=False),
     Column("text", Text, nullable=False),  # volatile lines removed, secrets masked (sha256 is of the raw text)
     UniqueConstraint("asset", "rev", name="uq_config_versions_asset_rev"),
+)
+
+# -- service desk (migration 0009_desk) -----------------------------------------------------------
+# Requester records (用户档案): organisations (internal departments, external customers) and people.
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # internal | external
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+requesters = Table(
+    "requesters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("organisation_id", Integer, ForeignKey("organisations.id", ondelete="SET NULL")),
+    Column("department", String(255), nullable=False, server_default=""),
+    Column("phone", String(64)),
+    Column("email", String(320)),
+    Column("type", String(16), nullable=False),  # internal | external: picks the 1 h / 2 h targets
+    Column("language", String(8), nullable=False, server_default="zh"),
+    Column("preferred_channel", String(16), nullable=False, server_default="phone"),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_requesters_email", "email", unique=True),
+    Index("ix_requesters_phone", "phone"),
+    Index("ix_requesters_name", "name"),
+)
+
+requester_assets = Table(
+    "requester_assets",
+    metadata,
+    Column("requester_id", Integer, ForeignKey("requesters.id", ondelete="CASCADE"), primary_key=True),
+    Column("asset", String(255), primary_key=True),
+    Column("relation", String(8), primary_key=True),  # uses | owns
+)
+
+# What the desk recorded when a person raised the ticket (the incident row holds the rest).
+ticket_details = Table(
+    "ticket_details",
+    metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("requester_id", Integer, ForeignKey("requesters.id", ondelete="SET NULL")),
+    Column("channel", String(16), nullable=False),
+    Column("subcategory", String(64), nullable=False, server_default=""),
+    Column("request", Text, nullable=False, server_default=""),
+    Column("promises", Text, nullable=False, server_default=""),
+    Column("assets", Json, nullable=False),
+    Column("flags", Json, nullable=False),  # out_of_scope, contract_expired, …
+    Index("ix_ticket_details_requester", "requester_id"),
 )

@@ -1,0 +1,408 @@
+"""``opsagent desk``: the service desk — log a call as a ticket, requester records (用户档案) and
+organisations, service contracts. Tickets are incidents: work on them with ``opsagent incident``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from opsagent.app import App, actor
+from opsagent.cli.common import EXIT_INVALID, err_console, output_option, print_json, print_table
+from opsagent.config import AgentConfig
+from opsagent.desk import records
+from opsagent.desk.intake import IntakeError, RequesterSpec, TicketRequest, inventory_resolver, open_ticket
+from opsagent.desk.privacy import mask_email, mask_phone
+from opsagent.errors import SelectorError
+
+
+def _invalid(message: str) -> None:
+    err_console().print(f"error: {message}", markup=False, highlight=False)
+    raise click.exceptions.Exit(EXIT_INVALID)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for problem in exc.errors(include_input=False, include_url=False)[:5]:
+        where = ".".join(str(p) for p in problem["loc"])
+        parts.append(f"{where}: {problem['msg']}" if where else str(problem["msg"]))
+    return "; ".join(parts)
+
+
+def _is_phone(text: str) -> bool:
+    try:
+        return records.clean_phone(text) is not None
+    except ValueError:
+        return False
+
+
+def _jsonable(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _jsonable(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_jsonable(v) for v in data]
+    return data.isoformat() if hasattr(data, "isoformat") else data
+
+
+@click.group()
+def desk() -> None:
+    """The service desk: log calls as tickets; requester records, organisations, contracts."""
+
+
+@desk.command("log")
+@click.option("-t", "--title", required=True, help="What the caller reports, in one line.")
+@click.option("--channel", type=click.Choice(["phone", "email", "portal", "api"]), default="phone", show_default=True)
+@click.option("--type", "kind", type=click.Choice(["incident", "service_request"]), default="incident",
+              show_default=True, help="incident: something broke; service_request: something wanted.")  # fmt: skip
+@click.option("-r", "--requester", help="Who calls: requester id, email, phone or name (looked up).")
+@click.option("--name", help="New requester: name (when the lookup finds nobody).")
+@click.option("--phone", help="New requester: phone.")
+@click.option("--email", help="New requester: email.")
+@click.option("--department", default="", help="New requester: department.")
+@click.option("--org", "organisation", help="New requester: organisation (department or customer).")
+@click.option("--requester-type", type=click.Choice(["internal", "external"]), help="New requester: type.")
+@click.option("-c", "--category", required=True, help="Category of desk/categories.yaml (software, hardware …).")
+@click.option("-s", "--subcategory", default="", help="Sub-category of that category.")
+@click.option("--impact", type=click.Choice(["high", "medium", "low"]))
+@click.option("--urgency", type=click.Choice(["high", "medium", "low"]))
+@click.option("--assets", default="", help="Affected assets: an inventory selector.")
+@click.option("--symptom", default="", help="故障现象: what the caller sees.")
+@click.option("--request", "request_text", default="", help="What the user asks for.")
+@click.option("--promise", "promises", default="", help="What the desk promised the caller.")
+@click.option("--team", help="Responsible team (default: the routing rules decide).")
+@click.option("-d", "--description", default="")
+@output_option
+@click.pass_obj
+def log_cmd(config: AgentConfig, /, output: str, **opts: Any) -> None:
+    """Log a call: open a ticket (an incident with source = channel) for a requester."""
+    who = {"name": opts.pop("name"), "phone": opts.pop("phone"), "email": opts.pop("email"),
+           "department": opts.pop("department"), "organisation": opts.pop("organisation"),
+           "type": opts.pop("requester_type")}  # fmt: skip
+    ref = opts.pop("requester")
+    if ref:
+        key = "id" if ref.lstrip("#").isdigit() and len(ref) < 10 else "email" if "@" in ref else "name"
+        if key == "name" and _is_phone(ref):
+            key = "phone"
+        who.setdefault(key, None)
+        who[key] = int(ref.lstrip("#")) if key == "id" else ref
+    try:
+        spec = RequesterSpec.model_validate({k: v for k, v in who.items() if v not in (None, "")})
+        req = TicketRequest.model_validate(
+            {
+                "title": opts["title"],
+                "channel": opts["channel"],
+                "type": opts["kind"],
+                "requester": spec,
+                "category": opts["category"],
+                "subcategory": opts["subcategory"],
+                "impact": opts["impact"],
+                "urgency": opts["urgency"],
+                "assets": opts["assets"],
+                "symptom": opts["symptom"],
+                "request": opts["request_text"],
+                "promises": opts["promises"],
+                "team": opts["team"],
+                "description": opts["description"],
+            }
+        )
+    except ValidationError as exc:
+        _invalid(_describe(exc))
+    from opsagent.desk.content import load_desk
+    from opsagent.sla.policy import load_policy
+
+    policy, content = load_policy(config.roots), load_desk(config.roots)
+    app = App(config)
+    try:
+        resolver = inventory_resolver(app.inventory()) if req.assets else None
+        opened = open_ticket(app.store, policy, content, req, actor(), resolver)
+    except (IntakeError, SelectorError) as exc:
+        _invalid(str(exc))
+    finally:
+        app.close()
+    if output == "json":
+        print_json(opened.as_dict())
+        return
+    flags = f" · flagged: {', '.join(opened.flags)}" if opened.flags else ""
+    contract = f" · contract {opened.contract}" if opened.contract else ""
+    click.echo(f"ticket #{opened.id}: {opened.priority} · team {opened.team}{contract}{flags}")
+
+
+@desk.command("onsite")
+@click.argument("incident_id", type=int)
+@click.option("-m", "--message", default="")
+@click.pass_obj
+def onsite_cmd(config: AgentConfig, incident_id: int, message: str) -> None:
+    """An engineer arrived on site (上门服务): stops the contract's on-site clock."""
+    from opsagent.desk.actions import on_site
+
+    app = App(config)
+    try:
+        on_site(app.store, incident_id, actor(), message)
+    finally:
+        app.close()
+    click.echo(f"incident #{incident_id}: on site")
+
+
+# -- requester records --------------------------------------------------------------------------------
+@desk.group()
+def requester() -> None:
+    """Requester records (用户档案): people who raise tickets."""
+
+
+@requester.command("add")
+@click.argument("name")
+@click.option("--phone")
+@click.option("--email")
+@click.option("--department", default="")
+@click.option("--org", "organisation", help="Organisation (created when new, of the requester's type).")
+@click.option("--type", "kind", type=click.Choice(["internal", "external"]), help="Default: the organisation's.")
+@click.option("--language", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--channel", type=click.Choice(list(records.CHANNELS)), default="phone", show_default=True)
+@click.option("--asset", "assets", multiple=True, help="An asset this person uses (repeatable).")
+@click.option("--notes", default="")
+@output_option
+@click.pass_obj
+def requester_add(
+    config: AgentConfig, /, name: str, kind: str | None, channel: str, output: str, **fields: Any
+) -> None:
+    """Add a person."""
+    try:
+        person = records.RequesterIn.model_validate(
+            {k: v for k, v in fields.items() if v not in (None, "")}
+            | {"name": name, "type": kind, "preferred_channel": channel, "assets": list(fields["assets"])}
+        )
+    except ValidationError as exc:
+        _invalid(_describe(exc))
+    app = App(config)
+    try:
+        found = records.add_requester(app.store, person, actor())
+    except records.RecordError as exc:
+        _invalid(str(exc))
+    finally:
+        app.close()
+    if output == "json":
+        print_json(_jsonable(found))
+    else:
+        click.echo(f"requester #{found['id']}: {found['name']} ({found['type']})")
+
+
+@requester.command("list")
+@click.option("--org", "organisation", help="Only this organisation's people.")
+@click.option("-n", "--limit", type=int, default=1000, show_default=True)
+@click.option("--masked", is_flag=True, help="Mask phone numbers and emails (for third parties).")
+@output_option
+@click.pass_obj
+def requester_list(config: AgentConfig, organisation: str | None, limit: int, masked: bool, output: str) -> None:
+    """List people (reading records in bulk is audited)."""
+    app = App(config)
+    try:
+        rows = records.list_requesters(app.store, actor(), organisation, max(1, min(limit, 100_000)))
+    finally:
+        app.close()
+    if masked:
+        rows = [r | {"phone": mask_phone(r["phone"]), "email": mask_email(r["email"])} for r in rows]
+    if output == "json":
+        print_json(_jsonable(rows))
+        return
+    print_table(
+        None,
+        ["ID", "NAME", "TYPE", "ORGANISATION", "DEPARTMENT", "PHONE", "EMAIL", "ASSETS"],
+        [[r["id"], r["name"], r["type"], r["organisation"] or "", r["department"], r["phone"] or "",
+          r["email"] or "", ",".join(a["asset"] for a in r["assets"])] for r in rows],
+    )  # fmt: skip
+
+
+@requester.command("show")
+@click.argument("ref")
+@output_option
+@click.pass_obj
+def requester_show(config: AgentConfig, ref: str, output: str) -> None:
+    """One person by id, email, phone or name: record, assets, recent tickets (audited)."""
+    app = App(config)
+    try:
+        found = records.get(app.store, ref, actor())
+    except records.RecordError as exc:
+        _invalid(str(exc))
+    finally:
+        app.close()
+    if found is None:
+        err_console().print(f"no requester {ref!r}", markup=False, highlight=False)
+        raise click.exceptions.Exit(1)
+    if output == "json":
+        print_json(_jsonable(found))
+        return
+    for key in ("id", "name", "type", "organisation", "department", "phone", "email", "language",
+                "preferred_channel", "notes"):  # fmt: skip
+        click.echo(f"{key:18} {found.get(key) or ''}")
+    click.echo("assets             " + ", ".join(f"{a['asset']} ({a['relation']})" for a in found["assets"]))
+    for t in found["tickets"]:
+        click.echo(f"ticket #{t['id']:<6} {t['status']:<13} {t['type']:<16} {t['title']}")
+
+
+@requester.command("import")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Validate only; write nothing.")
+@click.pass_obj
+def requester_import(config: AgentConfig, path: Path, dry_run: bool) -> None:
+    """Import people from CSV (headers 姓名, 部门, 电话, 邮箱, 类型, 单位, 语言, 首选渠道, 备注, 资产 or
+    their English names; UTF-8, UTF-8 with BOM, GBK/GB18030). One transaction: a bad row changes nothing."""
+    from opsagent.desk.csvimport import import_file
+
+    app = App(config)
+    try:
+        result = import_file(app.store, path, actor(), dry_run)
+    finally:
+        app.close()
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {result.rows} row(s): {result.added} added, {result.updated} updated")
+
+
+@requester.command("import-ldap")
+@click.option("--url", required=True, help="ldap://host:port or ldaps://host:port")
+@click.option("--base", required=True, help="Search base, e.g. ou=people,dc=corp,dc=example")
+@click.option("--bind-dn", help="Bind as (default: anonymous).")
+@click.option("--password", help="Bind password reference: env:NAME or file:PATH (never the password itself).")
+@click.option("--filter", "ldap_filter", default="(|(objectClass=inetOrgPerson)(objectClass=user))", show_default=True)
+@click.option("--type", "kind", type=click.Choice(["internal", "external"]), default="internal", show_default=True)
+@click.option("--org", "organisation", help="Organisation of entries that carry none (o / company).")
+@click.option("--dry-run", is_flag=True)
+@click.pass_obj
+def requester_import_ldap(config: AgentConfig, /, dry_run: bool, **opts: Any) -> None:
+    """Import people from LDAP / Active Directory (cn/displayName, mail, mobile/telephoneNumber,
+    departmentNumber/department, o/company). One transaction: a bad entry changes nothing."""
+    from opsagent.desk.ldapimport import LdapError, LdapSource, import_ldap
+    from opsagent.errors import SecretError
+
+    if opts["password"] and not opts["password"].startswith(("env:", "file:")):
+        _invalid("--password: give a reference (env:NAME or file:PATH), not the password")
+    source = LdapSource(opts["url"], opts["base"], opts["bind_dn"], opts["password"], opts["ldap_filter"],
+                        opts["kind"], opts["organisation"])  # fmt: skip
+    app = App(config)
+    try:
+        result = import_ldap(app.store, source, actor(), dry_run)
+    except (LdapError, SecretError) as exc:
+        err_console().print(f"error: {exc}", markup=False, highlight=False)
+        raise click.exceptions.Exit(1) from None
+    finally:
+        app.close()
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {result.rows} entr(y/ies): {result.added} added, {result.updated} updated")
+
+
+@requester.command("export")
+@click.option("--masked/--unmasked", default=True, show_default=True, help="Mask phone numbers and emails.")
+@click.pass_obj
+def requester_export(config: AgentConfig, masked: bool) -> None:
+    """Every person as CSV on stdout (audited as an export)."""
+    import csv
+    import sys
+
+    app = App(config)
+    try:
+        rows = records.list_requesters(app.store, actor(), None, 1_000_000, export=True)
+    finally:
+        app.close()
+    out = csv.writer(sys.stdout)
+    out.writerow(["姓名", "部门", "电话", "邮箱", "类型", "单位", "语言", "首选渠道", "资产"])
+    for r in rows:
+        phone, email = (mask_phone(r["phone"]), mask_email(r["email"])) if masked else (r["phone"], r["email"])
+        kind = "内部" if r["type"] == "internal" else "外部"
+        out.writerow([r["name"], r["department"], phone or "", email or "", kind, r["organisation"] or "",
+                      r["language"], r["preferred_channel"], ";".join(a["asset"] for a in r["assets"])])  # fmt: skip
+
+
+@requester.command("link")
+@click.argument("ref")
+@click.argument("asset")
+@click.option("--owns", is_flag=True, help="The person owns the asset (default: uses it).")
+@click.pass_obj
+def requester_link(config: AgentConfig, ref: str, asset: str, owns: bool) -> None:
+    """Record that a person uses (or owns) an asset of the inventory."""
+    from opsagent.store import schema
+
+    app = App(config)
+    try:
+        with app.store.transaction() as conn:
+            found = records.find(conn, ref)
+            if found is None:
+                _invalid(f"no requester {ref!r}")
+            assert found is not None
+            if conn.execute(schema.assets.select().where(schema.assets.c.name == asset)).first() is None:
+                _invalid(f"no asset named {asset!r}")
+            relation = "owns" if owns else "uses"
+            records.link_assets(conn, found["id"], [asset], relation)
+            app.store.audit(conn, actor(), "desk.requester.link", f"requester:{found['id']}",
+                            {"asset": asset, "relation": relation})  # fmt: skip
+            click.echo(f"requester #{found['id']} {relation} {asset}")
+    except records.RecordError as exc:
+        _invalid(str(exc))
+    finally:
+        app.close()
+
+
+# -- organisations and contracts ----------------------------------------------------------------------
+@desk.group()
+def org() -> None:
+    """Organisations: internal departments and external customers."""
+
+
+@org.command("add")
+@click.argument("name")
+@click.option("--external", is_flag=True, help="An external customer (default: an internal department).")
+@click.option("--notes", default="")
+@click.pass_obj
+def org_add(config: AgentConfig, name: str, external: bool, notes: str) -> None:
+    """Add an organisation."""
+    if not name.strip() or len(name) > 255:
+        _invalid("name: 1–255 characters")
+    app = App(config)
+    try:
+        found = records.add_organisation(
+            app.store, name.strip(), "external" if external else "internal", notes, actor()
+        )
+    except records.RecordError as exc:
+        _invalid(str(exc))
+    finally:
+        app.close()
+    click.echo(f"organisation #{found['id']}: {found['name']} ({found['kind']})")
+
+
+@org.command("list")
+@output_option
+@click.pass_obj
+def org_list(config: AgentConfig, output: str) -> None:
+    """List organisations with their number of people."""
+    app = App(config)
+    try:
+        rows = records.list_organisations(app.store)
+    finally:
+        app.close()
+    if output == "json":
+        print_json(_jsonable(rows))
+    else:
+        print_table(
+            None, ["ID", "NAME", "KIND", "PEOPLE"], [[r["id"], r["name"], r["kind"], r["people"]] for r in rows]
+        )
+
+
+@desk.command("contracts")
+@output_option
+@click.pass_obj
+def contracts_cmd(config: AgentConfig, output: str) -> None:
+    """Service contracts of desk/contracts.yaml: organisation, validity, calendar, targets."""
+    from opsagent.desk.contracts import Contract
+    from opsagent.sla.policy import load_policy
+
+    policy = load_policy(config.roots)
+    rows = [(n, c) for n, c in policy.contracts.items() if isinstance(c, Contract)]
+    if output == "json":
+        print_json({n: c.model_dump(mode="json") for n, c in rows})
+        return
+    print_table(
+        None,
+        ["CONTRACT", "ORGANISATION", "VALID", "CALENDAR", "TARGETS"],
+        [[n, c.organisation, f"{c.valid_from} – {c.valid_until}", c.calendar or "",
+          " ".join(f"{k}={v}" for k, v in c.targets.model_dump(exclude_none=True).items())] for n, c in rows],
+    )  # fmt: skip

@@ -1,0 +1,32 @@
+"""``opsagent check`` for the desk's content folder: categories, routing rules, service contracts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opsagent.desk.content import CategoryFile, RoutingFile
+from opsagent.desk.contracts import load_contracts
+from opsagent.errors import ConfigError, ConfigIssue
+from opsagent.loader import load_model
+from opsagent.sla.policy import ServiceLevelPolicy, policy_path
+
+
+def check_desk_file(path: Path) -> object:
+    """Validate one file of ``desk/`` by its name; a contracts file is checked against the
+    service-level policy of its own content root (its calendars and priorities)."""
+    stem = path.stem
+    if stem == "categories":
+        return load_model(path, CategoryFile)
+    if stem == "routing":
+        return load_model(path, RoutingFile)
+    if stem == "contracts":
+        root = path.resolve().parent.parent
+        found = policy_path([root])
+        policy = load_model(found, ServiceLevelPolicy) if found else ServiceLevelPolicy.model_validate(_MINIMAL)
+        return load_contracts(path, policy)
+    raise ConfigError([ConfigIssue(str(path), 1, "", "desk/ holds categories.yaml, routing.yaml and contracts.yaml")])
+
+
+_TARGETS = {"calendar": "business", "internal": {"response": "1h", "resolution": "24h"},
+            "external": {"response": "2h", "resolution": "48h"}}  # fmt: skip
+_MINIMAL = {"targets": dict.fromkeys(("P1", "P2", "P3", "P4"), _TARGETS)}
