@@ -32,6 +32,7 @@ APT_PACKAGES=(
     snmpd snmp      # tests/peers/snmp.py (net-snmp agent; snmpbulkwalk/snmptrap as reference clients)
     python3-gdbm    # snmpsim's index (dbm.gnu) in .venv-snmpsim (scripts/snmpsim-venv.sh)
     prometheus-snmp-exporter  # bench/bench_snmp.py peer
+    slapd ldap-utils  # tests/peers/ldap.py (directory logins, group → role)
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
