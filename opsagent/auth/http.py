@@ -37,7 +37,8 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STORE_KEY = web.AppKey("auth_store", Store)
 THROTTLE_KEY = web.AppKey("login_throttle", LoginThrottle)
-AUTH_KEY = "opsagent.auth"  # request[AUTH_KEY]: the Caller found by the middleware
+AUTH_KEY = web.RequestKey("opsagent_auth", object)  # the Caller found by the middleware
+USERS_KEY = web.RequestKey("opsagent_users_exist", bool)  # (anonymous writes) whether any user exists
 
 
 @dataclass(frozen=True)
@@ -139,14 +140,14 @@ def authenticate(request: web.Request) -> Identity:
 def _writes_possible(request: web.Request) -> bool:
     if any(identity.writes for identity, _ in token_table(_config(request))):
         return True
-    return bool(request.get("opsagent.users_exist"))
+    return bool(request.get(USERS_KEY))
 
 
 def require_permission(request: web.Request, permission: str | None) -> Identity:
     """The identity a write acts as (the actor to record), when its role grants ``permission``
     (None: any write permission); raises 503/401/403 otherwise."""
     found = caller(request)
-    if found.identity is ANONYMOUS and not found.refused and not _writes_possible(request):
+    if found.identity is ANONYMOUS and not _writes_possible(request):
         raise _error(web.HTTPServiceUnavailable, "writes are disabled: no API token is configured")
     identity = authenticate(request)
     if identity is ANONYMOUS:
@@ -215,10 +216,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     found = await identify(request)
     request[AUTH_KEY] = found
     unsafe = request.method in UNSAFE
-    if unsafe and found.identity is ANONYMOUS and not found.refused and (store := request.app.get(STORE_KEY)):
+    if unsafe and found.identity is ANONYMOUS and (store := request.app.get(STORE_KEY)):
         from opsagent.store.user_repo import user_count
 
-        request["opsagent.users_exist"] = await asyncio.to_thread(user_count, store) > 0
+        request[USERS_KEY] = await asyncio.to_thread(user_count, store) > 0
     if unsafe and found.session is not None and request.path != "/login":
         await check_csrf(request, found.session)
     if not unsafe and request.method != "OPTIONS" and request.path not in OPEN_PATHS:
