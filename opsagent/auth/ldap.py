@@ -9,6 +9,7 @@ the groups found with ``group_filter`` give the role through ``group_roles`` (th
 from __future__ import annotations
 
 import logging
+import math
 import ssl
 from typing import Any
 
@@ -39,14 +40,20 @@ def _server(config: LdapConfig) -> Any:
     tls = None
     if config.url.startswith("ldaps://") or config.start_tls:
         tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=str(config.ca_file) if config.ca_file else None)
-    return ldap3.Server(config.url, use_ssl=config.url.startswith("ldaps://"), tls=tls, connect_timeout=config.timeout)
+    return ldap3.Server(
+        config.url, use_ssl=config.url.startswith("ldaps://"), tls=tls, connect_timeout=_seconds(config)
+    )
+
+
+def _seconds(config: LdapConfig) -> int:
+    return max(1, math.ceil(config.timeout))  # ldap3 packs socket timeouts as whole seconds
 
 
 def _connect(config: LdapConfig, dn: str | None, password: str | None) -> Any:
     import ldap3
 
     conn = ldap3.Connection(
-        _server(config), user=dn, password=password, receive_timeout=config.timeout, raise_exceptions=True,
+        _server(config), user=dn, password=password, receive_timeout=_seconds(config), raise_exceptions=True,
         read_only=True, auto_referrals=False,
     )  # fmt: skip
     conn.open()
@@ -110,11 +117,11 @@ def _lookup(config: LdapConfig, username: str) -> tuple[str, dict[str, str], lis
 
 
 def _password_ok(config: LdapConfig, dn: str, password: str) -> bool:
-    from ldap3.core.exceptions import LDAPBindError
+    from ldap3.core.exceptions import LDAPBindError, LDAPInvalidCredentialsResult
 
     try:
         _connect(config, dn, password).unbind()
-    except LDAPBindError:
+    except (LDAPBindError, LDAPInvalidCredentialsResult):
         return False
     return True
 

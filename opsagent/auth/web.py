@@ -169,6 +169,10 @@ async def audit_log(request: web.Request) -> web.Response:
 def add_routes(web_app: web.Application) -> None:
     """After :func:`opsagent.auth.http.install`."""
     config = web_app[CONFIG_KEY]
+    if config.auth.ldap is not None:
+        from opsagent.auth.ldap import require_ldap3
+
+        require_ldap3()  # a clear error at start, not at the first login
     web_app[HASHER_KEY] = Hasher(config.auth.argon2)
     web_app[SLOTS_KEY] = asyncio.Semaphore(LOGIN_SLOTS)
     web_app.router.add_post("/login", login)
