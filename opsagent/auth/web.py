@@ -83,6 +83,17 @@ def _audit(store: Store, actor: str, action: str, target: str, detail: dict[str,
     store.record(actor, action, target, detail)
 
 
+async def _throttled(store: Store, wait: float, username: str) -> None:
+    """429 with Retry-After while this username or address must wait (audited as a failed login)."""
+    if wait <= 0:
+        return
+    await asyncio.to_thread(_audit, store, "anonymous", "login.failed", username, {"reason": "throttled"})
+    raise web.HTTPTooManyRequests(
+        text=json.dumps({"error": f"too many failed logins: try again in {math.ceil(wait)} s"}),
+        content_type="application/json", headers={"Retry-After": str(math.ceil(wait))},
+    )  # fmt: skip
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     config, store = _config(request), _store(request)
     if not _same_origin(request):
@@ -90,14 +101,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     address = request.remote or "-"
     throttle = request.app[THROTTLE_KEY]
-    wait = throttle.wait(body.username, address)
-    if wait > 0:
-        await asyncio.to_thread(_audit, store, "anonymous", "login.failed", body.username, {"reason": "throttled"})
-        raise web.HTTPTooManyRequests(
-            text=json.dumps({"error": f"too many failed logins: try again in {math.ceil(wait)} s"}),
-            content_type="application/json", headers={"Retry-After": str(math.ceil(wait))},
-        )  # fmt: skip
+    await _throttled(store, throttle.wait(body.username, address), body.username)
     async with request.app[SLOTS_KEY]:
+        # again: attempts queued behind the slots while earlier ones failed wait as well
+        await _throttled(store, throttle.wait(body.username, address), body.username)
         result = await asyncio.to_thread(
             accounts.login, store, config.auth, body.username, body.password, request.app[HASHER_KEY]
         )

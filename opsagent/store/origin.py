@@ -11,9 +11,10 @@ from contextvars import ContextVar
 AUDIT_ORIGIN: ContextVar[str] = ContextVar("opsagent_audit_origin", default="")
 
 
-def cli_origin() -> str:
+def cli_origin(program: str = "cli") -> str:
+    """``cli root@bastion``: the OS user and host a command runs as (``serve …`` for the daemon's own writes)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return f"cli {user}@{socket.gethostname()}"
+    return f"{program} {user}@{socket.gethostname()}"
