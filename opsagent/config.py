@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
+from opsagent.auth.config import AuthConfig
 from opsagent.errors import ConfigError
 from opsagent.httpd.config import WebConfig
 from opsagent.i18n import system_language, system_zone, valid_zone
@@ -82,6 +83,9 @@ class AgentConfig(BaseModel):
     )
     web: WebConfig = Field(
         default_factory=WebConfig, description="HTTP server of `serve`: TLS, authenticated reads, slow-client limits"
+    )
+    auth: AuthConfig = Field(
+        default_factory=AuthConfig, description="users and sessions: timeouts, login throttling, token roles, LDAP"
     )
     traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
     language: Literal["zh", "en"] | None = Field(

@@ -17,6 +17,7 @@ from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.state import EXTERNAL
 from opsagent.app import App
 from opsagent.auth import http as auth
+from opsagent.auth import web as auth_web
 from opsagent.desk import api as desk_api
 from opsagent.httpd.body import read_model
 from opsagent.incidents import repo as incident_repo
@@ -49,6 +50,9 @@ INDEX = """opsagent {version}
   POST /api/v1/alertmanager     Alertmanager webhook receiver: alerts open/resolve incidents  (bearer token)
   POST /-/reload                reload rules, inventory, runbooks, trap rules, service levels (bearer token)
   POST /api/v1/tickets          log a call as a ticket (service desk)  (bearer token)
+  POST /login, /logout          console sessions (form or JSON; cookie + CSRF token)
+  /api/v1/session               who you are (and your session's CSRF token)
+  /api/v1/audit                 the audit log: ?actor=&action=&since=  (role manager or admin)
 """
 
 
@@ -106,9 +110,11 @@ async def asset(request: web.Request) -> web.Response:
 
 async def alertmanager_webhook(request: web.Request) -> web.Response:
     """Alertmanager's ``webhook_configs`` (``http_config.authorization`` carries the bearer token)."""
-    auth.require_write(request)
+    who = auth.require_permission(request, "alert.ingest")
     payload = await read_model(request, WebhookPayload, empty_ok=False)
     result = await request.app[ENGINE_KEY].receive_alerts(payload.items(), source="alertmanager")
+    counts = {k: len(v) for k, v in result.items() if isinstance(v, list)}
+    await asyncio.to_thread(request.app[APP_KEY].store.record, who.name, "alertmanager.receive", "", counts)
     return web.json_response(result)
 
 
@@ -158,8 +164,10 @@ async def incidents(request: web.Request) -> web.Response:
 async def reload_config(request: web.Request) -> web.Response:
     """``POST /-/reload``: as SIGHUP; 200 when the new content is in place, 500 with every problem
     (the previous content stays) as Prometheus answers."""
-    auth.require_write(request)  # the one authentication path of every write (401/403/503)
+    who = auth.require_permission(request, "content.reload")  # the one authentication path of every write
     result = await request.app[RELOAD_KEY]()
+    detail = {"ok": result.ok, "errors": len(result.errors)}
+    await asyncio.to_thread(request.app[APP_KEY].store.record, who.name, "config.reload", "", detail)
     body = {"status": "success" if result.ok else "error", "errors": result.errors}
     return web.json_response(body, status=200 if result.ok else 500)
 
@@ -173,7 +181,8 @@ def make_web_app(
     app: App, exposition: Exposition, engine: AlertEngine | None = None, policy: ServiceLevelPolicy | None = None
 ) -> web.Application:
     web_app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
-    auth.install(web_app, app.config)  # require_write() on every write; reads too if web.read_auth
+    auth.install(web_app, app.config, app.store)  # require_permission() on every write; reads if web.read_auth
+    auth_web.add_routes(web_app)  # POST /login, /logout; GET /api/v1/session, /api/v1/audit
     web_app[APP_KEY] = app
     web_app[EXPO_KEY] = exposition
     web_app[STARTED_KEY] = time.time()

@@ -33,7 +33,7 @@ APT_PACKAGES=(
     snmpd snmp      # tests/peers/snmp.py (net-snmp agent; snmpbulkwalk/snmptrap as reference clients)
     python3-gdbm    # snmpsim's index (dbm.gnu) in .venv-snmpsim (scripts/snmpsim-venv.sh)
     prometheus-snmp-exporter  # bench/bench_snmp.py peer
-    slapd ldap-utils  # tests/desk/test_desk_ldap.py (OpenLDAP: requester import)
+    slapd ldap-utils  # tests/peers/ldap.py (directory logins, group → role), tests/desk/test_desk_ldap.py (requester import)
 )
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.peers.netns",
     "tests.peers.snmp",
     "tests.peers.netdevice",
+    "tests.peers.ldap",
 ]
 
 

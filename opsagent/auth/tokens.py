@@ -1,7 +1,9 @@
 """Bearer tokens of the agent config → identities.
 
 ``api_token_ref`` is the shared token (identity ``api``), ``api_tokens`` named ones (``alice: file:…``):
-both may read and write. ``web.read_tokens`` are named read-only tokens (e.g. for Prometheus). Every
+each acts with the role ``auth.token_roles`` gives its identity (default ``engineer``: everything the one
+write token could do before roles existed). ``web.read_tokens`` are named read-only tokens (e.g. for
+Prometheus), role ``reader``. Users' own tokens are in the store (:mod:`opsagent.store.user_repo`). Every
 reference is resolved when a request is checked, so a rotated token file takes effect at once; one that
 does not resolve grants nothing. A presented token is compared, in constant time, with every token.
 """
@@ -12,14 +14,14 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from opsagent.auth.identity import READ, WRITE, Identity
+from opsagent.auth.identity import Identity
+from opsagent.auth.roles import READER
 from opsagent.config import AgentConfig
 from opsagent.errors import SecretError
 from opsagent.secrets import SecretRef
 
 SHARED_IDENTITY = "api"  # the one token of api_token_ref names no person
-_WRITER = frozenset({READ, WRITE})
-_READER = frozenset({READ})
+DEFAULT_TOKEN_ROLE = "engineer"
 
 TokenTable = list[tuple[Identity, bytes]]  # identity, sha256 of its token
 
@@ -28,7 +30,7 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _resolved(refs: Iterable[tuple[str, str]], roles: frozenset[str]) -> TokenTable:
+def _resolved(refs: Iterable[tuple[str, str]], roles: dict[str, str], default: str) -> TokenTable:
     out: TokenTable = []
     for name, ref in refs:
         try:
@@ -36,13 +38,16 @@ def _resolved(refs: Iterable[tuple[str, str]], roles: frozenset[str]) -> TokenTa
         except (SecretError, ValueError):
             continue  # an unset reference grants nothing
         if token:
-            out.append((Identity(name, "token", roles), _digest(token)))
+            out.append((Identity(name, "token", roles.get(name, default)), _digest(token)))
     return out
 
 
 def token_table(config: AgentConfig) -> TokenTable:
-    writers = _resolved([(SHARED_IDENTITY, config.api_token_ref), *config.api_tokens.items()], _WRITER)
-    return writers + _resolved(config.web.read_tokens.items(), _READER)
+    roles: dict[str, str] = dict(config.auth.token_roles)
+    writers = _resolved(
+        [(SHARED_IDENTITY, config.api_token_ref), *config.api_tokens.items()], roles, DEFAULT_TOKEN_ROLE
+    )
+    return writers + _resolved(config.web.read_tokens.items(), {}, READER)
 
 
 def bearer(authorization: str) -> str | None:

@@ -63,6 +63,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("opsagent.cli.config_cmd", "config_group", "Device configurations: back up, versions, diffs."),
     "prometheus": ("opsagent.cli.prometheus", "prometheus", "Prometheus scrape configs for the inventory."),
     "desk": ("opsagent.cli.desk", "desk", "Service desk: log calls as tickets; requester records, contracts."),
+    "user": ("opsagent.cli.user", "user", "Users of the console and API: add, roles, passwords, tokens."),
+    "audit": ("opsagent.cli.user", "audit", "The audit log: who changed what, when, from where."),
 }
 
 
@@ -114,6 +116,9 @@ def cli(ctx: click.Context, config_path: Path | None, store: str | None, verbose
     except ValidationError as exc:
         raise ConfigError([_flag_issue(e) for e in exc.errors(include_url=False)]) from None
     apply_process_zone(ctx.obj.timezone)  # every time the CLI shows is in the configured zone
+    from opsagent.store.origin import AUDIT_ORIGIN, cli_origin
+
+    AUDIT_ORIGIN.set(cli_origin())  # every audit row this command writes says where it came from
 
 
 def _flag_issue(error: Any) -> Any:

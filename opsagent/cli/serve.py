@@ -54,6 +54,9 @@ def _listen(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 def serve(config: AgentConfig, listen: tuple[str, int] | None) -> None:
     """Run the agent: scheduled polls, facts into the store, /metrics for Prometheus."""
     host, port = listen or config.listen_address
+    from opsagent.store.origin import AUDIT_ORIGIN, cli_origin
+
+    AUDIT_ORIGIN.set(cli_origin("serve"))  # the agent's own writes (schedules, triggers); requests set theirs
     app = App(config)
     try:
         asyncio.run(_serve(app, host, port))

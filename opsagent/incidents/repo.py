@@ -256,9 +256,16 @@ def act(store: Store, incident_id: int, action: str, actor: str, message: str = 
         if action == "reopen":
             detail |= _reset_closure(conn, incident_id)
         _event(conn, incident_id, kind, actor, message, **detail)
+        store.audit(conn, actor, f"incident.{action}", f"incident#{incident_id}", audited(detail))
     incident = get(store, incident_id)
     assert incident is not None
     return incident
+
+
+def audited(detail: dict[str, Any]) -> dict[str, Any]:
+    """What an audit row keeps of an event's detail: JSON-ready, long texts cut."""
+    return {k: (v.isoformat() if isinstance(v, datetime) else v[:200] if isinstance(v, str) else v)
+            for k, v in detail.items()}  # fmt: skip
 
 
 def _reset_closure(conn: Connection, incident_id: int) -> dict[str, Any]:

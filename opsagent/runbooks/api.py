@@ -94,7 +94,7 @@ async def list_approvals(request: web.Request) -> web.Response:
 
 
 async def decide(request: web.Request) -> web.Response:
-    who = auth.require_write(request)
+    who = auth.require_permission(request, "runbook.approve")
     approval_id = path_id(request, "approval")
     body = await read_model(request, Decision, empty_ok=False)
     auth.refuse_impersonation(body.by, who, "by")
@@ -110,7 +110,7 @@ async def decide(request: web.Request) -> web.Response:
 
 
 async def start_run(request: web.Request) -> web.Response:
-    who = auth.require_write(request)
+    who = auth.require_permission(request, "runbook.run")
     service = request.app[SERVICE_KEY]
     try:
         entry = find(service.entries, request.match_info["name"])
@@ -143,7 +143,7 @@ async def start_run(request: web.Request) -> web.Response:
 
 
 def add_routes(web_app: web.Application, service: RunbookService) -> None:
-    auth.install(web_app, service.app.config)
+    auth.install(web_app, service.app.config, service.app.store)
     web_app[SERVICE_KEY] = service
     web_app.router.add_get("/api/v1/runbooks", library)
     web_app.router.add_get("/api/v1/runbooks/runs", list_runs)

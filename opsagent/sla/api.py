@@ -99,9 +99,9 @@ async def period(request: web.Request) -> web.Response:
 
 
 async def write(request: web.Request) -> web.Response:
-    who = auth.require_write(request)
-    app, policy = request.app[SLA_APP_KEY], request.app[POLICY_KEY]
     action = request.match_info["action"]
+    who = auth.require_permission(request, "incident.ack" if action == "ack" else "incident.work")
+    app, policy = request.app[SLA_APP_KEY], request.app[POLICY_KEY]
     incident_id = path_id(request, "incident")
     body = await read_model(request, IncidentAction)
     auth.refuse_impersonation(body.by, who, "by")
@@ -132,7 +132,7 @@ def _apply(
 
 
 def add_routes(web_app: web.Application, app: App, policy: ServiceLevelPolicy) -> None:
-    auth.install(web_app, app.config)
+    auth.install(web_app, app.config, app.store)
     web_app[SLA_APP_KEY] = app
     web_app[POLICY_KEY] = policy
     web_app.router.add_get("/api/v1/incidents/{id}", get_incident)

@@ -130,6 +130,7 @@ def act(  # noqa: C901 - one branch per action, kept side by side
                 )
                 detail["priority"] = priority
         _event(conn, incident_id, _KIND[action], actor, message, at, **detail)
+        store.audit(conn, actor, f"incident.{action}", f"incident#{incident_id}", repo.audited(detail))
         if values:
             _upsert(conn, incident_id, values)
     # 维修结果复查 closes the incident: the user confirmed the fix holds.

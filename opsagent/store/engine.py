@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from opsagent.errors import StoreError
 from opsagent.store import schema
+from opsagent.store.origin import AUDIT_ORIGIN
 from opsagent.store.urls import sqlite_url
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _REVISION = re.compile(r"""^(down_)?revision(?:: [^=]+)? = ["']?([^"'\s]*)["']?""", re.MULTILINE)
-__all__ = ["Store", "as_utc", "now", "sqlite_url"]
+__all__ = ["AUDIT_ORIGIN", "Store", "as_utc", "now", "sqlite_url"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -140,12 +141,41 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
-    def audit(self, conn: Connection, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
-        """Write an audit row inside the caller's transaction: it lands exactly when the change does."""
-        conn.execute(insert(schema.audit).values(at=now(), actor=actor, action=action, target=target, detail=detail))
+    def audit(
+        self, conn: Connection, actor: str, action: str, target: str, detail: dict[str, Any], origin: str | None = None
+    ) -> None:
+        """Write an audit row inside the caller's transaction: it lands exactly when the change does.
+        ``origin`` defaults to where the running command or request came from (:data:`AUDIT_ORIGIN`)."""
+        where = (AUDIT_ORIGIN.get() if origin is None else origin)[:255]
+        row = {"at": now(), "actor": actor[:255], "action": action[:64], "target": target[:255], "detail": detail}
+        conn.execute(insert(schema.audit).values(**row, origin=where))
 
-    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
-        query = select(schema.audit).order_by(schema.audit.c.id.desc()).limit(limit)
+    def record(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
+        """An audit row in a transaction of its own (a write that changes nothing else in the store)."""
+        with self.transaction() as conn:
+            self.audit(conn, actor, action, target, detail)
+
+    def audit_log(
+        self,
+        limit: int = 100,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest first. ``action`` matches the action or, ending in ``.``/``*``, every action it begins."""
+        a = schema.audit.c
+        query = select(schema.audit).order_by(a.id.desc()).limit(limit)
+        if actor is not None:
+            query = query.where(a.actor == actor)
+        if action is not None:
+            prefix = action.rstrip("*")
+            if prefix != action or action.endswith("."):
+                query = query.where(a.action.startswith(prefix, autoescape=True))
+            else:
+                query = query.where(a.action == action)
+        if since is not None:
+            query = query.where(a.at >= since)
         with self.engine.connect() as conn:
             return [dict(row._mapping) | {"at": as_utc(row.at)} for row in conn.execute(query)]
 

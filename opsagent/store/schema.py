@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -96,7 +97,9 @@ audit = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(255), nullable=False, server_default=""),
     Column("detail", Json, nullable=False),
+    Column("origin", String(255), nullable=False, server_default=""),  # cli user@host | http ADDRESS (migration 0010)
     Index("ix_audit_at", "at"),
+    Index("ix_audit_actor_at", "actor", "at"),
 )
 
 # -- alerts and incidents (migration 0003) ------------------------------------------------------
@@ -389,4 +392,48 @@ ticket_details = Table(
     Column("assets", Json, nullable=False),
     Column("flags", Json, nullable=False),  # out_of_scope, contract_expired, …
     Index("ix_ticket_details_requester", "requester_id"),
+)
+
+# -- users, API tokens, console sessions (migration 0010) ---------------------------------------
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(255), nullable=False, unique=True),
+    Column("display_name", String(255), nullable=False, server_default=""),
+    Column("email", String(255), nullable=False, server_default=""),
+    Column("language", String(8), nullable=False, server_default="zh"),
+    Column("timezone", String(64), nullable=False, server_default=""),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("source", String(16), nullable=False, server_default="local"),  # local | ldap
+    Column("password_hash", Text),  # argon2id; NULL for directory (LDAP) accounts
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("last_login_at", UtcDateTime),
+)
+
+user_tokens = Table(
+    "user_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(255), nullable=False, server_default=""),
+    Column("token_sha256", String(64), nullable=False, unique=True),  # the token itself is shown once, never kept
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("last_used_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the cookie's value: a copy of the table logs no one in
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("address", String(64), nullable=False, server_default=""),
+    Index("ix_sessions_user", "user_id"),
 )

@@ -139,3 +139,30 @@ def test_serve_refuses_a_key_that_does_not_load(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert f"{tmp_path / 'cert.pem'}: web.tls_cert_file: cannot load with its key" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+async def test_session_cookie_is_secure_under_tls(agent: TlsAgent) -> None:
+    (agent.home / "pw").write_text("Tls-pass-0001\n")
+    added = opsagent("user", "add", "tlsuser", "--role", "engineer", "--password-file", str(agent.home / "pw"),
+                     home=agent.home)  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    connector = aiohttp.TCPConnector(ssl=_context(agent.ca))
+    jar = aiohttp.CookieJar(unsafe=True)  # keeps cookies of an IP address (127.0.0.1)
+    async with aiohttp.ClientSession(
+        connector=connector, cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
+        body = {"username": "tlsuser", "password": "Tls-pass-0001"}
+        async with session.post(agent.url + "/login", json=body) as resp:
+            assert resp.status == 200, await resp.text()
+            csrf = (await resp.json())["csrf_token"]
+            set_cookie = resp.headers["Set-Cookie"]
+        assert set_cookie.startswith("__Host-opsagent_session=")
+        assert all(flag in set_cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"))
+        async with session.get(agent.url + "/api/v1/incidents") as resp:  # reads need auth: the session is it
+            assert resp.status == 200
+        async with session.post(agent.url + "/api/v1/incidents/999999/ack", json={}) as resp:
+            assert resp.status == 403  # no CSRF token
+        async with session.post(
+            agent.url + "/api/v1/incidents/999999/ack", json={}, headers={"X-CSRF-Token": csrf}
+        ) as resp:
+            assert resp.status == 404  # allowed; there is no such incident

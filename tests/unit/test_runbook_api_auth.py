@@ -155,7 +155,7 @@ def test_tokens_are_strict_about_the_scheme_and_empty_tokens(tmp_path: Path) -> 
     table = token_table(config)
     assert [i.name for i, _ in table] == ["alice"]  # the empty token grants nothing
     alice = match(table, bearer("Bearer alice-token-1") or "")
-    assert alice == Identity("alice", "token", frozenset({"read", "write"}))
+    assert alice == Identity("alice", "token", "engineer")  # a named config token's default role
     assert bearer("bearer  alice-token-1 ") == "alice-token-1"
     assert bearer("Basic alice-token-1") is None
     assert bearer("Bearer ") is None
