@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "events": ("opsagent.cli.events", "events", "SNMP traps and informs received by `opsagent serve`."),
     "config": ("opsagent.cli.config_cmd", "config_group", "Device configurations: back up, versions, diffs."),
     "prometheus": ("opsagent.cli.prometheus", "prometheus", "Prometheus scrape configs for the inventory."),
+    "kb": ("opsagent.cli.kb", "kb", "Knowledge base (知识库): search, articles, import/export, from incidents."),
 }
 
 

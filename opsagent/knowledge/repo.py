@@ -115,6 +115,34 @@ def create_in(
     return article_id
 
 
+def _sorted(meta: dict[str, Any]) -> dict[str, Any]:
+    return meta | {f: sorted(meta[f]) for f in LINK_FIELDS}
+
+
+def upsert_in(conn: Connection, meta: Meta, translations: list[Translation], actor: str, note: str) -> str:
+    """Make the article ``meta.key`` exactly this (an import): "created", "updated" or "unchanged"."""
+    assert meta.key is not None
+    found = conn.execute(select(A.c.id).where(A.c.key == meta.key)).scalar()
+    if found is None:
+        create_in(conn, meta, translations, actor, note)
+        return "created"
+    article_id = int(found)
+    wanted = {t.lang: {"title": t.title, "body": t.body} for t in translations}
+    current = _meta(conn, article_id)
+    if _sorted(current) == _sorted(meta.model_dump()) and _translations(conn, article_id) == wanted:
+        return "unchanged"
+    values = {k: getattr(meta, k) for k in ("status", "visibility", "category", "tags")}
+    conn.execute(update(A).where(A.c.id == article_id).values(**values))
+    conn.execute(delete(T).where(T.c.article_id == article_id))
+    conn.execute(
+        insert(T), [{"article_id": article_id, "lang": k, **v, "updated_at": now()} for k, v in wanted.items()]
+    )
+    _set_links(conn, article_id, meta)
+    version = _version(conn, article_id, actor, note)
+    _audit(conn, actor, "kb.import", article_id, {"version": version})
+    return "updated"
+
+
 def create(store: Store, meta: Meta, translations: list[Translation], actor: str, note: str = "") -> int:
     with store.transaction() as conn:
         return create_in(conn, meta, translations, actor, note)

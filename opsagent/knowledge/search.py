@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, TextClause, bindparam, text
 
 from opsagent.errors import UsageError
-from opsagent.knowledge.snippet import MAX_TITLE, Snippet, make
 from opsagent.knowledge.index import sync_incidents
 from opsagent.knowledge.segment import flat, query_words
+from opsagent.knowledge.snippet import MAX_TITLE, Snippet, make
 from opsagent.store.engine import Store
 
 MAX_QUERY = 500
