@@ -152,7 +152,7 @@ def render(article: dict[str, Any], lang: str) -> str:
         value = article[name]
         if value not in ("", [], None) or name in ("status", "visibility"):
             front[name] = value
-    text = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, default_flow_style=None, width=1_000_000)
+    text = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1_000_000)
     return f"---\n{text}---\n{translation['body']}"
 
 
