@@ -129,7 +129,7 @@ def sync_incidents(store: Store) -> int:
     ev, st = schema.incident_events.c, schema.kb_state
     with store.transaction() as conn:
         mark, top = _watermark(conn)
-        ids = sorted({int(i) for i in conn.execute(select(ev.incident_id).where(ev.id > mark, ev.id <= top))})
+        ids = sorted({int(i) for i in conn.execute(select(ev.incident_id).where(ev.id > mark, ev.id <= top)).scalars()})
         done = reindex_incidents(conn, ids)
         moved = conn.execute(update(st).where(st.c.name == WATERMARK, st.c.value < top).values(value=top))
         if moved.rowcount == 0 and mark == 0:

@@ -31,8 +31,8 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE)]
 # A key names the article across stores and is its file name on export: word characters, dot, dash.
 Key = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^\w[\w.-]*$")]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
-Body = Annotated[str, StringConstraints(max_length=MAX_BODY)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE, pattern=_PRINTABLE)]
+Body = Annotated[str, StringConstraints(max_length=MAX_BODY, pattern=r"^[^\x00]*$")]  # no NUL: PostgreSQL refuses it
 IncidentId = Annotated[int, Field(gt=0, le=2**63 - 1)]
 
 

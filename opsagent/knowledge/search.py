@@ -3,12 +3,14 @@
 The query is cut into words (:mod:`segment`) and every word must match (``any_word`` for suggestions:
 at least one). SQLite answers from FTS5 (``bm25``, the title weighing 4× the body), PostgreSQL from the
 GIN-indexed tsvector (``ts_rank``, title weight A, body B). Documents that hold the whole query as written
-(spaces aside) come first; articles weigh 1.5× incidents. A query no indexed word answers (one
-character, a word the dictionary splits differently) falls back to a substring scan.
+(spaces aside) come first, and within that, published knowledge before ticket history. When no document
+has every word, those with some of them are ranked (``打印任务卡住`` still finds the article that says
+卡在); when none has any (one character, a word the dictionary splits differently), a substring scan.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +23,8 @@ from opsagent.knowledge.snippet import MAX_TITLE, Snippet, make
 from opsagent.store.engine import Store
 
 MAX_QUERY = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_LIMIT = 200
-ARTICLE_WEIGHT = 1.5
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,15 @@ def _fts5_match(words: list[str], any_word: bool) -> str:
 
 
 _COLUMNS = "s.kind, s.ref, s.lang, s.title, s.body, s.status"
-_ORDER = f"ORDER BY phrase DESC, rank * (CASE WHEN s.kind = 'article' THEN {ARTICLE_WEIGHT} ELSE 1.0 END)"
+_ORDER = "ORDER BY phrase DESC, s.kind = 'article' DESC, rank"
+_ORDER_ANY = "ORDER BY phrase DESC, rank"  # some words: the more of them (rank) the better, whatever the kind
 
 
-def _sqlite(where: str) -> TextClause:
+def _sqlite(where: str, any_word: bool) -> TextClause:
     return text(
         f"SELECT {_COLUMNS}, instr(s.flat, :qflat) > 0 AS phrase, -bm25(kb_fts, 4.0, 1.0) AS rank "
-        f"FROM kb_fts JOIN kb_search s ON s.id = kb_fts.rowid WHERE kb_fts MATCH :match{where} {_ORDER} DESC "
+        f"FROM kb_fts JOIN kb_search s ON s.id = kb_fts.rowid WHERE kb_fts MATCH :match{where} "
+        f"{_ORDER_ANY if any_word else _ORDER} DESC "
         "LIMIT :limit"
     )
 
@@ -94,7 +98,8 @@ def _postgres(where: str, words: int, any_word: bool) -> TextClause:
     query = join.join(f"plainto_tsquery('simple', :w{i})" for i in range(words))
     return text(
         f"SELECT {_COLUMNS}, strpos(s.flat, :qflat) > 0 AS phrase, ts_rank(s.tsv, q.q) AS rank "
-        f"FROM kb_search s, (SELECT {query} AS q) q WHERE s.tsv @@ q.q{where} {_ORDER} DESC LIMIT :limit"
+        f"FROM kb_search s, (SELECT {query} AS q) q WHERE s.tsv @@ q.q{where} "
+        f"{_ORDER_ANY if any_word else _ORDER} DESC LIMIT :limit"
     )
 
 
@@ -113,10 +118,12 @@ def _rows(conn: Connection, words: list[str], qflat: str, filters: Filters, limi
         statement = _postgres(where, len(words), any_word)
         params |= {f"w{i}": w for i, w in enumerate(words)}
     else:
-        statement = _sqlite(where)
+        statement = _sqlite(where, any_word)
         params["match"] = _fts5_match(words, any_word)
     statement = statement.bindparams(bindparam("kinds", expanding=True), bindparam("statuses", expanding=True))
     rows = list(conn.execute(statement, params)) if words else []
+    if not rows and not any_word and len(words) > 1:
+        return _rows(conn, words, qflat, filters, limit, any_word=True)
     if not rows and not any_word and qflat:
         fallback = _substring(conn, where).bindparams(
             bindparam("kinds", expanding=True), bindparam("statuses", expanding=True)
@@ -129,7 +136,7 @@ def search(
     store: Store, query: str, filters: Filters | None = None, limit: int = 20, any_word: bool = False, sync: bool = True
 ) -> list[Hit]:
     """The best ``limit`` documents for ``query``, best first; one hit per article (its best translation)."""
-    query = query.strip()
+    query = _CONTROL.sub(" ", query).strip()
     if not query:
         raise UsageError("the search query is empty")
     if len(query) > MAX_QUERY:
