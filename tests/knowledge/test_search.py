@@ -124,7 +124,16 @@ def test_snippets_are_escaped_and_marked(loaded: tuple[Store, dict[str, int]]) -
 
 def test_hostile_queries_are_plain_text(loaded: tuple[Store, dict[str, int]]) -> None:
     store, _ = loaded
-    for query in ['"', "'; DROP TABLE kb_search; --", "NEAR(a b)", "a OR", "*", "!!! & | :*", "打印\x00机", '打印机"OR"1']:
+    for query in [
+        '"',
+        "'; DROP TABLE kb_search; --",
+        "NEAR(a b)",
+        "a OR",
+        "*",
+        "!!! & | :*",
+        "打印\x00机",
+        '打印机"OR"1',
+    ]:
         search(store, query)  # no syntax error from FTS5 or tsquery
     for empty in ("   ", "\x00"):
         with pytest.raises(UsageError):
