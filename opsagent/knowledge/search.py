@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from opsagent.errors import UsageError
 from opsagent.knowledge.index import sync_incidents
@@ -25,6 +25,7 @@ from opsagent.store.engine import Store
 MAX_QUERY = 500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_LIMIT = 200
+CANDIDATES = 100  # per kind: ranked by the index alone, then reordered by the phrase bonus
 
 
 @dataclass(frozen=True)
@@ -74,61 +75,102 @@ def _where(filters: Filters) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
-def _fts5_match(words: list[str], any_word: bool) -> str:
+def _fts5_match(words: list[str], any_word: bool, kind: str, filters: Filters) -> str:
+    """The FTS5 query: the words in the title or body, and the filters on the indexed columns."""
     quoted = ['"' + w.replace('"', '""') + '"' for w in words]
-    return (" OR " if any_word else " AND ").join(quoted)
+    parts = ["{seg_title seg_body} : (" + (" OR " if any_word else " AND ").join(quoted) + ")", f'kind : "{kind}"']
+    if kind == "article":
+        parts.append("(" + " OR ".join(f'status : "{s}"' for s in filters.statuses if s.isalpha()) + ")")
+        if filters.lang:
+            parts.append(f'lang : "{filters.lang}"')
+    if filters.visibility:
+        parts.append(f'visibility : "{filters.visibility}"')
+    return " AND ".join(parts)
 
 
-_COLUMNS = "s.kind, s.ref, s.lang, s.title, s.body, s.status"
-_ORDER = "ORDER BY phrase DESC, s.kind = 'article' DESC, rank"
-_ORDER_ANY = "ORDER BY phrase DESC, rank"  # some words: the more of them (rank) the better, whatever the kind
+def _pg_filters(kind: str, filters: Filters) -> tuple[str, dict[str, Any]]:
+    sql = " AND s.kind = :kind"
+    params: dict[str, Any] = {"kind": kind}
+    if kind == "article":
+        sql += " AND s.status IN :statuses"
+        params["statuses"] = list(filters.statuses)
+        if filters.lang:
+            sql += " AND s.lang = :lang"
+            params["lang"] = filters.lang
+    if filters.visibility:
+        sql += " AND s.visibility = :visibility"
+        params["visibility"] = filters.visibility
+    return sql, params
 
 
-def _sqlite(where: str, any_word: bool) -> TextClause:
-    return text(
-        f"SELECT {_COLUMNS}, instr(s.flat, :qflat) > 0 AS phrase, -bm25(kb_fts, 4.0, 1.0) AS rank "
-        f"FROM kb_fts JOIN kb_search s ON s.id = kb_fts.rowid WHERE kb_fts MATCH :match{where} "
-        f"{_ORDER_ANY if any_word else _ORDER} DESC "
-        "LIMIT :limit"
-    )
+def _candidates(
+    conn: Connection, words: list[str], kind: str, filters: Filters, k: int, any_word: bool
+) -> dict[int, float]:
+    """The ``k`` best documents of one kind by the index's own rank: {search row id: rank}."""
+    if conn.dialect.name == "postgresql":
+        join = " || " if any_word else " && "
+        query = join.join(f"plainto_tsquery('simple', :w{i})" for i in range(len(words)))
+        where, params = _pg_filters(kind, filters)
+        statement = text(
+            f"SELECT s.id, ts_rank(s.tsv, q.q) AS rank FROM kb_search s, (SELECT {query} AS q) q "
+            f"WHERE s.tsv @@ q.q{where} ORDER BY rank DESC LIMIT :k"
+        )
+        if "statuses" in params:
+            statement = statement.bindparams(bindparam("statuses", expanding=True))
+        params |= {f"w{i}": w for i, w in enumerate(words)} | {"k": k}
+    else:
+        statement = text(
+            "SELECT rowid AS id, -bm25(kb_fts, 4.0, 1.0, 0.0, 0.0, 0.0, 0.0) AS rank FROM kb_fts "
+            "WHERE kb_fts MATCH :match ORDER BY rank DESC LIMIT :k"
+        )
+        params = {"match": _fts5_match(words, any_word, kind, filters), "k": k}
+    return {int(r.id): float(r.rank) for r in conn.execute(statement, params)}
 
 
-def _postgres(where: str, words: int, any_word: bool) -> TextClause:
-    join = " || " if any_word else " && "
-    query = join.join(f"plainto_tsquery('simple', :w{i})" for i in range(words))
-    return text(
-        f"SELECT {_COLUMNS}, strpos(s.flat, :qflat) > 0 AS phrase, ts_rank(s.tsv, q.q) AS rank "
-        f"FROM kb_search s, (SELECT {query} AS q) q WHERE s.tsv @@ q.q{where} "
-        f"{_ORDER_ANY if any_word else _ORDER} DESC LIMIT :limit"
-    )
+def _find(conn: Connection) -> str:
+    return "strpos(s.flat, :qflat)" if conn.dialect.name == "postgresql" else "instr(s.flat, :qflat)"
 
 
-def _substring(conn: Connection, where: str) -> TextClause:
-    find = "strpos(s.flat, :qflat)" if conn.dialect.name == "postgresql" else "instr(s.flat, :qflat)"
-    return text(
-        f"SELECT {_COLUMNS}, true AS phrase, 1.0 AS rank FROM kb_search s WHERE {find} > 0{where} "
-        f"{_ORDER} DESC, s.id DESC LIMIT :limit"
-    )
+_COLUMNS = "s.id, s.kind, s.ref, s.lang, s.title, s.body, s.status"
+
+
+def _ranked(conn: Connection, words: list[str], qflat: str, filters: Filters, k: int, any_word: bool) -> list[Any]:
+    """Two steps: the best candidates of each kind from the index, then the phrase bonus over those."""
+    ranks: dict[int, float] = {}
+    for kind in filters.kinds:
+        ranks |= _candidates(conn, words, kind, filters, k, any_word)
+    if not ranks:
+        return []
+    statement = text(f"SELECT {_COLUMNS}, {_find(conn)} > 0 AS phrase FROM kb_search s WHERE s.id IN :ids")
+    rows = conn.execute(statement.bindparams(bindparam("ids", expanding=True)), {"ids": list(ranks), "qflat": qflat})
+    if any_word:  # some words: the more of them (rank) the better, whatever the kind
+
+        def key(r: Any) -> tuple[Any, ...]:
+            return (not r.phrase, -ranks[r.id], r.id)
+    else:
+
+        def key(r: Any) -> tuple[Any, ...]:
+            return (not r.phrase, r.kind != "article", -ranks[r.id], r.id)
+
+    return [(r, ranks[r.id]) for r in sorted(rows, key=key)]
+
+
+def _substring(conn: Connection, qflat: str, filters: Filters, limit: int) -> list[Any]:
+    where, params = _where(filters)
+    statement = text(
+        f"SELECT {_COLUMNS}, true AS phrase FROM kb_search s WHERE {_find(conn)} > 0{where} "
+        f"ORDER BY s.kind = 'article' DESC, s.id DESC LIMIT :limit"
+    ).bindparams(bindparam("kinds", expanding=True), bindparam("statuses", expanding=True))
+    return [(r, 0.0) for r in conn.execute(statement, params | {"qflat": qflat, "limit": limit})]
 
 
 def _rows(conn: Connection, words: list[str], qflat: str, filters: Filters, limit: int, any_word: bool) -> list[Any]:
-    where, params = _where(filters)
-    params |= {"qflat": qflat, "limit": limit}
-    if conn.dialect.name == "postgresql":
-        statement = _postgres(where, len(words), any_word)
-        params |= {f"w{i}": w for i, w in enumerate(words)}
-    else:
-        statement = _sqlite(where, any_word)
-        params["match"] = _fts5_match(words, any_word)
-    statement = statement.bindparams(bindparam("kinds", expanding=True), bindparam("statuses", expanding=True))
-    rows = list(conn.execute(statement, params)) if words else []
-    if not rows and not any_word and len(words) > 1:
-        return _rows(conn, words, qflat, filters, limit, any_word=True)
+    k = max(CANDIDATES, limit)
+    rows = _ranked(conn, words, qflat, filters, k, any_word) if words else []
+    if not rows and not any_word and len(words) > 1:  # no document has every word: those with some
+        rows = _ranked(conn, words, qflat, filters, k, True)
     if not rows and not any_word and qflat:
-        fallback = _substring(conn, where).bindparams(
-            bindparam("kinds", expanding=True), bindparam("statuses", expanding=True)
-        )
-        rows = list(conn.execute(fallback, {k: v for k, v in params.items() if not k.startswith(("w", "match"))}))
+        rows = _substring(conn, qflat, filters, limit)
     return rows
 
 
@@ -149,7 +191,7 @@ def search(
     with store.engine.connect() as conn:
         rows = _rows(conn, words, flat(query), filters or Filters(), limit * 2, any_word)
     hits: dict[tuple[str, int], Hit] = {}
-    for r in rows:
+    for r, rank in rows:
         if (r.kind, r.ref) not in hits:
             hits[(r.kind, r.ref)] = Hit(
                 r.kind,
@@ -157,7 +199,7 @@ def search(
                 r.lang,
                 r.title,
                 r.status,
-                float(r.rank),
+                rank,
                 bool(r.phrase),
                 make(r.body or r.title, marks),
                 make(r.title, marks, MAX_TITLE),

@@ -20,17 +20,19 @@ depends_on = None
 Json = sa.JSON().with_variant(JSONB(), "postgresql")
 Time = sa.DateTime(timezone=True)
 
+_FTS_COLUMNS = "seg_title, seg_body, kind, status, lang, visibility"  # the last four: filters inside the index
+_NEW = ", ".join(f"new.{c}" for c in _FTS_COLUMNS.split(", "))
+_OLD = ", ".join(f"old.{c}" for c in _FTS_COLUMNS.split(", "))
 _SQLITE_FTS = [
-    "CREATE VIRTUAL TABLE kb_fts USING fts5(seg_title, seg_body, content='kb_search', content_rowid='id', "
+    f"CREATE VIRTUAL TABLE kb_fts USING fts5({_FTS_COLUMNS}, content='kb_search', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER kb_search_ai AFTER INSERT ON kb_search BEGIN "
-    "INSERT INTO kb_fts(rowid, seg_title, seg_body) VALUES (new.id, new.seg_title, new.seg_body); END",
-    "CREATE TRIGGER kb_search_ad AFTER DELETE ON kb_search BEGIN "
-    "INSERT INTO kb_fts(kb_fts, rowid, seg_title, seg_body) VALUES ('delete', old.id, old.seg_title, old.seg_body); "
-    "END",
-    "CREATE TRIGGER kb_search_au AFTER UPDATE ON kb_search BEGIN "
-    "INSERT INTO kb_fts(kb_fts, rowid, seg_title, seg_body) VALUES ('delete', old.id, old.seg_title, old.seg_body); "
-    "INSERT INTO kb_fts(rowid, seg_title, seg_body) VALUES (new.id, new.seg_title, new.seg_body); END",
+    f"CREATE TRIGGER kb_search_ai AFTER INSERT ON kb_search BEGIN "
+    f"INSERT INTO kb_fts(rowid, {_FTS_COLUMNS}) VALUES (new.id, {_NEW}); END",
+    f"CREATE TRIGGER kb_search_ad AFTER DELETE ON kb_search BEGIN "
+    f"INSERT INTO kb_fts(kb_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.id, {_OLD}); END",
+    f"CREATE TRIGGER kb_search_au AFTER UPDATE ON kb_search BEGIN "
+    f"INSERT INTO kb_fts(kb_fts, rowid, {_FTS_COLUMNS}) VALUES ('delete', old.id, {_OLD}); "
+    f"INSERT INTO kb_fts(rowid, {_FTS_COLUMNS}) VALUES (new.id, {_NEW}); END",
 ]
 _PG_FTS = [
     "ALTER TABLE kb_search ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
