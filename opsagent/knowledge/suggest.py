@@ -83,7 +83,10 @@ def _text_scores(store: Store, incident: Any) -> dict[int, float]:
 
 def rank(store: Store, incident_id: int, limit: int = LIMIT) -> list[dict[str, Any]]:
     """The best articles for an incident: ``[{article_id, score, reasons}]``, best first."""
+    a = schema.kb_articles.c
     with store.engine.connect() as conn:
+        if conn.execute(select(a.id).where(a.status == "published").limit(1)).first() is None:
+            return []  # an empty knowledge base costs an incident one indexed lookup
         incident = _incident(conn, incident_id)
         kind, groups = _asset(conn, incident.asset)
         found = _link_scores(conn, incident, kind, groups)
