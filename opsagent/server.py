@@ -23,6 +23,7 @@ from opsagent.httpd.body import read_model
 from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
 from opsagent.inventory.facts import unflatten
+from opsagent.knowledge import api as kb_api
 from opsagent.metrics import Exposition
 from opsagent.reload import ReloadResult
 from opsagent.sla import api as sla_api
@@ -199,4 +200,5 @@ def make_web_app(
     if policy is not None:
         sla_api.add_routes(web_app, app, policy)
         desk_api.add_routes(web_app, app, policy)
+    kb_api.add_routes(web_app, app)
     return web_app

@@ -65,6 +65,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "desk": ("opsagent.cli.desk", "desk", "Service desk: log calls as tickets; requester records, contracts."),
     "user": ("opsagent.cli.user", "user", "Users of the console and API: add, roles, passwords, tokens."),
     "audit": ("opsagent.cli.user", "audit", "The audit log: who changed what, when, from where."),
+    "kb": ("opsagent.cli.kb", "kb", "Knowledge base (知识库): search, articles, import/export, from incidents."),
 }
 
 

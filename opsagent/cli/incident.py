@@ -12,6 +12,7 @@ from opsagent.config import AgentConfig
 from opsagent.i18n.catalog import tr
 from opsagent.incidents import repo
 from opsagent.incidents.model import PRIORITIES, Category, RequesterType, Status
+from opsagent.knowledge.suggest import for_incident as suggestions
 
 
 def _when(value: Any) -> str:
@@ -94,11 +95,13 @@ def show(config: AgentConfig, incident_id: int, output: str) -> None:
     """One incident with its event log."""
     with App(config) as app:
         found = repo.get(app.store, incident_id)
+        if found is not None:
+            found["knowledge"] = suggestions(app.store, incident_id, config.lang)
     if found is None:
         click.echo(tr("no incident #{id}", id=incident_id), err=True)
         raise click.exceptions.Exit(EXIT_FAILED)
     if output == "json":
-        print_json(_json_ready(found))
+        print_json(_json_ready(found) | {"knowledge": [_json_ready(k) for k in found["knowledge"]]})
         return
     fields = [
         "status", "title", "alertname", "source", "asset", "severity", "priority", "category", "requester_type",
@@ -113,6 +116,13 @@ def show(config: AgentConfig, incident_id: int, output: str) -> None:
         ["at", "event", "by", "message"],
         ((_when(e["at"]), e["kind"], e["actor"], short(e["message"], 100)) for e in found["events"]),
     )
+    if found["knowledge"]:
+        print_table(
+            "knowledge (opsagent kb show ID; kb link ID INCIDENT when it helped)",
+            ["article", "title", "score", "why", "used"],
+            ((k["article_id"], short(k["title"], 60), k["score"], ", ".join(k["reasons"]), k["used_by"] or "")
+             for k in found["knowledge"]),
+        )  # fmt: skip
 
 
 def _action(name: str, help_text: str, needs_message: bool = False) -> click.Command:

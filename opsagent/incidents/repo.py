@@ -85,10 +85,20 @@ Classifier = Callable[[Mapping[str, str]], Classified]
 def fire(
     store: Store, alert: AlertInput, reopen_within: float = 3600.0, classify: Classifier | None = None
 ) -> tuple[int, str]:
-    """A firing alert: bump its open incident, reopen a recently resolved one, or open a new one.
+    """A firing alert: bump its open incident, reopen a recently resolved one, or open a new one; a new
+    one gets the knowledge base's best articles attached (after its own commit: they never hold it up).
 
     Returns (incident id, "repeated" | "reopened" | "opened").
     """
+    incident_id, action = _fire(store, alert, reopen_within, classify)
+    if action == "opened":
+        from opsagent.knowledge.suggest import on_opened
+
+        on_opened(store, incident_id)
+    return incident_id, action
+
+
+def _fire(store: Store, alert: AlertInput, reopen_within: float, classify: Classifier | None) -> tuple[int, str]:
     at = alert.at or now()
     t = schema.incidents.c
     with store.transaction() as conn:

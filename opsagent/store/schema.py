@@ -437,3 +437,116 @@ sessions = Table(
     Column("address", String(64), nullable=False, server_default=""),
     Index("ix_sessions_user", "user_id"),
 )
+
+
+# -- knowledge base (migration 0010_kb) --------------------------------------------------------------
+kb_articles = Table(
+    "kb_articles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(128), nullable=False, unique=True),  # stable name across stores (file name on export)
+    Column("status", String(16), nullable=False),  # draft | published | retired
+    Column("visibility", String(16), nullable=False),  # internal | requesters
+    Column("category", String(255), nullable=False, server_default=""),
+    Column("tags", Json, nullable=False),
+    Column("version", Integer, nullable=False),  # the newest version number
+    Column("source_incident", Integer),  # written from this incident ("publish as knowledge")
+    Column("views", Integer, nullable=False, server_default="0"),
+    Column("helpful", Integer, nullable=False, server_default="0"),
+    Column("not_helpful", Integer, nullable=False, server_default="0"),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_kb_articles_status", "status"),
+)
+
+kb_translations = Table(
+    "kb_translations",
+    metadata,
+    Column("article_id", Integer, ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("lang", String(8), primary_key=True),  # zh | en
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),  # Markdown
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Links of an article: alert names, asset kinds and groups, runbooks, incidents (one row per value).
+kb_links = Table(
+    "kb_links",
+    metadata,
+    Column("article_id", Integer, ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # alert | asset_kind | asset_group | runbook | incident
+    Column("value", String(255), primary_key=True),
+    Index("ix_kb_links_kind_value", "kind", "value"),
+)
+
+# Every edit, kept: the whole article as it was after the edit (one row per changed translation).
+kb_versions = Table(
+    "kb_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("article_id", Integer, ForeignKey("kb_articles.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("meta", Json, nullable=False),  # status, visibility, category, tags, links after the edit
+    Column("author", String(255), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Index("ix_kb_versions_article", "article_id", "version"),
+)
+
+# The search documents: one per article translation and per resolved incident. ``seg_*`` hold the text
+# cut into words (rjieba cut_for_search), which SQLite indexes with FTS5 (table ``kb_fts``, kept in step
+# by triggers) and PostgreSQL with a stored tsvector column ``tsv`` + GIN; both made by migration 0010_kb.
+kb_search = Table(
+    "kb_search",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # article | incident
+    Column("ref", Integer, nullable=False),  # article id or incident id
+    Column("lang", String(8), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False),  # article status; an incident's status
+    Column("visibility", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),  # plain text shown in snippets
+    Column("flat", Text, nullable=False),  # normalised, whitespace removed: phrase bonus, substring fallback
+    Column("seg_title", Text, nullable=False),
+    Column("seg_body", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "ref", "lang", name="uq_kb_search_doc"),
+)
+
+# Articles suggested to an incident when it opened, and whether the engineer used one.
+kb_suggestions = Table(
+    "kb_suggestions",
+    metadata,
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("article_id", Integer, ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("reasons", Json, nullable=False),
+    Column("suggested_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    Column("used_by", String(255)),
+)
+
+# Small counters of the knowledge base (the incident-event watermark of the search index).
+kb_state = Table(
+    "kb_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+# Objects only one dialect has (the full-text indexes above): schema comparisons leave them out.
+SEARCH_INDEX_TABLES = frozenset({"kb_fts", "kb_fts_data", "kb_fts_idx", "kb_fts_docsize", "kb_fts_config"})
+SEARCH_INDEX_NAMES = frozenset({"tsv", "ix_kb_search_tsv"})
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """For Alembic comparisons: skip the dialect-specific full-text objects of the knowledge base."""
+    if type_ == "table":
+        return name not in SEARCH_INDEX_TABLES
+    return not (reflected and compare_to is None and name in SEARCH_INDEX_NAMES)
