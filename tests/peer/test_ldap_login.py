@@ -107,7 +107,7 @@ def test_missing_ldap3_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "ldap3", None)  # as if the package were not installed
     with pytest.raises(ConfigError) as caught:
         require_ldap3()
-    assert "pip install 'opsagent[ldap]'" in str(caught.value.issues[0])
+    assert "pip install 'ldap3>=2.9,<3'" in str(caught.value.issues[0])
 
 
 def test_serve_signs_in_directory_users(tmp_path: Path, ldap_directory: Directory) -> None:

@@ -145,3 +145,17 @@ def test_no_watchdog_outside_a_session_of_its_own() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_a_quick_step_stops_its_watchdog_without_a_word_on_stderr(shell: list[str]) -> None:
+    """Stopping the watchdog before it has set its TERM trap killed it by the signal, and dash then
+    said "Terminated" on the step's stderr (about half of 200 quick steps did before the fix)."""
+    from opsagent.collectors.ssh.batch import guarded_script
+
+    script = guarded_script("echo out; echo err >&2; exit 3", 30)
+    for _ in range(60):
+        done = subprocess.run(
+            [*shell], input=script, capture_output=True, text=True, start_new_session=True, timeout=30
+        )
+        assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")

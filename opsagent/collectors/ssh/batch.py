@@ -130,7 +130,9 @@ def _watchdog_start(seconds: str) -> tuple[str, ...]:
 
 
 _WATCHDOG_START = _watchdog_start('"${2:-}"')  # the poll function's second argument
-_WATCHDOG_STOP = ('if [ -n "$__opsagent_wd" ]; then kill "$__opsagent_wd" 2>/dev/null; wait "$__opsagent_wd"; fi',)
+# A stop that lands before the watchdog has set its TERM trap kills it by the signal, and dash then
+# reports "Terminated" on the shell's stderr (half the time for a quick step): the braces silence it.
+_WATCHDOG_STOP = ('if [ -n "$__opsagent_wd" ]; then { kill "$__opsagent_wd"; wait "$__opsagent_wd"; } 2>/dev/null; fi',)
 # The shell's process group, when it is its session's own group (sshd's session): the watchdog's
 # target. Fields after the command name in /proc/PID/stat: state ppid pgrp session ...
 _OWN_GROUP = (
