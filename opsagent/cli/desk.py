@@ -16,10 +16,11 @@ from opsagent.desk import records
 from opsagent.desk.intake import IntakeError, RequesterSpec, TicketRequest, inventory_resolver, open_ticket
 from opsagent.desk.privacy import mask_email, mask_phone
 from opsagent.errors import SelectorError
+from opsagent.i18n.catalog import tr
 
 
 def _invalid(message: str) -> None:
-    err_console().print(f"error: {message}", markup=False, highlight=False)
+    err_console().print(tr("error: {error}", error=message), markup=False, highlight=False)
     raise click.exceptions.Exit(EXIT_INVALID)
 
 
@@ -124,9 +125,13 @@ def log_cmd(config: AgentConfig, /, output: str, **opts: Any) -> None:
     if output == "json":
         print_json(opened.as_dict())
         return
-    flags = f" · flagged: {', '.join(opened.flags)}" if opened.flags else ""
-    contract = f" · contract {opened.contract}" if opened.contract else ""
-    click.echo(f"ticket #{opened.id}: {opened.priority} · team {opened.team}{contract}{flags}")
+    flags = tr(" · flagged: {flags}", flags=", ".join(opened.flags)) if opened.flags else ""
+    contract = tr(" · contract {name}", name=opened.contract) if opened.contract else ""
+    click.echo(
+        tr("ticket #{id}: {priority} · team {team}", id=opened.id, priority=opened.priority, team=opened.team)
+        + contract
+        + flags
+    )
 
 
 @desk.command("onsite")
@@ -142,7 +147,7 @@ def onsite_cmd(config: AgentConfig, incident_id: int, message: str) -> None:
         on_site(app.store, incident_id, actor(), message)
     finally:
         app.close()
-    click.echo(f"incident #{incident_id}: on site")
+    click.echo(tr("incident #{id}: on site", id=incident_id))
 
 
 # -- requester records --------------------------------------------------------------------------------
@@ -185,7 +190,7 @@ def requester_add(
     if output == "json":
         print_json(_jsonable(found))
     else:
-        click.echo(f"requester #{found['id']}: {found['name']} ({found['type']})")
+        click.echo(tr("requester #{id}: {name} ({type})", id=found["id"], name=found["name"], type=found["type"]))
 
 
 @requester.command("list")
@@ -228,17 +233,17 @@ def requester_show(config: AgentConfig, ref: str, output: str) -> None:
     finally:
         app.close()
     if found is None:
-        err_console().print(f"no requester {ref!r}", markup=False, highlight=False)
+        err_console().print(tr("no requester {ref}", ref=repr(ref)), markup=False, highlight=False)
         raise click.exceptions.Exit(1)
     if output == "json":
         print_json(_jsonable(found))
         return
     for key in ("id", "name", "type", "organisation", "department", "phone", "email", "language",
                 "preferred_channel", "notes"):  # fmt: skip
-        click.echo(f"{key:18} {found.get(key) or ''}")
-    click.echo("assets             " + ", ".join(f"{a['asset']} ({a['relation']})" for a in found["assets"]))
+        click.echo(f"{tr(key):18} {found.get(key) or ''}")
+    click.echo(f"{tr('assets'):18} " + ", ".join(f"{a['asset']} ({tr(a['relation'])})" for a in found["assets"]))
     for t in found["tickets"]:
-        click.echo(f"ticket #{t['id']:<6} {t['status']:<13} {t['type']:<16} {t['title']}")
+        click.echo(tr("ticket #{id}", id=f"{t['id']:<6}") + f" {t['status']:<13} {t['type']:<16} {t['title']}")
 
 
 @requester.command("import")
@@ -255,8 +260,12 @@ def requester_import(config: AgentConfig, path: Path, dry_run: bool) -> None:
         result = import_file(app.store, path, actor(), dry_run)
     finally:
         app.close()
-    verb = "would import" if dry_run else "imported"
-    click.echo(f"{verb} {result.rows} row(s): {result.added} added, {result.updated} updated")
+    text = (
+        "would import {rows} row(s): {added} added, {updated} updated"
+        if dry_run
+        else ("imported {rows} row(s): {added} added, {updated} updated")
+    )
+    click.echo(tr(text, rows=result.rows, added=result.added, updated=result.updated))
 
 
 @requester.command("import-ldap")
@@ -283,12 +292,16 @@ def requester_import_ldap(config: AgentConfig, /, dry_run: bool, **opts: Any) ->
     try:
         result = import_ldap(app.store, source, actor(), dry_run)
     except (LdapError, SecretError) as exc:
-        err_console().print(f"error: {exc}", markup=False, highlight=False)
+        err_console().print(tr("error: {error}", error=exc), markup=False, highlight=False)
         raise click.exceptions.Exit(1) from None
     finally:
         app.close()
-    verb = "would import" if dry_run else "imported"
-    click.echo(f"{verb} {result.rows} entr(y/ies): {result.added} added, {result.updated} updated")
+    text = (
+        "would import {rows} entr(y/ies): {added} added, {updated} updated"
+        if dry_run
+        else ("imported {rows} entr(y/ies): {added} added, {updated} updated")
+    )
+    click.echo(tr(text, rows=result.rows, added=result.added, updated=result.updated))
 
 
 @requester.command("export")
@@ -335,7 +348,7 @@ def requester_link(config: AgentConfig, ref: str, asset: str, owns: bool) -> Non
             records.link_assets(conn, found["id"], [asset], relation)
             app.store.audit(conn, actor(), "desk.requester.link", f"requester:{found['id']}",
                             {"asset": asset, "relation": relation})  # fmt: skip
-            click.echo(f"requester #{found['id']} {relation} {asset}")
+            click.echo(tr("requester #{id} {relation} {asset}", id=found["id"], relation=tr(relation), asset=asset))
     except records.RecordError as exc:
         _invalid(str(exc))
     finally:
@@ -366,7 +379,7 @@ def org_add(config: AgentConfig, name: str, external: bool, notes: str) -> None:
         _invalid(str(exc))
     finally:
         app.close()
-    click.echo(f"organisation #{found['id']}: {found['name']} ({found['kind']})")
+    click.echo(tr("organisation #{id}: {name} ({kind})", id=found["id"], name=found["name"], kind=found["kind"]))
 
 
 @org.command("list")

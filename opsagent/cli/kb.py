@@ -14,6 +14,7 @@ from opsagent.app import App, actor
 from opsagent.cli.common import EXIT_FAILED, local_time, output_option, print_json, print_table, short
 from opsagent.config import AgentConfig
 from opsagent.errors import UsageError
+from opsagent.i18n.catalog import tr
 from opsagent.knowledge import folder, harvest, index, repo, suggest
 from opsagent.knowledge.model import LANGS, STATES, VISIBILITIES, Change, KnowledgeError, Meta, Translation
 from opsagent.knowledge.search import Filters, search
@@ -29,7 +30,7 @@ def _json(data: Any) -> Any:
 
 def _body(body: str | None, body_file: Path | None) -> str | None:
     if body is not None and body_file is not None:
-        raise click.UsageError("give --body or --body-file, not both")
+        raise click.UsageError(tr("give --body or --body-file, not both"))
     if body_file is None:
         return body
     if str(body_file) == "-":
@@ -37,7 +38,7 @@ def _body(body: str | None, body_file: Path | None) -> str | None:
     try:
         return body_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"--body-file {body_file}: {exc}") from None
+        raise UsageError(tr("--body-file {path}: {error}", path=body_file, error=exc)) from None
 
 
 def _valid(model: Any, **values: Any) -> Any:
@@ -51,7 +52,7 @@ def _valid(model: Any, **values: Any) -> Any:
 
 
 def _missing(article_id: int) -> click.exceptions.Exit:
-    click.echo(f"no article #{article_id}", err=True)
+    click.echo(tr("no article #{id}", id=article_id), err=True)
     return click.exceptions.Exit(EXIT_FAILED)
 
 
@@ -60,7 +61,7 @@ def _call(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
     except KnowledgeError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(tr("error: {error}", error=exc), err=True)
         raise click.exceptions.Exit(EXIT_FAILED) from None
 
 
@@ -141,7 +142,7 @@ def show(config: AgentConfig, article_id: int, lang: str | None, output: str) ->
               "updated_by"]  # fmt: skip
     rows = [(f, ", ".join(map(str, found[f])) if isinstance(found[f], list) else found[f]) for f in fields]
     rows += [("updated_at", local_time(found["updated_at"]))]
-    print_table(f"article #{article_id}", ["field", "value"], rows)
+    print_table(tr("article #{id}", id=article_id), ["field", "value"], rows)
     for code, translation in found["translations"].items():
         if lang in (None, code):
             click.echo(f"\n[{code}] {translation['title']}\n\n{translation['body'].rstrip()}")
@@ -187,11 +188,12 @@ def add(config: AgentConfig, /, title: str, body: str | None, body_file: Path | 
     _report(article_id, output, "created")
 
 
-def _report(article_id: int, output: str, what: str) -> None:
+def _report(article_id: int, output: str, what: str, said: str | None = None) -> None:
+    """``what`` for scripts (JSON, English); ``said`` for people (default: ``what`` translated)."""
     if output == "json":
         print_json({"id": article_id, "result": what})
     else:
-        click.echo(f"article #{article_id}: {what}")
+        click.echo(tr("article #{id}: {what}", id=article_id, what=said if said is not None else tr(what)))
 
 
 @kb.command()
@@ -212,7 +214,10 @@ def edit(config: AgentConfig, /, article_id: int, lang: str | None, title: str |
     change = _valid(Change, lang=lang, title=title, body=_body(body, body_file), note=note, **values)
     with App(config) as app:
         version = _call(repo.edit, app.store, article_id, change, actor())
-    _report(article_id, output, f"version {version}" if version else "unchanged")
+    if version:
+        _report(article_id, output, f"version {version}", tr("version {version}", version=version))
+    else:
+        _report(article_id, output, "unchanged")
 
 
 def _status_command(name: str, status: str, help_text: str) -> click.Command:
@@ -224,7 +229,11 @@ def _status_command(name: str, status: str, help_text: str) -> click.Command:
     def command(config: AgentConfig, article_id: int, note: str, output: str) -> None:
         with App(config) as app:
             version = _call(repo.set_status, app.store, article_id, status, actor(), note)
-        _report(article_id, output, f"{status} (version {version})" if version else f"already {status}")
+        if version:
+            said = tr("{status} (version {version})", status=tr(status), version=version)
+            _report(article_id, output, f"{status} (version {version})", said)
+        else:
+            _report(article_id, output, f"already {status}", tr("already {status}", status=tr(status)))
 
     return command
 
@@ -248,7 +257,7 @@ def versions(config: AgentConfig, article_id: int, output: str) -> None:
         print_json(_json(rows))
         return
     print_table(
-        f"article #{article_id}",
+        tr("article #{id}", id=article_id),
         ["version", "lang", "status", "title", "author", "at", "note"],
         ((r["version"], r["lang"], r["meta"]["status"], short(r["title"], 50), r["author"], local_time(r["at"]),
           short(r["note"], 60)) for r in rows),
@@ -276,7 +285,7 @@ def export_cmd(config: AgentConfig, directory: Path) -> None:
     """Write every article as Markdown files with front matter (<key>.<lang>.md)."""
     with App(config) as app:
         written = folder.export_folder(app.store, directory)
-    click.echo(f"wrote {len(written)} file(s) to {directory}", err=True)
+    click.echo(tr("wrote {n} file(s) to {path}", n=len(written), path=directory), err=True)
 
 
 @kb.command("from-incident")
@@ -288,7 +297,12 @@ def from_incident(config: AgentConfig, incident_id: int, lang: str | None, outpu
     """Publish as knowledge: a draft article from a resolved incident (symptom, cause, steps, links)."""
     with App(config) as app:
         article_id = _call(harvest.from_incident, app.store, incident_id, actor(), lang or config.lang)
-    _report(article_id, output, f"draft written from incident #{incident_id} (opsagent kb publish {article_id})")
+    _report(
+        article_id,
+        output,
+        f"draft written from incident #{incident_id} (opsagent kb publish {article_id})",
+        tr("draft written from incident #{incident} (opsagent kb publish {id})", incident=incident_id, id=article_id),
+    )
 
 
 @kb.command()
@@ -300,7 +314,9 @@ def link(config: AgentConfig, article_id: int, incident_id: int, output: str) ->
     """The article helped on an incident: link them (a suggestion counts as used)."""
     with App(config) as app:
         suggested = _call(suggest.link, app.store, article_id, incident_id, actor())
-    _report(article_id, output, f"linked to incident #{incident_id}" + (" (was suggested)" if suggested else ""))
+    what = f"linked to incident #{incident_id}" + (" (was suggested)" if suggested else "")
+    said = tr("linked to incident #{incident}", incident=incident_id) + (tr(" (was suggested)") if suggested else "")
+    _report(article_id, output, what, said)
 
 
 @kb.command()
@@ -315,7 +331,14 @@ def vote(config: AgentConfig, article_id: int, helpful: bool, output: str) -> No
     if output == "json":
         print_json(counts)
     else:
-        click.echo(f"article #{article_id}: {counts['helpful']} helpful, {counts['not_helpful']} not helpful")
+        click.echo(
+            tr(
+                "article #{id}: {helpful} helpful, {not_helpful} not helpful",
+                id=article_id,
+                helpful=counts["helpful"],
+                not_helpful=counts["not_helpful"],
+            )
+        )
 
 
 @kb.command()
@@ -324,4 +347,4 @@ def reindex(config: AgentConfig) -> None:
     """Rebuild the search index of every article and resolved incident."""
     with App(config) as app:
         count = index.rebuild(app.store)
-    click.echo(f"reindexed; {count} incident(s)")
+    click.echo(tr("reindexed; {n} incident(s)", n=count))

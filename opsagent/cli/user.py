@@ -23,6 +23,7 @@ from opsagent.cli.params import DURATION
 from opsagent.config import AgentConfig
 from opsagent.errors import UsageError
 from opsagent.i18n import LANGUAGES
+from opsagent.i18n.catalog import tr
 from opsagent.secrets import SecretRef
 from opsagent.store import user_repo
 
@@ -37,18 +38,18 @@ _password_ref = click.option("--password-ref", help="Read the password from env:
 
 def _password(password_file: Path | None, password_ref: str | None, prompt: str = "Password") -> str:
     if password_file is not None and password_ref is not None:
-        raise UsageError("give --password-file or --password-ref, not both")
+        raise UsageError(tr("give --password-file or --password-ref, not both"))
     if password_file is not None:
         password_ref = f"file:{password_file}"
     if password_ref is not None:
         try:
             text = SecretRef.parse(password_ref).resolve().reveal().rstrip("\r\n")
         except ValueError as exc:
-            raise UsageError(f"--password-ref: {exc}") from None
+            raise UsageError(tr("--password-ref: {error}", error=exc)) from None
     elif sys.stdin.isatty():
         text = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
     else:
-        raise UsageError("no password: give --password-file or --password-ref (no terminal to ask at)")
+        raise UsageError(tr("no password: give --password-file or --password-ref (no terminal to ask at)"))
     try:
         return check_new_password(text)
     except ValueError as exc:
@@ -63,7 +64,7 @@ def _checked(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _missing(username: str) -> click.exceptions.Exit:
-    click.echo(f"no user {username!r}", err=True)
+    click.echo(tr("no user {name}", name=repr(username)), err=True)
     return click.exceptions.Exit(EXIT_FAILED)
 
 
@@ -95,10 +96,10 @@ def add(config: AgentConfig, username: str, role: str, display_name: str, email:
                        "timezone": zone})  # fmt: skip
     with App(config) as app:
         if user_repo.get_user(app.store, username) is not None:
-            raise UsageError(f"user {username!r} exists already")
+            raise UsageError(tr("user {name} exists already", name=repr(username)))
         password = _password(password_file, password_ref)
         user_repo.add_user(app.store, username, fields, Hasher(config.auth.argon2).hash(password), actor())
-    click.echo(f"user {username} added ({role})", err=True)
+    click.echo(tr("user {name} added ({role})", name=username, role=tr(role)), err=True)
 
 
 def _row(u: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def show(config: AgentConfig, username: str, output: str) -> None:
     if output == "json":
         print_json(_row(found) | {"tokens": tokens})
         return
-    print_table(f"user {username}", ["field", "value"], [(k, v) for k, v in _row(found).items()])
+    print_table(tr("user {name}", name=username), ["field", "value"], [(k, v) for k, v in _row(found).items()])
     if tokens:
         _print_tokens(tokens)
 
@@ -148,7 +149,7 @@ def _update(config: AgentConfig, username: str, values: dict[str, Any], action: 
     with App(config) as app:
         if not user_repo.update_user(app.store, username, values, actor(), action):
             raise _missing(username)
-    click.echo(f"user {username}: {said}", err=True)
+    click.echo(tr("user {name}: {what}", name=username, what=said), err=True)
 
 
 @user.command()
@@ -163,10 +164,12 @@ def passwd(config: AgentConfig, username: str, password_file: Path | None, passw
     if found is None:
         raise _missing(username)
     if found["source"] != "local":
-        raise UsageError(f"{username!r} signs in through the directory (LDAP): change the password there")
+        raise UsageError(
+            tr("{name} signs in through the directory (LDAP): change the password there", name=repr(username))
+        )
     password = _password(password_file, password_ref, "New password")
     _update(config, username, {"password_hash": Hasher(config.auth.argon2).hash(password)}, "user.passwd",
-            "password changed")  # fmt: skip
+            tr("password changed"))  # fmt: skip
 
 
 @user.command()
@@ -174,7 +177,7 @@ def passwd(config: AgentConfig, username: str, password_file: Path | None, passw
 @click.pass_obj
 def disable(config: AgentConfig, username: str) -> None:
     """Stop a user from signing in; their sessions end and their tokens stop working."""
-    _update(config, username, {"disabled": True}, "user.disable", "disabled")
+    _update(config, username, {"disabled": True}, "user.disable", tr("disabled"))
 
 
 @user.command()
@@ -182,7 +185,7 @@ def disable(config: AgentConfig, username: str) -> None:
 @click.pass_obj
 def enable(config: AgentConfig, username: str) -> None:
     """Let a disabled user sign in again."""
-    _update(config, username, {"disabled": False}, "user.enable", "enabled")
+    _update(config, username, {"disabled": False}, "user.enable", tr("enabled"))
 
 
 @user.command()
@@ -191,7 +194,7 @@ def enable(config: AgentConfig, username: str) -> None:
 @click.pass_obj
 def role(config: AgentConfig, username: str, role: str) -> None:
     """Change a user's role (a directory user's role follows their groups at the next login)."""
-    _update(config, username, {"role": role}, "user.role", f"role {role}")
+    _update(config, username, {"role": role}, "user.role", tr("role {role}", role=tr(role)))
 
 
 # -- tokens --------------------------------------------------------------------------------------
@@ -217,7 +220,7 @@ def token_create(config: AgentConfig, username: str, label: str, expires: float 
     if output == "json":
         print_json({"id": token_id, "user": username, "token": value, "expires_at": until})
         return
-    click.echo(f"token #{token_id} of {username} (shown once; store it now):", err=True)
+    click.echo(tr("token #{id} of {name} (shown once; store it now):", id=token_id, name=username), err=True)
     click.echo(value)
 
 
@@ -260,9 +263,9 @@ def token_revoke(config: AgentConfig, token_id: int) -> None:
     """Revoke a token at once."""
     with App(config) as app:
         if not user_repo.revoke_token(app.store, token_id, actor()):
-            click.echo(f"no live token #{token_id}", err=True)
+            click.echo(tr("no live token #{id}", id=token_id), err=True)
             raise click.exceptions.Exit(EXIT_FAILED)
-    click.echo(f"token #{token_id} revoked", err=True)
+    click.echo(tr("token #{id} revoked", id=token_id), err=True)
 
 
 # -- audit ---------------------------------------------------------------------------------------
