@@ -109,6 +109,15 @@ T: dict[str, dict[str, str]] = {
     "score": {"zh": "评分", "en": "Score"},
     "followups_open": {"zh": "待复查", "en": "Follow-ups outstanding"},
     "carried": {"zh": "上期遗留问题跟踪", "en": "Carried over from earlier periods"},
+    "problems": {"zh": "问题管理", "en": "Problems"},
+    "problems_found": {"zh": "本期发现的问题", "en": "Problems found in this period"},
+    "problem": {"zh": "问题", "en": "Problem"},
+    "root_cause": {"zh": "根本原因", "en": "Root cause"},
+    "workaround": {"zh": "临时解决方案", "en": "Workaround"},
+    "found_at": {"zh": "发现时间", "en": "Found"},
+    "closed_at": {"zh": "关闭时间", "en": "Closed"},
+    "tickets": {"zh": "工单数", "en": "Tickets"},
+    "none": {"zh": "无", "en": "none"},
     "hours": {"zh": "小时", "en": "h"},
     "timezone": {"zh": "时区", "en": "Time zone"},
 }
@@ -143,6 +152,12 @@ CATEGORY = {
     "hardware": {"zh": "硬件", "en": "hardware"},
     "network": {"zh": "网络", "en": "network"},
     "other": {"zh": "其他", "en": "other"},
+}
+PROBLEM_STATUS = {
+    "open": {"zh": "未解决", "en": "open"},
+    "known_error": {"zh": "已知错误", "en": "known error"},
+    "fixed": {"zh": "已修复", "en": "fixed"},
+    "closed": {"zh": "已关闭", "en": "closed"},
 }
 STATUS = {
     "open": {"zh": "待处理", "en": "open"},
