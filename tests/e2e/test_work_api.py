@@ -175,5 +175,7 @@ def test_problems_over_the_api(served: tuple[Api, Path]) -> None:
     assert api.call("GET", "/api/v1/problems?status=known_error")[1][0]["id"] == pid
     assert api.call("GET", "/api/v1/problems/abc")[0] == 400
     assert api.call("GET", "/api/v1/problems/424242")[0] == 404
+    period = api.call("GET", "/api/v1/reports/period?from=2000-01-01&to=2100-01-01")[1]
+    assert [p["id"] for p in period["problems"]["found"]] == [pid] and period["problems"]["carried"] == []
     report = api.call("GET", "/api/v1/kb/report?days=30")[1]
     assert "articles" in report and "uncovered" in report
