@@ -159,6 +159,10 @@ def plan(store: Store, policy: ServiceLevelPolicy, incident_id: int, body: PlanI
         organisation = body.organisation or (person.organisation if person is not None else None)
         site = body.site or _address(conn, organisation)
     asset = body.asset or incident.asset
+    if body.asset is not None:
+        with store.engine.connect() as conn:
+            if conn.execute(select(schema.assets.c.id).where(schema.assets.c.name == body.asset)).first() is None:
+                raise VisitError(f"no asset {body.asset!r} in the inventory")
     day = today or now().date()
     status = coverage(policy, organisation, incident.contract, asset, _matcher(store), day)
     contacts = status["contacts"]

@@ -580,7 +580,7 @@ visits = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
-    Column("status", String(16), nullable=False),  # planned | approved | on_site | signed_off | cancelled
+    Column("status", String(16), nullable=False),  # planned | approved | on_site | signed_off
     Column("engineers", Json, nullable=False),
     Column("planned_for", UtcDateTime, nullable=False),
     Column("site", Text, nullable=False, server_default=""),

@@ -131,6 +131,7 @@ def test_a_problem_is_tracked_across_quarters_until_closed(kb_store: Store) -> N
     assert _report(kb_store, "2026Q3") == {"found": [], "carried": [problem_id]}  # it was open through Q3
     zh = run(kb_store, "report", "period", "--quarter", "2026Q3", "--lang", "zh", "--format", "md").output
     assert "已关闭" in zh and "光模块老化" in zh
+    assert json.loads(run(kb_store, "incident", "show", str(q3), "-o", "json").output)["problems"] == [problem_id]
     shown = json.loads(run(kb_store, "problem", "show", str(problem_id), "-o", "json").output)
     assert shown["status"] == "closed" and [i["id"] for i in shown["incidents"]] == [*q2, q3]
 

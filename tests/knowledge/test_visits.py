@@ -108,6 +108,8 @@ def test_a_visit_from_plan_to_signoff(kb_store: Store, tmp_path: Path) -> None:
     assert [c.new for c in fact_history(kb_store, "acme-sw1", "visit.software.firmware")] == ["V200R020"]
     log = run(kb_store, config, "incident", "show", str(iid)).output
     assert "[visit #" in log and "更换电源模块" in log
+    ticket = json.loads(run(kb_store, config, "incident", "show", str(iid), "-o", "json").output)
+    assert [(v["id"], v["status"]) for v in ticket["visits"]] == [(int(vid), "signed_off")]
     audit = [a["action"] for a in kb_store.audit_log(50) if a["action"].startswith("visit.")]
     assert audit == ["visit.signoff", "visit.note", "visit.approve", "visit.plan"]
 
@@ -133,3 +135,7 @@ def test_bad_input_is_a_clean_error(kb_store: Store, tmp_path: Path) -> None:
     assert f"no incident #{iid + 99}" in missing.output
     run(kb_store, config, "visit", "signoff", "1", "--by", "x", "--software", "firmware", code=2)
     run(kb_store, config, "visit", "show", "77", code=1)
+    nowhere = run(
+        kb_store, config, "visit", "plan", str(iid), "-e", "李工", "--date", "2026-12-10", "--asset", "x", code=1
+    )
+    assert "no asset 'x'" in nowhere.output
