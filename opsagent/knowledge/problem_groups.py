@@ -65,17 +65,21 @@ def _alert_groups(tickets: Iterable[Ticket]) -> list[Group]:
 
 
 def _symptom_groups(tickets: Iterable[Ticket]) -> list[Group]:
-    clusters: list[tuple[str, frozenset[str], Group]] = []
+    """Each ticket joins the first cluster of its category whose seed's words it resembles; only clusters
+    sharing a word with it are compared (an index by category and word), so many tickets stay cheap."""
+    clusters: list[tuple[frozenset[str], Group]] = []
+    by_word: dict[tuple[str, str], list[int]] = {}
     for t in tickets:
         words = _words(t.text)
-        for category, seed, group in clusters:
-            if category == t.category and _similarity(seed, words) >= SIMILAR:
-                group.incidents.append(t.id)
-                break
-        else:
-            group = Group("symptom", {"category": t.category}, [t.id], t.text.split("\n")[0])
-            clusters.append((t.category, words, group))
-    return [g for _, _, g in clusters]
+        near = sorted({n for w in words for n in by_word.get((t.category, w), ())})
+        match = next((n for n in near if _similarity(clusters[n][0], words) >= SIMILAR), None)
+        if match is not None:
+            clusters[match][1].incidents.append(t.id)
+            continue
+        for w in words:
+            by_word.setdefault((t.category, w), []).append(len(clusters))
+        clusters.append((words, Group("symptom", {"category": t.category}, [t.id], t.text.split("\n")[0])))
+    return [g for _, g in clusters]
 
 
 def group(tickets: Sequence[Ticket], min_tickets: int = MIN_TICKETS) -> list[Group]:
