@@ -141,3 +141,11 @@ def test_cli_refusals_are_clean(kb_store: Store) -> None:
     assert result.exit_code == 1 and "no problem #42" in result.output
     result = CliRunner().invoke(cli, ["--store", kb_store.url, "problem", "create", "--title", "\x01bad"])
     assert result.exit_code == 2 and "title" in result.output and "Traceback" not in result.output
+
+
+def test_a_hostile_title_is_escaped_in_the_report(kb_store: Store) -> None:
+    problems.create(kb_store, NewProblem(title="<script>alert(1)</script> | x"), "alice")
+    html = run(kb_store, "report", "period", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "html").output
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    md = run(kb_store, "report", "period", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "md").output
+    assert "&lt;/script&gt; \\| x" in md or "</script> \\| x" in md
