@@ -24,6 +24,7 @@ from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
 from opsagent.inventory.facts import unflatten
 from opsagent.knowledge import api as kb_api
+from opsagent.knowledge import work_api
 from opsagent.metrics import Exposition
 from opsagent.reload import ReloadResult
 from opsagent.sla import api as sla_api
@@ -200,5 +201,6 @@ def make_web_app(
     if policy is not None:
         sla_api.add_routes(web_app, app, policy)
         desk_api.add_routes(web_app, app, policy)
+        work_api.add_routes(web_app, app, policy)  # problems, on-site visits
     kb_api.add_routes(web_app, app)
     return web_app

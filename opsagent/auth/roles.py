@@ -50,6 +50,8 @@ READ_PATHS: tuple[tuple[str, str], ...] = (
     ("/api/v1/alerts", "incident.read"),
     ("/api/v1/runbooks", "runbook.read"),
     ("/api/v1/reports", "report.read"),
+    ("/api/v1/problems", "incident.read"),
+    ("/api/v1/visits", "incident.read"),
     ("/api/v1/audit", "audit.read"),
 )
 

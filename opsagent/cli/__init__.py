@@ -66,6 +66,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "user": ("opsagent.cli.user", "user", "Users of the console and API: add, roles, passwords, tokens."),
     "audit": ("opsagent.cli.user", "audit", "The audit log: who changed what, when, from where."),
     "kb": ("opsagent.cli.kb", "kb", "Knowledge base (知识库): search, articles, import/export, from incidents."),
+    "problem": ("opsagent.cli.problem", "problem", "Problem records (问题管理): recurring tickets, root cause, fix."),
+    "visit": ("opsagent.cli.visit", "visit", "On-site visits (现场服务): plan, approval, notes, sign-off, report."),
 }
 
 

@@ -365,21 +365,45 @@ def org() -> None:
 @click.argument("name")
 @click.option("--external", is_flag=True, help="An external customer (default: an internal department).")
 @click.option("--notes", default="")
+@click.option("--address", default="", help="Street address: the site of on-site visits.")
 @click.pass_obj
-def org_add(config: AgentConfig, name: str, external: bool, notes: str) -> None:
+def org_add(config: AgentConfig, name: str, external: bool, notes: str, address: str) -> None:
     """Add an organisation."""
     if not name.strip() or len(name) > 255:
         _invalid("name: 1–255 characters")
+    _check_address(address)
     app = App(config)
     try:
         found = records.add_organisation(
-            app.store, name.strip(), "external" if external else "internal", notes, actor()
+            app.store, name.strip(), "external" if external else "internal", notes, actor(), address.strip()
         )
     except records.RecordError as exc:
         _invalid(str(exc))
     finally:
         app.close()
     click.echo(tr("organisation #{id}: {name} ({kind})", id=found["id"], name=found["name"], kind=found["kind"]))
+
+
+def _check_address(address: str) -> None:
+    if len(address) > 1000 or any(ord(c) < 32 for c in address):
+        _invalid("address: up to 1000 printable characters")
+
+
+@org.command("address")
+@click.argument("name")
+@click.argument("address")
+@click.pass_obj
+def org_address(config: AgentConfig, name: str, address: str) -> None:
+    """Set an organisation's address (where on-site visits go)."""
+    _check_address(address)
+    app = App(config)
+    try:
+        records.set_address(app.store, name, address.strip(), actor())
+    except records.RecordError as exc:
+        _invalid(str(exc))
+    finally:
+        app.close()
+    click.echo(f"organisation {name}: address set")
 
 
 @org.command("list")

@@ -12,6 +12,7 @@ from opsagent.config import AgentConfig
 from opsagent.i18n.catalog import tr
 from opsagent.incidents import repo
 from opsagent.incidents.model import PRIORITIES, Category, RequesterType, Status
+from opsagent.knowledge import problems, visits
 from opsagent.knowledge.suggest import for_incident as suggestions
 
 
@@ -97,6 +98,9 @@ def show(config: AgentConfig, incident_id: int, output: str) -> None:
         found = repo.get(app.store, incident_id)
         if found is not None:
             found["knowledge"] = suggestions(app.store, incident_id, config.lang)
+            found["problems"] = problems.for_incident(app.store, incident_id)
+            found["visits"] = [_json_ready({k: v[k] for k in ("id", "status", "planned_for", "engineers")})
+                               for v in visits.for_incident(app.store, incident_id)]  # fmt: skip
     if found is None:
         click.echo(tr("no incident #{id}", id=incident_id), err=True)
         raise click.exceptions.Exit(EXIT_FAILED)
@@ -110,6 +114,8 @@ def show(config: AgentConfig, incident_id: int, output: str) -> None:
     rows = [(f, short(found[f], 100) if f in ("suppressed",) else found[f]) for f in fields]
     rows += [(f, _when(found[f])) for f in ("opened_at", "acknowledged_at", "resolved_at", "closed_at")]
     rows += [("labels", short(found["labels"], 200)), ("annotations", short(found["annotations"], 200))]
+    rows += [("problems", ", ".join(f"#{p}" for p in found["problems"]) or "-")]
+    rows += [("visits", ", ".join(f"#{v['id']} {v['status']} {v['planned_for'][:16]}" for v in found["visits"]) or "-")]
     print_table(tr("incident #{id}", id=incident_id), ["field", "value"], rows)
     print_table(
         "events",

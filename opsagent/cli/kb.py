@@ -348,3 +348,36 @@ def reindex(config: AgentConfig) -> None:
     with App(config) as app:
         count = index.rebuild(app.store)
     click.echo(tr("reindexed; {n} incident(s)", n=count))
+
+
+@kb.command("report")
+@click.option("--days", type=click.IntRange(1, 3660), default=90, show_default=True, help="Tickets opened since.")
+@click.option("--min", "min_tickets", type=click.IntRange(2, 10_000), default=3, show_default=True,
+              help="Tickets that make a problem frequent.")  # fmt: skip
+@click.option("-n", "--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@output_option
+@click.pass_obj
+def report_cmd(config: AgentConfig, days: int, min_tickets: int, limit: int, output: str) -> None:
+    """The most-used articles (suggestions used, votes, views) and the frequent problems no article covers."""
+    from datetime import timedelta
+
+    from opsagent.knowledge import usage
+    from opsagent.store.engine import now
+
+    with App(config) as app:
+        data = usage.report(app.store, now() - timedelta(days=days), min_tickets, limit, config.lang)
+    if output == "json":
+        print_json(data)
+        return
+    print_table(
+        "most-used articles",
+        ["#", "key", "title", "used", "suggested", "+", "-", "views"],
+        ((r["id"], r["key"], short(r["title"], 50), r["used"], r["suggested"], r["helpful"], r["not_helpful"],
+          r["views"]) for r in data["articles"]),
+    )  # fmt: skip
+    print_table(
+        "frequent problems with no article",
+        ["kind", "alert / category", "group", "tickets", "incidents", "title"],
+        ((g["kind"], g.get("alertname") or g.get("category"), g.get("asset_group", ""), g["count"],
+          ",".join(map(str, g["incidents"])), short(g["title"], 50)) for g in data["uncovered"]),
+    )  # fmt: skip

@@ -363,15 +363,19 @@ def period(config: AgentConfig, start: str | None, end: str | None, quarter: str
     lo, hi = _range(start, end, quarter, month, year, tz)
     if hi <= lo:
         raise click.BadParameter(tr("--to must be after --from"))
+    from opsagent.knowledge.problems import for_period
+
     app = App(config)
     try:
         stats = period_report.load_stats(app.store, policy, lo, hi, now())
+        problems = for_period(app.store, lo, hi)
     finally:
         app.close()
     if fmt == "json":
-        print_json(stats.summary()) if out is None else out.write_text(_dumps(stats.summary()), encoding="utf-8")
+        data = stats.summary() | {"problems": period_report.problems_json(problems)}
+        print_json(data) if out is None else out.write_text(_dumps(data), encoding="utf-8")
         return
-    doc = period_report.build(stats, lang, tz, now())
+    doc = period_report.build(stats, lang, tz, now(), problems)
     _write(render(doc, fmt), out, fmt)
 
 

@@ -123,10 +123,14 @@ def open_ticket(
     groups = frozenset().union(*(g for _, g in assets)) if assets else frozenset()
     priority = policy.priority_for(req.impact, req.urgency) or DEFAULT_PRIORITY
     try:
-        return _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment)
+        opened = _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment)
     except IntegrityError:
         # two calls recorded the same new requester (email) at once: the other won, this one finds it
-        return _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment)
+        opened = _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment)
+    from opsagent.knowledge.suggest import on_opened  # after the ticket's own commit: never holds it up
+
+    on_opened(store, opened.id)
+    return opened
 
 
 def _open(

@@ -90,14 +90,24 @@ def ensure_organisation(conn: Connection, name: str, kind: str) -> tuple[int, st
     return int(new.inserted_primary_key[0]), kind
 
 
-def add_organisation(store: Store, name: str, kind: str, notes: str, actor: str) -> dict[str, Any]:
+def add_organisation(store: Store, name: str, kind: str, notes: str, actor: str, address: str = "") -> dict[str, Any]:
     o = schema.organisations.c
     with store.transaction() as conn:
         if conn.execute(select(o.id).where(o.name == name)).first() is not None:
             raise RecordError(f"organisation {name!r} already exists")
-        conn.execute(insert(schema.organisations).values(name=name, kind=kind, notes=notes, created_at=now()))
+        values = {"name": name, "kind": kind, "notes": notes, "address": address, "created_at": now()}
+        conn.execute(insert(schema.organisations).values(**values))
         store.audit(conn, actor, "desk.organisation.add", name, {"kind": kind})
         return _row(conn.execute(select(schema.organisations).where(o.name == name)).one())
+
+
+def set_address(store: Store, name: str, address: str, actor: str) -> None:
+    """The organisation's address: the site an on-site visit goes to."""
+    o = schema.organisations.c
+    with store.transaction() as conn:
+        if conn.execute(update(schema.organisations).where(o.name == name).values(address=address)).rowcount == 0:
+            raise RecordError(f"no organisation {name!r}")
+        store.audit(conn, actor, "desk.organisation.address", name, {})
 
 
 def list_organisations(store: Store) -> list[dict[str, Any]]:

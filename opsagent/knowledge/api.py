@@ -5,6 +5,7 @@ GET  /api/v1/kb/articles?status=&limit=                            articles, new
 GET  /api/v1/kb/articles/{id}                                      one article (counts a view)
 GET  /api/v1/kb/articles/{id}/versions                             every version, author and time
 GET  /api/v1/kb/suggestions/{incident}                             articles suggested to an incident
+GET  /api/v1/kb/report?days=&min=&limit=&lang=                     most-used articles; frequent problems with none
 POST /api/v1/kb/articles                                           new article            (bearer token)
 POST /api/v1/kb/articles/{id}                                      edit (a new version)   (bearer token)
 POST /api/v1/kb/articles/{id}/publish|retire|draft|vote|link                              (bearer token)
@@ -79,10 +80,10 @@ def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | 
     return value
 
 
-def _limit(request: web.Request, default: int, top: int) -> int:
-    text = request.query.get("limit", str(default))
+def _limit(request: web.Request, default: int, top: int, name: str = "limit") -> int:
+    text = request.query.get(name, str(default))
     if not text.isascii() or not text.isdigit() or len(text) > 6:
-        raise error(web.HTTPBadRequest, "limit: not a number")
+        raise error(web.HTTPBadRequest, f"{name}: not a number")
     return max(1, min(int(text), top))
 
 
@@ -129,6 +130,20 @@ async def suggestions_route(request: web.Request) -> web.Response:
     incident_id = path_id(request, "incident", "incident")
     lang = _choice(request, "lang", ("zh", "en")) or "zh"
     return _reply(await _run(suggest.for_incident, request.app[KB_APP_KEY].store, incident_id, lang))
+
+
+async def report_route(request: web.Request) -> web.Response:
+    from datetime import timedelta
+
+    from opsagent.knowledge import usage
+    from opsagent.store.engine import now
+
+    days, least = _limit(request, 90, 3660, "days"), _limit(request, 3, 10_000, "min")
+    lang = _choice(request, "lang", ("zh", "en")) or "zh"
+    since = now() - timedelta(days=days)
+    data = await _run(usage.report, request.app[KB_APP_KEY].store, since, max(2, least), _limit(request, 20, 1000),
+                      lang)  # fmt: skip
+    return _reply(data)
 
 
 async def create_route(request: web.Request) -> web.Response:
@@ -184,4 +199,5 @@ def add_routes(web_app: web.Application, app: App) -> None:
     add.add_get("/api/v1/kb/articles/{id}/versions", versions_route)
     add.add_post("/api/v1/kb/articles/{id}/{action:(publish|retire|draft|vote|link)}", action_route)
     add.add_get("/api/v1/kb/suggestions/{incident}", suggestions_route)
+    add.add_get("/api/v1/kb/report", report_route)
     add.add_post("/api/v1/kb/from-incident/{incident}", harvest_route)

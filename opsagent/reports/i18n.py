@@ -109,6 +109,46 @@ T: dict[str, dict[str, str]] = {
     "score": {"zh": "评分", "en": "Score"},
     "followups_open": {"zh": "待复查", "en": "Follow-ups outstanding"},
     "carried": {"zh": "上期遗留问题跟踪", "en": "Carried over from earlier periods"},
+    "problems": {"zh": "问题管理", "en": "Problems"},
+    "problems_found": {"zh": "本期发现的问题", "en": "Problems found in this period"},
+    "problem": {"zh": "问题", "en": "Problem"},
+    "root_cause": {"zh": "根本原因", "en": "Root cause"},
+    "workaround": {"zh": "临时解决方案", "en": "Workaround"},
+    "found_at": {"zh": "发现时间", "en": "Found"},
+    "closed_at": {"zh": "关闭时间", "en": "Closed"},
+    "tickets": {"zh": "工单数", "en": "Tickets"},
+    "none": {"zh": "无", "en": "none"},
+    # on-site visit plan (维修计划书)
+    "visit_title": {"zh": "维修计划书", "en": "On-site Service Plan"},
+    "visit_basic": {"zh": "现场服务安排", "en": "Visit"},
+    "ticket": {"zh": "工单", "en": "Ticket"},
+    "site": {"zh": "现场地址", "en": "Site"},
+    "customer_contact": {"zh": "客户联系人", "en": "Customer contact"},
+    "planned_for": {"zh": "计划日期", "en": "Planned for"},
+    "engineers": {"zh": "维修工程师", "en": "Engineers"},
+    "purpose": {"zh": "服务内容", "en": "Purpose"},
+    "coverage": {"zh": "服务协议及保修状态", "en": "Contract and warranty"},
+    "validity": {"zh": "有效期", "en": "Valid"},
+    "in_force": {"zh": "有效", "en": "in force"},
+    "expired": {"zh": "已过期", "en": "expired"},
+    "no_contract": {"zh": "无服务协议", "en": "no service contract"},
+    "warranty": {"zh": "保修/维保", "en": "Warranty / maintenance"},
+    "until": {"zh": "截止日期", "en": "Until"},
+    "checklist": {"zh": "出差前准备清单", "en": "Checklist before leaving"},
+    "item_kind": {"zh": "类别", "en": "Kind"},
+    "item": {"zh": "项目", "en": "Item"},
+    "tools": {"zh": "工具", "en": "Tools"},
+    "spare_parts": {"zh": "备品备件", "en": "Spare parts"},
+    "software": {"zh": "软件及版本", "en": "Software and versions"},
+    "backup_media": {"zh": "备份介质", "en": "Backup media"},
+    "approval": {"zh": "计划审批(用户确认)", "en": "Plan approval (customer)"},
+    "approved_by": {"zh": "审批人", "en": "Approved by"},
+    "approved_at": {"zh": "审批时间", "en": "Approved at"},
+    "comment": {"zh": "意见", "en": "Comment"},
+    "progress": {"zh": "现场进展记录", "en": "Progress on site"},
+    "software_left": {"zh": "现场遗留软件版本", "en": "Software left on site"},
+    "component": {"zh": "组件", "en": "Component"},
+    "version": {"zh": "版本", "en": "Version"},
     "hours": {"zh": "小时", "en": "h"},
     "timezone": {"zh": "时区", "en": "Time zone"},
 }
@@ -138,11 +178,29 @@ EVENTS: dict[str, dict[str, str]] = {
     "flagged": {"zh": "工单标记", "en": "flagged"},
 }
 
+VISIT_STATUS = {
+    "planned": {"zh": "待审批", "en": "planned"},
+    "approved": {"zh": "已审批", "en": "approved"},
+    "on_site": {"zh": "现场处理中", "en": "on site"},
+    "signed_off": {"zh": "用户已签字确认", "en": "signed off"},
+}
+NOTE_KIND = {
+    "planned": {"zh": "制定计划", "en": "planned"},
+    "approved": {"zh": "用户审批", "en": "approved"},
+    "note": {"zh": "进展", "en": "progress"},
+    "signed_off": {"zh": "用户签字确认", "en": "signed off"},
+}
 CATEGORY = {
     "software": {"zh": "软件", "en": "software"},
     "hardware": {"zh": "硬件", "en": "hardware"},
     "network": {"zh": "网络", "en": "network"},
     "other": {"zh": "其他", "en": "other"},
+}
+PROBLEM_STATUS = {
+    "open": {"zh": "未解决", "en": "open"},
+    "known_error": {"zh": "已知错误", "en": "known error"},
+    "fixed": {"zh": "已修复", "en": "fixed"},
+    "closed": {"zh": "已关闭", "en": "closed"},
 }
 STATUS = {
     "open": {"zh": "待处理", "en": "open"},

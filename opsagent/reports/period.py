@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, case, false, select
 
 from opsagent.reports.charts import bar_chart
-from opsagent.reports.document import Document, Fields, Figure, Heading, Table
-from opsagent.reports.i18n import CATEGORY, t, word
+from opsagent.reports.document import Document, Fields, Figure, Heading, Para, Table
+from opsagent.reports.i18n import CATEGORY, PROBLEM_STATUS, t, word
 from opsagent.reports.repair import duration, local, zone_text
 from opsagent.reports.stats import PeriodStats, period_stats
 from opsagent.reports.titles import period_title
@@ -136,7 +136,50 @@ def _dim_section(stats: PeriodStats, dim: str, key: str, lang: str, limit: int =
     return [Heading(t(key, lang)), Figure(t(key, lang), chart, table), table]
 
 
-def build(stats: PeriodStats, lang: str, tz: tzinfo, generated: datetime) -> Document:
+def _problem_rows(rows: list[dict[str, Any]], lang: str, tz: tzinfo) -> Table:
+    header = [t("problem", lang), t("status", lang), t("tickets", lang), t("root_cause", lang),
+              t("workaround", lang), t("found_at", lang), t("closed_at", lang)]  # fmt: skip
+    return Table(
+        header,
+        [
+            [f"#{p['id']} {p['title']}", word(PROBLEM_STATUS, p["status"], lang), len(p["incidents"]),
+             p["root_cause"] or "—", (p["workaround"] or {}).get("key", "—"), local(p["found_at"], tz),
+             local(p["closed_at"], tz) if p["closed_at"] else "—"]
+            for p in rows
+        ],
+    )  # fmt: skip
+
+
+def problems_section(problems: dict[str, list[dict[str, Any]]], lang: str, tz: tzinfo) -> list[Any]:
+    """The problems found in the period, then those of earlier periods still tracked (open when it began)."""
+    out: list[Any] = [Heading(t("problems", lang))]
+    for key, heading in (("found", "problems_found"), ("carried", "carried")):
+        rows = problems.get(key, [])
+        out.append(Heading(t(heading, lang), 3))
+        out.append(_problem_rows(rows, lang, tz) if rows else Para(t("none", lang)))
+    return out
+
+
+def _problem_links(p: dict[str, Any]) -> dict[str, Any]:
+    closed = p["closed_at"].isoformat() if p["closed_at"] else None
+    incidents = [i["id"] for i in p["incidents"]]
+    return {"found_at": p["found_at"].isoformat(), "closed_at": closed, "incidents": incidents,
+            "workaround": p["workaround"]}  # fmt: skip
+
+
+def problems_json(problems: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The JSON twin of :func:`problems_section` (times as ISO text)."""
+    keep = ("id", "title", "status", "root_cause", "fix")
+    return {key: [{k: p[k] for k in keep} | _problem_links(p) for p in rows] for key, rows in problems.items()}
+
+
+def build(
+    stats: PeriodStats,
+    lang: str,
+    tz: tzinfo,
+    generated: datetime,
+    problems: dict[str, list[dict[str, Any]]] | None = None,
+) -> Document:
     summary = stats.summary()
     title = period_title(stats.start, stats.end, tz, lang)
     doc = Document(title, lang)
@@ -203,6 +246,8 @@ def build(stats: PeriodStats, lang: str, tz: tzinfo, generated: datetime) -> Doc
             scores,
         ),
     )
+    if problems is not None:
+        doc.add(*problems_section(problems, lang, tz))
     return doc
 
 

@@ -25,7 +25,8 @@ from opsagent.auth import http as auth
 from opsagent.httpd.body import path_id, read_model
 from opsagent.incidents import repo
 from opsagent.incidents.repo import IncidentError
-from opsagent.reports.period import load_stats
+from opsagent.knowledge.problems import for_period
+from opsagent.reports.period import load_stats, problems_json
 from opsagent.sla import service
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store.engine import now
@@ -95,7 +96,8 @@ async def period(request: web.Request) -> web.Response:
     except (ValueError, OverflowError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
     stats = await asyncio.to_thread(load_stats, app.store, policy, start, end, now())
-    return web.json_response(stats.summary(), dumps=_dumps)
+    found = await asyncio.to_thread(for_period, app.store, start, end)  # the problems section's JSON twin
+    return web.json_response(stats.summary() | {"problems": problems_json(found)}, dumps=_dumps)
 
 
 async def write(request: web.Request) -> web.Response:

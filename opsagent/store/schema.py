@@ -349,6 +349,7 @@ organisations = Table(
     Column("kind", String(16), nullable=False),  # internal | external
     Column("notes", Text, nullable=False, server_default=""),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("address", Text, nullable=False, server_default=""),  # the site of on-site visits (migration 0011)
 )
 
 requesters = Table(
@@ -538,6 +539,77 @@ kb_state = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+# -- problem records and field-service visits (migration 0011_problems) -----------------------------------
+# A problem (问题管理): recurring tickets grouped, with a root cause, a workaround article and a fix status.
+problems = Table(
+    "problems",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open | known_error | fixed | closed
+    Column("alertname", String(255)),  # the grouping it came from: an alert on an asset group …
+    Column("asset_group", String(255)),
+    Column("category", String(64)),  # … or a category (+ similar symptom)
+    Column("root_cause", Text, nullable=False, server_default=""),
+    Column("workaround_article", Integer, ForeignKey("kb_articles.id", ondelete="SET NULL")),
+    Column("fix", Text, nullable=False, server_default=""),  # the permanent fix, as planned or done
+    Column("found_at", UtcDateTime, nullable=False),  # its first ticket opened (the period that found it)
+    Column("closed_at", UtcDateTime),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_problems_status", "status"),
+    Index("ix_problems_found", "found_at"),
+)
+
+problem_incidents = Table(
+    "problem_incidents",
+    metadata,
+    Column("problem_id", Integer, ForeignKey("problems.id", ondelete="CASCADE"), primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
+    Column("linked_by", String(255), nullable=False),
+    Column("linked_at", UtcDateTime, nullable=False),
+    Index("ix_problem_incidents_incident", "incident_id"),
+)
+
+# An on-site visit (现场服务) planned from a ticket: the plan (维修计划书), its approval, notes, what was left.
+visits = Table(
+    "visits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),  # planned | approved | on_site | signed_off
+    Column("engineers", Json, nullable=False),
+    Column("planned_for", UtcDateTime, nullable=False),
+    Column("site", Text, nullable=False, server_default=""),
+    Column("organisation", String(255)),
+    Column("contact", String(255)),  # the customer's contact who approves the plan and signs off
+    Column("asset", String(255)),
+    Column("checklist", Json, nullable=False),  # {tools, spare_parts, software, backup_media}
+    Column("coverage", Json, nullable=False),  # the contract/warranty status when planned
+    Column("purpose", Text, nullable=False, server_default=""),
+    Column("approved_by", String(255)),
+    Column("approved_at", UtcDateTime),
+    Column("approval_comment", Text, nullable=False, server_default=""),
+    Column("software_left", Json, nullable=False),  # {component: version} left on site
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_visits_incident", "incident_id"),
+)
+
+visit_notes = Table(
+    "visit_notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("visit_id", Integer, ForeignKey("visits.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # planned | approved | note | signed_off | software
+    Column("message", Text, nullable=False, server_default=""),
+    Index("ix_visit_notes_visit", "visit_id", "id"),
 )
 
 # Objects only one dialect has (the full-text indexes above): schema comparisons leave them out.
