@@ -403,7 +403,7 @@ def org_address(config: AgentConfig, name: str, address: str) -> None:
         _invalid(str(exc))
     finally:
         app.close()
-    click.echo(f"organisation {name}: address set")
+    click.echo(tr("organisation {name}: address set", name=name))
 
 
 @org.command("list")

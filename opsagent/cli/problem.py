@@ -12,6 +12,7 @@ from opsagent.app import App, actor
 from opsagent.cli.common import local_time, output_option, print_json, print_table, short
 from opsagent.cli.kb import _call, _json, _valid
 from opsagent.config import AgentConfig
+from opsagent.i18n.catalog import tr
 from opsagent.knowledge import problem_groups, problems
 from opsagent.knowledge.model import KnowledgeError
 from opsagent.knowledge.problems import STATES, LinkIncidents, NewProblem, ProblemChange
@@ -85,7 +86,7 @@ def update_cmd(config: AgentConfig, /, problem_id: int, output: str, **values: A
         changed = _call(problems.update_problem, app.store, problem_id, change, actor())
         found = problems.get(app.store, problem_id)
     if not changed and output != "json":
-        click.echo("unchanged")
+        click.echo(tr("unchanged"))
     _show(found, output)
 
 
@@ -93,7 +94,8 @@ def _link(config: AgentConfig, problem_id: int, incidents: tuple[int, ...], unli
     body = _valid(LinkIncidents, incidents=list(incidents), unlink=unlink)
     with App(config) as app:
         changed = _call(problems.link, app.store, problem_id, body.incidents, actor(), unlink)
-    click.echo(f"{'unlinked' if unlink else 'linked'}: {', '.join(map(str, changed)) or '-'}")
+    done = tr("unlinked: {ids}") if unlink else tr("linked: {ids}")
+    click.echo(done.format(ids=", ".join(map(str, changed)) or "-"))
 
 
 @problem.command("link")
@@ -161,16 +163,16 @@ def _show(found: dict[str, Any] | None, output: str) -> None:
         return
     work = found["workaround"]
     print_table(
-        f"problem #{found['id']}: {found['title']}",
+        tr("problem #{id}: {title}", id=found["id"], title=found["title"]),
         ["field", "value"],
         [
-            ("status", found["status"]),
-            ("root cause", found["root_cause"] or "-"),
-            ("workaround", f"#{work['id']} {work['key']} ({work['status']})" if work else "-"),
-            ("fix", found["fix"] or "-"),
-            ("found", local_time(found["found_at"])),
-            ("closed", local_time(found["closed_at"]) if found["closed_at"] else "-"),
-            ("grouping", found["alertname"] or found["category"] or "-"),
+            (tr("status"), tr(found["status"])),
+            (tr("root cause"), found["root_cause"] or "-"),
+            (tr("workaround"), f"#{work['id']} {work['key']} ({tr(work['status'])})" if work else "-"),
+            (tr("fix"), found["fix"] or "-"),
+            (tr("found"), local_time(found["found_at"])),
+            (tr("closed"), local_time(found["closed_at"]) if found["closed_at"] else "-"),
+            (tr("grouping"), found["alertname"] or found["category"] or "-"),
         ],
     )
     print_table(

@@ -16,6 +16,7 @@ from opsagent.cli.kb import _json, _valid
 from opsagent.cli.service import _fmt, _lang, _out, _policy, _tz, _write
 from opsagent.config import AgentConfig
 from opsagent.errors import UsageError
+from opsagent.i18n.catalog import tr
 from opsagent.incidents.repo import IncidentError
 from opsagent.knowledge import visit_report, visits
 from opsagent.knowledge.visits import ApproveIn, NoteIn, PlanIn, SignoffIn, VisitError
@@ -26,7 +27,7 @@ def _call(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
     except (VisitError, IncidentError) as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(tr("error: {error}", error=exc), err=True)
         raise click.exceptions.Exit(EXIT_FAILED) from None
 
 
@@ -34,7 +35,7 @@ def _when(text: str, tz: Any) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise UsageError(f"--date: {text!r} is not a date and time (YYYY-MM-DD HH:MM)") from None
+        raise UsageError(tr("--date: {value} is not a date and time (YYYY-MM-DD HH:MM)", value=repr(text))) from None
     return value.replace(tzinfo=tz) if value.tzinfo is None else value
 
 
@@ -43,7 +44,7 @@ def _software(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         name, sep, version = pair.partition("=")
         if not sep:
-            raise UsageError(f"--software: {pair!r} is not COMPONENT=VERSION")
+            raise UsageError(tr("--software: {value} is not COMPONENT=VERSION", value=repr(pair)))
         out[name.strip()] = version.strip()
     return out
 
@@ -89,7 +90,7 @@ def approve_cmd(config: AgentConfig, visit_id: int, by: str, comment: str) -> No
     body = _valid(ApproveIn, by=by, comment=comment)
     with App(config) as app:
         _call(visits.approve, app.store, visit_id, body, actor())
-    click.echo(f"visit #{visit_id}: approved by {body.by}")
+    click.echo(tr("visit #{id}: approved by {who}", id=visit_id, who=body.by))
 
 
 @visit.command("note")
@@ -101,7 +102,7 @@ def note_cmd(config: AgentConfig, visit_id: int, message: str) -> None:
     body = _valid(NoteIn, message=message)
     with App(config) as app:
         _call(visits.note, app.store, visit_id, body, actor())
-    click.echo(f"visit #{visit_id}: noted")
+    click.echo(tr("visit #{id}: noted", id=visit_id))
 
 
 @visit.command("signoff")
@@ -116,14 +117,14 @@ def signoff_cmd(config: AgentConfig, visit_id: int, by: str, comment: str, softw
     policy = _policy(config)
     with App(config) as app:
         _call(visits.signoff, app.store, policy, visit_id, body, actor())
-    click.echo(f"visit #{visit_id}: signed off by {body.by}")
+    click.echo(tr("visit #{id}: signed off by {who}", id=visit_id, who=body.by))
 
 
 def _get(config: AgentConfig, visit_id: int) -> dict[str, Any]:
     with App(config) as app:
         found = visits.get(app.store, visit_id)
     if found is None:
-        click.echo(f"error: no visit #{visit_id}", err=True)
+        click.echo(tr("error: no visit #{id}", id=visit_id), err=True)
         raise click.exceptions.Exit(EXIT_FAILED)
     return found
 
@@ -156,23 +157,27 @@ def _show(found: dict[str, Any] | None, output: str) -> None:
         print_json(_json(found))
         return
     cov = found["coverage"]
-    contract = f"{cov['contract']} ({'valid' if cov['valid'] else 'expired'})" if cov.get("contract") else "-"
+    contract = f"{cov['contract']} ({tr('valid') if cov['valid'] else tr('expired')})" if cov.get("contract") else "-"
     check = found["checklist"]
     print_table(
-        f"visit #{found['id']} · incident #{found['incident']['id']}: {found['incident']['title']}",
+        tr("visit #{id} · incident #{incident}: {title}", id=found["id"], incident=found["incident"]["id"],
+           title=found["incident"]["title"]),
         ["field", "value"],
         [
-            ("status", found["status"]),
-            ("planned for", local_time(found["planned_for"])),
-            ("engineers", ", ".join(found["engineers"])),
-            ("site", found["site"] or "-"),
-            ("contact", found["contact"] or "-"),
-            ("asset", found["asset"] or "-"),
-            ("contract", contract),
-            *((k.replace("_", " "), "; ".join(check.get(k) or []) or "-")
+            (tr("status"), tr(found["status"])),
+            (tr("planned for"), local_time(found["planned_for"])),
+            (tr("engineers"), ", ".join(found["engineers"])),
+            (tr("site"), found["site"] or "-"),
+            (tr("contact"), found["contact"] or "-"),
+            (tr("asset"), found["asset"] or "-"),
+            (tr("contract"), contract),
+            *((tr(k.replace("_", " ")), "; ".join(check.get(k) or []) or "-")
               for k in ("tools", "spare_parts", "software", "backup_media")),
-            ("approved", f"{found['approved_by']} {local_time(found['approved_at'])}" if found["approved_by"] else "-"),
-            ("software left", ", ".join(f"{k} {v}" for k, v in found["software_left"].items()) or "-"),
+            (
+                tr("approved"),
+                f"{found['approved_by']} {local_time(found['approved_at'])}" if found["approved_by"] else "-",
+            ),
+            (tr("software left"), ", ".join(f"{k} {v}" for k, v in found["software_left"].items()) or "-"),
         ],
     )  # fmt: skip
     print_table(None, ["at", "kind", "by", "message"],
