@@ -19,6 +19,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from email.message import Message
 from html.parser import HTMLParser
+from typing import Literal
 
 MAX_BODY = 10_000
 MAX_SUBJECT = 500
@@ -48,7 +49,7 @@ class ParsedMail:
     loop: str = ""  # why this mail must not be answered or opened (auto_submitted, bounce …); "" when fine
 
     @property
-    def language(self) -> str:
+    def language(self) -> Literal["zh", "en"]:
         return "zh" if _CJK.search(self.subject + self.body[:2000]) else "en"
 
 
@@ -220,5 +221,5 @@ def parse(raw: bytes) -> ParsedMail | None:
     """The mail, or None when the bytes are not a mail anything can be made of (a clean skip)."""
     try:
         return _parse(raw)
-    except Exception:  # noqa: BLE001 - hostile bytes from a mailbox end in a skip, never a traceback
+    except Exception:  # hostile bytes from a mailbox end in a skip, never a traceback
         return None
