@@ -110,7 +110,11 @@ def _filename(part: Message) -> str:
         return ""
     if isinstance(value, tuple):  # RFC 2231: (charset, language, %-encoded)
         label, _lang, encoded = value
-        text = _bytes_text(urllib.parse.unquote_to_bytes(str(encoded)), label)
+        try:
+            data = str(encoded).encode("latin-1", "surrogateescape")  # the parser unquoted %XX as latin-1
+        except UnicodeEncodeError:
+            data = str(encoded).encode("utf-8", "surrogateescape")
+        text = _bytes_text(urllib.parse.unquote_to_bytes(data) if b"%" in data else data, label)
     else:
         text = decode_words(email.utils.collapse_rfc2231_value(value))
     name = re.sub(r"[\x00-\x1f\x7f/\\]", "_", text).strip().lstrip(".") or "attachment"

@@ -8,9 +8,13 @@ Fixture:
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +27,7 @@ from tests.peers.process import Daemon
 INSTALL_HINT = "install the Debian package `dovecot-imapd` (bash scripts/test.sh does it)"
 USER = "support"
 PASSWORD = "Imap-s3cret-77"  # a throwaway test value
+MAIL_UID, MAIL_GID = pwd.getpwnam("mail").pw_uid, grp.getgrnam("mail").gr_gid
 
 
 def _conf(work: Path, port: int, ssl_port: int) -> str:
@@ -66,6 +71,19 @@ class Dovecot:
         subprocess.run(["doveadm", "-c", str(self.work / "dovecot.conf"), "save", "-u", self.user],
                        input=raw, check=True, capture_output=True, timeout=30)  # fmt: skip
 
+    def deliver_many(self, raws: list[bytes]) -> None:
+        """Many mails at once, the way an MDA delivers: written to Maildir/tmp, moved into new/."""
+        maildir = self.work / "home" / self.user / "Maildir"
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(exist_ok=True)
+        for n, raw in enumerate(raws):
+            tmp = maildir / "tmp" / f"{time.time_ns()}.M{n}.opsagent-test"
+            tmp.write_bytes(raw)
+            os.chown(tmp, MAIL_UID, MAIL_GID)
+            tmp.rename(maildir / "new" / tmp.name)
+        for sub in ("tmp", "new", "cur"):
+            os.chown(maildir / sub, MAIL_UID, MAIL_GID)
+
     def clear(self) -> None:
         subprocess.run(["doveadm", "-c", str(self.work / "dovecot.conf"), "expunge", "-u", self.user,
                         "mailbox", "INBOX", "all"], check=True, capture_output=True, timeout=30)  # fmt: skip
@@ -84,7 +102,7 @@ def dovecot() -> Iterator[Dovecot]:
          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(work / "key.pem"), "-out", str(work / "cert.pem")],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
-    (work / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}:8:8::{work}/home/{USER}::\n")
+    (work / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}:{MAIL_UID}:{MAIL_GID}::{work}/home/{USER}::\n")
     subprocess.run(["chown", "-R", "mail:mail", str(work / "home")], check=True)
     work.chmod(0o755)
     port, ssl_port = free_port(), free_port()
