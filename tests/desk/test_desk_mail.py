@@ -63,22 +63,28 @@ def _gbk_mail() -> bytes:
     name = "=?gbk?B?" + base64.b64encode("朱镕".encode("gbk")).decode() + "?="
     filename = "".join(f"%{b:02X}" for b in "错误截图.txt".encode("gbk"))
     return (
-        f"From: {name} <zhu.rong@acme.example>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
-        "Message-ID: <gbk-1@acme.example>\r\nDate: Sun, 06 Dec 2026 09:00:00 +0800\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
-        "--b1\r\nContent-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-    ).encode() + "三楼打印机卡纸，报错 E05。喆\r\n".encode("gbk") + (
-        "--b1\r\nContent-Type: text/plain; name=x.txt\r\nContent-Transfer-Encoding: base64\r\n"
-        f"Content-Disposition: attachment; filename*=gbk''{filename}\r\n\r\n"
-        + base64.b64encode(b"E05 paper jam").decode() + "\r\n--b1--\r\n"
-    ).encode()
+        (
+            f"From: {name} <zhu.rong@acme.example>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
+            "Message-ID: <gbk-1@acme.example>\r\nDate: Sun, 06 Dec 2026 09:00:00 +0800\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+            "--b1\r\nContent-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        ).encode()
+        + "三楼打印机卡纸，报错 E05。喆\r\n".encode("gbk")
+        + (
+            "--b1\r\nContent-Type: text/plain; name=x.txt\r\nContent-Transfer-Encoding: base64\r\n"
+            f"Content-Disposition: attachment; filename*=gbk''{filename}\r\n\r\n"
+            + base64.b64encode(b"E05 paper jam").decode()
+            + "\r\n--b1--\r\n"
+        ).encode()
+    )
 
 
 def _reply(to: Message, body: str, message_id: str, subject: str | None = None) -> bytes:
     head = (f"From: zhu.rong@acme.example\r\nTo: {SUPPORT}\r\nMessage-ID: {message_id}\r\n"
             f"In-Reply-To: {to['Message-ID']}\r\nReferences: {to['Message-ID']}\r\n"
             f"Subject: {Header(subject or 'Re: ' + str(to['Subject']), 'utf-8').encode()}\r\n"
-            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")  # fmt: skip
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n")  # fmt: skip
     return head.encode() + body.encode()
 
 
@@ -119,9 +125,16 @@ def test_a_gbk_mail_from_first_mail_to_closed_ticket(
     assert (person.name, person.email, person.type, person.language) == ("朱镕", "zhu.rong@acme.example",
                                                                           "external", "zh")  # fmt: skip
 
-    dovecot.deliver(_reply(ack, "型号是 HP M404，谢谢。", "<r1@acme.example>", subject="Re: 打印机"))
-    assert _fetch(home)["outcomes"] == {"note": 1}  # threaded by In-Reply-To alone
-    assert len(smtp_server.messages) == 1  # no second acknowledgement
+    opsagent("incident", "pending", str(iid), "-m", "请提供打印机型号", home=home, check=True)
+    assert _fetch(home)["sent"] == 1
+    waiting = smtp_server.messages[-1]
+    assert f"[#{iid}]" in str(waiting["Subject"]) and "请提供打印机型号" in _text(waiting)
+    dovecot.deliver(_reply(waiting, "型号是 HP M404，谢谢。", "<r1@acme.example>", subject="Re: 打印机"))
+    assert _fetch(home) == {"new": 1, "outcomes": {"note": 1}, "sent": 0, "failed": 0}  # by In-Reply-To alone
+    shown = json.loads(opsagent("incident", "show", str(iid), "-o", "json", home=home, check=True).stdout)
+    kinds = [e["kind"] for e in shown["events"]]
+    assert kinds[-2:] == ["note", "resumed"]  # the requester's answer ends the wait
+    assert "型号是 HP M404" in shown["events"][-2]["message"]
 
     opsagent("incident", "resolve", str(iid), "-m", "更换了硒鼓", home=home, check=True)
     assert _fetch(home)["sent"] == 1
@@ -211,3 +224,28 @@ def test_loops_are_refused(
     echo_stripped = echo.replace(b"Auto-Submitted: auto-replied\n", b"")
     dovecot.deliver(echo_stripped.replace(f"From: {SUPPORT}".encode(), b"From: fwd@acme.example"))
     assert _fetch(home)["outcomes"] == {"skipped:own_message": 1}
+
+
+def test_english_requester_gets_english_mail_in_their_own_zone(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _home(tmp_path, dovecot, smtp_server, monkeypatch, "imaps")
+    dovecot.deliver(
+        b"From: Ann Lee <ann@corp.example>\r\nTo: support@example.com\r\nSubject: VPN down\r\n"
+        b"Message-ID: <en-1@corp.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<p>The VPN drops <b>every</b> minute.</p><script>x()</script>"
+    )
+    assert _fetch(home)["outcomes"] == {"ticket": 1}
+    ack = _text(smtp_server.messages[-1])
+    assert "Dear Ann Lee" in ack and re.search(r"We will respond by .* \(Asia/Shanghai\)", ack), ack
+    store = _store(home)
+    with store.transaction() as conn:
+        person = conn.execute(select(schema.requesters)).one()
+        assert (person.type, person.language) == ("internal", "en")  # corp.example is an internal domain
+        conn.execute(schema.requesters.update().values(timezone="Europe/Berlin"))
+        iid = conn.execute(select(schema.incidents.c.id)).scalar()
+        assert conn.execute(select(schema.incidents.c.description)).scalar() == "The VPN drops every minute."
+    opsagent("incident", "resolve", str(iid), home=home, check=True)
+    _fetch(home)
+    resolved = _text(smtp_server.messages[-1])
+    assert "confirm 5" in resolved and re.search(r"resolved at .* \(Europe/Berlin\)", resolved), resolved
