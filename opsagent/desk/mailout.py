@@ -12,6 +12,7 @@ reply threads to its ticket, an auto-reply to it is recognised as a loop.
 from __future__ import annotations
 
 import logging
+import smtplib
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from email.message import EmailMessage
@@ -137,7 +138,7 @@ class Outbox:
             return smtp_deliver(self.smtp, msg)
         except SecretError as exc:
             return False, f"credential: {exc}"
-        except (OSError, Exception) as exc:  # smtplib/ssl raise many kinds; the name is enough
+        except (OSError, smtplib.SMTPException) as exc:  # the class only: never a server's text with an address
             return False, type(exc).__name__
 
     def compose(self, row: Any) -> EmailMessage | None:

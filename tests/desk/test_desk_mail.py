@@ -22,8 +22,9 @@ from opsagent.store import schema
 from opsagent.store.engine import Store
 from opsagent.store.urls import sqlite_url
 from tests.desk.helpers import content_root
-from tests.e2e.agent import agent_env, opsagent
+from tests.e2e.agent import agent_env, opsagent, start_agent, terminate, wait_until
 from tests.peers.dovecot import Dovecot
+from tests.peers.ports import free_port
 from tests.peers.receivers import SmtpServer
 
 SUPPORT = "support@example.com"
@@ -249,3 +250,37 @@ def test_english_requester_gets_english_mail_in_their_own_zone(
     _fetch(home)
     resolved = _text(smtp_server.messages[-1])
     assert "confirm 5" in resolved and re.search(r"resolved at .* \(Europe/Berlin\)", resolved), resolved
+
+
+def test_a_bad_password_or_a_dead_server_is_a_clean_error(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _home(tmp_path, dovecot, smtp_server, monkeypatch, "imaps")
+    monkeypatch.setenv("DESK_IMAP_PW", "wrong-Pass-123")
+    done = opsagent("desk", "mail", "fetch", home=home)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: imap 127.0.0.1:{dovecot.ssl_port}:") and "wrong-Pass-123" not in done.stderr
+    config = home / "opsagent.yaml"
+    config.write_text(config.read_text().replace(f"port: {dovecot.ssl_port}", f"port: {free_port()}"))
+    done = opsagent("desk", "mail", "fetch", home=home)
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "error: imap 127.0.0.1:" in done.stderr
+    config.write_text(config.read_text().replace("password: env:DESK_IMAP_PW", "password: s3cret-plain"))
+    done = opsagent("desk", "mail", "fetch", home=home)
+    assert done.returncode == 2 and "desk_mail.password" in done.stderr and "s3cret-plain" not in done.stderr
+
+
+def test_serve_polls_the_mailbox(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _home(tmp_path, dovecot, smtp_server, monkeypatch, "starttls")
+    config = home / "opsagent.yaml"
+    config.write_text(config.read_text() + "  poll_interval: 5s\n")
+    agent = start_agent(home)
+    try:
+        dovecot.deliver(_plain(1, "ann@corp.example"))
+        wait_until(lambda: any("[#" in str(m["Subject"]) for m in smtp_server.messages), 60, "the ack", agent.log,
+                   agent.proc)  # fmt: skip
+    finally:
+        terminate(agent.proc)
+    shown = json.loads(opsagent("incident", "list", "-o", "json", home=home, check=True).stdout)
+    assert [(i["title"], i["source"]) for i in shown] == [("故障 1", "email")]

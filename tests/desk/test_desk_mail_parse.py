@@ -73,7 +73,8 @@ def test_attachment_names_as_clients_write_them() -> None:
         raw = (
             HEAD
             + (
-                'Subject: s\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+                'Subject: s\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+                "--b\r\nContent-Type: text/plain\r\n\r\n"
                 f"body\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: {disposition}\r\n"
                 "Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b--\r\n"
             ).encode()
