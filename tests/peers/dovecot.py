@@ -8,6 +8,7 @@ Fixture:
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -89,11 +90,12 @@ class Dovecot:
                         "mailbox", "INBOX", "all"], check=True, capture_output=True, timeout=30)  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
+@contextlib.contextmanager
+def running_dovecot() -> Iterator[Dovecot]:
+    """Start Dovecot in a temp dir for the duration of the block (the fixture; bench/bench_mail.py)."""
     binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
     if binary is None or shutil.which("doveadm") is None or not Path("/usr/share/dovecot/dh.pem").exists():
-        pytest.fail(f"`dovecot`/`doveadm` not found: {INSTALL_HINT}", pytrace=False)
+        raise RuntimeError(f"`dovecot`/`doveadm` not found: {INSTALL_HINT}")
     work = Path(tempfile.mkdtemp(prefix="opsagent-dovecot-"))
     for sub in ("run", "state", "home/support/Maildir"):
         (work / sub).mkdir(parents=True)
@@ -115,3 +117,14 @@ def dovecot() -> Iterator[Dovecot]:
     finally:
         daemon.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    try:
+        with running_dovecot() as server:
+            yield server
+    except RuntimeError as exc:
+        if "not found" in str(exc):
+            pytest.fail(str(exc), pytrace=False)
+        raise
