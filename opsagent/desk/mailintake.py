@@ -24,6 +24,7 @@ from opsagent.desk.content import DeskContent
 from opsagent.desk.intake import IntakeError, RequesterSpec, TicketRequest, open_ticket
 from opsagent.desk.mailconfig import MailConfig
 from opsagent.desk.mailparse import ParsedMail, parse
+from opsagent.desk.privacy import mask_email
 from opsagent.errors import OpsAgentError
 from opsagent.incidents.model import EventKind, Status
 from opsagent.sla import service
@@ -155,7 +156,7 @@ class MailDesk:
             mail_id = self._record(conn, where, mail, message_id, outcome, todo)
             text = f"{mail.subject}\n\n{mail.body}".strip()
             conn.execute(insert(schema.incident_events).values(
-                incident_id=incident_id, at=now(), kind=EventKind.NOTE.value, actor=ACTOR_PREFIX + mail.sender,
+                incident_id=incident_id, at=now(), kind=EventKind.NOTE.value, actor=_actor(mail.sender),
                 message=text[:10_000], detail={"channel": "email", "message_id": message_id[:300], "mail": mail_id},
             ))  # fmt: skip
             conn.execute(update(schema.incidents).where(t.id == incident_id).values(updated_at=now()))
@@ -167,10 +168,10 @@ class MailDesk:
         """Apply a recorded mail's follow-up action, then clear it (safe to repeat)."""
         try:
             if todo.get("action") == "followup":
-                service.act(self.store, self.policy, incident_id, "followup", ACTOR_PREFIX + sender,
+                service.act(self.store, self.policy, incident_id, "followup", _actor(sender),
                             "confirmed by email", satisfaction=todo["satisfaction"])  # fmt: skip
             elif todo.get("action") == "resume":
-                service.act(self.store, self.policy, incident_id, "resume", ACTOR_PREFIX + sender,
+                service.act(self.store, self.policy, incident_id, "resume", _actor(sender),
                             "the requester replied")  # fmt: skip
         except OpsAgentError:
             pass  # done before a kill, or no longer applicable (reopened, closed by hand): nothing left to do
@@ -217,7 +218,7 @@ class MailDesk:
             ))  # fmt: skip
 
         try:
-            opened = open_ticket(self.store, self.policy, self.desk, req, ACTOR_PREFIX + mail.sender, within=within)
+            opened = open_ticket(self.store, self.policy, self.desk, req, _actor(mail.sender), within=within)
         except IntakeError:
             return self._skip(where, mail, message_id, "not_a_ticket")
         return Outcome("ticket", "", opened.id)
@@ -252,6 +253,12 @@ class MailDesk:
                 path = str(target)
             out.append((item.filename, item.content_type, len(item.data), path))
         return out
+
+
+def _actor(sender: str) -> str:
+    """Who acted, for event logs and audit rows that third parties may see: the address masked (the
+    ledger keeps it whole, beside the requester record)."""
+    return ACTOR_PREFIX + mask_email(sender)
 
 
 def _waiting(conn: Connection, incident_id: int) -> bool:
