@@ -108,3 +108,20 @@ def test_a_site_template_overrides_the_shipped_one_in_the_sandbox(desk: MailDesk
     (site / "desk" / "templates" / "ack.zh.txt.j2").write_text("{{ ''.__class__.__mro__[1].__subclasses__() }}")
     with pytest.raises(TemplateError, match=r"desk/templates/ack.zh.txt.j2: .*unsafe"):
         _outbox(desk, [shipped_content_root(), tmp_path / "content", site]).compose(row)
+
+
+def test_check_reports_a_broken_site_template_with_file_and_line(tmp_path: Path) -> None:
+    from tests.e2e.agent import opsagent
+
+    templates = tmp_path / "site" / "desk" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "ack.zh.txt.j2").write_text("主题\n\n{% if response_due %}\n正文\n", encoding="utf-8")
+    (templates / "thanks.zh.txt.j2").write_text("x\n")
+    (tmp_path / "opsagent.yaml").write_text("seed_inventory: []\n")
+    done = opsagent("check", str(tmp_path / "site" / "desk"), home=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert any(line.startswith(f"{templates / 'ack.zh.txt.j2'}:3: Unexpected end of template") for line in lines)
+    assert f"{templates / 'thanks.zh.txt.j2'}:1: templates are KIND.LANG.txt.j2" in done.stderr
+    shipped = opsagent("check", str(shipped_content_root() / "desk"), home=tmp_path)
+    assert shipped.returncode == 0, shipped.stderr
