@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, null, select, update
 
 from opsagent.desk.content import DeskContent
 from opsagent.desk.intake import IntakeError, RequesterSpec, TicketRequest, open_ticket
@@ -57,7 +57,7 @@ def _ledger(
     return {"direction": "in", "message_id": message_id[:998], "folder": where.folder,
             "uidvalidity": where.uidvalidity, "uid": where.uid, "sender": mail.sender if mail else "",
             "outcome": outcome.outcome, "reason": outcome.reason[:64], "incident_id": outcome.incident_id,
-            "todo": todo, "at": now()}  # fmt: skip
+            "todo": null() if todo is None else todo, "at": now()}  # fmt: skip
 
 
 class MailDesk:
@@ -176,7 +176,8 @@ class MailDesk:
         except OpsAgentError:
             pass  # done before a kill, or no longer applicable (reopened, closed by hand): nothing left to do
         with self.store.transaction() as conn:
-            conn.execute(update(schema.mail_messages).where(schema.mail_messages.c.id == mail_id).values(todo=None))
+            done = update(schema.mail_messages).where(schema.mail_messages.c.id == mail_id)
+            conn.execute(done.values(todo=null()))  # SQL NULL, not JSON null
 
     def finish_pending(self) -> int:
         """Finish what a killed run recorded but did not apply."""

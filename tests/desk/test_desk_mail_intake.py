@@ -125,3 +125,23 @@ def test_check_reports_a_broken_site_template_with_file_and_line(tmp_path: Path)
     assert f"{templates / 'thanks.zh.txt.j2'}:1: templates are KIND.LANG.txt.j2" in done.stderr
     shipped = opsagent("check", str(shipped_content_root() / "desk"), home=tmp_path)
     assert shipped.returncode == 0, shipped.stderr
+
+
+def test_a_confirmation_recorded_before_a_kill_is_finished_by_the_next_run(desk: MailDesk, monkeypatch: Any) -> None:
+    from opsagent.incidents import repo
+
+    first = desk.process(Where("INBOX", 1, 1), _mail(1, "打印机"))
+    assert first.incident_id is not None
+    repo.act(desk.store, first.incident_id, "resolve", "engineer")
+    monkeypatch.setattr(MailDesk, "finish", lambda *_a, **_k: None)  # the kill: after the ledger, before the close
+    done = desk.process(Where("INBOX", 1, 2), _mail(2, f"Re: [#{first.incident_id}]", body="确认 4\n谢谢"))
+    assert done.outcome == "confirm"
+    assert repo.get(desk.store, first.incident_id)["status"] == "resolved"  # type: ignore[index]
+    monkeypatch.undo()
+    assert desk.finish_pending() == 1
+    assert repo.get(desk.store, first.incident_id)["status"] == "closed"  # type: ignore[index]
+    with desk.store.engine.connect() as conn:
+        assert conn.execute(select(schema.incident_service.c.satisfaction)).scalar() == 4
+    assert desk.finish_pending() == 0
+    other = desk.process(Where("INBOX", 1, 3), _mail(3, f"Re: [#{first.incident_id}]", body="确认 1"))
+    assert other.outcome == "note"  # closed already: no second follow-up
