@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from opsagent.auth.config import AuthConfig
+from opsagent.desk.mailconfig import MailConfig
 from opsagent.errors import ConfigError
 from opsagent.httpd.config import WebConfig
 from opsagent.i18n import system_language, system_zone, valid_zone
@@ -88,6 +89,7 @@ class AgentConfig(BaseModel):
         default_factory=AuthConfig, description="users and sessions: timeouts, login throttling, token roles, LDAP"
     )
     traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
+    desk_mail: MailConfig | None = Field(default=None, description="the desk's support mailbox (IMAP; off if unset)")
     language: Literal["zh", "en"] | None = Field(
         default=None, description="language of reports, notifications and messages (default: from $LANG)"
     )

@@ -125,7 +125,11 @@ def content_files(paths: Iterable[Path]) -> list[Path]:
             files += sorted(
                 p
                 for p in path.rglob("*")
-                if (p.suffix in YAML_SUFFIXES or (p.suffix in DASHBOARD_SUFFIXES and _role(p) == "dashboards"))
+                if (
+                    p.suffix in YAML_SUFFIXES
+                    or (p.suffix in DASHBOARD_SUFFIXES and _role(p) == "dashboards")
+                    or (p.suffix == ".j2" and _role(p) == "desk")
+                )  # requester-facing mail templates
                 and p.is_file()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )

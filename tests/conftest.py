@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.peers.snmp",
     "tests.peers.netdevice",
     "tests.peers.ldap",
+    "tests.peers.dovecot",
 ]
 
 

@@ -10,7 +10,7 @@ import click
 from pydantic import ValidationError
 
 from opsagent.app import App, actor
-from opsagent.cli.common import EXIT_INVALID, err_console, output_option, print_json, print_table
+from opsagent.cli.common import EXIT_FAILED, EXIT_INVALID, err_console, output_option, print_json, print_table
 from opsagent.config import AgentConfig
 from opsagent.desk import records
 from opsagent.desk.intake import IntakeError, RequesterSpec, TicketRequest, inventory_resolver, open_ticket
@@ -443,3 +443,33 @@ def contracts_cmd(config: AgentConfig, output: str) -> None:
         [[n, c.organisation, f"{c.valid_from} – {c.valid_until}", c.calendar or "",
           " ".join(f"{k}={v}" for k, v in c.targets.model_dump(exclude_none=True).items())] for n, c in rows],
     )  # fmt: skip
+
+
+# -- the email channel --------------------------------------------------------------------------------
+@desk.group()
+def mail() -> None:
+    """The email channel: the support mailbox of the desk_mail config section."""
+
+
+@mail.command("fetch")
+@click.option("--limit", type=click.IntRange(1, 100_000), help="Take at most this many new mails.")
+@output_option
+@click.pass_obj
+def mail_fetch(config: AgentConfig, limit: int | None, output: str) -> None:
+    """Poll the support mailbox once: new mails open tickets, replies thread in, queued replies are sent."""
+    from opsagent.desk.mailbox import MailboxError
+    from opsagent.desk.mailrun import channel
+
+    app = App(config)
+    try:
+        stats = channel(app).run_once(limit)
+    except MailboxError as exc:
+        err_console().print(f"error: {exc}", markup=False, highlight=False)
+        raise click.exceptions.Exit(EXIT_FAILED) from None
+    finally:
+        app.close()
+    if output == "json":
+        print_json(stats.as_dict())
+        return
+    done = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing new"
+    click.echo(f"mail: {stats.new} new ({done}) · sent {stats.sent}, not sent {stats.failed}")

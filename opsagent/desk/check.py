@@ -15,6 +15,8 @@ def check_desk_file(path: Path) -> object:
     """Validate one file of ``desk/`` by its name; a contracts file is checked against the
     service-level policy of its own content root (its calendars and priorities)."""
     stem = path.stem
+    if path.suffix == ".j2":
+        return check_template(path)
     if stem == "categories":
         return load_model(path, CategoryFile)
     if stem == "routing":
@@ -25,6 +27,25 @@ def check_desk_file(path: Path) -> object:
         policy = load_model(found, ServiceLevelPolicy) if found else ServiceLevelPolicy.model_validate(_MINIMAL)
         return load_contracts(path, policy)
     raise ConfigError([ConfigIssue(str(path), 1, "", "desk/ holds categories.yaml, routing.yaml and contracts.yaml")])
+
+
+def check_template(path: Path) -> object:
+    """A requester-facing mail template (desk/templates/KIND.LANG.txt.j2) compiles in the sandbox."""
+    import jinja2
+
+    from opsagent.desk.mailout import KINDS
+
+    kind, _, rest = path.name.partition(".")
+    if kind not in KINDS or rest.split(".")[0] not in ("zh", "en"):
+        problem = f"templates are KIND.LANG.txt.j2: KIND one of {', '.join(KINDS)}, LANG zh or en"
+        raise ConfigError([ConfigIssue(str(path), 1, "", problem)])
+    try:
+        source = path.read_text(encoding="utf-8")
+        return jinja2.sandbox.SandboxedEnvironment().parse(source)
+    except UnicodeDecodeError:
+        raise ConfigError([ConfigIssue(str(path), 1, "", "not UTF-8 text")]) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError([ConfigIssue(str(path), exc.lineno, "", exc.message or "template syntax error")]) from None
 
 
 _TARGETS = {"calendar": "business", "internal": {"response": "1h", "resolution": "24h"},

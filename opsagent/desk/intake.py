@@ -81,6 +81,8 @@ class TicketRequest(BaseModel):
 
 # selector → [(asset name, its groups)]; raises SelectorError for a bad selector
 AssetResolver = Callable[[str], list[tuple[str, frozenset[str]]]]
+# a channel's own rows, written in the ticket's transaction: (conn, incident id, requester record)
+Within = Callable[[Connection, int, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,10 @@ def open_ticket(
     actor: str,
     resolve_assets: AssetResolver | None = None,
     at: datetime | None = None,
+    within: Within | None = None,
 ) -> Opened:
-    """Open the ticket; ``actor`` is who logged it (the authenticated identity, never the body)."""
+    """Open the ticket; ``actor`` is who logged it (the authenticated identity, never the body).
+    ``within`` writes a channel's bookkeeping in the same transaction (the email channel's ledger)."""
     problem = desk.check_category(req.category, req.subcategory)
     if problem is not None:
         raise IntakeError(f"category: {problem}")
@@ -123,10 +127,10 @@ def open_ticket(
     groups = frozenset().union(*(g for _, g in assets)) if assets else frozenset()
     priority = policy.priority_for(req.impact, req.urgency) or DEFAULT_PRIORITY
     try:
-        opened = _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment)
+        opened = _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment, within)
     except IntegrityError:
         # two calls recorded the same new requester (email) at once: the other won, this one finds it
-        opened = _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment)
+        opened = _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment, within)
     from opsagent.knowledge.suggest import on_opened  # after the ticket's own commit: never holds it up
 
     on_opened(store, opened.id)
@@ -143,6 +147,7 @@ def _open(
     groups: frozenset[str],
     priority: str,
     moment: datetime,
+    within: Within | None = None,
 ) -> Opened:
     with store.transaction() as conn:
         person, created = _requester(conn, req.requester)
@@ -154,6 +159,8 @@ def _open(
         incident_id = _insert(conn, req, person, priority, team, coverage, assets, actor, moment)
         if created:
             store.audit(conn, actor, "desk.requester.add", f"requester:{person['id']}", {"via": req.channel})
+        if within is not None:
+            within(conn, incident_id, person)
     return Opened(incident_id, priority, team, coverage.contract, coverage.flags, person["id"], created)
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from opsagent.errors import OpsAgentError
+from opsagent.i18n import valid_zone
 from opsagent.store import schema
 from opsagent.store.engine import Store, now
 
@@ -57,9 +58,11 @@ class RequesterIn(BaseModel):
     preferred_channel: Literal["phone", "email", "portal", "api"] = "phone"
     notes: str = Field(default="", max_length=10_000)
     assets: list[str] = Field(default_factory=list, max_length=100)
+    timezone: str | None = Field(default=None, max_length=64, description="IANA zone (None: the agent's)")
 
     _phone = field_validator("phone")(classmethod(lambda cls, v: clean_phone(v)))
     _email = field_validator("email")(classmethod(lambda cls, v: clean_email(v)))
+    _zone = field_validator("timezone")(classmethod(lambda cls, v: valid_zone(v) if v else None))
 
 
 def _row(row: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -367,6 +368,7 @@ requesters = Table(
     Column("notes", Text, nullable=False, server_default=""),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("timezone", String(64)),  # IANA zone of requester-facing times (migration 0011); None: the agent's
     Index("ix_requesters_email", "email", unique=True),
     Index("ix_requesters_phone", "phone"),
     Index("ix_requesters_name", "name"),
@@ -622,3 +624,54 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
     if type_ == "table":
         return name not in SEARCH_INDEX_TABLES
     return not (reflected and compare_to is None and name in SEARCH_INDEX_NAMES)
+
+
+# -- desk email channel (migration 0011) ----------------------------------------------------------
+mail_messages = Table(
+    "mail_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("direction", String(3), nullable=False),  # in | out
+    Column("message_id", String(998), nullable=False),
+    Column("folder", String(255)),
+    Column("uidvalidity", BigInteger),
+    Column("uid", BigInteger),
+    Column("sender", String(320), nullable=False, server_default=""),
+    Column("outcome", String(16), nullable=False),  # ticket | note | confirm | skipped | sent
+    Column("reason", String(64), nullable=False, server_default=""),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="SET NULL")),
+    Column("todo", Json),  # a follow-up still to apply after the mail was recorded
+    Column("at", UtcDateTime, nullable=False),
+    UniqueConstraint("folder", "uidvalidity", "uid", name="uq_mail_messages_uid"),
+    Index("ix_mail_messages_message_id", "message_id"),
+    Index("ix_mail_messages_sender", "sender", "at"),
+)
+
+mail_attachments = Table(
+    "mail_attachments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("mail_id", Integer, ForeignKey("mail_messages.id", ondelete="CASCADE"), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("path", String(1024)),  # None: over the size cap, not stored
+    Index("ix_mail_attachments_incident", "incident_id"),
+)
+
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # ack | pending | resolved
+    Column("event_id", Integer, nullable=False),  # the event it tells the requester about
+    Column("recipient", String(320), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", String(255), nullable=False, server_default=""),
+    UniqueConstraint("kind", "event_id", name="uq_mail_outbox_event"),
+    Index("ix_mail_outbox_unsent", "sent_at"),
+)

@@ -68,12 +68,17 @@ async def send_robot(kind: str, cfg: RobotConfig, group: Group, style: Style = P
 
 
 def _send_email_sync(cfg: EmailConfig, group: Group, style: Style = PLAIN) -> Outcome:
-    host, _, port = cfg.smarthost.rpartition(":")
     msg = EmailMessage()
     msg["Subject"] = formats.title(group, style)
     msg["From"] = cfg.from_
     msg["To"] = ", ".join(cfg.to)
     msg.set_content(formats.text_body(group, style=style))
+    return smtp_deliver(cfg, msg)
+
+
+def smtp_deliver(cfg: EmailConfig, msg: EmailMessage) -> Outcome:
+    """Hand ``msg`` (its own To) to the receiver's smarthost; raises on connection/protocol errors."""
+    host, _, port = cfg.smarthost.rpartition(":")
     with smtplib.SMTP(host, int(port), timeout=cfg.timeout) as smtp:
         smtp.ehlo()
         if cfg.starttls == "always" or (cfg.starttls == "auto" and smtp.has_extn("starttls")):

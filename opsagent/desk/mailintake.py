@@ -1,0 +1,272 @@
+"""One inbound mail onto the one ticket path: a new ticket (``open_ticket``, channel ``email``), a note on
+the ticket it replies to, the requester's confirmation of a resolved ticket, or a recorded skip.
+
+Exactly once: the ledger row of a mail (Message-ID, folder, UIDVALIDITY, UID) is written in the same
+transaction as what the mail did (the ticket, the note), so an agent killed at any point either did
+both or neither; the next fetch takes what the ledger lacks. Work that must follow its own transaction
+(the follow-up that closes a confirmed ticket, resuming a ticket that waited on the requester) is kept
+in the ledger row as ``todo`` and finished by the next run when a kill came in between.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, func, insert, null, select, update
+
+from opsagent.desk.content import DeskContent
+from opsagent.desk.intake import IntakeError, RequesterSpec, TicketRequest, open_ticket
+from opsagent.desk.mailconfig import MailConfig
+from opsagent.desk.mailparse import ParsedMail, parse
+from opsagent.desk.privacy import mask_email
+from opsagent.errors import OpsAgentError
+from opsagent.incidents.model import EventKind, Status
+from opsagent.sla import service
+from opsagent.sla.policy import ServiceLevelPolicy
+from opsagent.store import schema
+from opsagent.store.engine import Store, now
+
+_TAG = re.compile(r"\[#(\d{1,9})\]")
+_CONFIRM = re.compile(r"^\s*(?:confirm(?:ed)?|确认|確認)\s*[:：]?\s*([1-5])\b", re.IGNORECASE | re.MULTILINE)
+ACTOR_PREFIX = "email:"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # ticket | note | confirm | skipped
+    reason: str = ""
+    incident_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Where:
+    folder: str
+    uidvalidity: int
+    uid: int
+
+
+def _ledger(
+    where: Where, mail: ParsedMail | None, message_id: str, outcome: Outcome, todo: Any = None
+) -> dict[str, Any]:
+    return {"direction": "in", "message_id": message_id[:998], "folder": where.folder,
+            "uidvalidity": where.uidvalidity, "uid": where.uid, "sender": mail.sender if mail else "",
+            "outcome": outcome.outcome, "reason": outcome.reason[:64], "incident_id": outcome.incident_id,
+            "todo": null() if todo is None else todo, "at": now()}  # fmt: skip
+
+
+class MailDesk:
+    """The email channel's decisions over one store, policy and desk content."""
+
+    def __init__(self, store: Store, policy: ServiceLevelPolicy, desk: DeskContent, cfg: MailConfig, home: Path):
+        self.store, self.policy, self.desk, self.cfg = store, policy, desk, cfg
+        self.files = home / "desk" / "attachments"
+
+    # -- bookkeeping --------------------------------------------------------------------------------
+    def last_uid(self, folder: str, uidvalidity: int) -> int:
+        m = schema.mail_messages.c
+        with self.store.engine.connect() as conn:
+            top = conn.execute(select(func.max(m.uid)).where(m.folder == folder, m.uidvalidity == uidvalidity)).scalar()
+        return int(top or 0)
+
+    def seen(self, where: Where) -> bool:
+        m = schema.mail_messages.c
+        with self.store.engine.connect() as conn:
+            found = conn.execute(
+                select(m.id).where(m.folder == where.folder, m.uidvalidity == where.uidvalidity, m.uid == where.uid)
+            ).first()
+        return found is not None
+
+    # -- one mail -----------------------------------------------------------------------------------
+    def process(self, where: Where, raw: bytes) -> Outcome:
+        mail = parse(raw)
+        if mail is None:
+            return self._skip(where, None, f"<uid{where.uid}.{where.uidvalidity}@opsagent.invalid>", "unparseable")
+        message_id = mail.message_id or f"<uid{where.uid}.{where.uidvalidity}@opsagent.invalid>"
+        reason = mail.loop or self._refused(mail, message_id)
+        if reason:
+            return self._skip(where, mail, message_id, reason)
+        incident_id = self._thread(mail)
+        if incident_id is not None:
+            return self._reply(where, mail, message_id, incident_id)
+        return self._open(where, mail, message_id)
+
+    def _refused(self, mail: ParsedMail, message_id: str) -> str:
+        if not mail.sender:
+            return "no_sender"
+        if mail.sender == self.cfg.address.lower():
+            return "own_address"
+        m = schema.mail_messages.c
+        with self.store.engine.connect() as conn:
+            known = conn.execute(select(m.direction).where(m.message_id == message_id).limit(1)).scalar()
+            if known == "out":
+                return "own_message"
+            if known == "in":
+                return "duplicate"
+            since = now() - timedelta(seconds=self.cfg.rate_window)
+            recent = conn.execute(
+                select(func.count()).where(m.sender == mail.sender, m.direction == "in", m.at >= since,
+                                           m.reason != "rate_limited")
+            ).scalar()  # fmt: skip
+        return "rate_limited" if int(recent or 0) >= self.cfg.rate_limit else ""
+
+    def _skip(self, where: Where, mail: ParsedMail | None, message_id: str, reason: str) -> Outcome:
+        outcome = Outcome("skipped", reason)
+        with self.store.transaction() as conn:
+            conn.execute(insert(schema.mail_messages).values(_ledger(where, mail, message_id, outcome)))
+        return outcome
+
+    def _thread(self, mail: ParsedMail) -> int | None:
+        """The ticket a reply belongs to: the ``[#N]`` subject tag, else a mail it refers to."""
+        t, m = schema.incidents.c, schema.mail_messages.c
+        with self.store.engine.connect() as conn:
+            for tag in _TAG.findall(mail.subject):
+                if conn.execute(select(t.id).where(t.id == int(tag))).first() is not None:
+                    return int(tag)
+            if mail.references:
+                found = conn.execute(
+                    select(m.incident_id).where(m.message_id.in_(mail.references), m.incident_id.is_not(None)).limit(1)
+                ).scalar()
+                return int(found) if found is not None else None
+        return None
+
+    # -- a reply: a note, a confirmation ------------------------------------------------------------
+    def _reply(self, where: Where, mail: ParsedMail, message_id: str, incident_id: int) -> Outcome:
+        t, d, r = schema.incidents.c, schema.ticket_details.c, schema.requesters.c
+        with self.store.transaction() as conn:
+            status = conn.execute(select(t.status).where(t.id == incident_id)).scalar()
+            requester = conn.execute(
+                select(r.email).select_from(schema.ticket_details.join(schema.requesters, r.id == d.requester_id))
+                .where(d.incident_id == incident_id)
+            ).scalar()  # fmt: skip
+            confirm = _CONFIRM.search(mail.body)
+            todo: dict[str, Any] | None = None
+            if confirm and status == Status.RESOLVED.value and requester == mail.sender:
+                outcome = Outcome("confirm", "", incident_id)
+                todo = {"action": "followup", "satisfaction": int(confirm.group(1))}
+            else:
+                outcome = Outcome("note", "", incident_id)
+                if status in (Status.OPEN.value, Status.ACKNOWLEDGED.value) and _waiting(conn, incident_id):
+                    todo = {"action": "resume"}
+            mail_id = self._record(conn, where, mail, message_id, outcome, todo)
+            text = f"{mail.subject}\n\n{mail.body}".strip()
+            conn.execute(insert(schema.incident_events).values(
+                incident_id=incident_id, at=now(), kind=EventKind.NOTE.value, actor=_actor(mail.sender),
+                message=text[:10_000], detail={"channel": "email", "message_id": message_id[:300], "mail": mail_id},
+            ))  # fmt: skip
+            conn.execute(update(schema.incidents).where(t.id == incident_id).values(updated_at=now()))
+        if todo is not None:
+            self.finish(mail_id, incident_id, todo, mail.sender)
+        return outcome
+
+    def finish(self, mail_id: int, incident_id: int, todo: dict[str, Any], sender: str) -> None:
+        """Apply a recorded mail's follow-up action, then clear it (safe to repeat)."""
+        try:
+            if todo.get("action") == "followup":
+                service.act(self.store, self.policy, incident_id, "followup", _actor(sender),
+                            "confirmed by email", satisfaction=todo["satisfaction"])  # fmt: skip
+            elif todo.get("action") == "resume":
+                service.act(self.store, self.policy, incident_id, "resume", _actor(sender),
+                            "the requester replied")  # fmt: skip
+        except OpsAgentError:
+            pass  # done before a kill, or no longer applicable (reopened, closed by hand): nothing left to do
+        with self.store.transaction() as conn:
+            done = update(schema.mail_messages).where(schema.mail_messages.c.id == mail_id)
+            conn.execute(done.values(todo=null()))  # SQL NULL, not JSON null
+
+    def finish_pending(self) -> int:
+        """Finish what a killed run recorded but did not apply."""
+        m = schema.mail_messages.c
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(m.id, m.incident_id, m.todo, m.sender).where(m.todo.is_not(None), m.incident_id.is_not(None))
+            ).all()
+        for row in rows:
+            if row.todo:
+                self.finish(row.id, row.incident_id, dict(row.todo), row.sender)
+        return len(rows)
+
+    # -- a new ticket -------------------------------------------------------------------------------
+    def _open(self, where: Where, mail: ParsedMail, message_id: str) -> Outcome:
+        domain = mail.sender.rsplit("@", 1)[-1]
+        try:
+            spec = RequesterSpec(
+                email=mail.sender, name=mail.sender_name or mail.sender.split("@", 1)[0],
+                type="internal" if domain in self.cfg.internal_domains else "external",
+                language=mail.language, preferred_channel="email",
+            )  # fmt: skip
+            req = TicketRequest(
+                title=mail.subject.strip() or ("(无主题)" if mail.language == "zh" else "(no subject)"),
+                channel="email", type=self.cfg.type, requester=spec, category=self.cfg.category,
+                description=mail.body, symptom=mail.body[:2000],
+            )  # fmt: skip
+        except ValidationError:
+            return self._skip(where, mail, message_id, "bad_sender")
+        stored = self._store_files(where, mail)
+
+        def within(conn: Connection, incident_id: int, _person: dict[str, Any]) -> None:
+            self._record(conn, where, mail, message_id, Outcome("ticket", "", incident_id), None, stored)
+            opened = conn.execute(
+                select(func.min(schema.incident_events.c.id)).where(schema.incident_events.c.incident_id == incident_id)
+            ).scalar()
+            conn.execute(insert(schema.mail_outbox).values(
+                incident_id=incident_id, kind="ack", event_id=int(opened or 0), recipient=mail.sender, created_at=now(),
+            ))  # fmt: skip
+
+        try:
+            opened = open_ticket(self.store, self.policy, self.desk, req, _actor(mail.sender), within=within)
+        except IntakeError:
+            return self._skip(where, mail, message_id, "not_a_ticket")
+        return Outcome("ticket", "", opened.id)
+
+    def _record(self, conn: Connection, where: Where, mail: ParsedMail, message_id: str, outcome: Outcome,
+                todo: Any, stored: list[tuple[str, str, int, str | None]] | None = None) -> int:  # fmt: skip
+        new = conn.execute(insert(schema.mail_messages).values(_ledger(where, mail, message_id, outcome, todo)))
+        assert new.inserted_primary_key is not None
+        mail_id = int(new.inserted_primary_key[0])
+        files = stored if stored is not None else self._store_files(where, mail)
+        for filename, kind, size, path in files:
+            conn.execute(insert(schema.mail_attachments).values(
+                incident_id=outcome.incident_id, mail_id=mail_id, filename=filename, content_type=kind, size=size,
+                path=path,
+            ))  # fmt: skip
+        return mail_id
+
+    def _store_files(self, where: Where, mail: ParsedMail) -> list[tuple[str, str, int, str | None]]:
+        """Attachments under the size cap, as files named by the mail's mailbox place: writing them
+        again after a kill replaces the same files (the ledger row decides whether they count)."""
+        if not mail.attachments:
+            return []
+        key = hashlib.sha256(f"{where.folder}\0{where.uidvalidity}\0{where.uid}".encode()).hexdigest()[:24]
+        folder = self.files / key
+        out: list[tuple[str, str, int, str | None]] = []
+        for n, item in enumerate(mail.attachments[:50]):
+            path: str | None = None
+            if len(item.data) <= self.cfg.max_attachment_bytes:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                target = folder / f"{n:02d}-{item.filename}"
+                target.write_bytes(item.data)
+                path = str(target)
+            out.append((item.filename, item.content_type, len(item.data), path))
+        return out
+
+
+def _actor(sender: str) -> str:
+    """Who acted, for event logs and audit rows that third parties may see: the address masked (the
+    ledger keeps it whole, beside the requester record)."""
+    return ACTOR_PREFIX + mask_email(sender)
+
+
+def _waiting(conn: Connection, incident_id: int) -> bool:
+    e = schema.incident_events.c
+    last = conn.execute(
+        select(e.kind).where(e.incident_id == incident_id, e.kind.in_(("pending", "resumed", "resolved", "reopened",
+                                                                       "closed", "acknowledged")))
+        .order_by(e.id.desc()).limit(1)
+    ).scalar()  # fmt: skip
+    return last == "pending"
