@@ -464,12 +464,20 @@ def mail_fetch(config: AgentConfig, limit: int | None, output: str) -> None:
     try:
         stats = channel(app).run_once(limit)
     except MailboxError as exc:
-        err_console().print(f"error: {exc}", markup=False, highlight=False)
+        err_console().print(tr("error: {error}", error=exc), markup=False, highlight=False)
         raise click.exceptions.Exit(EXIT_FAILED) from None
     finally:
         app.close()
     if output == "json":
         print_json(stats.as_dict())
         return
-    done = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "nothing new"
-    click.echo(f"mail: {stats.new} new ({done}) · sent {stats.sent}, not sent {stats.failed}")
+    done = ", ".join(f"{tr(k)} {v}" for k, v in sorted(stats.outcomes.items())) or tr("nothing new")
+    click.echo(
+        tr(
+            "mail: {new} new ({done}) · sent {sent}, not sent {failed}",
+            new=stats.new,
+            done=done,
+            sent=stats.sent,
+            failed=stats.failed,
+        )
+    )

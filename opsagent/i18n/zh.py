@@ -312,4 +312,9 @@ ZH: dict[str, str] = {
     "on_site": "现场处理中",
     "signed_off": "已签字确认",
     "organisation {name}: address set": "单位 {name}：地址已设置",
+    # email channel
+    "mail: {new} new ({done}) · sent {sent}, not sent {failed}": "邮件：新 {new} 封（{done}）· 已发送 {sent}，未发送 {failed}",
+    "nothing new": "没有新邮件",
+    "ticket": "新工单",
+    "confirm": "确认",
 }
