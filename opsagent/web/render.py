@@ -11,6 +11,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from opsagent.desk.privacy import mask_text
+
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
@@ -28,7 +30,9 @@ STATIC = Path(__file__).parent / "static"
 def environment(roots: Iterable[Path]) -> jinja2.Environment:
     site = [str(root / "web" / "templates") for root in reversed(list(roots)) if (root / "web" / "templates").is_dir()]
     loader = jinja2.FileSystemLoader([*site, str(PACKAGE_TEMPLATES)])
-    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["masked"] = lambda text: mask_text(str(text)) if text else ""  # phones and emails in free text
+    return env
 
 
 def page(env: jinja2.Environment, name: str, context: dict[str, Any], status: int = 200) -> web.Response:
