@@ -105,7 +105,9 @@ def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
         context.close()
 
 
-def test_an_engineer_acks_and_resolves_an_incident_through_the_forms(page_of: Any, agent: Agent, tmp_path: Path) -> None:
+def test_an_engineer_acks_and_resolves_an_incident_through_the_forms(
+    page_of: Any, agent: Agent, tmp_path: Path
+) -> None:
     incident = open_ticket(agent, "核心交换机端口不通", "端口灯灭，用户 13812345678 来电")
     page = page_of("lisi")
     page.screenshot(path=str(tmp_path / "overview-en.png"), full_page=True)
