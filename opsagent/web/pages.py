@@ -45,7 +45,7 @@ async def login_page(request: web.Request) -> web.Response:
     from opsagent.web.context import _accept_language, _lang  # the language before anyone is known
 
     lang = _lang(request, None, _accept_language(request.headers.get("Accept-Language", "")) or console.app.config.lang)
-    ctx = base(request, None, lang, console.app.config.zone) | {"next": target}
+    ctx = base(request, None, lang, console.app.config.zone) | {"next": target, "failed": "failed" in request.query}
     return page(console.env, "login.html", ctx)
 
 

@@ -174,11 +174,23 @@ def test_a_requester_is_refused_the_engineer_pages(page_of: Any, agent: Agent) -
     assert "无权访问" in page.inner_text("h1")
 
 
-def test_anonymous_callers_are_sent_to_login(page_of: Any, agent: Agent) -> None:
+def test_anonymous_callers_are_sent_to_login_and_back(page_of: Any, agent: Agent) -> None:
     page = page_of()
-    page.goto(f"{agent.url}/console/queue")
+    page.goto(f"{agent.url}/console/queue?status=all")
     assert page.url.startswith(f"{agent.url}/console/login")
-    assert page.locator("#password").is_visible()
+    page.fill("#username", "lisi")
+    page.fill("#password", "wrong-password")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/login?failed=1**")
+    assert "Wrong username or password." in page.inner_text("main")
+    page.fill("#username", "lisi")
+    page.fill("#password", USERS["lisi"][1])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{agent.url}/console/queue?status=all")
+    page.click("header button[type=submit]")  # sign out
+    page.wait_for_url("**/console/login")
+    page.goto(f"{agent.url}/console")
+    assert page.url.startswith(f"{agent.url}/console/login")
 
 
 def test_a_form_post_without_its_csrf_token_is_refused(page_of: Any, agent: Agent) -> None:
