@@ -61,6 +61,8 @@ def _assets_down(request: web.Request) -> list[dict[str, str]]:
 
 async def overview(request: web.Request) -> web.Response:
     who = await viewer(request)
+    if not who.can("incident.read") and who.can("request.own"):
+        raise web.HTTPSeeOther("/console/requests")  # a requester's home
     refuse(request, who, "incident.read")
     store = request.app[CONSOLE_KEY].app.store
     data = {
@@ -172,3 +174,35 @@ async def asset_page(request: web.Request) -> web.Response:
         return _json(found.model_dump(mode="json") | {"facts": unflatten(facts)})
     ctx = context(request, who, a=found, facts=sorted(facts.items()))
     return page(console.env, "asset.html", ctx)
+
+
+async def _email(request: web.Request, name: str) -> str:
+    from opsagent.store import user_repo
+
+    user = await asyncio.to_thread(user_repo.get_user, request.app[CONSOLE_KEY].app.store, name)
+    return str((user or {}).get("email") or "")
+
+
+async def my_requests(request: web.Request) -> web.Response:
+    """A requester's own requests (matched by the user's email to the desk's requester record)."""
+    who = await viewer(request)
+    refuse(request, who, "request.own")
+    email = await _email(request, who.identity.name)
+    rows = await asyncio.to_thread(queries.own_requests, request.app[CONSOLE_KEY].app.store, email)
+    if _wants_json(request):
+        return _json(rows)
+    return page(request.app[CONSOLE_KEY].env, "requests.html", context(request, who, rows=rows))
+
+
+async def my_request(request: web.Request) -> web.Response:
+    who = await viewer(request)
+    refuse(request, who, "request.own")
+    console = request.app[CONSOLE_KEY]
+    email = await _email(request, who.identity.name)
+    found = await asyncio.to_thread(queries.own_request, console.app.store, email, _incident_id(request))
+    if found is None:  # someone else's request, or none: refused alike
+        return page(console.env, "refused.html", context(request, who), status=403)
+    if _wants_json(request):
+        return _json(found)
+    ctx = context(request, who, r=found, event_name=lambda k: event_name(k, who.lang))
+    return page(console.env, "request.html", ctx)

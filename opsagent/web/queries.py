@@ -139,3 +139,45 @@ def approvals_waiting(store: Store, limit: int = 50) -> list[dict[str, Any]]:
     )
     with store.engine.connect() as conn:
         return [dict(row._mapping) | {"requested_at": as_utc(row.requested_at)} for row in conn.execute(query)]
+
+
+def _own(email: str) -> Any:
+    """Incidents raised at the desk by the requester whose email is ``email`` (a user's own requests)."""
+    t, d, r = schema.incidents.c, schema.ticket_details.c, schema.requesters.c
+    return (
+        select(t.id, t.title, t.status, t.type, t.priority, t.description, t.opened_at, t.updated_at)
+        .select_from(
+            schema.incidents.join(schema.ticket_details, d.incident_id == t.id).join(
+                schema.requesters, r.id == d.requester_id
+            )
+        )
+        .where(func.lower(r.email) == email.strip().lower())
+    )
+
+
+def own_requests(store: Store, email: str, limit: int = QUEUE_LIMIT) -> list[dict[str, Any]]:
+    if not email.strip():
+        return []
+    with store.engine.connect() as conn:
+        rows = conn.execute(_own(email).order_by(schema.incidents.c.id.desc()).limit(limit))
+        return [_times(r) for r in rows]
+
+
+def own_request(store: Store, email: str, incident_id: int) -> dict[str, Any] | None:
+    """One of the requester's own requests with its public timeline (no internal notes); None when it
+    is not theirs (or does not exist: the two are not told apart)."""
+    if not email.strip():
+        return None
+    e = schema.incident_events.c
+    with store.engine.connect() as conn:
+        row = conn.execute(_own(email).where(schema.incidents.c.id == incident_id)).first()
+        if row is None:
+            return None
+        events = conn.execute(
+            select(e.at, e.kind).where(e.incident_id == incident_id, e.kind.in_(PUBLIC_EVENTS)).order_by(e.id)
+        )
+        return _times(row) | {"events": [{"at": as_utc(v.at), "kind": v.kind} for v in events]}
+
+
+PUBLIC_EVENTS = ("opened", "acknowledged", "assigned", "pending", "resumed", "resolved", "reopened", "closed",
+                 "followed_up")  # fmt: skip

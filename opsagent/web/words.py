@@ -9,6 +9,8 @@ ZH: dict[str, str] = {
     "opsagent console": "opsagent 控制台",
     "Overview": "概览",
     "Queue": "工单队列",
+    "My requests": "我的请求",
+    "You have no requests yet.": "您还没有提交过请求。",
     "Inventory": "资产清单",
     "Sign in": "登录",
     "Wrong username or password.": "用户名或密码错误。",

@@ -52,7 +52,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     for name, (role, password, lang) in USERS.items():
         done = subprocess.run(
             [sys.executable, "-m", "opsagent", "user", "add", name, "--role", role, "--language", lang,
-             "--timezone", "Asia/Shanghai", "--password-ref", "env:NEW_PW"],
+             "--timezone", "Asia/Shanghai", "--email", f"{name}@example.com", "--password-ref", "env:NEW_PW"],
             env=agent_env(home) | {"NEW_PW": password}, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -75,10 +75,10 @@ def api(agent: Agent, method: str, path: str, body: Any = None) -> tuple[int, An
     return resp.status, json.loads(data) if data else None
 
 
-def open_ticket(agent: Agent, title: str, description: str = "") -> int:
+def open_ticket(agent: Agent, title: str, description: str = "", requester: dict[str, str] | None = None) -> int:
     status, body = api(agent, "POST", "/api/v1/tickets", {
         "title": title, "channel": "phone", "category": "network", "assets": "core-sw1", "description": description,
-        "requester": {"name": "赵六", "phone": "13812345678", "email": "zhaoliu@example.com"},
+        "requester": requester or {"name": "赵六", "phone": "13812345678", "email": "zhaoliu@example.com"},
     })  # fmt: skip
     assert status == 201, body
     return int(body["id"])
@@ -88,7 +88,7 @@ def open_ticket(agent: Agent, title: str, description: str = "") -> int:
 def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
     contexts: list[Any] = []
 
-    def make(user: str | None = None, locale: str = "en-US") -> Any:
+    def make(user: str | None = None, locale: str = "en-US", home: str = "/console") -> Any:
         context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
         contexts.append(context)
         page = context.new_page()
@@ -97,7 +97,7 @@ def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
             page.fill("#username", user)
             page.fill("#password", USERS[user][1])
             page.click("button[type=submit]")
-            page.wait_for_url(f"{agent.url}/console")
+            page.wait_for_url(agent.url + home)
         return page
 
     yield make
@@ -163,15 +163,27 @@ def test_hostile_ticket_text_is_rendered_as_text_under_a_strict_csp(page_of: Any
     assert page.evaluate("window.__pwned") is None and page.locator("main script").count() == 0
 
 
-def test_a_requester_is_refused_the_engineer_pages(page_of: Any, agent: Agent) -> None:
-    incident = open_ticket(agent, "请求者不可见")
-    page = page_of("wangwu", locale="zh-CN")
-    for path in ("/console", "/console/queue", f"/console/incidents/{incident}", "/console/assets",
+def test_a_requester_sees_only_their_own_requests_and_no_engineer_page(page_of: Any, agent: Agent) -> None:
+    others = open_ticket(agent, "请求者不可见")
+    own = open_ticket(agent, "我的显示器不亮", requester={"name": "王五", "email": "WangWu@example.com"})
+    page = page_of("wangwu", locale="zh-CN", home="/console/requests")  # a requester's home
+    assert page.inner_text("h1").startswith("我的请求")
+    assert "我的显示器不亮" in page.inner_text("main") and "请求者不可见" not in page.content()
+    page.click(f"a[href='/console/requests/{own}'] >> nth=0")
+    page.wait_for_url(f"**/console/requests/{own}")
+    assert "问题受理" in page.inner_text(".timeline")
+    for path in ("/console/queue", f"/console/incidents/{own}", f"/console/incidents/{others}",
+                 f"/console/requests/{others}", f"/console/requests/{others}?format=json", "/console/assets",
                  "/console/assets/core-sw1", "/console/queue?format=json"):  # fmt: skip
         response = page.goto(agent.url + path)
         assert response.status == 403, path
-        assert "请求者不可见" not in page.content() and "core-sw1" not in page.content()
+        assert "请求者不可见" not in page.content() and "core-sw1" not in page.content(), path
     assert "无权访问" in page.inner_text("h1")
+    page.goto(f"{agent.url}/console?format=json")  # the overview sends a requester to their own requests
+    assert page.url == f"{agent.url}/console/requests"
+    forged = page.request.post(f"{agent.url}/console/incidents/{own}/resolve", form={"csrf_token": "x"})
+    assert forged.status == 403
+    assert api(agent, "GET", f"/api/v1/incidents/{own}")[1]["status"] == "open"
 
 
 def test_anonymous_callers_are_sent_to_login_and_back(page_of: Any, agent: Agent) -> None:
