@@ -243,3 +243,37 @@ def test_pages_in_chinese_and_english_with_times_in_the_users_zone(page_of: Any,
     phone.screenshot(path=str(tmp_path / "queue-phone.png"), full_page=True)
     status, body = api(agent, "GET", "/console/queue?format=json")
     assert status == 200 and any(r["id"] == incident for r in body["incidents"])
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
+    """An agent whose reads need a sign-in too (``web.read_auth``)."""
+    home = tmp_path_factory.mktemp("console-locked")
+    (home / "opsagent.yaml").write_text("web: {read_auth: true}\n")
+    handle = start_agent(home)
+    yield handle
+    handle.stop()
+    assert "Traceback" not in handle.log.read_text(errors="replace")
+
+
+def plain_get(agent: Agent, path: str) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=60)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_under_read_auth_the_login_page_and_its_stylesheet_stay_open(locked: Agent) -> None:
+    status, headers, _ = plain_get(locked, "/console/queue?status=all")
+    assert status == 303 and headers["location"].startswith("/console/login?next=/console/queue")
+    status, headers, body = plain_get(locked, "/console/login")
+    assert status == 200 and b'name="password"' in body
+    assert "default-src 'none'" in headers["content-security-policy"]
+    status, headers, _ = plain_get(locked, "/console/static/console.css")
+    assert status == 200 and headers["content-type"].startswith("text/css")
+    assert plain_get(locked, "/console/static/../words.py")[0] in (403, 404)
+    assert plain_get(locked, "/console/static/%2e%2e/words.py")[0] in (403, 404)
+    assert plain_get(locked, "/api/v1/incidents")[0] == 401  # the JSON API still answers 401
