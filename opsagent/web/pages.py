@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +60,20 @@ def _assets_down(request: web.Request) -> list[dict[str, str]]:
     return sorted(down, key=lambda d: (d.get("asset", ""), d.get("collector", "")))
 
 
+def _live_clocks(request: web.Request) -> Callable[[int], dict[str, Any]] | None:
+    console = request.app[CONSOLE_KEY]
+    policy = console.policy
+    if policy is None:
+        return None
+    from opsagent.sla import service
+
+    def clocks(incident_id: int) -> dict[str, Any]:
+        found = service.get(console.app.store, policy, incident_id)
+        return {name: c.as_dict() for name, c in (found or {}).get("clocks", {}).items()}
+
+    return clocks
+
+
 async def overview(request: web.Request) -> web.Response:
     who = await viewer(request)
     if not who.can("incident.read") and who.can("request.own"):
@@ -67,7 +82,7 @@ async def overview(request: web.Request) -> web.Response:
     store = request.app[CONSOLE_KEY].app.store
     data = {
         "by_priority": await asyncio.to_thread(queries.open_by_priority, store),
-        "sla_risk": await asyncio.to_thread(queries.sla_risk, store, now()),
+        "sla_risk": await asyncio.to_thread(queries.sla_risk, store, now(), _live_clocks(request)),
         "assets_down": _assets_down(request),
         "approvals": await asyncio.to_thread(queries.approvals_waiting, store),
     }

@@ -3,6 +3,7 @@ filters, open incidents by priority, clocks near breach, runbook approvals waiti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -109,13 +110,16 @@ def _risky(clocks: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
     return out
 
 
-def sla_risk(store: Store, at: datetime, limit: int = 500) -> list[dict[str, Any]]:
+def sla_risk(
+    store: Store, at: datetime, live: Callable[[int], dict[str, Any]] | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
     """Running clocks of active incidents due within :data:`RISK_WINDOW` or already breached, soonest
-    first (from the service projection the SLA tick keeps current)."""
+    first: from the service projection the SLA tick keeps current, or computed by ``live`` for an
+    incident opened since the last tick (no projected clocks yet)."""
     t, s = schema.incidents.c, schema.incident_service.c
     query = (
         select(t.id, t.title, t.priority, s.sla)
-        .select_from(schema.incidents.join(schema.incident_service, s.incident_id == t.id))
+        .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
         .where(t.status.in_(ACTIVE))
         .order_by(t.id.desc())
         .limit(limit)
@@ -123,7 +127,8 @@ def sla_risk(store: Store, at: datetime, limit: int = 500) -> list[dict[str, Any
     found: list[dict[str, Any]] = []
     with store.engine.connect() as conn:
         for row in conn.execute(query):
-            for risk in _risky(row.sla, at):
+            clocks = row.sla or (live(row.id) if live is not None else {})
+            for risk in _risky(clocks, at):
                 found.append({"id": row.id, "title": row.title, "priority": row.priority, **risk})
     return sorted(found, key=lambda r: r["due"])
 

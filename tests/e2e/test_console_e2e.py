@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.agent import Agent, agent_env, start_agent
+from tests.e2e.agent import Agent, agent_env, start_agent, wait_until
+from tests.peers.ports import free_port
 
 pytestmark = pytest.mark.peer
 
@@ -28,7 +29,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 TOKEN = "console-e2e-s3cret"
 USERS = {"lisi": ("engineer", "Ls-pass-0001", "en"), "wangwu": ("requester", "Ww-pass-0002", "zh")}
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">'
-INVENTORY = "assets:\n  - {name: core-sw1, kind: network, address: 10.0.0.1}\n  - {name: erp-db, kind: database}\n"
+INVENTORY = """\
+assets:
+  - {name: core-sw1, kind: network, address: 10.0.0.1}
+  - {name: erp-db, kind: database}
+  - {name: dead-db, kind: database, address: 127.0.0.1, port: %d,
+     collectors: [{name: postgres, interval: 5s, options: {connect_timeout: 2s}}]}
+"""
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +49,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     home = tmp_path_factory.mktemp("console")
-    (home / "inventory.yaml").write_text(INVENTORY)
+    (home / "inventory.yaml").write_text(INVENTORY % free_port())  # nothing listens there: the asset is down
     (home / "desk.token").write_text(TOKEN)
     (home / "opsagent.yaml").write_text(
         "seed_inventory: [inventory.yaml]\n"
@@ -75,8 +82,9 @@ def api(agent: Agent, method: str, path: str, body: Any = None) -> tuple[int, An
     return resp.status, json.loads(data) if data else None
 
 
-def open_ticket(agent: Agent, title: str, description: str = "", requester: dict[str, str] | None = None) -> int:
-    status, body = api(agent, "POST", "/api/v1/tickets", {
+def open_ticket(agent: Agent, title: str, description: str = "", requester: dict[str, str] | None = None,
+                **more: str) -> int:  # fmt: skip
+    status, body = api(agent, "POST", "/api/v1/tickets", more | {
         "title": title, "channel": "phone", "category": "network", "assets": "core-sw1", "description": description,
         "requester": requester or {"name": "赵六", "phone": "13812345678", "email": "zhaoliu@example.com"},
     })  # fmt: skip
@@ -108,10 +116,16 @@ def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
 def test_an_engineer_acks_and_resolves_an_incident_through_the_forms(
     page_of: Any, agent: Agent, tmp_path: Path
 ) -> None:
-    incident = open_ticket(agent, "核心交换机端口不通", "端口灯灭，用户 13812345678 来电")
+    incident = open_ticket(
+        agent, "核心交换机端口不通", "端口灯灭，用户 13812345678 来电", impact="high", urgency="high"
+    )
+    wait_until(lambda: api(agent, "GET", "/console?format=json")[1]["assets_down"], 60, "dead-db down", agent.log)
     page = page_of("lisi")
     page.screenshot(path=str(tmp_path / "overview-en.png"), full_page=True)
     assert page.locator("h1").first.inner_text().startswith("Overview")
+    assert "dead-db" in page.inner_text("main")  # assets down: opsagent_up 0
+    risk = page.locator("section:has(h2:text-is('SLA at risk'))")
+    assert f"#{incident}" in risk.inner_text()  # a P1's response clock is due within the hour
     page.click("nav >> text=Queue")
     page.wait_for_url("**/console/queue")
     row = page.locator(f"a[href='/console/incidents/{incident}']").first
