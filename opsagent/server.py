@@ -30,6 +30,7 @@ from opsagent.reload import ReloadResult
 from opsagent.sla import api as sla_api
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store import inventory_repo as repo
+from opsagent.web import add_routes as _console_routes
 
 APP_KEY = web.AppKey("opsagent", App)
 EXPO_KEY = web.AppKey("exposition", Exposition)
@@ -203,4 +204,5 @@ def make_web_app(
         desk_api.add_routes(web_app, app, policy)
         work_api.add_routes(web_app, app, policy)  # problems, on-site visits
     kb_api.add_routes(web_app, app)
+    _console_routes(web_app, app, policy)  # the web console: /console pages (opsagent.web)
     return web_app

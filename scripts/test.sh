@@ -34,6 +34,7 @@ APT_PACKAGES=(
     python3-gdbm    # snmpsim's index (dbm.gnu) in .venv-snmpsim (scripts/snmpsim-venv.sh)
     prometheus-snmp-exporter  # bench/bench_snmp.py peer
     dovecot-imapd  # tests/peers/dovecot.py (the desk's email channel: IMAP and IMAPS)
+    chromium  # tests/e2e/test_console*.py: the web console in a real browser (Playwright, executable_path)
     slapd ldap-utils  # tests/peers/ldap.py (directory logins, group → role), tests/desk/test_desk_ldap.py (requester import)
 )
 

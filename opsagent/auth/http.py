@@ -32,7 +32,8 @@ from opsagent.httpd.appkeys import CONFIG_KEY
 from opsagent.store.engine import Store
 from opsagent.store.origin import AUDIT_ORIGIN
 
-OPEN_PATHS = frozenset({"/healthz", "/login"})  # liveness probes and the login form stay open
+OPEN_PATHS = frozenset({"/healthz", "/login", "/console/login"})  # liveness probes and the login form stay open
+OPEN_PREFIXES = ("/console/static/",)  # the console's stylesheet (the login page needs it)
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STORE_KEY = web.AppKey("auth_store", Store)
@@ -211,6 +212,10 @@ def _origin(request: web.Request, identity: Identity) -> str:
     return f"http {request.remote or '-'}" + (f" ({how})" if how else "")
 
 
+def _open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     found = await identify(request)
@@ -222,7 +227,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         request[USERS_KEY] = await asyncio.to_thread(user_count, store) > 0
     if unsafe and found.session is not None and request.path != "/login":
         await check_csrf(request, found.session)
-    if not unsafe and request.method != "OPTIONS" and request.path not in OPEN_PATHS:
+    if not unsafe and request.method != "OPTIONS" and not _open(request.path):
         require_read(request)
     token = AUDIT_ORIGIN.set(_origin(request, found.identity))
     try:

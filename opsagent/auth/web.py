@@ -14,6 +14,7 @@ import asyncio
 import json
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -112,6 +113,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         throttle.failed(body.username, address)
         detail = {"reason": result.reason, "method": result.method}
         await asyncio.to_thread(_audit, store, "anonymous", "login.failed", body.username, detail)
+        if request.content_type in FORMS:  # the console's form: back to it, saying so
+            raise web.HTTPSeeOther("/console/login?" + urlencode({"failed": 1, "next": _local_path(body.next)}))
         raise _error(web.HTTPUnauthorized, FAILED)
     throttle.succeeded(body.username)
     user = result.user
@@ -139,7 +142,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await asyncio.to_thread(sessions.close_session, store, cookie)
     name = found.identity.name
     await asyncio.to_thread(_audit, store, name, "logout", name, {})
-    response = web.json_response({"signed_out": name})
+    response: web.StreamResponse = web.json_response({"signed_out": name})
+    if request.content_type in FORMS:
+        response = web.HTTPSeeOther("/console/login")
     response.del_cookie(sessions.cookie_name(_config(request).web.tls), path="/")
     return response
 

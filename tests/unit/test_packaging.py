@@ -36,6 +36,9 @@ def test_wheel_contains_content_and_migrations(wheel: Path) -> None:
         "opsagent/_content/dashboards/node.json",
         "opsagent/store/migrations/versions/0001_inventory.py",
         "opsagent/store/migrations/env.py",
+        "opsagent/web/templates/base.html",
+        "opsagent/web/templates/ticket.html",
+        "opsagent/web/static/console.css",
     ):
         assert path in names, path
     assert not any(n.startswith(("tests/", "bench/")) for n in names)

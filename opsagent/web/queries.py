@@ -1,0 +1,188 @@
+"""What the console's pages read from the store (SQLAlchemy Core, bounded): the queue with its
+filters, open incidents by priority, clocks near breach, runbook approvals waiting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+
+from opsagent.incidents.model import ACTIVE
+from opsagent.store import schema
+from opsagent.store.engine import Store, as_utc
+
+QUEUE_LIMIT = 200
+RISK_WINDOW = timedelta(hours=1)  # a running clock due within this is "at risk"
+STATUSES = ("active", "open", "acknowledged", "resolved", "closed", "all")
+FILTERS = ("priority", "source", "type", "assignee", "asset")
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    status: str = "active"
+    priority: str = ""
+    source: str = ""
+    type: str = ""
+    assignee: str = ""
+    asset: str = ""
+    q: str = ""
+
+    @classmethod
+    def of(cls, query: Any) -> QueueFilter:
+        status = query.get("status", "active")
+        values = {k: str(query.get(k, "")).strip()[:255] for k in (*FILTERS, "q")}
+        return cls(status=status if status in STATUSES else "active", **values)
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in ("status", *FILTERS, "q")}
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _conditions(f: QueueFilter) -> list[Any]:
+    t = schema.incidents.c
+    found: list[Any] = []
+    if f.status == "active":
+        found.append(t.status.in_(ACTIVE))
+    elif f.status != "all":
+        found.append(t.status == f.status)
+    found += [getattr(t, k) == getattr(f, k) for k in FILTERS if getattr(f, k)]
+    if f.q:
+        pattern = _like(f.q)
+        found.append(or_(t.title.like(pattern, escape="\\"), t.description.like(pattern, escape="\\")))
+    return found
+
+
+def _times(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    for key in ("opened_at", "acknowledged_at", "resolved_at", "updated_at"):
+        if data.get(key) is not None:
+            data[key] = as_utc(data[key])
+    return data
+
+
+def queue(store: Store, f: QueueFilter, limit: int = QUEUE_LIMIT) -> list[dict[str, Any]]:
+    t = schema.incidents.c
+    cols = (t.id, t.title, t.status, t.priority, t.source, t.type, t.assignee, t.asset, t.opened_at, t.updated_at)
+    query = select(*cols).order_by(t.id.desc()).limit(limit)
+    conditions = _conditions(f)
+    if conditions:
+        query = query.where(and_(*conditions))
+    with store.engine.connect() as conn:
+        return [_times(r) for r in conn.execute(query)]
+
+
+def choices(store: Store) -> dict[str, list[str]]:
+    """The values the queue's selects offer (those present among incidents)."""
+    t = schema.incidents.c
+    out: dict[str, list[str]] = {}
+    with store.engine.connect() as conn:
+        for name in FILTERS:
+            col = getattr(t, name)
+            rows = conn.execute(select(col).where(col.is_not(None)).distinct().order_by(col).limit(200))
+            out[name] = [str(v) for v in rows.scalars() if v != ""]
+    return out
+
+
+def open_by_priority(store: Store) -> list[tuple[str, int]]:
+    t = schema.incidents.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.priority, func.count()).where(t.status.in_(ACTIVE)).group_by(t.priority).order_by(t.priority)
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+
+def _risky(clocks: dict[str, Any], at: datetime) -> list[dict[str, Any]]:
+    out = []
+    for name, clock in (clocks or {}).items():
+        if not isinstance(clock, dict) or clock.get("state") != "running" or not clock.get("due"):
+            continue
+        due = datetime.fromisoformat(clock["due"])
+        if clock.get("breached") or due - at <= RISK_WINDOW:
+            out.append({"clock": name, "due": due, "breached": bool(clock.get("breached")) or due <= at})
+    return out
+
+
+def sla_risk(
+    store: Store, at: datetime, live: Callable[[int], dict[str, Any]] | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Running clocks of active incidents due within :data:`RISK_WINDOW` or already breached, soonest
+    first: from the service projection the SLA tick keeps current, or computed by ``live`` for an
+    incident opened since the last tick (no projected clocks yet)."""
+    t, s = schema.incidents.c, schema.incident_service.c
+    query = (
+        select(t.id, t.title, t.priority, s.sla)
+        .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
+        .where(t.status.in_(ACTIVE))
+        .order_by(t.id.desc())
+        .limit(limit)
+    )
+    found: list[dict[str, Any]] = []
+    with store.engine.connect() as conn:
+        for row in conn.execute(query):
+            clocks = row.sla or (live(row.id) if live is not None else {})
+            for risk in _risky(clocks, at):
+                found.append({"id": row.id, "title": row.title, "priority": row.priority, **risk})
+    return sorted(found, key=lambda r: r["due"])
+
+
+def approvals_waiting(store: Store, limit: int = 50) -> list[dict[str, Any]]:
+    a, r = schema.runbook_approvals.c, schema.runbook_runs.c
+    query = (
+        select(a.id, a.run_id, a.asset, a.step, a.requested_at, r.runbook)
+        .select_from(schema.runbook_approvals.join(schema.runbook_runs, r.id == a.run_id))
+        .where(a.status == "pending")
+        .order_by(a.id)
+        .limit(limit)
+    )
+    with store.engine.connect() as conn:
+        return [dict(row._mapping) | {"requested_at": as_utc(row.requested_at)} for row in conn.execute(query)]
+
+
+def _own(email: str) -> Any:
+    """Incidents raised at the desk by the requester whose email is ``email`` (a user's own requests)."""
+    t, d, r = schema.incidents.c, schema.ticket_details.c, schema.requesters.c
+    return (
+        select(t.id, t.title, t.status, t.type, t.priority, t.description, t.opened_at, t.updated_at)
+        .select_from(
+            schema.incidents.join(schema.ticket_details, d.incident_id == t.id).join(
+                schema.requesters, r.id == d.requester_id
+            )
+        )
+        .where(func.lower(r.email) == email.strip().lower())
+    )
+
+
+def own_requests(store: Store, email: str, limit: int = QUEUE_LIMIT) -> list[dict[str, Any]]:
+    if not email.strip():
+        return []
+    with store.engine.connect() as conn:
+        rows = conn.execute(_own(email).order_by(schema.incidents.c.id.desc()).limit(limit))
+        return [_times(r) for r in rows]
+
+
+def own_request(store: Store, email: str, incident_id: int) -> dict[str, Any] | None:
+    """One of the requester's own requests with its public timeline (no internal notes); None when it
+    is not theirs (or does not exist: the two are not told apart)."""
+    if not email.strip():
+        return None
+    e = schema.incident_events.c
+    with store.engine.connect() as conn:
+        row = conn.execute(_own(email).where(schema.incidents.c.id == incident_id)).first()
+        if row is None:
+            return None
+        events = conn.execute(
+            select(e.at, e.kind).where(e.incident_id == incident_id, e.kind.in_(PUBLIC_EVENTS)).order_by(e.id)
+        )
+        return _times(row) | {"events": [{"at": as_utc(v.at), "kind": v.kind} for v in events]}
+
+
+PUBLIC_EVENTS = ("opened", "acknowledged", "assigned", "pending", "resumed", "resolved", "reopened", "closed",
+                 "followed_up")  # fmt: skip

@@ -1,0 +1,47 @@
+"""Jinja2 for the console: autoescaped templates from the package, overridable per site by a template
+of the same name under ``web/templates/`` of a content root (the last root wins, as for content); the
+security headers every page carries (a strict Content-Security-Policy: no inline script or style)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from opsagent.desk.privacy import mask_text
+
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+def environment(roots: Iterable[Path]) -> jinja2.Environment:
+    site = [str(root / "web" / "templates") for root in reversed(list(roots)) if (root / "web" / "templates").is_dir()]
+    loader = jinja2.FileSystemLoader([*site, str(PACKAGE_TEMPLATES)])
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    env.filters["masked"] = lambda text: mask_text(str(text)) if text else ""  # phones and emails in free text
+    return env
+
+
+def page(env: jinja2.Environment, name: str, context: dict[str, Any], status: int = 200) -> web.Response:
+    body = env.get_template(name).render(**context)
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8", headers=HEADERS)
+
+
+def error_page(
+    cls: type[web.HTTPException], env: jinja2.Environment, name: str, context: dict[str, Any]
+) -> web.HTTPException:
+    body = env.get_template(name).render(**context)
+    return cls(text=body, content_type="text/html", headers=HEADERS)
