@@ -9,24 +9,25 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from opsagent.collectors import Collector, CollectResult, available_collectors
-from opsagent.collectors.profiles import Profile, load_profiles
 from opsagent.config import AgentConfig
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.inventory.facts import flatten
-from opsagent.inventory.importers import load_inventory_file
 from opsagent.inventory.model import Asset, CollectorSpec, Inventory
 from opsagent.inventory.resolve import GroupIndex
 from opsagent.inventory.selectors import select
 from opsagent.loader import parse_yaml_file, validation_issues
-from opsagent.metrics import MetricsRegistry
-from opsagent.poller import Poller
 from opsagent.store import Store
 from opsagent.store import inventory_repo as repo
+
+if TYPE_CHECKING:  # loaded where used: `inventory list` needs no metrics, poller or profiles
+    from opsagent.collectors.profiles import Profile
+    from opsagent.metrics import MetricsRegistry
+    from opsagent.poller import Poller
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,16 @@ def _settings_issues(config: AgentConfig, name: str, error: str | ValueError) ->
 class App:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self.metrics = MetricsRegistry()
         if config.collector_settings:
             self.collectors  # noqa: B018 -- invalid collector settings fail at start, not at first poll
         # SQLite has one writer: all store writes from the poll loop go through one thread, in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsagent-store")
+
+    @cached_property
+    def metrics(self) -> MetricsRegistry:
+        from opsagent.metrics import MetricsRegistry
+
+        return MetricsRegistry()
 
     @cached_property
     def collectors(self) -> dict[str, Collector]:
@@ -88,6 +94,8 @@ class App:
         return {name: c.options_model for name, c in self.collectors.items()}
 
     def load_profiles(self) -> dict[tuple[str, str], Profile]:
+        from opsagent.collectors.profiles import load_profiles
+
         return load_profiles(self.config.roots, self.options_models)
 
     def seed_if_empty(self) -> list[Path]:
@@ -95,6 +103,8 @@ class App:
         if repo.asset_count(self.store) > 0:
             return []
         for path in self.config.seed_files:
+            from opsagent.inventory.importers import load_inventory_file
+
             seed = load_inventory_file(path)  # seeded assets belong to no import: the first to name one owns it
             seed.assets = {n: a.model_copy(update={"source": None}) for n, a in seed.assets.items()}
             repo.save_inventory(self.store, seed, actor="opsagent (seed)")
@@ -116,6 +126,8 @@ class App:
     def poller(
         self, profiles: dict[tuple[str, str], Profile] | None = None, *, record: bool = True, serving: bool = False
     ) -> Poller:
+        from opsagent.poller import Poller
+
         """``serving``: the agent's scheduled polls, where targets not known healthy get their own budget."""
         return Poller(
             self.collectors,

@@ -38,7 +38,9 @@ assets:
 """
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync Playwright keeps an event loop running while it is open, and every
+# later test of the run using asyncio.run (or pytest-asyncio) then failed.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with playwright_api.sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
