@@ -3,6 +3,7 @@ passed", never "错误 0"), its status words are Chinese, and the agent's langua
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_zh_report_of_an_unreachable_only_run(
     assert "h-down: 无法连接" in text
     assert "❗ 1" in text  # the unreachable target counts as an error
     assert "UTC+08:00" in text  # times in the agent's zone, labelled
-    run_id = int(result.output.split("执行 #")[1].split()[0].rstrip("：:"))  # the CLI speaks the agent's language
+    run_id = int(re.search(r"执行 #(\d+)", result.output).group(1))  # type: ignore[union-attr]  # the CLI speaks zh
     assert home.cli("runbook", "show", str(run_id), "--report", str(html)).exit_code == 0
     page = html.read_text()
     assert "错误 1" in page and "错误 0" not in page and "未完成任何巡检" in page
