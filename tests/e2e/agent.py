@@ -8,7 +8,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -107,3 +108,30 @@ def start_agent(home: Path) -> Agent:
     agent = Agent(proc, port, home, log)
     wait_until(lambda: agent.get("/healthz")[0] == 200, 30, "/healthz", log, proc)
     return agent
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            return bool(resp.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+@contextmanager
+def serving(home: Path, env: Mapping[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """A real ``opsagent serve`` (OPSAGENT_HOME=home, plus ``env``) on a free port, healthy for the
+    block (proc, port, log); SIGTERM after it, as an operator stops it."""
+    port, log = free_port(), home / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
+            env=agent_env(home) | dict(env or {}),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: _healthy(port), 60, "/healthz", log, proc)
+        yield proc, port, log
+    finally:
+        terminate(proc)

@@ -4,17 +4,13 @@ of that alert gets the article suggested; search, reads, votes, links and bad in
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.agent import wait_until
+from tests.e2e.agent import serving
 from tests.e2e.test_sla_api import Api
-from tests.peers.ports import free_port
 
 TOKEN, ALICE = "kb-s3cret-token", "kb-alice-s3cret"
 
@@ -27,27 +23,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     (home / "opsagent.yaml").write_text(
         f"seed_inventory: [inventory.yaml]\nlanguage: zh\napi_tokens: {{alice: 'file:{home / 'alice.token'}'}}\n"
     )
-    port = free_port()
-    env = os.environ | {"OPSAGENT_HOME": str(home), "OPSAGENT_API_TOKEN": TOKEN}
-    env.pop("OPSAGENT_STORE", None)
-    env.pop("OPSAGENT_CONFIG", None)
-    log = home / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    client = Api(port)
-    try:
-        wait_until(lambda: client.call("GET", "/healthz")[0] == 200, 60, "/healthz", log, proc)
-        yield client
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    with serving(home, {"OPSAGENT_API_TOKEN": TOKEN}) as (_proc, port, log):
+        yield Api(port)
     text = log.read_text(errors="replace")
     assert "Traceback" not in text and TOKEN not in text and ALICE not in text
 

@@ -5,9 +5,6 @@ reads are open, writes need a bearer token (the shared one of ``api_token_ref`` 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.agent import terminate, wait_until
-from tests.peers.ports import free_port
+from tests.e2e.agent import serving
 
 TOKEN = "s3cret-api-token-for-tests"
 ALICE, BOB = "alice-s3cret-token", "bob-s3cret-token"
@@ -49,22 +45,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         "seed_inventory: [inventory.yaml]\n"
         f"api_tokens: {{alice: 'file:{home / 'alice.token'}', bob: 'file:{home / 'bob.token'}'}}\n"
     )
-    port = free_port()
-    env = os.environ | {"OPSAGENT_HOME": str(home), "OPSAGENT_API_TOKEN": TOKEN}
-    env.pop("OPSAGENT_STORE", None)
-    env.pop("OPSAGENT_CONFIG", None)
-    log = home / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    client = Api(port)
-    try:
-        wait_until(lambda: client.call("GET", "/healthz")[0] == 200, 60, "/healthz", log, proc)
-        yield client
-    finally:
-        terminate(proc)
+    with serving(home, {"OPSAGENT_API_TOKEN": TOKEN}) as (_proc, port, log):
+        yield Api(port)
     assert all(t not in log.read_text(errors="replace") for t in (TOKEN, ALICE, BOB))
 
 

@@ -19,8 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from tests.e2e.agent import agent_env, wait_until
-from tests.peers.ports import free_port
+from tests.e2e.agent import agent_env, serving
 
 TOKEN = "users-e2e-shared-s3cret"
 PASSWORDS = {"zhangsan": "Zs-pass-0001", "requester1": "Rq-pass-0002", "manager1": "Mg-pass-0003",
@@ -122,24 +121,9 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
                           else name, "--password-ref", "env:NEW_PW", env={"NEW_PW": password})  # fmt: skip
         assert done.returncode == 0, done.stderr
     assert handle.cli("user", "disable", "gone").returncode == 0
-    port, log = free_port(), home / "serve.log"
-    env = agent_env(home) | {"OPSAGENT_API_TOKEN": TOKEN}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    handle.port, handle.proc = port, proc
-    try:
-        wait_until(lambda: handle.call("GET", "/healthz").status == 200, 60, "/healthz", log, proc)
+    with serving(home, {"OPSAGENT_API_TOKEN": TOKEN}) as (proc, port, log):
+        handle.port, handle.proc = port, proc
         yield handle
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
     text = log.read_text(errors="replace")
     assert all(secret not in text for secret in (TOKEN, *PASSWORDS.values())), "a secret reached the log"
 

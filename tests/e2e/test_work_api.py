@@ -6,9 +6,7 @@ linked over the API; bad input is a 400, steps out of order a 409, writes withou
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +16,9 @@ import pytest
 from opsagent.store import Store, sqlite_url
 from opsagent.store.inventory_repo import record_facts
 from tests.desk.helpers import content_root
-from tests.e2e.agent import opsagent, wait_until
+from tests.e2e.agent import opsagent, serving
 from tests.e2e.test_sla_api import Api
 from tests.knowledge.test_visits import CONTRACTS
-from tests.peers.ports import free_port
 
 TOKEN, ALICE = "work-s3cret-token", "work-alice-s3cret"
 
@@ -45,27 +42,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Path
     store.close()
     opsagent("desk", "org", "add", "ACME 有限公司", "--external", home=home, check=True)
     opsagent("desk", "org", "address", "ACME 有限公司", "上海市浦东新区张江路 88 号", home=home, check=True)
-    port = free_port()
-    env = os.environ | {"OPSAGENT_HOME": str(home), "OPSAGENT_API_TOKEN": TOKEN}
-    env.pop("OPSAGENT_STORE", None)
-    env.pop("OPSAGENT_CONFIG", None)
-    log = home / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "opsagent", "serve", "--listen", f"127.0.0.1:{port}"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    client = Api(port)
-    try:
-        wait_until(lambda: client.call("GET", "/healthz")[0] == 200, 60, "/healthz", log, proc)
-        yield client, home
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    with serving(home, {"OPSAGENT_API_TOKEN": TOKEN}) as (_proc, port, log):
+        yield Api(port), home
     text = log.read_text(errors="replace")
     assert "Traceback" not in text and TOKEN not in text and ALICE not in text
 
