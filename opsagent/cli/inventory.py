@@ -22,9 +22,7 @@ from opsagent.cli.common import (
 )
 from opsagent.config import AgentConfig
 from opsagent.i18n.catalog import tr
-from opsagent.inventory.export import to_ansible_yaml, to_native_yaml
 from opsagent.inventory.facts import unflatten
-from opsagent.inventory.importers import load_inventory_file
 from opsagent.inventory.merge import ImportPlan
 from opsagent.inventory.model import Inventory
 from opsagent.inventory.resolve import GroupIndex
@@ -117,6 +115,7 @@ def import_(config: AgentConfig, path: Path, fmt: str, prune: bool, dry_run: boo
     PATH is the import's source: its assets and groups belong to it, and its `all` vars apply to its
     own assets only. Changing what another source owns is refused without --force."""
     from opsagent.collectors import options_models
+    from opsagent.inventory.importers import load_inventory_file  # the importers load with `import` only
 
     inv = load_inventory_file(path, None if fmt == "auto" else fmt, options_models())
     store = _app(config).store  # seeds the local host first, as every other command does
@@ -160,6 +159,8 @@ def export(config: AgentConfig, selector: str, fmt: str) -> None:
     inv = _app(config).inventory()
     chosen = {a.name: a for a in select(inv, selector)}
     subset = Inventory(groups=inv.groups, assets=chosen)
+    from opsagent.inventory.export import to_ansible_yaml, to_native_yaml
+
     sys.stdout.write(to_ansible_yaml(subset) if fmt == "ansible" else to_native_yaml(subset))
 
 
