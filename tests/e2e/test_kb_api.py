@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.e2e.agent import serving
-from tests.e2e.test_sla_api import Api
+from tests.e2e.test_sla_api import Api, printer_incident
 
 TOKEN, ALICE = "kb-s3cret-token", "kb-alice-s3cret"
 
@@ -30,14 +30,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 
 def _open(api: Api, fingerprint: str, summary: str) -> int:
-    labels = {"alertname": "PrintQueueStuck", "asset": "fin-printer", "severity": "warning", "fp": fingerprint}
-    payload = {"version": "4", "status": "firing", "receiver": "opsagent", "alerts": [
-        {"status": "firing", "labels": labels, "annotations": {"summary": summary},
-         "startsAt": "2026-01-01T00:00:00Z", "fingerprint": fingerprint}]}  # fmt: skip
-    status, body = api.call("POST", "/api/v1/alertmanager", payload, token=TOKEN)
-    assert status == 200, body
-    rows = api.call("GET", "/api/v1/incidents")[1]
-    return int(next(r["id"] for r in rows if r["labels"].get("fp") == fingerprint))
+    return printer_incident(api, TOKEN, fingerprint, summary)
 
 
 def test_ticket_to_article_to_suggestion_over_the_api(api: Api) -> None:

@@ -35,6 +35,18 @@ class Api:
             return exc.code, json.loads(exc.read() or b"null")
 
 
+def printer_incident(api: Api, token: str, fingerprint: str, summary: str) -> int:
+    """A PrintQueueStuck alert on fin-printer through the Alertmanager webhook; the incident's id."""
+    labels = {"alertname": "PrintQueueStuck", "asset": "fin-printer", "severity": "warning", "fp": fingerprint}
+    payload = {"version": "4", "status": "firing", "receiver": "opsagent", "alerts": [
+        {"status": "firing", "labels": labels, "annotations": {"summary": summary},
+         "startsAt": "2026-01-01T00:00:00Z", "fingerprint": fingerprint}]}  # fmt: skip
+    status, body = api.call("POST", "/api/v1/alertmanager", payload, token=token)
+    assert status == 200, body
+    rows = api.call("GET", "/api/v1/incidents")[1]
+    return int(next(r["id"] for r in rows if r["labels"].get("fp") == fingerprint))
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     home = tmp_path_factory.mktemp("sla-api")

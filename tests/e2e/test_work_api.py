@@ -17,7 +17,7 @@ from opsagent.store import Store, sqlite_url
 from opsagent.store.inventory_repo import record_facts
 from tests.desk.helpers import content_root
 from tests.e2e.agent import opsagent, serving
-from tests.e2e.test_sla_api import Api
+from tests.e2e.test_sla_api import Api, printer_incident
 from tests.knowledge.test_visits import CONTRACTS
 
 TOKEN, ALICE = "work-s3cret-token", "work-alice-s3cret"
@@ -49,14 +49,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Path
 
 
 def _open(api: Api, fingerprint: str, summary: str) -> int:
-    labels = {"alertname": "PrintQueueStuck", "asset": "fin-printer", "severity": "warning", "fp": fingerprint}
-    payload = {"version": "4", "status": "firing", "receiver": "opsagent", "alerts": [
-        {"status": "firing", "labels": labels, "annotations": {"summary": summary},
-         "startsAt": "2026-01-01T00:00:00Z", "fingerprint": fingerprint}]}  # fmt: skip
-    status, body = api.call("POST", "/api/v1/alertmanager", payload, token=TOKEN)
-    assert status == 200, body
-    rows = api.call("GET", "/api/v1/incidents")[1]
-    return int(next(r["id"] for r in rows if r["labels"].get("fp") == fingerprint))
+    return printer_incident(api, TOKEN, fingerprint, summary)
 
 
 def _raw(api: Api, path: str) -> tuple[int, bytes, str]:
