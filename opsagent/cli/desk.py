@@ -260,12 +260,19 @@ def requester_import(config: AgentConfig, path: Path, dry_run: bool) -> None:
         result = import_file(app.store, path, actor(), dry_run)
     finally:
         app.close()
-    text = (
-        "would import {rows} row(s): {added} added, {updated} updated"
-        if dry_run
-        else ("imported {rows} row(s): {added} added, {updated} updated")
-    )
-    click.echo(tr(text, rows=result.rows, added=result.added, updated=result.updated))
+    _said_imported(result, dry_run, "row(s)")
+
+
+_IMPORTED = {  # (dry run, unit) → the summary line (catalog keys)
+    (True, "row(s)"): "would import {rows} row(s): {added} added, {updated} updated",
+    (False, "row(s)"): "imported {rows} row(s): {added} added, {updated} updated",
+    (True, "entr(y/ies)"): "would import {rows} entr(y/ies): {added} added, {updated} updated",
+    (False, "entr(y/ies)"): "imported {rows} entr(y/ies): {added} added, {updated} updated",
+}
+
+
+def _said_imported(result: Any, dry_run: bool, unit: str) -> None:
+    click.echo(tr(_IMPORTED[dry_run, unit], rows=result.rows, added=result.added, updated=result.updated))
 
 
 @requester.command("import-ldap")
@@ -296,12 +303,7 @@ def requester_import_ldap(config: AgentConfig, /, dry_run: bool, **opts: Any) ->
         raise click.exceptions.Exit(1) from None
     finally:
         app.close()
-    text = (
-        "would import {rows} entr(y/ies): {added} added, {updated} updated"
-        if dry_run
-        else ("imported {rows} entr(y/ies): {added} added, {updated} updated")
-    )
-    click.echo(tr(text, rows=result.rows, added=result.added, updated=result.updated))
+    _said_imported(result, dry_run, "entr(y/ies)")
 
 
 @requester.command("export")
