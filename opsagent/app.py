@@ -3,7 +3,6 @@ and passed explicitly. The CLI and ``serve`` make one; nothing is created at imp
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -21,13 +20,12 @@ from opsagent.inventory.model import Asset, CollectorSpec, Inventory
 from opsagent.inventory.resolve import GroupIndex
 from opsagent.inventory.selectors import select
 from opsagent.loader import parse_yaml_file, validation_issues
-from opsagent.store import Store
-from opsagent.store import inventory_repo as repo
 
-if TYPE_CHECKING:  # loaded where used: `inventory list` needs no metrics, poller or profiles
+if TYPE_CHECKING:  # loaded where used: `inventory list` needs no metrics, poller, profiles or SQLAlchemy
     from opsagent.collectors.profiles import Profile
     from opsagent.metrics import MetricsRegistry
     from opsagent.poller import Poller
+    from opsagent.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +85,13 @@ class App:
 
     @cached_property
     def store(self) -> Store:
+        from opsagent.store import Store
+
         return Store(self.config.store_url)
+
+    @property
+    def _store_open(self) -> bool:
+        return "store" in self.__dict__
 
     @property
     def options_models(self) -> dict[str, type[BaseModel]]:
@@ -100,8 +104,17 @@ class App:
 
     def seed_if_empty(self) -> list[Path]:
         """First start: import the seed inventory (default: this host) into an empty store."""
-        if repo.asset_count(self.store) > 0:
+        from opsagent.store import quickread
+
+        count = None if self._store_open else quickread.asset_count(self.config.store_url)
+        if count is None:
+            from opsagent.store import inventory_repo as repo
+
+            count = repo.asset_count(self.store)
+        if count > 0:
             return []
+        from opsagent.store import inventory_repo as repo
+
         for path in self.config.seed_files:
             from opsagent.inventory.importers import load_inventory_file
 
@@ -111,6 +124,14 @@ class App:
         return list(self.config.seed_files)
 
     def inventory(self) -> Inventory:
+        if not self._store_open:  # a shell command: SQLite read without SQLAlchemy when the file allows it
+            from opsagent.store import quickread
+
+            found = quickread.load_inventory(self.config.store_url)
+            if found is not None:
+                return found
+        from opsagent.store import inventory_repo as repo
+
         return repo.load_inventory(self.store)
 
     def targets(self, inventory: Inventory, selector: str = "all", collector: str | None = None) -> list[Target]:
@@ -140,6 +161,10 @@ class App:
 
     async def record_result(self, result: CollectResult) -> None:
         if result.ok and result.facts:
+            import asyncio  # not at import time: most CLI commands never run a loop
+
+            from opsagent.store import inventory_repo as repo
+
             loop = asyncio.get_running_loop()
             flat = flatten(result.facts)
             await loop.run_in_executor(

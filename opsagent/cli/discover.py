@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
@@ -15,7 +14,6 @@ from opsagent.i18n.catalog import tr
 from opsagent.inventory.facts import flatten
 from opsagent.inventory.model import Inventory
 from opsagent.secrets import is_reference
-from opsagent.store import inventory_repo as repo
 
 
 def _refs(values: tuple[str, ...], what: str) -> None:
@@ -65,6 +63,8 @@ def discover(config: AgentConfig, /, targets: tuple[str, ...], communities: tupl
     candidates = _candidates(communities, v3)
     if not candidates:
         raise click.UsageError(tr("give --community and/or --v3-user"))
+    import asyncio  # only discovery runs a loop: `inventory list` should not pay for asyncio
+
     found = asyncio.run(
         run(
             addresses,
@@ -92,6 +92,8 @@ def _address_key(address: str) -> tuple[int, ...]:
 
 def _store(config: AgentConfig, found: list[Any], dry_run: bool) -> list[dict[str, Any]]:
     """Add new responders (an address already in the inventory stays as it is) and their facts."""
+    from opsagent.store import inventory_repo as repo  # SQLAlchemy loads with the commands that write
+
     app = App(config)
     try:
         app.seed_if_empty()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,11 +24,12 @@ from opsagent.cli.common import (
 from opsagent.config import AgentConfig
 from opsagent.i18n.catalog import tr
 from opsagent.inventory.facts import unflatten
-from opsagent.inventory.merge import ImportPlan
 from opsagent.inventory.model import Inventory
 from opsagent.inventory.resolve import GroupIndex
 from opsagent.inventory.selectors import select
-from opsagent.store import inventory_repo as repo
+
+if TYPE_CHECKING:
+    from opsagent.inventory.merge import ImportPlan
 
 
 @click.group()
@@ -76,6 +78,8 @@ def list_(config: AgentConfig, selector: str, output: str) -> None:
 @click.pass_obj
 def show(config: AgentConfig, name: str, output: str) -> None:
     """One asset: its definition, inherited vars and current facts."""
+    from opsagent.store import inventory_repo as repo  # SQLAlchemy loads with the commands that write
+
     app = _app(config)
     inv = app.inventory()
     asset = inv.assets.get(name)
@@ -116,6 +120,7 @@ def import_(config: AgentConfig, path: Path, fmt: str, prune: bool, dry_run: boo
     own assets only. Changing what another source owns is refused without --force."""
     from opsagent.collectors import options_models
     from opsagent.inventory.importers import load_inventory_file  # the importers load with `import` only
+    from opsagent.store import inventory_repo as repo  # SQLAlchemy loads with the commands that write
 
     inv = load_inventory_file(path, None if fmt == "auto" else fmt, options_models())
     store = _app(config).store  # seeds the local host first, as every other command does
@@ -172,6 +177,8 @@ def export(config: AgentConfig, selector: str, fmt: str) -> None:
 @click.pass_obj
 def history(config: AgentConfig, name: str, key: str | None, limit: int, output: str) -> None:
     """What changed in an asset's facts, and when (newest first)."""
+    from opsagent.store import inventory_repo as repo  # SQLAlchemy loads with the commands that write
+
     app = _app(config)
     if name not in app.inventory().assets:
         console().print(tr("no asset named {name}", name=repr(name)))

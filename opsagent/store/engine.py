@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +15,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from opsagent.errors import StoreError
 from opsagent.store import schema
 from opsagent.store.origin import AUDIT_ORIGIN
+from opsagent.store.revisions import MIGRATIONS, shipped_head
 from opsagent.store.urls import sqlite_url
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-_REVISION = re.compile(r"""^(down_)?revision(?:: [^=]+)? = ["']?([^"'\s]*)["']?""", re.MULTILINE)
-__all__ = ["AUDIT_ORIGIN", "Store", "as_utc", "now", "sqlite_url"]
+__all__ = ["AUDIT_ORIGIN", "Store", "as_utc", "now", "shipped_head", "sqlite_url"]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -44,19 +41,6 @@ def _alembic_config(connection: Connection | None = None) -> Config:
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
-
-
-@cache
-def shipped_head() -> str | None:
-    """The newest revision of the shipped migrations, read from their files' ``revision`` and
-    ``down_revision`` lines (one linear chain; a fork makes this None, and Alembic then decides)."""
-    revisions: dict[str, str] = {}
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        found = dict((bool(down), value) for down, value in _REVISION.findall(path.read_text(encoding="utf-8")))
-        if False in found:
-            revisions[found[False]] = found.get(True, "")
-    heads = set(revisions) - set(revisions.values())
-    return heads.pop() if len(heads) == 1 else None
 
 
 def now() -> datetime:

@@ -17,14 +17,31 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     false,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
 
-Json = JSON().with_variant(JSONB(), "postgresql")
+
+class Json(TypeDecorator[object]):
+    """JSON, stored as JSONB on PostgreSQL (what the migrations create). A decorator rather than
+    ``JSON().with_variant(JSONB())`` so the PostgreSQL dialect (and asyncio, which it imports) loads only
+    when a PostgreSQL store is opened: every CLI command imports this module."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[object]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
 UtcDateTime = DateTime(timezone=True)
 
 assets = Table(
