@@ -10,6 +10,7 @@ engine carries on where it stopped, without opening duplicates or repeating noti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +35,8 @@ from opsagent.store import schema
 from opsagent.store.engine import Store
 
 log = logging.getLogger(__name__)
+POKE_BATCH_SECONDS = 0.05  # polls landing within this of each other make one tick
+POKE_CPU_SHARE = 0.02  # of one core, at most, for ticks brought forward by poll results
 
 
 @dataclass
@@ -405,19 +408,32 @@ class AlertEngine:
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every evaluation interval, and soon after a poke (a new poll result)."""
         self._poked = asyncio.Event()
-        interval = self.config.evaluation.interval
         while not stop.is_set():
+            interval = self.config.evaluation.interval
             try:
                 await self.tick()
             except Exception:
                 log.exception("alert evaluation tick failed")
+            ended = time.monotonic()
             poked = asyncio.create_task(self._poked.wait())
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait({poked, stopped}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
             for task in (poked, stopped):
                 task.cancel()
+            if self._poked.is_set():
+                await self._pace(stop, ended, interval)
             self._poked.clear()
-            await asyncio.sleep(0.05)  # batch the polls that land together into one tick
+
+    async def _pace(self, stop: asyncio.Event, ended: float, interval: float) -> None:
+        """A poll result brings the next tick forward (threshold → incident well within a second on a small
+        fleet), but poll-driven ticks take at most POKE_CPU_SHARE of a core: each evaluates every rule over
+        every series, so one tick per poll would cost O(targets²) per interval on a big fleet. The wait is
+        at least 50 ms (polls landing together make one tick) and at most the evaluation interval."""
+        spacing = min(interval, max(POKE_BATCH_SECONDS, self.stats.last_tick_seconds / POKE_CPU_SHARE))
+        wait = spacing - (time.monotonic() - ended)
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
 
     def poke(self) -> None:
         if self._poked is not None:

@@ -1,0 +1,244 @@
+"""SSH polling end to end, as users run it: client CPU per poll of a real ``opsagent serve`` polling N hosts
+over SSH at its poll interval (idle time between polls included, one /metrics scrape per interval as a
+Prometheus would make), beside the clients users would otherwise script for the same commands, in the
+same run:
+
+- paramiko, a new connection per poll (connect, host-key check, public-key auth, one exec, close);
+- OpenSSH's ``ssh``, a new process and connection per poll;
+- Ansible's ``raw`` module over all hosts (``ansible all -m raw``), with its defaults (OpenSSH with
+  ControlMaster/ControlPersist): the controller, its forks, ``ssh`` and the ControlMaster processes are
+  all counted (this process is their child subreaper, so even the daemonised masters are reaped here).
+
+Every client runs the same batch script (the ``linux`` SSH profile). ``serve``'s CPU is read from
+/proc/<pid>/stat (all its threads) between two scrapes ``--intervals`` poll intervals apart; its polls are
+counted from each host's ``opsagent_collect_last_success_timestamp_seconds``. The reconnecting clients have
+no idle cost, so their CPU per poll is the same at any interval. Goal (issue 25, item 4): ≤ 1 ms of client
+CPU per poll at a 60 s interval.
+
+    .venv/bin/python bench/bench_ssh_serve.py [--assets 100] [--interval 60] [--intervals 3] [--servers 2]
+
+Needs root (it starts sshd as the tests do) and ansible-core (``pip install -e '.[bench]'``). Prints
+figures with the load average; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import paramiko
+
+from bench.bench_ssh import sshd_cpu
+from opsagent.collectors import options_models
+from opsagent.collectors.profiles import load_profiles
+from opsagent.collectors.ssh.batch import build_script
+from opsagent.collectors.ssh.options import SshOptions
+from tests.e2e.agent import serving, wait_until
+from tests.peers.sshd import SshServer, start_sshd
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL_MS = 1.0
+_LAST = re.compile(r'^opsagent_collect_last_success_timestamp_seconds\{asset="([^"]+)",collector="ssh"\} (\S+)$', re.M)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of a process (every thread), seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
+        body = resp.read().decode()
+    return {asset: float(ts) for asset, ts in _LAST.findall(body)}
+
+
+def write_home(home: Path, servers: list[SshServer], n: int, interval: float) -> None:
+    known = ", ".join(f'"{s.known_hosts}"' for s in servers)
+    lines = ["assets:"]
+    for i in range(n):
+        s = servers[i % len(servers)]
+        lines += [
+            f"  - name: host{i:04d}",
+            f"    address: {s.host}",
+            f"    port: {s.port}",
+            f"    credentials: {{ssh: {{user: {s.user}, key_file: {s.client_key}}}}}",
+            f"    collectors: [{{name: ssh, profile: linux, interval: {interval:g}s,"
+            f" options: {{known_hosts: [{known}]}}}}]",
+        ]
+    (home / "inv.yaml").write_text("\n".join(lines) + "\n")
+    workers = min(64, n)
+    (home / "opsagent.yaml").write_text(
+        f"seed_inventory: [inv.yaml]\ncollector_settings: {{ssh: {{max_workers: {workers}}}}}\n"
+    )
+
+
+def run_serve(servers: list[SshServer], n: int, interval: float, intervals: int) -> dict[str, float]:
+    home = Path(tempfile.mkdtemp(prefix="bench-ssh-serve-"))
+    try:
+        write_home(home, servers, n, interval)
+        with serving(home) as (proc, port, log):
+            # Warm-up (untimed): every host polled at least twice, so connections are open and steady.
+            first = wait_until(lambda: (lambda s: s if len(s) == n else None)(scrape(port)), 120 + 2 * interval,
+                               "every host polled once", log, proc)  # fmt: skip
+            wait_until(lambda: all(v > first[a] for a, v in scrape(port).items()), 3 * interval + 60,
+                       "every host polled twice", log, proc)  # fmt: skip
+            start, cpu0, sshd0, wall0 = scrape(port), proc_cpu(proc.pid), sshd_cpu(servers), time.monotonic()
+            for _ in range(intervals):
+                time.sleep(interval)
+                end = scrape(port)  # one scrape per interval, as Prometheus makes
+            cpu, sshd, wall = proc_cpu(proc.pid) - cpu0, sshd_cpu(servers) - sshd0, time.monotonic() - wall0
+        polls = sum(round((end[a] - start[a]) / interval) for a in start)
+        expected = n * intervals
+        return {"polls": polls, "failed": max(0, expected - polls), "wall": wall, "cpu": cpu / max(polls, 1),
+                "sshd": sshd / max(polls, 1)}  # fmt: skip
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def run_paramiko(servers: list[SshServer], n: int, script: str, workers: int = 32) -> dict[str, float]:
+    def one(i: int) -> bool:
+        s = servers[i % len(servers)]
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(s.known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(s.host, s.port, s.user, key_filename=str(s.client_key), look_for_keys=False,
+                           allow_agent=False, timeout=30)  # fmt: skip
+            stdin, stdout, _stderr = client.exec_command("sh")
+            stdin.write(script)
+            stdin.channel.shutdown_write()
+            stdout.read()
+            return stdout.channel.recv_exit_status() == 0
+        finally:
+            client.close()
+
+    t0, sshd0, wall0 = os.times(), sshd_cpu(servers), time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        ok = list(pool.map(one, range(n)))
+    t1 = os.times()
+    cpu = (t1.user + t1.system) - (t0.user + t0.system)
+    return {"polls": n, "failed": ok.count(False), "wall": time.perf_counter() - wall0, "cpu": cpu / n,
+            "sshd": (sshd_cpu(servers) - sshd0) / n}  # fmt: skip
+
+
+def run_openssh(servers: list[SshServer], n: int, script: str, workers: int = 32) -> dict[str, float]:
+    def one(i: int) -> bool:
+        s = servers[i % len(servers)]
+        argv = ["ssh", "-T", "-i", str(s.client_key), "-p", str(s.port), "-o", "BatchMode=yes"]
+        argv += ["-o", f"UserKnownHostsFile={s.known_hosts}", "-o", "StrictHostKeyChecking=yes", f"{s.user}@{s.host}"]
+        return subprocess.run([*argv, "sh"], input=script.encode(), capture_output=True, timeout=60).returncode == 0
+
+    cpu0, sshd0, wall0 = children_cpu(), sshd_cpu(servers), time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        ok = list(pool.map(one, range(n)))
+    return {"polls": n, "failed": ok.count(False), "wall": time.perf_counter() - wall0,
+            "cpu": (children_cpu() - cpu0) / n, "sshd": (sshd_cpu(servers) - sshd0) / n}  # fmt: skip
+
+
+def _reap_orphans(seconds: float = 5.0) -> None:
+    """Reap the exited ControlMaster processes reparented to us (we are their subreaper), so their CPU is
+    in our children's account; sshd, our other child, lives on and is not waited for."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.1)
+
+
+def run_ansible(servers: list[SshServer], n: int, script: str, forks: int = 32) -> dict[str, float] | None:
+    ansible = shutil.which("ansible", path=str(Path(sys.executable).parent)) or shutil.which("ansible")
+    if ansible is None:
+        return None
+    work = Path(tempfile.mkdtemp(prefix="bench-ssh-ansible-"))
+    try:
+        known = work / "known_hosts"
+        known.write_text("".join(s.known_hosts.read_text() for s in servers))
+        hosts = "".join(
+            f"host{i:04d} ansible_host={servers[i % len(servers)].host} ansible_port={servers[i % len(servers)].port}"
+            f" ansible_user={servers[i % len(servers)].user}"
+            f" ansible_ssh_private_key_file={servers[i % len(servers)].client_key}\n"
+            for i in range(n)
+        )
+        (work / "hosts.ini").write_text("[all]\n" + hosts)
+        env = os.environ | {
+            "ANSIBLE_SSH_ARGS": f"-C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile={known}",
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp"),
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_LOCAL_TEMP": str(work / "tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+        }
+        argv = [ansible, "all", "-i", str(work / "hosts.ini"), "-m", "raw", "-a", script, "-f", str(forks)]
+        cpu0, sshd0, wall0 = children_cpu(), sshd_cpu(servers), time.perf_counter()
+        res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+        wall = time.perf_counter() - wall0
+        failed = n - len(re.findall(r"\| CHANGED \|", res.stdout))
+        for master in (work / "cp").glob("*"):  # the ControlPersist masters would linger for 60 s
+            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={master}", "x"], capture_output=True)
+        _reap_orphans()
+        return {"polls": n, "failed": failed, "wall": wall, "cpu": (children_cpu() - cpu0) / n,
+                "sshd": (sshd_cpu(servers) - sshd0) / n}  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=100)
+    parser.add_argument("--interval", type=float, default=60.0, help="serve's poll interval, seconds")
+    parser.add_argument("--intervals", type=int, default=3, help="poll intervals measured after the warm-up")
+    parser.add_argument("--reconnect-polls", type=int, default=100, help="polls of each reconnecting client")
+    parser.add_argument("--servers", type=int, default=2)
+    args = parser.parse_args()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    script = build_script(SshOptions.model_validate(
+        dict(load_profiles([ROOT], options_models())[("ssh", "linux")].options)).checks)  # fmt: skip
+    servers = [start_sshd() for _ in range(args.servers)]
+    try:
+        rows = [(f"opsagent serve, {args.interval:g} s interval, idle included", run_serve(servers, args.assets,
+                 args.interval, args.intervals))]  # fmt: skip
+        rows.append(("paramiko, new connection per poll", run_paramiko(servers, args.reconnect_polls, script)))
+        rows.append(("OpenSSH ssh, new connection per poll", run_openssh(servers, args.reconnect_polls, script)))
+        found = run_ansible(servers, args.reconnect_polls, script)
+        if found is not None:
+            rows.append(("Ansible raw module (ControlPersist defaults)", found))
+    finally:
+        for server in servers:
+            server.stop()
+    print(f"SSH polls, linux profile, {args.assets} hosts on {args.servers} local sshd, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"{'client':52} {'polls':>6} {'failed':>6} {'wall s':>8} {'client CPU ms/poll':>19} {'sshd CPU ms/poll':>17}")
+    for name, r in rows:
+        print(f"{name:52} {r['polls']:>6.0f} {r['failed']:>6.0f} {r['wall']:>8.1f} {r['cpu'] * 1000:>19.2f} "
+              f"{r['sshd'] * 1000:>17.2f}")  # fmt: skip
+    ours = rows[0][1]["cpu"] * 1000
+    for name, r in rows[1:]:
+        print(f"{name}: {r['cpu'] * 1000 / max(ours, 1e-9):.1f}x opsagent's client CPU per poll")
+    verdict = "met" if ours <= GOAL_MS else "NOT met"
+    print(f"goal: <= {GOAL_MS:g} ms client CPU per poll at a {args.interval:g} s interval: {verdict} ({ours:.2f} ms)")
+
+
+if __name__ == "__main__":
+    main()

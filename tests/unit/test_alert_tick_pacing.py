@@ -1,0 +1,73 @@
+"""Poll results bring the alert tick forward, but never one full evaluation per poll: ticks driven by
+pokes take at most POKE_CPU_SHARE of a core (a 1,000-target fleet polled every few ms would otherwise
+evaluate every rule over every series a thousand times per interval)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+
+from opsagent.alerts import engine as engine_module
+from opsagent.alerts.engine import AlertEngine, TickResult
+from opsagent.alerts.notifyconfig import NotifyConfig
+from opsagent.series import SeriesHistory
+from opsagent.store import Store, sqlite_url
+
+
+def _engine(tmp_path: Path, tick_seconds: float) -> tuple[AlertEngine, list[float]]:
+    engine = AlertEngine(Store(sqlite_url(tmp_path / "s.db")), SeriesHistory(), [], NotifyConfig())
+    ticks: list[float] = []
+
+    async def tick(t: float | None = None) -> TickResult:  # an evaluation that costs tick_seconds
+        ticks.append(time.monotonic())
+        await asyncio.sleep(tick_seconds)
+        engine.stats.last_tick_seconds = tick_seconds
+        return TickResult([], [], [], 0)
+
+    engine.tick = tick  # type: ignore[method-assign]
+    return engine, ticks
+
+
+async def _run_with_pokes(engine: AlertEngine, seconds: float) -> None:
+    stop = asyncio.Event()
+    runner = asyncio.create_task(engine.run(stop))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        engine.poke()  # a poll result every 2 ms
+        await asyncio.sleep(0.002)
+    stop.set()
+    await asyncio.wait_for(runner, 10)
+
+
+def test_a_cheap_evaluation_follows_the_polls_closely(tmp_path: Path) -> None:
+    engine, ticks = _engine(tmp_path, 0.0005)
+    asyncio.run(_run_with_pokes(engine, 1.5))
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) >= 5, ticks  # spacing 50 ms: many ticks in 1.5 s, even on a busy machine
+    assert min(gaps) >= engine_module.POKE_BATCH_SECONDS * 0.9
+
+
+def test_a_costly_evaluation_keeps_its_cpu_share(tmp_path: Path) -> None:
+    tick_seconds = 0.01  # → spacing 0.5 s at a 2 % share
+    engine, ticks = _engine(tmp_path, tick_seconds)
+    asyncio.run(_run_with_pokes(engine, 1.6))
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert gaps and min(gaps) >= tick_seconds / engine_module.POKE_CPU_SHARE * 0.95, gaps
+    assert len(ticks) <= 4, ticks  # not one per poke (800 pokes)
+
+
+def test_pacing_never_exceeds_the_evaluation_interval_and_stops_at_once(tmp_path: Path) -> None:
+    engine, _ticks = _engine(tmp_path, 0.0)
+    engine.stats.last_tick_seconds = 100.0  # would mean 5,000 s between ticks
+    stop = asyncio.Event()
+
+    async def paced() -> float:
+        started = time.monotonic()
+        await engine._pace(stop, started, 0.3)
+        return time.monotonic() - started
+
+    assert 0.29 <= asyncio.run(paced()) < 30
+    stop.set()
+    assert asyncio.run(paced()) < 30  # a stop ends the wait: serve's shutdown is not delayed
