@@ -38,11 +38,15 @@ def step(asset: str, seq: int, path: str, status: str = "ok") -> dict[str, Any]:
 def test_the_matrix_shows_done_running_waiting_and_not_reached_steps() -> None:
     run = {
         "steps": [step("a", 1, "before"), step("b", 1, "before"), step("b", 2, "confirm", "rejected")],
-        "targets": [{"asset": "a", "status": "running", "message": "running: confirm"},
-                    {"asset": "b", "status": "failed", "message": ""},
-                    {"asset": "c", "status": "running", "message": "running: before"}],  # fmt: skip
-        "approvals": [{"id": 7, "step": "confirm", "asset": "a", "status": "pending"},
-                      {"id": 6, "step": "confirm", "asset": "b", "status": "rejected"}],  # fmt: skip
+        "targets": [
+            {"asset": "a", "status": "running", "message": "running: confirm"},
+            {"asset": "b", "status": "failed", "message": ""},
+            {"asset": "c", "status": "running", "message": "running: before"},
+        ],
+        "approvals": [
+            {"id": 7, "step": "confirm", "asset": "a", "status": "pending"},
+            {"id": 6, "step": "confirm", "asset": "b", "status": "rejected"},
+        ],
     }
     m = views.run_matrix(run, book())
     assert m["steps"] == ["before", "confirm", "restart"]  # as they ran, then the runbook's steps not reached
