@@ -235,8 +235,8 @@ def test_an_engineer_runs_an_emergency_runbook_and_a_second_engineer_approves_it
     for _ in range(2):
         card = other.locator(f"section.approval:has(a[href='/console/runbooks/runs/{run_id}'])").first
         card.locator("textarea").fill("同意重启")
-        card.locator("button:text-is('批准')").click()
-        other.wait_for_url("**/console/runbooks/approvals")
+        with other.expect_navigation(url="**/console/runbooks/approvals"):  # back to the inbox, one fewer
+            card.locator("button:text-is('批准')").click()
     wait_until(lambda: run_status(agent, run_id) != "running", 60, "the run finishes", agent.log)
     assert run_status(agent, run_id) == "succeeded"
     page.goto(f"{agent.url}/console/runbooks/runs/{run_id}")
@@ -272,8 +272,8 @@ def test_hostile_output_stays_text_and_a_secret_never_reaches_the_page(page_of: 
     for approval in [a for a in api(agent, "GET", "/api/v1/runbooks/approvals")[1] if a["run_id"] == run_id]:
         other.goto(f"{agent.url}/console/runbooks/runs/{run_id}")
         card = other.locator(f".approval[data-approval='{approval['id']}']")
-        card.locator("button:text-is('拒绝')").click()
-        other.wait_for_url(f"**/console/runbooks/runs/{run_id}")
+        with other.expect_navigation(url=f"**/console/runbooks/runs/{run_id}"):
+            card.locator("button:text-is('拒绝')").click()
     wait_until(lambda: run_status(agent, run_id) != "running", 60, "the run ends", agent.log)
     assert run_status(agent, run_id) == "failed"  # rejected on every target
     other.goto(f"{agent.url}/console/runbooks/runs/{run_id}")
@@ -287,8 +287,8 @@ def test_bad_parameters_come_back_with_an_error_beside_each_field(page_of: Any, 
     page.fill("[name='p.attempts']", "three")
     page.fill("[name='p.api_password']", SECRET)
     page.fill("#targets", "nosuchhost")
-    page.click("button:text-is('Start the run')")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("button:text-is('Start the run')")
     assert page.url.endswith("/console/runbooks/web-restart/run")
     errors = {e.get_attribute("data-field"): e.inner_text() for e in page.locator(".field-error").all()}
     assert set(errors) == {"p.service", "p.attempts", "targets"}
@@ -358,8 +358,8 @@ def test_forms_without_their_csrf_token_are_refused(page_of: Any, agent: Agent) 
     page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.value = 'forged')")
     statuses: list[int] = []
     page.on("response", lambda r: statuses.append(r.status) if r.request.method == "POST" else None)
-    page.click("button:text-is('Start the run')")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("button:text-is('Start the run')")
     assert 403 in statuses
     assert page.request.post(f"{agent.url}/console/runbooks/web-inspect/run", form={"targets": "web"}).status == 403
     assert len(api(agent, "GET", "/api/v1/runbooks/runs")[1]) == before
