@@ -254,6 +254,10 @@ def test_an_engineer_runs_an_emergency_runbook_and_a_second_engineer_approves_it
     assert page.locator(f"a[href='/console/runbooks/runs/{run_id}']").count() == 1
     page.goto(f"{agent.url}/console/runbooks/runs?asset=web3")
     assert page.locator(f"a[href='/console/runbooks/runs/{run_id}']").count() == 0
+    page.goto(f"{agent.url}/console/assets/web1")  # the asset page links its runs
+    page.click("a:text-is('Run history')")
+    page.wait_for_url("**/console/runbooks/runs?asset=web1")
+    assert page.locator(f"a[href='/console/runbooks/runs/{run_id}']").count() == 1
 
 
 def test_hostile_output_stays_text_and_a_secret_never_reaches_the_page(page_of: Any, agent: Agent) -> None:
@@ -319,6 +323,11 @@ def test_an_inspection_run_shows_the_pass_warn_fail_matrix_and_its_reports(
     assert cells[("web1", 1)] == "正常 up"  # the value measured: its output
     assert "正常 4 · 警告 1 · 异常 1" in page.inner_text("#inspection")
     page.screenshot(path=str(tmp_path / "inspection-zh.png"), full_page=True)
+    phone = page_of("zhangsan")
+    phone.set_viewport_size({"width": 390, "height": 844})
+    phone.goto(f"{agent.url}/console/runbooks/runs/{run_id}")
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # the matrices scroll
+    phone.screenshot(path=str(tmp_path / "inspection-phone-zh.png"), full_page=True)
     report = page.request.get(f"{agent.url}/console/runbooks/runs/{run_id}/report.html")
     assert report.status == 200 and "巡检报告" in report.text()
     report_csp = report.headers["content-security-policy"]

@@ -73,6 +73,7 @@ def test_the_form_keeps_what_was_typed_but_never_a_secret() -> None:
     form = views.RunForm.of(book(), {"p.service": " nginx ", "p.api_password": "s3cret", "targets": "", "x": "y"})
     assert form.params == {"service": "nginx", "api_password": "s3cret"} and form.targets == "all"
     assert form.shown()["params"] == {"service": "nginx"}
+    assert views.RunForm.of(book(), {"p.service": "", "p.api_password": " "}).params == {}  # the default applies
     inv = Inventory(assets={"web1": Asset(name="web1")})
     assert views.form_errors(book(), views.RunForm({}, "nope", False), inv).keys() == {"p.service", "targets"}
     assert views.form_errors(book(), views.RunForm({"service": "x"}, "web1", False), inv) == {}
