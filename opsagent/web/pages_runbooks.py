@@ -32,6 +32,7 @@ PREFIX = "/console/runbooks"
 REFRESH_RUNNING = 3  # seconds: the run page refreshes itself while the run goes on
 REFRESH_WAITING = 30  # … more slowly while a step waits for a decision (a comment is being typed)
 MAX_COMMENT = 10_000
+MAX_OUTPUTS = 20  # targets whose outputs the run page shows at once
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"  # the report's own inline style, no script
 
 
@@ -140,6 +141,7 @@ async def run_page(request: web.Request) -> web.Response:
         return _json(run)
     entry = _service(request).entries.get(run["runbook"])
     matrix = views.run_matrix(run, entry.runbook if entry else None)
+    views.limit_outputs(matrix, request.query.get("target", ""), MAX_OUTPUTS)
     refresh = None
     if run["status"] == "running":
         refresh = REFRESH_WAITING if matrix["pending"] else REFRESH_RUNNING

@@ -139,6 +139,12 @@ def run_matrix(run: dict[str, Any], runbook: Runbook | None) -> dict[str, Any]:
     }
 
 
+def limit_outputs(matrix: dict[str, Any], chosen: str, limit: int) -> None:
+    """A run of more than ``limit`` targets shows one target's outputs at a time (the one ``chosen``)."""
+    if len(matrix["assets"]) > limit:
+        matrix["outputs"] = {a: o for a, o in matrix["outputs"].items() if a == chosen}
+
+
 # -- history --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class HistoryFilter:

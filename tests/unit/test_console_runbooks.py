@@ -58,6 +58,16 @@ def test_the_matrix_shows_done_running_waiting_and_not_reached_steps() -> None:
     assert status_word("en")("waiting") == "waiting for approval" and status_word("en")(None) == ""
 
 
+def test_a_big_run_shows_one_targets_outputs_at_a_time() -> None:
+    run = {"steps": [step(f"h{n}", 1, "before") for n in range(30)], "approvals": [],
+           "targets": [{"asset": f"h{n}", "status": "ok", "message": ""} for n in range(30)]}  # fmt: skip
+    m = views.run_matrix(run, book())
+    views.limit_outputs(m, "h7", 50)
+    assert len(m["outputs"]) == 30
+    views.limit_outputs(m, "h7", 20)
+    assert list(m["outputs"]) == ["h7"] and m["outputs"]["h7"][0]["path"] == "before" and len(m["assets"]) == 30
+
+
 def test_alert_rules_link_a_runbook_by_name_path_or_file() -> None:
     entries = {"web-restart": Entry(book(), Path("runbooks/emergency/web-restart.yaml"), "emergency/web-restart")}
 
