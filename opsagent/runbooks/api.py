@@ -119,27 +119,29 @@ async def start_run(request: web.Request) -> web.Response:
     body = await read_model(request, StartRun)
     auth.refuse_impersonation(body.actor, who, "actor")
     params: dict[str, Any] = dict(body.params)
+    run_request = RunRequest(
+        entry.runbook, selector=body.limit, params=params, check_mode=body.check, actor=who.name, trigger="api"
+    )
+    run_id = await launch(service, run_request)
+    if run_id is not None:
+        return _json({"run": run_id, "status": "running"}, 202)
+    return _json({"error": "the run did not start (see the agent's log)"}, 400)
+
+
+async def launch(service: RunbookService, run_request: RunRequest, wait: float = 30) -> int | None:
+    """Start a run in the background (the API and the console); its id once it is on record, None
+    when it did not start (bad parameters, no target: logged)."""
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def on_started(run_id: int) -> None:
         if not started.done():
             started.set_result(run_id)
 
-    run_request = RunRequest(
-        entry.runbook,
-        selector=body.limit,
-        params=params,
-        check_mode=body.check,
-        actor=who.name,
-        trigger="api",
-        on_started=on_started,
-    )
+    run_request.on_started = on_started
     task = service.start(run_request)
     waiting: list[asyncio.Future[Any]] = [task, started]
-    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED, timeout=30)
-    if started.done():
-        return _json({"run": started.result(), "status": "running"}, 202)
-    return _json({"error": "the run did not start (see the agent's log)"}, 400)
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED, timeout=wait)
+    return started.result() if started.done() else None
 
 
 def add_routes(web_app: web.Application, service: RunbookService) -> None:

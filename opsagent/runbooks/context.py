@@ -103,21 +103,38 @@ def _coerce(name: str, spec: Parameter, value: Any) -> Any:  # noqa: C901 - one 
         raise ParameterError(f"parameter {name}: {value!r} is not a valid {spec.type} ({exc})") from None
 
 
+def _resolve_one(name: str, spec: Parameter, given: Mapping[str, Any]) -> tuple[bool, Any]:
+    """(explicit?, value) of one declared parameter; ParameterError when it is invalid or missing."""
+    if name in given:
+        return True, _coerce(name, spec, given[name])
+    if spec.required:
+        raise ParameterError(f"parameter {name} is required (-e {name}=…)")
+    return False, _coerce(name, spec, spec.default)
+
+
 def resolve_params(runbook: Runbook, given: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(defaults, explicit): explicit -e values win over asset vars, which win over defaults."""
     defaults: dict[str, Any] = {}
     explicit: dict[str, Any] = {}
     for name, spec in runbook.parameters.items():
-        if name in given:
-            explicit[name] = _coerce(name, spec, given[name])
-        elif spec.required:
-            raise ParameterError(f"parameter {name} is required (-e {name}=…)")
-        else:
-            defaults[name] = _coerce(name, spec, spec.default)
+        is_explicit, value = _resolve_one(name, spec, given)
+        (explicit if is_explicit else defaults)[name] = value
     for name, value in given.items():
         if name not in runbook.parameters:
             explicit[name] = value  # extra vars, as Ansible's -e
     return defaults, explicit
+
+
+def parameter_errors(runbook: Runbook, given: Mapping[str, Any]) -> dict[str, str]:
+    """Every declared parameter's error at once (a form shows each beside its field), by the very
+    checks :func:`resolve_params` makes when a run starts."""
+    errors: dict[str, str] = {}
+    for name, spec in runbook.parameters.items():
+        try:
+            _resolve_one(name, spec, given)
+        except ParameterError as exc:
+            errors[name] = str(exc)
+    return errors
 
 
 def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:

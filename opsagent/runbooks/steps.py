@@ -291,7 +291,7 @@ class StepRunner:
                     text += " (probe: " + (self._prepare(probe, state, ctx).command or probe.type) + ")"
                 return Prepared(text, (args, probe))
             case "approve":
-                return Prepared(None, t.render(args.message, ctx))
+                return Prepared(None, (t.render(args.message, ctx), args.approvers))
             case "notify":
                 # Receiver names are safe to show (and --check shows where it would go); a url may hold a token.
                 shown = "notify " + ", ".join(args.receiver) if args.receiver else None
@@ -369,7 +369,8 @@ class StepRunner:
             case "wait_until":
                 return await self._wait(prepared.args, state, ctx, timeout)
             case "approve":
-                return await self._approve(asset.name, path, prepared.args, timeout)
+                message, approvers = prepared.args
+                return await self._approve(asset.name, path, message, timeout, approvers)
             case "notify":
                 message, args = prepared.args
                 message = self.redactor.redact(message)  # a notification leaves the agent: no secret in it
@@ -421,11 +422,17 @@ class StepRunner:
                 )
             await asyncio.sleep(args.interval)
 
-    async def _approve(self, asset: str, path: str, message: str, timeout: float) -> Output:
+    async def _approve(
+        self, asset: str, path: str, message: str, timeout: float, approvers: list[str] | None = None
+    ) -> Output:
+        """``approvers``: the step's list of who may decide through the API, the console or ``opsagent
+        runbook approve`` (empty: anyone who may approve), on record with the request so that each of them
+        enforces it (``runbook_repo.decide``); the operator at the terminal (or ``--yes``) is the run's own."""
         message = self.redactor.redact(message)
-        request = ApprovalRequest(self.run_id, asset, path, message, [], timeout)
+        who = list(approvers or []) if self.approver.channel == "api" else []
+        request = ApprovalRequest(self.run_id, asset, path, message, who, timeout)
         approval_id = await asyncio.to_thread(
-            runs.request_approval, self.store, self.run_id, asset, path, message, [], self.approver.channel
+            runs.request_approval, self.store, self.run_id, asset, path, message, who, self.approver.channel
         )
         decision = await self.approver.decide(request, approval_id)
         verdict = "approved" if decision.approved else "rejected"

@@ -3,7 +3,8 @@ pages (Jinja2, autoescaped; a site overrides a template by putting one of the sa
 ``web/templates/`` of a content root) and vendored static files — no build step, no CDN, no script.
 
 Pages: ``/console`` (overview), ``/console/queue``, ``/console/incidents/{id}``, ``/console/assets``,
-``/console/assets/{name}``, ``/console/login``; a requester's own requests at ``/console/requests``.
+``/console/assets/{name}``, ``/console/login``; a requester's own requests at ``/console/requests``;
+the runbook pages under ``/console/runbooks`` (:mod:`opsagent.web.pages_runbooks`).
 Sign-in, sessions and CSRF are :mod:`opsagent.auth`'s.
 """
 
@@ -14,7 +15,7 @@ from aiohttp import web
 from opsagent.app import App
 from opsagent.auth.http import Handler
 from opsagent.sla.policy import ServiceLevelPolicy
-from opsagent.web import actions, pages
+from opsagent.web import actions, pages, pages_runbooks
 from opsagent.web.context import CONSOLE_KEY, LANG_COOKIE, LOGIN, Console
 from opsagent.web.render import STATIC, environment
 
@@ -55,4 +56,5 @@ def add_routes(web_app: web.Application, app: App, policy: ServiceLevelPolicy | 
     r.add_get(PREFIX + "/requests/{id}", pages.my_request)
     r.add_get(f"{PREFIX}/assets", pages.inventory)
     r.add_get(PREFIX + "/assets/{name}", pages.asset_page)
+    pages_runbooks.add_routes(web_app)  # /console/runbooks…: catalogue, runs, approvals, reports
     r.add_static(f"{PREFIX}/static", STATIC, append_version=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from opsagent.web.words_runbooks import ZH as RUNBOOK_WORDS
+
 ZH: dict[str, str] = {
     "opsagent console": "opsagent 控制台",
     "Overview": "概览",
@@ -131,6 +133,7 @@ ZH: dict[str, str] = {
     "phone": "电话",
     "portal": "门户",
 }
+ZH |= {k: v for k, v in RUNBOOK_WORDS.items() if k not in ZH}  # the runbook pages' words
 
 
 def translator(lang: str) -> Callable[[str], str]:
