@@ -207,17 +207,3 @@ async def my_requests(request: web.Request) -> web.Response:
     if _wants_json(request):
         return _json(rows)
     return page(request.app[CONSOLE_KEY].env, "requests.html", context(request, who, rows=rows))
-
-
-async def my_request(request: web.Request) -> web.Response:
-    who = await viewer(request)
-    refuse(request, who, "request.own")
-    console = request.app[CONSOLE_KEY]
-    email = await _email(request, who.identity.name)
-    found = await asyncio.to_thread(queries.own_request, console.app.store, email, _incident_id(request))
-    if found is None:  # someone else's request, or none: refused alike
-        return page(console.env, "refused.html", context(request, who), status=403)
-    if _wants_json(request):
-        return _json(found)
-    ctx = context(request, who, r=found, event_name=lambda k: event_name(k, who.lang))
-    return page(console.env, "request.html", ctx)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from opsagent.web.words_desk import ZH_DESK
+
 ZH: dict[str, str] = {
     "opsagent console": "opsagent 控制台",
     "Overview": "概览",
@@ -131,6 +133,7 @@ ZH: dict[str, str] = {
     "phone": "电话",
     "portal": "门户",
 }
+ZH |= ZH_DESK  # the service desk's pages (opsagent.web.pages_desk, opsagent.web.portal)
 
 
 def translator(lang: str) -> Callable[[str], str]:
