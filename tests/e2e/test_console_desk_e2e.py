@@ -143,6 +143,8 @@ def test_an_agent_logs_a_phone_call_with_the_lookup_as_you_type(page_of: Any, ag
                                                "department": "财务部"})  # fmt: skip
     requester_id = incident(agent, known)["ticket"]["requester"]["id"]
     page = page_of("lisi")
+    complaints: list[str] = []  # the browser's console: a CSP violation (inline script or style) shows here
+    page.on("console", lambda m: complaints.append(m.text) if m.type in ("error", "warning") else None)
     page.click("nav >> text=New ticket")
     page.wait_for_url("**/console/tickets/new")
     policy = page.request.get(f"{agent.url}/console/tickets/new").headers["content-security-policy"]
@@ -153,6 +155,7 @@ def test_an_agent_logs_a_phone_call_with_the_lookup_as_you_type(page_of: Any, ag
     assert "138****5678" in page.inner_text("#requester-matches")  # contact details masked
     assert "13812345678" not in page.content()
     match.check()
+    assert not [c for c in complaints if "Content Security Policy" in c or "Refused" in c], complaints
     page.fill("#title", "VPN 连不上")
     page.select_option("#channel", "phone")
     page.select_option("#category", "network/vpn")
