@@ -19,7 +19,7 @@ from opsagent.knowledge.suggest import for_incident
 from opsagent.reports.i18n import event_name
 from opsagent.store import inventory_repo
 from opsagent.store.engine import now
-from opsagent.web import queries
+from opsagent.web import queries, queries_desk
 from opsagent.web.context import CONSOLE_KEY, base, context, refuse, viewer
 from opsagent.web.render import page
 
@@ -97,6 +97,7 @@ async def queue(request: web.Request) -> web.Response:
     store = request.app[CONSOLE_KEY].app.store
     wanted = queries.QueueFilter.of(request.query)
     rows = await asyncio.to_thread(queries.queue, store, wanted)
+    rows = await asyncio.to_thread(queries_desk.with_desk, store, rows, _live_clocks(request))
     if _wants_json(request):
         return _json({"filter": wanted.as_dict(), "incidents": rows})
     options = await asyncio.to_thread(queries.choices, store)

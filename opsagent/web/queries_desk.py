@@ -4,13 +4,15 @@ replies."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
 
 from opsagent.desk.privacy import masked_requester
 from opsagent.store import schema
-from opsagent.store.engine import Store, as_utc
+from opsagent.store.engine import Store, as_utc, now
 from opsagent.web.queries import PUBLIC_EVENTS, _like
 
 LOOKUP_LIMIT = 10
@@ -80,3 +82,48 @@ def service_of(store: Store, incident_id: int) -> dict[str, Any]:
             .where(s.incident_id == incident_id)
         ).first()  # fmt: skip
     return dict(row._mapping) if row is not None else {}
+
+
+LIVE_WINDOW = timedelta(minutes=2)  # rows opened this recently may not have projected clocks yet
+LIVE_LIMIT = 20
+
+
+def _next_clock(clocks: dict[str, Any]) -> dict[str, Any] | None:
+    """The running clock due first (breached or not), as the queue shows it."""
+    running = [(n, c) for n, c in (clocks or {}).items() if isinstance(c, dict) and c.get("state") == "running"]
+    due = [(datetime.fromisoformat(c["due"]), n, bool(c.get("breached"))) for n, c in running if c.get("due")]
+    if not due:
+        return None
+    at, name, breached = min(due)
+    return {"clock": name, "due": at, "breached": breached or any(c.get("breached") for _, c in running)}
+
+
+def with_desk(
+    store: Store, rows: list[dict[str, Any]], live: Callable[[int], dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The queue's rows with each ticket's requester (name) and its next SLA clock: from the projection
+    the SLA tick keeps, computed live only for the few opened since (no projection yet)."""
+    if not rows:
+        return rows
+    t, d, r, s = schema.incidents.c, schema.ticket_details.c, schema.requesters.c, schema.incident_service.c
+    ids = [row["id"] for row in rows]
+    query = (
+        select(t.id, r.name, s.sla)
+        .select_from(
+            schema.incidents.outerjoin(schema.ticket_details, d.incident_id == t.id)
+            .outerjoin(schema.requesters, r.id == d.requester_id)
+            .outerjoin(schema.incident_service, s.incident_id == t.id)
+        )
+        .where(t.id.in_(ids))
+    )
+    with store.engine.connect() as conn:
+        found = {row.id: (row.name, row.sla) for row in conn.execute(query)}
+    recent = now() - LIVE_WINDOW
+    budget = LIVE_LIMIT
+    for row in rows:
+        name, clocks = found.get(row["id"], (None, None))
+        if not clocks and live is not None and budget > 0 and row.get("opened_at") and row["opened_at"] >= recent:
+            clocks, budget = live(row["id"]), budget - 1
+        row["requester"] = name or ""
+        row["sla"] = _next_clock(clocks or {})
+    return rows

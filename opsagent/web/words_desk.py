@@ -5,6 +5,7 @@ from __future__ import annotations
 
 ZH_DESK: dict[str, str] = {
     "New ticket": "新建工单",
+    "SLA": "服务时限",
     "The call": "来电内容",
     "Find a requester (name, phone, email, department)": "查找报修人（姓名、电话、邮箱、部门）",
     "Look up": "查找",

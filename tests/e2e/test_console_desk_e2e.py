@@ -178,7 +178,9 @@ def test_an_agent_logs_a_phone_call_with_the_lookup_as_you_type(page_of: Any, ag
     page.screenshot(path=str(tmp_path / "ticket-desk-en.png"), full_page=True)
     page.goto(f"{agent.url}/console/queue?source=phone&q=VPN")
     row = page.locator("tr", has=page.locator(f"a[href='/console/incidents/{new_id}']"))
-    assert "phone" in row.inner_text() and "P1" in row.inner_text()
+    text = row.inner_text()
+    assert "phone" in text and "P1" in text and "赵六" in text and "response" in text  # channel, requester, SLA
+    page.screenshot(path=str(tmp_path / "queue-desk-en.png"), full_page=True)
 
 
 def test_without_script_the_lookup_button_finds_and_errors_keep_the_input(page_of: Any, agent: Agent) -> None:

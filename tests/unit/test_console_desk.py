@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from opsagent.desk.content import DEFAULT_CATEGORIES, DeskContent, RoutingFile
-from opsagent.web import desk_form
+from opsagent.web import desk_form, queries_desk
 from opsagent.web.render import STATIC
 
 HTMX_SHA256 = "e209dda5c8235479f3166defc7750e1dbcd5a5c1808b7792fc2e6733768fb447"  # npm htmx.org@2.0.4 dist/htmx.min.js
@@ -69,3 +69,14 @@ def test_the_vendored_htmx_is_the_pinned_release() -> None:
     data = (STATIC / "vendor" / "htmx-2.0.4.min.js").read_bytes()
     assert hashlib.sha256(data).hexdigest() == HTMX_SHA256
     assert (STATIC / "vendor" / "htmx-LICENSE.txt").read_text().startswith("Zero-Clause BSD")
+
+
+def test_the_queue_shows_the_running_clock_due_first() -> None:
+    clocks = {
+        "response": {"state": "stopped", "due": "2026-12-07T01:00:00+00:00", "breached": False},
+        "resolution": {"state": "running", "due": "2026-12-07T09:00:00+00:00", "breached": False},
+        "onsite": {"state": "running", "due": "2026-12-07T05:00:00+00:00", "breached": True},
+    }
+    shown = queries_desk._next_clock(clocks)
+    assert shown is not None and shown["clock"] == "onsite" and shown["breached"] is True
+    assert queries_desk._next_clock({"response": {"state": "met"}}) is None and queries_desk._next_clock({}) is None
