@@ -118,5 +118,6 @@ def portal_request(
         return TicketRequest.model_validate(data), {}
     except ValidationError as exc:
         for err in exc.errors():
-            errors.setdefault(field_of(tuple(err["loc"])), str(err["msg"]))
+            field = field_of(tuple(err["loc"]))  # the requester is the account, not a field of this form
+            errors.setdefault("form" if field.startswith(("req_", "requester")) else field, str(err["msg"]))
         return None, errors

@@ -80,3 +80,8 @@ def test_the_queue_shows_the_running_clock_due_first() -> None:
     shown = queries_desk._next_clock(clocks)
     assert shown is not None and shown["clock"] == "onsite" and shown["breached"] is True
     assert queries_desk._next_clock({"response": {"state": "met"}}) is None and queries_desk._next_clock({}) is None
+
+
+def test_a_portal_account_without_a_usable_email_is_a_form_error() -> None:
+    req, errors = desk_form.portal_request(_values(title="x", category="other"), "x" * 400, "王五", "zh")
+    assert req is None and set(errors) == {"form"}
