@@ -18,7 +18,7 @@ from opsagent.errors import OpsAgentError
 from opsagent.incidents import repo as incident_repo
 from opsagent.runbooks.api import SERVICE_KEY
 from opsagent.runbooks.approvals import StoreApprover
-from opsagent.runbooks.context import RunRequest
+from opsagent.runbooks.context import ApprovalRequest, RunRequest
 from opsagent.runbooks.library import Entry, find
 from opsagent.runbooks.triggers import RunbookService, add_event, parse_params
 from opsagent.store import runbook_repo
@@ -81,7 +81,12 @@ def _request(app: Any, incident: dict[str, Any], entry: Entry, actor: str, start
         entry.runbook, selector=str(incident["asset"]), params=params, actor=actor, trigger="incident",
         incident=ctx, require_approval=policy == "required", on_started=on_started,
     )  # fmt: skip
-    return request, StoreApprover(app.store)
+
+    def on_request(asked: ApprovalRequest, approval_id: int) -> None:  # the approvals inbox has it; so does the ticket
+        add_event(app, incident_id, f"runbook run #{asked.run_id} waits for approval #{approval_id}: {asked.message}",
+                  run=asked.run_id, approval=approval_id)  # fmt: skip
+
+    return request, StoreApprover(app.store, on_request=on_request)
 
 
 def _finished(app: Any, incident_id: int, name: str) -> Callable[[asyncio.Task[int | None]], None]:

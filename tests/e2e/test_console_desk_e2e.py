@@ -237,6 +237,22 @@ def test_the_ticket_pages_service_actions_and_linked_runbook(page_of: Any, agent
     assert run["actor"] == "lisi" and run["incident_id"] == alert_id and run["status"] == "succeeded"
     page.goto(f"{agent.url}/console/incidents/{alert_id}")
     assert page.locator(f"#runbooks a[href='/console/runbooks/runs/{run_id}']").count() == 1
+    # a rule that wants a person to approve the run: the run started from the ticket waits, and says so there
+    alert["labels"] |= {"alertname": "AppDown2"}
+    alert["annotations"] |= {"opsagent_runbook_approval": "required"}
+    status, opened = api(agent, "POST", "/api/v1/alertmanager", {"version": "4", "status": "firing", "alerts": [alert]})
+    guarded = opened["opened"][0]
+    page.goto(f"{agent.url}/console/incidents/{guarded}")
+    page.click("#runbooks button:text-is('Run on app1')")
+    page.wait_for_url("**/console/runbooks/runs/*")
+    waiting = int(page.url.rsplit("/", 1)[1])
+    approval = wait_until(lambda: [a for a in api(agent, "GET", "/api/v1/runbooks/approvals")[1]
+                                   if a["run_id"] == waiting], 60, "the approval", agent.log)[0]  # fmt: skip
+    page.goto(f"{agent.url}/console/incidents/{guarded}")
+    assert f"waits for approval #{approval['id']}" in page.inner_text(".timeline")
+    assert api(agent, "POST", f"/api/v1/runbooks/approvals/{approval['id']}", {"approve": True})[0] == 200
+    wait_until(lambda: api(agent, "GET", f"/api/v1/runbooks/runs/{waiting}")[1]["status"] == "succeeded", 60,
+               "the approved run", agent.log)  # fmt: skip
 
     ticket = api_ticket(agent, "工作站无法开机", {"name": "周九", "email": "zhoujiu@example.com"})
     page.goto(f"{agent.url}/console/incidents/{ticket}")
