@@ -3,8 +3,8 @@ pages (Jinja2, autoescaped; a site overrides a template by putting one of the sa
 ``web/templates/`` of a content root) and vendored static files — no build step, no CDN, no script.
 
 Pages: ``/console`` (overview), ``/console/queue``, ``/console/incidents/{id}``, ``/console/assets``,
-``/console/assets/{name}``, ``/console/login``; a requester's own requests at ``/console/requests``;
-the runbook pages under ``/console/runbooks`` (:mod:`opsagent.web.pages_runbooks`).
+``/console/assets/{name}``, ``/console/login``, ``/console/tickets/new``; a requester's portal at
+``/console/requests``; the runbook pages under ``/console/runbooks`` (:mod:`opsagent.web.pages_runbooks`).
 Sign-in, sessions and CSRF are :mod:`opsagent.auth`'s.
 """
 
@@ -15,7 +15,7 @@ from aiohttp import web
 from opsagent.app import App
 from opsagent.auth.http import Handler
 from opsagent.sla.policy import ServiceLevelPolicy
-from opsagent.web import actions, pages, pages_runbooks
+from opsagent.web import actions, pages, pages_desk, pages_runbooks, portal
 from opsagent.web.context import CONSOLE_KEY, LANG_COOKIE, LOGIN, Console
 from opsagent.web.render import STATIC, environment
 
@@ -53,8 +53,9 @@ def add_routes(web_app: web.Application, app: App, policy: ServiceLevelPolicy | 
     r.add_get(PREFIX + "/incidents/{id}/report.pdf", pages.report_pdf)
     r.add_post(PREFIX + "/incidents/{id}/{action:(" + "|".join(actions.ACTIONS) + ")}", actions.act)
     r.add_get(f"{PREFIX}/requests", pages.my_requests)
-    r.add_get(PREFIX + "/requests/{id}", pages.my_request)
     r.add_get(f"{PREFIX}/assets", pages.inventory)
     r.add_get(PREFIX + "/assets/{name}", pages.asset_page)
     pages_runbooks.add_routes(web_app)  # /console/runbooks…: catalogue, runs, approvals, reports
     r.add_static(f"{PREFIX}/static", STATIC, append_version=False)
+    pages_desk.add_routes(web_app)  # new ticket, the ticket's service actions and runbooks
+    portal.add_routes(web_app)  # the requester portal: submit, follow, reply, confirm and rate

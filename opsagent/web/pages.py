@@ -19,7 +19,7 @@ from opsagent.knowledge.suggest import for_incident
 from opsagent.reports.i18n import event_name
 from opsagent.store import inventory_repo
 from opsagent.store.engine import now
-from opsagent.web import queries
+from opsagent.web import queries, queries_desk
 from opsagent.web.context import CONSOLE_KEY, base, context, refuse, viewer
 from opsagent.web.render import page
 
@@ -97,6 +97,7 @@ async def queue(request: web.Request) -> web.Response:
     store = request.app[CONSOLE_KEY].app.store
     wanted = queries.QueueFilter.of(request.query)
     rows = await asyncio.to_thread(queries.queue, store, wanted)
+    rows = await asyncio.to_thread(queries_desk.with_desk, store, rows, _live_clocks(request))
     if _wants_json(request):
         return _json({"filter": wanted.as_dict(), "incidents": rows})
     options = await asyncio.to_thread(queries.choices, store)
@@ -207,17 +208,3 @@ async def my_requests(request: web.Request) -> web.Response:
     if _wants_json(request):
         return _json(rows)
     return page(request.app[CONSOLE_KEY].env, "requests.html", context(request, who, rows=rows))
-
-
-async def my_request(request: web.Request) -> web.Response:
-    who = await viewer(request)
-    refuse(request, who, "request.own")
-    console = request.app[CONSOLE_KEY]
-    email = await _email(request, who.identity.name)
-    found = await asyncio.to_thread(queries.own_request, console.app.store, email, _incident_id(request))
-    if found is None:  # someone else's request, or none: refused alike
-        return page(console.env, "refused.html", context(request, who), status=403)
-    if _wants_json(request):
-        return _json(found)
-    ctx = context(request, who, r=found, event_name=lambda k: event_name(k, who.lang))
-    return page(console.env, "request.html", ctx)

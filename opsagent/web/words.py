@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from opsagent.web.words_runbooks import ZH as RUNBOOK_WORDS
+from opsagent.web.words_desk import ZH_DESK
 
 ZH: dict[str, str] = {
     "opsagent console": "opsagent 控制台",
@@ -134,6 +135,7 @@ ZH: dict[str, str] = {
     "portal": "门户",
 }
 ZH |= {k: v for k, v in RUNBOOK_WORDS.items() if k not in ZH}  # the runbook pages' words
+ZH |= ZH_DESK  # the service desk's pages (opsagent.web.pages_desk, opsagent.web.portal)
 
 
 def translator(lang: str) -> Callable[[str], str]:

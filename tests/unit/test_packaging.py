@@ -39,6 +39,7 @@ def test_wheel_contains_content_and_migrations(wheel: Path) -> None:
         "opsagent/web/templates/base.html",
         "opsagent/web/templates/ticket.html",
         "opsagent/web/static/console.css",
+        "opsagent/web/static/vendor/htmx-2.0.4.min.js",
     ):
         assert path in names, path
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
