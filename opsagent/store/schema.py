@@ -42,6 +42,7 @@ class Json(TypeDecorator[object]):
             return dialect.type_descriptor(JSONB())
         return dialect.type_descriptor(JSON())
 
+
 UtcDateTime = DateTime(timezone=True)
 
 assets = Table(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from opsagent.web.words_runbooks import ZH as RUNBOOK_WORDS
 from opsagent.web.words_desk import ZH_DESK
+from opsagent.web.words_runbooks import ZH as RUNBOOK_WORDS
 
 ZH: dict[str, str] = {
     "opsagent console": "opsagent 控制台",
