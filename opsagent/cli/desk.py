@@ -447,6 +447,38 @@ def contracts_cmd(config: AgentConfig, output: str) -> None:
     )  # fmt: skip
 
 
+@desk.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@click.option("--months", type=click.IntRange(1, 1200), help="Retention in months (default: desk.retention_months).")
+@output_option
+@click.pass_obj
+def purge_cmd(config: AgentConfig, dry_run: bool, months: int | None, output: str) -> None:
+    """Purge attachments and requesters' personal data of tickets closed more than N months ago (audited)."""
+    from opsagent.desk.retention import purge_expired
+    from opsagent.store.engine import now
+
+    months = months or config.desk.retention_months
+    if months is None:
+        _invalid(tr("no retention set: desk.retention_months in the config, or --months"))
+    assert months is not None
+    app = App(config)
+    try:
+        result = purge_expired(app.store, now(), months, actor=actor(), dry_run=dry_run)
+    finally:
+        app.close()
+    if output == "json":
+        print_json(result.as_dict())
+        return
+    counts = {"tickets": len(result.tickets), "cutoff": result.cutoff.date().isoformat(),
+              "attachments": result.attachments, "requesters": result.requesters, "texts": result.texts}  # fmt: skip
+    if dry_run:
+        click.echo(tr("would purge {tickets} ticket(s) closed before {cutoff}: {attachments} attachment(s), "
+                      "{requesters} requester record(s), {texts} text field(s) to mask", **counts))  # fmt: skip
+    else:
+        click.echo(tr("purged {tickets} ticket(s) closed before {cutoff}: {attachments} attachment(s), "
+                      "{requesters} requester record(s), {texts} text field(s) masked", **counts))  # fmt: skip
+
+
 # -- the email channel --------------------------------------------------------------------------------
 @desk.group()
 def mail() -> None:
