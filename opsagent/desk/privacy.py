@@ -51,6 +51,15 @@ def _phone(found: re.Match[str]) -> str:
     return mask_phone(text)
 
 
+PERSON_SOURCES = frozenset({"phone", "email", "portal", "api"})  # tickets people raised (not alerts or traps)
+
+
+def for_third_parties(text: str, source: str) -> str:
+    """Text of an incident as it may leave for third parties (notifications, reports): a person-raised
+    ticket's free text with phones and emails masked; an alert's text as it is (its numbers are data)."""
+    return mask_text(text) if text and source in PERSON_SOURCES else text
+
+
 def masked_requester(row: dict[str, Any]) -> dict[str, Any]:
     """A requester record fit for a third party: contact details masked."""
     return row | {"phone": mask_phone(row.get("phone")), "email": mask_email(row.get("email"))}
