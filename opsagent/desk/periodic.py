@@ -26,8 +26,23 @@ async def purge_job(app: Any) -> None:
         log.exception("desk retention purge failed")
 
 
+async def expiry_job(app: Any) -> None:
+    from opsagent.desk.expiry import run_warnings
+
+    try:
+        sent = await run_warnings(app, now())
+    except Exception:  # a failed run is logged; the next interval tries again
+        log.exception("desk expiry warnings failed")
+        return
+    if sent:
+        log.info("desk expiry: %d warning(s) sent", len(sent))
+
+
 def schedule(scheduler: Any, app: Any) -> None:
     settings = app.config.desk
     if settings.retention_months is not None:
         scheduler.add_job(purge_job, "interval", args=(app,), seconds=settings.purge_interval, id="desk-purge",
+                          next_run_time=now())  # fmt: skip
+    if settings.expiry_warnings:
+        scheduler.add_job(expiry_job, "interval", args=(app,), seconds=settings.expiry_interval, id="desk-expiry",
                           next_run_time=now())  # fmt: skip
