@@ -2,7 +2,8 @@
 
 A person-raised ticket closed more than N months ago loses what identifies its requester: its mail
 attachments (files and rows), the link to the requester record, phone numbers and email addresses in its
-free text (title, description, symptom, request, promises, result, feedback, notes, on-site visit notes),
+free text (title, description, symptom, request, promises, result, feedback, notes, on-site visit notes,
+and the knowledge base's search document of the ticket),
 the sender of its mails, and the site and contact of its on-site visits. A requester record none of whose
 tickets is left unpurged, and untouched since the cutoff, is emptied too (name, phone, email, notes, assets).
 What the statistics read stays as it was: the incident row's source, type, category, priority, requester
@@ -27,6 +28,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from opsagent.desk.privacy import mask_email, mask_text
 from opsagent.incidents.model import Status
+from opsagent.knowledge.index import reindex_incidents
 from opsagent.store import schema
 from opsagent.store.engine import Store
 
@@ -109,6 +111,7 @@ def _purge_chunk(conn: Connection, ids: list[int], cutoff: datetime, now: dateti
     result.texts += _mask_ticket_texts(conn, ids)
     _mail_ledger(conn, ids)
     conn.execute(update(schema.ticket_details).where(d.incident_id.in_(ids)).values(requester_id=None, purged_at=now))
+    reindex_incidents(conn, ids)  # the search index holds their text too: it gets the masked text
     result.requesters += _empty_requesters(conn, people, cutoff)
     return files
 

@@ -21,6 +21,7 @@ from opsagent.desk.mailconfig import MailConfig
 from opsagent.desk.mailintake import MailDesk, Where
 from opsagent.desk.retention import PURGED_NAME, months_before, purge_expired
 from opsagent.incidents import repo
+from opsagent.knowledge.index import sync_incidents
 from opsagent.reports.period import load_stats
 from opsagent.sla import service
 from opsagent.sla.policy import load_policy
@@ -84,6 +85,12 @@ def _texts(store: Store, incident_id: int) -> str:
     return json.dumps([list(p) for p in parts], ensure_ascii=False, default=str)
 
 
+def _indexed(store: Store) -> str:
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(schema.kb_search.c.title, schema.kb_search.c.body, schema.kb_search.c.flat)).all()
+    return json.dumps([list(r) for r in rows], ensure_ascii=False)
+
+
 def test_months_before_counts_calendar_months() -> None:
     assert months_before(datetime(2026, 3, 31, 8), 1) == datetime(2026, 2, 28, 8)
     assert months_before(datetime(2026, 1, 15), 13) == datetime(2024, 12, 15)
@@ -118,6 +125,8 @@ def test_purge_removes_personal_data_of_old_tickets_and_keeps_the_statistics(des
         files = [Path(p) for p in conn.execute(select(schema.mail_attachments.c.path)).scalars() if p]
     assert files and all(f.is_file() for f in files)
 
+    sync_incidents(store)  # the knowledge base's search index has the closed tickets' text
+    assert "13812341234" in _indexed(store)
     start, end = now() - timedelta(days=1), now() + timedelta(days=1)
     before = load_stats(store, desk.policy, start, end, end).summary()
     later = now() + timedelta(days=24 * 31 + 2)  # 24 months and more after the closures
@@ -139,6 +148,7 @@ def test_purge_removes_personal_data_of_old_tickets_and_keeps_the_statistics(des
             assert secret not in text, (iid, secret, text)
         assert "2026-12-07 10:00" in text or iid == old.incident_id  # dates are not phone numbers
     assert "138****1234" in _texts(store, old.incident_id)
+    assert "13812341234" not in _indexed(store) and "138****1234" in _indexed(store)
     with store.engine.connect() as conn:
         people = {r.email: r for r in conn.execute(select(schema.requesters)).all()}
         details = {r.incident_id: r for r in conn.execute(select(schema.ticket_details)).all()}
