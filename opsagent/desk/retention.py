@@ -84,19 +84,27 @@ def purge_expired(
     result = PurgeResult(cutoff, months, dry_run)
     with store.engine.connect() as conn:
         ids = expired_tickets(conn, cutoff)
-    files: list[str] = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
+        part = PurgeResult(cutoff, months, dry_run, chunk)
         with store.engine.connect() as conn, conn.begin() as trans:
-            files += _purge_chunk(conn, chunk, cutoff, now, result)
+            files = _purge_chunk(conn, chunk, cutoff, now, part)
             if dry_run:  # counted, then undone
                 trans.rollback()
+            else:
+                # the files go before the commit: a kill in between leaves rows naming missing files, which
+                # the next run purges again — never a file no row names any more
+                part.files = _remove(files)
+                store.audit(conn, actor, "desk.purge", "tickets", part.as_dict() | {"ticket_ids": chunk})
+        result.files += part.files
+        result.attachments += part.attachments
+        result.requesters += part.requesters
+        result.texts += part.texts
     result.tickets = ids
-    if not dry_run:
-        result.files = _remove(files)
-    with store.transaction() as conn:
-        detail = result.as_dict() | {"ticket_ids": ids[:1000]}
-        store.audit(conn, actor, "desk.purge.dry_run" if dry_run else "desk.purge", "tickets", detail)
+    if dry_run or not ids:  # who looked, or who ran it with nothing to purge
+        with store.transaction() as conn:
+            detail = result.as_dict() | {"ticket_ids": ids[:1000]}
+            store.audit(conn, actor, "desk.purge.dry_run" if dry_run else "desk.purge", "tickets", detail)
     if ids and not dry_run:
         log.info("desk retention: personal data of %d ticket(s) closed before %s purged", len(ids), cutoff)
     return result
