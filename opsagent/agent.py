@@ -15,6 +15,7 @@ from opsagent.alerts.setup import EngineCollector, build_engine, parents_of
 from opsagent.app import App
 from opsagent.collectors.base import CollectResult
 from opsagent.desk.mailrun import schedule as schedule_desk_mail
+from opsagent.desk.periodic import schedule as schedule_desk_jobs
 from opsagent.gctune import tune_for_polling
 from opsagent.httpd.site import HttpServer, server_tls_context, start_http
 from opsagent.metrics import Exposition
@@ -101,6 +102,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     backups.sync(inventory)
     scheduler.add_job(backups.refresh, "interval", args=(app.inventory,), seconds=INVENTORY_REFRESH_SECONDS)
     schedule_desk_mail(scheduler, app)  # the desk's support mailbox (desk_mail), polled every poll_interval
+    schedule_desk_jobs(scheduler, app)  # retention purge and contract/warranty expiry warnings (desk section)
     exposition = Exposition(app.metrics)
     exposition.health.register(backups)
     exposition.health.register(EngineCollector(engine))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 
 from opsagent.auth.config import AuthConfig
 from opsagent.desk.mailconfig import MailConfig
+from opsagent.desk.settings import DeskSettings
 from opsagent.errors import ConfigError
 from opsagent.httpd.config import WebConfig
 from opsagent.i18n import system_language, system_zone, valid_zone
@@ -90,6 +91,9 @@ class AgentConfig(BaseModel):
     )
     traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
     desk_mail: MailConfig | None = Field(default=None, description="the desk's support mailbox (IMAP; off if unset)")
+    desk: DeskSettings = Field(
+        default_factory=DeskSettings, description="the desk: retention of personal data, expiry warnings"
+    )
     language: Literal["zh", "en"] | None = Field(
         default=None, description="language of reports, notifications and messages (default: from $LANG)"
     )

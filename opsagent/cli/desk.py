@@ -427,14 +427,20 @@ def org_list(config: AgentConfig, output: str) -> None:
 
 
 @desk.command("contracts")
+@click.option("--expiring", is_flag=True, help="Contracts and warranty/maintenance periods that end soon.")
+@click.option("--days", type=click.IntRange(0, 3650), help="With --expiring: within this many days "
+              "(default: the largest of desk.expiry_warnings).")  # fmt: skip
 @output_option
 @click.pass_obj
-def contracts_cmd(config: AgentConfig, output: str) -> None:
+def contracts_cmd(config: AgentConfig, expiring: bool, days: int | None, output: str) -> None:
     """Service contracts of desk/contracts.yaml: organisation, validity, calendar, targets."""
     from opsagent.desk.contracts import Contract
     from opsagent.sla.policy import load_policy
 
     policy = load_policy(config.roots)
+    if expiring:
+        _expiring(config, policy.contracts, days, output)
+        return
     rows = [(n, c) for n, c in policy.contracts.items() if isinstance(c, Contract)]
     if output == "json":
         print_json({n: c.model_dump(mode="json") for n, c in rows})
@@ -445,6 +451,66 @@ def contracts_cmd(config: AgentConfig, output: str) -> None:
         [[n, c.organisation, f"{c.valid_from} – {c.valid_until}", c.calendar or "",
           " ".join(f"{k}={v}" for k, v in c.targets.model_dump(exclude_none=True).items())] for n, c in rows],
     )  # fmt: skip
+
+
+_KINDS = {"contract": "contract", "warranty": "warranty", "maintenance": "maintenance period"}
+
+
+def _expiring(config: AgentConfig, contracts: Any, days: int | None, output: str) -> None:
+    from opsagent.desk.expiry import expiring
+    from opsagent.store.engine import now
+
+    within = days if days is not None else max(config.desk.expiry_warnings or [30])
+    app = App(config)
+    try:
+        assets = inventory_resolver(app.inventory())
+    finally:
+        app.close()
+    items = expiring(contracts, lambda s: [a for a, _ in assets(s)], now().astimezone(config.zone).date(), within)
+    if output == "json":
+        print_json([i.as_dict() for i in items])
+        return
+    print_table(
+        None,
+        ["KIND", "CONTRACT", "ORGANISATION", "ASSET", "UNTIL", "DAYS LEFT"],
+        [
+            [tr(_KINDS[i.kind]), i.contract, i.organisation, i.asset or "", i.until.isoformat(), i.days_left]
+            for i in items
+        ],
+    )
+    click.echo(tr("{n} ending within {days} day(s)", n=len(items), days=within))
+
+
+@desk.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@click.option("--months", type=click.IntRange(1, 1200), help="Retention in months (default: desk.retention_months).")
+@output_option
+@click.pass_obj
+def purge_cmd(config: AgentConfig, dry_run: bool, months: int | None, output: str) -> None:
+    """Purge attachments and requesters' personal data of tickets closed more than N months ago (audited)."""
+    from opsagent.desk.retention import purge_expired
+    from opsagent.store.engine import now
+
+    months = months or config.desk.retention_months
+    if months is None:
+        _invalid(tr("no retention set: desk.retention_months in the config, or --months"))
+    assert months is not None
+    app = App(config)
+    try:
+        result = purge_expired(app.store, now(), months, actor=actor(), dry_run=dry_run)
+    finally:
+        app.close()
+    if output == "json":
+        print_json(result.as_dict())
+        return
+    counts = {"tickets": len(result.tickets), "cutoff": result.cutoff.date().isoformat(),
+              "attachments": result.attachments, "requesters": result.requesters, "texts": result.texts}  # fmt: skip
+    if dry_run:
+        click.echo(tr("would purge {tickets} ticket(s) closed before {cutoff}: {attachments} attachment(s), "
+                      "{requesters} requester record(s), {texts} text field(s) to mask", **counts))  # fmt: skip
+    else:
+        click.echo(tr("purged {tickets} ticket(s) closed before {cutoff}: {attachments} attachment(s), "
+                      "{requesters} requester record(s), {texts} text field(s) masked", **counts))  # fmt: skip
 
 
 # -- the email channel --------------------------------------------------------------------------------

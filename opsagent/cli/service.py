@@ -379,6 +379,43 @@ def period(config: AgentConfig, start: str | None, end: str | None, quarter: str
     _write(render(doc, fmt), out, fmt)
 
 
+@report.command("contract")
+@click.argument("name")
+@click.option("--from", "start", help="First day (YYYY-MM-DD, local time of the policy's calendar).")
+@click.option("--to", "end", help="Day after the last (exclusive), YYYY-MM-DD.")
+@click.option("--quarter", help="Instead of --from/--to: e.g. 2026Q3.")
+@click.option("--month", help="Instead of --from/--to: e.g. 2026-07.")
+@click.option("--year", help="Instead of --from/--to: e.g. 2026.")
+@_lang
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf", "json"]), default="html", show_default=True)
+@_out
+@click.pass_obj
+def contract_report(config: AgentConfig, name: str, start: str | None, end: str | None, quarter: str | None,
+                    month: str | None, year: str | None, lang: str | None, fmt: str,
+                    out: Path | None) -> None:  # fmt: skip
+    """服务协议报告: SLA compliance of one service contract's tickets opened in a period (met, breached,
+    rate per target, every breach listed), to show the customer."""
+    from opsagent.reports import contract as contract_report_
+
+    policy = _policy(config)
+    tz = _tz(policy, config)
+    lo, hi = _range(start, end, quarter, month, year, tz)
+    if hi <= lo:
+        raise click.BadParameter(tr("--to must be after --from"))
+    app = App(config)
+    try:
+        stats = contract_report_.load_contract_stats(app.store, policy, name, lo, hi, now())
+    except KeyError:
+        raise click.BadParameter(tr("no service contract {name} in desk/contracts.yaml", name=repr(name))) from None
+    finally:
+        app.close()
+    if fmt == "json":
+        data = stats.summary()
+        print_json(data) if out is None else out.write_text(_dumps(data), encoding="utf-8")
+        return
+    _write(render(contract_report_.build(stats, lang or config.lang, tz, now()), fmt), out, fmt)
+
+
 def _dumps(data: Any) -> str:
     import json
 

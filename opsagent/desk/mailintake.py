@@ -91,9 +91,9 @@ class MailDesk:
         reason = mail.loop or self._refused(mail, message_id)
         if reason:
             return self._skip(where, mail, message_id, reason)
-        incident_id = self._thread(mail)
-        if incident_id is not None:
-            return self._reply(where, mail, message_id, incident_id)
+        found = self._thread(mail)
+        if found is not None and self._follows_up(mail, *found):
+            return self._reply(where, mail, message_id, found[0])
         return self._open(where, mail, message_id)
 
     def _refused(self, mail: ParsedMail, message_id: str) -> str:
@@ -121,19 +121,45 @@ class MailDesk:
             conn.execute(insert(schema.mail_messages).values(_ledger(where, mail, message_id, outcome)))
         return outcome
 
-    def _thread(self, mail: ParsedMail) -> int | None:
-        """The ticket a reply belongs to: the ``[#N]`` subject tag, else a mail it refers to."""
+    def _thread(self, mail: ParsedMail) -> tuple[int, bool] | None:
+        """The ticket a reply belongs to, and whether the mail names one of that ticket's mails: the
+        ``[#N]`` subject tag, else a mail it refers to (``In-Reply-To``/``References``)."""
         t, m = schema.incidents.c, schema.mail_messages.c
         with self.store.engine.connect() as conn:
+            known: set[int] = set()
+            if mail.references:
+                known = {int(i) for i in conn.execute(select(m.incident_id).where(
+                    m.message_id.in_(mail.references), m.incident_id.is_not(None))).scalars()}  # fmt: skip
             for tag in _TAG.findall(mail.subject):
                 if conn.execute(select(t.id).where(t.id == int(tag))).first() is not None:
-                    return int(tag)
-            if mail.references:
-                found = conn.execute(
-                    select(m.incident_id).where(m.message_id.in_(mail.references), m.incident_id.is_not(None)).limit(1)
-                ).scalar()
-                return int(found) if found is not None else None
-        return None
+                    return int(tag), int(tag) in known
+            return (min(known), True) if known else None
+
+    def _follows_up(self, mail: ParsedMail, incident_id: int, in_thread: bool) -> bool:
+        """Whether a reply threads into its ticket, as Zammad decides a follow-up: the requester's own
+        mail always does; another sender's mail does while the ticket is not closed (Zammad's
+        ``follow_up_possible: new_ticket`` for closed tickets) and the sender is part of the
+        conversation — the mail answers one of the ticket's mails (a CC'd colleague), or the sender's
+        record is of the requester's organisation. A bare ``[#N]`` typed by anyone else opens a ticket of
+        their own (Zammad issue 5064: a stranger's mail must not land on another customer's ticket)."""
+        t, d, r = schema.incidents.c, schema.ticket_details.c, schema.requesters.c
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                select(t.status, r.email, r.organisation_id)
+                .select_from(schema.incidents.outerjoin(schema.ticket_details, d.incident_id == t.id)
+                             .outerjoin(schema.requesters, r.id == d.requester_id))
+                .where(t.id == incident_id)
+            ).first()  # fmt: skip
+            if row is None:
+                return False
+            if row.email is not None and row.email.lower() == mail.sender:
+                return True
+            if row.status == Status.CLOSED.value:
+                return False
+            if in_thread:
+                return True
+            org = conn.execute(select(r.organisation_id).where(func.lower(r.email) == mail.sender)).scalar()
+        return org is not None and org == row.organisation_id
 
     # -- a reply: a note, a confirmation ------------------------------------------------------------
     def _reply(self, where: Where, mail: ParsedMail, message_id: str, incident_id: int) -> Outcome:
@@ -157,7 +183,8 @@ class MailDesk:
             text = f"{mail.subject}\n\n{mail.body}".strip()
             conn.execute(insert(schema.incident_events).values(
                 incident_id=incident_id, at=now(), kind=EventKind.NOTE.value, actor=_actor(mail.sender),
-                message=text[:10_000], detail={"channel": "email", "message_id": message_id[:300], "mail": mail_id},
+                message=text[:10_000], detail={"channel": "email", "message_id": message_id[:300], "mail": mail_id,
+                                               "from_requester": requester == mail.sender},
             ))  # fmt: skip
             conn.execute(update(schema.incidents).where(t.id == incident_id).values(updated_at=now()))
         if todo is not None:
@@ -201,7 +228,7 @@ class MailDesk:
                 language=mail.language, preferred_channel="email",
             )  # fmt: skip
             req = TicketRequest(
-                title=mail.subject.strip() or ("(无主题)" if mail.language == "zh" else "(no subject)"),
+                title=_TAG.sub("", mail.subject).strip() or ("(无主题)" if mail.language == "zh" else "(no subject)"),
                 channel="email", type=self.cfg.type, requester=spec, category=self.cfg.category,
                 description=mail.body, symptom=mail.body[:2000],
             )  # fmt: skip

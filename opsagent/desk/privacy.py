@@ -8,6 +8,7 @@ from typing import Any
 
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(\+?\d[\d -]{6,18}\d)(?!\d)")
 _EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_DATE_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}(?: \d{1,2}(?=:))?|\d{1,2}(?=:)")  # 2026-12-06, 2026-12-06 19:…
 
 
 def mask_phone(phone: str | None) -> str:
@@ -38,7 +39,25 @@ def mask_email(email: str | None) -> str:
 def mask_text(text: str) -> str:
     """Phone numbers and email addresses inside free text (a symptom someone typed) masked."""
     text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)), text)
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(1)), text)
+    return _PHONE_IN_TEXT.sub(_phone, text)
+
+
+def _phone(found: re.Match[str]) -> str:
+    """A number that may be a phone masked; a date (and the hour after it) kept, the rest looked at again."""
+    text = found.group(1)
+    date = _DATE_TIME.match(text)
+    if date is not None:
+        return date.group(0) + _PHONE_IN_TEXT.sub(_phone, text[date.end() :])
+    return mask_phone(text)
+
+
+PERSON_SOURCES = frozenset({"phone", "email", "portal", "api"})  # tickets people raised (not alerts or traps)
+
+
+def for_third_parties(text: str, source: str) -> str:
+    """Text of an incident as it may leave for third parties (notifications, reports): a person-raised
+    ticket's free text with phones and emails masked; an alert's text as it is (its numbers are data)."""
+    return mask_text(text) if text and source in PERSON_SOURCES else text
 
 
 def masked_requester(row: dict[str, Any]) -> dict[str, Any]:

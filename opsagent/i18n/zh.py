@@ -317,4 +317,15 @@ ZH: dict[str, str] = {
     "nothing new": "没有新邮件",
     "ticket": "新工单",
     "confirm": "确认",
+    # desk retention
+    "no retention set: desk.retention_months in the config, or --months": "未设置保留期限：请在配置中设置 desk.retention_months，或使用 --months",
+    "would purge {tickets} ticket(s) closed before {cutoff}: {attachments} attachment(s), {requesters} requester record(s), {texts} text field(s) to mask": "将清除 {cutoff} 之前关闭的 {tickets} 个工单：附件 {attachments} 个，用户档案 {requesters} 条，待脱敏文本字段 {texts} 个",
+    "purged {tickets} ticket(s) closed before {cutoff}: {attachments} attachment(s), {requesters} requester record(s), {texts} text field(s) masked": "已清除 {cutoff} 之前关闭的 {tickets} 个工单：附件 {attachments} 个，用户档案 {requesters} 条，已脱敏文本字段 {texts} 个",
+    "no service contract {name} in desk/contracts.yaml": "desk/contracts.yaml 中没有服务协议 {name}",
+    "{n} ending within {days} day(s)": "{days} 天内到期 {n} 项",
+    "warranty": "保修",
+    "maintenance period": "维保期",
+    "ASSET": "资产",
+    "UNTIL": "到期日",
+    "DAYS LEFT": "剩余天数",
 }

@@ -151,6 +151,13 @@ T: dict[str, dict[str, str]] = {
     "version": {"zh": "版本", "en": "Version"},
     "hours": {"zh": "小时", "en": "h"},
     "timezone": {"zh": "时区", "en": "Time zone"},
+    # service contract report (服务协议报告)
+    "contract_report": {"zh": "服务协议报告", "en": "Service Contract Report"},
+    "contract_targets": {"zh": "协议指标", "en": "Contract targets"},
+    "in_progress": {"zh": "进行中", "en": "In progress"},
+    "breaches": {"zh": "超时明细", "en": "Breaches"},
+    "done_at": {"zh": "完成时间", "en": "Done at"},
+    "overrun": {"zh": "超出时长", "en": "Overrun"},
 }
 
 EVENTS: dict[str, dict[str, str]] = {

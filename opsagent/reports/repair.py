@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
+from opsagent.desk.privacy import for_third_parties
 from opsagent.i18n import zone_label
 from opsagent.reports.document import Document, Fields, Heading, Para, SignOff, Table
 from opsagent.reports.i18n import CATEGORY, STATUS, event_name, t, word
@@ -45,8 +46,10 @@ def clock_outcome(clock: Clock, lang: str) -> str:
 
 def _desk_section(ticket: Mapping[str, Any], incident: Mapping[str, Any], lang: str) -> list[Any]:
     """What the desk recorded for a person-raised ticket; the requester's phone and email arrive
-    masked (opsagent.desk.records.ticket_of): the report goes to third parties."""
+    masked (opsagent.desk.records.ticket_of) and are masked in the free text: the report goes to third
+    parties."""
     who = ticket.get("requester") or {}
+    source = incident["source"]
     return [
         Heading(t("desk_intake", lang)),
         Fields(
@@ -61,8 +64,8 @@ def _desk_section(ticket: Mapping[str, Any], incident: Mapping[str, Any], lang: 
                 (t("subcategory", lang), ticket.get("subcategory") or ""),
                 (t("team", lang), incident.get("team") or ""),
                 (t("contract", lang), incident.get("contract") or ""),
-                (t("user_request", lang), ticket.get("request") or ""),
-                (t("promises", lang), ticket.get("promises") or ""),
+                (t("user_request", lang), for_third_parties(ticket.get("request") or "", source)),
+                (t("promises", lang), for_third_parties(ticket.get("promises") or "", source)),
                 (t("flags", lang), ", ".join(ticket.get("flags") or [])),
             ]
         ),
@@ -74,13 +77,17 @@ def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
     clocks: Mapping[str, Clock] = incident.get("clocks") or {}
     pending = t("not_yet", lang)
     labels = incident.get("labels") or {}
+
+    def shown(text: str) -> str:  # a person's ticket: phones and emails in its free text masked
+        return for_third_parties(text, incident["source"])
+
     doc = Document(f"{t('repair_title', lang)} #{incident['id']}", lang)
     doc.add(
         Heading(t("basic", lang)),
         Fields(
             [
                 (t("no", lang), f"INC-{incident['id']:06d}"),
-                (t("title", lang), incident["title"]),
+                (t("title", lang), shown(incident["title"])),
                 (t("project", lang), labels.get("project", "")),
                 (t("asset", lang), incident.get("asset") or ""),
                 (t("category", lang), word(CATEGORY, incident["category"], lang)),
@@ -102,14 +109,14 @@ def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
         doc.add(*_desk_section(ticket, incident, lang))
     doc.add(
         Heading(t("symptom", lang)),
-        Para(service.get("symptom") or incident.get("description") or incident["title"]),
+        Para(shown(service.get("symptom") or incident.get("description") or incident["title"])),
         Heading(t("cause", lang)),
-        Para(incident.get("cause") or pending),
+        Para(shown(incident.get("cause") or pending)),
         Heading(t("steps", lang)),
-        Para(incident.get("resolution_steps") or pending),
+        Para(shown(incident.get("resolution_steps") or pending)),
         Heading(t("result", lang)),
         Para(
-            service.get("result")
+            shown(service.get("result") or "")
             or (word(STATUS, incident["status"], lang) if incident.get("resolved_at") else pending)
         ),
         Heading(t("sla", lang)),
@@ -138,7 +145,7 @@ def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
         Table(
             [t("at", lang), t("event", lang), t("by", lang), t("message", lang)],
             [
-                [local(e["at"], tz), event_name(e["kind"], lang), e["actor"], event_text(e, lang)]
+                [local(e["at"], tz), event_name(e["kind"], lang), e["actor"], shown(event_text(e, lang))]
                 for e in incident.get("events", [])
             ],
         ),
@@ -149,7 +156,7 @@ def build(incident: Mapping[str, Any], lang: str, tz: tzinfo) -> Document:
                 (t("followed_up", lang), local(service.get("followed_up_at"), tz) or pending),
                 (t("followed_up_by", lang), service.get("followed_up_by") or ""),
                 (t("satisfaction", lang), f"{service['satisfaction']} / 5" if service.get("satisfaction") else pending),
-                (t("feedback", lang), service.get("feedback") or ""),
+                (t("feedback", lang), shown(service.get("feedback") or "")),
                 (t("archived", lang), local(service.get("archived_at"), tz)),
             ]
         ),

@@ -13,18 +13,22 @@ import time
 from opsagent.alerts.notify import senders
 from opsagent.alerts.notify.formats import PLAIN, Group, NotifyAlert, Style
 from opsagent.alerts.notifyconfig import NotifyConfig
+from opsagent.desk.privacy import for_third_parties
 from opsagent.sla.service import Escalated
 
 log = logging.getLogger(__name__)
 
 
 def group_for(step: Escalated, receiver: str) -> Group:
+    """The notice as one firing notification; a person's ticket title has its phones and emails masked
+    (receivers are third parties to the requester)."""
     esc = step.step
+    title = for_third_parties(step.title, step.source)
     alert = NotifyAlert(
         fingerprint=f"incident-{step.incident_id}-{esc.target}-{esc.level}",
         labels={"alertname": "IncidentEscalated", "incident": str(step.incident_id), "priority": step.priority,
                 "sla_target": esc.target, "escalation_level": str(esc.level), "severity": "warning"},
-        annotations={"summary": f"#{step.incident_id} {step.title}: {esc.target} at {esc.percent:g}% of its time",
+        annotations={"summary": f"#{step.incident_id} {title}: {esc.target} at {esc.percent:g}% of its time",
                      "description": "escalated to " + ", ".join(esc.notify)},
         status="firing",
         starts_at=time.time(),

@@ -42,6 +42,7 @@ class Escalated:
     title: str
     priority: str
     step: escalation.Escalate
+    source: str = ""  # where the incident came from: a person's ticket has its contact details masked in notices
 
 
 @dataclass
@@ -132,7 +133,7 @@ def _escalate(
         rank = order[step.target] * 1000 + step.level
         for k in members.tolist():
             row = rows[group.refs[k]]
-            out.append((row.id, rank, Escalated(row.id, row.title, priority, step)))
+            out.append((row.id, rank, Escalated(row.id, row.title, priority, step, row.source)))
     return out
 
 
@@ -286,7 +287,7 @@ def _rows(conn: Connection, ids: set[int] | None, digests: list[str]) -> list[An
     t, s = schema.incidents.c, schema.incident_service.c
     current = s.policy_digest.in_(digests)
     query = (
-        select(t.id, t.title, t.status, t.priority, t.requester_type,
+        select(t.id, t.title, t.source, t.status, t.priority, t.requester_type,
                t.labels["complexity"].as_string().label("complexity"), t.type, t.contract,
                s.incident_id.label("has_service"),
                case((current, cast(s.sla, Text))).label("sla"), s.seen_event_id,

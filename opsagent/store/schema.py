@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -412,7 +413,21 @@ ticket_details = Table(
     Column("promises", Text, nullable=False, server_default=""),
     Column("assets", Json, nullable=False),
     Column("flags", Json, nullable=False),  # out_of_scope, contract_expired, …
+    Column("purged_at", UtcDateTime),  # personal data purged after the retention period (migration 0012_fix_desk2)
     Index("ix_ticket_details_requester", "requester_id"),
+)
+
+# Expiry warnings sent (migration 0012_fix_desk2): one per contract / warranty period and threshold.
+desk_expiry_notices = Table(
+    "desk_expiry_notices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # contract | warranty | maintenance
+    Column("subject", String(512), nullable=False),  # the contract's name; contract/asset for a period
+    Column("until", Date, nullable=False),
+    Column("threshold", Integer, nullable=False),  # days before ``until``
+    Column("sent_at", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "subject", "until", "threshold", name="uq_desk_expiry_notices"),
 )
 
 # -- users, API tokens, console sessions (migration 0010) ---------------------------------------

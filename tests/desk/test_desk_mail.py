@@ -284,3 +284,63 @@ def test_serve_polls_the_mailbox(
         terminate(agent.proc)
     shown = json.loads(opsagent("incident", "list", "-o", "json", home=home, check=True).stdout)
     assert [(i["title"], i["source"]) for i in shown] == [("故障 1", "email")]
+
+
+def _mail_from(sender: str, message_id: str, subject: str, body: str, in_reply_to: str | None = None) -> bytes:
+    thread = f"In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n" if in_reply_to else ""
+    head = (f"From: {sender}\r\nTo: {SUPPORT}\r\nMessage-ID: {message_id}\r\n{thread}"
+            f"Subject: {Header(subject, 'utf-8').encode()}\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")  # fmt: skip
+    return head.encode() + body.encode()
+
+
+def test_replies_from_others_than_the_requester_follow_zammad(
+    tmp_path: Path, dovecot: Dovecot, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A colleague of the requester (same organisation) or someone on the thread (answering one of the
+    ticket's mails) threads in as a note marked from them; a stranger typing the [#N] tag opens a ticket of
+    their own; once the ticket is closed only the requester still threads in (Zammad: new_ticket)."""
+    home = _home(tmp_path, dovecot, smtp_server, monkeypatch, "imaps")
+    for name, email in (("王芳", "wf@acme.example"), ("李雷", "ll@acme.example")):
+        opsagent("desk", "requester", "add", name, "--email", email, "--org", "ACME 有限公司", "--type", "external",
+                 home=home, check=True)  # fmt: skip
+    dovecot.deliver(_mail_from("王芳 <wf@acme.example>", "<z-1@acme.example>", "打印机坏了", "三楼打印机卡纸"))
+    assert _fetch(home)["outcomes"] == {"ticket": 1}
+    ack = smtp_server.messages[-1]
+    ticket = int(re.search(r"\[#(\d+)\]", str(ack["Subject"])).group(1))  # type: ignore[union-attr]
+    dovecot.deliver_many([
+        _mail_from("李雷 <ll@acme.example>", "<z-2@acme.example>", f"Re: [#{ticket}] 打印机坏了", "型号 M404"),
+        _mail_from("x@stranger.example", "<z-3@stranger.example>", f"[#{ticket}] 我的电脑也坏了", "开不了机"),
+        _mail_from("Yan <yan@partner.example>", "<z-4@partner.example>", "Re: 打印机坏了", "配件已寄出",
+                   in_reply_to=str(ack["Message-ID"])),
+    ])  # fmt: skip
+    assert _fetch(home)["outcomes"] == {"note": 2, "ticket": 1}
+    store = _store(home)
+    try:
+        t, e = schema.incidents.c, schema.incident_events.c
+        with store.engine.connect() as conn:
+            notes = conn.execute(select(e.actor, e.message, e.detail).where(e.incident_id == ticket, e.kind == "note")
+                                 .order_by(e.id)).all()  # fmt: skip
+            titles = dict(conn.execute(select(t.id, t.title)).all())
+        assert [(n.actor, n.detail["from_requester"]) for n in notes] == [
+            ("email:l***@acme.example", False), ("email:y***@partner.example", False)]  # fmt: skip
+        assert "型号 M404" in notes[0].message and "配件已寄出" in notes[1].message
+        stranger = max(titles)
+        assert stranger != ticket and titles[stranger] == "我的电脑也坏了"  # the foreign tag left out
+
+        opsagent("incident", "resolve", str(ticket), home=home, check=True)
+        opsagent("incident", "close", str(ticket), home=home, check=True)
+        dovecot.deliver_many([
+            _mail_from("Yan <yan@partner.example>", "<z-5@partner.example>", "Re: 打印机坏了", "又坏了",
+                       in_reply_to=str(ack["Message-ID"])),
+            _mail_from("王芳 <wf@acme.example>", "<z-6@acme.example>", f"Re: [#{ticket}] 打印机坏了", "谢谢"),
+        ])  # fmt: skip
+        assert _fetch(home)["outcomes"] == {"note": 1, "ticket": 1}
+        with store.engine.connect() as conn:
+            last = conn.execute(select(e.actor, e.detail).where(e.incident_id == ticket, e.kind == "note")
+                                .order_by(e.id.desc()).limit(1)).one()  # fmt: skip
+            reopened = conn.execute(select(func.count()).select_from(schema.incidents)).scalar()
+        assert last.actor == "email:w***@acme.example" and last.detail["from_requester"] is True
+        assert reopened == 3  # ticket, the stranger's, and the one Yan opened after the closure
+    finally:
+        store.close()
