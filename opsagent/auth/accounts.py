@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from opsagent.auth.config import AuthConfig
 from opsagent.auth.passwords import MAX_LENGTH, Hasher
 from opsagent.auth.roles import ROLES
@@ -73,6 +75,16 @@ def login(store: Store, config: AuthConfig, username: str, password: str, hasher
     if hasher.needs_rehash(user["password_hash"]):
         user_repo.set_hash_silently(store, user["id"], hasher.hash(password))
     return LoginResult(user)
+
+
+class LastAdminError(ValueError):
+    """The change would leave no enabled admin (nobody could manage users from the console again)."""
+
+
+def keep_an_admin(conn: Connection) -> None:
+    """A :func:`user_repo.update_user` guard: refuse a change that leaves no enabled admin."""
+    if user_repo.active_admins(conn) == 0:
+        raise LastAdminError("the last admin cannot be removed: make another user admin first")
 
 
 def new_token() -> str:

@@ -14,7 +14,7 @@ from aiohttp import web
 from opsagent.app import App
 from opsagent.auth.http import Handler
 from opsagent.sla.policy import ServiceLevelPolicy
-from opsagent.web import actions, pages
+from opsagent.web import actions, pages, pages_admin, pages_reports
 from opsagent.web.context import CONSOLE_KEY, LANG_COOKIE, LOGIN, Console
 from opsagent.web.render import STATIC, environment
 
@@ -56,3 +56,5 @@ def add_routes(web_app: web.Application, app: App, policy: ServiceLevelPolicy | 
     r.add_get(f"{PREFIX}/assets", pages.inventory)
     r.add_get(PREFIX + "/assets/{name}", pages.asset_page)
     r.add_static(f"{PREFIX}/static", STATIC, append_version=False)
+    pages_reports.add_routes(web_app)
+    pages_admin.add_routes(web_app)

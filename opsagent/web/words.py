@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from opsagent.web.words_admin import ZH_ADMIN
+
 ZH: dict[str, str] = {
     "opsagent console": "opsagent 控制台",
     "Overview": "概览",
@@ -131,6 +133,8 @@ ZH: dict[str, str] = {
     "phone": "电话",
     "portal": "门户",
 }
+
+ZH.update(ZH_ADMIN)  # the report and admin pages' words
 
 
 def translator(lang: str) -> Callable[[str], str]:
