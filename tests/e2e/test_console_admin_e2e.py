@@ -251,9 +251,12 @@ def test_non_admins_are_refused_the_admin_pages_also_on_direct_posts(page_of: An
                      "/console/admin/content", "/console/admin/users?format=json"):  # fmt: skip
             assert page.goto(agent.base + path).status == 403, (user, path)
         csrf = page.request.get(f"{agent.base}/api/v1/session").json()["csrf_token"]
-        for path, form in (("/console/admin/users", {"username": f"x{user}", "role": "admin", "password": "Xx-pass-0001"}),
-                           ("/console/admin/users/root/disable", {}),
-                           ("/console/admin/silences", {"matchers": "alertname=X", "duration": "1h", "comment": "x"})):  # fmt: skip
+        writes = (
+            ("/console/admin/users", {"username": f"x{user}", "role": "admin", "password": "Xx-pass-0001"}),
+            ("/console/admin/users/root/disable", {}),
+            ("/console/admin/silences", {"matchers": "alertname=X", "duration": "1h", "comment": "x"}),
+        )
+        for path, form in writes:
             refused = page.request.post(agent.base + path, form=form | {"csrf_token": csrf})
             assert refused.status == 403, (user, path)
     assert page.goto(f"{agent.base}/console/admin/audit").status == 200  # a manager reads the audit log
