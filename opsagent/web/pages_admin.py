@@ -44,7 +44,8 @@ def _field(form: Any, name: str, limit: int = 255) -> str:
 
 
 def _failed(request: web.Request, who: Viewer, message: str, back: str, status: type[web.HTTPException]) -> Exception:
-    ctx = context(request, who, message=message, back=back)
+    ctx = context(request, who, back=back)
+    ctx["message"] = ctx["t"](message)  # the known refusals in the reader's language, others as they are
     return error_page(status, request.app[CONSOLE_KEY].env, "failed.html", ctx)
 
 
@@ -124,7 +125,8 @@ async def change_user(request: web.Request) -> web.StreamResponse:
         raise _failed(request, who, f"{name!r} signs in through the directory (LDAP)", back, web.HTTPConflict)
     try:
         values, action = await asyncio.to_thread(_change, form, change, request.app[HASHER_KEY].hash)
-        await asyncio.to_thread(user_repo.update_user, store, name, values, actor, action, accounts.keep_an_admin)
+        guard = accounts.admin_guard(found)
+        await asyncio.to_thread(user_repo.update_user, store, name, values, actor, action, guard)
     except accounts.LastAdminError as exc:
         raise _failed(request, who, str(exc), back, web.HTTPConflict) from None
     except ValueError as exc:

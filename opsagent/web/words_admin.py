@@ -36,6 +36,7 @@ ZH_ADMIN: dict[str, str] = {
     "New password": "新密码",
     "Reset password": "重置密码",
     "Add user": "添加用户",
+    "the last admin cannot be removed: make another user admin first": "不能移除最后一个管理员：请先另设管理员",
     "Time zone": "时区",
     "Permission": "权限",
     "What each role may do (read-only).": "各角色的权限（只读）。",

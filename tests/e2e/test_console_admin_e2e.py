@@ -310,3 +310,17 @@ def test_the_report_and_audit_json_twins(agent: Api, page_of: Any) -> None:
     assert "carried" in body["problems"]
     rows = page.request.get(f"{agent.base}/console/admin/audit?format=json&since=1h").json()
     assert isinstance(rows, list) and json.dumps(rows)
+
+
+def test_the_cli_keeps_the_last_admin_too(tmp_path: Path) -> None:
+    (tmp_path / "opsagent.yaml").write_text("auth:\n  argon2: {time_cost: 1, memory_kib: 8192, parallelism: 1}\n")
+    for name, role in (("boss", "admin"), ("eng", "engineer")):
+        _add_user(tmp_path, name, role, "Pw-pass-0001", "en", name)
+    refused = opsagent("user", "role", "boss", "engineer", home=tmp_path)
+    assert refused.returncode == 2 and "last admin" in refused.stderr and "Traceback" not in refused.stderr
+    assert opsagent("user", "disable", "boss", home=tmp_path).returncode == 2
+    assert opsagent("user", "disable", "eng", home=tmp_path).returncode == 0
+    assert opsagent("user", "role", "eng", "admin", home=tmp_path).returncode == 0
+    assert opsagent("user", "role", "boss", "engineer", home=tmp_path).returncode == 2  # a disabled admin counts not
+    assert opsagent("user", "enable", "eng", home=tmp_path).returncode == 0
+    assert opsagent("user", "role", "boss", "engineer", home=tmp_path).returncode == 0  # another admin exists

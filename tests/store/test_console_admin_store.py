@@ -43,14 +43,29 @@ def _audits(store: Store, action: str) -> int:
 def test_the_last_enabled_admin_cannot_be_demoted_or_disabled(store: Store) -> None:
     for name in ("root", "second"):
         user_repo.add_user(store, name, {"role": "admin"}, None, "setup")
-    guard = accounts.keep_an_admin
-    assert user_repo.update_user(store, "second", {"disabled": True}, "root", "user.disable", guard)
+    user_repo.add_user(store, "eng", {"role": "engineer"}, None, "setup")
+
+    def change(name: str, values: dict[str, object], action: str) -> bool:
+        guard = accounts.admin_guard(user_repo.get_user(store, name))
+        return user_repo.update_user(store, name, values, "root", action, guard)
+
+    assert change("second", {"disabled": True}, "user.disable")
     with pytest.raises(accounts.LastAdminError):
-        user_repo.update_user(store, "root", {"role": "engineer"}, "root", "user.role", guard)
+        change("root", {"role": "engineer"}, "user.role")
     with pytest.raises(accounts.LastAdminError):
-        user_repo.update_user(store, "root", {"disabled": True}, "root", "user.disable", guard)
+        change("root", {"disabled": True}, "user.disable")
     found = user_repo.get_user(store, "root")
     assert found is not None and found["role"] == "admin" and not found["disabled"]
     assert _audits(store, "user.role") == 0 and _audits(store, "user.disable") == 1  # undone with its audit row
-    assert user_repo.update_user(store, "second", {"disabled": False}, "root", "user.enable", guard)
-    assert user_repo.update_user(store, "root", {"role": "engineer"}, "second", "user.role", guard)
+    assert change("second", {"disabled": False}, "user.enable")
+    assert change("root", {"role": "engineer"}, "user.role")
+    with pytest.raises(accounts.LastAdminError):
+        change("second", {"disabled": True}, "user.disable")
+    assert change("eng", {"disabled": True}, "user.disable")  # not an admin: no rule to keep
+    assert _audits(store, "user.disable") == 2
+
+
+def test_a_store_without_any_admin_still_disables_an_engineer(store: Store) -> None:
+    user_repo.add_user(store, "eng", {"role": "engineer"}, None, "setup")
+    assert accounts.admin_guard(user_repo.get_user(store, "eng")) is None
+    assert user_repo.update_user(store, "eng", {"disabled": True}, "cli", "user.disable", accounts.admin_guard(None))
