@@ -43,6 +43,14 @@ def _field(form: Any, name: str, limit: int = 255) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
+def _bounded(form: Any, name: str, limit: int) -> str:
+    """A text field that must fit ``limit`` (refused when longer: a matcher cut short would match else)."""
+    value = _field(form, name, limit + 1)
+    if len(value) > limit:
+        raise ValueError(f"{name}: at most {limit} characters")
+    return value
+
+
 def _failed(request: web.Request, who: Viewer, message: str, back: str, status: type[web.HTTPException]) -> Exception:
     ctx = context(request, who, back=back)
     ctx["message"] = ctx["t"](message)  # the known refusals in the reader's language, others as they are
@@ -76,10 +84,11 @@ async def users(request: web.Request) -> web.Response:
 
 
 def _new_user(form: Any) -> tuple[str, dict[str, Any], str]:
-    name = accounts.check_username(_field(form, "username", 64))
-    fields = {"role": _field(form, "role", 32), "display_name": _field(form, "display_name"),
-              "email": _field(form, "email"), "language": _field(form, "language", 8) or "zh",
-              "timezone": _field(form, "timezone", 64)}  # fmt: skip
+    # bounded well above each field's own limit, so a value too long is refused, never cut short
+    name = accounts.check_username(_field(form, "username", 1000))
+    fields = {"role": _field(form, "role", 1000), "display_name": _field(form, "display_name", 1000),
+              "email": _field(form, "email", 1000), "language": _field(form, "language", 1000) or "zh",
+              "timezone": _field(form, "timezone", 1000)}  # fmt: skip
     password = form.get("password", "")
     return name, accounts.check_fields(fields), check_new_password(password if isinstance(password, str) else "")
 
@@ -102,7 +111,7 @@ async def add_user(request: web.Request) -> web.StreamResponse:
 def _change(form: Any, change: str, hash_password: Any) -> tuple[dict[str, Any], str]:
     """The values a user form changes and the audit action (ValueError on a bad value)."""
     if change == "role":
-        role = _field(form, "role", 32)
+        role = _field(form, "role", 1000)
         return accounts.check_fields({"role": role}), "user.role"
     if change in ("disable", "enable"):
         return {"disabled": change == "disable"}, f"user.{change}"
@@ -167,14 +176,14 @@ def _starts(text: str, zone: Any) -> datetime:
 
 def _silence(form: Any, zone: Any) -> tuple[list[str], datetime, datetime, str, str]:
     kind = _field(form, "kind", 16) or "silence"
-    matchers = [m.strip() for m in _field(form, "matchers", 4000).splitlines() if m.strip()]
+    matchers = [m.strip() for m in _bounded(form, "matchers", 4000).splitlines() if m.strip()]
     if len(matchers) > MAX_MATCHERS:
         raise ValueError(f"matchers: at most {MAX_MATCHERS}")
     seconds = parse_duration(_field(form, "duration", 32) or "2h")
     if not 0 < seconds <= MAX_SILENCE:
         raise ValueError("duration: between 1s and 366d")
     starts = _starts(_field(form, "start", 40), zone)
-    return matchers, starts, starts + timedelta(seconds=seconds), _field(form, "comment", 2000), kind
+    return matchers, starts, starts + timedelta(seconds=seconds), _bounded(form, "comment", 2000), kind
 
 
 async def add_silence(request: web.Request) -> web.StreamResponse:
@@ -185,7 +194,7 @@ async def add_silence(request: web.Request) -> web.StreamResponse:
         matchers, starts, ends, comment, kind = _silence(form, who.zone)
         store = request.app[CONSOLE_KEY].app.store
         await asyncio.to_thread(sil.add_silence, store, matchers, starts, ends, actor, comment, kind)
-    except (ValueError, sil.SilenceError) as exc:
+    except (ValueError, OverflowError, sil.SilenceError) as exc:
         raise _failed(request, who, str(exc), back, web.HTTPBadRequest) from None
     raise web.HTTPSeeOther(back)
 
@@ -239,7 +248,7 @@ async def audit(request: web.Request) -> web.Response:
     wanted = _audit_filter(request.query)
     try:
         since = parse_since(wanted["since"]) if wanted["since"] else None
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise _failed(request, who, str(exc), f"{PREFIX}/audit", web.HTTPBadRequest) from None
     store = request.app[CONSOLE_KEY].app.store
     rows = await asyncio.to_thread(

@@ -32,7 +32,7 @@ def _period(request: web.Request, who: Viewer) -> tuple[periods.Period, dict[str
     tz = _tz(request)
     try:
         found = periods.parse(request.query, tz, datetime.now(tz).date())
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         ctx = context(request, who, message=str(exc), back=PREFIX)
         raise error_page(web.HTTPBadRequest, console.env, "failed.html", ctx) from None
     return found, _scope(request.query)

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 KINDS = ("quarter", "month", "custom")
+YEARS = range(1970, 9999)  # as the CLI's --year
 MAX_DAYS = 3700  # about ten years: a longer range is a typo
 
 
@@ -38,7 +39,7 @@ def _quarter(text: str) -> tuple[date, date]:
     year, _, q = text.strip().upper().partition("Q")
     if not (year.isdigit() and len(year) == 4 and q in ("1", "2", "3", "4")):
         raise ValueError(f"quarter: {text[:20]!r} is not a quarter (e.g. 2026Q3)")
-    y, n = int(year), int(q)
+    y, n = _year(int(year), "quarter"), int(q)
     return date(y, 3 * n - 2, 1), date(y + 1, 1, 1) if n == 4 else date(y, 3 * n + 1, 1)
 
 
@@ -46,15 +47,23 @@ def _month(text: str) -> tuple[date, date]:
     year, _, month = text.strip().partition("-")
     if not (year.isdigit() and len(year) == 4 and month.isdigit() and 1 <= int(month) <= 12):
         raise ValueError(f"month: {text[:20]!r} is not a month (e.g. 2026-07)")
-    y, m = int(year), int(month)
+    y, m = _year(int(year), "month"), int(month)
     return date(y, m, 1), date(y + 1, 1, 1) if m == 12 else date(y, m + 1, 1)
+
+
+def _year(year: int, field: str) -> int:
+    if year not in YEARS:
+        raise ValueError(f"{field}: the year must be between {YEARS.start} and {YEARS.stop - 1}")
+    return year
 
 
 def _day(text: str, field: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"{field}: {text[:20]!r} is not a day (YYYY-MM-DD)") from None
+    _year(day.year, field)
+    return day
 
 
 def this_quarter(today: date) -> str:

@@ -324,3 +324,51 @@ def test_the_cli_keeps_the_last_admin_too(tmp_path: Path) -> None:
     assert opsagent("user", "role", "boss", "engineer", home=tmp_path).returncode == 2  # a disabled admin counts not
     assert opsagent("user", "enable", "eng", home=tmp_path).returncode == 0
     assert opsagent("user", "role", "boss", "engineer", home=tmp_path).returncode == 0  # another admin exists
+
+
+def test_hostile_form_values_and_queries_end_in_clean_errors(page_of: Any, agent: Api) -> None:
+    page = page_of("root")
+    page.goto(f"{agent.base}/console/admin/users")
+    csrf = page.locator("#add-user [name=csrf_token]").input_value()
+    user = {"username": "ok-name", "role": "engineer", "password": "Ok-pass-0001"}
+    posts = [
+        ("/console/admin/users", user | {"username": HOSTILE}, 400),
+        ("/console/admin/users", user | {"role": "god"}, 400),
+        ("/console/admin/users", user | {"password": "short"}, 400),
+        ("/console/admin/users", user | {"email": "not-an-address"}, 400),
+        ("/console/admin/users", user | {"timezone": "Mars/Olympus_Mons"}, 400),
+        ("/console/admin/users", user | {"display_name": "x" * 300}, 400),
+        ("/console/admin/users", user | {"username": "a" * 65}, 400),
+        ("/console/admin/users/root", {}, 404),
+        ("/console/admin/users/nosuch/role", {"role": "admin"}, 404),
+        ("/console/admin/users/lisi/role", {"role": HOSTILE}, 400),
+        ("/console/admin/users/lisi/password", {"password": " short "}, 400),
+        ("/console/admin/silences", {"matchers": "alertname=~(", "duration": "1h", "comment": "x"}, 400),
+        ("/console/admin/silences", {"matchers": "a=b", "duration": "1y", "comment": "x"}, 400),
+        ("/console/admin/silences", {"matchers": "a=b", "duration": "1h", "comment": " "}, 400),
+        ("/console/admin/silences", {"matchers": "a=b", "duration": "1h", "comment": "x", "kind": HOSTILE}, 400),
+        (
+            "/console/admin/silences",
+            {"matchers": "a=b", "duration": "366d", "start": "9999-12-31T23:00", "comment": "x"},
+            400,
+        ),
+        ("/console/admin/silences", {"matchers": "a=b", "duration": "1h", "start": "yesterday", "comment": "x"}, 400),
+        ("/console/admin/silences", {"matchers": "a=b\n" * 1500, "duration": "1h", "comment": "x"}, 400),
+        ("/console/admin/silences/999999/expire", {}, 409),
+        ("/console/admin/silences/abc/expire", {}, 404),
+    ]
+    for path, form, status in posts:
+        got = page.request.post(agent.base + path, form=form | {"csrf_token": csrf})
+        assert got.status == status, (path, form, got.status)
+        assert "<script>" not in got.text(), path
+    gets = [("/console/reports?kind=quarter&quarter=0001Q1", 400), ("/console/reports?kind=custom&from=x", 400),
+            ("/console/reports?kind=" + "x" * 5000, 400), ("/console/reports/period.pdf?kind=month&month=0", 400),
+            ("/console/reports?team=%3Cscript%3E", 200), ("/console/admin/audit?since=garbage", 400),
+            ("/console/admin/audit?since=99999999999d", 400), ("/console/admin/audit?actor=%3Cscript%3E", 200),
+            ("/console/assets/%3Cscript%3E", 404)]  # fmt: skip
+    for path, status in gets:
+        got = page.request.get(agent.base + path)
+        assert got.status == status, (path, got.status)
+        assert "<script>" not in got.text(), path
+    users = {u["username"] for u in page.request.get(f"{agent.base}/console/admin/users?format=json").json()}
+    assert "ok-name" not in users

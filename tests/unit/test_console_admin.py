@@ -31,7 +31,10 @@ def test_a_quarter_a_month_and_a_custom_range_begin_at_local_midnight() -> None:
     [({"kind": "year"}, "kind"), ({"kind": "quarter", "quarter": "2026Q5"}, "quarter"),
      ({"kind": "month", "month": "2026-13"}, "month"), ({"kind": "month", "month": "<b>"}, "month"),
      ({"kind": "custom", "from": "2026-03-08", "to": "2026-03-01"}, "to"),
-     ({"kind": "custom", "from": "x"}, "from"), ({"kind": "custom", "from": "1900-01-01", "to": "2026-01-01"}, "to")],
+     ({"kind": "custom", "from": "x"}, "from"), ({"kind": "custom", "from": "1990-01-01", "to": "2026-01-01"}, "to"),
+     ({"kind": "quarter", "quarter": "0001Q1"}, "quarter"), ({"kind": "quarter", "quarter": "9999Q4"}, "quarter"),
+     ({"kind": "custom", "from": "0001-01-01", "to": "0001-02-01"}, "from"),
+     ({"kind": "custom", "from": "2026-01-01", "to": "9999-12-31"}, "to")],
 )  # fmt: skip
 def test_a_bad_period_names_its_field(query: dict[str, str], field: str) -> None:
     with pytest.raises(ValueError, match=f"^{field}:"):
