@@ -23,6 +23,7 @@ from opsagent.store.inventory_repo import record_facts
 from tests.e2e.agent import agent_env, opsagent, serving, wait_until
 from tests.e2e.test_sla_api import Api, printer_incident
 from tests.peers.ports import free_port
+from tests.peers.receivers import WebhookServer
 
 pytestmark = pytest.mark.peer
 
@@ -32,6 +33,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 TOKEN = "console-admin-e2e-s3cret"
+HOOK = "/console-admin-e2e"
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">'
 USERS = {
     "root": ("admin", "Rt-pass-0001", "en", "管理员"),
@@ -65,12 +67,17 @@ def _add_user(home: Path, name: str, role: str, password: str, lang: str, displa
 
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def agent(tmp_path_factory: pytest.TempPathFactory, webhook_server: WebhookServer) -> Iterator[Api]:
     home = tmp_path_factory.mktemp("console-admin")
     (home / "inventory.yaml").write_text(INVENTORY % free_port())  # nothing listens there: dead-db is down
     (home / "desk.token").write_text(TOKEN)
+    (home / "site" / "alerts").mkdir(parents=True)
+    route = {"receiver": "hook", "matchers": ['alertname="PrintQueueStuck"'], "group_wait": "0s",
+             "group_interval": "1s"}  # fmt: skip
+    notify = {"receivers": [{"name": "hook", "webhook": {"url": webhook_server.url(HOOK)}}], "routes": [route]}
+    (home / "site" / "alerts" / "notifications.yaml").write_text(json.dumps(notify))
     (home / "opsagent.yaml").write_text(
-        "seed_inventory: [inventory.yaml]\n"
+        "seed_inventory: [inventory.yaml]\ncontent_roots: [site]\n"
         f"api_tokens: {{desk: 'file:{home / 'desk.token'}'}}\n"
         "auth:\n  argon2: {time_cost: 1, memory_kib: 8192, parallelism: 1}\n"
     )
@@ -205,8 +212,8 @@ def test_an_admin_manages_users_and_the_last_admin_stays(page_of: Any, agent: Ap
     page.screenshot(path=str(tmp_path / "admin-content-zh.png"), full_page=True)
 
 
-def _webhook(api: Api, fingerprint: str) -> dict[str, Any]:
-    labels = {"alertname": "PrintQueueStuck", "asset": "fin-printer", "severity": "warning", "fp": fingerprint}
+def _webhook(api: Api, fingerprint: str, asset: str = "fin-printer") -> dict[str, Any]:
+    labels = {"alertname": "PrintQueueStuck", "asset": asset, "severity": "warning", "fp": fingerprint}
     payload = {"version": "4", "status": "firing", "receiver": "opsagent", "alerts": [
         {"status": "firing", "labels": labels, "annotations": {"summary": "队列卡住"},
          "startsAt": "2026-01-01T00:00:00Z", "fingerprint": fingerprint}]}  # fmt: skip
@@ -215,7 +222,13 @@ def _webhook(api: Api, fingerprint: str) -> dict[str, Any]:
     return dict(body)
 
 
-def test_an_admin_silence_mutes_a_matching_alert_until_expired(page_of: Any, agent: Api, tmp_path: Path) -> None:
+def _notified(hook: WebhookServer, fingerprint: str) -> list[Any]:
+    return [body for path, body in hook.received if path == HOOK and fingerprint in json.dumps(body)]
+
+
+def test_an_admin_silence_mutes_a_matching_alert_until_expired(
+    page_of: Any, agent: Api, webhook_server: WebhookServer, tmp_path: Path
+) -> None:
     page = page_of("root")
     page.goto(f"{agent.base}/console/admin/silences")
     form = page.locator("#add-silence")
@@ -229,12 +242,17 @@ def test_an_admin_silence_mutes_a_matching_alert_until_expired(page_of: Any, age
     page.screenshot(path=str(tmp_path / "admin-silences-en.png"), full_page=True)
     muted = _webhook(agent, "muted-1")
     assert muted["opened"] == [] and muted["muted"] and muted["muted"][0]["why"].startswith("silence #")
+    # an alert of the same route and group the silence does not match is notified; the muted one is not in it
+    assert _webhook(agent, "unsilenced-1", asset="hr-printer")["opened"]
+    wait_until(lambda: _notified(webhook_server, "unsilenced-1"), 60, "the notification of the unsilenced alert")
+    assert _notified(webhook_server, "muted-1") == []
     incidents = agent.call("GET", "/api/v1/incidents")[1]
-    assert not any(i["labels"].get("fp") == "muted-1" for i in incidents)  # no incident, so no notification
+    assert not any(i["labels"].get("fp") == "muted-1" for i in incidents)
     row.locator("button:text-is('Expire')").click()
     page.wait_for_url("**/console/admin/silences")
     assert "expired" in page.locator("tr.silence").first.locator(".state").inner_text()
     assert printer_incident(agent, TOKEN, "after-expiry", "队列卡住") > 0  # the same alert opens one now
+    wait_until(lambda: _notified(webhook_server, "muted-1"), 60, "the still-firing alert notified once unmuted")
     audit = page.request.get(f"{agent.base}/console/admin/audit?format=json&action=silence.").json()
     assert {a["action"] for a in audit} >= {"silence.add", "silence.expire"}
     assert all(a["actor"] == "root" for a in audit)
