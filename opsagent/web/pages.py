@@ -185,10 +185,10 @@ async def asset_page(request: web.Request) -> web.Response:
     if found is None:
         return page(console.env, "missing.html", context(request, who), status=404)
     facts = await asyncio.to_thread(inventory_repo.current_facts, console.app.store, name)
-    if _wants_json(request):
-        return _json(found.model_dump(mode="json") | {"facts": unflatten(facts)})
     extras = await asyncio.to_thread(asset_extras.gather, console.app.store, name)
     extras["metrics"] = await asyncio.to_thread(asset_extras.metrics, console.app.metrics, name)
+    if _wants_json(request):
+        return _json(found.model_dump(mode="json") | {"facts": unflatten(facts)} | extras)
     ctx = context(request, who, a=found, facts=sorted(facts.items()), **extras)
     return page(console.env, "asset.html", ctx)
 

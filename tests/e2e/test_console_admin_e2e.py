@@ -311,6 +311,9 @@ def test_the_asset_page_shows_history_metrics_config_diffs_and_escapes_them(
     assert f"#{incident}" in page.inner_text("#tickets")
     _no_script_ran(page)
     page.screenshot(path=str(tmp_path / "asset-en.png"), full_page=True)
+    twin = page.request.get(f"{agent.base}/console/assets/core-sw1?format=json").json()
+    assert twin["facts"]["sys"]["descr"] == HOSTILE and len(twin["history"]) == 4
+    assert [r["rev"] for r in twin["revisions"]] == [2, 1] and incident in [i["id"] for i in twin["tickets"]]
 
     def spark() -> bool:
         page.goto(f"{agent.base}/console/assets/dead-db?lang=zh")
