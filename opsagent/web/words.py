@@ -134,7 +134,7 @@ ZH: dict[str, str] = {
     "portal": "门户",
 }
 
-ZH.update(ZH_ADMIN)  # the report and admin pages' words
+ZH |= ZH_ADMIN  # the report and admin pages (opsagent.web.pages_reports, opsagent.web.pages_admin)
 
 
 def translator(lang: str) -> Callable[[str], str]:
