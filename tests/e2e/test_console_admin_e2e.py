@@ -36,7 +36,7 @@ TOKEN = "console-admin-e2e-s3cret"
 HOOK = "/console-admin-e2e"
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">'
 USERS = {
-    "root": ("admin", "Rt-pass-0001", "en", "管理员"),
+    "chen": ("admin", "Ch-pass-0001", "en", "陈管理员"),
     "zhou": ("manager", "Zh-pass-0002", "en", "周经理"),
     "lisi": ("engineer", "Ls-pass-0003", "en", "李四"),
     "wangwu": ("requester", "Ww-pass-0004", "zh", "王五"),
@@ -167,7 +167,7 @@ def _row(page: Any, user: str) -> Any:
 
 
 def test_an_admin_manages_users_and_the_last_admin_stays(page_of: Any, agent: Api, tmp_path: Path) -> None:
-    page = page_of("root")
+    page = page_of("chen")
     page.click("nav >> text=Admin")
     page.wait_for_url("**/console/admin/users")
     form = page.locator("#add-user")
@@ -190,19 +190,19 @@ def test_an_admin_manages_users_and_the_last_admin_stays(page_of: Any, agent: Ap
     newbie = page_of("newbie", password="Nb-pass-0006")
     assert newbie.request.get(f"{agent.base}/api/v1/session").json()["role"] == "manager"
     # the only admin can neither demote nor disable themself
-    _row(page, "root").locator("select[name=role]").select_option("engineer")
-    _row(page, "root").locator("button:text-is('Change role')").click()
+    _row(page, "chen").locator("select[name=role]").select_option("engineer")
+    _row(page, "chen").locator("button:text-is('Change role')").click()
     assert "last admin" in page.inner_text("main")
     page.goto(f"{agent.base}/console/admin/users")
     with page.expect_response(lambda r: r.request.method == "POST") as refused:
-        _row(page, "root").locator("button:text-is('Disable')").click()
+        _row(page, "chen").locator("button:text-is('Disable')").click()
     assert refused.value.status == 409
     users = {u["username"]: u for u in page.request.get(f"{agent.base}/console/admin/users?format=json").json()}
-    assert users["root"]["role"] == "admin" and not users["root"]["disabled"]
-    page.goto(f"{agent.base}/console/admin/audit?actor=root&action=user.")
+    assert users["chen"]["role"] == "admin" and not users["chen"]["disabled"]
+    page.goto(f"{agent.base}/console/admin/audit?actor=chen&action=user.")
     rows = page.locator("tr.audit").all_inner_texts()
     assert any("user.add" in r and "newbie" in r for r in rows) and any("user.role" in r for r in rows)
-    assert any("user.passwd" in r for r in rows) and all("root" in r for r in rows)
+    assert any("user.passwd" in r for r in rows) and all("chen" in r and "(session)" in r for r in rows)
     assert not any("user.disable" in r for r in rows)  # the refused change left nothing behind
     page.screenshot(path=str(tmp_path / "admin-audit-en.png"), full_page=True)
     page.goto(f"{agent.base}/console/admin/roles?lang=zh")
@@ -229,7 +229,7 @@ def _notified(hook: WebhookServer, fingerprint: str) -> list[Any]:
 def test_an_admin_silence_mutes_a_matching_alert_until_expired(
     page_of: Any, agent: Api, webhook_server: WebhookServer, tmp_path: Path
 ) -> None:
-    page = page_of("root")
+    page = page_of("chen")
     page.goto(f"{agent.base}/console/admin/silences")
     form = page.locator("#add-silence")
     form.locator("[name=matchers]").fill('alertname="PrintQueueStuck"\nasset=~"fin-.*"')
@@ -255,7 +255,7 @@ def test_an_admin_silence_mutes_a_matching_alert_until_expired(
     wait_until(lambda: _notified(webhook_server, "muted-1"), 60, "the still-firing alert notified once unmuted")
     audit = page.request.get(f"{agent.base}/console/admin/audit?format=json&action=silence.").json()
     assert {a["action"] for a in audit} >= {"silence.add", "silence.expire"}
-    assert all(a["actor"] == "root" for a in audit)
+    assert all(a["actor"] == "chen" for a in audit)
     bad = page.request.post(f"{agent.base}/console/admin/silences", form={
         "csrf_token": page.locator("#add-silence [name=csrf_token]").input_value(),
         "matchers": "not a matcher", "duration": "1h", "comment": "x"})  # fmt: skip
@@ -271,7 +271,7 @@ def test_non_admins_are_refused_the_admin_pages_also_on_direct_posts(page_of: An
         csrf = page.request.get(f"{agent.base}/api/v1/session").json()["csrf_token"]
         writes = (
             ("/console/admin/users", {"username": f"x{user}", "role": "admin", "password": "Xx-pass-0001"}),
-            ("/console/admin/users/root/disable", {}),
+            ("/console/admin/users/chen/disable", {}),
             ("/console/admin/silences", {"matchers": "alertname=X", "duration": "1h", "comment": "x"}),
         )
         for path, form in writes:
@@ -281,12 +281,12 @@ def test_non_admins_are_refused_the_admin_pages_also_on_direct_posts(page_of: An
     requester = page_of("wangwu", locale="zh-CN")
     for path in ("/console/reports", "/console/reports/period.pdf", "/console/admin/audit", "/console/admin"):
         assert requester.goto(agent.base + path).status == 403, path
-    users = {u["username"] for u in page_of("root").request.get(f"{agent.base}/console/admin/users?format=json").json()}
+    users = {u["username"] for u in page_of("chen").request.get(f"{agent.base}/console/admin/users?format=json").json()}
     assert "xlisi" not in users and "xzhou" not in users
 
 
 def test_admin_writes_without_the_csrf_token_are_refused(page_of: Any, agent: Api) -> None:
-    page = page_of("root")
+    page = page_of("chen")
     page.goto(f"{agent.base}/console/admin/users")
     page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.value = 'forged')")
     with page.expect_response(lambda r: r.request.method == "POST") as refused:
@@ -348,7 +348,7 @@ def test_the_cli_keeps_the_last_admin_too(tmp_path: Path) -> None:
 
 
 def test_hostile_form_values_and_queries_end_in_clean_errors(page_of: Any, agent: Api) -> None:
-    page = page_of("root")
+    page = page_of("chen")
     page.goto(f"{agent.base}/console/admin/users")
     csrf = page.locator("#add-user [name=csrf_token]").input_value()
     user = {"username": "ok-name", "role": "engineer", "password": "Ok-pass-0001"}
