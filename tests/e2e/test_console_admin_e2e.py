@@ -160,6 +160,10 @@ def test_a_manager_opens_the_quarterly_report_and_downloads_it(page_of: Any, age
     page.goto(f"{agent.base}/console/reports?lang=zh")
     assert "季度统计报告" in page.inner_text("h1") and "按责任团队统计" in page.inner_text("main")
     page.screenshot(path=str(tmp_path / "report-zh.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # a manager's phone: the charts shrink, nothing overflows
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.screenshot(path=str(tmp_path / "report-phone.png"), full_page=True)
 
 
 def _row(page: Any, user: str) -> Any:
