@@ -67,8 +67,12 @@ def _add_user(home: Path, name: str, role: str, password: str, lang: str, displa
 
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory: pytest.TempPathFactory, webhook_server: WebhookServer) -> Iterator[Api]:
-    home = tmp_path_factory.mktemp("console-admin")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("console-admin")
+
+
+@pytest.fixture(scope="module")
+def agent(home: Path, webhook_server: WebhookServer) -> Iterator[Api]:
     (home / "inventory.yaml").write_text(INVENTORY % free_port())  # nothing listens there: dead-db is down
     (home / "desk.token").write_text(TOKEN)
     (home / "site" / "alerts").mkdir(parents=True)
@@ -211,9 +215,8 @@ def test_an_admin_manages_users_and_the_last_admin_stays(page_of: Any, agent: Ap
     page.screenshot(path=str(tmp_path / "admin-audit-en.png"), full_page=True)
     page.goto(f"{agent.base}/console/admin/roles?lang=zh")
     assert page.inner_text("h1").startswith("角色") and "user.manage" in page.inner_text("main")
-    page.goto(f"{agent.base}/console/admin/content")
-    assert "全部内容有效" in page.inner_text("main") or "error" in page.inner_html("main")
-    page.screenshot(path=str(tmp_path / "admin-content-zh.png"), full_page=True)
+    page.goto(f"{agent.base}/console/admin/content?lang=zh")
+    assert "全部内容有效" in page.inner_text("main")
 
 
 def _webhook(api: Api, fingerprint: str, asset: str = "fin-printer") -> dict[str, Any]:
@@ -397,3 +400,25 @@ def test_hostile_form_values_and_queries_end_in_clean_errors(page_of: Any, agent
         assert "<script>" not in got.text(), path
     users = {u["username"] for u in page.request.get(f"{agent.base}/console/admin/users?format=json").json()}
     assert "ok-name" not in users
+
+
+def test_content_validation_shows_what_opsagent_check_reports(
+    page_of: Any, agent: Api, home: Path, tmp_path: Path
+) -> None:
+    bad = home / "site" / "alerts" / "broken.rules.yaml"
+    bad.write_text(f"groups:\n  - name: g\n    rules:\n      - alert: {json.dumps(HOSTILE)}\n        expr: 'up =='\n")
+    try:
+        page = page_of("chen")
+        page.goto(f"{agent.base}/console/admin/content?lang=zh")
+        issues = page.locator("ul.issues li").all_inner_texts()
+        assert issues and all("broken.rules.yaml:" in i for i in issues)
+        assert page.locator("dd.error").inner_text() == "1"  # one invalid file
+        _no_script_ran(page)
+        page.screenshot(path=str(tmp_path / "admin-content-zh.png"), full_page=True)
+        cli = opsagent("check", home=home)
+        assert cli.returncode == 2
+        assert [line for line in cli.stderr.splitlines() if "broken.rules.yaml:" in line] == issues  # the same words
+    finally:
+        bad.unlink()
+    page.reload()
+    assert "全部内容有效" in page.inner_text("main")
