@@ -331,11 +331,34 @@ def test_the_asset_page_shows_history_metrics_config_diffs_and_escapes_them(
     page.screenshot(path=str(tmp_path / "asset-zh.png"), full_page=True)
 
 
+def _next_quarter(quarter: str) -> str:
+    year, q = int(quarter[:4]), int(quarter[5])
+    return f"{year + 1}Q1" if q == 4 else f"{year}Q{q + 1}"
+
+
+def test_an_open_problem_is_tracked_into_the_next_quarter(agent: Api, page_of: Any, tmp_path: Path) -> None:
+    incident = ticket(agent, "打印机反复卡纸", "桌面组")
+    problem = {"title": "硒鼓批次缺陷", "incidents": [incident]}
+    status, body = agent.call("POST", "/api/v1/problems", problem, token=TOKEN)
+    assert status == 201, body
+    page = page_of("zhou")
+    page.goto(f"{agent.base}/console/reports")
+    this = page.locator("input[name=quarter]").input_value()
+    found = page.locator("section.report h3:text-is('Problems found in this period') + div").inner_text()
+    assert "硒鼓批次缺陷" in found
+    page.goto(f"{agent.base}/console/reports?kind=quarter&quarter={_next_quarter(this)}")
+    carried = page.locator("section.report h3:text-is('Carried over from earlier periods') + div").inner_text()
+    assert "硒鼓批次缺陷" in carried
+    page.screenshot(path=str(tmp_path / "report-next-quarter-en.png"), full_page=True)
+    twin = page.request.get(f"{agent.base}/console/reports?format=json&kind=quarter&quarter={_next_quarter(this)}")
+    assert [p["title"] for p in twin.json()["problems"]["carried"]] == ["硒鼓批次缺陷"]
+
+
 def test_the_report_and_audit_json_twins(agent: Api, page_of: Any) -> None:
+    ticket(agent, "链路抖动", "网络组")
     page = page_of("zhou")
     body = page.request.get(f"{agent.base}/console/reports?format=json&team=网络组").json()
     assert body["scope"] == {"team": "网络组"} and set(body["by"]["team"]) == {"网络组"}
-    assert "carried" in body["problems"]
     rows = page.request.get(f"{agent.base}/console/admin/audit?format=json&since=1h").json()
     assert isinstance(rows, list) and json.dumps(rows)
 
