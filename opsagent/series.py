@@ -251,6 +251,13 @@ class SeriesHistory:
                 return iter(list(self._by_name.get(name, {}).values()))
             return iter([s for by_key in self._by_name.values() for s in by_key.values()])
 
+    def of_producers(self, wanted: Callable[[object], bool]) -> list[Series]:
+        """The series the producers ``wanted`` accepts fed last (an asset's page: its collectors')."""
+        with self._lock:
+            keys = [k for producer, keys in self._batches.items() if wanted(producer) for k in keys]
+            found = (self._by_name.get(name, {}).get(key) for name, key in keys)
+            return [s for s in found if s is not None]
+
     def series_count(self) -> int:
         with self._lock:
             return sum(len(v) for v in self._by_name.values())

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Connection
 
 from opsagent.auth.config import AuthConfig
 from opsagent.auth.passwords import MAX_LENGTH, Hasher
@@ -73,6 +76,24 @@ def login(store: Store, config: AuthConfig, username: str, password: str, hasher
     if hasher.needs_rehash(user["password_hash"]):
         user_repo.set_hash_silently(store, user["id"], hasher.hash(password))
     return LoginResult(user)
+
+
+class LastAdminError(ValueError):
+    """The change would leave no enabled admin (nobody could manage users from the console again)."""
+
+
+def keep_an_admin(conn: Connection) -> None:
+    """A :func:`user_repo.update_user` guard: refuse a change that leaves no enabled admin."""
+    if user_repo.active_admins(conn) == 0:
+        raise LastAdminError("the last admin cannot be removed: make another user admin first")
+
+
+def admin_guard(user: dict[str, Any] | None) -> Callable[[Connection], None] | None:
+    """The guard for a change of ``user`` (its row before the change): only a change of an enabled admin
+    can leave none (a store that never had an admin may still disable an engineer)."""
+    if user is None or user.get("role") != "admin" or user.get("disabled"):
+        return None
+    return keep_an_admin
 
 
 def new_token() -> str:

@@ -147,8 +147,12 @@ def show(config: AgentConfig, username: str, output: str) -> None:
 
 def _update(config: AgentConfig, username: str, values: dict[str, Any], action: str, said: str) -> None:
     with App(config) as app:
-        if not user_repo.update_user(app.store, username, values, actor(), action):
-            raise _missing(username)
+        try:
+            guard = accounts.admin_guard(user_repo.get_user(app.store, username))
+            if not user_repo.update_user(app.store, username, values, actor(), action, guard):
+                raise _missing(username)
+        except accounts.LastAdminError:
+            raise UsageError(tr("the last admin cannot be removed: make another user admin first")) from None
     click.echo(tr("user {name}: {what}", name=username, what=said), err=True)
 
 

@@ -256,6 +256,7 @@ ZH: dict[str, str] = {
     "disabled": "已停用",
     "enabled": "已启用",
     "password changed": "密码已修改",
+    "the last admin cannot be removed: make another user admin first": "不能移除最后一个管理员：请先另设管理员",
     "role {role}": "角色 {role}",
     "no user {name}": "没有用户 {name}",
     "user {name}": "用户 {name}",

@@ -60,6 +60,7 @@ T: dict[str, dict[str, str]] = {
     "by_type": {"zh": "按工单类型统计", "en": "By ticket type"},
     "by_source_type": {"zh": "按来源和类型统计", "en": "By source and type"},
     "by_contract": {"zh": "按服务协议统计", "en": "By service contract"},
+    "by_team": {"zh": "按责任团队统计", "en": "By responsible team"},
     "team": {"zh": "责任团队", "en": "Responsible team"},
     "contract": {"zh": "服务协议", "en": "Service contract"},
     "contact": {"zh": "报告人", "en": "Requester"},

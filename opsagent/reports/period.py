@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -22,6 +22,8 @@ from opsagent.store.bulk import IDS, id_chunks
 from opsagent.store.engine import Store
 from opsagent.store.fastdates import epoch_reader, epoch_text_column, epochs
 
+SCOPES = ("contract", "team")  # what a period report may be narrowed to
+
 
 def load_stats(
     store: Store,
@@ -31,6 +33,7 @@ def load_stats(
     now: datetime,
     *,
     projections: bool = True,
+    scope: Mapping[str, str] | None = None,
 ) -> PeriodStats:
     """The period's statistics: one SELECT of the incidents opened in [start, end) with their
     service record and asset kind, then the events of those whose outcome must be replayed (by
@@ -42,9 +45,14 @@ def load_stats(
     the log gives: computed under this policy, after the incident's last event (``seen_event_id``),
     with every clock stopped (``outcome``), no event stamped after it (``next_check_at`` null) and
     not after the report's time. The others' clocks are replayed from their logs in one batch.
-    ``projections`` False replays every log (the reference the shortcut is tested against)."""
+    ``projections`` False replays every log (the reference the shortcut is tested against).
+    ``scope`` narrows the period to one contract and/or team (``{"contract": "C-1", "team": "net"}``)."""
     i, s, a = schema.incidents.c, schema.incident_service.c, schema.assets.c
     in_period = (i.opened_at >= start) & (i.opened_at < end)
+    for column, value in (scope or {}).items():
+        if column not in SCOPES:
+            raise ValueError(f"scope: {column!r} is not one of {', '.join(SCOPES)}")
+        in_period = in_period & (getattr(i, column) == value)
     joined = schema.incidents.outerjoin(schema.incident_service, s.incident_id == i.id).outerjoin(
         schema.assets, a.name == i.asset
     )
@@ -63,7 +71,7 @@ def load_stats(
         cols = [i.id, i.alertname, i.source, i.status, i.priority, i.category, i.requester_type, i.asset,
                 i.labels["project"].as_string().label("project"),
                 i.labels["complexity"].as_string().label("complexity"),
-                i.type, i.contract,
+                i.type, i.contract, i.team,
                 i.count.label("firings"), s.satisfaction, s.followed_up_at.is_not(None).label("followed_up"),
                 a.kind.label("asset_kind"), *epochs,
                 case((settled, s.outcome), else_=None).label("settled"),
@@ -179,7 +187,9 @@ def build(
     tz: tzinfo,
     generated: datetime,
     problems: dict[str, list[dict[str, Any]]] | None = None,
+    scope: Mapping[str, str] | None = None,
 ) -> Document:
+    """The report's document; ``scope`` (one contract and/or team) is named under the period."""
     summary = stats.summary()
     title = period_title(stats.start, stats.end, tz, lang)
     doc = Document(title, lang)
@@ -188,6 +198,7 @@ def build(
         Fields(
             [
                 (t("period", lang), f"{local(stats.start, tz)} — {local(stats.end, tz)}"),
+                *[(t(k, lang), v) for k, v in (scope or {}).items()],
                 (t("generated", lang), local(generated, tz)),
                 (t("timezone", lang), zone_text(tz)),
                 (t("total", lang), stats.total),
@@ -221,6 +232,7 @@ def build(
         ("type", "by_type"),
         ("source_type", "by_source_type"),
         ("contract", "by_contract"),
+        ("team", "by_team"),
     ):
         doc.add(*_dim_section(stats, dim, key, lang))
     doc.add(

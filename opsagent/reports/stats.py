@@ -81,7 +81,8 @@ class PeriodStats:
         return self.sla_met[target] / decided if decided else None
 
 
-DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source", "type", "source_type", "contract")
+DIMENSIONS = ("project", "category", "asset_kind", "asset", "priority", "source", "type", "source_type", "contract",
+              "team")  # fmt: skip
 
 
 def period_stats(
@@ -113,6 +114,7 @@ def period_stats(
     stats.by["type"].update(types)
     stats.by["source_type"].update(f"{s}/{k}" for s, k in zip(columns["source"], types, strict=True))
     stats.by["contract"].update(c for c in columns["contract"] if c)  # tickets each service contract covered
+    stats.by["team"].update(c for c in columns.get("team", ()) if c)  # the responsible team (desk routing)
     status = columns["status"]
     stats.still_open = sum(1 for s in status if s in ("open", "acknowledged"))
     opened = columns["opened_at"]

@@ -7,6 +7,7 @@ session ids are kept as SHA-256 digests, never as values.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +47,13 @@ def list_users(store: Store) -> list[dict[str, Any]]:
         return [_user(r) for r in conn.execute(select(schema.users).order_by(schema.users.c.username))]
 
 
+def active_admins(conn: Connection) -> int:
+    """Enabled users with the admin role."""
+    u = schema.users.c
+    query = select(func.count()).select_from(schema.users).where(u.role == "admin", u.disabled.is_(False))
+    return int(conn.execute(query).scalar_one())
+
+
 def user_count(store: Store) -> int:
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(schema.users)).scalar_one())
@@ -64,14 +72,25 @@ def add_user(store: Store, username: str, fields: dict[str, Any], password_hash:
     return int(user_id)
 
 
-def update_user(store: Store, username: str, values: dict[str, Any], actor: str, action: str) -> bool:
-    """Change ``values`` (USER_FIELDS and password_hash); audited as ``action`` (the hash never is)."""
+def update_user(
+    store: Store,
+    username: str,
+    values: dict[str, Any],
+    actor: str,
+    action: str,
+    guard: Callable[[Connection], None] | None = None,
+) -> bool:
+    """Change ``values`` (USER_FIELDS and password_hash); audited as ``action`` (the hash never is).
+    ``guard`` runs inside the transaction after the change and may raise to undo it (a rule such as
+    "an admin is left")."""
     with store.transaction() as conn:
         result = conn.execute(
             update(schema.users).where(schema.users.c.username == username).values(**values, updated_at=now())
         )
         if result.rowcount == 0:
             return False
+        if guard is not None:
+            guard(conn)
         if values.get("disabled") or "password_hash" in values:  # signed out everywhere at once
             user_id = select(schema.users.c.id).where(schema.users.c.username == username).scalar_subquery()
             conn.execute(delete(schema.sessions).where(schema.sessions.c.user_id == user_id))

@@ -15,7 +15,7 @@ from aiohttp import web
 from opsagent.app import App
 from opsagent.auth.http import Handler
 from opsagent.sla.policy import ServiceLevelPolicy
-from opsagent.web import actions, pages, pages_desk, pages_runbooks, portal
+from opsagent.web import actions, pages, pages_admin, pages_desk, pages_reports, pages_runbooks, portal
 from opsagent.web.context import CONSOLE_KEY, LANG_COOKIE, LOGIN, Console
 from opsagent.web.render import STATIC, environment
 
@@ -59,3 +59,5 @@ def add_routes(web_app: web.Application, app: App, policy: ServiceLevelPolicy | 
     r.add_static(f"{PREFIX}/static", STATIC, append_version=False)
     pages_desk.add_routes(web_app)  # new ticket, the ticket's service actions and runbooks
     portal.add_routes(web_app)  # the requester portal: submit, follow, reply, confirm and rate
+    pages_reports.add_routes(web_app)
+    pages_admin.add_routes(web_app)

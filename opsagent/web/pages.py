@@ -19,7 +19,7 @@ from opsagent.knowledge.suggest import for_incident
 from opsagent.reports.i18n import event_name
 from opsagent.store import inventory_repo
 from opsagent.store.engine import now
-from opsagent.web import queries, queries_desk
+from opsagent.web import asset_extras, queries, queries_desk
 from opsagent.web.context import CONSOLE_KEY, base, context, refuse, viewer
 from opsagent.web.render import page
 
@@ -186,9 +186,11 @@ async def asset_page(request: web.Request) -> web.Response:
     if found is None:
         return page(console.env, "missing.html", context(request, who), status=404)
     facts = await asyncio.to_thread(inventory_repo.current_facts, console.app.store, name)
+    extras = await asyncio.to_thread(asset_extras.gather, console.app.store, name)
+    extras["metrics"] = await asyncio.to_thread(asset_extras.metrics, console.app.metrics, name)
     if _wants_json(request):
-        return _json(found.model_dump(mode="json") | {"facts": unflatten(facts)})
-    ctx = context(request, who, a=found, facts=sorted(facts.items()))
+        return _json(found.model_dump(mode="json") | {"facts": unflatten(facts)} | extras)
+    ctx = context(request, who, a=found, facts=sorted(facts.items()), **extras)
     return page(console.env, "asset.html", ctx)
 
 
