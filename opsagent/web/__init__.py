@@ -14,7 +14,7 @@ from aiohttp import web
 from opsagent.app import App
 from opsagent.auth.http import Handler
 from opsagent.sla.policy import ServiceLevelPolicy
-from opsagent.web import actions, pages
+from opsagent.web import actions, pages, pages_kb
 from opsagent.web.context import CONSOLE_KEY, LANG_COOKIE, LOGIN, Console
 from opsagent.web.render import STATIC, environment
 
@@ -55,4 +55,5 @@ def add_routes(web_app: web.Application, app: App, policy: ServiceLevelPolicy | 
     r.add_get(PREFIX + "/requests/{id}", pages.my_request)
     r.add_get(f"{PREFIX}/assets", pages.inventory)
     r.add_get(PREFIX + "/assets/{name}", pages.asset_page)
+    pages_kb.add_routes(r, PREFIX)
     r.add_static(f"{PREFIX}/static", STATIC, append_version=False)

@@ -131,6 +131,7 @@ ZH: dict[str, str] = {
     "phone": "电话",
     "portal": "门户",
 }
+ZH |= __import__("opsagent.web.words_kb", fromlist=["ZH_KB"]).ZH_KB  # the knowledge-base pages' words
 
 
 def translator(lang: str) -> Callable[[str], str]:
