@@ -222,8 +222,8 @@ def test_hostile_article_text_is_inert(page_of: Any, agent: Agent, articles: dic
     assert page.input_value("textarea[name=body]") == HOSTILE_BODY
 
 
-def test_the_ticket_page_links_its_suggestions_and_opening_one_counts(
-    page_of: Any, agent: Agent, articles: dict[str, int]
+def test_the_notification_link_and_the_ticket_page_count_the_suggestion_used(
+    browser: Any, page_of: Any, agent: Agent, articles: dict[str, int]
 ) -> None:
     status, ticket = api(agent, "POST", "/api/v1/tickets", {
         "title": "打印机无法打印", "channel": "phone", "category": "hardware", "description": "财务部",
@@ -232,13 +232,28 @@ def test_the_ticket_page_links_its_suggestions_and_opening_one_counts(
     assert status == 201, ticket
     incident = int(ticket["id"])
     wait_until(lambda: api(agent, "GET", f"/api/v1/kb/suggestions/{incident}")[1], 30, "suggestions", agent.log)
+    link = f"/console/kb/{articles['public']}?incident={incident}"  # as the notification links it
+
+    context = browser.new_context(locale="en-US")  # signed out: the link goes through the login page
+    try:
+        page = context.new_page()
+        page.goto(agent.url + link)
+        page.wait_for_url("**/console/login?next=**")
+        page.fill("#username", "zhaosi")
+        page.fill("#password", USERS["zhaosi"][1])
+        page.click("button[type=submit]")
+        page.wait_for_url(agent.url + link)
+    finally:
+        context.close()
+    _, suggested = api(agent, "GET", f"/api/v1/kb/suggestions/{incident}")
+    assert {s["article_id"]: s["used_by"] for s in suggested}[articles["public"]] == "zhaosi"
+    _, found = api(agent, "GET", f"/api/v1/incidents/{incident}")
+    assert [e["actor"] for e in found["events"] if e["kind"] == "knowledge"] == ["zhaosi"]
+
     page = page_of("zhaosi", "/console")
     page.goto(f"{agent.url}/console/incidents/{incident}")
-    page.click(f"a[href='/console/kb/{articles['public']}?incident={incident}']")
-    page.wait_for_url(f"**/console/kb/{articles['public']}?incident={incident}")
-    _, suggested = api(agent, "GET", f"/api/v1/kb/suggestions/{incident}")
-    used = {s["article_id"]: s["used_by"] for s in suggested}
-    assert used[articles["public"]] == "zhaosi"
+    page.click(f"a[href='{link}']")  # the ticket page links its suggestions
+    page.wait_for_url(f"**{link}")
     page.click(f"button:text-is('Used on ticket #{incident}')")
     page.wait_for_url(f"**/console/incidents/{incident}")
     _, found = api(agent, "GET", f"/api/v1/kb/articles/{articles['public']}")
