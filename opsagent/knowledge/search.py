@@ -106,10 +106,11 @@ def _pg_candidates(conn: Connection, words: list[str], filters: Filters, k: int,
     join = " || " if any_word else " && "
     query = join.join(f"plainto_tsquery('simple', :w{i})" for i in range(len(words)))
     where, params = _where(filters)
+    # OFFSET 0 keeps the inner query apart, so ts_rank (as costly as reading the row) runs once per match
     statement = text(
-        "SELECT id, rank FROM (SELECT s.id, ts_rank(s.tsv, q.q) AS rank, row_number() OVER "
-        "(PARTITION BY s.kind ORDER BY ts_rank(s.tsv, q.q) DESC, s.id) AS n "
-        f"FROM kb_search s, (SELECT {query} AS q) q WHERE s.tsv @@ q.q{where}) r WHERE n <= :k"
+        "SELECT id, rank FROM (SELECT id, rank, row_number() OVER (PARTITION BY kind ORDER BY rank DESC, id) AS n "
+        f"FROM (SELECT s.id, s.kind, ts_rank(s.tsv, q.q) AS rank FROM kb_search s, (SELECT {query} AS q) q "
+        f"WHERE s.tsv @@ q.q{where} OFFSET 0) m) r WHERE n <= :k"
     ).bindparams(bindparam("kinds", expanding=True), bindparam("statuses", expanding=True))
     params |= {f"w{i}": w for i, w in enumerate(words)} | {"k": k}
     return {int(r.id): float(r.rank) for r in conn.execute(statement, params)}
