@@ -51,6 +51,7 @@ READ_PATHS: tuple[tuple[str, str], ...] = (
     ("/api/v1/runbooks", "runbook.read"),
     ("/api/v1/reports", "report.read"),
     ("/api/v1/problems", "incident.read"),
+    ("/api/v1/kb", "incident.read"),  # internal articles; requesters read theirs in the console (/console/kb)
     ("/api/v1/visits", "incident.read"),
     ("/api/v1/audit", "audit.read"),
 )

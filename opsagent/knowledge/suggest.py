@@ -167,6 +167,23 @@ def link(store: Store, article_id: int, incident_id: int, actor: str) -> bool:
     return bool(used) or suggested
 
 
+def opened(store: Store, article_id: int, incident_id: int, actor: str) -> bool:
+    """The engineer opened an article suggested to an incident from the incident's notification (or its page):
+    the suggestion counts as used, once, and the incident's log says so. False when it was not suggested."""
+    s = schema.kb_suggestions.c
+    with store.transaction() as conn:
+        used = conn.execute(
+            update(schema.kb_suggestions)
+            .where(s.incident_id == incident_id, s.article_id == article_id, s.used_at.is_(None))
+            .values(used_at=now(), used_by=actor)
+        ).rowcount
+        if not used:
+            return False
+        note_event(conn, incident_id, actor, f"knowledge article #{article_id} opened", article_id, opened=True)
+        articles._audit(conn, actor, "kb.open", article_id, {"incident": incident_id})
+    return True
+
+
 def note_event(conn: Connection, incident_id: int, actor: str, message: str, article_id: int, **detail: Any) -> None:
     conn.execute(
         insert(schema.incident_events).values(

@@ -7,6 +7,7 @@ named in the ``escalated`` event (the audit of who should have been told).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -14,7 +15,9 @@ from opsagent.alerts.notify import senders
 from opsagent.alerts.notify.formats import PLAIN, Group, NotifyAlert, Style
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.desk.privacy import for_third_parties
+from opsagent.knowledge.notice import annotate
 from opsagent.sla.service import Escalated
+from opsagent.store.engine import Store
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +41,11 @@ def group_for(step: Escalated, receiver: str) -> Group:
                  firing=[alert])  # fmt: skip
 
 
-async def send_all(steps: list[Escalated], config: NotifyConfig, style: Style = PLAIN) -> list[tuple[str, bool, str]]:
-    """(receiver, ok, error) per notice sent; a failure is logged and returned, never raised."""
+async def send_all(
+    steps: list[Escalated], config: NotifyConfig, style: Style = PLAIN, store: Store | None = None
+) -> list[tuple[str, bool, str]]:
+    """(receiver, ok, error) per notice sent; a failure is logged and returned, never raised. With the
+    store, each notice names the knowledge articles suggested to its ticket."""
     receivers = {r.name: r for r in config.receivers}
     out: list[tuple[str, bool, str]] = []
     for step in steps:
@@ -48,7 +54,10 @@ async def send_all(steps: list[Escalated], config: NotifyConfig, style: Style = 
             receiver = receivers.get(name)
             if receiver is None:
                 continue
-            ok, error = await senders.send(receiver, group_for(step, name), config.evaluation.external_url, style)
+            group = group_for(step, name)
+            if store is not None:
+                await asyncio.to_thread(annotate, store, [group], style.lang, config.evaluation.external_url)
+            ok, error = await senders.send(receiver, group, config.evaluation.external_url, style)
             if not ok:
                 log.warning("escalation notice for incident #%d to %s failed: %s", step.incident_id, name, error)
             out.append((name, ok, error))

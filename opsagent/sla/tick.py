@@ -21,7 +21,7 @@ async def sla_tick(app: App, policy: ServiceLevelPolicy, notify: NotifyConfig, s
     try:
         fired = await asyncio.to_thread(tick, app.store, policy, None, state)
         if fired:
-            await send_all(fired, notify, Style(app.config.lang, app.config.zone))
+            await send_all(fired, notify, Style(app.config.lang, app.config.zone), app.store)
         await asyncio.to_thread(archive_due, app.store, policy)
     except Exception:  # a failed tick must not stop the scheduler; the next one recomputes everything
         log.exception("SLA tick failed")

@@ -15,7 +15,7 @@ from aiohttp import web
 from opsagent.app import App
 from opsagent.auth.http import Handler
 from opsagent.sla.policy import ServiceLevelPolicy
-from opsagent.web import actions, pages, pages_admin, pages_desk, pages_reports, pages_runbooks, portal
+from opsagent.web import actions, pages, pages_admin, pages_desk, pages_kb, pages_reports, pages_runbooks, portal
 from opsagent.web.context import CONSOLE_KEY, LANG_COOKIE, LOGIN, Console
 from opsagent.web.render import STATIC, environment
 
@@ -56,6 +56,7 @@ def add_routes(web_app: web.Application, app: App, policy: ServiceLevelPolicy | 
     r.add_get(f"{PREFIX}/assets", pages.inventory)
     r.add_get(PREFIX + "/assets/{name}", pages.asset_page)
     pages_runbooks.add_routes(web_app)  # /console/runbooks…: catalogue, runs, approvals, reports
+    pages_kb.add_routes(r, PREFIX)  # /console/kb…: browse, search, articles, edit
     r.add_static(f"{PREFIX}/static", STATIC, append_version=False)
     pages_desk.add_routes(web_app)  # new ticket, the ticket's service actions and runbooks
     portal.add_routes(web_app)  # the requester portal: submit, follow, reply, confirm and rate

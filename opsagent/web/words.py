@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from opsagent.web.words_admin import ZH_ADMIN
 from opsagent.web.words_desk import ZH_DESK
+from opsagent.web.words_kb import ZH_KB
 from opsagent.web.words_runbooks import ZH as RUNBOOK_WORDS
 
 ZH: dict[str, str] = {
@@ -137,8 +138,8 @@ ZH: dict[str, str] = {
 }
 ZH |= {k: v for k, v in RUNBOOK_WORDS.items() if k not in ZH}  # the runbook pages' words
 ZH |= ZH_DESK  # the service desk's pages (opsagent.web.pages_desk, opsagent.web.portal)
-
 ZH |= ZH_ADMIN  # the report and admin pages (opsagent.web.pages_reports, opsagent.web.pages_admin)
+ZH |= ZH_KB  # the knowledge-base pages (opsagent.web.pages_kb)
 
 
 def translator(lang: str) -> Callable[[str], str]:

@@ -19,6 +19,7 @@ from opsagent.alerts.matchers import matches_all
 from opsagent.alerts.notify import senders
 from opsagent.alerts.notify.formats import Group, NotifyAlert, Style
 from opsagent.alerts.notifyconfig import NotifyConfig, Route
+from opsagent.knowledge.notice import annotate
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc, now
 
@@ -115,6 +116,8 @@ class Dispatcher:
         return due
 
     async def dispatch(self, groups: list[Group], t: float) -> list[tuple[Group, bool, str]]:
+        # the articles suggested to each alert's incident go with it (title + console link)
+        await asyncio.to_thread(annotate, self.store, groups, self.style.lang, self.config.evaluation.external_url)
         results = await asyncio.gather(*(self._send(g) for g in groups))
         out = []
         for group, (ok, error) in zip(groups, results, strict=True):

@@ -37,6 +37,7 @@ _WORDS = {
     "tag_firing": {"en": "FIRING", "zh": "告警"},
     "tag_resolved": {"en": "RESOLVED", "zh": "已恢复"},
     "and_resolved": {"en": ", {n} resolved", "zh": "，已恢复 {n}"},
+    "knowledge": {"en": "suggested knowledge: ", "zh": "推荐知识："},
 }
 
 
@@ -58,6 +59,8 @@ class NotifyAlert:
     ends_at: float | None = None
     incident_id: int | None = None
     value: float | None = None
+    # the knowledge base's articles suggested to the incident: {id, title, url} (see opsagent.knowledge.notice)
+    knowledge: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -112,6 +115,7 @@ def webhook_payload(group: Group, external_url: str) -> dict[str, Any]:
                 "generatorURL": f"{external_url}/incidents/{a.incident_id}" if a.incident_id else external_url,
                 "fingerprint": a.fingerprint,
                 "incidentId": a.incident_id,
+                "knowledge": a.knowledge,
             }
             for a in alerts
         ],
@@ -139,6 +143,21 @@ def _line(a: NotifyAlert, style: Style) -> str:
     return " ".join(parts)
 
 
+_MD_LINK_TEXT = str.maketrans({"[": "(", "]": ")", "\n": " "})
+
+
+def _knowledge(a: NotifyAlert, markdown: bool, style: Style) -> list[str]:
+    """The suggested articles under their alert: title and link (the link counts the suggestion used)."""
+    lines = []
+    for k in a.knowledge:
+        label = f"KB #{k['id']} {k['title']}"
+        if markdown:
+            lines.append(f"  {_w('knowledge', style)}[{label.translate(_MD_LINK_TEXT)}]({k['url']})")
+        else:
+            lines.append(f"  {_w('knowledge', style)}{label} {k['url']}")
+    return lines
+
+
 def text_body(group: Group, markdown: bool = False, style: Style = PLAIN) -> str:
     bullet = "- " if markdown else "* "
     lines = [f"### {title(group, style)}" if markdown else title(group, style), ""]
@@ -149,6 +168,7 @@ def text_body(group: Group, markdown: bool = False, style: Style = PLAIN) -> str
             lines.append(bullet + _line(a, style) + _w("since", style) + _when(a.starts_at, style))
             if a.annotations.get("runbook_url"):
                 lines.append(f"  {_w('runbook', style)}{a.annotations['runbook_url']}")
+            lines.extend(_knowledge(a, markdown, style))
     if group.resolved:
         head = _w("resolved", style)
         lines.append(f"**{head}**" if markdown else f"{head}:")
