@@ -76,6 +76,11 @@ ZH: dict[str, str] = {
     ),
     "opsagent stopped; abandoning {n} stuck poll thread(s)": "opsagent 已停止；放弃 {n} 个卡住的采集线程",
     "cannot listen on {address}: {error}": "无法监听 {address}：{error}",
+    "store {path} is already served by another opsagent serve (pid {pid}); a SQLite store takes one "
+    "agent — stop the other one, or share a PostgreSQL store between agents (see Cluster in the README)": (
+        "存储 {path} 已由另一个 opsagent serve（pid {pid}）使用；SQLite 存储只能供一个代理使用——"
+        "请先停止另一个，或让多个代理共用一个 PostgreSQL 存储（见 README 的 Cluster 一节）"
+    ),
     # more column headers and titles
     "address": "地址",
     "alert": "告警",
