@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from opsagent.auth.config import AuthConfig
+from opsagent.cluster.config import ClusterConfig
 from opsagent.desk.mailconfig import MailConfig
 from opsagent.errors import ConfigError
 from opsagent.httpd.config import WebConfig
@@ -90,6 +91,9 @@ class AgentConfig(BaseModel):
     )
     traps: TrapsConfig | None = Field(default=None, description="SNMP trap/inform receiver of `serve` (off if unset)")
     desk_mail: MailConfig | None = Field(default=None, description="the desk's support mailbox (IMAP; off if unset)")
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="agents sharing one PostgreSQL store (see Cluster in the README)"
+    )
     language: Literal["zh", "en"] | None = Field(
         default=None, description="language of reports, notifications and messages (default: from $LANG)"
     )

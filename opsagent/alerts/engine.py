@@ -28,6 +28,7 @@ from opsagent.alerts.promql.engine import Element, Evaluator
 from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
 from opsagent.alerts.silences import SilenceSet, ancestors
 from opsagent.alerts.state import EXTERNAL, FIRING, AlertState, RuleState, Transition, fingerprint, flap_config, step
+from opsagent.cluster.alertstates import save_member_states
 from opsagent.incidents import repo
 from opsagent.series import SeriesHistory
 from opsagent.store import schema
@@ -92,6 +93,10 @@ class AlertEngine:
         self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in rules}
         for rule in self.order:
             history.need(rule.max_range())
+        # cluster: this member's id (its own alert states) and whether it polls an asset; an alert
+        # whose asset moved to another agent leaves quietly: that agent carries its incident on
+        self.agent: str | None = None
+        self.owns_asset: Callable[[str], bool] = lambda _asset: True
 
     # -- reload -------------------------------------------------------------------------------------
     async def replace_rules(self, rules: list[CompiledRule], config: NotifyConfig) -> None:
@@ -129,6 +134,8 @@ class AlertEngine:
             rows = [dict(r._mapping) for r in conn.execute(select(schema.alert_states))]
         restored = 0
         for row in rows:
+            if self.agent is not None and row.get("agent") != self.agent:
+                continue  # another member's alert (cluster)
             if row["rule"] == EXTERNAL:
                 alert = AlertState.from_row(row)
                 self.external[alert.fingerprint] = alert
@@ -324,6 +331,9 @@ class AlertEngine:
                 row = alert.to_row()
                 row["history"] = list(rs.flaps.get(alert.fingerprint, []))
                 rows.append(row)
+        if self.agent is not None:
+            save_member_states(self.store, self.agent, rows)
+            return
         with self.store.transaction() as conn:
             conn.execute(delete(schema.alert_states))
             if rows:
@@ -367,7 +377,7 @@ class AlertEngine:
         async with self._lock:
             started = time.perf_counter()
             now = time.time() if t is None else t
-            transitions = await asyncio.to_thread(self.evaluate, now)
+            transitions = [tr for tr in await asyncio.to_thread(self.evaluate, now) if not self._handed_over(tr)]
             transitions += self._external_resolved
             self._external_resolved = []
             silences = await asyncio.to_thread(SilenceSet.active, self.store)
@@ -379,6 +389,12 @@ class AlertEngine:
             await self._forward(firing, resolved, now)
             self.stats.last_tick_seconds = time.perf_counter() - started
             return result
+
+    def _handed_over(self, tr: Transition) -> bool:
+        """An alert that "resolved" only because its asset's series left with the asset (to another
+        agent of the cluster): not a resolution."""
+        asset = tr.alert.labels.get("asset")
+        return tr.kind == "resolved" and asset is not None and not self.owns_asset(asset)
 
     async def _forward(self, firing: list[NotifyAlert], resolved: list[NotifyAlert], now: float) -> None:
         """Send alerts to the configured Alertmanagers: changes at once, the rest every resend_interval."""

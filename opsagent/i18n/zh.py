@@ -22,6 +22,20 @@ ZH: dict[str, str] = {
     "field": "字段",
     "follow-up on": "回访日期",
     "labels": "标签",
+    # cluster status
+    "cluster members": "集群成员",
+    "member": "成员",
+    "host": "主机",
+    "pid": "进程号",
+    "live": "存活",
+    "leader": "主节点",
+    "lease left": "租约剩余",
+    "joined": "加入时间",
+    "yes": "是",
+    "no": "否",
+    "no agent has joined this store's cluster (clustering is on with a PostgreSQL store)": (
+        "尚无代理加入此存储的集群（使用 PostgreSQL 存储时集群功能默认开启）"
+    ),
     "message": "说明",
     "metric": "指标",
     "opened": "打开时间",
