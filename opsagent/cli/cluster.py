@@ -41,11 +41,12 @@ def status(config: AgentConfig, output: str) -> None:
     members, leases = _read(config)
     now = time.time()
     leader = next((lease for lease in leases if lease["name"] == "leader" and lease["lease_until"] > now), None)
+    holder = leader["holder"] if leader is not None else None
     rows = [
         {
             "id": m.id, "host": m.host, "pid": m.pid, "version": m.version, "listen": m.listen, "labels": m.labels,
-            "groups": list(m.groups), "live": m.lease_until > now, "leader": leader is not None and leader["holder"] == m.id,
-            "targets": m.targets, "joined_at": m.joined_at, "heartbeat_at": m.heartbeat_at, "lease_until": m.lease_until,
+            "groups": list(m.groups), "live": m.lease_until > now, "leader": holder == m.id, "targets": m.targets,
+            "joined_at": m.joined_at, "heartbeat_at": m.heartbeat_at, "lease_until": m.lease_until,
         }
         for m in members
     ]  # fmt: skip

@@ -101,3 +101,18 @@ def test_sigstop_moves_targets_and_sigcont_stops_polling_them(three: tuple[Clust
     assert rig.targets.duplicates(stopped - INTERVAL) == []
     assert shares[frozen.name] > 0
     assert resumed > stopped
+
+
+def test_leader_killed_another_takes_over(three: tuple[Cluster, list[str]]) -> None:
+    rig, _names = three
+    [leader] = [m["id"] for m in rig.members() if m["leader"]]
+    rig.kill(next(a for a in rig.agents if a.name == leader))
+
+    def successor() -> str | None:
+        held = [m["id"] for m in rig.members() if m["leader"] and m["live"] and m["id"] != leader]
+        return held[0] if held else None
+
+    after = wait_until(successor, 60, "a new leader")
+    assert after != leader
+    survivor = next(a for a in rig.agents if a.name == after)
+    assert survivor.metric("opsagent_cluster_leader", agent=after) == 1
