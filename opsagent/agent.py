@@ -15,6 +15,7 @@ from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.setup import EngineCollector, build_engine, parents_of
 from opsagent.app import App
 from opsagent.cluster.node import ClusterNode, Node, make_node
+from opsagent.cluster.wide import run_wide
 from opsagent.collectors.base import CollectResult
 from opsagent.desk.mailrun import schedule as schedule_desk_mail
 from opsagent.gctune import tune_for_polling
@@ -130,7 +131,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     runbooks.agent = node.id if node.enabled else None  # alert-started runs claimed in the store
     evaluating: asyncio.Task[None] | None = None
     watching: asyncio.Task[None] | None = None
-    heartbeat: asyncio.Task[None] | None = None
+    widening: asyncio.Task[None] | None = None
     traps = None
     try:
         http = await start_http(web_app, host, port, app.config.web)
@@ -144,7 +145,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         scheduler.start()
         evaluating = asyncio.create_task(engine.run(stop))
         watching = asyncio.create_task(runbooks.watch(stop))
-        heartbeat = asyncio.create_task(node.run(stop))
+        widening = asyncio.create_task(run_wide(engine, node, stop))  # opsagent_scope: cluster rules
         log.info("opsagent serving %s://%s:%d/metrics", http.scheme, host, port)
         if ready is not None:
             ready.set()
@@ -158,8 +159,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         if watching is not None:
             await asyncio.wait({watching}, timeout=10)
         await runbooks.close()  # runs in flight are recorded as interrupted
-        if heartbeat is not None:
-            await asyncio.wait({heartbeat}, timeout=5)
+        await _finish(widening)
         await node.close()  # a clean stop leaves the cluster at once: the others take over now
         if traps is not None:
             await traps.close()
@@ -184,7 +184,14 @@ async def _join(app: App, engine: AlertEngine, listen: str, targets: Callable[[]
         engine.dispatcher.agent = node.id
         assert isinstance(node, ClusterNode)
         node.apply(await asyncio.to_thread(node.refresh))
+        node.start()
     return node
+
+
+async def _finish(*tasks: asyncio.Task[None] | None) -> None:
+    started = {t for t in tasks if t is not None}
+    if started:
+        await asyncio.wait(started, timeout=5)
 
 
 def leader_only(node: Node, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

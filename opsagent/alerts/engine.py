@@ -97,6 +97,7 @@ class AlertEngine:
         # whose asset moved to another agent leaves quietly: that agent carries its incident on
         self.agent: str | None = None
         self.owns_asset: Callable[[str], bool] = lambda _asset: True
+        self.skip_cluster_rules = False  # a cluster member: its leader evaluates those over all shards
 
     # -- reload -------------------------------------------------------------------------------------
     async def replace_rules(self, rules: list[CompiledRule], config: NotifyConfig) -> None:
@@ -162,6 +163,8 @@ class AlertEngine:
         self.stats.group_seconds = {}
         hold_until = self._held_until(t)
         for rule in self.order:
+            if rule.cluster and self.skip_cluster_rules:
+                continue
             started = time.perf_counter()
             try:
                 if rule.record:

@@ -19,9 +19,9 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
@@ -72,8 +72,8 @@ class Node:
     def fence(self, conn: Connection) -> None:
         """Inside a leader-only write's transaction: NotLeader if the lease is gone."""
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await stop.wait()
+    def start(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None
@@ -102,7 +102,8 @@ class ClusterNode(Node):
         self._ids: frozenset[str] = frozenset()
         self._owners: dict[str, bool] = {}
         self._assets: dict[str, Asset] = {}
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="opsagent-cluster")
+        self._halt = threading.Event()
+        self._beating: threading.Thread | None = None
         self.refresh_failures = 0
         self.writes = 0  # store statements this agent's membership wrote (heartbeats, leases)
 
@@ -174,26 +175,30 @@ class ClusterNode(Node):
         self._ids = ids
         self.view = view
 
-    async def run(self, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        while not stop.is_set():
-            try:  # on a thread of its own: a pool busy with stuck polls never delays the heartbeat
-                self.apply(await loop.run_in_executor(self._thread, self.refresh))
+    def start(self) -> None:
+        """Heartbeats on a thread of their own, from now until :meth:`close`: neither a busy event loop
+        nor a pool full of stuck polls delays them (a frozen process — SIGSTOP — stops them, as it should)."""
+        self._beating = threading.Thread(target=self._beat, args=(self._halt,), name="opsagent-cluster", daemon=True)
+        self._beating.start()
+
+    def _beat(self, halt: threading.Event) -> None:
+        while not halt.is_set():
+            try:
+                self.apply(self.refresh())
             except Exception as exc:  # store down: stop acting once the view is stale, keep trying
                 self.refresh_failures += 1
                 log.warning("cluster heartbeat failed: %s", exc)
-            try:
-                await asyncio.wait_for(stop.wait(), self.config.heartbeat)
-            except TimeoutError:
-                continue
+            halt.wait(self.config.heartbeat)
 
     async def close(self) -> None:
         """A clean stop: leave at once, so the others take this agent's targets without waiting."""
+        self._halt.set()
+        if self._beating is not None:
+            await asyncio.to_thread(self._beating.join, 10)
         try:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._leave)
+            await asyncio.to_thread(self._leave)
         except Exception as exc:
             log.warning("cluster: could not leave: %s", exc)
-        self._thread.shutdown(wait=False)
 
     def _leave(self) -> None:
         with self.store.transaction() as conn:

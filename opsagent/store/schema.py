@@ -241,6 +241,19 @@ cluster_members = Table(
     Column("targets", Integer, nullable=False, server_default="0"),
 )
 
+# each member's latest samples of the series cluster-wide rules read (opsagent_scope: cluster)
+cluster_series = Table(
+    "cluster_series",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("agent", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("labels", Json, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_cluster_series_agent", "agent"),
+)
+
 cluster_leases = Table(
     "cluster_leases",
     metadata,

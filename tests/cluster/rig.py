@@ -30,7 +30,6 @@ from tests.peers.ports import free_port
 INTERVAL = 8.0
 HEARTBEAT = 1.0
 LEASE = 4.0
-DUPLICATE = INTERVAL / 2  # two polls of one target closer than this: polled twice in one interval
 
 
 class Targets:
@@ -61,12 +60,12 @@ class Targets:
         with self.lock:
             return {k: list(v) for k, v in self.polls.items()}
 
-    def duplicates(self, since: float = 0.0) -> list[tuple[str, float, float]]:
+    def duplicates(self, since: float = 0.0, interval: float = INTERVAL) -> list[tuple[str, float, float]]:
         """Polls of one target less than half an interval apart (one interval, two pollers)."""
         out = []
         for name, times in self.snapshot().items():
             times = [t for t in times if t >= since]
-            out += [(name, a, b) for a, b in itertools.pairwise(times) if b - a < DUPLICATE]
+            out += [(name, a, b) for a, b in itertools.pairwise(times) if b - a < interval / 2]
         return out
 
     def polled_since(self, names: list[str], since: float) -> bool:
@@ -109,6 +108,9 @@ class Cluster:
     targets: Targets
     agents: list[Agent] = field(default_factory=list)
     content: Path = field(init=False)
+    interval: float = INTERVAL
+    heartbeat: float = HEARTBEAT
+    lease: float = LEASE
 
     def __post_init__(self) -> None:
         self.content = self.root / "content"
@@ -125,7 +127,7 @@ class Cluster:
                 "collectors": [
                     {
                         "name": "probe",
-                        "interval": f"{INTERVAL:g}s",
+                        "interval": f"{self.interval:g}s",
                         "options": {
                             "modules": {"http_2xx": {"prober": "http", "timeout": "2s"}},
                             "probes": [probe | {"target": probe["target"].format(name=n)}],
@@ -155,7 +157,7 @@ class Cluster:
     def add(self, name: str, *, cluster: dict[str, Any] | None = None) -> Agent:
         home = self.root / name
         home.mkdir()
-        settings = {"enabled": True, "id": name, "heartbeat": f"{HEARTBEAT}s", "lease": f"{LEASE}s"}
+        settings = {"enabled": True, "id": name, "heartbeat": f"{self.heartbeat}s", "lease": f"{self.lease}s"}
         config = {"store": self.store, "content_roots": [str(self.content)], "cluster": settings | (cluster or {})}
         (home / "opsagent.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         agent = Agent(name, home, free_port())

@@ -1,6 +1,6 @@
 """cluster: agents sharing one store — members with their leases, named leases (the leader), one open
-incident per fingerprint (a unique partial index), shared notification group state (claims), and the
-agent that saved each alert state.
+incident per fingerprint (a unique partial index), shared notification group state (claims), the
+agent that saved each alert state, and each agent's latest samples for cluster-wide rules.
 
 Revision ID: 0012_cluster
 Revises: 0011_email
@@ -50,6 +50,16 @@ def upgrade() -> None:
         sa.Column("sent_firing", Json, nullable=False),
         sa.Column("agent", sa.String(255), nullable=False, server_default=""),
     )
+    op.create_table(
+        "cluster_series",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("agent", sa.String(255), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("labels", Json, nullable=False),
+        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("at", sa.Float, nullable=False),
+        sa.Index("ix_cluster_series_agent", "agent"),
+    )
     with op.batch_alter_table("alert_states") as batch:
         batch.add_column(sa.Column("agent", sa.String(255)))
     _close_duplicates()
@@ -78,6 +88,7 @@ def downgrade() -> None:
     op.drop_index("ux_incidents_open_fingerprint", "incidents")
     with op.batch_alter_table("alert_states") as batch:
         batch.drop_column("agent")
+    op.drop_table("cluster_series")
     op.drop_table("notification_groups")
     op.drop_table("cluster_leases")
     op.drop_table("cluster_members")
