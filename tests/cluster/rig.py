@@ -52,7 +52,13 @@ class Targets:
             def log_message(self, *_args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # a prober that gave up (its timeout) closed the connection: nothing to report
+
+        self.server = Server(("127.0.0.1", free_port()), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -88,7 +94,7 @@ class Agent:
         return self.home / "serve.log"
 
     def get(self, path: str) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=60) as resp:
             return str(resp.read().decode())
 
     def metric(self, name: str, **labels: str) -> float | None:
