@@ -63,7 +63,7 @@ def max_silence(rig: Cluster, names: list[str], since: float) -> float:
 
 def run(label: str, root: Path, dsn: str, url: str, agents: int, devices: int, clustered: bool) -> None:
     with cluster(root, url) as rig:
-        rig.interval, rig.heartbeat, rig.lease = INTERVAL, HEARTBEAT, LEASE
+        rig.interval, rig.heartbeat, rig.lease, rig.verbose = INTERVAL, HEARTBEAT, LEASE, False
         names = rig.write_inventory(devices)
         for k in range(agents):
             rig.start(rig.add(f"{label}{k + 1}", cluster={"enabled": clustered}))
