@@ -94,7 +94,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     poller.sink = _poking(poller.sink, engine)
     tune_for_polling()  # many short-lived samples per poll: fewer, cheaper cycle-collector passes
     jobs = PollJobs(scheduler, poller, app.metrics)
-    jobs.gate = node.owns  # cluster: this agent's shard (alone: every target)
+    jobs.gate = poller.gate = node.owns  # cluster: this agent's shard (alone: every target)
     jobs_ref.append(jobs)
     jobs.sync(app.targets(inventory))
     scheduler.add_job(

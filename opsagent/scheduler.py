@@ -128,7 +128,7 @@ class PollJobs:
             except asyncio.CancelledError:  # the agent is stopping: an interrupted poll is no error
                 log.debug("poll %s/%s interrupted by shutdown", asset.name, spec.name)
                 return
-            if not result.ok:
+            if not result.ok and result.reason != "moved":  # moved: to another agent of the cluster
                 log.warning(
                     "poll %s/%s: %s (%s) %s", asset.name, spec.name, result.outcome.value, result.reason, result.message
                 )
