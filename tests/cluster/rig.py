@@ -150,6 +150,7 @@ class Cluster:
         home = self.root / "cli"
         home.mkdir(exist_ok=True)  # the seed of the empty store is this inventory (not this host)
         (home / "opsagent.yaml").write_text(yaml.safe_dump({"seed_inventory": [str(path)]}), encoding="utf-8")
+        (self.root / "zh.yaml").write_text(yaml.safe_dump({"language": "zh", "store": self.store}), encoding="utf-8")
         done = self.cli("inventory", "list")
         assert done.returncode == 0, done.stderr
         return names

@@ -5,6 +5,7 @@ stops polling what it lost."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -69,6 +70,13 @@ def test_targets_split_and_never_polled_twice(three: tuple[Cluster, list[str]]) 
     assert a1.metric("opsagent_cluster_members", agent="a1") == 3
     own = [line for line in a1.get("/metrics").splitlines() if line.startswith("opsagent_up{")]
     assert len(own) == shares["a1"] and all('agent="a1"' in line for line in own)
+    # a ready Prometheus job scraping every live agent; a table in Chinese for people
+    scrape = rig.cli("cluster", "scrape-config", "-o", "json")
+    assert scrape.returncode == 0, scrape.stderr
+    [job] = json.loads(scrape.stdout)["scrape_configs"]
+    assert sorted(job["static_configs"][0]["targets"]) == sorted(f"127.0.0.1:{a.port}" for a in rig.agents)
+    table = rig.cli("--config", str(rig.root / "zh.yaml"), "cluster", "status")
+    assert table.returncode == 0 and "集群成员" not in table.stderr and "存活" in table.stdout, table.stderr
 
 
 def test_kill_9_moves_targets_within_two_intervals(three: tuple[Cluster, list[str]]) -> None:
