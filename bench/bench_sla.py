@@ -60,7 +60,7 @@ def make_incident(i: int, rng: random.Random, open_only: bool) -> tuple[dict[str
         resolved = at
     incident = {
         "id": i + 1,
-        "fingerprint": f"fp{i % 5000}",
+        "fingerprint": f"fp{i}",  # one open incident per fingerprint (unique index, 0012_cluster)
         "alertname": rng.choice(("DiskFull", "LinkDown", "HighLoad", "FanFailure", "TablespaceFull")),
         "source": rng.choice(("rule", "alertmanager")),
         "status": "resolved" if resolved else ("acknowledged" if acked else "open"),

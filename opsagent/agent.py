@@ -7,17 +7,21 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.setup import EngineCollector, build_engine, parents_of
 from opsagent.app import App
+from opsagent.cluster.node import ClusterNode, Node, make_node
+from opsagent.cluster.wide import run_wide
 from opsagent.collectors.base import CollectResult
 from opsagent.desk.mailrun import schedule as schedule_desk_mail
 from opsagent.desk.periodic import schedule as schedule_desk_jobs
 from opsagent.gctune import tune_for_polling
 from opsagent.httpd.site import HttpServer, server_tls_context, start_http
+from opsagent.inventory.model import Asset
 from opsagent.metrics import Exposition
 from opsagent.netcli.schedule import BackupJobs
 from opsagent.poller import ResultSink
@@ -81,6 +85,8 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     # After a restart, restored alerts wait two of the longest poll intervals for their series, and
     # (bounded) for every target's first report.
     targets = app.targets(inventory)
+    jobs_ref: list[PollJobs] = []
+    node = await _join(app, engine, f"{host}:{port}", lambda: jobs_ref[0].assets() if jobs_ref else [])
     grace = 2 * max([spec.interval for _asset, spec, _vars in targets] + [engine.config.evaluation.interval])
     keys = {(asset.name, spec.name) for asset, spec, _vars in targets}
     await asyncio.to_thread(engine.restore, grace, lambda: not keys <= set(app.metrics.history.producers()))
@@ -89,23 +95,30 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     poller.sink = _poking(poller.sink, engine)
     tune_for_polling()  # many short-lived samples per poll: fewer, cheaper cycle-collector passes
     jobs = PollJobs(scheduler, poller, app.metrics)
+    jobs.gate = poller.gate = node.owns  # cluster: this agent's shard (alone: every target)
+    jobs_ref.append(jobs)
     jobs.sync(app.targets(inventory))
     scheduler.add_job(
         _refresh, "interval", args=(app, jobs, parents), seconds=INVENTORY_REFRESH_SECONDS, id="inventory-refresh"
     )
+    tick_state = TickState()
+    tick_state.fence = node.fence  # a leader that lost its lease mid-tick writes nothing
     scheduler.add_job(
-        sla_tick, "interval", args=(app, policy, engine.config, TickState()), seconds=SLA_TICK_SECONDS, id="sla-tick"
-    )
+        leader_only(node, sla_tick), "interval", args=(app, policy, engine.config, tick_state),
+        seconds=SLA_TICK_SECONDS, id="sla-tick",
+    )  # fmt: skip
     backups = BackupJobs(
         scheduler, app.store, zone=app.config.zone
     )  # scheduled config backup of network gear (netmiko)
+    backups.gate = node.owns  # each asset's backups by the agent polling it
     backups.sync(inventory)
     scheduler.add_job(backups.refresh, "interval", args=(app.inventory,), seconds=INVENTORY_REFRESH_SECONDS)
-    schedule_desk_mail(scheduler, app)  # the desk's support mailbox (desk_mail), polled every poll_interval
-    schedule_desk_jobs(scheduler, app)  # retention purge and contract/warranty expiry warnings (desk section)
+    schedule_desk_mail(scheduler, app, node.is_leader)  # the support mailbox (desk_mail): the leader reads it
+    schedule_desk_jobs(scheduler, app, node.is_leader)  # retention purge, contract/warranty expiry: the leader's
     exposition = Exposition(app.metrics)
     exposition.health.register(backups)
     exposition.health.register(EngineCollector(engine))
+    exposition.health.register(node)
     web_app = make_web_app(app, exposition, engine, policy)
     add_runbook_routes(web_app, runbooks)
     runbooks.schedule(scheduler)
@@ -116,8 +129,11 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     exposition.health.register(reloader)
     add_reload_route(web_app, reloader.reload)
     hangup = _on_hangup(loop, reloader.signal)
+    runbooks.leader = node.is_leader  # scheduled runbooks and those alerts start: the leader's
+    runbooks.agent = node.id if node.enabled else None  # alert-started runs claimed in the store
     evaluating: asyncio.Task[None] | None = None
     watching: asyncio.Task[None] | None = None
+    widening: asyncio.Task[None] | None = None
     traps = None
     try:
         http = await start_http(web_app, host, port, app.config.web)
@@ -131,6 +147,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         scheduler.start()
         evaluating = asyncio.create_task(engine.run(stop))
         watching = asyncio.create_task(runbooks.watch(stop))
+        widening = asyncio.create_task(run_wide(engine, node, stop))  # opsagent_scope: cluster rules
         log.info("opsagent serving %s://%s:%d/metrics", http.scheme, host, port)
         if ready is not None:
             ready.set()
@@ -144,6 +161,8 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         if watching is not None:
             await asyncio.wait({watching}, timeout=10)
         await runbooks.close()  # runs in flight are recorded as interrupted
+        await _finish(widening)
+        await node.close()  # a clean stop leaves the cluster at once: the others take over now
         if traps is not None:
             await traps.close()
         if scheduler.running:
@@ -154,6 +173,38 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         # the stop: queued work is dropped, and asyncio.run gets an idle pool to join instead.
         pool.shutdown(wait=False, cancel_futures=True)
         loop.set_default_executor(ThreadPoolExecutor(1))
+
+
+async def _join(app: App, engine: AlertEngine, listen: str, targets: Callable[[], list[tuple[Asset, int]]]) -> Node:
+    """This agent's cluster membership (alone on SQLite): a member labels its self-metrics, keeps its
+    own alert states, claims notifications, and knows the members before its first poll."""
+    node = make_node(app.store, app.config.cluster, listen, targets)
+    if node.enabled:
+        app.metrics.agent_labels = {"agent": node.id}
+        engine.agent = node.id
+        engine.owns_asset = node.owns_name
+        engine.dispatcher.agent = node.id
+        assert isinstance(node, ClusterNode)
+        node.apply(await asyncio.to_thread(node.refresh))
+        node.start()
+    return node
+
+
+async def _finish(*tasks: asyncio.Task[None] | None) -> None:
+    started = {t for t in tasks if t is not None}
+    if started:
+        await asyncio.wait(started, timeout=5)
+
+
+def leader_only(node: Node, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A store-wide job (SLA tick, retention): run by the leader only, checked at each run."""
+
+    async def run(*args: Any) -> Any:
+        if node.is_leader():
+            return await job(*args)
+        return None
+
+    return run
 
 
 def _on_hangup(loop: asyncio.AbstractEventLoop, reload: Callable[[], None]) -> bool:

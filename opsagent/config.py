@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from opsagent.auth.config import AuthConfig
+from opsagent.cluster.config import ClusterConfig
 from opsagent.desk.mailconfig import MailConfig
 from opsagent.desk.settings import DeskSettings
 from opsagent.errors import ConfigError
@@ -93,6 +94,9 @@ class AgentConfig(BaseModel):
     desk_mail: MailConfig | None = Field(default=None, description="the desk's support mailbox (IMAP; off if unset)")
     desk: DeskSettings = Field(
         default_factory=DeskSettings, description="the desk: retention of personal data, expiry warnings"
+    )
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="agents sharing one PostgreSQL store (see Cluster in the README)"
     )
     language: Literal["zh", "en"] | None = Field(
         default=None, description="language of reports, notifications and messages (default: from $LANG)"

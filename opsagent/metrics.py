@@ -167,6 +167,7 @@ class MetricsRegistry:
         self._lock = threading.Lock()  # guards the dict swaps; scrapes run in a worker thread
         # Past points per series for the alert evaluator (rate, *_over_time); /metrics never reads it.
         self.history = SeriesHistory()
+        self.agent_labels: dict[str, str] = {}  # {"agent": id} on the self-metrics of a cluster member
         self._families: dict[tuple[str, str], tuple[str, str]] = {}
 
     def add_help(self, help_texts: Mapping[str, str]) -> None:
@@ -412,8 +413,9 @@ class MetricsRegistry:
             "gauge",
         )
         skipped = Metric("opsagent_collect_skipped", SELF_HELP["opsagent_collect_skipped_total"], "counter")
+        agent = self.agent_labels
         for (asset, collector), st in stats:
-            labels = {"asset": asset, "collector": collector}
+            labels = {"asset": asset, "collector": collector} | agent
             up.add_sample("opsagent_up", labels, st.up)
             duration.add_sample("opsagent_collect_duration_seconds", labels, st.duration)
             skipped.add_sample("opsagent_collect_skipped_total", labels, st.skipped)
@@ -421,16 +423,15 @@ class MetricsRegistry:
                 last.add_sample("opsagent_collect_last_success_timestamp_seconds", labels, st.last_success)
         errs = Metric("opsagent_collect_errors", SELF_HELP["opsagent_collect_errors_total"], "counter")
         for (asset, collector, reason), count in errors:
-            errs.add_sample(
-                "opsagent_collect_errors_total", {"asset": asset, "collector": collector, "reason": reason}, count
-            )
+            labels = {"asset": asset, "collector": collector, "reason": reason} | agent
+            errs.add_sample("opsagent_collect_errors_total", labels, count)
         down = Metric("opsagent_down_reason", SELF_HELP["opsagent_down_reason"], "gauge")
         for (asset, collector), st in stats:
             if st.down_reason is not None:
-                labels = {"asset": asset, "collector": collector, "reason": st.down_reason}
+                labels = {"asset": asset, "collector": collector, "reason": st.down_reason} | agent
                 down.add_sample("opsagent_down_reason", labels, 1.0)
         total = Metric("opsagent_series", SELF_HELP["opsagent_series"], "gauge")
-        total.add_sample("opsagent_series", {}, series)
+        total.add_sample("opsagent_series", dict(agent), series)
         yield from (up, duration, last, skipped, errs, down, total)
 
 

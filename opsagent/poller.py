@@ -49,6 +49,9 @@ class Poller:
         self.profiles = profiles
         self.metrics = metrics
         self.sink = sink
+        # cluster: is the asset still this agent's? Asked again once a slot is free (a poll queued for
+        # one while its asset moved to another agent must not run late, beside the new owner's)
+        self.gate: Callable[[Asset], bool] | None = None
         self._limit = asyncio.Semaphore(max_concurrency)  # targets whose last poll succeeded
         # first polls and failing targets; by default as many slots (a one-shot fan-out has no history)
         self._probation = asyncio.Semaphore(probation_concurrency or max_concurrency)
@@ -84,6 +87,9 @@ class Poller:
         self._busy.add(key)
         try:
             async with self._limit if key in self._healthy else self._probation:
+                if self.gate is not None and not self.gate(asset):
+                    self._busy.discard(key)
+                    return CollectResult.failure(asset.name, spec.name, Outcome.SKIPPED, "moved", "polled elsewhere")
                 result = await self._run(asset, spec, variables or {}, key)
         except asyncio.CancelledError:  # stopping while queued for a slot: the target is not busy
             if key not in self._tasks:

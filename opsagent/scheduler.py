@@ -58,6 +58,10 @@ class PollJobs:
         self.poller = poller
         self.metrics = metrics
         self._specs: dict[str, tuple[Asset, CollectorSpec, dict[str, Any]]] = {}
+        # cluster: polls an asset only while this agent owns it (checked before every poll); the
+        # series of a target given up are dropped at its next turn
+        self.gate: Callable[[Asset], bool] | None = None
+        self._given_up: set[str] = set()
         scheduler.add_listener(self._on_skip, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
 
     def _on_skip(self, event: JobExecutionEvent) -> None:
@@ -96,14 +100,35 @@ class PollJobs:
             log.info("poll jobs: %d added or changed, %d removed, %d total", changed, len(removed), len(wanted))
         return changed, len(removed)
 
+    def assets(self) -> list[tuple[Asset, int]]:
+        """Each asset with its number of targets (the cluster's shard sizes)."""
+        counts: dict[str, tuple[Asset, int]] = {}
+        for asset, _spec, _vars in list(self._specs.values()):
+            counts[asset.name] = (asset, counts.get(asset.name, (asset, 0))[1] + 1)
+        return list(counts.values())
+
+    def _owned(self, job_id: str, asset: Asset, spec: CollectorSpec) -> bool:
+        if self.gate is None or self.gate(asset):
+            self._given_up.discard(job_id)
+            return True
+        if job_id not in self._given_up:  # another agent polls it now: its series are not ours to serve
+            self._given_up.add(job_id)
+            self.metrics.forget(asset.name, spec.name)
+            self.poller.forget(asset.name, spec.name)
+        return False
+
     def _poll_job(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> Callable[[], Awaitable[None]]:
+        job_id = _job_id(asset.name, spec)
+
         async def run() -> None:
+            if not self._owned(job_id, asset, spec):
+                return
             try:
                 result = await self.poller.poll(asset, spec, variables)
             except asyncio.CancelledError:  # the agent is stopping: an interrupted poll is no error
                 log.debug("poll %s/%s interrupted by shutdown", asset.name, spec.name)
                 return
-            if not result.ok:
+            if not result.ok and result.reason != "moved":  # moved: to another agent of the cluster
                 log.warning(
                     "poll %s/%s: %s (%s) %s", asset.name, spec.name, result.outcome.value, result.reason, result.message
                 )

@@ -29,6 +29,7 @@ from opsagent.alerts.promql.engine import Element, Evaluator
 from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
 from opsagent.alerts.silences import SilenceSet, ancestors
 from opsagent.alerts.state import EXTERNAL, FIRING, AlertState, RuleState, Transition, fingerprint, flap_config, step
+from opsagent.cluster.alertstates import save_member_states
 from opsagent.incidents import repo
 from opsagent.series import SeriesHistory
 from opsagent.store import schema
@@ -95,6 +96,11 @@ class AlertEngine:
         self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in rules}
         for rule in self.order:
             history.need(rule.max_range())
+        # cluster: this member's id (its own alert states) and whether it polls an asset; an alert
+        # whose asset moved to another agent leaves quietly: that agent carries its incident on
+        self.agent: str | None = None
+        self.owns_asset: Callable[[str], bool] = lambda _asset: True
+        self.skip_cluster_rules = False  # a cluster member: its leader evaluates those over all shards
 
     # -- reload -------------------------------------------------------------------------------------
     async def replace_rules(self, rules: list[CompiledRule], config: NotifyConfig) -> None:
@@ -132,6 +138,8 @@ class AlertEngine:
             rows = [dict(r._mapping) for r in conn.execute(select(schema.alert_states))]
         restored = 0
         for row in rows:
+            if self.agent is not None and row.get("agent") != self.agent:
+                continue  # another member's alert (cluster)
             if row["rule"] == EXTERNAL:
                 alert = AlertState.from_row(row)
                 self.external[alert.fingerprint] = alert
@@ -158,6 +166,8 @@ class AlertEngine:
         self.stats.group_seconds = {}
         hold_until = self._held_until(t)
         for rule in self.order:
+            if rule.cluster and self.skip_cluster_rules:
+                continue
             started = time.perf_counter()
             try:
                 if rule.record:
@@ -327,6 +337,9 @@ class AlertEngine:
                 row = alert.to_row()
                 row["history"] = list(rs.flaps.get(alert.fingerprint, []))
                 rows.append(row)
+        if self.agent is not None:
+            save_member_states(self.store, self.agent, rows)
+            return
         with self.store.transaction() as conn:
             conn.execute(delete(schema.alert_states))
             if rows:
@@ -370,7 +383,7 @@ class AlertEngine:
         async with self._lock:
             started = time.perf_counter()
             now = time.time() if t is None else t
-            transitions = await asyncio.to_thread(self.evaluate, now)
+            transitions = [tr for tr in await asyncio.to_thread(self.evaluate, now) if not self._handed_over(tr)]
             transitions += self._external_resolved
             self._external_resolved = []
             silences = await asyncio.to_thread(SilenceSet.active, self.store)
@@ -382,6 +395,12 @@ class AlertEngine:
             await self._forward(firing, resolved, now)
             self.stats.last_tick_seconds = time.perf_counter() - started
             return result
+
+    def _handed_over(self, tr: Transition) -> bool:
+        """An alert that "resolved" only because its asset's series left with the asset (to another
+        agent of the cluster): not a resolution."""
+        asset = tr.alert.labels.get("asset")
+        return tr.kind == "resolved" and asset is not None and not self.owns_asset(asset)
 
     async def _forward(self, firing: list[NotifyAlert], resolved: list[NotifyAlert], now: float) -> None:
         """Send alerts to the configured Alertmanagers: changes at once, the rest every resend_interval."""

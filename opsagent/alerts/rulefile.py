@@ -91,6 +91,9 @@ def load_rule_file(path: Path) -> RuleFile:
 RECOVER = "opsagent_recover_expr"  # hysteresis: a firing alert clears only when this matches
 RESOLVE = "opsagent_resolve"  # auto (default) | manual: a person confirms the incident's resolution
 SUPPRESSES = "opsagent_suppresses_dependents"  # "true": alerts on assets behind this one are muted
+# shard (default) | cluster: agents sharing a store evaluate a cluster rule once, on the leader, over
+# every agent's latest samples (instant selectors only); a single agent evaluates it as any other
+SCOPE = "opsagent_scope"
 # Per-rule flap detection (Nagios' per-service flap settings) over the alerting config's defaults.
 FLAP = {
     "opsagent_flap_detection": "enabled",  # "true" | "false"
@@ -98,7 +101,7 @@ FLAP = {
     "opsagent_flap_high_threshold": "high_threshold",  # percent state change
     "opsagent_flap_low_threshold": "low_threshold",
 }
-OPTION_ANNOTATIONS = (RECOVER, RESOLVE, SUPPRESSES, *FLAP)
+OPTION_ANNOTATIONS = (RECOVER, RESOLVE, SUPPRESSES, SCOPE, *FLAP)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class CompiledRule:
     source: str
     flapping: dict[str, Any] = field(default_factory=dict)  # FlappingConfig fields set by the rule
     record: bool = False
+    cluster: bool = False  # opsagent_scope: cluster
 
     def max_range(self) -> float:
         return max(max_range(self.expr), max_range(self.recover) if self.recover is not None else 0.0)
@@ -188,6 +192,13 @@ def _compile_rule(
     if suppresses not in ("true", "false"):
         issues.append(doc.issue((*loc, "annotations", SUPPRESSES), "must be 'true' or 'false'"))
     flapping = _flap_overrides(rule.annotations, doc, (*loc, "annotations"), issues)
+    scope = rule.annotations.get(SCOPE, "shard")
+    if scope not in ("shard", "cluster"):
+        issues.append(doc.issue((*loc, "annotations", SCOPE), "must be 'shard' or 'cluster'"))
+    elif scope == "cluster" and expr is not None and any(isinstance(n, MatrixSelector) for n in walk(expr)):
+        issues.append(
+            doc.issue((*loc, "annotations", SCOPE), "a cluster rule reads the latest samples only: no range selectors")
+        )
     if len(issues) > before or expr is None:
         return None
     return CompiledRule(
@@ -205,6 +216,7 @@ def _compile_rule(
         interval=group.interval,
         source=doc.path,
         flapping=flapping,
+        cluster=scope == "cluster",
     )
 
 

@@ -68,6 +68,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "kb": ("opsagent.cli.kb", "kb", "Knowledge base (知识库): search, articles, import/export, from incidents."),
     "problem": ("opsagent.cli.problem", "problem", "Problem records (问题管理): recurring tickets, root cause, fix."),
     "visit": ("opsagent.cli.visit", "visit", "On-site visits (现场服务): plan, approval, notes, sign-off, report."),
+    "cluster": ("opsagent.cli.cluster", "cluster", "Agents sharing one PostgreSQL store: members, leases, shards."),
 }
 
 

@@ -11,7 +11,7 @@ import click
 
 from opsagent.agent import run_agent, stuck_poll_threads
 from opsagent.app import App
-from opsagent.cli.common import err_console
+from opsagent.cli.common import EXIT_STORE, err_console
 from opsagent.config import AgentConfig, parse_listen
 from opsagent.i18n.catalog import tr
 
@@ -41,6 +41,26 @@ async def _serve(app: App, host: str, port: int) -> None:
     await serving
 
 
+def _single_writer(config: AgentConfig) -> object:
+    """A SQLite store serves one agent: a second ``serve`` on the same file stops here (exit 3)."""
+    from opsagent.cluster.single import StoreInUse, hold
+
+    try:
+        return hold(config.store_url)
+    except StoreInUse as exc:
+        err_console().print(
+            tr(
+                "store {path} is already served by another opsagent serve (pid {pid}); a SQLite store takes one "
+                "agent — stop the other one, or share a PostgreSQL store between agents (see Cluster in the README)",
+                path=str(exc.path),
+                pid=exc.holder or "?",
+            ),
+            markup=False,
+            highlight=False,
+        )
+        raise click.exceptions.Exit(EXIT_STORE) from None
+
+
 def _listen(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
     try:
         return parse_listen(value) if value else None
@@ -57,6 +77,7 @@ def serve(config: AgentConfig, listen: tuple[str, int] | None) -> None:
     from opsagent.store.origin import AUDIT_ORIGIN, cli_origin
 
     AUDIT_ORIGIN.set(cli_origin("serve"))  # the agent's own writes (schedules, triggers); requests set theirs
+    lock = _single_writer(config)  # noqa: F841 -- held (open) until the process ends
     app = App(config)
     try:
         asyncio.run(_serve(app, host, port))

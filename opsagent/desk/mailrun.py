@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +67,13 @@ async def _job(app: Any) -> None:
         log.info("desk mail: %s", stats.as_dict())
 
 
-def schedule(scheduler: Any, app: Any) -> None:
+async def _leader_job(app: Any, leader: Callable[[], bool]) -> None:
+    if leader():  # agents sharing a store: only the leader reads the mailbox
+        await _job(app)
+
+
+def schedule(scheduler: Any, app: Any, leader: Callable[[], bool] = lambda: True) -> None:
     """Poll the support mailbox every poll_interval inside ``opsagent serve`` (when configured)."""
     cfg: MailConfig | None = app.config.desk_mail
     if cfg is not None:
-        scheduler.add_job(_job, "interval", args=(app,), seconds=cfg.poll_interval, id="desk-mail")
+        scheduler.add_job(_leader_job, "interval", args=(app, leader), seconds=cfg.poll_interval, id="desk-mail")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from opsagent.store.engine import now
@@ -14,11 +15,11 @@ from opsagent.store.engine import now
 log = logging.getLogger(__name__)
 
 
-async def purge_job(app: Any) -> None:
+async def purge_job(app: Any, leader: Callable[[], bool] = lambda: True) -> None:
     from opsagent.desk.retention import purge_expired
 
     months = app.config.desk.retention_months
-    if months is None:
+    if months is None or not leader():  # agents sharing a store: only the leader purges
         return
     try:
         await asyncio.to_thread(purge_expired, app.store, now(), months)
@@ -26,9 +27,11 @@ async def purge_job(app: Any) -> None:
         log.exception("desk retention purge failed")
 
 
-async def expiry_job(app: Any) -> None:
+async def expiry_job(app: Any, leader: Callable[[], bool] = lambda: True) -> None:
     from opsagent.desk.expiry import run_warnings
 
+    if not leader():  # agents sharing a store: only the leader warns (once, not once per agent)
+        return
     try:
         sent = await run_warnings(app, now())
     except Exception:  # a failed run is logged; the next interval tries again
@@ -38,11 +41,12 @@ async def expiry_job(app: Any) -> None:
         log.info("desk expiry: %d warning(s) sent", len(sent))
 
 
-def schedule(scheduler: Any, app: Any) -> None:
+def schedule(scheduler: Any, app: Any, leader: Callable[[], bool] = lambda: True) -> None:
     settings = app.config.desk
     if settings.retention_months is not None:
-        scheduler.add_job(purge_job, "interval", args=(app,), seconds=settings.purge_interval, id="desk-purge",
+        scheduler.add_job(purge_job, "interval", args=(app, leader), seconds=settings.purge_interval, id="desk-purge",
                           next_run_time=now())  # fmt: skip
     if settings.expiry_warnings:
-        scheduler.add_job(expiry_job, "interval", args=(app,), seconds=settings.expiry_interval, id="desk-expiry",
+        every = settings.expiry_interval
+        scheduler.add_job(expiry_job, "interval", args=(app, leader), seconds=every, id="desk-expiry",
                           next_run_time=now())  # fmt: skip

@@ -22,6 +22,20 @@ ZH: dict[str, str] = {
     "field": "字段",
     "follow-up on": "回访日期",
     "labels": "标签",
+    # cluster status
+    "cluster members": "集群成员",
+    "member": "成员",
+    "host": "主机",
+    "pid": "进程号",
+    "live": "存活",
+    "leader": "主节点",
+    "lease left": "租约剩余",
+    "joined": "加入时间",
+    "yes": "是",
+    "no": "否",
+    "no agent has joined this store's cluster (clustering is on with a PostgreSQL store)": (
+        "尚无代理加入此存储的集群（使用 PostgreSQL 存储时集群功能默认开启）"
+    ),
     "message": "说明",
     "metric": "指标",
     "opened": "打开时间",
@@ -76,6 +90,11 @@ ZH: dict[str, str] = {
     ),
     "opsagent stopped; abandoning {n} stuck poll thread(s)": "opsagent 已停止；放弃 {n} 个卡住的采集线程",
     "cannot listen on {address}: {error}": "无法监听 {address}：{error}",
+    "store {path} is already served by another opsagent serve (pid {pid}); a SQLite store takes one "
+    "agent — stop the other one, or share a PostgreSQL store between agents (see Cluster in the README)": (
+        "存储 {path} 已由另一个 opsagent serve（pid {pid}）使用；SQLite 存储只能供一个代理使用——"
+        "请先停止另一个，或让多个代理共用一个 PostgreSQL 存储（见 README 的 Cluster 一节）"
+    ),
     # more column headers and titles
     "address": "地址",
     "alert": "告警",

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from opsagent.errors import OpsAgentError
 from opsagent.incidents.model import (
@@ -90,7 +91,12 @@ def fire(
 
     Returns (incident id, "repeated" | "reopened" | "opened").
     """
-    incident_id, action = _fire(store, alert, reopen_within, classify)
+    try:
+        incident_id, action = _fire(store, alert, reopen_within, classify)
+    except IntegrityError:
+        # Another agent of the cluster opened it between our look and our insert: the unique index on
+        # open incidents refused the second; now there is one to bump (never check-then-insert alone).
+        incident_id, action = _fire(store, alert, reopen_within, classify)
     if action == "opened":
         from opsagent.knowledge.suggest import on_opened
 

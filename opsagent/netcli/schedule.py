@@ -133,6 +133,7 @@ class BackupJobs:
         self.stats = BackupStats()
         self.invalid: dict[str, str] = {}
         self.limit = limit
+        self.gate: Callable[[Asset], bool] | None = None  # cluster: back up only the assets this agent polls
 
     def sync(self, inventory: Inventory) -> tuple[int, int]:
         """Add, change and remove jobs to match the inventory; returns (added or changed, removed)."""
@@ -187,7 +188,9 @@ class BackupJobs:
         start = datetime.now(UTC) + timedelta(seconds=offset) - timedelta(seconds=float(value))
         return IntervalTrigger(seconds=float(value), start_date=start, timezone=UTC)
 
-    async def run_one(self, plan: BackupPlan) -> BackupResult:
+    async def run_one(self, plan: BackupPlan) -> BackupResult | None:
+        if self.gate is not None and not self.gate(plan.asset):
+            return None  # another agent of the cluster owns this asset, and its backups
         started = time.time()
         [result] = await backup(self.store, [plan.asset], plan.timeout, self.limit)
         self.stats.record(result, started, time.time())

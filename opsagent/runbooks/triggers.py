@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,26 @@ def add_event(app: App, incident_id: int, message: str, **detail: Any) -> None:
         )
 
 
+def claim(app: App, incident_id: int, runbook: str, agent: str) -> bool:
+    """Agents sharing a store: the first to lock the incident row (``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL: the others skip it rather than wait) and find no runbook event yet records one and runs
+    the runbook; every other agent leaves it. False: another agent has it."""
+    t, e = schema.incidents.c, schema.incident_events.c
+    with app.store.transaction() as conn:
+        locked = conn.execute(select(t.id).where(t.id == incident_id).with_for_update(skip_locked=True)).first()
+        if locked is None:
+            return False
+        if conn.execute(select(e.id).where(e.incident_id == incident_id, e.kind == EVENT_KIND).limit(1)).first():
+            return False
+        conn.execute(
+            insert(schema.incident_events).values(
+                incident_id=incident_id, at=now(), kind=EVENT_KIND, actor=ACTOR,
+                message=f"runbook {runbook}: taken by agent {agent}", detail={"agent": agent},
+            )
+        )  # fmt: skip
+    return True
+
+
 def _triggered(app: App, incident_ids: list[int]) -> set[int]:
     e = schema.incident_events.c
     with app.store.engine.connect() as conn:
@@ -82,6 +103,9 @@ class RunbookService:
         self.report_dir = report_dir or app.config.home / "reports"
         self.tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[int] = set()
+        # cluster: only the leader runs scheduled runbooks and starts those of incidents, each claimed
+        self.leader: Callable[[], bool] = lambda: True
+        self.agent: str | None = None
 
     @property
     def entries(self) -> dict[str, Entry]:
@@ -120,6 +144,8 @@ class RunbookService:
         return count
 
     async def run_scheduled(self, name: str) -> None:
+        if not self.leader():
+            return
         entry = self.entries[name]
         request = RunRequest(entry.runbook, actor="opsagent (schedule)", trigger="schedule")
         await self.execute(request)
@@ -161,6 +187,8 @@ class RunbookService:
 
     async def check_incidents(self) -> list[int]:
         """Start the runbooks of newly opened incidents; returns the incident ids triggered."""
+        if not self.leader():
+            return []
         incidents = await asyncio.to_thread(incident_repo.list_incidents, self.app.store, ACTIVE, None, 500)
         wanted = [
             i for i in incidents if (i.get("annotations") or {}).get("opsagent_runbook") and i["id"] not in self._busy
@@ -171,6 +199,10 @@ class RunbookService:
         started: list[int] = []
         for incident in wanted:
             if incident["id"] in done:
+                continue
+            name = str((incident.get("annotations") or {}).get("opsagent_runbook"))
+            agent = self.agent
+            if agent is not None and not await asyncio.to_thread(claim, self.app, incident["id"], name, agent):
                 continue
             prepared = await asyncio.to_thread(self._prepare, incident)
             if prepared is not None:

@@ -13,7 +13,7 @@ reports can count them from their projection (``outcome``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +62,9 @@ class TickState:
     # events the tick never saw (while it was down) — brought up to date a share per tick, so a period
     # report can count them from it; None: not listed yet
     settling: list[int] | None = None
+    # cluster: called inside the tick's write transaction; raises when this agent is no longer the
+    # leader (it froze mid-tick and another took over), so no escalation is recorded or sent twice
+    fence: Callable[[Connection], None] | None = None
 
 
 def tick(
@@ -106,7 +109,7 @@ def _tick(store: Store, policy: ServiceLevelPolicy, moment: datetime, state: Tic
         nxt = escalation.next_check_many(group.clocks, policy, group.profile[0], done, moment, group.calendar)
         writes += _changes(group, rows, logs, nxt.tolist(), state, moment)
     fired.sort(key=lambda f: (f[0], f[1]))  # in incident order, as the levels come
-    _write(store, writes, _by_step(fired), moment)
+    _write(store, writes, _by_step(fired), moment, state.fence)
     # our own escalated events lie above the mark: their incidents are looked at once more next tick
     state.watermark = watermark
     _forget_inactive(state, list(rows.values()), ids)
@@ -380,6 +383,7 @@ def _write(
     writes: list[dict[str, Any]],
     escalations: list[tuple[escalation.Escalate, list[int]]],
     moment: datetime,
+    fence: Callable[[Connection], None] | None = None,
 ) -> None:
     if not writes and not escalations:
         return
@@ -390,6 +394,8 @@ def _write(
     old = [{"iid": w["iid"]} | {k: w[k] for k in columns.values()} for w in writes if w["exists"]]
     event = schema.incident_events
     with store.transaction() as conn:
+        if fence is not None:
+            fence(conn)
         if new:
             conn.execute(insert(s), new)
         if old:

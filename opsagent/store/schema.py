@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
@@ -43,6 +44,8 @@ class Json(TypeDecorator[object]):
             return dialect.type_descriptor(JSONB())
         return dialect.type_descriptor(JSON())
 
+
+OPEN_INCIDENT = "status IN ('open', 'acknowledged')"
 
 UtcDateTime = DateTime(timezone=True)
 
@@ -139,6 +142,7 @@ alert_states = Table(
     Column("history", Json, nullable=False),
     Column("incident_id", Integer),
     Column("notified", Boolean, nullable=False),
+    Column("agent", String(255)),  # the cluster member that saved it (migration 0012_cluster); None: alone
 )
 
 incidents = Table(
@@ -178,6 +182,14 @@ incidents = Table(
     Column("contract", String(128)),
     Index("ix_incidents_fingerprint_status", "fingerprint", "status"),
     Index("ix_incidents_status_opened", "status", "opened_at"),
+    # one open incident per fingerprint, whichever agent fires first (migration 0012_cluster)
+    Index(
+        "ux_incidents_open_fingerprint",
+        "fingerprint",
+        unique=True,
+        sqlite_where=text(OPEN_INCIDENT),
+        postgresql_where=text(OPEN_INCIDENT),
+    ),
 )
 
 incident_events = Table(
@@ -220,6 +232,55 @@ notification_log = Table(
     Column("ok", Boolean, nullable=False),
     Column("error", Text),
     Index("ix_notification_log_group", "receiver", "group_key", "id"),
+)
+
+# what each notification group last sent, shared by the agents: a send is claimed here first (0012_cluster)
+notification_groups = Table(
+    "notification_groups",
+    metadata,
+    Column("group_key", String(1024), primary_key=True),
+    Column("last_sent", Float),
+    Column("sent_firing", Json, nullable=False),
+    Column("agent", String(255), nullable=False, server_default=""),
+)
+
+# -- cluster: agents sharing one store (migration 0012_cluster) -------------------------------------
+cluster_members = Table(
+    "cluster_members",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("listen", String(255), nullable=False, server_default=""),
+    Column("labels", Json, nullable=False),
+    Column("groups", Json, nullable=False),
+    Column("joined_at", Float, nullable=False),  # Unix seconds, as the members' clocks read them
+    Column("heartbeat_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=False),
+    Column("targets", Integer, nullable=False, server_default="0"),
+)
+
+# each member's latest samples of the series cluster-wide rules read (opsagent_scope: cluster)
+cluster_series = Table(
+    "cluster_series",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("agent", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("labels", Json, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_cluster_series_agent", "agent"),
+)
+
+cluster_leases = Table(
+    "cluster_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=False),
 )
 
 # Service levels (migration 0004): the queryable projection of an incident's service record; the

@@ -19,6 +19,7 @@ from opsagent.alerts.matchers import matches_all
 from opsagent.alerts.notify import senders
 from opsagent.alerts.notify.formats import Group, NotifyAlert, Style
 from opsagent.alerts.notifyconfig import NotifyConfig, Route
+from opsagent.cluster import claims
 from opsagent.knowledge.notice import annotate
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc, now
@@ -98,6 +99,7 @@ class Dispatcher:
         self.sent = 0
         self.failed = 0
         self.style = Style()  # language and zone of messages people read (serve sets the agent's)
+        self.agent: str | None = None  # cluster: sends are claimed in the store (sent once by all agents)
 
     def restore(self) -> None:
         """Rebuild each group's memory from its last successful notification."""
@@ -116,12 +118,16 @@ class Dispatcher:
         return due
 
     async def dispatch(self, groups: list[Group], t: float) -> list[tuple[Group, bool, str]]:
+        if self.agent is not None:
+            groups = await asyncio.to_thread(self._claimed, groups, t)
         # the articles suggested to each alert's incident go with it (title + console link)
         await asyncio.to_thread(annotate, self.store, groups, self.style.lang, self.config.evaluation.external_url)
         results = await asyncio.gather(*(self._send(g) for g in groups))
         out = []
         for group, (ok, error) in zip(groups, results, strict=True):
             mem = self.memory[group.key]
+            if not ok and self.agent is not None:
+                await asyncio.to_thread(claims.unclaim, self.store, group.key, self.agent, t)
             if ok:
                 mem.last_sent = t
                 mem.sent_firing = {a.fingerprint for a in group.firing}
@@ -134,6 +140,23 @@ class Dispatcher:
         if out:
             await asyncio.to_thread(self._log, out)
         return out
+
+    def _claimed(self, groups: list[Group], t: float) -> list[Group]:
+        """The groups this agent won the send of; a lost one takes the winner's memory."""
+        assert self.agent is not None
+        won: list[Group] = []
+        for group in groups:
+            route = self.config.routes[int(group.key.split(":", 1)[0])]
+            firing = frozenset(a.fingerprint for a in group.firing)
+            resolved = frozenset(a.fingerprint for a in group.resolved)
+            got = claims.claim(self.store, group.key, self.agent, firing, resolved, t, route.repeat_interval)
+            if got.won:
+                won.append(group)
+                continue
+            mem = self.memory[group.key]
+            mem.last_sent, mem.sent_firing = got.last_sent, set(got.sent_firing)
+            mem.resolved_waiting.clear()
+        return won
 
     async def _send(self, group: Group) -> tuple[bool, str]:
         receiver = self.receivers[group.receiver]
