@@ -34,7 +34,9 @@ def three(tmp_path: Path, pg_empty_url: str) -> tuple[Cluster, list[str]]:
         names = rig.write_inventory(12)
         for name in ("a1", "a2", "a3"):
             rig.start(rig.add(name))
-        wait_until(lambda: _settled(rig, names, 3), 90, "three agents sharing the targets")
+        # every agent holding its share: a newcomer holds none until all have seen it, and the sum is 12 then too
+        wait_until(lambda: _settled(rig, names, 3) and all(m["targets"] for m in rig.members()), 90,
+                   "three agents sharing the targets")  # fmt: skip
         yield rig, names
 
 
