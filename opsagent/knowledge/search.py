@@ -2,10 +2,12 @@
 
 The query is cut into words (:mod:`segment`) and every word must match (``any_word`` for suggestions:
 at least one). SQLite answers from FTS5 (``bm25``, the title weighing 4× the body), PostgreSQL from the
-GIN-indexed tsvector (``ts_rank``, title weight A, body B). Documents that hold the whole query as written
-(spaces aside) come first, and within that, published knowledge before ticket history. When no document
-has every word, those with some of them are ranked (``打印任务卡住`` still finds the article that says
-卡在); when none has any (one character, a word the dictionary splits differently), a substring scan.
+GIN-indexed tsvector (``ts_rank``, title weight A, body B) over a bounded candidate set per kind (title
+matches first; GIN cannot rank, and scoring every match of a broad word was the whole cost). Documents
+that hold the whole query as written (spaces aside) come first, and within that, published knowledge
+before ticket history. When no document has every word, those with some of them are ranked
+(``打印任务卡住`` still finds the article that says 卡在); when none has any (one character, a word the
+dictionary splits differently), a substring scan.
 """
 
 from __future__ import annotations
