@@ -117,7 +117,7 @@ def _pg_candidates(conn: Connection, words: list[str], filters: Filters, k: int,
 
     GIN finds matches but cannot rank them, and ranking every match of a broad word (打印: one document in
     five) reads and scores thousands of rows. So each kind ranks a bounded set: the first ``PG_CANDIDATES``
-    documents whose title has the words (a title match outranks any body-only match: weight A against B)
+    documents whose title has the words (for one word, a title match outranks any body-only one: weight A vs B)
     and the first ``PG_CANDIDATES`` with them anywhere. Below that many matches, every match is ranked."""
     join = " || " if any_word else " && "
     query = join.join(f"plainto_tsquery('simple', :w{i})" for i in range(len(words)))
