@@ -2,10 +2,12 @@
 
 The query is cut into words (:mod:`segment`) and every word must match (``any_word`` for suggestions:
 at least one). SQLite answers from FTS5 (``bm25``, the title weighing 4× the body), PostgreSQL from the
-GIN-indexed tsvector (``ts_rank``, title weight A, body B). Documents that hold the whole query as written
-(spaces aside) come first, and within that, published knowledge before ticket history. When no document
-has every word, those with some of them are ranked (``打印任务卡住`` still finds the article that says
-卡在); when none has any (one character, a word the dictionary splits differently), a substring scan.
+GIN-indexed tsvector (``ts_rank``, title weight A, body B) over a bounded candidate set per kind (title
+matches first; GIN cannot rank, and scoring every match of a broad word was the whole cost). Documents
+that hold the whole query as written (spaces aside) come first, and within that, published knowledge
+before ticket history. When no document has every word, those with some of them are ranked
+(``打印任务卡住`` still finds the article that says 卡在); when none has any (one character, a word the
+dictionary splits differently), a substring scan.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ MAX_QUERY = 500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_LIMIT = 200
 CANDIDATES = 100  # per kind: ranked by the index alone, then reordered by the phrase bonus
+PG_CANDIDATES = 400  # PostgreSQL: matches ranked per kind and tier (title, anywhere) — see _pg_candidates
+_PG_TITLE = "to_tsvector('simple', s.seg_title)"  # the expression of the title GIN indexes (migration 0013_kbpg)
 
 
 @dataclass(frozen=True)
@@ -100,19 +104,41 @@ def _candidates(
     return {int(r.id): float(r.rank) for r in conn.execute(statement, params)}
 
 
+def _pg_where(kind: str, filters: Filters) -> str:
+    """The filters of one kind, its name written out so the planner picks that kind's partial GIN indexes."""
+    sql = f"s.kind = '{kind}'"
+    if kind == "article":
+        sql += " AND s.status IN :statuses" + (" AND s.lang = :lang" if filters.lang else "")
+    return sql + (" AND s.visibility = :visibility" if filters.visibility else "")
+
+
 def _pg_candidates(conn: Connection, words: list[str], filters: Filters, k: int, any_word: bool) -> dict[int, float]:
-    """PostgreSQL: the ``k`` best of each kind in one pass over the matching rows (a query per kind read every
-    match twice: the GIN index knows words, not kinds) — {search row id: rank}."""
+    """PostgreSQL: the ``k`` best of each kind by ``ts_rank``, in one statement — {search row id: rank}.
+
+    GIN finds matches but cannot rank them, and ranking every match of a broad word (打印: one document in
+    five) reads and scores thousands of rows. So each kind ranks a bounded set: the first ``PG_CANDIDATES``
+    documents whose title has the words (for one word, a title match outranks any body-only one: weight A vs B)
+    and the first ``PG_CANDIDATES`` with them anywhere. Below that many matches, every match is ranked."""
     join = " || " if any_word else " && "
     query = join.join(f"plainto_tsquery('simple', :w{i})" for i in range(len(words)))
-    where, params = _where(filters)
-    # OFFSET 0 keeps the inner query apart, so ts_rank (as costly as reading the row) runs once per match
+    cap = max(PG_CANDIDATES, k)
+    branches = [
+        f"(SELECT s.id, s.kind, ts_rank(s.tsv, q.q) AS rank FROM kb_search s, q WHERE {match} @@ q.q "
+        f"AND {_pg_where(kind, filters)} LIMIT {cap})"
+        for kind in filters.kinds
+        if kind in ("article", "incident")
+        for match in (_PG_TITLE, "s.tsv")
+    ]
+    if not branches:
+        return {}
     statement = text(
-        "SELECT id, rank FROM (SELECT id, rank, row_number() OVER (PARTITION BY kind ORDER BY rank DESC, id) AS n "
-        f"FROM (SELECT s.id, s.kind, ts_rank(s.tsv, q.q) AS rank FROM kb_search s, (SELECT {query} AS q) q "
-        f"WHERE s.tsv @@ q.q{where} OFFSET 0) m) r WHERE n <= :k"
-    ).bindparams(bindparam("kinds", expanding=True), bindparam("statuses", expanding=True))
-    params |= {f"w{i}": w for i, w in enumerate(words)} | {"k": k}
+        f"WITH q AS (SELECT {query} AS q) SELECT id, rank FROM (SELECT id, rank, row_number() OVER "
+        f"(PARTITION BY kind ORDER BY rank DESC, id) AS n FROM ({' UNION '.join(branches)}) m) r WHERE n <= :k"
+    )
+    if "article" in filters.kinds:
+        statement = statement.bindparams(bindparam("statuses", expanding=True))
+    params: dict[str, Any] = {f"w{i}": w for i, w in enumerate(words)} | {"k": k, "statuses": list(filters.statuses)}
+    params |= {"lang": filters.lang, "visibility": filters.visibility}
     return {int(r.id): float(r.rank) for r in conn.execute(statement, params)}
 
 
@@ -184,6 +210,8 @@ def search(
         rows = _rows(conn, words, flat(query), filters or Filters(), limit * 2, any_word)
     hits: dict[tuple[str, int], Hit] = {}
     for r, rank in rows:
+        if len(hits) == limit:  # snippets only for what is returned (the rows are up to k per kind)
+            break
         if (r.kind, r.ref) not in hits:
             hits[(r.kind, r.ref)] = Hit(
                 r.kind,
@@ -196,4 +224,4 @@ def search(
                 make(r.body or r.title, marks),
                 make(r.title, marks, MAX_TITLE),
             )
-    return list(hits.values())[:limit]
+    return list(hits.values())

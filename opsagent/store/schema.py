@@ -710,7 +710,10 @@ visit_notes = Table(
 
 # Objects only one dialect has (the full-text indexes above): schema comparisons leave them out.
 SEARCH_INDEX_TABLES = frozenset({"kb_fts", "kb_fts_data", "kb_fts_idx", "kb_fts_docsize", "kb_fts_config"})
-SEARCH_INDEX_NAMES = frozenset({"tsv", "ix_kb_search_tsv"})
+SEARCH_INDEX_NAMES = frozenset(
+    {"tsv", "ix_kb_search_tsv"}
+    | {f"ix_kb_search_{what}_{kind}" for what in ("tsv", "title") for kind in ("article", "incident")}
+)  # the PostgreSQL GIN indexes of migrations 0010_kb and 0013_kbpg
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
