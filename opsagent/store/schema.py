@@ -159,6 +159,10 @@ incidents = Table(
     Column("contract", String(128)),
     Index("ix_incidents_fingerprint_status", "fingerprint", "status"),
     Index("ix_incidents_status_opened", "status", "opened_at"),
+    # the console's queue pages, newest first (migration 0012_cbench)
+    Index("ix_incidents_status_id", "status", "id"),
+    Index("ix_incidents_asset_id", "asset", "id"),
+    Index("ix_incidents_assignee_id", "assignee", "id"),
 )
 
 incident_events = Table(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,11 +18,13 @@ from opsagent.auth.sessions import csrf_token
 from opsagent.i18n import LANGUAGES, show_time, zone_label
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store import user_repo
+from opsagent.web.cache import Kept
 from opsagent.web.render import error_page
 from opsagent.web.words import translator
 
 LANG_COOKIE = "opsagent_lang"
 LOGIN = "/console/login"
+CHOICES_SECONDS = 60.0  # the queue's select options may be this old
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Console:
     app: App
     policy: ServiceLevelPolicy | None
     env: jinja2.Environment
+    choices: Kept[dict[str, list[str]]] = field(default_factory=lambda: Kept(CHOICES_SECONDS))  # queue selects
 
 
 CONSOLE_KEY = web.AppKey("console", Console)

@@ -24,6 +24,7 @@ from opsagent.web.context import CONSOLE_KEY, base, context, refuse, viewer
 from opsagent.web.render import page
 
 REFRESH_SECONDS = 60
+INVENTORY_LIMIT = 500  # assets listed at most; a search narrows them
 
 
 def _json(data: Any) -> web.Response:
@@ -96,12 +97,13 @@ async def queue(request: web.Request) -> web.Response:
     refuse(request, who, "incident.read")
     store = request.app[CONSOLE_KEY].app.store
     wanted = queries.QueueFilter.of(request.query)
-    rows = await asyncio.to_thread(queries.queue, store, wanted)
+    found = await asyncio.to_thread(queries.queue, store, wanted)
     if _wants_json(request):
-        return _json({"filter": wanted.as_dict(), "incidents": rows})
-    options = await asyncio.to_thread(queries.choices, store)
-    ctx = context(request, who, rows=rows, f=wanted, options=options, statuses=queries.STATUSES,
-                  refresh=REFRESH_SECONDS)  # fmt: skip
+        return _json({"filter": wanted.as_dict()} | found.as_dict())
+    console = request.app[CONSOLE_KEY]
+    options = await asyncio.to_thread(console.choices.get, lambda: queries.choices(store))
+    ctx = context(request, who, rows=found.rows, older=found.older, f=wanted, options=options,
+                  statuses=queries.STATUSES, refresh=REFRESH_SECONDS)  # fmt: skip
     return page(request.app[CONSOLE_KEY].env, "queue.html", ctx)
 
 
@@ -166,12 +168,12 @@ async def report_pdf(request: web.Request) -> web.Response:
 async def inventory(request: web.Request) -> web.Response:
     who = await viewer(request)
     refuse(request, who, "asset.read")
-    inv = await asyncio.to_thread(request.app[CONSOLE_KEY].app.inventory)
-    q = request.query.get("q", "").strip()[:255].lower()
-    assets = [a for a in inv.assets.values() if not q or q in a.name.lower() or q in (a.address or "").lower()]
+    q = request.query.get("q", "").strip()[:255]
+    store = request.app[CONSOLE_KEY].app.store
+    assets, more = await asyncio.to_thread(inventory_repo.find_assets, store, q, INVENTORY_LIMIT)
     if _wants_json(request):
         return _json([a.model_dump(mode="json") for a in assets])
-    ctx = context(request, who, assets=sorted(assets, key=lambda a: a.name), q=q)
+    ctx = context(request, who, assets=assets, q=q, more=more)
     return page(request.app[CONSOLE_KEY].env, "inventory.html", ctx)
 
 
@@ -180,8 +182,7 @@ async def asset_page(request: web.Request) -> web.Response:
     refuse(request, who, "asset.read")
     console = request.app[CONSOLE_KEY]
     name = request.match_info["name"]
-    inv = await asyncio.to_thread(console.app.inventory)
-    found = inv.assets.get(name)
+    found = await asyncio.to_thread(inventory_repo.get_asset, console.app.store, name)
     if found is None:
         return page(console.env, "missing.html", context(request, who), status=404)
     facts = await asyncio.to_thread(inventory_repo.current_facts, console.app.store, name)

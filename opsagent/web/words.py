@@ -130,6 +130,11 @@ ZH: dict[str, str] = {
     "email": "邮件",
     "phone": "电话",
     "portal": "门户",
+    # paging and lists (performance: a page shows a bounded number of rows)
+    "Pages": "分页",
+    "Newest": "最新",
+    "Older": "更早",
+    "Not all assets are listed; search to narrow the list.": "未列出全部资产，请搜索以缩小范围。",
 }
 
 
