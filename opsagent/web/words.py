@@ -135,6 +135,8 @@ ZH: dict[str, str] = {
     "Newest": "最新",
     "Older": "更早",
     "Not all assets are listed; search to narrow the list.": "未列出全部资产，请搜索以缩小范围。",
+    "Refresh every minute": "每分钟自动刷新",
+    "Stop refreshing": "停止自动刷新",
 }
 
 
