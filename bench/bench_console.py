@@ -9,7 +9,7 @@ PostgreSQL started on 127.0.0.1 as the tests start it. The load average is print
 the machine may be shared, and the client shares its cores with the server.
 
     python bench/bench_console.py [--tickets 100000] [--assets 10000] [--runs 1000]
-                                  [--sessions 20] [--requests 300] [--no-postgres]
+                                  [--sessions 20] [--requests 300] [--no-postgres] [--explain]
 
 Goal (issue 23): p95 server time < 150 ms for the queue, ticket and asset pages.
 """
@@ -163,6 +163,36 @@ def quiet(pid: int, limit: float = 120.0) -> float:
     return time.monotonic() - started
 
 
+EXPLAINED = {  # the queue pages the bench asks for, as filters
+    "active (the default)": {},
+    "all, one asset": {"status": "all", "asset": "ASSET"},
+    "active, assignee + priority": {"assignee": "lisi", "priority": "P2"},
+    "closed desk service requests": {"status": "closed", "source": "desk", "type": "service_request"},
+    "all, search": {"status": "all", "q": "打印机"},
+    "all, search finding nothing": {"status": "all", "q": "no-such-words"},
+}
+
+
+def explain(store: Store, sample: Sample) -> None:
+    """The plan and time of each queue page's statement, from the store's own EXPLAIN."""
+    from opsagent.web.queries import QUEUE_LIMIT, QueueFilter, queue_query
+
+    pg = store.engine.dialect.name == "postgresql"
+    with store.engine.connect() as conn:
+        for label, wanted in EXPLAINED.items():
+            f = QueueFilter.of({k: v.replace("ASSET", sample.assets[0]) for k, v in wanted.items()})
+            sql = str(queue_query(f, QUEUE_LIMIT + 1).compile(store.engine, compile_kwargs={"literal_binds": True}))
+            if pg:
+                lines = [r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + sql)]
+                plan = " | ".join(x.strip() for x in lines if "Planning" not in x and "Rows Removed" not in x)
+            else:
+                started = time.perf_counter()
+                conn.exec_driver_sql(sql).all()
+                took = (time.perf_counter() - started) * 1000
+                plan = " | ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)) + f" ({took:.1f} ms)"
+            print(f"    {label:30s} {plan}")
+
+
 def prepare(home: Path, url: str, args: argparse.Namespace) -> Sample:
     (home / "opsagent.yaml").write_text("auth:\n  argon2: {time_cost: 1, memory_kib: 8192, parallelism: 1}\n")
     started = time.perf_counter()
@@ -171,6 +201,9 @@ def prepare(home: Path, url: str, args: argparse.Namespace) -> Sample:
         sample = fill(store, tickets=args.tickets, assets=args.assets, runs=args.runs)
         filled = time.perf_counter()
         ticks = settle(store, [shipped_content_root()])
+        if args.explain:
+            print("  queue statements:")
+            explain(store, sample)
     finally:
         store.close()
     print(f"  filled in {filled - started:.1f} s: {args.tickets:,} tickets, {args.assets:,} assets, "
@@ -222,6 +255,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="of each kind")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite (the embedded default) only")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--explain", action="store_true", help="print the plan of each queue page's statement")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; load average (1, 5, 15 min): {uptime()}")
     if not args.no_sqlite:

@@ -73,6 +73,15 @@ def _times(row: Any) -> dict[str, Any]:
     return data
 
 
+def queue_query(f: QueueFilter, limit: int) -> Any:
+    """The statement of a queue page (bench/bench_console.py shows its plans)."""
+    t = schema.incidents.c
+    cols = (t.id, t.title, t.status, t.priority, t.source, t.type, t.assignee, t.asset, t.opened_at, t.updated_at)
+    query = select(*cols).order_by(t.id.desc()).limit(limit)
+    conditions = _conditions(f)
+    return query.where(and_(*conditions)) if conditions else query
+
+
 @dataclass(frozen=True)
 class QueuePage:
     rows: list[dict[str, Any]]
@@ -85,14 +94,8 @@ class QueuePage:
 def queue(store: Store, f: QueueFilter, limit: int = QUEUE_LIMIT) -> QueuePage:
     """One page of the queue, newest first; the next page starts below its last id (keyset paging:
     one index walk per page, however deep, and no count of every matching row)."""
-    t = schema.incidents.c
-    cols = (t.id, t.title, t.status, t.priority, t.source, t.type, t.assignee, t.asset, t.opened_at, t.updated_at)
-    query = select(*cols).order_by(t.id.desc()).limit(limit + 1)
-    conditions = _conditions(f)
-    if conditions:
-        query = query.where(and_(*conditions))
     with store.engine.connect() as conn:
-        rows = [_times(r) for r in conn.execute(query)]
+        rows = [_times(r) for r in conn.execute(queue_query(f, limit + 1))]
     more = len(rows) > limit
     return QueuePage(rows[:limit], rows[limit - 1]["id"] if more else 0)
 
