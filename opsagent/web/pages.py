@@ -102,8 +102,8 @@ async def queue(request: web.Request) -> web.Response:
         return _json({"filter": wanted.as_dict()} | found.as_dict())
     console = request.app[CONSOLE_KEY]
     options = await asyncio.to_thread(console.choices.get, lambda: queries.choices(store))
-    ctx = context(request, who, rows=found.rows, older=found.older, f=wanted, options=options,
-                  statuses=queries.STATUSES, refresh=REFRESH_SECONDS)  # fmt: skip
+    ctx = context(request, who, rows=found.rows, older=found.older, searched_from=found.searched_from, f=wanted,
+                  options=options, statuses=queries.STATUSES, refresh=REFRESH_SECONDS)  # fmt: skip
     return page(request.app[CONSOLE_KEY].env, "queue.html", ctx)
 
 

@@ -15,6 +15,7 @@ from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc
 
 QUEUE_LIMIT = 50  # tickets per page of the queue; older ones page by id (keyset: ?before=ID)
+SEARCH_WINDOW = 10_000  # ids a search page looks through at most
 RISK_WINDOW = timedelta(hours=1)  # a running clock due within this is "at risk"
 STATUSES = ("active", "open", "acknowledged", "resolved", "closed", "all")
 FILTERS = ("priority", "source", "type", "assignee", "asset")
@@ -73,12 +74,13 @@ def _times(row: Any) -> dict[str, Any]:
     return data
 
 
-def queue_query(f: QueueFilter, limit: int) -> Any:
-    """The statement of a queue page (bench/bench_console.py shows its plans)."""
+def queue_query(f: QueueFilter, limit: int, floor: int = 0) -> Any:
+    """The statement of a queue page (bench/bench_console.py shows its plans); ``floor``: the lowest
+    id a search page looks at."""
     t = schema.incidents.c
     cols = (t.id, t.title, t.status, t.priority, t.source, t.type, t.assignee, t.asset, t.opened_at, t.updated_at)
     query = select(*cols).order_by(t.id.desc()).limit(limit)
-    conditions = _conditions(f)
+    conditions = _conditions(f) + ([t.id >= floor] if floor else [])
     return query.where(and_(*conditions)) if conditions else query
 
 
@@ -86,18 +88,30 @@ def queue_query(f: QueueFilter, limit: int) -> Any:
 class QueuePage:
     rows: list[dict[str, Any]]
     older: int  # the ``before`` of the next page; 0 when this page is the last
+    searched_from: int = 0  # a search page looked at ids from here up only (0: all the way down)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"incidents": self.rows, "older": self.older or None}
+        return {"incidents": self.rows, "older": self.older or None, "searched_from": self.searched_from or None}
+
+
+def _search_floor(conn: Any, f: QueueFilter) -> int:
+    """A search (a substring anywhere in title or description: no index serves it) looks through
+    :data:`SEARCH_WINDOW` ids a page, so a word found nowhere costs a bounded scan, not the whole table."""
+    if not f.q:
+        return 0
+    top = f.before or (conn.execute(select(func.max(schema.incidents.c.id))).scalar() or 0) + 1
+    return max(0, top - SEARCH_WINDOW)
 
 
 def queue(store: Store, f: QueueFilter, limit: int = QUEUE_LIMIT) -> QueuePage:
     """One page of the queue, newest first; the next page starts below its last id (keyset paging:
     one index walk per page, however deep, and no count of every matching row)."""
     with store.engine.connect() as conn:
-        rows = [_times(r) for r in conn.execute(queue_query(f, limit + 1))]
-    more = len(rows) > limit
-    return QueuePage(rows[:limit], rows[limit - 1]["id"] if more else 0)
+        floor = _search_floor(conn, f)
+        rows = [_times(r) for r in conn.execute(queue_query(f, limit + 1, floor))]
+    if len(rows) > limit:
+        return QueuePage(rows[:limit], rows[limit - 1]["id"], floor)
+    return QueuePage(rows, floor if floor > 1 else 0, floor)  # a search goes on below its window
 
 
 def choices(store: Store) -> dict[str, list[str]]:

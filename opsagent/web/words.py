@@ -136,6 +136,8 @@ ZH: dict[str, str] = {
     "Older": "更早",
     "Not all assets are listed; search to narrow the list.": "未列出全部资产，请搜索以缩小范围。",
     "Refresh every minute": "每分钟自动刷新",
+    "The search looked at tickets down to": "本页搜索到工单",
+    "older ones are on the next pages": "更早的工单见后续页面",
     "Stop refreshing": "停止自动刷新",
 }
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from bench.console_data import Sample, fill
 from opsagent.store import Store, inventory_repo, schema
+from opsagent.web import queries
 from opsagent.web.cache import Kept
 from opsagent.web.queries import QUEUE_LIMIT, QueueFilter, queue, queue_query
 
@@ -46,6 +47,22 @@ def test_the_queue_pages_by_id_newest_first_without_gaps_or_repeats(store: Store
         assert ids == expected
         assert len(pages) > 1 or f.status != "all"
         assert all(len(page) == QUEUE_LIMIT for page in pages[:-1])
+
+
+def test_a_search_looks_through_a_window_of_ids_a_page_and_finds_every_match(
+    store: Store, filled: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "SEARCH_WINDOW", 100)  # 400 tickets: four windows
+    t = schema.incidents.c
+    for word in ("打印机", "no-such-words"):
+        with store.engine.connect() as conn:
+            like = t.title.contains(word) | t.description.contains(word)
+            expected = list(conn.execute(select(t.id).where(like).order_by(t.id.desc())).scalars())
+        pages = _all_pages(store, QueueFilter(status="all", q=word))
+        assert [i for page in pages for i in page] == expected
+        assert len(pages) >= 4  # each page looked through 100 ids at most, the last one reached the first ticket
+    first = queue(store, QueueFilter(status="all", q="no-such-words"))
+    assert first.rows == [] and first.searched_from == 301 and first.older == 301
 
 
 def test_a_page_number_from_the_url_is_bounded() -> None:
