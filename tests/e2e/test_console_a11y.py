@@ -218,6 +218,8 @@ def test_on_a_phone_the_pages_do_not_scroll_sideways(browser: Any, console: Cons
         assert wide == {}, f"wider than the phone's {PHONE['width']} px: {wide}"
         page.goto(console.url + pages(console)["queue"][1])  # the first rows are reachable without scrolling
         assert page.locator(f"a[href='/console/incidents/{console.incident}']").first.is_visible()
+        title = page.locator("table.queue tbody tr td:nth-child(3)").first.bounding_box()
+        assert title["width"] >= 120  # a title is read in lines, not a character a line
     finally:
         page.context.close()
 
