@@ -175,13 +175,14 @@ EXPLAINED = {  # the queue pages the bench asks for, as filters
 
 def explain(store: Store, sample: Sample) -> None:
     """The plan and time of each queue page's statement, from the store's own EXPLAIN."""
-    from opsagent.web.queries import QUEUE_LIMIT, QueueFilter, queue_query
+    from opsagent.web.queries import QUEUE_LIMIT, QueueFilter, _search_floor, queue_query
 
     pg = store.engine.dialect.name == "postgresql"
     with store.engine.connect() as conn:
         for label, wanted in EXPLAINED.items():
             f = QueueFilter.of({k: v.replace("ASSET", sample.assets[0]) for k, v in wanted.items()})
-            sql = str(queue_query(f, QUEUE_LIMIT + 1).compile(store.engine, compile_kwargs={"literal_binds": True}))
+            query = queue_query(f, QUEUE_LIMIT + 1, _search_floor(conn, f))
+            sql = str(query.compile(store.engine, compile_kwargs={"literal_binds": True}))
             if pg:
                 lines = [r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + sql)]
                 plan = " | ".join(x.strip() for x in lines if "Planning" not in x and "Rows Removed" not in x)
