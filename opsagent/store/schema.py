@@ -162,7 +162,7 @@ incidents = Table(
     # the console's queue pages, newest first (migration 0012_cbench)
     Index("ix_incidents_status_id", "status", "id"),
     Index("ix_incidents_asset_id", "asset", "id"),
-    Index("ix_incidents_assignee_id", "assignee", "id"),
+    Index("ix_incidents_assignee_status_id", "assignee", "status", "id"),
 )
 
 incident_events = Table(
