@@ -116,3 +116,22 @@ def test_kept_values_are_computed_once_while_fresh() -> None:
     assert [kept.get(compute) for _ in range(3)] == [1, 1, 1]
     stale: Kept[int] = Kept(0)
     assert [stale.get(compute) for _ in range(2)] == [2, 3]
+
+
+def test_the_json_incident_list_hides_archived_tickets_and_says_when_they_were(store: Store, filled: Sample) -> None:
+    from opsagent.incidents import repo
+
+    t, s = schema.incidents.c, schema.incident_service.c
+    with store.engine.connect() as conn:
+        archived = set(conn.execute(select(s.incident_id).where(s.archived_at.is_not(None))).scalars())
+        everything = list(conn.execute(select(t.id).order_by(t.id.desc())).scalars())
+    assert archived  # closed ones are archived at closure (the shipped policy)
+    shown = repo.list_incidents(store, None, None, 1000, archived=False)
+    assert [r["id"] for r in shown] == [i for i in everything if i not in archived]
+    assert all(r["archived_at"] is None for r in shown)
+    only = repo.list_incidents(store, None, None, 1000, archived=True)
+    assert {r["id"] for r in only} == archived and all(r["archived_at"] is not None for r in only)
+    both = repo.list_incidents(store, ("closed",), None, 1000, archived=None)
+    assert {r["id"] for r in both} == archived
+    active = repo.list_incidents(store, ("open", "acknowledged"), None, 10)
+    assert len(active) == 10 and all(r["status"] in ("open", "acknowledged") for r in active)
