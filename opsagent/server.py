@@ -19,6 +19,7 @@ from opsagent.app import App
 from opsagent.auth import http as auth
 from opsagent.auth import web as auth_web
 from opsagent.desk import api as desk_api
+from opsagent.httpd import timing
 from opsagent.httpd.body import read_model
 from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
@@ -104,11 +105,11 @@ async def assets(request: web.Request) -> web.Response:
 async def asset(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     name = request.match_info["name"]
-    inv = await asyncio.to_thread(app.inventory)
-    if name not in inv.assets:
+    found = await asyncio.to_thread(repo.get_asset, app.store, name)  # one row, not the whole inventory
+    if found is None:
         return web.json_response({"error": f"no asset named {name!r}"}, status=404)
     facts = await asyncio.to_thread(repo.current_facts, app.store, name)
-    return web.json_response(inv.assets[name].model_dump(mode="json") | {"facts": unflatten(facts)})
+    return web.json_response(found.model_dump(mode="json") | {"facts": unflatten(facts)})
 
 
 async def alertmanager_webhook(request: web.Request) -> web.Response:
@@ -205,4 +206,5 @@ def make_web_app(
         work_api.add_routes(web_app, app, policy)  # problems, on-site visits
     kb_api.add_routes(web_app, app)
     _console_routes(web_app, app, policy)  # the web console: /console pages (opsagent.web)
+    timing.install(web_app)  # Server-Timing on every answer (after the console's middleware: outermost)
     return web_app

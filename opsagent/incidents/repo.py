@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opsagent.errors import OpsAgentError
@@ -334,19 +334,19 @@ def list_incidents(
     """Newest first. ``archived``: False hides archived (归档) incidents, True lists only them, None
     lists both; each row carries ``archived_at``."""
     t, s = schema.incidents.c, schema.incident_service.c
-    query = (
-        select(schema.incidents, s.archived_at)
-        .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
-        .order_by(t.id.desc())
-        .limit(limit)
-    )
+    # Subqueries, not an outer join: SQLite then walks the status index in id order and stops after
+    # ``limit`` rows; with the join it looked up every active incident's service row first (26 ms at
+    # 5,000 active of 100,000, against 0.4 ms; bench/bench_console.py).
+    archived_at = select(s.archived_at).where(s.incident_id == t.id).scalar_subquery()
+    is_archived = exists().where(s.incident_id == t.id, s.archived_at.is_not(None))
+    query = select(schema.incidents, archived_at.label("archived_at")).order_by(t.id.desc()).limit(limit)
     conditions: list[Any] = []
     if statuses:
         conditions.append(t.status.in_(statuses))
     if asset:
         conditions.append(t.asset == asset)
     if archived is not None:
-        conditions.append(s.archived_at.is_not(None) if archived else s.archived_at.is_(None))
+        conditions.append(is_archived if archived else ~is_archived)
     if conditions:
         query = query.where(and_(*conditions))
     with store.engine.connect() as conn:

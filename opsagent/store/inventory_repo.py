@@ -138,6 +138,32 @@ def _load(conn: Connection) -> Inventory:
     return Inventory(groups=groups, assets=assets, source_vars=source_vars)
 
 
+def _asset_query() -> Any:
+    return select(schema.assets.c.name, *(schema.assets.c[f] for f in _ASSET_FIELDS))
+
+
+def get_asset(store: Store, name: str) -> Asset | None:
+    """One asset by name, read alone (a page about one asset need not load the whole inventory)."""
+    with store.engine.connect() as conn:
+        row = conn.execute(_asset_query().where(schema.assets.c.name == name)).first()
+    return Asset.model_validate(dict(row._mapping)) if row is not None else None
+
+
+def find_assets(store: Store, text: str = "", limit: int = 500) -> tuple[list[Asset], bool]:
+    """Assets by name whose name or address contains ``text`` (any case), at most ``limit`` of them;
+    and whether there were more."""
+    a = schema.assets.c
+    query = _asset_query().order_by(a.name).limit(limit + 1)
+    if text:
+        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            func.lower(a.name).like(pattern, escape="\\") | func.lower(a.address).like(pattern, escape="\\")
+        )
+    with store.engine.connect() as conn:
+        found = [Asset.model_validate(dict(r._mapping)) for r in conn.execute(query)]
+    return found[:limit], len(found) > limit
+
+
 class ImportConflict(UsageError):
     """The import would take over assets or change groups that another import owns."""
 

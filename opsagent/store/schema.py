@@ -190,6 +190,10 @@ incidents = Table(
         sqlite_where=text(OPEN_INCIDENT),
         postgresql_where=text(OPEN_INCIDENT),
     ),
+    # the console's queue pages, newest first (migration 0012_cbench)
+    Index("ix_incidents_status_id", "status", "id"),
+    Index("ix_incidents_asset_id", "asset", "id"),
+    Index("ix_incidents_assignee_status_id", "assignee", "status", "id"),
 )
 
 incident_events = Table(

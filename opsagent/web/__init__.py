@@ -16,16 +16,17 @@ from opsagent.app import App
 from opsagent.auth.http import Handler
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.web import actions, pages, pages_admin, pages_desk, pages_kb, pages_reports, pages_runbooks, portal
-from opsagent.web.context import CONSOLE_KEY, LANG_COOKIE, LOGIN, Console
+from opsagent.web.context import CONSOLE_KEY, LANG_COOKIE, LOGIN, REFRESH_COOKIE, Console
 from opsagent.web.render import STATIC, environment
 
 PREFIX = "/console"
+REMEMBERED = {LANG_COOKIE: ("zh", "en"), REFRESH_COOKIE: ("on", "off")}  # ?lang=, ?refresh= kept in cookies
 
 
 @web.middleware
 async def console_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Around the auth middleware, for console pages only: a sign-in is asked for with a redirect to the
-    login page rather than a JSON 401; ``?lang=`` is remembered in a cookie."""
+    login page rather than a JSON 401; ``?lang=`` and ``?refresh=`` are remembered in cookies."""
     if not request.path.startswith(PREFIX):
         return await handler(request)
     try:
@@ -34,9 +35,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         if request.method != "GET":
             raise
         raise web.HTTPSeeOther(f"{LOGIN}?next={request.path}") from None
-    lang = request.query.get("lang")
-    if lang in ("zh", "en") and request.cookies.get(LANG_COOKIE) != lang:
-        response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="Lax", path="/", max_age=365 * 86400)
+    for cookie, value in ((LANG_COOKIE, request.query.get("lang")), (REFRESH_COOKIE, request.query.get("refresh"))):
+        if value in REMEMBERED[cookie] and request.cookies.get(cookie) != value:
+            response.set_cookie(cookie, value, httponly=True, samesite="Lax", path="/", max_age=365 * 86400)
     return response
 
 

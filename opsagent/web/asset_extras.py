@@ -94,7 +94,7 @@ def revisions(store: Store, asset: str) -> list[dict[str, Any]]:
 
 
 def tickets(store: Store, asset: str) -> list[dict[str, Any]]:
-    return queries.queue(store, queries.QueueFilter(status="all", asset=asset), limit=50)
+    return queries.queue(store, queries.QueueFilter(status="all", asset=asset), limit=50).rows
 
 
 def runs(store: Store, asset: str) -> list[dict[str, Any]]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
@@ -18,11 +19,14 @@ from opsagent.auth.sessions import csrf_token
 from opsagent.i18n import LANGUAGES, show_time, zone_label
 from opsagent.sla.policy import ServiceLevelPolicy
 from opsagent.store import user_repo
+from opsagent.web.cache import Kept
 from opsagent.web.render import error_page
 from opsagent.web.words import translator
 
 LANG_COOKIE = "opsagent_lang"
 LOGIN = "/console/login"
+CHOICES_SECONDS = 60.0  # the queue's select options may be this old
+REFRESH_COOKIE = "opsagent_refresh"  # "on": the overview, queue and ticket pages reload every minute
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Console:
     app: App
     policy: ServiceLevelPolicy | None
     env: jinja2.Environment
+    choices: Kept[dict[str, list[str]]] = field(default_factory=lambda: Kept(CHOICES_SECONDS))  # queue selects
 
 
 CONSOLE_KEY = web.AppKey("console", Console)
@@ -91,8 +96,21 @@ async def viewer(request: web.Request) -> Viewer:
     return Viewer(found.identity, display, _lang(request, user, config.lang), _zone(user, config.zone), csrf)
 
 
+def auto_refresh(request: web.Request) -> bool:
+    """Pages reload themselves only when the user asked for it (WCAG 2.2.1: a page must not change
+    under its reader, e.g. while a note is being typed): ``?refresh=on|off``, remembered in a cookie."""
+    choice = request.query.get("refresh") or request.cookies.get(REFRESH_COOKIE)
+    return choice == "on"
+
+
+def _refresh_toggle(request: web.Request, on: bool) -> str:
+    kept = [(k, v) for k, v in request.query.items() if k != "refresh"]
+    return f"{request.path}?{urlencode([*kept, ('refresh', 'off' if on else 'on')])}"
+
+
 def base(request: web.Request, viewer: Viewer | None, lang: str, zone: tzinfo) -> dict[str, Any]:
     t = translator(lang)
+    refresh = auto_refresh(request)
 
     def when(value: datetime | None) -> str:
         return show_time(value, zone)
@@ -105,6 +123,8 @@ def base(request: web.Request, viewer: Viewer | None, lang: str, zone: tzinfo) -
         "viewer": viewer,
         "path": request.path,
         "csrf": viewer.csrf if viewer else "",
+        "auto_refresh": refresh,
+        "refresh_toggle": _refresh_toggle(request, refresh),
     }
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -24,6 +25,7 @@ from opsagent.web.context import CONSOLE_KEY, base, context, refuse, viewer
 from opsagent.web.render import page
 
 REFRESH_SECONDS = 60
+INVENTORY_LIMIT = 500  # assets listed at most; a search narrows them
 
 
 def _json(data: Any) -> web.Response:
@@ -96,13 +98,15 @@ async def queue(request: web.Request) -> web.Response:
     refuse(request, who, "incident.read")
     store = request.app[CONSOLE_KEY].app.store
     wanted = queries.QueueFilter.of(request.query)
-    rows = await asyncio.to_thread(queries.queue, store, wanted)
-    rows = await asyncio.to_thread(queries_desk.with_desk, store, rows, _live_clocks(request))
+    found = await asyncio.to_thread(queries.queue, store, wanted)
+    rows = await asyncio.to_thread(queries_desk.with_desk, store, found.rows, _live_clocks(request))
+    found = dataclasses.replace(found, rows=rows)  # each ticket's requester and next SLA clock
     if _wants_json(request):
-        return _json({"filter": wanted.as_dict(), "incidents": rows})
-    options = await asyncio.to_thread(queries.choices, store)
-    ctx = context(request, who, rows=rows, f=wanted, options=options, statuses=queries.STATUSES,
-                  refresh=REFRESH_SECONDS)  # fmt: skip
+        return _json({"filter": wanted.as_dict()} | found.as_dict())
+    console = request.app[CONSOLE_KEY]
+    options = await asyncio.to_thread(console.choices.get, lambda: queries.choices(store))
+    ctx = context(request, who, rows=found.rows, older=found.older, searched_from=found.searched_from, f=wanted,
+                  options=options, statuses=queries.STATUSES, refresh=REFRESH_SECONDS)  # fmt: skip
     return page(request.app[CONSOLE_KEY].env, "queue.html", ctx)
 
 
@@ -167,12 +171,12 @@ async def report_pdf(request: web.Request) -> web.Response:
 async def inventory(request: web.Request) -> web.Response:
     who = await viewer(request)
     refuse(request, who, "asset.read")
-    inv = await asyncio.to_thread(request.app[CONSOLE_KEY].app.inventory)
-    q = request.query.get("q", "").strip()[:255].lower()
-    assets = [a for a in inv.assets.values() if not q or q in a.name.lower() or q in (a.address or "").lower()]
+    q = request.query.get("q", "").strip()[:255]
+    store = request.app[CONSOLE_KEY].app.store
+    assets, more = await asyncio.to_thread(inventory_repo.find_assets, store, q, INVENTORY_LIMIT)
     if _wants_json(request):
         return _json([a.model_dump(mode="json") for a in assets])
-    ctx = context(request, who, assets=sorted(assets, key=lambda a: a.name), q=q)
+    ctx = context(request, who, assets=assets, q=q, more=more)
     return page(request.app[CONSOLE_KEY].env, "inventory.html", ctx)
 
 
@@ -181,8 +185,7 @@ async def asset_page(request: web.Request) -> web.Response:
     refuse(request, who, "asset.read")
     console = request.app[CONSOLE_KEY]
     name = request.match_info["name"]
-    inv = await asyncio.to_thread(console.app.inventory)
-    found = inv.assets.get(name)
+    found = await asyncio.to_thread(inventory_repo.get_asset, console.app.store, name)
     if found is None:
         return page(console.env, "missing.html", context(request, who), status=404)
     facts = await asyncio.to_thread(inventory_repo.current_facts, console.app.store, name)

@@ -14,10 +14,12 @@ from opsagent.incidents.model import ACTIVE
 from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc
 
-QUEUE_LIMIT = 200
+QUEUE_LIMIT = 50  # tickets per page of the queue; older ones page by id (keyset: ?before=ID)
+SEARCH_WINDOW = 10_000  # ids a search page looks through at most
 RISK_WINDOW = timedelta(hours=1)  # a running clock due within this is "at risk"
 STATUSES = ("active", "open", "acknowledged", "resolved", "closed", "all")
 FILTERS = ("priority", "source", "type", "assignee", "asset")
+CHOICES = ("priority", "source", "type", "assignee")  # the filters offered as a select (asset: typed)
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,15 @@ class QueueFilter:
     assignee: str = ""
     asset: str = ""
     q: str = ""
+    before: int = 0  # a page of the queue: the tickets older than this id (0: the newest)
 
     @classmethod
     def of(cls, query: Any) -> QueueFilter:
         status = query.get("status", "active")
         values = {k: str(query.get(k, "")).strip()[:255] for k in (*FILTERS, "q")}
-        return cls(status=status if status in STATUSES else "active", **values)
+        before = str(query.get("before", ""))
+        page = int(before) if before.isdigit() and len(before) < 10 else 0
+        return cls(status=status if status in STATUSES else "active", before=page, **values)
 
     def as_dict(self) -> dict[str, str]:
         return {k: getattr(self, k) for k in ("status", *FILTERS, "q")}
@@ -53,6 +58,8 @@ def _conditions(f: QueueFilter) -> list[Any]:
     elif f.status != "all":
         found.append(t.status == f.status)
     found += [getattr(t, k) == getattr(f, k) for k in FILTERS if getattr(f, k)]
+    if f.before:
+        found.append(t.id < f.before)
     if f.q:
         pattern = _like(f.q)
         found.append(or_(t.title.like(pattern, escape="\\"), t.description.like(pattern, escape="\\")))
@@ -67,23 +74,53 @@ def _times(row: Any) -> dict[str, Any]:
     return data
 
 
-def queue(store: Store, f: QueueFilter, limit: int = QUEUE_LIMIT) -> list[dict[str, Any]]:
+def queue_query(f: QueueFilter, limit: int, floor: int = 0) -> Any:
+    """The statement of a queue page (bench/bench_console.py shows its plans); ``floor``: the lowest
+    id a search page looks at."""
     t = schema.incidents.c
     cols = (t.id, t.title, t.status, t.priority, t.source, t.type, t.assignee, t.asset, t.opened_at, t.updated_at)
     query = select(*cols).order_by(t.id.desc()).limit(limit)
-    conditions = _conditions(f)
-    if conditions:
-        query = query.where(and_(*conditions))
+    conditions = _conditions(f) + ([t.id >= floor] if floor else [])
+    return query.where(and_(*conditions)) if conditions else query
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[dict[str, Any]]
+    older: int  # the ``before`` of the next page; 0 when this page is the last
+    searched_from: int = 0  # a search page looked at ids from here up only (0: all the way down)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"incidents": self.rows, "older": self.older or None, "searched_from": self.searched_from or None}
+
+
+def _search_floor(conn: Any, f: QueueFilter) -> int:
+    """A search (a substring anywhere in title or description: no index serves it) looks through
+    :data:`SEARCH_WINDOW` ids a page, so a word found nowhere costs a bounded scan, not the whole table."""
+    if not f.q:
+        return 0
+    top = f.before or (conn.execute(select(func.max(schema.incidents.c.id))).scalar() or 0) + 1
+    return max(0, top - SEARCH_WINDOW)
+
+
+def queue(store: Store, f: QueueFilter, limit: int = QUEUE_LIMIT) -> QueuePage:
+    """One page of the queue, newest first; the next page starts below its last id (keyset paging:
+    one index walk per page, however deep, and no count of every matching row)."""
     with store.engine.connect() as conn:
-        return [_times(r) for r in conn.execute(query)]
+        floor = _search_floor(conn, f)
+        rows = [_times(r) for r in conn.execute(queue_query(f, limit + 1, floor))]
+    if len(rows) > limit:
+        return QueuePage(rows[:limit], rows[limit - 1]["id"], floor)
+    return QueuePage(rows, floor if floor > 1 else 0, floor)  # a search goes on below its window
 
 
 def choices(store: Store) -> dict[str, list[str]]:
-    """The values the queue's selects offer (those present among incidents)."""
+    """The values the queue's selects offer (those present among incidents): a scan of the incidents,
+    so the console keeps the answer a while (:class:`opsagent.web.cache.Kept`)."""
     t = schema.incidents.c
     out: dict[str, list[str]] = {}
     with store.engine.connect() as conn:
-        for name in FILTERS:
+        for name in CHOICES:
             col = getattr(t, name)
             rows = conn.execute(select(col).where(col.is_not(None)).distinct().order_by(col).limit(200))
             out[name] = [str(v) for v in rows.scalars() if v != ""]

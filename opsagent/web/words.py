@@ -135,6 +135,15 @@ ZH: dict[str, str] = {
     "email": "邮件",
     "phone": "电话",
     "portal": "门户",
+    # paging and lists (performance: a page shows a bounded number of rows)
+    "Pages": "分页",
+    "Newest": "最新",
+    "Older": "更早",
+    "Not all assets are listed; search to narrow the list.": "未列出全部资产，请搜索以缩小范围。",
+    "Refresh every minute": "每分钟自动刷新",
+    "The search looked at tickets down to": "本页搜索到工单",
+    "older ones are on the next pages": "更早的工单见后续页面",
+    "Stop refreshing": "停止自动刷新",
 }
 ZH |= {k: v for k, v in RUNBOOK_WORDS.items() if k not in ZH}  # the runbook pages' words
 ZH |= ZH_DESK  # the service desk's pages (opsagent.web.pages_desk, opsagent.web.portal)

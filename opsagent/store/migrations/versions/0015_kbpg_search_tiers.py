@@ -11,7 +11,7 @@ until it is merged (by that limit or VACUUM), and every search reads that list w
 indexing cheap (``fastupdate = off`` did the first but made indexing 100,000 documents take 70 s).
 
 Revision ID: 0013_kbpg
-Revises: 0012_fix_desk2
+Revises: 0012_cbench
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013_kbpg"
-down_revision = "0012_fix_desk2"
+down_revision = "0012_cbench"
 branch_labels = None
 depends_on = None
 
