@@ -52,6 +52,9 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_AUDIT = insert(schema.audit)  # a constant statement: compiled once, not rebuilt per audit row
+
+
 class Store:
     """Owns the engine. Repository functions live in the modules beside this one."""
 
@@ -132,7 +135,7 @@ class Store:
         ``origin`` defaults to where the running command or request came from (:data:`AUDIT_ORIGIN`)."""
         where = (AUDIT_ORIGIN.get() if origin is None else origin)[:255]
         row = {"at": now(), "actor": actor[:255], "action": action[:64], "target": target[:255], "detail": detail}
-        conn.execute(insert(schema.audit).values(**row, origin=where))
+        conn.execute(_AUDIT, row | {"origin": where})
 
     def record(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
         """An audit row in a transaction of its own (a write that changes nothing else in the store)."""
