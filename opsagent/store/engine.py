@@ -67,7 +67,9 @@ class Store:
             except OSError as exc:  # OPSAGENT_HOME unwritable, or a file in the way
                 raise StoreError(f"cannot create the store's directory {exc.filename}: {exc.strerror}") from None
         try:
-            self.engine: Engine = create_engine(url, pool_pre_ping=True)
+            # a ping before each checkout finds a server that dropped the connection; a SQLite file has none
+            sqlite = parsed.get_backend_name() == "sqlite"
+            self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open store {self.safe_url}: {exc}") from None
         if parsed.get_backend_name() == "sqlite":
