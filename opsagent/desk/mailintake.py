@@ -113,44 +113,44 @@ class MailDesk:
     def process_many(self, mails: list[tuple[Where, bytes]]) -> list[tuple[Where, Outcome]]:
         """Mails of one folder and UIDVALIDITY in one transaction: each one's ticket or note with its
         ledger row, all committed together (a kill loses the batch whole; the next fetch takes it again);
-        a mail the ledger already holds is left out. The follow-ups a mail asks for and the knowledge
-        suggestions of the new tickets run after the commit."""
-        parsed = [(where, parse(raw)) for where, raw in mails]  # parsed before the write lock is taken
-        try:
-            done, after = self._batch(parsed)
-        except IntegrityError:
-            # another writer recorded one of these requesters (or mails) meanwhile: one mail per transaction,
-            # each tried once more, as open_ticket does
-            done, after = [], _After([], [])
-            for item in parsed:
-                try:
-                    one, more = self._batch([item])
-                except IntegrityError:
-                    one, more = self._batch([item])
-                done += one
-                after.opened += more.opened
-                after.todos += more.todos
-        for mail_id, incident_id, todo, sender in after.todos:
-            self.finish(mail_id, incident_id, todo, sender)
-        from opsagent.knowledge.suggest import on_opened_many  # after the tickets' commit: never holds it up
+        a mail the ledger already holds is left out. The knowledge suggestions of the new tickets run after
+        the commit. A mail that asks for a follow-up (a confirmation, a resume) ends its transaction: the
+        follow-up is applied before the next mail is read, as when each mail had its own."""
+        from opsagent.knowledge.suggest import on_opened_many
 
-        on_opened_many(self.store, after.opened)
+        parsed = [(where, parse(raw)) for where, raw in mails]  # parsed before the write lock is taken
+        done: list[tuple[Where, Outcome]] = []
+        while parsed:
+            try:
+                taken, part, after = self._batch(parsed)
+            except IntegrityError:
+                # another writer recorded this requester (or mail) meanwhile: the first mail alone, once more
+                # (as open_ticket retries), then the rest as a batch again
+                taken, part, after = self._batch(parsed[:1])
+            parsed = parsed[taken:]
+            done += part
+            for mail_id, incident_id, todo, sender in after.todos:
+                self.finish(mail_id, incident_id, todo, sender)
+            on_opened_many(self.store, after.opened)  # after the tickets' commit: never holds it up
         return done
 
-    def _batch(self, parsed: list[tuple[Where, ParsedMail | None]]) -> tuple[list[tuple[Where, Outcome]], _After]:
+    def _batch(self, parsed: list[tuple[Where, ParsedMail | None]]) -> tuple[int, list[tuple[Where, Outcome]], _After]:
+        """(how many of ``parsed`` were taken, their outcomes, what follows the commit)."""
         done: list[tuple[Where, Outcome]] = []
         after = _After([], [])
-        if not parsed:
-            return done, after
+        taken = 0
         with self.store.transaction() as conn:
             first = parsed[0][0]
             seen = set(conn.execute(_SEEN, {"folder": first.folder, "uidvalidity": first.uidvalidity,
                                             "uids": [w.uid for w, _ in parsed]}).scalars())  # fmt: skip
             for where, mail in parsed:
+                taken += 1
                 if (where.folder, where.uidvalidity) == (first.folder, first.uidvalidity) and where.uid in seen:
                     continue
                 done.append((where, self._one(conn, where, mail, after)))
-        return done, after
+                if after.todos:
+                    break
+        return taken, done, after
 
     def _one(self, conn: Connection, where: Where, mail: ParsedMail | None, after: _After) -> Outcome:
         if mail is None:

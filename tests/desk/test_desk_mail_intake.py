@@ -190,3 +190,18 @@ def test_later_mails_of_a_batch_see_the_earlier_ones(desk: MailDesk) -> None:
     first, copy, note = (o for _, o in done)
     assert first.outcome == "ticket" and (copy.outcome, copy.reason) == ("skipped", "duplicate")
     assert (note.outcome, note.incident_id) == ("note", first.incident_id)
+
+
+def test_a_confirmation_is_applied_before_the_next_mail_of_its_batch(desk: MailDesk) -> None:
+    from opsagent.incidents import repo
+
+    first = desk.process(Where("INBOX", 1, 1), _mail(1, "打印机"))
+    assert first.incident_id is not None
+    repo.act(desk.store, first.incident_id, "resolve", "engineer")
+    tag = f"Re: [#{first.incident_id}]"
+    done = desk.process_many([(Where("INBOX", 1, 2), _mail(2, tag, body="确认 4")),
+                              (Where("INBOX", 1, 3), _mail(3, tag, body="确认 1"))])  # fmt: skip
+    assert [o.outcome for _, o in done] == ["confirm", "note"]  # the second one finds the ticket closed
+    assert repo.get(desk.store, first.incident_id)["status"] == "closed"  # type: ignore[index]
+    with desk.store.engine.connect() as conn:
+        assert conn.execute(select(schema.incident_service.c.satisfaction)).scalar() == 4
