@@ -113,6 +113,35 @@ def open_ticket(
 ) -> Opened:
     """Open the ticket; ``actor`` is who logged it (the authenticated identity, never the body).
     ``within`` writes a channel's bookkeeping in the same transaction (the email channel's ledger)."""
+    from opsagent.knowledge.suggest import any_published, on_opened
+
+    try:
+        with store.transaction() as conn:
+            opened = open_in(conn, store, policy, desk, req, actor, resolve_assets, at, within)
+            suggest = any_published(conn)  # asked here: an empty knowledge base costs no connection of its own
+    except IntegrityError:
+        # two calls recorded the same new requester (email) at once: the other won, this one finds it
+        with store.transaction() as conn:
+            opened = open_in(conn, store, policy, desk, req, actor, resolve_assets, at, within)
+            suggest = any_published(conn)
+    if suggest:
+        on_opened(store, opened.id)  # after the ticket's own commit: never holds it up
+    return opened
+
+
+def open_in(
+    conn: Connection,
+    store: Store,
+    policy: ServiceLevelPolicy,
+    desk: DeskContent,
+    req: TicketRequest,
+    actor: str,
+    resolve_assets: AssetResolver | None = None,
+    at: datetime | None = None,
+    within: Within | None = None,
+) -> Opened:
+    """:func:`open_ticket` inside the caller's transaction (a channel that commits many tickets at once);
+    the caller runs the knowledge suggestions (``on_opened``) after its commit."""
     problem = desk.check_category(req.category, req.subcategory)
     if problem is not None:
         raise IntakeError(f"category: {problem}")
@@ -126,41 +155,17 @@ def open_ticket(
     moment = at or now()
     groups = frozenset().union(*(g for _, g in assets)) if assets else frozenset()
     priority = policy.priority_for(req.impact, req.urgency) or DEFAULT_PRIORITY
-    try:
-        opened = _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment, within)
-    except IntegrityError:
-        # two calls recorded the same new requester (email) at once: the other won, this one finds it
-        opened = _open(store, policy, desk, req, actor, [a for a, _ in assets], groups, priority, moment, within)
-    from opsagent.knowledge.suggest import on_opened  # after the ticket's own commit: never holds it up
-
-    on_opened(store, opened.id)
-    return opened
-
-
-def _open(
-    store: Store,
-    policy: ServiceLevelPolicy,
-    desk: DeskContent,
-    req: TicketRequest,
-    actor: str,
-    assets: list[str],
-    groups: frozenset[str],
-    priority: str,
-    moment: datetime,
-    within: Within | None = None,
-) -> Opened:
-    with store.transaction() as conn:
-        person, created = _requester(conn, req.requester)
-        organisation = person.get("organisation")
-        facts = Facts(req.category, req.subcategory, req.type, groups, organisation)
-        team = req.team or desk.route(facts)
-        local_day = moment.astimezone(policy.built_calendars[policy.default_calendar].tz).date()
-        coverage = cover(policy.contracts, organisation, req.category, groups, local_day)
-        incident_id = _insert(conn, req, person, priority, team, coverage, assets, actor, moment)
-        if created:
-            store.audit(conn, actor, "desk.requester.add", f"requester:{person['id']}", {"via": req.channel})
-        if within is not None:
-            within(conn, incident_id, person)
+    person, created = _requester(conn, req.requester)
+    organisation = person.get("organisation")
+    facts = Facts(req.category, req.subcategory, req.type, groups, organisation)
+    team = req.team or desk.route(facts)
+    local_day = moment.astimezone(policy.built_calendars[policy.default_calendar].tz).date()
+    coverage = cover(policy.contracts, organisation, req.category, groups, local_day)
+    incident_id = _insert(conn, req, person, priority, team, coverage, [a for a, _ in assets], actor, moment)
+    if created:
+        store.audit(conn, actor, "desk.requester.add", f"requester:{person['id']}", {"via": req.channel})
+    if within is not None:
+        within(conn, incident_id, person)
     return Opened(incident_id, priority, team, coverage.contract, coverage.flags, person["id"], created)
 
 

@@ -3,7 +3,8 @@ message to :class:`~opsagent.desk.mailintake.MailDesk`, then send what the outbo
 ``opsagent desk mail fetch`` and every ``poll_interval`` by ``opsagent serve``.
 
 New messages are those above the highest UID the ledger holds for the folder's UIDVALIDITY (a new
-UIDVALIDITY starts over; the Message-ID check then keeps copies from opening tickets twice). Messages are
+UIDVALIDITY starts over; the Message-ID check then keeps copies from opening tickets twice). The
+messages of one ``UID FETCH`` (CHUNK of them) are taken in one store transaction. Messages are
 read with ``BODY.PEEK[]`` and left in the mailbox, unflagged: the ledger, not the mailbox, is the truth.
 """
 
@@ -93,8 +94,8 @@ def new_uids(imap: imaplib.IMAP4, after: int) -> list[int]:
     return sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > after)
 
 
-def fetch_raw(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, bytes]]:
-    """(uid, the whole message) for ``uids``, CHUNK at a time, in UID order."""
+def fetch_raw(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[list[tuple[int, bytes]]]:
+    """[(uid, the whole message)] for ``uids``, one IMAP FETCH of CHUNK messages at a time, in UID order."""
     for start in range(0, len(uids), CHUNK):
         chunk = uids[start : start + CHUNK]
         typ, data = imap.uid("FETCH", ",".join(map(str, chunk)), "(UID BODY.PEEK[])")
@@ -106,9 +107,7 @@ def fetch_raw(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, bytes
                 match = _UID.search(item[0])
                 if match:
                     got[int(match.group(1))] = item[1]
-        for uid in chunk:
-            if uid in got:  # a message expunged meanwhile is simply gone
-                yield uid, got[uid]
+        yield [(uid, got[uid]) for uid in chunk if uid in got]  # a message expunged meanwhile is simply gone
 
 
 def fetch(desk: MailDesk, cfg: MailConfig, limit: int | None = None) -> FetchStats:
@@ -119,14 +118,13 @@ def fetch(desk: MailDesk, cfg: MailConfig, limit: int | None = None) -> FetchSta
     try:
         uidvalidity = _select(imap, cfg.folder)
         uids = new_uids(imap, desk.last_uid(cfg.folder, uidvalidity))[: limit or cfg.batch]
-        for uid, raw in fetch_raw(imap, uids):
-            where = Where(cfg.folder, uidvalidity, uid)
-            if desk.seen(where):
-                continue
-            outcome = desk.process(where, raw)
-            stats.new += 1
-            key = outcome.outcome if outcome.outcome != "skipped" else f"skipped:{outcome.reason}"
-            stats.outcomes[key] = stats.outcomes.get(key, 0) + 1
+        for chunk in fetch_raw(imap, uids):  # the mails of one FETCH in one transaction
+            for _where, outcome in desk.process_many(
+                [(Where(cfg.folder, uidvalidity, uid), raw) for uid, raw in chunk]
+            ):
+                stats.new += 1
+                key = outcome.outcome if outcome.outcome != "skipped" else f"skipped:{outcome.reason}"
+                stats.outcomes[key] = stats.outcomes.get(key, 0) + 1
     except (imaplib.IMAP4.error, OSError) as exc:
         raise MailboxError(f"imap {cfg.host}:{cfg.imap_port}: {_short(exc)}") from None
     finally:

@@ -79,6 +79,13 @@ def _requester_query() -> Any:
 # the hot lookups of the ticket path, built once (no per-call statement construction or cache key)
 _BY_ID = _requester_query().where(schema.requesters.c.id == bindparam("id"))
 _BY_EMAIL = _requester_query().where(schema.requesters.c.email == bindparam("email"))
+_BY_NAME = _requester_query().where(schema.requesters.c.name == bindparam("name")).limit(2)
+_BY_PHONE_OR_NAME = (
+    _requester_query()
+    .where(or_(schema.requesters.c.phone == bindparam("phone"), schema.requesters.c.name == bindparam("name")))
+    .limit(2)
+)
+_INSERT = insert(schema.requesters)
 
 
 # -- organisations ------------------------------------------------------------------------------------
@@ -129,7 +136,7 @@ def insert_requester(conn: Connection, person: RequesterIn) -> int:
     at = now()
     values = person.model_dump(exclude={"organisation", "assets"})
     values["type"] = person.type or kind or "internal"
-    new = conn.execute(insert(schema.requesters).values(**values, organisation_id=org_id, created_at=at, updated_at=at))
+    new = conn.execute(_INSERT, values | {"organisation_id": org_id, "created_at": at, "updated_at": at})
     assert new.inserted_primary_key is not None
     rid = int(new.inserted_primary_key[0])
     link_assets(conn, rid, person.assets, "uses")
@@ -166,7 +173,6 @@ def add_requester(store: Store, person: RequesterIn, actor: str) -> dict[str, An
 def find(conn: Connection, ref: str) -> dict[str, Any] | None:
     """A requester by ``#id``/id, email, phone or name; None if there is none. A name or phone that
     several people share is ambiguous: :class:`RecordError`."""
-    r = schema.requesters.c
     ref = ref.strip()
     if not ref:
         return None
@@ -179,8 +185,10 @@ def find(conn: Connection, ref: str) -> dict[str, Any] | None:
             phone = clean_phone(ref)
         except ValueError:
             phone = None
-        cond = or_(r.phone == phone, r.name == ref) if phone else r.name == ref
-        rows = conn.execute(_requester_query().where(cond).limit(2)).all()
+        if phone:
+            rows = conn.execute(_BY_PHONE_OR_NAME, {"phone": phone, "name": ref}).all()
+        else:
+            rows = conn.execute(_BY_NAME, {"name": ref}).all()
     if len(rows) > 1:
         raise RecordError(f"{ref!r} names more than one requester: use the id or email")
     return _row(rows[0]) if rows else None

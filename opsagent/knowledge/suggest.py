@@ -81,11 +81,18 @@ def _text_scores(store: Store, incident: Any) -> dict[int, float]:
     return scores
 
 
+_ANY_PUBLISHED = select(schema.kb_articles.c.id).where(schema.kb_articles.c.status == "published").limit(1)
+
+
+def any_published(conn: Connection) -> bool:
+    """Whether there is anything to suggest: one indexed lookup (a constant statement)."""
+    return conn.execute(_ANY_PUBLISHED).first() is not None
+
+
 def rank(store: Store, incident_id: int, limit: int = LIMIT) -> list[dict[str, Any]]:
     """The best articles for an incident: ``[{article_id, score, reasons}]``, best first."""
-    a = schema.kb_articles.c
     with store.engine.connect() as conn:
-        if conn.execute(select(a.id).where(a.status == "published").limit(1)).first() is None:
+        if not any_published(conn):
             return []  # an empty knowledge base costs an incident one indexed lookup
         incident = _incident(conn, incident_id)
         kind, groups = _asset(conn, incident.asset)
@@ -102,6 +109,8 @@ def rank(store: Store, incident_id: int, limit: int = LIMIT) -> list[dict[str, A
 def attach(store: Store, incident_id: int, limit: int = LIMIT) -> list[dict[str, Any]]:
     """Rank and attach suggestions to an incident (again: only new articles are added)."""
     found = rank(store, incident_id, limit)
+    if not found:
+        return found  # nothing to add: no write transaction (a commit per opened ticket)
     s = schema.kb_suggestions
     with store.transaction() as conn:
         have = set(conn.execute(select(s.c.article_id).where(s.c.incident_id == incident_id)).scalars())
@@ -117,6 +126,22 @@ def on_opened(store: Store, incident_id: int) -> None:
         attach(store, incident_id)
     except Exception:  # suggestions are a help: the incident is what matters
         log.exception("knowledge suggestions for incident #%s failed", incident_id)
+
+
+def on_opened_many(store: Store, incident_ids: list[int]) -> None:
+    """:func:`on_opened` for the tickets one commit opened (the email channel's batch): an empty
+    knowledge base costs the whole batch one lookup."""
+    if not incident_ids:
+        return
+    try:
+        with store.engine.connect() as conn:
+            if not any_published(conn):
+                return
+    except Exception:
+        log.exception("knowledge suggestions for incidents #%s… failed", incident_ids[0])
+        return
+    for incident_id in incident_ids:
+        on_opened(store, incident_id)
 
 
 def for_incident(store: Store, incident_id: int, lang: str = "zh") -> list[dict[str, Any]]:

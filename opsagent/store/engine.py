@@ -52,6 +52,9 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_AUDIT = insert(schema.audit)  # a constant statement: compiled once, not rebuilt per audit row
+
+
 class Store:
     """Owns the engine. Repository functions live in the modules beside this one."""
 
@@ -64,7 +67,9 @@ class Store:
             except OSError as exc:  # OPSAGENT_HOME unwritable, or a file in the way
                 raise StoreError(f"cannot create the store's directory {exc.filename}: {exc.strerror}") from None
         try:
-            self.engine: Engine = create_engine(url, pool_pre_ping=True)
+            # a ping before each checkout finds a server that dropped the connection; a SQLite file has none
+            sqlite = parsed.get_backend_name() == "sqlite"
+            self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open store {self.safe_url}: {exc}") from None
         if parsed.get_backend_name() == "sqlite":
@@ -132,7 +137,7 @@ class Store:
         ``origin`` defaults to where the running command or request came from (:data:`AUDIT_ORIGIN`)."""
         where = (AUDIT_ORIGIN.get() if origin is None else origin)[:255]
         row = {"at": now(), "actor": actor[:255], "action": action[:64], "target": target[:255], "detail": detail}
-        conn.execute(insert(schema.audit).values(**row, origin=where))
+        conn.execute(_AUDIT, row | {"origin": where})
 
     def record(self, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
         """An audit row in a transaction of its own (a write that changes nothing else in the store)."""

@@ -170,7 +170,7 @@ def test_kill_9_mid_batch_loses_no_mail_and_doubles_none(
     home = _home(tmp_path, dovecot, smtp_server, monkeypatch, "imaps")
     config = home / "opsagent.yaml"
     config.write_text(config.read_text().replace("rate_limit: 5", "rate_limit: 1000"))
-    total = 150
+    total = 400  # 8 FETCHes of 50, each committed whole: the kill falls after the first, well before the last
     dovecot.deliver_many([_plain(n, f"user{n % 7}@corp.example") for n in range(total)])
     store = _store(home)
     opsagent("desk", "mail", "fetch", "--limit", "1", home=home, check=True)  # the store exists to watch

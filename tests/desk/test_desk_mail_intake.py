@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from opsagent.alerts.notifyconfig import EmailConfig
 from opsagent.config import shipped_content_root
@@ -145,3 +145,63 @@ def test_a_confirmation_recorded_before_a_kill_is_finished_by_the_next_run(desk:
     assert desk.finish_pending() == 0
     other = desk.process(Where("INBOX", 1, 3), _mail(3, f"Re: [#{first.incident_id}]", body="确认 1"))
     assert other.outcome == "note"  # closed already: no second follow-up
+
+
+def test_the_mails_of_one_fetch_commit_once(desk: MailDesk) -> None:
+    commits: list[int] = []
+    event.listen(desk.store.engine, "commit", lambda _conn: commits.append(1))
+    batch = [(Where("INBOX", 1, n), _mail(n, f"打印机 {n}")) for n in range(1, 26)]  # one sender: 20 per hour
+    done = desk.process_many(batch)
+    assert [o.outcome for _, o in done] == ["ticket"] * 20 + ["skipped"] * 5  # the rate limit counts the batch
+    assert len(commits) == 1  # one transaction for the batch (was one per mail, and one more per ticket)
+    with desk.store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.mail_outbox)).scalar() == 20
+    again = desk.process_many(batch)
+    assert again == []  # every mail already in the ledger: left out
+
+
+def test_a_failure_in_a_batch_rolls_back_every_mail_of_it(desk: MailDesk, monkeypatch: Any) -> None:
+    record = MailDesk._record
+    calls: list[int] = []
+
+    def third_breaks(self: MailDesk, *args: Any, **kw: Any) -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("killed here")
+        return record(self, *args, **kw)
+
+    monkeypatch.setattr(MailDesk, "_record", third_breaks)
+    with pytest.raises(RuntimeError):
+        desk.process_many([(Where("INBOX", 1, n), _mail(n, f"s{n}")) for n in (1, 2, 3)])
+    with desk.store.engine.connect() as conn:
+        for table in (schema.incidents, schema.mail_messages, schema.requesters, schema.mail_outbox):
+            assert conn.execute(select(func.count()).select_from(table)).scalar() == 0
+    monkeypatch.undo()
+    done = desk.process_many([(Where("INBOX", 1, n), _mail(n, f"s{n}")) for n in (1, 2, 3)])
+    assert [o.outcome for _, o in done] == ["ticket"] * 3
+
+
+def test_later_mails_of_a_batch_see_the_earlier_ones(desk: MailDesk) -> None:
+    reply = _mail(3, "Re: 打印机", body="补充：型号 M404").replace(
+        b"Message-ID: <m3@acme.example>\r\n", b"Message-ID: <m3@acme.example>\r\nIn-Reply-To: <m1@acme.example>\r\n"
+    )
+    done = desk.process_many([(Where("INBOX", 1, 1), _mail(1, "打印机")), (Where("INBOX", 1, 2), _mail(1, "打印机")),
+                              (Where("INBOX", 1, 3), reply)])  # fmt: skip
+    first, copy, note = (o for _, o in done)
+    assert first.outcome == "ticket" and (copy.outcome, copy.reason) == ("skipped", "duplicate")
+    assert (note.outcome, note.incident_id) == ("note", first.incident_id)
+
+
+def test_a_confirmation_is_applied_before_the_next_mail_of_its_batch(desk: MailDesk) -> None:
+    from opsagent.incidents import repo
+
+    first = desk.process(Where("INBOX", 1, 1), _mail(1, "打印机"))
+    assert first.incident_id is not None
+    repo.act(desk.store, first.incident_id, "resolve", "engineer")
+    tag = f"Re: [#{first.incident_id}]"
+    done = desk.process_many([(Where("INBOX", 1, 2), _mail(2, tag, body="确认 4")),
+                              (Where("INBOX", 1, 3), _mail(3, tag, body="确认 1"))])  # fmt: skip
+    assert [o.outcome for _, o in done] == ["confirm", "note"]  # the second one finds the ticket closed
+    assert repo.get(desk.store, first.incident_id)["status"] == "closed"  # type: ignore[index]
+    with desk.store.engine.connect() as conn:
+        assert conn.execute(select(schema.incident_service.c.satisfaction)).scalar() == 4
