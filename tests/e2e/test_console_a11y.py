@@ -11,8 +11,6 @@ import hashlib
 import http.client
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.agent import agent_env, serving, wait_until
+from tests.e2e.agent import serving, wait_until
+from tests.e2e.console_kit import FAST_ARGON2, add_user
 
 pytestmark = pytest.mark.peer
 
@@ -65,12 +64,7 @@ def _api(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]
 
 def _add_users(home: Path) -> None:
     for name, (role, password) in USERS.items():
-        done = subprocess.run(
-            [sys.executable, "-m", "opsagent", "user", "add", name, "--role", role, "--timezone", "Asia/Shanghai",
-             "--email", f"{name}@example.com", "--password-ref", "env:NEW_PW"],
-            env=agent_env(home) | {"NEW_PW": password}, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        add_user(home, name, role, password, email=f"{name}@example.com")
 
 
 def _ticket(port: int) -> int:
@@ -91,9 +85,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     (home / "inventory.yaml").write_text(INVENTORY)
     (home / "desk.token").write_text(TOKEN)
     (home / "opsagent.yaml").write_text(
-        "seed_inventory: [inventory.yaml]\n"
-        f"api_tokens: {{desk: 'file:{home / 'desk.token'}'}}\n"
-        "auth:\n  argon2: {time_cost: 1, memory_kib: 8192, parallelism: 1}\n"
+        f"seed_inventory: [inventory.yaml]\napi_tokens: {{desk: 'file:{home / 'desk.token'}'}}\n" + FAST_ARGON2
     )
     _add_users(home)
     chosen = os.environ.get("CONSOLE_SCREENSHOTS")

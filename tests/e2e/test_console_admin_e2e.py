@@ -9,8 +9,6 @@ go to the test's tmp dir."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,8 @@ import pytest
 from opsagent.netcli.backup import save_version
 from opsagent.store.engine import Store, sqlite_url
 from opsagent.store.inventory_repo import record_facts
-from tests.e2e.agent import agent_env, opsagent, serving, wait_until
+from tests.e2e.agent import opsagent, serving, wait_until
+from tests.e2e.console_kit import FAST_ARGON2, add_user, sign_in
 from tests.e2e.test_sla_api import Api, printer_incident
 from tests.peers.ports import free_port
 from tests.peers.receivers import WebhookServer
@@ -58,12 +57,7 @@ def browser() -> Iterator[Any]:
 
 
 def _add_user(home: Path, name: str, role: str, password: str, lang: str, display: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "opsagent", "user", "add", name, "--role", role, "--language", lang,
-         "--display-name", display, "--timezone", "Asia/Shanghai", "--password-ref", "env:NEW_PW"],
-        env=agent_env(home) | {"NEW_PW": password}, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    add_user(home, name, role, password, lang=lang, display=display)
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +76,7 @@ def agent(home: Path, webhook_server: WebhookServer) -> Iterator[Api]:
     (home / "site" / "alerts" / "notifications.yaml").write_text(json.dumps(notify))
     (home / "opsagent.yaml").write_text(
         "seed_inventory: [inventory.yaml]\ncontent_roots: [site]\n"
-        f"api_tokens: {{desk: 'file:{home / 'desk.token'}'}}\n"
-        "auth:\n  argon2: {time_cost: 1, memory_kib: 8192, parallelism: 1}\n"
+        f"api_tokens: {{desk: 'file:{home / 'desk.token'}'}}\n" + FAST_ARGON2
     )
     for name, (role, password, lang, display) in USERS.items():
         _add_user(home, name, role, password, lang, display)
@@ -118,11 +111,7 @@ def page_of(browser: Any, agent: Api) -> Iterator[Any]:
         context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
         contexts.append(context)
         page = context.new_page()
-        page.goto(f"{agent.base}/console/login")
-        page.fill("#username", user)
-        page.fill("#password", password or USERS[user][1])
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/console/login" not in url)
+        sign_in(page, agent.base, user, password or USERS[user][1], home=None)
         return page
 
     yield make
@@ -364,7 +353,7 @@ def test_the_report_and_audit_json_twins(agent: Api, page_of: Any) -> None:
 
 
 def test_the_cli_keeps_the_last_admin_too(tmp_path: Path) -> None:
-    (tmp_path / "opsagent.yaml").write_text("auth:\n  argon2: {time_cost: 1, memory_kib: 8192, parallelism: 1}\n")
+    (tmp_path / "opsagent.yaml").write_text(FAST_ARGON2)
     for name, role in (("boss", "admin"), ("eng", "engineer")):
         _add_user(tmp_path, name, role, "Pw-pass-0001", "en", name)
     refused = opsagent("user", "role", "boss", "engineer", home=tmp_path)

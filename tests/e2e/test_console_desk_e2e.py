@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.agent import Agent, agent_env, start_agent, wait_until
+from tests.e2e.agent import Agent, start_agent, wait_until
+from tests.e2e.console_kit import FAST_ARGON2, add_user, sign_in
 
 pytestmark = pytest.mark.peer
 
@@ -70,17 +69,10 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     (home / "desk.token").write_text(TOKEN)
     (home / "opsagent.yaml").write_text(
         f"seed_inventory: [inventory.yaml]\ncontent_roots: ['{content}']\n"
-        f"api_tokens: {{desk: 'file:{home / 'desk.token'}'}}\n"
-        "auth:\n  argon2: {time_cost: 1, memory_kib: 8192, parallelism: 1}\n"
+        f"api_tokens: {{desk: 'file:{home / 'desk.token'}'}}\n" + FAST_ARGON2
     )
     for name, (role, password, lang, email) in USERS.items():
-        done = subprocess.run(
-            [sys.executable, "-m", "opsagent", "user", "add", name, "--role", role, "--language", lang,
-             "--timezone", "Asia/Shanghai", "--email", email, "--display-name", name.title(),
-             "--password-ref", "env:NEW_PW"],
-            env=agent_env(home) | {"NEW_PW": password}, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        add_user(home, name, role, password, lang=lang, email=email, display=name.title())
     handle = start_agent(home)
     yield handle
     handle.stop()
@@ -122,11 +114,7 @@ def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
                                       java_script_enabled=script)  # fmt: skip
         contexts.append(context)
         page = context.new_page()
-        page.goto(f"{agent.url}/console/login")
-        page.fill("#username", user)
-        page.fill("#password", USERS[user][1])
-        page.click("button[type=submit]")
-        page.wait_for_url(agent.url + home)
+        sign_in(page, agent.url, user, USERS[user][1], home)
         return page
 
     yield make

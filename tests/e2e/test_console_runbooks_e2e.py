@@ -12,15 +12,14 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.agent import Agent, agent_env, start_agent, wait_until
+from tests.e2e.agent import Agent, start_agent, wait_until
+from tests.e2e.console_kit import FAST_ARGON2, add_user, sign_in
 
 pytestmark = pytest.mark.peer
 
@@ -121,16 +120,10 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     (home / "api.token").write_text(TOKEN)
     (home / "opsagent.yaml").write_text(
         "content_roots: [site]\nseed_inventory: [inventory.yaml]\n"
-        f"api_tokens: {{ops: 'file:{home / 'api.token'}'}}\n"
-        "auth:\n  argon2: {time_cost: 1, memory_kib: 8192, parallelism: 1}\n"
+        f"api_tokens: {{ops: 'file:{home / 'api.token'}'}}\n" + FAST_ARGON2
     )
     for name, (role, password, lang) in USERS.items():
-        done = subprocess.run(
-            [sys.executable, "-m", "opsagent", "user", "add", name, "--role", role, "--language", lang,
-             "--timezone", "Asia/Shanghai", "--email", f"{name}@example.com", "--password-ref", "env:NEW_PW"],
-            env=agent_env(home) | {"NEW_PW": password}, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        add_user(home, name, role, password, lang=lang, email=f"{name}@example.com")
     handle = start_agent(home)
     yield handle
     handle.stop()
@@ -158,11 +151,7 @@ def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
         context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
         contexts.append(context)
         page = context.new_page()
-        page.goto(f"{agent.url}/console/login")
-        page.fill("#username", user)
-        page.fill("#password", USERS[user][1])
-        page.click("button[type=submit]")
-        page.wait_for_url(agent.url + home)
+        sign_in(page, agent.url, user, USERS[user][1], home)
         return page
 
     yield make
