@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
-from tests.cluster.rig import Cluster, cluster  # noqa: E402
+from tests.cluster.rig import Agent, Cluster, cluster  # noqa: E402
 from tests.e2e.agent import wait_until  # noqa: E402
 from tests.peers.postgres import start_postgres  # noqa: E402
 
@@ -70,6 +70,10 @@ def takeover(rig: Cluster, names: list[str], since: float) -> float:
     return max(firsts) - since
 
 
+def handover(agent: Agent) -> float | None:
+    return agent.metric("opsagent_cluster_last_handover_timestamp_seconds", agent=agent.name)
+
+
 def run(label: str, root: Path, dsn: str, url: str, agents: int, devices: int, clustered: bool) -> None:
     with cluster(root, url) as rig:
         rig.interval, rig.heartbeat, rig.lease, rig.verbose = INTERVAL, HEARTBEAT, LEASE, False
@@ -90,6 +94,8 @@ def run(label: str, root: Path, dsn: str, url: str, agents: int, devices: int, c
         say(f"  PostgreSQL commits/s per agent: {(after - before) / (end - start) / agents:.1f}")
         if clustered:
             say(f"  membership writes per agent (since start): {writes}")
+            moved = [a.name for a in rig.agents if (handover(a) or 0) >= start]
+            say(f"  agents that saw the members change during the 3 intervals: {moved or 'none'}")
         victim = rig.agents[-1]
         killed = time.time()
         rig.kill(victim)
