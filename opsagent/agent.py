@@ -15,7 +15,7 @@ from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.setup import EngineCollector, build_engine, parents_of
 from opsagent.app import App
 from opsagent.cluster.node import ClusterNode, Node, make_node
-from opsagent.cluster.wide import run_wide
+from opsagent.cluster.wide import make_wide, run_wide
 from opsagent.collectors.base import CollectResult
 from opsagent.desk.mailrun import schedule as schedule_desk_mail
 from opsagent.desk.periodic import schedule as schedule_desk_jobs
@@ -126,6 +126,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     http: HttpServer | None = None
     # SIGHUP and POST /-/reload: new content in place when all of it is valid, else the last good set
     reloader = Reloader(app, engine, poller, policy, runbooks, scheduler, lambda: _refresh(app, jobs, parents))
+    wide = reloader.wide = make_wide(engine, node)  # opsagent_scope: cluster rules (a member's)
     exposition.health.register(reloader)
     add_reload_route(web_app, reloader.reload)
     hangup = _on_hangup(loop, reloader.signal)
@@ -147,7 +148,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         scheduler.start()
         evaluating = asyncio.create_task(engine.run(stop))
         watching = asyncio.create_task(runbooks.watch(stop))
-        widening = asyncio.create_task(run_wide(engine, node, stop))  # opsagent_scope: cluster rules
+        widening = asyncio.create_task(run_wide(wide, node, stop))
         log.info("opsagent serving %s://%s:%d/metrics", http.scheme, host, port)
         if ready is not None:
             ready.set()

@@ -114,13 +114,17 @@ class App:
         if count > 0:
             return []
         from opsagent.store import inventory_repo as repo
+        from opsagent.store.locks import SEED, exclusive
 
-        for path in self.config.seed_files:
-            from opsagent.inventory.importers import load_inventory_file
+        with exclusive(self.store, SEED):  # agents starting together on one empty store: one seeds
+            if repo.asset_count(self.store) > 0:
+                return []
+            for path in self.config.seed_files:
+                from opsagent.inventory.importers import load_inventory_file
 
-            seed = load_inventory_file(path)  # seeded assets belong to no import: the first to name one owns it
-            seed.assets = {n: a.model_copy(update={"source": None}) for n, a in seed.assets.items()}
-            repo.save_inventory(self.store, seed, actor="opsagent (seed)")
+                seed = load_inventory_file(path)  # seeded assets belong to no import: the first to name one owns it
+                seed.assets = {n: a.model_copy(update={"source": None}) for n, a in seed.assets.items()}
+                repo.save_inventory(self.store, seed, actor="opsagent (seed)")
         return list(self.config.seed_files)
 
     def inventory(self) -> Inventory:

@@ -105,6 +105,7 @@ class Reloader:
         self.scheduler = scheduler
         self.refresh_inventory = refresh_inventory
         self.traps: Any = None  # the TrapService, once started
+        self.wide: Any = None  # a cluster member's cluster-wide rules (opsagent_scope: cluster)
         self.successful = True  # serve started on a valid set
         self.success_at = time.time()
         self._lock = asyncio.Lock()
@@ -142,6 +143,8 @@ class Reloader:
     async def _apply(self, content: Content) -> None:
         self.poller.profiles = content.profiles
         await self.engine.replace_rules(content.rules, content.notify)
+        if self.wide is not None:  # every member publishes their inputs; the leader evaluates them
+            await self.wide.replace_rules(content.rules, content.notify)
         replace_model(self.policy, content.policy)  # the engine's classifier and the SLA tick use it too
         sla = self.scheduler.get_job(SLA_JOB_ID)
         if sla is not None:  # escalations notify through the new receivers (the policy changed in place)

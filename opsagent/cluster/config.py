@@ -18,13 +18,14 @@ class ClusterConfig(BaseModel):
     id: str | None = Field(
         default=None, max_length=200, description="this agent's member id (default: HOST:PORT of its listen address)"
     )
-    heartbeat: Duration = Field(default=5.0, gt=0, le=3600, description="how often the agent renews its lease")
+    heartbeat: Duration = Field(default=2.0, gt=0, le=3600, description="how often the agent renews its lease")
     lease: Duration = Field(
-        default=15.0,
+        default=6.0,
         gt=0,
         le=86400,
         description="an agent is live while its last renewal is younger than this; a dead agent's targets "
-        "move after it (failover ≈ lease + heartbeat + one poll interval)",
+        "move after it (failover ≤ lease + heartbeat + one poll interval: under two intervals for intervals "
+        "above lease + heartbeat; the store unreachable for longer than this pauses polling)",
     )
     labels: dict[str, str] = Field(
         default_factory=dict, description="labels of this agent, e.g. {site: shanghai, zone: a}"

@@ -106,6 +106,7 @@ class ClusterNode(Node):
         self._beating: threading.Thread | None = None
         self.refresh_failures = 0
         self.writes = 0  # store statements this agent's membership wrote (heartbeats, leases)
+        self._sizes: tuple[object, dict[str, int]] | None = None  # (members and targets, shard sizes)
 
     # -- decisions (called on the event loop, cheap) ---------------------------------------------
     def fresh(self, now: float | None = None) -> bool:
@@ -205,6 +206,20 @@ class ClusterNode(Node):
             repo.release(conn, LEADER, self.id)
             repo.leave(conn, self.id, self.me.pid)
 
+    def shard_sizes(self) -> dict[str, int]:
+        """Targets per live member, recomputed only when the members or the inventory's targets change
+        (a scrape is not a reason to hash every asset against every member again)."""
+        members = self.view.members
+        assets = self.targets()
+        pin = self.config.pin_label
+        key = (
+            tuple(sorted((m.id, tuple(m.groups), m.labels.get(pin or "")) for m in members)),
+            tuple((a.name, n, tuple(a.groups), a.tags.get(pin or "")) for a, n in assets),
+        )
+        if self._sizes is None or self._sizes[0] != key:
+            self._sizes = (key, shard.sizes(assets, members, pin) if members else {})
+        return self._sizes[1]
+
     # -- /metrics ------------------------------------------------------------------------------------
     def collect(self) -> Iterator[Metric]:
         labels = {"agent": self.id}
@@ -216,7 +231,7 @@ class ClusterNode(Node):
         leader = Metric("opsagent_cluster_leader", "1 while this agent holds the leader lease.", "gauge")
         leader.add_sample("opsagent_cluster_leader", labels, float(self.is_leader()))
         yield leader
-        sizes = shard.sizes(self.targets(), self.view.members, self.config.pin_label) if self.view.members else {}
+        sizes = self.shard_sizes()
         targets = Metric("opsagent_cluster_targets", "Targets each live agent polls (rendezvous hashing).", "gauge")
         for member, size in sorted(sizes.items()):
             targets.add_sample("opsagent_cluster_targets", {"agent": member}, float(size))

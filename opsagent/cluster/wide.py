@@ -7,6 +7,8 @@ second alert engine (its alert states saved under the member id ``cluster``, so 
 them on). Members skip those rules in their shard engine. Cost: per member and interval, one
 transaction of as many rows as it has such series; on the leader, one read of all of them.
 Only instant selectors (no ``rate(x[5m])``): a shard's recording rule can feed a cluster rule.
+A reload (SIGHUP, ``POST /-/reload``) replaces them on every member: what it publishes and, on the
+leader, what it evaluates; a member started without such rules is ready for them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from opsagent.alerts.engine import AlertEngine
+from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.alerts.promql.ast import VectorSelector, walk
 from opsagent.alerts.rulefile import CompiledRule
 from opsagent.cluster.node import ClusterNode
@@ -40,10 +43,15 @@ def selected_names(rules: list[CompiledRule]) -> set[str]:
     return names
 
 
+def cluster_rules(rules: list[CompiledRule]) -> list[CompiledRule]:
+    return [r for r in rules if r.cluster and not r.record]
+
+
 class ClusterRules:
     def __init__(self, shard: AlertEngine, node: ClusterNode, rules: list[CompiledRule]) -> None:
         self.shard = shard
         self.node = node
+        rules = cluster_rules(rules)
         self.names = selected_names(rules)
         self.history = SeriesHistory(retention=600)
         self.engine = AlertEngine(shard.store, self.history, rules, shard.config)
@@ -54,7 +62,15 @@ class ClusterRules:
         self.published = 0  # rows written by the last publish (the cost per interval)
         self.gathered = 0
 
+    async def replace_rules(self, rules: list[CompiledRule], config: NotifyConfig) -> None:
+        """Reload: publish the series the new cluster rules select; the leader evaluates those rules."""
+        rules = cluster_rules(rules)
+        await self.engine.replace_rules(rules, config)
+        self.names = selected_names(rules)
+
     def publish(self) -> None:
+        if not self.names and not self.published:
+            return  # no cluster rule, and none of our rows left in the store
         now = time.time()
         rows: list[dict[str, Any]] = []
         for name in self.names:
@@ -95,7 +111,7 @@ class ClusterRules:
         while not stop.is_set():
             try:
                 await asyncio.to_thread(self.publish)
-                if leader():
+                if leader() and self.engine.rules:
                     await self.engine.tick(await asyncio.to_thread(self.gather))
             except Exception:
                 log.exception("cluster-wide rules: tick failed")
@@ -105,10 +121,15 @@ class ClusterRules:
                 continue
 
 
-async def run_wide(shard: AlertEngine, node: object, stop: asyncio.Event) -> None:
-    """In ``serve``: the cluster-wide rules of a cluster member (nothing to do alone, or without such rules)."""
-    rules = [r for r in shard.order if r.cluster and not r.record]
-    if not isinstance(node, ClusterNode) or not rules:
-        return
+def make_wide(shard: AlertEngine, node: object) -> ClusterRules | None:
+    """In ``serve``: a cluster member's cluster-wide rules (None alone). Made even without such rules,
+    so that a reload can add them; the shard engine leaves them to it either way."""
+    if not isinstance(node, ClusterNode):
+        return None
     shard.skip_cluster_rules = True
-    await ClusterRules(shard, node, rules).run(stop, node.is_leader)
+    return ClusterRules(shard, node, shard.order)
+
+
+async def run_wide(wide: ClusterRules | None, node: object, stop: asyncio.Event) -> None:
+    if wide is not None and isinstance(node, ClusterNode):
+        await wide.run(stop, node.is_leader)

@@ -116,8 +116,8 @@ class Cluster:
     agents: list[Agent] = field(default_factory=list)
     content: Path = field(init=False)
     interval: float = INTERVAL
-    heartbeat: float = HEARTBEAT
-    lease: float = LEASE
+    heartbeat: float | None = HEARTBEAT  # None: the agents' defaults (ClusterConfig)
+    lease: float | None = LEASE
     verbose: bool = True  # the agents' INFO log (the bench turns it off: a line per poll job)
 
     def __post_init__(self) -> None:
@@ -166,7 +166,9 @@ class Cluster:
     def add(self, name: str, *, cluster: dict[str, Any] | None = None) -> Agent:
         home = self.root / name
         home.mkdir()
-        settings = {"enabled": True, "id": name, "heartbeat": f"{self.heartbeat}s", "lease": f"{self.lease}s"}
+        settings: dict[str, Any] = {"enabled": True, "id": name}
+        if self.heartbeat is not None and self.lease is not None:
+            settings |= {"heartbeat": f"{self.heartbeat}s", "lease": f"{self.lease}s"}
         config = {"store": self.store, "content_roots": [str(self.content)], "cluster": settings | (cluster or {})}
         (home / "opsagent.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         agent = Agent(name, home, free_port())
