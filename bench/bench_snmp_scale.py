@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.bench_snmp import columns, exporter_config, if_mib, proc_cpu  # noqa: E402
+from bench.bench_snmp import IF_TABLE_WALK, exporter_module, proc_cpu  # noqa: E402
 from opsagent.gctune import tune_for_polling  # noqa: E402
 
 COMMUNITY = "bench-scale"
@@ -151,9 +151,7 @@ async def exporter_round(base: Path, ports: list[int]) -> tuple[float, float, in
     import aiohttp
     import yaml
 
-    config = exporter_config(if_mib())
-    config["if_mib"]["auth"] = {"community": COMMUNITY}
-    config["if_mib"]["timeout"] = "5s"
+    config = {"if_mib": exporter_module(COMMUNITY)}
     (base / "snmp.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     port = 19116
     argv = ["prometheus-snmp-exporter", f"--config.file={base / 'snmp.yml'}", f"--web.listen-address=127.0.0.1:{port}"]
@@ -192,7 +190,7 @@ def inner(devices: int, sample: int) -> None:
         print(f"load before: {uptime()}")
         rounds = asyncio.run(opsagent_round(base, ports))
         print(f"load after opsagent: {uptime()}")
-        cols = columns(if_mib())
+        cols = IF_TABLE_WALK
         picked = ports[:: max(1, devices // sample)][:sample]
         walk = bulkwalk_round(picked, cols)
         exporter = asyncio.run(exporter_round(base, picked))
