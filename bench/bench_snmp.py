@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -319,7 +318,8 @@ def main() -> None:
         bare = row("bare gufo-snmp (walks only)", gufo["cpu"], gufo["polls"], gufo["varbinds"])
         ratio = ours[1] / theirs[1] if theirs[1] else float("inf")
         print(
-            f"ratio opsagent/snmp_exporter CPU per device: {ratio:.2f} (goal ≤ 0.50: {'met' if ratio <= 0.5 else 'NOT met'})"
+            f"ratio opsagent/snmp_exporter CPU per device: {ratio:.2f}"
+            f" (goal ≤ 0.50: {'met' if ratio <= 0.5 else 'NOT met'})"
         )
         over = ours[2] / bare[2] if bare[2] else float("inf")
         print(f"opsagent/bare gufo CPU per varbind: {over:.2f} (goal ≤ 1.50: {'met' if over <= 1.5 else 'NOT met'})")
