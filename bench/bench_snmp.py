@@ -223,10 +223,13 @@ async def exporter_rounds(eport: int, devices: list[tuple[int, str]], rounds: in
     async def scrape(session: aiohttp.ClientSession, port: int, community: str, at: float) -> int | None:
         await asyncio.sleep(max(0.0, at - time.monotonic()))
         url = f"http://127.0.0.1:{eport}/snmp?module=if_mib_{community}&target=127.0.0.1:{port}"
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=60)) as resp:
-            body = await resp.text()
-            found = pdus.search(body)
-            return int(float(found[1])) if resp.status == 200 and found and "ifHCInOctets{" in body else None
+        try:
+            async with session.get(url, timeout=aiohttp.ClientTimeout(total=60)) as resp:
+                body = await resp.text()
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+        found = pdus.search(body)
+        return int(float(found[1])) if resp.status == 200 and found and "ifHCInOctets{" in body else None
 
     ok = varbinds = 0
     async with aiohttp.ClientSession() as session:
