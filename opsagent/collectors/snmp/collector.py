@@ -8,14 +8,15 @@ whole poll runs under a deadline; every request has a timeout and retries.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from opsagent.collectors.base import CollectResult, Outcome, Sample
 from opsagent.collectors.snmp import convert, ident
-from opsagent.collectors.snmp.options import Metric, SnmpOptions
+from opsagent.collectors.snmp.options import Metric, SnmpOptions, SnmpSettings
 from opsagent.collectors.snmp.session import (
     DeviceState,
     Value,
@@ -25,6 +26,7 @@ from opsagent.collectors.snmp.session import (
     open_session,
     walk_column,
 )
+from opsagent.collectors.snmp.workers import WorkerPool
 from opsagent.errors import CollectError
 from opsagent.inventory.model import Asset, CollectorSpec
 
@@ -46,11 +48,38 @@ class SnmpCollector:
         self._clock = clock  # monotonic seconds: the ages of cached tables (a test passes its own)
         self._library: dict[str, SnmpOptions] | None = None
         self._state: dict[str, DeviceState] = {}
+        self._workers: int | None = None
+        self._pool: WorkerPool | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
     def use_content_roots(self, roots: list[Path]) -> None:
         """Content roots whose ``collectors/snmp/*.yaml`` ``include`` may name (set by the App)."""
         self._roots, self._library = list(roots), None
+        if self._pool is not None:  # reloaded content: fresh workers read the profiles again
+            self._pool.stop()
+            self._pool = WorkerPool(len(self._pool.workers), self._roots)
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Agent-wide settings (``collector_settings: {snmp: {...}}``), see :class:`SnmpSettings`.
+        Raises ValueError (pydantic's) on an invalid setting."""
+        self._workers = SnmpSettings.model_validate(dict(settings)).workers
+
+    def use_workers(self) -> int:
+        """``serve``: poll in worker processes from now on (``workers``; default one per CPU when
+        there are several). Returns how many."""
+        count = self._workers
+        if count is None:
+            cpus = os.cpu_count() or 1
+            count = cpus if cpus > 1 else 0
+        if count and self._pool is None:
+            self._pool = WorkerPool(count, self._roots)
+        return count
+
+    def stop_workers(self) -> None:
+        """Stop the worker processes (they also end when serve's pipes close)."""
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool = None
 
     @property
     def help(self) -> dict[str, str]:
@@ -87,6 +116,12 @@ class SnmpCollector:
         return list(out.values())
 
     async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
+        if self._pool is not None:
+            return await self._pool.collect(asset, spec)
+        return await self.collect_here(asset, spec)
+
+    async def collect_here(self, asset: Asset, spec: CollectorSpec) -> CollectResult:
+        """The poll itself, in this process."""
         options = SnmpOptions.model_validate(spec.options)
         deadline = options.deadline or spec.effective_timeout * 0.95
         lock = self._locks.setdefault(asset.name, asyncio.Lock())

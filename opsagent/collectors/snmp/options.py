@@ -110,3 +110,17 @@ class SnmpOptions(BaseModel):
     key_expansion: Literal["blumenthal", "cisco"] = "blumenthal"
 
     _v = field_validator("version", mode="before")(classmethod(lambda cls, v: snmp_version(v)))
+
+
+class SnmpSettings(BaseModel):
+    """Agent-wide settings of the snmp collector (``collector_settings: {snmp: {...}}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="poll worker processes of `serve` (0: poll in the serve process; default: one per CPU "
+        "when there are several)",
+    )
