@@ -117,7 +117,9 @@ def exporter_config(communities: list[str]) -> dict[str, Any]:
 
 
 # -- opsagent serve ---------------------------------------------------------------------------------
-def serve_home(base: Path, devices: list[tuple[int, str]], interval: int) -> tuple[Path, dict[str, str]]:
+def serve_home(
+    base: Path, devices: list[tuple[int, str]], interval: int, settings: str = ""
+) -> tuple[Path, dict[str, str]]:
     home = base / "home"
     home.mkdir()
     env: dict[str, str] = {}
@@ -138,7 +140,7 @@ def serve_home(base: Path, devices: list[tuple[int, str]], interval: int) -> tup
             }
         )
     (home / "inventory.yaml").write_text(yaml.safe_dump({"assets": assets}, sort_keys=False))
-    (home / "opsagent.yaml").write_text("seed_inventory: [inventory.yaml]\n")
+    (home / "opsagent.yaml").write_text("seed_inventory: [inventory.yaml]\n" + settings)
     return home, env
 
 
@@ -165,9 +167,9 @@ def per_asset(text: str, name: str) -> dict[str, float]:
     return {m[2]: float(m[3]) for m in _LINE.finditer(text) if m[1] == name}
 
 
-def wait_steady(port: int, count: int, interval: int, proc: Daemon) -> None:
+def wait_steady(port: int, count: int, interval: int, proc: Daemon, rounds: int = 3) -> None:
     """Every device polled successfully once (lookups cached), then one more interval."""
-    deadline = time.monotonic() + 3 * interval + 60
+    deadline = time.monotonic() + rounds * interval + 60
     up: dict[str, float] = {}
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
@@ -176,7 +178,7 @@ def wait_steady(port: int, count: int, interval: int, proc: Daemon) -> None:
         if sum(v == 1.0 for v in up.values()) >= count:
             time.sleep(interval)
             return
-        time.sleep(1)
+        time.sleep(5 if count > 100 else 1)
     raise RuntimeError(f"{sum(v == 1.0 for v in up.values())}/{count} devices polled in time:\n{proc.log_tail()}")
 
 
