@@ -92,6 +92,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     await asyncio.to_thread(engine.restore, grace, lambda: not keys <= set(app.metrics.history.producers()))
     scheduler = make_scheduler()
     poller = app.poller(profiles, serving=True)
+    _workers(app, start=True)  # the snmp collector polls in worker processes (one per CPU by default)
     poller.sink = _poking(poller.sink, engine)
     tune_for_polling()  # many short-lived samples per poll: fewer, cheaper cycle-collector passes
     jobs = PollJobs(scheduler, poller, app.metrics)
@@ -174,6 +175,18 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         # the stop: queued work is dropped, and asyncio.run gets an idle pool to join instead.
         pool.shutdown(wait=False, cancel_futures=True)
         loop.set_default_executor(ThreadPoolExecutor(1))
+        _workers(app, start=False)
+
+
+def _workers(app: App, *, start: bool) -> None:
+    """Start (or stop) the poll worker processes of the collectors that have them."""
+    for name, collector in app.collectors.items():
+        if start and callable(use := getattr(collector, "use_workers", None)):
+            count = use()
+            if count:
+                log.info("%s: %d poll worker processes", name, count)
+        elif not start and callable(stop := getattr(collector, "stop_workers", None)):
+            stop()
 
 
 async def _join(app: App, engine: AlertEngine, listen: str, targets: Callable[[], list[tuple[Asset, int]]]) -> Node:

@@ -9,7 +9,7 @@ files of one root naming the same runbook are both refused, each error naming th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,27 @@ def _read(base: Path, path: Path, receivers: frozenset[str] | None) -> _Read:
     return _Read(base, path, ref, runbook, runbook.name, doc.line_of(("name",)), [])
 
 
+# path -> (file stamp, receivers, the file as read): `serve` re-reads the library every 30 s, and
+# parsing, validating and compiling the templates of every runbook again was a third of an idle
+# agent's CPU. A file whose stamp (mtime, ctime, size) and known receivers are unchanged is reused.
+_READS: dict[str, tuple[tuple[int, int, int], frozenset[str] | None, _Read]] = {}
+
+
+def _read_cached(base: Path, path: Path, receivers: frozenset[str] | None) -> _Read:
+    try:
+        st = path.stat()
+    except OSError:
+        return _read(base, path, receivers)
+    stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+    hit = _READS.get(str(path))
+    if hit is not None and hit[0] == stamp and hit[1] == receivers and hit[2].base == base:
+        item = hit[2]
+    else:
+        item = _read(base, path, receivers)
+        _READS[str(path)] = (stamp, receivers, item)
+    return replace(item, issues=list(item.issues))  # _duplicates() edits the copy, never the cached one
+
+
 def _duplicates(items: list[_Read]) -> None:
     """Two files of one root with the same name: both refused, each naming the other."""
     by_key: dict[tuple[Path, str], list[_Read]] = {}
@@ -122,7 +143,7 @@ def read_library(roots: Iterable[Path], previous: Library | None = None) -> Libr
     now broken is kept (a reload keeps the last good set)."""
     roots = list(roots)
     receivers = known_receivers(roots)
-    items = [_read(base, path, receivers) for base, path in _files(roots)]
+    items = [_read_cached(base, path, receivers) for base, path in _files(roots)]
     _duplicates(items)
     kept = {str(e.path): e for e in previous.entries.values()} if previous else {}
     library = Library()

@@ -93,3 +93,20 @@ def test_check_reports_a_template_error_at_the_fields_line(home: Home) -> None:
     assert checked.exit_code == 2
     assert f"{path}:7: steps.0.check.1.fail: template syntax error" in checked.stderr
     assert f"{path}:13: steps.1.block.0.shell.command: template syntax error" in checked.stderr
+
+
+def test_reload_reads_only_changed_runbook_files(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve re-reads the library every 30 s: an unchanged file is not parsed again, a changed one is."""
+    from opsagent.runbooks import library
+
+    good = home.runbook("good.yaml", GOOD)
+    roots = [home.content]
+    read_library(roots)
+    parsed: list[Path] = []
+    real = library.parse_yaml_file
+    monkeypatch.setattr(library, "parse_yaml_file", lambda p: parsed.append(p) or real(p))
+    again = read_library(roots)
+    assert parsed == [] and "good" in again.entries
+    good.write_text(GOOD.replace("echo hello", "echo hello again"))
+    changed = read_library(roots)
+    assert parsed == [good] and "hello again" in str(changed.entries["good"].runbook.model_dump())

@@ -35,3 +35,18 @@ def test_vendor_and_os() -> None:
     assert os_of(vrp) == ("VRP", "5.160 (S5720 V200R007C00SPC500)")
     h3c = "H3C Comware Platform Software, Software Version 7.1.075, Release 7751P01"
     assert os_of(h3c) == ("Comware", "7.1.075, Release 7751P01")
+
+
+def test_metric_samples_column_wise_keeps_odd_rows_and_reuses_labels() -> None:
+    """A column converted at once: strings that are numbers, NUL-padded numbers, non-numbers and
+    rows whose index does not fit come out as value by value; the label cache serves the next poll."""
+    m = Metric(name="ifMtu", oid="1.3.6.1.2.1.2.2.1.4", indexes=[Index(labelname="ifIndex")], scale=2.0)
+    data: dict[str, dict[str, int | bytes | None]] = {"1.3.6.1.2.1.2.2.1.4": {"1": 1500, "2": b"9000\x00"}}
+    data["1.3.6.1.2.1.2.2.1.4"] |= {"3": b"n/a", "4": None, "x.1": 7}
+    cache: dict[object, object] = {}
+    first = metric_samples(m, data, cache)
+    assert [(s.labels, s.value) for s in first] == [((("ifIndex", "1"),), 3000.0), ((("ifIndex", "2"),), 18000.0)]
+    clean = {"1.3.6.1.2.1.2.2.1.4": {"1": 1400, "2": 1500}}
+    again, twice = metric_samples(m, clean, cache), metric_samples(m, clean, cache)
+    assert [s.value for s in again] == [2800.0, 3000.0]
+    assert all(a.labels is b.labels for a, b in zip(again, twice, strict=True))  # one label tuple per row

@@ -8,14 +8,26 @@ whole poll runs under a deadline; every request has a timeout and retries.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from opsagent.collectors.base import CollectResult, Outcome, Sample
 from opsagent.collectors.snmp import convert, ident
-from opsagent.collectors.snmp.options import Metric, SnmpOptions
-from opsagent.collectors.snmp.session import DeviceState, Value, classify, connect, get_many, open_session, walk
+from opsagent.collectors.snmp.options import Metric, SnmpOptions, SnmpSettings
+from opsagent.collectors.snmp.session import (
+    DeviceState,
+    Value,
+    classify,
+    connect,
+    get_many,
+    open_session,
+    walk_column,
+)
+from opsagent.collectors.snmp.workers import WorkerPool
 from opsagent.errors import CollectError
 from opsagent.inventory.model import Asset, CollectorSpec
 
@@ -26,21 +38,51 @@ HELP = {
     "snmp_scrape_max_repetitions": "GETBULK max-repetitions currently used for this device (adapts).",
 }
 _GET_CHUNK = 20  # OIDs per GET: small enough for any agent's PDU size
+_OPTIONS_KEPT = 256  # distinct option sets validated and kept
 
 
 class SnmpCollector:
     name = NAME
     options_model = SnmpOptions
 
-    def __init__(self, roots: list[Path] | None = None) -> None:
+    def __init__(self, roots: list[Path] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._roots = roots
+        self._clock = clock  # monotonic seconds: the ages of cached tables (a test passes its own)
         self._library: dict[str, SnmpOptions] | None = None
         self._state: dict[str, DeviceState] = {}
+        self._workers: int | None = None
+        self._validated: dict[str, SnmpOptions] = {}
+        self._pool: WorkerPool | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
     def use_content_roots(self, roots: list[Path]) -> None:
         """Content roots whose ``collectors/snmp/*.yaml`` ``include`` may name (set by the App)."""
         self._roots, self._library = list(roots), None
+        if self._pool is not None:  # reloaded content: fresh workers read the profiles again
+            self._pool.stop()
+            self._pool = WorkerPool(len(self._pool.workers), self._roots)
+
+    def configure(self, settings: Mapping[str, Any]) -> None:
+        """Agent-wide settings (``collector_settings: {snmp: {...}}``), see :class:`SnmpSettings`.
+        Raises ValueError (pydantic's) on an invalid setting."""
+        self._workers = SnmpSettings.model_validate(dict(settings)).workers
+
+    def use_workers(self) -> int:
+        """``serve``: poll in worker processes from now on (``workers``; default one per CPU when
+        there are several). Returns how many."""
+        count = self._workers
+        if count is None:
+            cpus = os.cpu_count() or 1
+            count = cpus if cpus > 1 else 0
+        if count and self._pool is None:
+            self._pool = WorkerPool(count, self._roots)
+        return count
+
+    def stop_workers(self) -> None:
+        """Stop the worker processes (they also end when serve's pipes close)."""
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool = None
 
     @property
     def help(self) -> dict[str, str]:
@@ -77,13 +119,19 @@ class SnmpCollector:
         return list(out.values())
 
     async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
-        options = SnmpOptions.model_validate(spec.options)
+        if self._pool is not None:
+            return await self._pool.collect(asset, spec)
+        return await self.collect_here(asset, spec)
+
+    async def collect_here(self, asset: Asset, spec: CollectorSpec) -> CollectResult:
+        """The poll itself, in this process."""
+        options = self._options(spec.options)
         deadline = options.deadline or spec.effective_timeout * 0.95
         lock = self._locks.setdefault(asset.name, asyncio.Lock())
         started = time.perf_counter()
         try:
             async with asyncio.timeout(deadline), lock:
-                result = await self._poll(asset, options)
+                result = await self._poll(asset, options, spec.interval)
         except TimeoutError:
             return CollectResult.failure(
                 asset.name, NAME, Outcome.TIMEOUT, "deadline", f"poll not finished within its {deadline:g}s deadline"
@@ -94,12 +142,24 @@ class SnmpCollector:
         result.samples.append(Sample.of("snmp_scrape_duration_seconds", result.duration))
         return result
 
-    async def _poll(self, asset: Asset, options: SnmpOptions) -> CollectResult:
+    def _options(self, raw: dict[str, Any]) -> SnmpOptions:
+        """The validated options; the same options (every device of a profile, poll after poll)
+        are validated once: pydantic took ~2 ms of each poll (the profile's whole metric list)."""
+        key = json.dumps(raw, sort_keys=True, default=str)
+        hit = self._validated.get(key)
+        if hit is None:
+            if len(self._validated) >= _OPTIONS_KEPT:
+                self._validated.clear()
+            hit = self._validated[key] = SnmpOptions.model_validate(raw)
+        return hit
+
+    async def _poll(self, asset: Asset, options: SnmpOptions, interval: float) -> CollectResult:
         metrics = self.metrics_of(options)
         state = self._state.setdefault(asset.name, DeviceState(options.max_repetitions))
         session = open_session(asset, options, state.max_repetitions)
-        now = time.monotonic()
+        now = self._clock()
         columns, lookups = convert.walk_roots(metrics)
+        slow = {m.oid for m in metrics if m.slow and m.indexes}
         identify = options.identify and (state.identity is None or now - state.identity[0] > options.identify_interval)
         try:
             await connect(session, options.retries)
@@ -108,10 +168,15 @@ class SnmpCollector:
                 scalars |= await get_many(session, list(ident.VENDOR_SCALARS.values()), options.retries, state)
             data: dict[str, dict[str, Value]] = {}
             count = len(scalars)
-            wanted = columns + (ident.IDENTITY_COLUMNS if identify else [])
-            for oid in dict.fromkeys(wanted):
-                data[oid] = convert.column(await walk(session, oid, options.retries, state), oid)
+            fast = [c for c in columns if c not in slow]
+            for oid in dict.fromkeys(fast + (ident.IDENTITY_COLUMNS if identify else [])):
+                data[oid] = await walk_column(session, oid, options.retries, state)
                 count += len(data[oid])
+            tables = {oid: data[oid] for oid in fast}
+            for oid in (c for c in columns if c in slow):
+                walked = data.get(oid)
+                data[oid], fetched = await self._slow(session, oid, options, state, tables, walked, now, interval)
+                count += fetched
             for oid in lookups:
                 data[oid] = await self._lookup(session, oid, options, state, data, now)
         except CollectError:
@@ -122,7 +187,7 @@ class SnmpCollector:
             return CollectResult.failure(asset.name, NAME, outcome, reason, message)
         for column_oid, rows in ((o, r) for o, r in scalars_as_columns(scalars).items()):
             data.setdefault(column_oid, rows)
-        cache: convert.IndexCache = {}
+        cache = _label_cache(state, metrics, data)
         samples = [s for m in metrics for s in convert.metric_samples(m, data, cache)]
         samples.append(Sample.of("snmp_scrape_pdus_returned", count))
         samples.append(Sample.of("snmp_scrape_max_repetitions", state.max_repetitions))
@@ -133,6 +198,34 @@ class SnmpCollector:
             facts["system"] = ident.system_facts(scalars)  # cheap: fresh every poll
             return CollectResult(asset=asset.name, collector=NAME, facts=facts, samples=samples)
         return CollectResult(asset=asset.name, collector=NAME, samples=samples)
+
+    async def _slow(
+        self,
+        session: Any,
+        oid: str,
+        options: SnmpOptions,
+        state: DeviceState,
+        tables: dict[str, dict[str, Value]],
+        walked: dict[str, Value] | None,
+        now: float,
+        interval: float,
+    ) -> tuple[dict[str, Value], int]:
+        """A ``slow`` column: its last values while they stay younger than ``slow_max_age`` until
+        the next poll (``interval`` later) and a column of its table walked this poll has the rows
+        it had then (an interface added or removed re-walks it), so the exposed series are those
+        of a full walk. ``tables``: the fast columns walked this poll; ``walked``: the column when the
+        identification walk already fetched it. Returns (rows, varbinds fetched)."""
+        cached = state.slow.get(oid)
+        siblings = _siblings(oid, tables)
+        rows_now = frozenset(siblings) if siblings is not None else None
+        if walked is not None:
+            state.slow[oid] = (now, walked, rows_now)
+            return walked, 0  # counted with the identification walk
+        if cached is not None and now - cached[0] + interval <= options.slow_max_age and cached[2] == rows_now:
+            return cached[1], 0
+        rows = await walk_column(session, oid, options.retries, state)
+        state.slow[oid] = (now, rows, rows_now)
+        return rows, len(rows)
 
     async def _scalars(
         self, session: Any, metrics: list[Metric], options: SnmpOptions, state: DeviceState
@@ -151,7 +244,7 @@ class SnmpCollector:
         cached = state.lookups.get(oid)
         if cached is not None and now - cached[0] < options.lookup_cache and not _new_rows(data, cached[1]):
             return cached[1]
-        rows = convert.column(await walk(session, oid, options.retries, state), oid)
+        rows = await walk_column(session, oid, options.retries, state)
         state.lookups[oid] = (now, rows)
         return rows
 
@@ -164,6 +257,27 @@ def _new_rows(data: dict[str, dict[str, Value]], cached: dict[str, Value]) -> bo
                 return True
         break  # one walked column is enough: rows of one table share their indexes
     return False
+
+
+def _siblings(oid: str, data: dict[str, dict[str, Value]]) -> dict[str, Value] | None:
+    """A column of the same table walked this poll (the rows the table has now), if any."""
+    entry = oid.rsplit(".", 1)[0] + "."
+    for other, rows in data.items():
+        if other.startswith(entry) and other.count(".") == oid.count("."):
+            return rows
+    return None
+
+
+def _label_cache(state: DeviceState, metrics: list[Metric], data: dict[str, dict[str, Value]]) -> convert.IndexCache:
+    """The device's row-label cache, kept across polls while every column a lookup reads is the
+    same object as last poll (cached lookup tables); a re-walked lookup table starts a new one."""
+    token = tuple(data.get(oid) for oid in dict.fromkeys(lk.oid for m in metrics for lk in m.lookups))
+    kept = state.labels
+    if kept is not None and len(kept[0]) == len(token) and all(a is b for a, b in zip(kept[0], token, strict=True)):
+        return kept[1]  # type: ignore[no-any-return]
+    cache: convert.IndexCache = {}
+    state.labels = (token, cache)
+    return cache
 
 
 def scalars_as_columns(scalars: dict[str, Value]) -> dict[str, dict[str, Value]]:

@@ -7,12 +7,18 @@ out as counters (no ``_total``), strings become a ``1``-valued series carrying t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
+from itertools import repeat
+from operator import itemgetter
+from typing import Any
 
 from opsagent.collectors.base import Sample
 from opsagent.collectors.snmp.options import Index, Metric
 
 Value = None | str | bytes | int | float
-Column = dict[str, Value]  # OID suffix (after the column OID) → value
+Column = dict[str, Value]
+_SECOND = itemgetter(1)
+_new_sample = partial(tuple.__new__, Sample)  # OID suffix (after the column OID) → value
 
 
 def column(rows: Iterable[tuple[str, Value]], base: str) -> Column:
@@ -94,9 +100,11 @@ def _take(parts: list[int], idx: Index) -> tuple[int | None, str]:
     return start + size, text
 
 
-# One dict per poll: a row's labels (index labels + lookups) keyed by the table shape and suffix.
+# A row's labels (index labels + lookups) per table shape and row suffix, plus per metric the
+# label tuples of its rows in walk order. Kept per device across polls while the lookup tables
+# are the same objects (see the collector), so an unchanged label set is never rebuilt.
 RowLabels = tuple[dict[str, str], tuple[tuple[str, str], ...]] | None
-IndexCache = dict[tuple[object, str], RowLabels]
+IndexCache = dict[object, Any]
 
 
 def _row_labels(metric: Metric, suffix: str, data: Mapping[str, Column]) -> RowLabels:
@@ -116,33 +124,72 @@ def _row_labels(metric: Metric, suffix: str, data: Mapping[str, Column]) -> RowL
     return labels, tuple(sorted(labels.items()))
 
 
-def metric_samples(metric: Metric, data: Mapping[str, Column], cache: IndexCache | None = None) -> list[Sample]:
-    """Samples of one metric from the walked columns (``data`` keyed by column OID).
-
-    ``cache`` (one dict per poll) shares each row's labels between the metrics of a table: the ~30
-    IF-MIB columns all parse the same ifIndex suffixes and look up the same ifName/ifDescr/ifAlias,
-    which was most of a poll's CPU at 1,000 switches.
-    """
-    rows = data.get(metric.oid, {})
-    out: list[Sample] = []
-    shape = (
+def _shape(metric: Metric) -> tuple[object, ...]:
+    return (
         tuple((i.labelname, i.type, i.fixed_size) for i in metric.indexes),
         tuple((lk.labelname, lk.oid, lk.type, tuple(lk.labels)) for lk in metric.lookups),
     )
-    cache = {} if cache is None else cache
-    for suffix, value in rows.items():
-        if not metric.indexes and suffix != "0":
-            continue
-        key = (shape, suffix)
-        if key in cache:
-            row = cache[key]
-        else:
-            row = cache[key] = _row_labels(metric, suffix, data)
-        if row is None:
-            continue
-        sample = _sample(metric, row, value)
-        if sample is not None:
-            out.append(sample)
+
+
+def _rows_of(metric: Metric, rows: Column, data: Mapping[str, Column], cache: IndexCache) -> list[RowLabels]:
+    """The labels of each row of ``rows`` (in order). The ~30 IF-MIB columns of a table share
+    each row's labels (one parse of the suffix, one ifName/ifDescr/ifAlias lookup per row); a
+    metric whose rows are those of the last poll reuses its whole list."""
+    keys = tuple(rows)
+    mine = ("metric", metric.name, metric.oid)
+    hit = cache.get(mine)
+    if hit is not None and hit[0] == keys:
+        return hit[1]  # type: ignore[no-any-return]
+    shape = _shape(metric)
+    table = cache.get(shape)
+    if table is None:
+        table = cache[shape] = {}
+    out: list[RowLabels] = []
+    for suffix in keys:
+        row = table.get(suffix, False)
+        if row is False:
+            row = table[suffix] = _row_labels(metric, suffix, data) if metric.indexes or suffix == "0" else None
+        out.append(row)
+    cache[mine] = (keys, out)
+    return out
+
+
+def _numbers(values: Iterable[Value]) -> list[float | None]:
+    """Each value as a number (None when it is not one), at C speed when all are."""
+    listed = list(values)
+    try:
+        return list(map(float, listed))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return [as_number(v) for v in listed]
+
+
+def metric_samples(metric: Metric, data: Mapping[str, Column], cache: IndexCache | None = None) -> list[Sample]:
+    """Samples of one metric from the walked columns (``data`` keyed by column OID), converted a
+    column at a time: labels from the cache, numbers in one pass."""
+    rows = data.get(metric.oid)
+    if not rows:
+        return []
+    labels = _rows_of(metric, rows, data, {} if cache is None else cache)
+    if metric.type in ("gauge", "counter"):
+        name, kind, scale = metric.name, metric.type, metric.scale
+        numbers = _numbers(rows.values())
+        if scale != 1.0:
+            numbers = [None if v is None else v * scale for v in numbers]
+        if None in labels or None in numbers:
+            return [
+                Sample(name, row[1], v, kind)
+                for row, v in zip(labels, numbers, strict=True)
+                if row is not None and v is not None
+            ]
+        # every row fits and is a number: the samples are made at C speed (tuple.__new__ per row)
+        tuples = map(_SECOND, labels)  # type: ignore[arg-type]
+        return list(map(_new_sample, zip(repeat(name), tuples, numbers, repeat(kind))))
+    out: list[Sample] = []
+    for row, value in zip(labels, rows.values(), strict=True):
+        if row is not None:
+            sample = _sample(metric, row, value)
+            if sample is not None:
+                out.append(sample)
     return out
 
 

@@ -65,6 +65,11 @@ class Metric(BaseModel):
     lookups: list[Lookup] = Field(default_factory=list)
     enum_values: dict[int, str] = Field(default_factory=dict)
     scale: float = 1.0
+    slow: bool = Field(
+        default=False,
+        description="a column that rarely changes (ifType, ifSpeed, ifMtu…): re-walked every slow_max_age, "
+        "its last values exposed in between",
+    )
 
     _o = field_validator("oid")(classmethod(lambda cls, v: _oid(v)))
     _n = field_validator("name")(classmethod(lambda cls, v: _label(v)))
@@ -89,9 +94,33 @@ class SnmpOptions(BaseModel):
     port: int = Field(default=161, ge=1, le=65535)
     timeout: Duration = Field(default=3.0, description="per request")
     retries: int = Field(default=2, ge=0, le=10)
-    max_repetitions: int = Field(default=25, ge=1, le=200, description="start value; adapts per device")
+    max_repetitions: int = Field(
+        default=64,
+        ge=1,
+        le=200,
+        description="ceiling per GETBULK: a column asks its last row count + 1; halves on tooBig",
+    )
     deadline: Duration | None = Field(default=None, description="whole poll; default: the collector timeout")
     lookup_cache: Duration = Field(default=300.0, description="label/index tables are re-walked after this")
+    slow_max_age: Duration = Field(
+        default=300.0,
+        description="the oldest a `slow` column's exposed values may be: it is re-walked at the last poll that "
+        "keeps them younger than this (0: every poll)",
+    )
     key_expansion: Literal["blumenthal", "cisco"] = "blumenthal"
 
     _v = field_validator("version", mode="before")(classmethod(lambda cls, v: snmp_version(v)))
+
+
+class SnmpSettings(BaseModel):
+    """Agent-wide settings of the snmp collector (``collector_settings: {snmp: {...}}``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="poll worker processes of `serve` (0: poll in the serve process; default: one per CPU "
+        "when there are several)",
+    )

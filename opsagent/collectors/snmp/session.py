@@ -9,6 +9,7 @@ max-repetitions (remembered for the next polls) and restarts that column.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from gufo.snmp import (
@@ -29,6 +30,7 @@ from gufo.snmp import (
     SnmpVersion,
     User,
 )
+from gufo.snmp._fast import GetIter
 from gufo.snmp.aio.client import SnmpSession
 
 from opsagent.collectors.snmp.options import SnmpOptions
@@ -37,6 +39,7 @@ from opsagent.inventory.model import Asset, SnmpVersionName, snmp_version
 
 Value = None | str | bytes | int | float
 Rows = list[tuple[str, Value]]
+Column = dict[str, Value]  # OID suffix (after the column OID) → value
 
 _AUTH = {"MD5": Md5Key, "SHA": Sha1Key, "SHA1": Sha1Key, "SHA224": Sha224Key, "SHA256": Sha256Key}
 _AUTH |= {"SHA384": Sha384Key, "SHA512": Sha512Key}
@@ -51,6 +54,10 @@ class DeviceState:
     max_repetitions: int
     lookups: dict[str, tuple[float, dict[str, Value]]] = field(default_factory=dict)  # column → (when, rows)
     identity: tuple[float, dict[str, Any]] | None = None
+    rows: dict[str, int] = field(default_factory=dict)  # column → rows it had last time (sizes its GETBULKs)
+    # slow-cadence column → (when walked, rows, row suffixes of a fast column of its table then)
+    slow: dict[str, tuple[float, Column, frozenset[str] | None]] = field(default_factory=dict)
+    labels: Any = None  # the collector's row-label cache, valid while the lookup tables are the same objects
 
 
 def _secret(asset: Asset, field_name: str) -> str | None:
@@ -207,6 +214,70 @@ async def walk(session: SnmpSession, oid: str, retries: int, state: DeviceState)
             if state.max_repetitions == 1:
                 raise
         state.max_repetitions = max(1, state.max_repetitions // 2)
+
+
+async def walk_column(session: SnmpSession, oid: str, retries: int, state: DeviceState) -> Column:
+    """All varbinds under column ``oid`` as {suffix: value}, a whole GETBULK response at a time.
+
+    gufo-snmp's async iterator costs a coroutine step per varbind; here each response is one
+    ``recv_get_bulk`` (Rust) and one dict update. A column that had N rows last poll is asked with
+    N + 1 repetitions (up to the device's max-repetitions), so it usually takes one request."""
+    if not session._allow_bulk:
+        return _column(await walk(session, oid, retries, state), oid)
+    failures = 0
+    while True:
+        hint = state.rows.get(oid)
+        reps = state.max_repetitions if hint is None else max(1, min(hint + 1, state.max_repetitions))
+        try:
+            found = await _bulk_column(session, oid, reps, retries)
+            state.rows[oid] = len(found)
+            return found
+        except NoSuchInstance:
+            return {}
+        except TimeoutError as exc:
+            _check_refused(exc)
+            failures += 1
+            if failures > retries or state.max_repetitions == 1:
+                raise
+        except SnmpAuthError:
+            raise
+        except SnmpError:
+            if state.max_repetitions == 1:
+                raise
+        state.max_repetitions = max(1, min(reps, state.max_repetitions) // 2)
+
+
+async def _bulk_column(session: SnmpSession, oid: str, reps: int, retries: int) -> Column:
+    sock = session._sock
+    ctx = GetIter(oid, reps)
+    send, recv = partial(sock.send_get_bulk, ctx), partial(sock.recv_get_bulk, ctx)
+    skip = len(oid) + 1
+    out: Column = {}
+    timeouts = 0
+    while True:
+        try:
+            await session._send(send)
+            chunk = await session._recv(recv)
+        except StopAsyncIteration:  # gufo's end of the walk (endOfMibView; how its v3 socket says it)
+            return out
+        except TimeoutError as exc:  # the context keeps its position: the same request again
+            _check_refused(exc)
+            timeouts += 1
+            if timeouts > retries:
+                raise
+            continue
+        if not chunk:
+            return out
+        last = chunk[-1]
+        if last is None:  # the walk left the column
+            out.update([(o[skip:], v) for o, v in chunk[:-1]])  # type: ignore[misc]
+            return out
+        out.update([(o[skip:], v) for o, v in chunk])  # type: ignore[misc]
+
+
+def _column(rows: Rows, base: str) -> Column:
+    prefix = base + "."
+    return {o[len(prefix) :]: v for o, v in rows if o.startswith(prefix)}
 
 
 async def _drain(it: Any, rows: Rows, retries: int, state: DeviceState) -> None:
