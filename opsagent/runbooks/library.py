@@ -38,22 +38,6 @@ def _files(roots: Iterable[Path]) -> list[tuple[Path, Path]]:
     return out
 
 
-def content_signature(roots: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
-    """(path, mtime, size) of every file a library read depends on: the runbooks and the alerting config
-    (its receivers are checked). Equal signatures: a periodic reload has nothing to read again."""
-    roots = list(roots)
-    paths = [p for _base, p in _files(roots)]
-    paths += [root / "alerts" / name for root in roots for name in ("notifications.yaml", "notifications.yml")]
-    out = []
-    for path in paths:
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        out.append((str(path), st.st_mtime_ns, st.st_size))
-    return tuple(out)
-
-
 @dataclass
 class Library:
     entries: dict[str, Entry] = field(default_factory=dict)  # name → the runbook in effect

@@ -32,7 +32,7 @@ from opsagent.incidents.model import ACTIVE
 from opsagent.runbooks import service
 from opsagent.runbooks.approvals import StoreApprover
 from opsagent.runbooks.context import ApprovalRequest, RunbookError, RunRequest
-from opsagent.runbooks.library import Entry, Library, content_signature, find, read_library
+from opsagent.runbooks.library import Entry, Library, find, read_library
 from opsagent.runbooks.model import RunbookKind
 from opsagent.store import runbook_repo as runs
 from opsagent.store import schema
@@ -99,7 +99,6 @@ class RunbookService:
         self.app = app
         self.library = entries if isinstance(entries, Library) else Library(entries)
         _log_issues(self.library, None)
-        self._signature: tuple[tuple[str, int, int], ...] | None = None  # the first reload reads the files
         self.report_dir = report_dir or app.config.home / "reports"
         self.tasks: set[asyncio.Task[Any]] = set()
         self._busy: set[int] = set()
@@ -112,12 +111,8 @@ class RunbookService:
         return self.library.entries
 
     def reload(self, scheduler: AsyncIOScheduler | None = None) -> Library:
-        """Read the runbook files again when one changed (serve asks every 30 s: parsing every file each time
-        cost more CPU than the polls of a small fleet); a file now broken keeps its last good version."""
-        signature = content_signature(self.app.config.roots)
-        if signature == self._signature:
-            return self.library
-        self._signature = signature
+        """Read the runbook files again (an unchanged file is not parsed again: library._read_cached); a file
+        now broken keeps its last good version (and says why)."""
         fresh = read_library(self.app.config.roots, previous=self.library)
         _log_issues(fresh, self.library)
         self.library = fresh

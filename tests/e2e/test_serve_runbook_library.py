@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from opsagent.app import App
 from opsagent.config import load_config
-from opsagent.runbooks import triggers
 from opsagent.runbooks.triggers import RunbookService
 from tests.e2e.agent import start_agent, wait_until
 
@@ -53,22 +50,3 @@ def test_a_reload_keeps_the_last_good_version(tmp_path: Path) -> None:
         fresh = service.reload()
         assert service.entries["good"] is good and "new" in service.entries
         assert any(str(i).startswith(f"{content / 'runbooks' / 'good.yaml'}:") for i in fresh.issues)
-
-
-def test_a_periodic_reload_reads_only_changed_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """serve asks every 30 s; unchanged files are not parsed again, a changed or new one is."""
-    home, content = _content(tmp_path)
-    config = load_config(home / "opsagent.yaml", environ={"OPSAGENT_HOME": str(home)})
-    reads: list[int] = []
-    real = triggers.read_library
-    monkeypatch.setattr(triggers, "read_library", lambda *a, **kw: reads.append(1) or real(*a, **kw))
-    with App(config) as app:
-        service = RunbookService(app, {})
-        first = service.reload()
-        assert service.reload() is first and service.reload() is first and len(reads) == 1
-        (content / "runbooks" / "new.yaml").write_text(GOOD.replace("name: good", "name: new"))
-        assert "new" in service.reload().entries and len(reads) == 2
-        (content / "runbooks" / "new.yaml").write_text(GOOD.replace("name: good", "name: renamed"))
-        assert "renamed" in service.reload().entries and len(reads) == 3
-        (content / "runbooks" / "new.yaml").unlink()
-        assert "renamed" not in service.reload().entries and len(reads) == 4
