@@ -169,6 +169,6 @@ def _poking(sink: ResultSink | None, engine: AlertEngine) -> ResultSink:
     async def run(result: CollectResult) -> None:
         if sink is not None:
             await sink(result)
-        engine.poke()
+        engine.poke(result.asset)
 
     return run
