@@ -29,6 +29,7 @@ from opsagent.server import add_reload_route, make_web_app
 from opsagent.sla.policy import load_policy
 from opsagent.sla.service import TickState
 from opsagent.sla.tick import SLA_TICK_SECONDS, sla_tick
+from opsagent.store.inventory_repo import InventoryWatch
 from opsagent.traps.rules import load_trap_rules
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,15 @@ def stuck_poll_threads(grace: float) -> list[threading.Thread]:
         time.sleep(0.05)
 
 
-async def _refresh(app: App, jobs: PollJobs, parents: dict[str, list[str]] | None = None) -> None:
-    """Pick up inventory changes made while serving; on failure keep the last good set."""
+async def _refresh(
+    app: App, jobs: PollJobs, parents: dict[str, list[str]] | None = None, watch: InventoryWatch | None = None
+) -> None:
+    """Pick up inventory changes made while serving (with ``watch``: only when the store's inventory
+    changed); on failure keep the last good set."""
     try:
-        inventory = await asyncio.to_thread(app.inventory)
+        inventory = await asyncio.to_thread(app.inventory if watch is None else watch.changed)
+        if inventory is None:
+            return
         jobs.sync(app.targets(inventory))
         if parents is not None:
             parents.clear()
@@ -90,7 +96,11 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     jobs = PollJobs(scheduler, poller, app.metrics)
     jobs.sync(app.targets(inventory))
     scheduler.add_job(
-        _refresh, "interval", args=(app, jobs, parents), seconds=INVENTORY_REFRESH_SECONDS, id="inventory-refresh"
+        _refresh,
+        "interval",
+        args=(app, jobs, parents, InventoryWatch(app.store)),
+        seconds=INVENTORY_REFRESH_SECONDS,
+        id="inventory-refresh",
     )
     scheduler.add_job(
         sla_tick, "interval", args=(app, policy, engine.config, TickState()), seconds=SLA_TICK_SECONDS, id="sla-tick"
@@ -99,7 +109,9 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         scheduler, app.store, zone=app.config.zone
     )  # scheduled config backup of network gear (netmiko)
     backups.sync(inventory)
-    scheduler.add_job(backups.refresh, "interval", args=(app.inventory,), seconds=INVENTORY_REFRESH_SECONDS)
+    scheduler.add_job(
+        _refresh_backups, "interval", args=(backups, InventoryWatch(app.store)), seconds=INVENTORY_REFRESH_SECONDS
+    )
     schedule_desk_mail(scheduler, app)  # the desk's support mailbox (desk_mail), polled every poll_interval
     exposition = Exposition(app.metrics)
     exposition.health.register(backups)
@@ -161,6 +173,17 @@ def _on_hangup(loop: asyncio.AbstractEventLoop, reload: Callable[[], None]) -> b
     except (RuntimeError, ValueError):
         return False
     return True
+
+
+async def _refresh_backups(backups: BackupJobs, watch: InventoryWatch) -> None:
+    """The config backup jobs follow the inventory when it changed; on failure they stay as they are."""
+    try:
+        inventory = await asyncio.to_thread(watch.changed)
+    except Exception:
+        log.exception("config backup jobs not refreshed")
+        return
+    if inventory is not None:
+        await backups.refresh(lambda: inventory)
 
 
 def _poking(sink: ResultSink | None, engine: AlertEngine) -> ResultSink:
