@@ -445,6 +445,9 @@ class AlertEngine:
                 result = await asyncio.to_thread(self.apply, transitions, silences, now)
             else:
                 result = TickResult(transitions, [], [], 0)
+            if not self.config.routes and not self.config.alertmanagers:
+                self.stats.last_tick_seconds = time.perf_counter() - started
+                return result  # nobody to notify: no lists of every firing alert to build
             firing, resolved = self._notify_lists(transitions)
             due = self.dispatcher.plan_all(firing, resolved, now)
             sent = await self.dispatcher.dispatch(due, now) if due else []
@@ -454,8 +457,12 @@ class AlertEngine:
             return result
 
     def _unapplied(self) -> bool:
-        """Whether a firing alert waits for its incident (muted, or its last attempt failed)."""
-        return any(a.state == FIRING and a.incident_id is None for a in self._all_alerts())
+        """Whether a firing alert waits for its incident (new, or its last attempt failed); muted ones
+        are looked at again by the full ticks (a silence that ended, a parent back up)."""
+        muted = getattr(self, "_muted", {})
+        return any(
+            a.state == FIRING and a.incident_id is None and a.fingerprint not in muted for a in self._all_alerts()
+        )
 
     async def _forward(self, firing: list[NotifyAlert], resolved: list[NotifyAlert], now: float) -> None:
         """Send alerts to the configured Alertmanagers: changes at once, the rest every resend_interval."""

@@ -5,16 +5,19 @@ aggregations dropping ``asset``) are evaluated in full."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.alerts.promql import parse
 from opsagent.alerts.promql.locality import local_to
 from opsagent.alerts.rulefile import compile_document, load_rules
+from opsagent.incidents import repo
 from opsagent.loader import parse_yaml_text
 from opsagent.series import SeriesHistory
 from opsagent.store import Store, sqlite_url
@@ -114,3 +117,26 @@ def test_a_scoped_tick_reads_only_the_polled_assets_series_and_moves_only_their_
     assert left == {f"h{i}" for i in range(50)} - {"h3"}  # h3's pending alert is gone, the others wait
     engine.evaluate(111.0)
     assert engine.active_alerts() == []
+
+
+def test_a_scoped_tick_touches_the_store_only_when_an_alert_changed_state(tmp_path: Path) -> None:
+    history = SeriesHistory(retention=1e9)
+    (rule,) = compile_document(parse_yaml_text("groups: [{name: g, rules: [{alert: Low, expr: 'm < 10'}]}]", "r.yaml"))
+    store = Store(sqlite_url(tmp_path / "s.db"))
+    engine = AlertEngine(store, history, [rule], NotifyConfig())
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: statements.append(statement))
+    for i in range(10):
+        history.ingest(
+            (f"h{i}", "c"), [("m", {"asset": f"h{i}"}, 1.0 if i < 5 else 50.0, "gauge")], 100.0, replace=True
+        )
+    opened = asyncio.run(engine.tick(100.0)).opened
+    assert len(opened) == 5
+    statements.clear()
+    history.ingest(("h7", "c"), [("m", {"asset": "h7"}, 60.0, "gauge")], 110.0, replace=True)
+    result = asyncio.run(engine.tick(110.0, frozenset({"h7"})))  # h7 polled, still fine: nothing to store
+    assert result.transitions == [] and statements == []
+    history.ingest(("h8", "c"), [("m", {"asset": "h8"}, 2.0, "gauge")], 120.0, replace=True)
+    result = asyncio.run(engine.tick(120.0, frozenset({"h8"})))  # h8 crossed: its incident at once
+    assert [tr.kind for tr in result.transitions] == ["fired"] and len(result.opened) == 1
+    assert {i["asset"] for i in repo.list_incidents(store)} == {f"h{i}" for i in (0, 1, 2, 3, 4, 8)}
