@@ -358,8 +358,18 @@ class AlertEngine:
         rows whose only change is value/last_seen at most every STATE_REFRESH_SECONDS. The first save
         (and ``everything``) rewrites the table."""
         rows = self._state_rows()
-        now = time.monotonic()
         saved, self._saved = self._saved, {row["fingerprint"]: row for row in rows}
+        try:
+            self._write_states(rows, saved, everything)
+        except BaseException:
+            self._saved = None  # what the store holds is not known: all of it is written next time
+            raise
+
+    def _write_states(
+        self, rows: list[dict[str, Any]], saved: dict[str, dict[str, Any]] | None, everything: bool
+    ) -> None:
+        assert self._saved is not None
+        now = time.monotonic()
         if saved is None or everything or len(self._saved) != len(rows):  # (a duplicate fingerprint: let it fail)
             with self.store.transaction() as conn:
                 conn.execute(delete(schema.alert_states))
