@@ -34,6 +34,7 @@ from opsagent.server import add_reload_route, make_web_app
 from opsagent.sla.policy import load_policy
 from opsagent.sla.service import TickState
 from opsagent.sla.tick import SLA_TICK_SECONDS, sla_tick
+from opsagent.store.inventory_repo import InventoryWatch
 from opsagent.traps.rules import load_trap_rules
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,15 @@ def stuck_poll_threads(grace: float) -> list[threading.Thread]:
         time.sleep(0.05)
 
 
-async def _refresh(app: App, jobs: PollJobs, parents: dict[str, list[str]] | None = None) -> None:
-    """Pick up inventory changes made while serving; on failure keep the last good set."""
+async def _refresh(
+    app: App, jobs: PollJobs, parents: dict[str, list[str]] | None = None, watch: InventoryWatch | None = None
+) -> None:
+    """Pick up inventory changes made while serving (with ``watch``: only when the store's inventory
+    changed); on failure keep the last good set."""
     try:
-        inventory = await asyncio.to_thread(app.inventory)
+        inventory = await asyncio.to_thread(app.inventory if watch is None else watch.changed)
+        if inventory is None:
+            return
         jobs.sync(app.targets(inventory))
         if parents is not None:
             parents.clear()
@@ -100,7 +106,11 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     jobs_ref.append(jobs)
     jobs.sync(app.targets(inventory))
     scheduler.add_job(
-        _refresh, "interval", args=(app, jobs, parents), seconds=INVENTORY_REFRESH_SECONDS, id="inventory-refresh"
+        _refresh,
+        "interval",
+        args=(app, jobs, parents, InventoryWatch(app.store)),
+        seconds=INVENTORY_REFRESH_SECONDS,
+        id="inventory-refresh",
     )
     tick_state = TickState()
     tick_state.fence = node.fence  # a leader that lost its lease mid-tick writes nothing
@@ -113,7 +123,9 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     )  # scheduled config backup of network gear (netmiko)
     backups.gate = node.owns  # each asset's backups by the agent polling it
     backups.sync(inventory)
-    scheduler.add_job(backups.refresh, "interval", args=(app.inventory,), seconds=INVENTORY_REFRESH_SECONDS)
+    scheduler.add_job(
+        _refresh_backups, "interval", args=(backups, InventoryWatch(app.store)), seconds=INVENTORY_REFRESH_SECONDS
+    )
     schedule_desk_mail(scheduler, app, node.is_leader)  # the support mailbox (desk_mail): the leader reads it
     schedule_desk_jobs(scheduler, app, node.is_leader)  # retention purge, contract/warranty expiry: the leader's
     exposition = Exposition(app.metrics)
@@ -230,12 +242,23 @@ def _on_hangup(loop: asyncio.AbstractEventLoop, reload: Callable[[], None]) -> b
     return True
 
 
+async def _refresh_backups(backups: BackupJobs, watch: InventoryWatch) -> None:
+    """The config backup jobs follow the inventory when it changed; on failure they stay as they are."""
+    try:
+        inventory = await asyncio.to_thread(watch.changed)
+    except Exception:
+        log.exception("config backup jobs not refreshed")
+        return
+    if inventory is not None:
+        await backups.refresh(lambda: inventory)
+
+
 def _poking(sink: ResultSink | None, engine: AlertEngine) -> ResultSink:
     """After a poll result is recorded, ask the engine to evaluate soon (threshold → incident < 1 s)."""
 
     async def run(result: CollectResult) -> None:
         if sink is not None:
             await sink(result)
-        engine.poke()
+        engine.poke(result.asset)
 
     return run

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
@@ -39,6 +40,9 @@ def actor() -> str:
         return "unknown"
 
 
+FACTS_RECHECK_SECONDS = 300.0  # unchanged facts are compared with the store's at least this often
+
+
 def _settings_issues(config: AgentConfig, name: str, error: str | ValueError) -> list[ConfigIssue]:
     """``collector_settings.NAME`` problems, located in the agent config file when there is one."""
     loc = ("collector_settings", name)
@@ -57,6 +61,8 @@ class App:
             self.collectors  # noqa: B018 -- invalid collector settings fail at start, not at first poll
         # SQLite has one writer: all store writes from the poll loop go through one thread, in order.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opsagent-store")
+        # (asset, collector) → (facts last stored, when): a poll bringing the same facts skips the store
+        self._facts_stored: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
 
     @cached_property
     def metrics(self) -> MetricsRegistry:
@@ -164,16 +170,24 @@ class App:
         )
 
     async def record_result(self, result: CollectResult) -> None:
+        """Store the poll's facts (only changes reach the fact tables). Facts equal to the ones this
+        process stored for the asset and collector less than FACTS_RECHECK_SECONDS ago are not read back
+        from the store: at a 60 s interval that read was most of a poll's store work."""
         if result.ok and result.facts:
             import asyncio  # not at import time: most CLI commands never run a loop
 
             from opsagent.store import inventory_repo as repo
 
+            key, clock = (result.asset, result.collector), time.monotonic()
+            last = self._facts_stored.get(key)
+            if last is not None and last[0] == result.facts and clock - last[1] < FACTS_RECHECK_SECONDS:
+                return
             loop = asyncio.get_running_loop()
             flat = flatten(result.facts)
             await loop.run_in_executor(
                 self._writer, repo.record_facts, self.store, result.asset, result.collector, flat
             )
+            self._facts_stored[key] = (result.facts, clock)
 
     def __enter__(self) -> App:
         return self

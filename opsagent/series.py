@@ -104,6 +104,9 @@ class SeriesHistory:
         self._epoch = 0
         self._count = 0  # series held, kept as they are made and trimmed
         self._trimmed_at: float | None = None  # sample time of the last trim
+        # Bumped whenever a series is made or dropped: the per-asset index below is rebuilt then.
+        self._generation = 0
+        self._by_asset: dict[str, tuple[int, dict[str, list[Series]]]] = {}  # name → (generation, asset → series)
 
     def need(self, seconds: float) -> None:
         """Keep at least ``seconds`` of history (the longest range + offset the loaded rules use)."""
@@ -118,6 +121,7 @@ class SeriesHistory:
         if series is None:
             series = by_key[key] = Series(name, dict(labels), key, kind)
             self._count += 1
+            self._generation += 1
         return series
 
     def ingest(
@@ -225,6 +229,7 @@ class SeriesHistory:
             for key in emptied:
                 del by_key[key]
                 self._count -= 1
+                self._generation += 1
             if emptied:
                 self._layouts.clear()  # they may hold these series objects: found again next time
             if not by_key:
@@ -257,6 +262,22 @@ class SeriesHistory:
             keys = [k for producer, keys in self._batches.items() if wanted(producer) for k in keys]
             found = (self._by_name.get(name, {}).get(key) for name, key in keys)
             return [s for s in found if s is not None]
+
+    def select_assets(self, name: str | None, assets: Iterable[str]) -> list[Series]:
+        """The series of ``name`` (all names when None) whose ``asset`` label is one of ``assets``."""
+        with self._lock:
+            if name is None:
+                wanted = set(assets)
+                return [
+                    s for by_key in self._by_name.values() for s in by_key.values() if s.labels.get("asset") in wanted
+                ]
+            cached = self._by_asset.get(name)
+            if cached is None or cached[0] != self._generation:
+                index: dict[str, list[Series]] = {}
+                for s in self._by_name.get(name, {}).values():
+                    index.setdefault(s.labels.get("asset", ""), []).append(s)
+                cached = self._by_asset[name] = (self._generation, index)
+            return [s for asset in assets for s in cached[1].get(asset, ())]
 
     def series_count(self) -> int:
         with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from opsagent.alerts.notify.dispatcher import Dispatcher
 from opsagent.alerts.notify.formats import NotifyAlert
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.alerts.promql.engine import Element, Evaluator
+from opsagent.alerts.promql.locality import local_to
 from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
 from opsagent.alerts.silences import SilenceSet, ancestors
 from opsagent.alerts.state import EXTERNAL, FIRING, AlertState, RuleState, Transition, fingerprint, flap_config, step
@@ -38,6 +40,11 @@ from opsagent.store.engine import Store
 log = logging.getLogger(__name__)
 POKE_BATCH_SECONDS = 0.05  # polls landing within this of each other make one tick
 POKE_CPU_SHARE = 0.02  # of one core, at most, for ticks brought forward by poll results
+# Alert state rows whose only change is ``value``/``last_seen`` (they move at every evaluation) are
+# rewritten at most this often; every other change is written at the tick that makes it, and all of
+# it when the engine stops. After a crash a restored alert's last_seen is at most this much older.
+STATE_REFRESH_SECONDS = 60.0
+_MOVING = ("value", "last_seen")
 
 
 @dataclass
@@ -94,6 +101,10 @@ class AlertEngine:
         self._external_resolved: list[Transition] = []
         self._sources: dict[str, str] = {}  # external fingerprint → incident source (alertmanager, snmp_trap)
         self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in rules}
+        self._local = _local_rules(rules)
+        self._poked_assets: set[str] | None = set()  # assets polled since the last tick (None: all)
+        self._saved: dict[str, dict[str, Any]] | None = None  # fingerprint → its alert_states row as written
+        self._saved_at: dict[str, float] = {}  # fingerprint → when its value/last_seen were last written
         for rule in self.order:
             history.need(rule.max_range())
         # cluster: this member's id (its own alert states) and whether it polls an asset; an alert
@@ -117,6 +128,7 @@ class AlertEngine:
             self.dispatcher.config = config
             self.dispatcher.receivers = {r.name: r for r in config.receivers}
             self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in self.rules}
+            self._local = _local_rules(rules)
             for rule in rules:
                 self.history.need(rule.max_range())
 
@@ -160,10 +172,14 @@ class AlertEngine:
         return restored
 
     # -- evaluation (pure, in a worker thread) -------------------------------------------------
-    def evaluate(self, t: float) -> list[Transition]:
+    def evaluate(self, t: float, scope: frozenset[str] | None = None) -> list[Transition]:
+        """Every rule at ``t``. With ``scope`` (the assets polled since the last tick) the rules whose
+        expressions are local to ``asset`` are evaluated over those assets' series only, and only those
+        assets' alerts move; the other rules are evaluated in full. ``group_seconds`` is the last full
+        evaluation's."""
         transitions: list[Transition] = []
         self.evaluator.stats.samples = 0
-        self.stats.group_seconds = {}
+        seconds: dict[str, float] = {}
         hold_until = self._held_until(t)
         for rule in self.order:
             if rule.cluster and self.skip_cluster_rules:
@@ -173,23 +189,31 @@ class AlertEngine:
                 if rule.record:
                     self._record(rule, t)
                     continue
-                rs = self.states[rule.name + "\x00" + rule.group]
-                result = self.evaluator.evaluate(rule.expr, t)
-                recovery = self.evaluator.evaluate(rule.recover, t) if rule.recover is not None else None
-                if not isinstance(result, list) or (recovery is not None and not isinstance(recovery, list)):
-                    raise ValueError("the expression returned a scalar")
-                flapping = self.flapping[rule.name + "\x00" + rule.group]
-                interval = self.config.evaluation.interval
-                transitions += step(rule, rs, result, t, flapping, recovery, interval, hold_until)
+                key = rule.name + "\x00" + rule.group
+                transitions += self._evaluate_rule(rule, t, hold_until, scope if key in self._local else None)
             except Exception as exc:  # one broken rule never stops the others
                 self.stats.failures[rule.name] = self.stats.failures.get(rule.name, 0) + 1
                 log.warning("rule %s failed: %s", rule.name, exc)
             finally:
-                spent = time.perf_counter() - started
-                self.stats.group_seconds[rule.group] = self.stats.group_seconds.get(rule.group, 0.0) + spent
+                self.evaluator.scope = None
+                seconds[rule.group] = seconds.get(rule.group, 0.0) + time.perf_counter() - started
+        if scope is None:
+            self.stats.group_seconds = seconds
         self.stats.evaluations += 1
         self.stats.samples += self.evaluator.stats.samples
         return transitions
+
+    def _evaluate_rule(
+        self, rule: CompiledRule, t: float, hold_until: float, scope: frozenset[str] | None
+    ) -> list[Transition]:
+        key = rule.name + "\x00" + rule.group
+        self.evaluator.scope = scope
+        result = self.evaluator.evaluate(rule.expr, t)
+        recovery = self.evaluator.evaluate(rule.recover, t) if rule.recover is not None else None
+        if not isinstance(result, list) or (recovery is not None and not isinstance(recovery, list)):
+            raise ValueError("the expression returned a scalar")
+        interval = self.config.evaluation.interval
+        return step(rule, self.states[key], result, t, self.flapping[key], recovery, interval, hold_until, scope)
 
     def _held_until(self, t: float) -> float:
         """Until when restored alerts are held, as seen at ``t``."""
@@ -329,7 +353,7 @@ class AlertEngine:
                 opened.append(incident_id)
         return opened
 
-    def _save_states(self) -> None:
+    def _state_rows(self) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = [a.to_row() | {"history": []} for a in self.external.values()]
         for rule in self.rules:
             rs = self.states[rule.name + "\x00" + rule.group]
@@ -337,13 +361,63 @@ class AlertEngine:
                 row = alert.to_row()
                 row["history"] = list(rs.flaps.get(alert.fingerprint, []))
                 rows.append(row)
-        if self.agent is not None:
+        return rows
+
+    def _save_states(self, everything: bool = False) -> None:
+        """Write the alert states that changed since the last save (rows of alerts gone are deleted);
+        rows whose only change is value/last_seen at most every STATE_REFRESH_SECONDS. The first save
+        (and ``everything``) rewrites the table."""
+        rows = self._state_rows()
+        if self.agent is not None:  # a cluster member rewrites its own rows; the others' stay theirs
             save_member_states(self.store, self.agent, rows)
             return
-        with self.store.transaction() as conn:
-            conn.execute(delete(schema.alert_states))
-            if rows:
-                conn.execute(insert(schema.alert_states), rows)
+        saved, self._saved = self._saved, {row["fingerprint"]: row for row in rows}
+        try:
+            self._write_states(rows, saved, everything)
+        except BaseException:
+            self._saved = None  # what the store holds is not known: all of it is written next time
+            raise
+
+    def _write_states(
+        self, rows: list[dict[str, Any]], saved: dict[str, dict[str, Any]] | None, everything: bool
+    ) -> None:
+        assert self._saved is not None
+        now = time.monotonic()
+        if saved is None or everything or len(self._saved) != len(rows):  # (a duplicate fingerprint: let it fail)
+            with self.store.transaction() as conn:
+                conn.execute(delete(schema.alert_states))
+                if rows:
+                    conn.execute(insert(schema.alert_states), rows)
+            self._saved_at = dict.fromkeys(self._saved, now)
+            return
+        changed = [row for row in rows if self._changed(saved.get(row["fingerprint"]), row, now)]
+        gone = [fp for fp in saved if fp not in self._saved]
+        for fp in gone:
+            self._saved_at.pop(fp, None)
+        for row in changed:
+            self._saved_at[row["fingerprint"]] = now
+        if changed or gone:
+            with self.store.transaction() as conn:
+                stale = gone + [row["fingerprint"] for row in changed]
+                for i in range(0, len(stale), 500):
+                    conn.execute(
+                        delete(schema.alert_states).where(schema.alert_states.c.fingerprint.in_(stale[i : i + 500]))
+                    )
+                if changed:
+                    conn.execute(insert(schema.alert_states), changed)
+
+    def _changed(self, old: dict[str, Any] | None, row: dict[str, Any], now: float) -> bool:
+        """Whether ``row`` must be written now (``old``: as last written); keeps the written values
+        in ``self._saved`` for rows left as they were."""
+        assert self._saved is not None
+        if old is None or any(old[k] != v for k, v in row.items() if k not in _MOVING):
+            return True
+        if all(old[k] == row[k] for k in _MOVING):
+            return False
+        if now - self._saved_at.get(row["fingerprint"], 0.0) >= STATE_REFRESH_SECONDS:
+            return True
+        self._saved[row["fingerprint"]] = row | {k: old[k] for k in _MOVING}  # the store still has these
+        return False
 
     # -- notifications ------------------------------------------------------------------------
     def _notify_lists(self, transitions: list[Transition]) -> tuple[list[NotifyAlert], list[NotifyAlert]]:
@@ -379,15 +453,24 @@ class AlertEngine:
         return firing, resolved
 
     # -- the tick -------------------------------------------------------------------------------
-    async def tick(self, t: float | None = None) -> TickResult:
+    async def tick(self, t: float | None = None, scope: frozenset[str] | None = None) -> TickResult:
+        """One evaluation and its consequences. With ``scope`` (assets polled since the last tick) only
+        their alerts move (see ``evaluate``), and when none changed state and every firing alert has
+        its incident, the store side (silences, incidents, state rows) waits for the next full tick."""
         async with self._lock:
             started = time.perf_counter()
             now = time.time() if t is None else t
-            transitions = [tr for tr in await asyncio.to_thread(self.evaluate, now) if not self._handed_over(tr)]
+            transitions = [tr for tr in await asyncio.to_thread(self.evaluate, now, scope) if not self._handed_over(tr)]
             transitions += self._external_resolved
             self._external_resolved = []
-            silences = await asyncio.to_thread(SilenceSet.active, self.store)
-            result = await asyncio.to_thread(self.apply, transitions, silences, now)
+            if scope is None or transitions or self._unapplied():
+                silences = await asyncio.to_thread(SilenceSet.active, self.store)
+                result = await asyncio.to_thread(self.apply, transitions, silences, now)
+            else:
+                result = TickResult(transitions, [], [], 0)
+            if not self.config.routes and not self.config.alertmanagers:
+                self.stats.last_tick_seconds = time.perf_counter() - started
+                return result  # nobody to notify: no lists of every firing alert to build
             firing, resolved = self._notify_lists(transitions)
             due = self.dispatcher.plan_all(firing, resolved, now)
             sent = await self.dispatcher.dispatch(due, now) if due else []
@@ -401,6 +484,14 @@ class AlertEngine:
         agent of the cluster): not a resolution."""
         asset = tr.alert.labels.get("asset")
         return tr.kind == "resolved" and asset is not None and not self.owns_asset(asset)
+
+    def _unapplied(self) -> bool:
+        """Whether a firing alert waits for its incident (new, or its last attempt failed); muted ones
+        are looked at again by the full ticks (a silence that ended, a parent back up)."""
+        muted = getattr(self, "_muted", {})
+        return any(
+            a.state == FIRING and a.incident_id is None and a.fingerprint not in muted for a in self._all_alerts()
+        )
 
     async def _forward(self, firing: list[NotifyAlert], resolved: list[NotifyAlert], now: float) -> None:
         """Send alerts to the configured Alertmanagers: changes at once, the rest every resend_interval."""
@@ -425,28 +516,48 @@ class AlertEngine:
                 log.warning("forwarding to Alertmanager %s failed: %s", target.url, error)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick every evaluation interval, and soon after a poke (a new poll result)."""
+        """Tick every evaluation interval over everything, and soon after a poke (a new poll result)
+        over the assets polled since (see ``tick``)."""
         self._poked = asyncio.Event()
-        while not stop.is_set():
-            interval = self.config.evaluation.interval
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("alert evaluation tick failed")
-            ended = time.monotonic()
-            poked = asyncio.create_task(self._poked.wait())
-            stopped = asyncio.create_task(stop.wait())
-            await asyncio.wait({poked, stopped}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-            for task in (poked, stopped):
-                task.cancel()
-            if self._poked.is_set():
-                await self._pace(stop, ended, interval)
-            self._poked.clear()
+        full_at = -math.inf
+        try:
+            while not stop.is_set():
+                interval = self.config.evaluation.interval
+                scope = self._take_scope(time.monotonic() - full_at >= interval)
+                if scope is None:
+                    full_at = time.monotonic()
+                try:
+                    await (self.tick() if scope is None else self.tick(scope=scope))
+                except Exception:
+                    log.exception("alert evaluation tick failed")
+                await self._wait(stop, interval)
+        finally:
+            with contextlib.suppress(Exception):
+                async with self._lock:
+                    await asyncio.to_thread(self._save_states, True)  # value/last_seen as they are now
+
+    def _take_scope(self, full: bool) -> frozenset[str] | None:
+        """The assets of the next tick (None: every asset), and a clean slate for the pokes."""
+        assets, self._poked_assets = self._poked_assets, set()
+        return None if full or assets is None or not assets else frozenset(assets)
+
+    async def _wait(self, stop: asyncio.Event, interval: float) -> None:
+        """Until a poke (paced), ``stop``, or the evaluation interval."""
+        assert self._poked is not None
+        ended = time.monotonic()
+        poked = asyncio.create_task(self._poked.wait())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({poked, stopped}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+        for task in (poked, stopped):
+            task.cancel()
+        if self._poked.is_set():
+            await self._pace(stop, ended, interval)
+        self._poked.clear()
 
     async def _pace(self, stop: asyncio.Event, ended: float, interval: float) -> None:
         """A poll result brings the next tick forward (threshold → incident well within a second on a small
-        fleet), but poll-driven ticks take at most POKE_CPU_SHARE of a core: each evaluates every rule over
-        every series, so one tick per poll would cost O(targets²) per interval on a big fleet. The wait is
+        fleet), but poll-driven ticks take at most POKE_CPU_SHARE of a core: the rules not local to an asset
+        are evaluated over every series, so one tick per poll could cost O(targets²) per interval. The wait is
         at least 50 ms (polls landing together make one tick) and at most the evaluation interval."""
         spacing = min(interval, max(POKE_BATCH_SECONDS, self.stats.last_tick_seconds / POKE_CPU_SHARE))
         wait = spacing - (time.monotonic() - ended)
@@ -454,8 +565,13 @@ class AlertEngine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
 
-    def poke(self) -> None:
+    def poke(self, asset: str | None = None) -> None:
+        """A poll result of ``asset`` (None: something that may concern every asset) is in."""
         if self._poked is not None:
+            if asset is None:
+                self._poked_assets = None
+            elif self._poked_assets is not None:
+                self._poked_assets.add(asset)
             self._poked.set()
 
     # -- Alertmanager webhooks ------------------------------------------------------------------
@@ -558,3 +674,13 @@ class AlertEngine:
             for labels, value in rows:
                 family.add_sample(name, labels, value)
             yield family
+
+
+def _local_rules(rules: list[CompiledRule]) -> set[str]:
+    """Keys of the alerting rules a poll result needs evaluated only over its asset's series: their
+    expressions (and recovery expressions) are local to ``asset`` and their labels do not set it."""
+    return {
+        r.name + "\x00" + r.group
+        for r in rules
+        if not r.record and "asset" not in r.labels and local_to(r.expr) and (r.recover is None or local_to(r.recover))
+    }

@@ -139,17 +139,21 @@ def step(
     recovery: list[Element] | None = None,
     interval: float = 15.0,
     hold_until: float = 0.0,
+    scope: frozenset[str] | None = None,
 ) -> list[Transition]:
     """Advance one rule's alerts by one evaluation at ``now``; returns what changed. ``interval``:
     the evaluation interval, the unit of the flap detection window. Before ``hold_until`` restored
     alerts (``rs.held``) that do not match keep their state: after a restart the first evaluations
-    run before the polls have brought their series back."""
+    run before the polls have brought their series back. With ``scope`` (asset names) ``result`` is the
+    rule's result for those assets only (see ``promql.locality``): the alerts of other assets are left
+    as they are, as if this evaluation had not happened for them."""
     transitions: list[Transition] = []
     if now >= hold_until:
         rs.held.clear()
+    outside = _outside(rs, scope)
     seen = _matched(rule, rs, result, now, transitions)
     rs.held -= seen
-    for fp, alert in list(rs.alerts.items()):
+    for fp, alert in [(fp, a) for fp, a in rs.alerts.items() if fp not in outside]:
         if fp in seen or fp in rs.held:
             continue
         if alert.state == PENDING:
@@ -161,8 +165,15 @@ def step(
             continue  # hysteresis: still beyond the recovery threshold
         del rs.alerts[fp]
         transitions.append(Transition("resolved", alert, now))
-    _flap_step(rs, seen | rs.held, now, cfg, interval * cfg.window, transitions)
+    _flap_step(rs, seen | rs.held, now, cfg, interval * cfg.window, transitions, outside)
     return transitions
+
+
+def _outside(rs: RuleState, scope: frozenset[str] | None) -> set[str]:
+    """The fingerprints of the alerts a scoped evaluation does not look at (other assets')."""
+    if scope is None:
+        return set()
+    return {fp for fp, alert in rs.alerts.items() if alert.labels.get("asset") not in scope}
 
 
 def _matched(rule: CompiledRule, rs: RuleState, result: list[Element], now: float, out: list[Transition]) -> set[str]:
@@ -188,15 +199,26 @@ def _matched(rule: CompiledRule, rs: RuleState, result: list[Element], now: floa
 
 
 def _flap_step(
-    rs: RuleState, seen: set[str], now: float, cfg: FlappingConfig, span: float, out: list[Transition]
+    rs: RuleState,
+    seen: set[str],
+    now: float,
+    cfg: FlappingConfig,
+    span: float,
+    out: list[Transition],
+    outside: set[str] | None = None,
 ) -> None:
+    """``outside``: alerts not evaluated now (a scoped evaluation); their label sets matching last time
+    stay matching (a label set in ``matching`` always has its alert: it was matched, so made, and is
+    dropped only when it no longer matches) and their flap state waits for their evaluation."""
+    if outside:
+        seen = seen | (rs.matching & outside)
     if not cfg.enabled:
         rs.matching = seen
         return
     for fp in seen ^ rs.matching:  # matching now and not before, or the other way: a state change
         rs.flaps.setdefault(fp, []).append(now)
     rs.matching = seen
-    for fp in list(rs.flaps):
+    for fp in [fp for fp in rs.flaps if fp not in outside] if outside else list(rs.flaps):
         changes = rs.flaps[fp]
         del changes[: next((i for i, at in enumerate(changes) if now - at <= span), len(changes))]
         alert = rs.alerts.get(fp)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from opsagent.app import App
 from opsagent.crons import cron_trigger, cron_zone
@@ -94,6 +94,19 @@ def _triggered(app: App, incident_ids: list[int]) -> set[int]:
         return {r[0] for r in rows}
 
 
+def _active_marker(app: App) -> tuple[Any, ...]:
+    """Changes whenever the active, unarchived incidents do (one opened, reopened, updated, closed,
+    archived): their count, newest id and latest update, in one aggregate row."""
+    t, s = schema.incidents.c, schema.incident_service.c
+    query = (
+        select(func.count(), func.max(t.id), func.max(t.updated_at))
+        .select_from(schema.incidents.outerjoin(schema.incident_service, s.incident_id == t.id))
+        .where(t.status.in_(ACTIVE), s.archived_at.is_(None))
+    )
+    with app.store.engine.connect() as conn:
+        return tuple(conn.execute(query).one())
+
+
 class RunbookService:
     def __init__(self, app: App, entries: dict[str, Entry] | Library, report_dir: Path | None = None) -> None:
         self.app = app
@@ -105,6 +118,7 @@ class RunbookService:
         # cluster: only the leader runs scheduled runbooks and starts those of incidents, each claimed
         self.leader: Callable[[], bool] = lambda: True
         self.agent: str | None = None
+        self._checked: tuple[Any, ...] | None = None  # (incidents marker, busy) at the last full check
 
     @property
     def entries(self) -> dict[str, Entry]:
@@ -181,14 +195,21 @@ class RunbookService:
                 continue
 
     async def check_incidents(self) -> list[int]:
-        """Start the runbooks of newly opened incidents; returns the incident ids triggered."""
+        """Start the runbooks of newly opened incidents; returns the incident ids triggered. The active
+        incidents are listed only when they changed since the last check or a run ended (every
+        incident listed then was started, is running, or has its runbook event): listing and decoding
+        hundreds of open incidents every WATCH_SECONDS was most of an idle agent's CPU."""
         if not self.leader():
+            return []
+        marker = await asyncio.to_thread(_active_marker, self.app)
+        if self._checked == (marker, frozenset(self._busy)):
             return []
         incidents = await asyncio.to_thread(incident_repo.list_incidents, self.app.store, ACTIVE, None, 500)
         wanted = [
             i for i in incidents if (i.get("annotations") or {}).get("opsagent_runbook") and i["id"] not in self._busy
         ]
         if not wanted:
+            self._checked = (marker, frozenset(self._busy))
             return []
         done = await asyncio.to_thread(_triggered, self.app, [i["id"] for i in wanted])
         started: list[int] = []
@@ -204,6 +225,7 @@ class RunbookService:
                 self._busy.add(incident["id"])
                 self._start_and_report(*prepared, int(incident["id"]))
                 started.append(incident["id"])
+        self._checked = (marker, frozenset(self._busy))
         return started
 
     def _prepare(self, incident: dict[str, Any]) -> tuple[RunRequest, StoreApprover] | None:

@@ -126,6 +126,35 @@ def load_inventory(store: Store) -> Inventory:
         return _load(conn)
 
 
+def inventory_marker(store: Store) -> tuple[Any, ...]:
+    """Changes whenever the stored inventory does: assets (count, newest id, latest update: every write of
+    an asset sets ``updated_at``), import sources (count, latest update) and the groups' rows, which are
+    few. A fraction of ``load_inventory``'s cost (it validates every asset)."""
+    a, src = schema.assets.c, schema.inventory_sources.c
+    with store.engine.connect() as conn:
+        assets = tuple(conn.execute(select(func.count(), func.max(a.id), func.max(a.updated_at))).one())
+        sources = tuple(conn.execute(select(func.count(), func.max(src.updated_at))).one())
+        groups = [tuple(r) for r in conn.execute(select(schema.groups).order_by(schema.groups.c.name))]
+    return assets, sources, groups
+
+
+class InventoryWatch:
+    """The stored inventory, loaded again only when its marker moved (serve's refresh jobs ask every 30 s)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._marker: tuple[Any, ...] | None = None
+
+    def changed(self) -> Inventory | None:
+        """The inventory when it changed since the last call (always on the first), else None."""
+        marker = inventory_marker(self.store)  # read first: a change made meanwhile is seen next time
+        if marker == self._marker:
+            return None
+        inventory = load_inventory(self.store)
+        self._marker = marker
+        return inventory
+
+
 def _load(conn: Connection) -> Inventory:
     groups = {r.name: Group.model_validate(dict(r._mapping)) for r in conn.execute(select(schema.groups))}
     cols = [schema.assets.c.name, *(schema.assets.c[f] for f in _ASSET_FIELDS)]

@@ -126,6 +126,8 @@ class Evaluator:
         self.lookback = lookback
         self.stats = Stats()
         self._matchers: dict[tuple[tuple[str, str, str], ...], _Checks] = {}
+        # Asset names: selectors read only these assets' series (for expressions ``local_to`` asset).
+        self.scope: frozenset[str] | None = None
 
     def evaluate(self, expr: Expr, t: float) -> Value:
         return self._eval(expr, t)
@@ -175,7 +177,8 @@ class Evaluator:
         if checks is None:
             checks = self._matchers[sel.matchers] = _checks(sel.matchers)
         name_checks, label_checks = checks
-        candidates = self.history.select(sel.name)
+        scope = self.scope
+        candidates = self.history.select(sel.name) if scope is None else self.history.select_assets(sel.name, scope)
         if name_checks:  # {__name__=~"a|b"}: series labels never hold __name__, the series' name is it
             candidates = (s for s in candidates if all(c(s.name) for c in name_checks))
         if not label_checks:
