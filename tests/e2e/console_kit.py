@@ -3,12 +3,16 @@ argon2 for them, and signing in through the login page."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.agent import agent_env
+from tests.e2e.agent import Agent, agent_env
 
 FAST_ARGON2 = "auth:\n  argon2: {time_cost: 1, memory_kib: 8192, parallelism: 1}\n"
 
@@ -34,3 +38,40 @@ def sign_in(page: Any, base: str, user: str, password: str, home: str | None = "
         page.wait_for_url(lambda url: "/console/login" not in url)
     else:
         page.wait_for_url(base + home)
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's: `playwright install` cannot download here
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless chromium driven by Playwright. Hold it in a module-scoped fixture: a session-scoped sync
+    Playwright leaves an event loop behind and breaks later asyncio tests."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield launched
+        launched.close()
+
+
+def call_api(port: int, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """One JSON API call with a bearer token: (status, decoded body or None)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
+                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})  # fmt: skip
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    return resp.status, json.loads(data) if data else None
+
+
+def stop_checked(handle: Agent, *secrets: str) -> None:
+    """Stop the agent; its log holds no traceback and none of ``secrets``."""
+    handle.stop()
+    text = handle.log.read_text(errors="replace")
+    assert "Traceback" not in text and not any(s in text for s in secrets)

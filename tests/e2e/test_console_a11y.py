@@ -19,15 +19,12 @@ from typing import Any
 import pytest
 
 from tests.e2e.agent import serving, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user
+from tests.e2e.console_kit import FAST_ARGON2, add_user, chromium
 
 pytestmark = pytest.mark.peer
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the `test` extra installs playwright")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 AXE_SHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"  # axe-core 4.14.1
 TOKEN = "console-a11y-s3cret"
@@ -102,10 +99,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 # Module scope, not session: a session-scoped sync Playwright breaks later asyncio tests of the run.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as launched:  # module scope: see console_kit.chromium
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

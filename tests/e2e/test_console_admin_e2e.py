@@ -19,7 +19,7 @@ from opsagent.netcli.backup import save_version
 from opsagent.store.engine import Store, sqlite_url
 from opsagent.store.inventory_repo import record_facts
 from tests.e2e.agent import opsagent, serving, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, sign_in
+from tests.e2e.console_kit import FAST_ARGON2, add_user, chromium, sign_in
 from tests.e2e.test_sla_api import Api, printer_incident
 from tests.peers.ports import free_port
 from tests.peers.receivers import WebhookServer
@@ -28,9 +28,6 @@ pytestmark = pytest.mark.peer
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the `test` extra installs playwright")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 TOKEN = "console-admin-e2e-s3cret"
 HOOK = "/console-admin-e2e"
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">'
@@ -50,10 +47,8 @@ assets:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as launched:  # module scope: see console_kit.chromium
         yield launched
-        launched.close()
 
 
 def _add_user(home: Path, name: str, role: str, password: str, lang: str, display: str) -> None:

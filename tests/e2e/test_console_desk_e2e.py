@@ -7,8 +7,6 @@ CSRF-less writes are refused; hostile text stays text; pages in zh and en. Scree
 
 from __future__ import annotations
 
-import http.client
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,15 +15,12 @@ from urllib.parse import quote
 import pytest
 
 from tests.e2e.agent import Agent, start_agent, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, sign_in
+from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, sign_in, stop_checked
 
 pytestmark = pytest.mark.peer
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the `test` extra installs playwright")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 TOKEN = "console-desk-e2e-s3cret"
 USERS = {
     "lisi": ("engineer", "Ls-pass-0001", "en", "lisi@example.com"),
@@ -52,11 +47,8 @@ steps:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    # module scope: a session-scoped sync Playwright breaks later asyncio tests
-    with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as launched:  # module scope: see console_kit.chromium
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -75,21 +67,11 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         add_user(home, name, role, password, lang=lang, email=email, display=name.title())
     handle = start_agent(home)
     yield handle
-    handle.stop()
-    text = handle.log.read_text(errors="replace")
-    assert "Traceback" not in text and TOKEN not in text
+    stop_checked(handle, TOKEN)
 
 
 def api(agent: Agent, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=60)
-    try:
-        conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})  # fmt: skip
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    return resp.status, json.loads(data) if data else None
+    return call_api(agent.port, TOKEN, method, path, body)
 
 
 def api_ticket(agent: Agent, title: str, requester: dict[str, str], **more: Any) -> int:

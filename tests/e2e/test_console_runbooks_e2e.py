@@ -9,8 +9,6 @@ step's output stays text; a secret a step prints never reaches the page; zh and 
 
 from __future__ import annotations
 
-import http.client
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +17,12 @@ from typing import Any
 import pytest
 
 from tests.e2e.agent import Agent, start_agent, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, sign_in
+from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, sign_in, stop_checked
 
 pytestmark = pytest.mark.peer
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the `test` extra installs playwright")
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 TOKEN = "runbook-console-t0ken"
 SECRET = "Pw-9f3Kx-never-shown"
 USERS = {
@@ -102,10 +97,8 @@ groups:
 # tests/e2e/test_console_e2e.py).
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as launched:  # module scope: see console_kit.chromium
         yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -126,21 +119,11 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         add_user(home, name, role, password, lang=lang, email=f"{name}@example.com")
     handle = start_agent(home)
     yield handle
-    handle.stop()
-    text = handle.log.read_text(errors="replace")
-    assert "Traceback" not in text and TOKEN not in text and SECRET not in text
+    stop_checked(handle, TOKEN, SECRET)
 
 
 def api(agent: Agent, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=60)
-    try:
-        conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})  # fmt: skip
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    return resp.status, json.loads(data) if data else None
+    return call_api(agent.port, TOKEN, method, path, body)
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ articles, and opening one from there counts the suggestion as used."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.agent import Agent, start_agent, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, sign_in
-from tests.e2e.test_console_e2e import ARGS, CHROMIUM
+from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, sign_in, stop_checked
 
 pytestmark = pytest.mark.peer
 
@@ -38,22 +35,12 @@ HOSTILE_BODY = """打印机 <script>window.__pwned = 1</script>
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:  # module scope: see tests/e2e/test_console_e2e.py
-    with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    with chromium() as launched:  # module scope: see console_kit.chromium
         yield launched
-        launched.close()
 
 
 def api(agent: Agent, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=60)
-    try:
-        conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})  # fmt: skip
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    return resp.status, json.loads(data) if data else None
+    return call_api(agent.port, TOKEN, method, path, body)
 
 
 def article(agent: Agent, title: str, body: str, visibility: str, status: str = "published") -> int:
@@ -74,9 +61,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         add_user(home, name, role, password, lang=lang, email=f"{name}@example.com")
     handle = start_agent(home)
     yield handle
-    handle.stop()
-    text = handle.log.read_text(errors="replace")
-    assert "Traceback" not in text and TOKEN not in text
+    stop_checked(handle, TOKEN)
 
 
 @pytest.fixture(scope="module")
