@@ -144,7 +144,7 @@ def _ticket(i: int, rng: random.Random, asset_names: list[str], people: int, act
     title = f"{rng.choice(PLACES)}{rng.choice(DEVICES)}{rng.choice(PROBLEMS)}"
     at_of = dict((kind, at) for at, kind in lifecycle)
     row = {
-        "id": i + 1, "fingerprint": f"fp{i % 7919}", "alertname": "" if by_people else rng.choice(ALERTS),
+        "id": i + 1, "fingerprint": f"fp{i}", "alertname": "" if by_people else rng.choice(ALERTS),
         "source": source, "status": status, "title": title if by_people else f"{rng.choice(ALERTS)} {title}",
         "description": f"用户来电：{title}，请尽快处理。" if by_people else "", "severity": "",
         "priority": rng.choice(("P1", "P2", "P2", "P3", "P3", "P3", "P4")), "category": rng.choice(CATEGORIES),
