@@ -8,7 +8,6 @@ prints (``CONSOLE_SCREENSHOTS`` to choose it)."""
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.agent import serving, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, chromium
+from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium
 
 pytestmark = pytest.mark.peer
 
@@ -48,15 +47,7 @@ class Console:
 
 
 def _api(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
-                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})  # fmt: skip
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    return resp.status, json.loads(data) if data else None
+    return call_api(port, TOKEN, method, path, body)
 
 
 def _add_users(home: Path) -> None:
