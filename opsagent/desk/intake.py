@@ -115,15 +115,16 @@ def open_ticket(
     ``within`` writes a channel's bookkeeping in the same transaction (the email channel's ledger)."""
     from opsagent.knowledge.suggest import any_published, on_opened
 
-    try:
-        with store.transaction() as conn:
-            opened = open_in(conn, store, policy, desk, req, actor, resolve_assets, at, within)
-            suggest = any_published(conn)  # asked here: an empty knowledge base costs no connection of its own
-    except IntegrityError:
-        # two calls recorded the same new requester (email) at once: the other won, this one finds it
-        with store.transaction() as conn:
-            opened = open_in(conn, store, policy, desk, req, actor, resolve_assets, at, within)
-            suggest = any_published(conn)
+    for retry in (False, True):
+        try:
+            with store.transaction() as conn:
+                opened = open_in(conn, store, policy, desk, req, actor, resolve_assets, at, within)
+                suggest = any_published(conn)  # asked here: an empty knowledge base costs no connection of its own
+            break
+        except IntegrityError:
+            if retry:
+                raise
+            # two calls recorded the same new requester (email) at once: the other won, this one finds it
     if suggest:
         on_opened(store, opened.id)  # after the ticket's own commit: never holds it up
     return opened
