@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -47,7 +49,23 @@ class Json(TypeDecorator[object]):
 
 OPEN_INCIDENT = "status IN ('open', 'acknowledged')"
 
-UtcDateTime = DateTime(timezone=True)
+
+class _UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC. SQLite's DateTime writes the wall-clock digits and drops the zone, so a
+    time in another zone (10:00+08:00) would be stored, and compared, as 10:00Z: every value bound to such
+    a column (insert, update, where) is turned into UTC here, the one place all writes pass. A naive value
+    is UTC already (the house rule; SQLite hands them back naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if not isinstance(value, datetime):
+            return value
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = _UtcDateTime()
 
 assets = Table(
     "assets",

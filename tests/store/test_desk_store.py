@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from opsagent.reports.period import load_stats
 from opsagent.sla import service
 from opsagent.sla.policy import load_policy
 from opsagent.store import Store, schema
+from opsagent.store.engine import as_utc
 from opsagent.store.inventory_repo import load_inventory, save_inventory
 from tests.desk.helpers import content_root
 
@@ -114,6 +115,22 @@ def test_a_new_caller_is_recorded_and_looked_up_next_time(desk_store: Store, roo
     person = records.get(desk_store, "李四", "carol")
     assert person is not None and [t["type"] for t in person["tickets"]] == ["incident", "service_request"]
     assert _audit(desk_store, "desk.requester.read")[0]["actor"] == "carol"
+
+
+def test_a_ticket_opened_in_another_zone_is_stored_in_utc(desk_store: Store, root: Path) -> None:
+    """10:00 in Shanghai is 02:00Z: the store keeps UTC whatever zone the caller's time is in."""
+    policy, desk = load_policy([root]), load_desk([root])
+    shanghai = timezone(timedelta(hours=8))
+    opened = open_ticket(desk_store, policy, desk, _ticket(category="other", requester={"name": "赵六"}),
+                         "alice", None, datetime(2026, 4, 30, 10, 0, tzinfo=shanghai))  # fmt: skip
+    i = schema.incidents
+    with desk_store.engine.connect() as conn:
+        stored = conn.execute(select(i.c.opened_at, i.c.updated_at).where(i.c.id == opened.id)).one()
+        later = conn.execute(select(func.count()).select_from(i).where(
+            i.c.opened_at > datetime(2026, 4, 30, 9, 30, tzinfo=shanghai))).scalar_one()  # fmt: skip
+    for value in stored:
+        assert as_utc(value) == datetime(2026, 4, 30, 2, 0, tzinfo=UTC)
+    assert later == 1  # 01:30Z: a comparison with a zoned time is made in UTC too
 
 
 def test_period_report_splits_by_source_and_type(desk_store: Store, root: Path) -> None:
