@@ -3,7 +3,8 @@
 A person-raised ticket closed more than N months ago loses what identifies its requester: its mail
 attachments (files and rows), the link to the requester record, phone numbers and email addresses in its
 free text (title, description, symptom, request, promises, result, feedback, notes, on-site visit notes,
-and the knowledge base's search document of the ticket),
+and the knowledge base's search document of the ticket; the articles harvested from it — "publish as
+knowledge" copies its text — in their translations, versions and search documents),
 the sender of its mails, and the site and contact of its on-site visits. A requester record none of whose
 tickets is left unpurged, and untouched since the cutoff, is emptied too (name, phone, email, notes, assets).
 What the statistics read stays as it was: the incident row's source, type, category, priority, requester
@@ -28,7 +29,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from opsagent.desk.privacy import mask_email, mask_text
 from opsagent.incidents.model import Status
-from opsagent.knowledge.index import reindex_incidents
+from opsagent.knowledge.index import reindex_article, reindex_incidents
 from opsagent.store import schema
 from opsagent.store.engine import Store
 
@@ -49,6 +50,7 @@ class PurgeResult:
     files: int = 0
     requesters: int = 0
     texts: int = 0  # free-text fields in which something was masked
+    articles: int = 0  # knowledge articles harvested from these tickets, masked
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self) | {"cutoff": self.cutoff.isoformat(), "tickets": len(self.tickets)}
@@ -100,6 +102,7 @@ def purge_expired(
         result.attachments += part.attachments
         result.requesters += part.requesters
         result.texts += part.texts
+        result.articles += part.articles
     result.tickets = ids
     if dry_run or not ids:  # who looked, or who ran it with nothing to purge
         with store.transaction() as conn:
@@ -117,6 +120,7 @@ def _purge_chunk(conn: Connection, ids: list[int], cutoff: datetime, now: dateti
     }
     files = _attachments(conn, ids, result)
     result.texts += _mask_ticket_texts(conn, ids)
+    result.texts += _mask_harvested(conn, ids, result)
     _mail_ledger(conn, ids)
     conn.execute(update(schema.ticket_details).where(d.incident_id.in_(ids)).values(requester_id=None, purged_at=now))
     reindex_incidents(conn, ids)  # the search index holds their text too: it gets the masked text
@@ -157,12 +161,14 @@ def _mask_rows(conn: Connection, table: Any, key: Any, ids: list[int], columns: 
     """Mask phones and emails in the text ``columns`` of the rows whose ``key`` is in ``ids``."""
     cols = [table.c[c] for c in columns]
     changed = 0
-    pk = table.primary_key.columns.values()[0]
-    for row in conn.execute(select(pk, *cols).where(key.in_(ids))).all():
+    pks = list(table.primary_key.columns)  # more than one for some (an article's translation: id, lang)
+    for row in conn.execute(select(*pks, *cols).where(key.in_(ids))).all():
         values = {c: _masked(getattr(row, c)) for c in columns}
         values = {c: v for c, v in values.items() if v != getattr(row, c)}
         if values:
-            conn.execute(update(table).where(pk == row[0]).values(**values))
+            conn.execute(
+                update(table).where(*(pk == value for pk, value in zip(pks, row, strict=False))).values(**values)
+            )
             changed += len(values)
     return changed
 
@@ -185,6 +191,21 @@ def _mask_ticket_texts(conn: Connection, ids: list[int]) -> int:
     ).all():  # fmt: skip
         if isinstance(row.detail, dict) and row.detail.get("requester") is not None:
             conn.execute(update(e).where(e.c.id == row.id).values(detail=row.detail | {"requester": None}))
+    return changed
+
+
+def _mask_harvested(conn: Connection, ids: list[int], result: PurgeResult) -> int:
+    """Articles written from these tickets ("publish as knowledge") hold a copy of their text: masked in
+    every translation and version, and their search documents rebuilt from the masked text."""
+    a, tr, v = schema.kb_articles, schema.kb_translations, schema.kb_versions
+    articles = [int(i) for i in conn.execute(select(a.c.id).where(a.c.source_incident.in_(ids))).scalars()]
+    if not articles:
+        return 0
+    changed = _mask_rows(conn, tr, tr.c.article_id, articles, ("title", "body"))
+    changed += _mask_rows(conn, v, v.c.article_id, articles, ("title", "body", "note"))
+    for article_id in articles:
+        reindex_article(conn, article_id)
+    result.articles += len(articles)
     return changed
 
 

@@ -21,6 +21,7 @@ from opsagent.desk.mailconfig import MailConfig
 from opsagent.desk.mailintake import MailDesk, Where
 from opsagent.desk.retention import PURGED_NAME, months_before, purge_expired
 from opsagent.incidents import repo
+from opsagent.knowledge.harvest import from_incident
 from opsagent.knowledge.index import sync_incidents
 from opsagent.reports.period import load_stats
 from opsagent.sla import service
@@ -169,6 +170,52 @@ def test_purge_removes_personal_data_of_old_tickets_and_keeps_the_statistics(des
     after = load_stats(store, desk.policy, start, end, end).summary()
     assert after == before and after["total"] == 3 and after["satisfaction"]["responses"] == 2
     assert purge_expired(store, later, 24).tickets == []  # once only
+
+
+def _article_texts(store: Store, article_id: int) -> str:
+    with store.engine.connect() as conn:
+        parts = conn.execute(select(schema.kb_translations.c.title, schema.kb_translations.c.body)
+                             .where(schema.kb_translations.c.article_id == article_id)).all()  # fmt: skip
+        parts += conn.execute(select(schema.kb_versions.c.title, schema.kb_versions.c.body)
+                              .where(schema.kb_versions.c.article_id == article_id)).all()  # fmt: skip
+        parts += conn.execute(select(schema.kb_search.c.title, schema.kb_search.c.body, schema.kb_search.c.flat)
+                              .where(schema.kb_search.c.kind == "article", schema.kb_search.c.ref == article_id)
+                              ).all()  # fmt: skip
+    assert parts
+    return json.dumps([list(p) for p in parts], ensure_ascii=False)
+
+
+def test_purge_masks_the_articles_harvested_from_old_tickets(desk: MailDesk) -> None:
+    """Publishing a ticket as knowledge copies its text into an article: the purge masks phones and emails
+    there too (translations, versions, search document) — only in articles of purged tickets."""
+    store = desk.store
+    ticket = TicketRequest(title="打印机卡纸，回电 13812341234", channel="phone", category="hardware",
+                           requester=RequesterSpec(name="王芳", phone="13812341234", email="wf@acme.example"),
+                           symptom="卡纸；联系 wf@acme.example")  # fmt: skip
+    old = open_ticket(store, desk.policy, desk.desk, ticket, "desk-user")
+    recent = open_ticket(store, desk.policy, desk.desk, ticket.model_copy(update={"title": "又卡纸 13812341234"}),
+                         "desk-user")  # fmt: skip
+    for opened in (old, recent):
+        _close(desk, opened.id)
+    with store.transaction() as conn:  # closed three years ago
+        conn.execute(update(schema.incidents).where(schema.incidents.c.id == old.id)
+                     .values(closed_at=now() - timedelta(days=3 * 366)))  # fmt: skip
+    harvested = from_incident(store, old.id, "engineer")
+    kept = from_incident(store, recent.id, "engineer")
+    assert "13812341234" in _article_texts(store, harvested) and "wf@acme.example" in _article_texts(store, harvested)
+
+    dry = purge_expired(store, now(), 24, dry_run=True)
+    assert (dry.tickets, dry.articles) == ([old.id], 1) and "13812341234" in _article_texts(store, harvested)
+    result = purge_expired(store, now(), 24, actor="auditor")
+    assert (result.tickets, result.articles) == ([old.id], 1)
+    text = _article_texts(store, harvested)
+    assert "13812341234" not in text and "wf@acme.example" not in text
+    assert "138****1234" in text and "w***@acme.example" in text
+    assert "13812341234" in _article_texts(store, kept)  # its ticket is not old enough
+    with store.engine.connect() as conn:
+        audit = conn.execute(select(schema.audit.c.detail).where(schema.audit.c.action == "desk.purge")
+                             .order_by(schema.audit.c.id)).scalars().all()  # fmt: skip
+    assert audit[-1]["articles"] == 1 and audit[-1]["ticket_ids"] == [old.id]
 
 
 def test_the_purge_command_dry_run_and_the_setting(tmp_path: Path) -> None:
