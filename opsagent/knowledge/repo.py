@@ -17,6 +17,7 @@ from opsagent.store import schema
 from opsagent.store.engine import Store, as_utc, now
 
 A, T, L, V = schema.kb_articles, schema.kb_translations, schema.kb_links, schema.kb_versions
+W = schema.kb_votes
 
 
 def _links(conn: Connection, article_id: int) -> dict[str, list[Any]]:
@@ -273,14 +274,41 @@ def count_view(store: Store, article_id: int) -> None:
 
 
 def vote(store: Store, article_id: int, helpful: bool, actor: str) -> dict[str, int]:
-    column = "helpful" if helpful else "not_helpful"
+    """Count ``actor``'s vote: one per user and article (``kb_votes``). A second vote replaces the first,
+    so the counters move from one side to the other; the same vote again changes nothing."""
+    voter = actor[:255]
+    mine = (W.c.article_id == article_id) & (W.c.voter == voter)
     with store.transaction() as conn:
-        done = conn.execute(update(A).where(A.c.id == article_id).values({column: A.c[column] + 1}))
-        if done.rowcount == 0:
+        # an update first: it locks the article's row (PostgreSQL) or the database (SQLite), so two votes
+        # of one user at once are counted one after the other, never both as a first vote
+        if conn.execute(update(A).where(A.c.id == article_id).values(helpful=A.c.helpful)).rowcount == 0:
             raise KnowledgeError(f"no article #{article_id}")
-        _audit(conn, actor, "kb.vote", article_id, {"helpful": helpful})
+        before = conn.execute(select(W.c.helpful).where(mine)).scalar()
+        counts: dict[str, Any] = {}
+        if before is None:
+            conn.execute(insert(W).values(article_id=article_id, voter=voter, helpful=helpful, at=now()))
+            counts = {_side(helpful): A.c[_side(helpful)] + 1}
+        elif bool(before) != helpful:
+            conn.execute(update(W).where(mine).values(helpful=helpful, at=now()))
+            counts = {_side(helpful): A.c[_side(helpful)] + 1, _side(not helpful): A.c[_side(not helpful)] - 1}
+        if counts:
+            conn.execute(update(A).where(A.c.id == article_id).values(counts))
+        previous = None if before is None else bool(before)
+        _audit(conn, actor, "kb.vote", article_id, {"helpful": helpful, "previous": previous})
         row = conn.execute(select(A.c.helpful, A.c.not_helpful, A.c.views).where(A.c.id == article_id)).one()
     return {"helpful": row.helpful, "not_helpful": row.not_helpful, "views": row.views}
+
+
+def _side(helpful: bool) -> str:
+    return "helpful" if helpful else "not_helpful"
+
+
+def vote_of(store: Store, article_id: int, voter: str) -> bool | None:
+    """``voter``'s vote on the article: True (helpful), False, or None (none yet)."""
+    query = select(W.c.helpful).where(W.c.article_id == article_id, W.c.voter == voter[:255])
+    with store.engine.connect() as conn:
+        found = conn.execute(query).scalar()
+    return None if found is None else bool(found)
 
 
 def count(store: Store) -> int:

@@ -638,6 +638,18 @@ kb_search = Table(
     UniqueConstraint("kind", "ref", "lang", name="uq_kb_search_doc"),
 )
 
+# Who voted an article helpful or not: one vote per user, a second replaces the first (migration 0016_loose).
+kb_votes = Table(
+    "kb_votes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("article_id", Integer, ForeignKey("kb_articles.id", ondelete="CASCADE"), nullable=False),
+    Column("voter", String(255), nullable=False),
+    Column("helpful", Boolean, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    UniqueConstraint("article_id", "voter", name="uq_kb_votes_article_voter"),
+)
+
 # Articles suggested to an incident when it opened, and whether the engineer used one.
 kb_suggestions = Table(
     "kb_suggestions",

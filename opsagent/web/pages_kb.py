@@ -156,10 +156,12 @@ async def article_page(request: web.Request) -> web.Response:
     if _wants_json(request):
         return _json(found)
     versions = await asyncio.to_thread(repo.versions, store, article_id) if audience.internal else []
+    mine = await asyncio.to_thread(repo.vote_of, store, article_id, who.identity.name)
     text = found["translations"].get(lang, {"title": "", "body": ""})
     ctx = context(request, who, a=found, tr=lang, text=text, body=render(text["body"]), incident=incident,
                   versions=[v for v in versions if v["lang"] == lang], internal=audience.internal,
-                  can_edit=_can_edit(who), states=STATES, voted=request.query.get("voted") == "1")  # fmt: skip
+                  can_edit=_can_edit(who), states=STATES, voted=request.query.get("voted") == "1",
+                  my_vote=mine)  # fmt: skip
     return page(request.app[CONSOLE_KEY].env, "kb_article.html", ctx)
 
 

@@ -66,6 +66,9 @@ def test_ticket_to_article_to_suggestion_over_the_api(api: Api) -> None:
     assert status == 200 and [h["id"] for h in hits] == [first] and "<mark>Spooler</mark>" in hits[0]["snippet_html"]
 
     assert api.call("POST", f"/api/v1/kb/articles/{aid}/vote", {"helpful": True}, token=ALICE)[1]["helpful"] == 1
+    assert api.call("POST", f"/api/v1/kb/articles/{aid}/vote", {"helpful": True}, token=ALICE)[1]["helpful"] == 1
+    status, counts = api.call("POST", f"/api/v1/kb/articles/{aid}/vote", {"helpful": False}, token=ALICE)
+    assert status == 200 and (counts["helpful"], counts["not_helpful"]) == (0, 1)  # her vote, replaced
     api.call("GET", f"/api/v1/kb/articles/{aid}")
     assert api.call("GET", f"/api/v1/kb/articles/{aid}")[1]["views"] == 1  # the first read counted
     status, versions = api.call("GET", f"/api/v1/kb/articles/{aid}/versions")

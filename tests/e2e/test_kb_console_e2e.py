@@ -164,6 +164,15 @@ def test_a_requester_sees_only_what_requesters_may_read(page_of: Any, agent: Age
     page.click("button:text-is('有帮助')")
     page.wait_for_url(f"**/console/kb/{articles['public']}?voted=1")
     assert "感谢您的反馈" in page.inner_text("main")
+    before = api(agent, "GET", f"/api/v1/kb/articles/{articles['public']}")[1]
+    page.click("button:text-is('有帮助')")  # again: still one vote of hers
+    page.wait_for_url(f"**/console/kb/{articles['public']}?voted=1")
+    assert page.get_attribute("button:text-is('有帮助')", "aria-pressed") == "true"
+    page.click("button:text-is('没有帮助')")  # changed her mind: the vote moves
+    page.wait_for_url(f"**/console/kb/{articles['public']}?voted=1")
+    assert page.get_attribute("button:text-is('没有帮助')", "aria-pressed") == "true"
+    after = api(agent, "GET", f"/api/v1/kb/articles/{articles['public']}")[1]
+    assert (after["helpful"], after["not_helpful"]) == (before["helpful"] - 1, before["not_helpful"] + 1)
 
     for path in (f"/console/kb/{articles['internal']}", f"/console/kb/{articles['hostile']}",
                  f"/console/kb/{articles['public']}/edit", "/console/kb/new"):  # fmt: skip

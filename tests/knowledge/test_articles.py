@@ -3,11 +3,14 @@ author and time, states, links, views and votes."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from sqlalchemy import select
 
 from opsagent.knowledge import repo
 from opsagent.knowledge.model import Change, KnowledgeError, Meta, Translation
-from opsagent.store import Store
+from opsagent.store import Store, schema
 
 pytestmark = pytest.mark.peer
 
@@ -42,6 +45,24 @@ def test_translations_versions_and_states(kb_store: Store) -> None:
     first = history[0]
     assert first["body"] == "重新连接" and first["meta"]["status"] == "draft" and first["at"].tzinfo is not None
     assert history[6]["meta"]["runbooks"] == ["printer-restart"] and history[6]["note"] == "link"
+
+
+def test_one_vote_per_user_and_a_second_vote_replaces_the_first(kb_store: Store) -> None:
+    article = repo.create(kb_store, Meta(), [Translation(lang="zh", title="VPN 连不上")], "t")
+    assert repo.vote(kb_store, article, True, "alice")["helpful"] == 1
+    assert repo.vote(kb_store, article, True, "alice")["helpful"] == 1  # the same vote again counts once
+    assert repo.vote(kb_store, article, False, "alice") == {"helpful": 0, "not_helpful": 1, "views": 0}
+    assert repo.vote(kb_store, article, True, "bob") == {"helpful": 1, "not_helpful": 1, "views": 0}
+    assert (repo.vote_of(kb_store, article, "alice"), repo.vote_of(kb_store, article, "bob")) == (False, True)
+    assert repo.vote_of(kb_store, article, "carol") is None
+    # one user voting from several places at once is still one vote
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda _: repo.vote(kb_store, article, True, "carol"), range(12)))
+    found = repo.get(kb_store, article)
+    assert found is not None and (found["helpful"], found["not_helpful"]) == (2, 1)
+    with kb_store.engine.connect() as conn:
+        voters = conn.execute(select(schema.kb_votes.c.voter).order_by(schema.kb_votes.c.voter)).scalars().all()
+    assert voters == ["alice", "bob", "carol"]
 
 
 def test_keys_views_votes_and_refusals(kb_store: Store) -> None:
