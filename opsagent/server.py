@@ -43,7 +43,7 @@ MAX_WEBHOOK_BYTES = 4 * 1024 * 1024
 INDEX = """opsagent {version}
   /metrics                      Prometheus exposition (collected series + agent health)
   /healthz                      liveness and store health (JSON)
-  /api/v1/assets                inventory (JSON)
+  /api/v1/assets                inventory (JSON), by name: ?limit= (≤ 5000, 500)&after=NAME&q=; Link rel="next"
   /api/v1/assets/{{name}}         one asset with its facts (JSON)
   /api/v1/alerts                active alerts: opsagent's rules and Alertmanager's (JSON)
   /api/v1/incidents             open and acknowledged incidents (JSON)
@@ -96,10 +96,25 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if store == "ok" else 503)
 
 
+ASSETS_PAGE, ASSETS_PAGE_MAX = 500, 5000
+
+
 async def assets(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    inv = await asyncio.to_thread(app.inventory)
-    return web.json_response([a.model_dump(mode="json") for a in inv.assets.values()])
+    """A page of the inventory, by name: ?limit= (default 500, ≤ 5000), ?after=NAME (the page after that
+    asset), ?q= (name or address contains). When there is more, a ``Link: <…>; rel="next"`` header (RFC
+    8288) names the next page."""
+    app, q = request.app[APP_KEY], request.query
+    try:
+        limit = max(1, min(int(q.get("limit", str(ASSETS_PAGE))), ASSETS_PAGE_MAX))
+    except ValueError:
+        return web.json_response({"error": "limit: not a number"}, status=400)
+    text = q.get("q", "").strip()[:255]
+    found, more = await asyncio.to_thread(repo.find_assets, app.store, text, limit, q.get("after"))
+    headers = {}
+    if more:
+        following = request.rel_url.update_query({"after": found[-1].name, "limit": str(limit)})
+        headers["Link"] = f'<{following}>; rel="next"'
+    return web.json_response([a.model_dump(mode="json") for a in found], headers=headers)
 
 
 async def asset(request: web.Request) -> web.Response:

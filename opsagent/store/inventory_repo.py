@@ -178,11 +178,14 @@ def get_asset(store: Store, name: str) -> Asset | None:
     return Asset.model_validate(dict(row._mapping)) if row is not None else None
 
 
-def find_assets(store: Store, text: str = "", limit: int = 500) -> tuple[list[Asset], bool]:
-    """Assets by name whose name or address contains ``text`` (any case), at most ``limit`` of them;
-    and whether there were more."""
+def find_assets(store: Store, text: str = "", limit: int = 500, after: str | None = None) -> tuple[list[Asset], bool]:
+    """Assets by name whose name or address contains ``text`` (any case), at most ``limit`` of them, those
+    named after ``after`` (the last of the previous page: a page is one walk of the name index, and an
+    asset added or removed meanwhile shifts no other); and whether there were more."""
     a = schema.assets.c
     query = _asset_query().order_by(a.name).limit(limit + 1)
+    if after is not None:
+        query = query.where(a.name > after)
     if text:
         pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(

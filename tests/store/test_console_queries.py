@@ -105,6 +105,22 @@ def test_one_asset_is_read_alone_and_the_inventory_list_is_bounded(store: Store,
     assert inventory_repo.find_assets(store, "%_")[0] == []  # LIKE's wildcards are text
 
 
+def test_the_inventory_pages_by_name_without_gaps_or_repeats(store: Store, filled: Sample) -> None:
+    """/api/v1/assets's pages: each the names after the last one of the previous page."""
+    pages: list[list[str]] = []
+    after: str | None = None
+    more = True
+    while more:
+        listed, more = inventory_repo.find_assets(store, "", limit=7, after=after)
+        pages.append([a.name for a in listed])
+        after = listed[-1].name
+    assert all(len(p) == 7 for p in pages[:-1]) and 0 < len(pages[-1]) <= 7
+    with store.engine.connect() as conn:
+        names = sorted(conn.execute(select(schema.assets.c.name)).scalars())
+    assert len(names) > 7 * 3 and [n for p in pages for n in p] == names
+    assert inventory_repo.find_assets(store, "", limit=7, after=pages[-1][-1]) == ([], False)
+
+
 def test_kept_values_are_computed_once_while_fresh() -> None:
     calls: list[int] = []
 
