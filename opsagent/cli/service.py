@@ -4,9 +4,10 @@ followups|sla|oncall|sla-tick`` and ``opsagent report incident|period``."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -273,6 +274,7 @@ def _write(data: bytes, out: Path | None, fmt: str) -> None:
 _lang = click.option("--lang", type=click.Choice(LANGS), help="Report language (default: the agent's `language`).")
 _fmt = click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf"]), default="md", show_default=True)
 _out = click.option("-o", "--output", "out", type=click.Path(path_type=Path, dir_okay=False), help="File to write.")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @report.command("incident")
@@ -342,15 +344,35 @@ def _range(start: str | None, end: str | None, quarter: str | None, month: str |
     raise click.UsageError(tr("give --from and --to, or --quarter, --month or --year"))
 
 
+def _period_options(command: F) -> F:
+    """The options of a report over a period: --from/--to, --quarter, --month or --year (see
+    :func:`_period`), --lang, --format (md, html, pdf or json) and -o."""
+    for option in reversed((
+        click.option("--from", "start", help="First day (YYYY-MM-DD, local time of the policy's calendar)."),
+        click.option("--to", "end", help="Day after the last (exclusive), YYYY-MM-DD."),
+        click.option("--quarter", help="Instead of --from/--to: e.g. 2026Q3."),
+        click.option("--month", help="Instead of --from/--to: e.g. 2026-07."),
+        click.option("--year", help="Instead of --from/--to: e.g. 2026."),
+        _lang,
+        click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf", "json"]), default="html",
+                     show_default=True),
+        _out,
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def _period(start: str | None, end: str | None, quarter: str | None, month: str | None, year: str | None,
+            tz: Any) -> tuple[datetime, datetime]:  # fmt: skip
+    """The period the options name, as UTC [from, to)."""
+    lo, hi = _range(start, end, quarter, month, year, tz)
+    if hi <= lo:
+        raise click.BadParameter(tr("--to must be after --from"))
+    return lo, hi
+
+
 @report.command("period")
-@click.option("--from", "start", help="First day (YYYY-MM-DD, local time of the policy's calendar).")
-@click.option("--to", "end", help="Day after the last (exclusive), YYYY-MM-DD.")
-@click.option("--quarter", help="Instead of --from/--to: e.g. 2026Q3.")
-@click.option("--month", help="Instead of --from/--to: e.g. 2026-07.")
-@click.option("--year", help="Instead of --from/--to: e.g. 2026.")
-@_lang
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf", "json"]), default="html", show_default=True)
-@_out
+@_period_options
 @click.pass_obj
 def period(config: AgentConfig, start: str | None, end: str | None, quarter: str | None, month: str | None,
            year: str | None, lang: str | None, fmt: str, out: Path | None) -> None:  # fmt: skip
@@ -360,9 +382,7 @@ def period(config: AgentConfig, start: str | None, end: str | None, quarter: str
     policy = _policy(config)
     tz = _tz(policy, config)
     lang = lang or config.lang
-    lo, hi = _range(start, end, quarter, month, year, tz)
-    if hi <= lo:
-        raise click.BadParameter(tr("--to must be after --from"))
+    lo, hi = _period(start, end, quarter, month, year, tz)
     from opsagent.knowledge.problems import for_period
 
     app = App(config)
@@ -381,14 +401,7 @@ def period(config: AgentConfig, start: str | None, end: str | None, quarter: str
 
 @report.command("contract")
 @click.argument("name")
-@click.option("--from", "start", help="First day (YYYY-MM-DD, local time of the policy's calendar).")
-@click.option("--to", "end", help="Day after the last (exclusive), YYYY-MM-DD.")
-@click.option("--quarter", help="Instead of --from/--to: e.g. 2026Q3.")
-@click.option("--month", help="Instead of --from/--to: e.g. 2026-07.")
-@click.option("--year", help="Instead of --from/--to: e.g. 2026.")
-@_lang
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf", "json"]), default="html", show_default=True)
-@_out
+@_period_options
 @click.pass_obj
 def contract_report(config: AgentConfig, name: str, start: str | None, end: str | None, quarter: str | None,
                     month: str | None, year: str | None, lang: str | None, fmt: str,
@@ -399,9 +412,7 @@ def contract_report(config: AgentConfig, name: str, start: str | None, end: str 
 
     policy = _policy(config)
     tz = _tz(policy, config)
-    lo, hi = _range(start, end, quarter, month, year, tz)
-    if hi <= lo:
-        raise click.BadParameter(tr("--to must be after --from"))
+    lo, hi = _period(start, end, quarter, month, year, tz)
     app = App(config)
     try:
         stats = contract_report_.load_contract_stats(app.store, policy, name, lo, hi, now())

@@ -8,9 +8,10 @@ max-repetitions (remembered for the next polls) and restarts that column.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from gufo.snmp import (
     Aes128Key,
@@ -40,6 +41,7 @@ from opsagent.inventory.model import Asset, SnmpVersionName, snmp_version
 Value = None | str | bytes | int | float
 Rows = list[tuple[str, Value]]
 Column = dict[str, Value]  # OID suffix (after the column OID) → value
+T = TypeVar("T")
 
 _AUTH = {"MD5": Md5Key, "SHA": Sha1Key, "SHA1": Sha1Key, "SHA224": Sha224Key, "SHA256": Sha256Key}
 _AUTH |= {"SHA384": Sha384Key, "SHA512": Sha512Key}
@@ -191,17 +193,15 @@ async def get_many(session: SnmpSession, oids: list[str], retries: int, state: D
     return {}
 
 
-async def walk(session: SnmpSession, oid: str, retries: int, state: DeviceState) -> Rows:
-    """All varbinds under ``oid`` (GETBULK for v2c/v3, GETNEXT for v1), adapting max-repetitions."""
+async def _adapting(state: DeviceState, retries: int, reps: Callable[[], int], ask: Callable[[int], Awaitable[T]]) -> T:
+    """``ask(max_repetitions)`` until it answers, asking again from the start: after a timeout (``retries``
+    times), and after tooBig (or an agent choking on a large response) with half the repetitions, which the
+    device keeps; at one repetition the error stands. ``reps()`` is what to ask with next."""
     failures = 0
     while True:
-        rows: Rows = []
+        size = reps()
         try:
-            it = session.getbulk(oid, state.max_repetitions) if session._allow_bulk else session.getnext(oid)
-            await _drain(it, rows, retries, state)
-            return rows
-        except NoSuchInstance:
-            return rows
+            return await ask(size)
         except TimeoutError as exc:
             _check_refused(exc)
             failures += 1
@@ -210,10 +210,24 @@ async def walk(session: SnmpSession, oid: str, retries: int, state: DeviceState)
         except SnmpAuthError:
             raise
         except SnmpError:
-            # tooBig (or an agent choking on a large response): smaller bulks, same column again
             if state.max_repetitions == 1:
                 raise
-        state.max_repetitions = max(1, state.max_repetitions // 2)
+        state.max_repetitions = max(1, min(size, state.max_repetitions) // 2)
+
+
+async def walk(session: SnmpSession, oid: str, retries: int, state: DeviceState) -> Rows:
+    """All varbinds under ``oid`` (GETBULK for v2c/v3, GETNEXT for v1), adapting max-repetitions."""
+
+    async def ask(reps: int) -> Rows:
+        rows: Rows = []
+        try:
+            it = session.getbulk(oid, reps) if session._allow_bulk else session.getnext(oid)
+            await _drain(it, rows, retries, state)
+        except NoSuchInstance:
+            pass  # what came before it is the walk
+        return rows
+
+    return await _adapting(state, retries, lambda: state.max_repetitions, ask)
 
 
 async def walk_column(session: SnmpSession, oid: str, retries: int, state: DeviceState) -> Column:
@@ -224,27 +238,20 @@ async def walk_column(session: SnmpSession, oid: str, retries: int, state: Devic
     N + 1 repetitions (up to the device's max-repetitions), so it usually takes one request."""
     if not session._allow_bulk:
         return _column(await walk(session, oid, retries, state), oid)
-    failures = 0
-    while True:
+
+    def reps() -> int:
         hint = state.rows.get(oid)
-        reps = state.max_repetitions if hint is None else max(1, min(hint + 1, state.max_repetitions))
+        return state.max_repetitions if hint is None else max(1, min(hint + 1, state.max_repetitions))
+
+    async def ask(size: int) -> Column:
         try:
-            found = await _bulk_column(session, oid, reps, retries)
-            state.rows[oid] = len(found)
-            return found
+            found = await _bulk_column(session, oid, size, retries)
         except NoSuchInstance:
             return {}
-        except TimeoutError as exc:
-            _check_refused(exc)
-            failures += 1
-            if failures > retries or state.max_repetitions == 1:
-                raise
-        except SnmpAuthError:
-            raise
-        except SnmpError:
-            if state.max_repetitions == 1:
-                raise
-        state.max_repetitions = max(1, min(reps, state.max_repetitions) // 2)
+        state.rows[oid] = len(found)
+        return found
+
+    return await _adapting(state, retries, reps, ask)
 
 
 async def _bulk_column(session: SnmpSession, oid: str, reps: int, retries: int) -> Column:
