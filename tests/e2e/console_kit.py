@@ -1,5 +1,5 @@
 """What the console's browser tests share: users made through the CLI (as an admin makes them), a cheap
-argon2 for them, and signing in through the login page."""
+argon2 for them, signing in through the login page, and signed-in pages for a test."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import http.client
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,41 @@ def sign_in(page: Any, base: str, user: str, password: str, home: str | None = "
         page.wait_for_url(lambda url: "/console/login" not in url)
     else:
         page.wait_for_url(base + home)
+
+
+def signed_in_pages(
+    browser: Any,
+    base: str,
+    users: Mapping[str, Sequence[Any]],
+    *,
+    height: int = 800,
+    home: str | None = "/console",
+    on_page: Callable[[Any], None] | None = None,
+) -> Iterator[Callable[..., Any]]:
+    """The body of a ``page_of`` fixture (``yield from`` it): yields ``make(user=None, locale="en-US",
+    home=…, password=None, script=True)``, a page in a browser context of its own (its own cookies), signed
+    in as ``user`` through the login form with ``password`` or ``users[user][1]`` (no user: not signed in;
+    ``home`` as :func:`sign_in`'s); ``on_page`` sees each page first. Every context closes after the test."""
+    contexts: list[Any] = []
+    landing = home
+
+    def make(user: str | None = None, locale: str = "en-US", home: str | None = landing, password: str | None = None,
+             script: bool = True) -> Any:  # fmt: skip
+        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": height},
+                                      java_script_enabled=script)  # fmt: skip
+        contexts.append(context)
+        page = context.new_page()
+        if on_page is not None:
+            on_page(page)
+        if user is not None:
+            sign_in(page, base, user, password or users[user][1], home)
+        return page
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's: `playwright install` cannot download here

@@ -19,7 +19,7 @@ from opsagent.netcli.backup import save_version
 from opsagent.store.engine import Store, sqlite_url
 from opsagent.store.inventory_repo import record_facts
 from tests.e2e.agent import opsagent, serving, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, chromium, sign_in
+from tests.e2e.console_kit import FAST_ARGON2, add_user, chromium, signed_in_pages
 from tests.e2e.test_sla_api import Api, printer_incident
 from tests.peers.ports import free_port
 from tests.peers.receivers import WebhookServer
@@ -100,18 +100,7 @@ def ticket(api: Api, title: str, team: str) -> int:
 
 @pytest.fixture
 def page_of(browser: Any, agent: Api) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def make(user: str, locale: str = "en-US", password: str | None = None) -> Any:
-        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
-        contexts.append(context)
-        page = context.new_page()
-        sign_in(page, agent.base, user, password or USERS[user][1], home=None)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
+    yield from signed_in_pages(browser, agent.base, USERS, home=None)
 
 
 def _no_script_ran(page: Any) -> None:

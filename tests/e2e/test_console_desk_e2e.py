@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.e2e.agent import Agent, start_agent, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, sign_in, stop_checked
+from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, signed_in_pages, stop_checked
 
 pytestmark = pytest.mark.peer
 
@@ -89,19 +89,7 @@ def incident(agent: Agent, incident_id: int) -> dict[str, Any]:
 
 @pytest.fixture
 def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def make(user: str, locale: str = "en-US", home: str = "/console", script: bool = True) -> Any:
-        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900},
-                                      java_script_enabled=script)  # fmt: skip
-        contexts.append(context)
-        page = context.new_page()
-        sign_in(page, agent.url, user, USERS[user][1], home)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
+    yield from signed_in_pages(browser, agent.url, USERS, height=900)
 
 
 def _csrf(page: Any) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.agent import Agent, start_agent, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, sign_in, stop_checked
+from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, signed_in_pages, stop_checked
 from tests.peers.ports import free_port
 
 pytestmark = pytest.mark.peer
@@ -72,19 +72,7 @@ def open_ticket(agent: Agent, title: str, description: str = "", requester: dict
 
 @pytest.fixture
 def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def make(user: str | None = None, locale: str = "en-US", home: str = "/console") -> Any:
-        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 800})
-        contexts.append(context)
-        page = context.new_page()
-        if user is not None:
-            sign_in(page, agent.url, user, USERS[user][1], home)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
+    yield from signed_in_pages(browser, agent.url, USERS)
 
 
 def test_an_engineer_acks_and_resolves_an_incident_through_the_forms(

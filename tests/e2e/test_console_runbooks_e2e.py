@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.agent import Agent, start_agent, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, sign_in, stop_checked
+from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, signed_in_pages, stop_checked
 
 pytestmark = pytest.mark.peer
 
@@ -128,18 +128,7 @@ def api(agent: Agent, method: str, path: str, body: Any = None) -> tuple[int, An
 
 @pytest.fixture
 def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def make(user: str, locale: str = "en-US", home: str = "/console") -> Any:
-        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
-        contexts.append(context)
-        page = context.new_page()
-        sign_in(page, agent.url, user, USERS[user][1], home)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
+    yield from signed_in_pages(browser, agent.url, USERS, height=900)
 
 
 def run_of(page: Any) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.agent import Agent, start_agent, wait_until
-from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, sign_in, stop_checked
+from tests.e2e.console_kit import FAST_ARGON2, add_user, call_api, chromium, signed_in_pages, stop_checked
 
 pytestmark = pytest.mark.peer
 
@@ -73,21 +73,13 @@ def articles(agent: Agent) -> dict[str, int]:
     }
 
 
+def _no_dialogs(page: Any) -> None:
+    page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
+
+
 @pytest.fixture
 def page_of(browser: Any, agent: Agent) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def make(user: str, home: str) -> Any:
-        context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 800})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
-        sign_in(page, agent.url, user, USERS[user][1], home)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
+    yield from signed_in_pages(browser, agent.url, USERS, on_page=_no_dialogs)
 
 
 def inert(page: Any) -> None:
@@ -100,7 +92,7 @@ def inert(page: Any) -> None:
 
 def test_an_engineer_searches_reads_and_edits(page_of: Any, agent: Agent, articles: dict[str, int],
                                              tmp_path: Path) -> None:  # fmt: skip
-    page = page_of("zhaosi", "/console")
+    page = page_of("zhaosi")
     page.click("nav >> text=Knowledge base")
     page.wait_for_url("**/console/kb")
     assert "打印机" in page.inner_text(".kb-categories")  # browse by category
@@ -148,7 +140,7 @@ def test_an_engineer_searches_reads_and_edits(page_of: Any, agent: Agent, articl
 
 
 def test_a_requester_sees_only_what_requesters_may_read(page_of: Any, agent: Agent, articles: dict[str, int]) -> None:
-    page = page_of("qianer", "/console/requests")
+    page = page_of("qianer", home="/console/requests")
     page.click("nav >> text=知识库")
     page.wait_for_url("**/console/kb")
     listed = page.inner_text(".kb-results")
@@ -191,7 +183,7 @@ def test_a_requester_sees_only_what_requesters_may_read(page_of: Any, agent: Age
 
 
 def test_hostile_article_text_is_inert(page_of: Any, agent: Agent, articles: dict[str, int]) -> None:
-    page = page_of("zhaosi", "/console")
+    page = page_of("zhaosi")
     page.goto(f"{agent.url}/console/kb/{articles['hostile']}")
     inert(page)
     body = page.inner_text(".kb-body")
@@ -231,7 +223,7 @@ def test_the_notification_link_and_the_ticket_page_count_the_suggestion_used(
     _, found = api(agent, "GET", f"/api/v1/incidents/{incident}")
     assert [e["actor"] for e in found["events"] if e["kind"] == "knowledge"] == ["zhaosi"]
 
-    page = page_of("zhaosi", "/console")
+    page = page_of("zhaosi")
     page.goto(f"{agent.url}/console/incidents/{incident}")
     page.click(f"a[href='{link}']")  # the ticket page links its suggestions
     page.wait_for_url(f"**{link}")
