@@ -27,10 +27,28 @@ PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class ConsoleEnvironment(jinja2.Environment):
+    """Jinja2 with ``row.key`` on a plain dict (the pages' rows) looked up as ``row["key"]`` at once:
+    Jinja tries the attribute first, and the AttributeError it raises and catches for every such
+    lookup was the largest single cost of rendering the queue (50 rows × 25 lookups). The answer is
+    the same: a dict's attributes (``items``, ``get``…) still win over keys of those names."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def environment(roots: Iterable[Path]) -> jinja2.Environment:
     site = [str(root / "web" / "templates") for root in reversed(list(roots)) if (root / "web" / "templates").is_dir()]
     loader = jinja2.FileSystemLoader([*site, str(PACKAGE_TEMPLATES)])
-    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
+    env = ConsoleEnvironment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["masked"] = lambda text: mask_text(str(text)) if text else ""  # phones and emails in free text
     return env
 
