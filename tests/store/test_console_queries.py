@@ -137,7 +137,7 @@ def test_the_json_incident_list_hides_archived_tickets_and_says_when_they_were(s
     assert len(active) == 10 and all(r["status"] in ("open", "acknowledged") for r in active)
 
 
-@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_the_filled_store_keeps_its_column_statistics(store: Store, filled: Sample) -> None:
     """The console bench's PostgreSQL had no column statistics (the fill's ANALYZE ran in a transaction
     that was rolled back): the planner guessed 0.5 % of tickets per status, and for a page of closed desk
