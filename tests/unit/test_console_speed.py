@@ -38,6 +38,27 @@ def test_a_row_key_reads_as_jinja_reads_it(tmp_path: Path) -> None:
     assert env.from_string("{{ o.id }}").render(o=Obj()) == "3"  # objects: attributes, as before
 
 
+def test_functions_a_page_calls_get_what_jinja_gives_them(tmp_path: Path) -> None:
+    env = environment([tmp_path])
+
+    @jinja2.pass_context
+    def language(context: jinja2.runtime.Context, suffix: str) -> str:
+        return str(context["lang"]) + suffix
+
+    class Shout:
+        @jinja2.pass_environment
+        def __call__(self, environment: jinja2.Environment, text: str) -> str:
+            return f"{text.upper()}{environment is env}"
+
+    def ended() -> str:
+        raise StopIteration
+
+    page = env.from_string("{% for x in [1] %}{{ t('a', b='c') }} {{ language('!') }} {{ shout('x') }}{% endfor %}")
+    assert page.render(t=lambda a, b: a + b, language=language, shout=Shout(), lang="zh") == "ac zh! XTrue"
+    with pytest.raises(jinja2.UndefinedError, match="StopIteration"):
+        env.from_string("{{ ended() }}").render(ended=ended)
+
+
 def test_threads_asking_for_a_new_calendar_build_its_index_once(monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[int] = []
     real = calendar_module._Index
