@@ -99,8 +99,8 @@ def _queue_page(
     """A page of the queue with each ticket's requester and next SLA clock, and (for the HTML page) the
     values its selects offer: one trip to a worker thread, not one per read."""
     store = console.app.store
-    found = queries.queue(store, wanted)
-    found = dataclasses.replace(found, rows=queries_desk.with_desk(store, found.rows, live))
+    found = queries.queue(store, wanted, desk=True)
+    found = dataclasses.replace(found, rows=queries_desk.with_desk(found.rows, live))
     return found, console.choices.get(lambda: queries.choices(store)) if selects else {}
 
 

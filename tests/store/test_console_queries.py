@@ -72,7 +72,7 @@ def test_a_page_number_from_the_url_is_bounded() -> None:
 
 
 def _plan(store: Store, wanted: dict[str, str]) -> str:
-    sql = str(queue_query(QueueFilter.of(wanted), QUEUE_LIMIT + 1).compile(store.engine,
+    sql = str(queue_query(QueueFilter.of(wanted), QUEUE_LIMIT + 1, desk=True).compile(store.engine,
               compile_kwargs={"literal_binds": True}))  # fmt: skip
     with store.engine.connect() as conn:
         return " | ".join(str(r[3]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
