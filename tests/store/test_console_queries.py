@@ -88,6 +88,17 @@ def test_a_filtered_page_is_one_index_walk_not_a_sort_of_every_match(store: Stor
     assert "ix_incidents_assignee_status_id (assignee=? AND status=?)" in mine, mine  # was: all they ever had
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_the_page_alone_is_joined_to_its_requesters_and_clocks(store: Store, filled: Sample) -> None:
+    """Joined before the LIMIT, every active ticket's SLA clocks were read to show 50 (31 ms a page)."""
+    for wanted in ({}, {"assignee": "lisi", "priority": "P2"}, {"status": "all", "q": "打印机"}):
+        plan = _plan(store, wanted)
+        assert "SCAN page" in plan and plan.index("SCAN page") < plan.index("incident_service"), plan
+    page = queue(store, QueueFilter(), desk=True)
+    assert [r["id"] for r in page.rows] == sorted((r["id"] for r in page.rows), reverse=True)
+    assert all("requester" in r and "sla" in r for r in page.rows)
+
+
 def test_one_asset_is_read_alone_and_the_inventory_list_is_bounded(store: Store, filled: Sample) -> None:
     name = filled.assets[0]
     found = inventory_repo.get_asset(store, name)
