@@ -77,23 +77,23 @@ def _times(row: Any) -> dict[str, Any]:
 def queue_query(f: QueueFilter, limit: int, floor: int = 0, desk: bool = False) -> Any:
     """The statement of a queue page (bench/bench_console.py shows its plans); ``floor``: the lowest
     id a search page looks at; ``desk``: each ticket's requester (name) and SLA projection (clocks) too,
-    joined by key to the page's rows in the same statement (the console's queue shows both) — to the
-    page only: joined before the ORDER BY … LIMIT, every matching ticket's clocks would be read."""
+    joined by key to the page's ids (an ``IN`` of the page's own statement) — to the page only: joined
+    before the ORDER BY … LIMIT, every matching ticket's clocks would be read."""
     t = schema.incidents.c
     cols = (t.id, t.title, t.status, t.priority, t.source, t.type, t.assignee, t.asset, t.opened_at, t.updated_at)
-    query = select(*cols).order_by(t.id.desc()).limit(limit)
     conditions = _conditions(f) + ([t.id >= floor] if floor else [])
-    query = query.where(and_(*conditions)) if conditions else query
+    page = select(*(cols if not desk else (t.id,))).order_by(t.id.desc()).limit(limit)
+    page = page.where(and_(*conditions)) if conditions else page
     if not desk:
-        return query
-    page = query.subquery("page")
+        return page
     d, r, s = schema.ticket_details.c, schema.requesters.c, schema.incident_service.c
     joined = (
-        page.outerjoin(schema.ticket_details, d.incident_id == page.c.id)
+        schema.incidents.outerjoin(schema.ticket_details, d.incident_id == t.id)
         .outerjoin(schema.requesters, r.id == d.requester_id)
-        .outerjoin(schema.incident_service, s.incident_id == page.c.id)
+        .outerjoin(schema.incident_service, s.incident_id == t.id)
     )
-    return select(page, r.name.label("requester"), s.sla).select_from(joined)  # in no order: queue() sorts
+    page_ids = t.id.in_(page.scalar_subquery())
+    return select(*cols, r.name.label("requester"), s.sla).select_from(joined).where(page_ids)  # queue() sorts
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,8 @@ def test_the_page_alone_is_joined_to_its_requesters_and_clocks(store: Store, fil
     """Joined before the LIMIT, every active ticket's SLA clocks were read to show 50 (31 ms a page)."""
     for wanted in ({}, {"assignee": "lisi", "priority": "P2"}, {"status": "all", "q": "打印机"}):
         plan = _plan(store, wanted)
-        assert "SCAN page" in plan and plan.index("SCAN page") < plan.index("incident_service"), plan
+        first, *_ = plan.split(" | ")
+        assert first == "SEARCH incidents USING INTEGER PRIMARY KEY (rowid=?)" and "LIST SUBQUERY" in plan, plan
     page = queue(store, QueueFilter(), desk=True)
     assert [r["id"] for r in page.rows] == sorted((r["id"] for r in page.rows), reverse=True)
     assert all("requester" in r and "sla" in r for r in page.rows)
