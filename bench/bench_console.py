@@ -181,7 +181,7 @@ def explain(store: Store, sample: Sample) -> None:
     with store.engine.connect() as conn:
         for label, wanted in EXPLAINED.items():
             f = QueueFilter.of({k: v.replace("ASSET", sample.assets[0]) for k, v in wanted.items()})
-            query = queue_query(f, QUEUE_LIMIT + 1, _search_floor(conn, f))
+            query = queue_query(f, QUEUE_LIMIT + 1, _search_floor(conn, f), desk=True)
             sql = str(query.compile(store.engine, compile_kwargs={"literal_binds": True}))
             if pg:
                 lines = [r[0] for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + sql)]

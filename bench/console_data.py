@@ -300,8 +300,8 @@ def fill(
         _fill_runs(conn, runs, rng, names, tickets)
     if store.engine.dialect.name == "postgresql":
         _advance_sequences(store)
-        with store.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+        with store.transaction() as conn:  # committed: statistics gathered in a rolled-back transaction are lost
+            conn.exec_driver_sql("ANALYZE")  # (and autovacuum would not run it again: no rows changed since)
     pick = random.Random(seed + 1)
     return Sample(tickets=tickets, assets=pick.sample(names, min(50, len(names))),
                   ticket_ids=pick.sample(range(1, tickets + 1), min(200, tickets)))  # fmt: skip

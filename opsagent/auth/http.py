@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -47,6 +48,9 @@ class Caller:
     identity: Identity
     refused: str = ""  # credentials were presented but are not valid: why
     session: str | None = None  # the session cookie's value (for its CSRF token)
+    # the user's row as read to find the identity (a session's or a user token's): the console's pages
+    # take its name, language and zone from here rather than read it again (never shown: it holds the hash)
+    user: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 def _error(cls: type[web.HTTPException], message: str, bearer_challenge: bool = False) -> web.HTTPException:
@@ -86,25 +90,27 @@ def _user_identity(user: dict[str, object], kind: str) -> Identity:
     return Identity(str(user["username"]), kind, str(user["role"]), int(user["id"]))  # type: ignore[call-overload]
 
 
-async def _bearer(request: web.Request, token: str) -> Identity | None:
+async def _bearer(request: web.Request, token: str) -> Caller | None:
     identity = match(token_table(_config(request)), token)
+    if identity is not None:
+        return Caller(identity)
     store = request.app.get(STORE_KEY)
-    if identity is None and store is not None:
-        from opsagent.store.user_repo import user_of_token
+    if store is None:
+        return None
+    from opsagent.store.user_repo import user_of_token
 
-        user = await asyncio.to_thread(user_of_token, store, token)
-        identity = _user_identity(user, "user-token") if user is not None else None
-    return identity
+    user = await asyncio.to_thread(user_of_token, store, token)
+    return Caller(_user_identity(user, "user-token"), user=user) if user is not None else None
 
 
-async def _session(request: web.Request, token: str) -> Identity | None:
+async def _session(request: web.Request, token: str) -> Caller | None:
     store = request.app.get(STORE_KEY)
     if store is None:
         return None
     from opsagent.auth.sessions import resolve
 
     user = await asyncio.to_thread(resolve, store, _config(request).auth, token)
-    return _user_identity(user, "session") if user is not None else None
+    return Caller(_user_identity(user, "session"), session=token, user=user) if user is not None else None
 
 
 async def identify(request: web.Request) -> Caller:
@@ -112,14 +118,11 @@ async def identify(request: web.Request) -> Caller:
     header = request.headers.get("Authorization")
     if header is not None:
         token = bearer(header)
-        identity = await _bearer(request, token) if token else None
-        return Caller(identity, "") if identity is not None else Caller(ANONYMOUS, "a valid bearer token is required")
+        found = await _bearer(request, token) if token else None
+        return found or Caller(ANONYMOUS, "a valid bearer token is required")
     cookie = session_cookie(request)
     if cookie is not None:
-        identity = await _session(request, cookie)
-        if identity is None:
-            return Caller(ANONYMOUS, "the session has ended: sign in again")
-        return Caller(identity, session=cookie)
+        return await _session(request, cookie) or Caller(ANONYMOUS, "the session has ended: sign in again")
     return Caller(ANONYMOUS)
 
 

@@ -67,4 +67,6 @@ def show_time(value: datetime | None, zone: tzinfo | None = None, seconds: bool 
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo("UTC"))
     local = value.astimezone(zone) if zone is not None else value.astimezone()
-    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " " + zone_label(local)
+    # formatted by hand: strftime builds a struct_time and asks the zone again (a page shows hundreds)
+    shown = f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
+    return (f"{shown}:{local.second:02d}" if seconds else shown) + " " + zone_label(local)

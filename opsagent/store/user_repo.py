@@ -24,7 +24,10 @@ def digest(secret: str) -> str:
 
 
 def _user(row: Any) -> dict[str, Any]:
-    out = dict(row._mapping)
+    return _user_of(dict(row._mapping))
+
+
+def _user_of(out: dict[str, Any]) -> dict[str, Any]:
     for key in ("created_at", "updated_at", "last_login_at"):
         if out.get(key) is not None:
             out[key] = as_utc(out[key])
@@ -194,17 +197,23 @@ def add_session(store: Store, session_id: str, user_id: int, expires_at: datetim
         conn.execute(update(schema.users).where(schema.users.c.id == user_id).values(last_login_at=at))
 
 
+_SESSION_FIELDS = ("id", "user_id", "created_at", "last_seen_at", "expires_at", "address")
+
+
 def get_session(store: Store, session_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(session, user) of a session id."""
+    """(session, user) of a session id: one statement (every signed-in request asks)."""
+    s = schema.sessions.c
+    session_cols = [s[k].label(f"session_{k}") for k in _SESSION_FIELDS]
+    query = select(schema.users, *session_cols).join_from(schema.sessions, schema.users, s.user_id == schema.users.c.id)
     with store.engine.connect() as conn:
-        row = conn.execute(select(schema.sessions).where(schema.sessions.c.id == session_id)).first()
-        user = get_user_by_id(conn, row.user_id) if row is not None else None
-    if row is None or user is None:
+        row = conn.execute(query.where(s.id == session_id)).first()
+    if row is None:
         return None
-    session = dict(row._mapping)
+    found = dict(row._mapping)
+    session = {k: found.pop(f"session_{k}") for k in _SESSION_FIELDS}
     for key in ("created_at", "last_seen_at", "expires_at"):
         session[key] = as_utc(session[key])
-    return session, user
+    return session, _user_of(found)
 
 
 def touch_session(store: Store, session_id: str, at: datetime) -> None:

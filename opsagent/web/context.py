@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -18,7 +17,6 @@ from opsagent.auth.identity import ANONYMOUS, Identity
 from opsagent.auth.sessions import csrf_token
 from opsagent.i18n import LANGUAGES, show_time, zone_label
 from opsagent.sla.policy import ServiceLevelPolicy
-from opsagent.store import user_repo
 from opsagent.web.cache import Kept
 from opsagent.web.render import error_page
 from opsagent.web.words import translator
@@ -87,9 +85,7 @@ async def viewer(request: web.Request) -> Viewer:
     if found.identity is ANONYMOUS or found.refused:
         raise web.HTTPSeeOther(f"{LOGIN}?next={request.path_qs}" if request.method == "GET" else LOGIN)
     console = request.app[CONSOLE_KEY]
-    user = None
-    if found.identity.kind in ("session", "user-token"):
-        user = await asyncio.to_thread(user_repo.get_user, console.app.store, found.identity.name)
+    user = found.user  # a session's or user token's row, read with it (a config token has none)
     config = console.app.config
     display = str((user or {}).get("display_name") or found.identity.name)
     csrf = csrf_token(found.session) if found.session else ""

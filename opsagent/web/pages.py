@@ -21,7 +21,7 @@ from opsagent.reports.i18n import event_name
 from opsagent.store import inventory_repo
 from opsagent.store.engine import now
 from opsagent.web import asset_extras, queries, queries_desk
-from opsagent.web.context import CONSOLE_KEY, base, context, refuse, viewer
+from opsagent.web.context import CONSOLE_KEY, Console, base, context, refuse, viewer
 from opsagent.web.render import page
 
 REFRESH_SECONDS = 60
@@ -93,21 +93,29 @@ async def overview(request: web.Request) -> web.Response:
     return page(request.app[CONSOLE_KEY].env, "overview.html", context(request, who, **data))
 
 
+def _queue_page(
+    console: Console, wanted: queries.QueueFilter, live: Callable[[int], dict[str, Any]] | None, selects: bool
+) -> tuple[queries.QueuePage, dict[str, list[str]]]:
+    """A page of the queue with each ticket's requester and next SLA clock, and (for the HTML page) the
+    values its selects offer: one trip to a worker thread, not one per read."""
+    store = console.app.store
+    found = queries.queue(store, wanted, desk=True)
+    found = dataclasses.replace(found, rows=queries_desk.with_desk(found.rows, live))
+    return found, console.choices.get(lambda: queries.choices(store)) if selects else {}
+
+
 async def queue(request: web.Request) -> web.Response:
     who = await viewer(request)
     refuse(request, who, "incident.read")
-    store = request.app[CONSOLE_KEY].app.store
-    wanted = queries.QueueFilter.of(request.query)
-    found = await asyncio.to_thread(queries.queue, store, wanted)
-    rows = await asyncio.to_thread(queries_desk.with_desk, store, found.rows, _live_clocks(request))
-    found = dataclasses.replace(found, rows=rows)  # each ticket's requester and next SLA clock
-    if _wants_json(request):
-        return _json({"filter": wanted.as_dict()} | found.as_dict())
     console = request.app[CONSOLE_KEY]
-    options = await asyncio.to_thread(console.choices.get, lambda: queries.choices(store))
+    wanted = queries.QueueFilter.of(request.query)
+    as_json = _wants_json(request)
+    found, options = await asyncio.to_thread(_queue_page, console, wanted, _live_clocks(request), not as_json)
+    if as_json:
+        return _json({"filter": wanted.as_dict()} | found.as_dict())
     ctx = context(request, who, rows=found.rows, older=found.older, searched_from=found.searched_from, f=wanted,
                   options=options, statuses=queries.STATUSES, refresh=REFRESH_SECONDS)  # fmt: skip
-    return page(request.app[CONSOLE_KEY].env, "queue.html", ctx)
+    return page(console.env, "queue.html", ctx)
 
 
 def _ticket(request: web.Request, incident_id: int, lang: str) -> dict[str, Any] | None:

@@ -74,14 +74,26 @@ def _times(row: Any) -> dict[str, Any]:
     return data
 
 
-def queue_query(f: QueueFilter, limit: int, floor: int = 0) -> Any:
+def queue_query(f: QueueFilter, limit: int, floor: int = 0, desk: bool = False) -> Any:
     """The statement of a queue page (bench/bench_console.py shows its plans); ``floor``: the lowest
-    id a search page looks at."""
+    id a search page looks at; ``desk``: each ticket's requester (name) and SLA projection (clocks) too,
+    joined by key to the page's ids (an ``IN`` of the page's own statement) — to the page only: joined
+    before the ORDER BY … LIMIT, every matching ticket's clocks would be read."""
     t = schema.incidents.c
     cols = (t.id, t.title, t.status, t.priority, t.source, t.type, t.assignee, t.asset, t.opened_at, t.updated_at)
-    query = select(*cols).order_by(t.id.desc()).limit(limit)
     conditions = _conditions(f) + ([t.id >= floor] if floor else [])
-    return query.where(and_(*conditions)) if conditions else query
+    page = select(*(cols if not desk else (t.id,))).order_by(t.id.desc()).limit(limit)
+    page = page.where(and_(*conditions)) if conditions else page
+    if not desk:
+        return page
+    d, r, s = schema.ticket_details.c, schema.requesters.c, schema.incident_service.c
+    joined = (
+        schema.incidents.outerjoin(schema.ticket_details, d.incident_id == t.id)
+        .outerjoin(schema.requesters, r.id == d.requester_id)
+        .outerjoin(schema.incident_service, s.incident_id == t.id)
+    )
+    page_ids = t.id.in_(page.scalar_subquery())
+    return select(*cols, r.name.label("requester"), s.sla).select_from(joined).where(page_ids)  # queue() sorts
 
 
 @dataclass(frozen=True)
@@ -103,12 +115,14 @@ def _search_floor(conn: Any, f: QueueFilter) -> int:
     return max(0, top - SEARCH_WINDOW)
 
 
-def queue(store: Store, f: QueueFilter, limit: int = QUEUE_LIMIT) -> QueuePage:
+def queue(store: Store, f: QueueFilter, limit: int = QUEUE_LIMIT, desk: bool = False) -> QueuePage:
     """One page of the queue, newest first; the next page starts below its last id (keyset paging:
-    one index walk per page, however deep, and no count of every matching row)."""
+    one index walk per page, however deep, and no count of every matching row). ``desk``: with each
+    ticket's ``requester`` and ``sla`` projection (see :func:`opsagent.web.queries_desk.with_desk`)."""
     with store.engine.connect() as conn:
         floor = _search_floor(conn, f)
-        rows = [_times(r) for r in conn.execute(queue_query(f, limit + 1, floor))]
+        rows = [_times(r) for r in conn.execute(queue_query(f, limit + 1, floor, desk))]
+    rows.sort(key=lambda row: -row["id"])  # newest first (the joined statement has no order of its own)
     if len(rows) > limit:
         return QueuePage(rows[:limit], rows[limit - 1]["id"], floor)
     return QueuePage(rows, floor if floor > 1 else 0, floor)  # a search goes on below its window

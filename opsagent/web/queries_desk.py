@@ -98,32 +98,17 @@ def _next_clock(clocks: dict[str, Any]) -> dict[str, Any] | None:
     return {"clock": name, "due": at, "breached": breached or any(c.get("breached") for _, c in running)}
 
 
-def with_desk(
-    store: Store, rows: list[dict[str, Any]], live: Callable[[int], dict[str, Any]] | None = None
-) -> list[dict[str, Any]]:
-    """The queue's rows with each ticket's requester (name) and its next SLA clock: from the projection
-    the SLA tick keeps, computed live only for the few opened since (no projection yet)."""
-    if not rows:
-        return rows
-    t, d, r, s = schema.incidents.c, schema.ticket_details.c, schema.requesters.c, schema.incident_service.c
-    ids = [row["id"] for row in rows]
-    query = (
-        select(t.id, r.name, s.sla)
-        .select_from(
-            schema.incidents.outerjoin(schema.ticket_details, d.incident_id == t.id)
-            .outerjoin(schema.requesters, r.id == d.requester_id)
-            .outerjoin(schema.incident_service, s.incident_id == t.id)
-        )
-        .where(t.id.in_(ids))
-    )
-    with store.engine.connect() as conn:
-        found = {row.id: (row.name, row.sla) for row in conn.execute(query)}
+def with_desk(rows: list[dict[str, Any]], live: Callable[[int], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The queue's rows, read with their requester and SLA projection (``queries.queue(..., desk=True)``:
+    one statement, not a second one for the page's ids), with the requester's name and the next SLA
+    clock to show; clocks are computed live only for the few opened since the last SLA tick (no
+    projection yet)."""
     recent = now() - LIVE_WINDOW
     budget = LIVE_LIMIT
     for row in rows:
-        name, clocks = found.get(row["id"], (None, None))
+        clocks = row.pop("sla", None)
         if not clocks and live is not None and budget > 0 and row.get("opened_at") and row["opened_at"] >= recent:
             clocks, budget = live(row["id"]), budget - 1
-        row["requester"] = name or ""
+        row["requester"] = row.get("requester") or ""
         row["sla"] = _next_clock(clocks or {})
     return rows
