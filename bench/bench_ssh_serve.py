@@ -24,6 +24,7 @@ figures with the load average; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import re
@@ -57,8 +58,43 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def proc_cpu(pid: int) -> float:
     """utime + stime of a process (every thread), seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return proc_cpu_path(Path(f"/proc/{pid}/stat"))
+
+
+def threads_cpu(pid: int) -> dict[int, float]:
+    """utime + stime of each thread of a process, seconds."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out[int(task.name)] = proc_cpu_path(task / "stat")
+    return out
+
+
+def proc_cpu_path(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_groups(pid: int) -> dict[int, str]:
+    """Native thread id -> its Python thread's name with the trailing number dropped (``opsagent-ssh_3`` ->
+    ``opsagent-ssh``; paramiko's transports are ``Thread-N``), read by ``py-spy dump`` (no sampling)."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    try:
+        text = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {
+        int(tid): re.sub(r"[-_]\d+$", "", name)
+        for tid, name in re.findall(r'^Thread (\d+) \(\w+\): "(.*)"', text, re.M)
+    }
+
+
+def by_group(before: dict[int, float], after: dict[int, float], names: dict[int, str]) -> dict[str, float]:
+    groups: dict[str, float] = {}
+    for tid, cpu in after.items():
+        group = names.get(tid, "other (short-lived)")
+        groups[group] = groups.get(group, 0.0) + cpu - before.get(tid, 0.0)
+    return groups
 
 
 def children_cpu() -> float:
@@ -121,15 +157,17 @@ def run_serve(
                                "every host polled once", log, proc)  # fmt: skip
             wait_until(lambda: all(v > first[a] for a, v in scrape(port).items()), 3 * interval + 60,
                        "every host polled twice", log, proc)  # fmt: skip
-            settled(port, 300)
+            settled(port, 180)
             before = alerts(port)
             spy = profiler(proc.pid, profile, interval * intervals) if profile else None
             start, cpu0, sshd0, wall0 = scrape(port), proc_cpu(proc.pid), sshd_cpu(servers), time.monotonic()
+            tcpu0 = threads_cpu(proc.pid)
             for _ in range(intervals):
                 time.sleep(interval)
                 end = scrape(port)  # one scrape per interval, as Prometheus makes
             cpu, sshd, wall = proc_cpu(proc.pid) - cpu0, sshd_cpu(servers) - sshd0, time.monotonic() - wall0
             after = alerts(port)
+            groups = by_group(tcpu0, threads_cpu(proc.pid), thread_groups(proc.pid))
             if spy is not None:
                 spy.wait(timeout=60)
         polls = sum(round((end[a] - start[a]) / interval) for a in start)
@@ -138,6 +176,8 @@ def run_serve(
             f"serve's alerts: pending {before.get('pending', 0):g} firing {before.get('firing', 0):g} at the "
             f"window's start, pending {after.get('pending', 0):g} firing {after.get('firing', 0):g} at its end"
         )
+        for group, seconds in sorted(groups.items(), key=lambda g: -g[1]):
+            print(f"  serve's {group} threads: {seconds * 1000 / max(polls, 1):.2f} ms/poll")
         return {"polls": polls, "failed": max(0, expected - polls), "wall": wall, "cpu": cpu / max(polls, 1),
                 "sshd": sshd / max(polls, 1)}  # fmt: skip
     finally:
@@ -149,7 +189,7 @@ def profiler(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
     stacks in ``out``: where serve's CPU goes. Its sampling stops serve briefly: quote figures from runs
     without ``--profile``."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    argv = [spy, "record", "-p", str(pid), "-r", "100", "-f", "raw", "-o", out, "-d", str(int(seconds))]
+    argv = [spy, "record", "-p", str(pid), "-r", "100", "--gil", "-f", "raw", "-o", out, "-d", str(int(seconds))]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
