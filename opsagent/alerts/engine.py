@@ -114,6 +114,7 @@ class AlertEngine:
         self.agent: str | None = None
         self.owns_asset: Callable[[str], bool] = lambda _asset: True
         self.skip_cluster_rules = False  # a cluster member: its leader evaluates those over all shards
+        self.on_opened: Callable[[], None] | None = None  # called after a tick opened or reopened incidents
 
     # -- reload -------------------------------------------------------------------------------------
     async def replace_rules(self, rules: list[CompiledRule], config: NotifyConfig) -> None:
@@ -470,6 +471,8 @@ class AlertEngine:
             if scope is None or transitions or self._unapplied():
                 silences = await asyncio.to_thread(SilenceSet.active, self.store)
                 result = await asyncio.to_thread(self.apply, transitions, silences, now)
+                if result.opened and self.on_opened is not None:
+                    self.on_opened()
             else:
                 result = TickResult(transitions, [], [], 0)
             if not self.config.routes and not self.config.alertmanagers:
