@@ -189,7 +189,7 @@ def profiler(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
     stacks in ``out``: where serve's CPU goes. Its sampling stops serve briefly: quote figures from runs
     without ``--profile``."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    argv = [spy, "record", "-p", str(pid), "-r", "100", "--gil", "-f", "raw", "-o", out, "-d", str(int(seconds))]
+    argv = [spy, "record", "-p", str(pid), "-r", "50", "--threads", "-f", "raw", "-o", out, "-d", str(int(seconds))]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from opsagent.alerts.engine import AlertEngine
 from opsagent.alerts.memo import AssetMemo
+from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.alerts.promql import parse
 from opsagent.alerts.promql.engine import Element, Evaluator
 from opsagent.alerts.promql.locality import local_to, time_invariant
+from opsagent.alerts.rulefile import load_rules
 from opsagent.series import LOOKBACK, SeriesHistory
+from opsagent.store import Store, sqlite_url
+from tests.unit.test_alert_scoped_ticks import _rows
+
+ROOT = Path(__file__).resolve().parents[2]
 
 EXPRESSIONS = [
     "m_a > 50",
@@ -106,3 +115,45 @@ def test_lookback_lapse_without_new_points() -> None:
     assert len(memo.evaluate(evaluator, 1000.0 + LOOKBACK - 1)) == 1
     assert memo.evaluated == 1
     assert memo.evaluate(evaluator, 1000.0 + LOOKBACK) == []
+
+
+def test_an_engine_with_cached_results_moves_its_alerts_as_one_without(tmp_path: Path) -> None:
+    """The default rules over hosts polled in turn (values crossing thresholds both ways, some hosts going
+    quiet past the lookback), full ticks every 15 s and a poll-driven tick after each poll: an engine with
+    its per-asset caches (results and rendered alerts) and one without agree on every alert after every tick
+    (state, clocks, value, labels, annotations)."""
+    history = SeriesHistory(retention=1e9)
+    cached, plain = _engine(tmp_path, "cached", history), _engine(tmp_path, "plain", history)
+    plain._memos = {}
+    assert cached._memos  # the default rules have time-invariant local rules
+    rng = random.Random(11)
+    assets = [f"h{i}" for i in range(6)]
+    t = 1_000_000.0
+    fired = 0
+    quiet: set[str] = set()
+    for step in range(1, 60):
+        if step % 12 in (0, 6):  # two hosts not polled for 6 minutes (past the lookback), then back
+            quiet = set(rng.sample(assets, 2)) if step % 12 == 0 else set()
+        for asset in assets:
+            t += 10.0
+            if asset not in quiet:
+                history.ingest((asset, "ssh"), _rows(asset, step, rng), t, replace=True)
+                fired += sum(tr.kind == "fired" for tr in plain.evaluate(t, frozenset({asset})))
+                cached.evaluate(t, frozenset({asset}))
+                assert _alerts(cached) == _alerts(plain), (step, asset)
+        plain.evaluate(t + 0.5)
+        cached.evaluate(t + 0.5)
+        assert _alerts(cached) == _alerts(plain), step
+    assert fired > 5
+
+
+def _alerts(engine: AlertEngine) -> dict[tuple[str, str], tuple[Any, ...]]:
+    return {
+        (r.name, a.fingerprint): (a.state, a.active_at, a.fired_at, repr(a.value), a.labels, a.annotations, a.flapping)
+        for r, a in engine.active_alerts()
+    }
+
+
+def _engine(tmp_path: Path, name: str, history: SeriesHistory) -> AlertEngine:
+    rules = load_rules([ROOT], recording=True)
+    return AlertEngine(Store(sqlite_url(tmp_path / f"{name}.db")), history, rules, NotifyConfig())
