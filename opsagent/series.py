@@ -204,7 +204,9 @@ class SeriesHistory:
                 return
         series = self.ingest(producer, rows(), t, replace=True)
         with self._lock:
-            self._layouts[producer] = _BatchLayout(producer, signature, series, t, self._epoch)
+            if len(self._batches.get(producer, ())) == len({(one.name, one.key) for one in series}):
+                self._layouts[producer] = _BatchLayout(producer, signature, series, t, self._epoch)
+            # else it kept series a late batch could not mark stale: its next batch marks them (no fast path)
 
     def _append(self, layout: _BatchLayout, values: list[float], t: float) -> None:
         """Lock held. Nothing goes stale: only points are appended."""

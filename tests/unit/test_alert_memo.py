@@ -157,3 +157,22 @@ def _alerts(engine: AlertEngine) -> dict[tuple[str, str], tuple[Any, ...]]:
 def _engine(tmp_path: Path, name: str, history: SeriesHistory) -> AlertEngine:
     rules = load_rules([ROOT], recording=True)
     return AlertEngine(Store(sqlite_url(tmp_path / f"{name}.db")), history, rules, NotifyConfig())
+
+
+def test_a_series_a_late_batch_left_out_goes_stale_with_the_next_batch() -> None:
+    """A batch older than a series' last point cannot mark it stale; the next batch does, even one with the
+    same series as the late one (which would otherwise only append values), and cached results follow."""
+    history = SeriesHistory()
+    evaluator, memo = Evaluator(history), AssetMemo(parse("m > 0"))
+
+    def batch(t: float, devs: list[str]) -> None:
+        rows = [("m", {"asset": "h1", "dev": d}, 1.0, "gauge") for d in devs]
+        signature = [(n, tuple(sorted(lb.items())), k) for n, lb, _v, k in rows]
+        history.batch(("h1", "ssh"), signature, lambda: rows, [1.0] * len(rows), t)
+
+    batch(100.0, ["a", "b"])
+    batch(50.0, ["a"])  # late: b's last point (100) is newer than its stale mark
+    assert len(memo.evaluate(evaluator, 101.0)) == 2
+    batch(110.0, ["a"])  # b is not in it: stale now
+    assert [e.labels["dev"] for e in memo.evaluate(evaluator, 111.0)] == ["a"]
+    assert _key(memo.evaluate(evaluator, 111.0)) == _key(evaluator.evaluate(parse("m > 0"), 111.0))  # type: ignore[arg-type]
