@@ -24,6 +24,7 @@ figures with the load average; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import re
@@ -50,14 +51,50 @@ from tests.peers.sshd import SshServer, start_sshd
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_MS = 1.0
+_ALERTS = re.compile(r'^opsagent_alerts\{state="(\w+)"\} (\S+)$', re.M)
 _LAST = re.compile(r'^opsagent_collect_last_success_timestamp_seconds\{asset="([^"]+)",collector="ssh"\} (\S+)$', re.M)
 PR_SET_CHILD_SUBREAPER = 36
 
 
 def proc_cpu(pid: int) -> float:
     """utime + stime of a process (every thread), seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return proc_cpu_path(Path(f"/proc/{pid}/stat"))
+
+
+def threads_cpu(pid: int) -> dict[int, float]:
+    """utime + stime of each thread of a process, seconds."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            out[int(task.name)] = proc_cpu_path(task / "stat")
+    return out
+
+
+def proc_cpu_path(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_groups(pid: int) -> dict[int, str]:
+    """Native thread id -> its Python thread's name with the trailing number dropped (``opsagent-ssh_3`` ->
+    ``opsagent-ssh``; paramiko's transports are ``Thread-N``), read by ``py-spy dump`` (no sampling)."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    try:
+        text = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {
+        int(tid): re.sub(r"[-_]\d+$", "", name)
+        for tid, name in re.findall(r'^Thread (\d+) \(\w+\): "(.*)"', text, re.M)
+    }
+
+
+def by_group(before: dict[int, float], after: dict[int, float], names: dict[int, str]) -> dict[str, float]:
+    groups: dict[str, float] = {}
+    for tid, cpu in after.items():
+        group = names.get(tid, "other (short-lived)")
+        groups[group] = groups.get(group, 0.0) + cpu - before.get(tid, 0.0)
+    return groups
 
 
 def children_cpu() -> float:
@@ -65,10 +102,27 @@ def children_cpu() -> float:
     return t.children_user + t.children_system
 
 
-def scrape(port: int) -> dict[str, float]:
+def scrape_text(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
-        body = resp.read().decode()
-    return {asset: float(ts) for asset, ts in _LAST.findall(body)}
+        return resp.read().decode()
+
+
+def scrape(port: int) -> dict[str, float]:
+    return {asset: float(ts) for asset, ts in _LAST.findall(scrape_text(port))}
+
+
+def alerts(port: int) -> dict[str, float]:
+    """Alerts by state (pending, firing) as serve exposes them."""
+    return {state: float(n) for state, n in _ALERTS.findall(scrape_text(port))}
+
+
+def settled(port: int, seconds: float) -> None:
+    """Wait (at most ``seconds``) until no alert is pending. The default rules judge these hosts too (on
+    this machine, e.g. its down ``ifb`` interfaces fire NodeNetworkInterfaceDown after 2 minutes): the
+    one-time opening of those incidents is not a poll's cost, so the window starts after it."""
+    deadline = time.monotonic() + seconds
+    while alerts(port).get("pending", 0) > 0 and time.monotonic() < deadline:
+        time.sleep(1)
 
 
 def write_home(home: Path, servers: list[SshServer], n: int, interval: float) -> None:
@@ -91,7 +145,9 @@ def write_home(home: Path, servers: list[SshServer], n: int, interval: float) ->
     )
 
 
-def run_serve(servers: list[SshServer], n: int, interval: float, intervals: int) -> dict[str, float]:
+def run_serve(
+    servers: list[SshServer], n: int, interval: float, intervals: int, profile: str | None = None
+) -> dict[str, float]:
     home = Path(tempfile.mkdtemp(prefix="bench-ssh-serve-"))
     try:
         write_home(home, servers, n, interval)
@@ -101,17 +157,40 @@ def run_serve(servers: list[SshServer], n: int, interval: float, intervals: int)
                                "every host polled once", log, proc)  # fmt: skip
             wait_until(lambda: all(v > first[a] for a, v in scrape(port).items()), 3 * interval + 60,
                        "every host polled twice", log, proc)  # fmt: skip
+            settled(port, 180)
+            before = alerts(port)
+            spy = profiler(proc.pid, profile, interval * intervals) if profile else None
             start, cpu0, sshd0, wall0 = scrape(port), proc_cpu(proc.pid), sshd_cpu(servers), time.monotonic()
+            tcpu0 = threads_cpu(proc.pid)
             for _ in range(intervals):
                 time.sleep(interval)
                 end = scrape(port)  # one scrape per interval, as Prometheus makes
             cpu, sshd, wall = proc_cpu(proc.pid) - cpu0, sshd_cpu(servers) - sshd0, time.monotonic() - wall0
+            after = alerts(port)
+            groups = by_group(tcpu0, threads_cpu(proc.pid), thread_groups(proc.pid))
+            if spy is not None:
+                spy.wait(timeout=60)
         polls = sum(round((end[a] - start[a]) / interval) for a in start)
         expected = n * intervals
+        print(
+            f"serve's alerts: pending {before.get('pending', 0):g} firing {before.get('firing', 0):g} at the "
+            f"window's start, pending {after.get('pending', 0):g} firing {after.get('firing', 0):g} at its end"
+        )
+        for group, seconds in sorted(groups.items(), key=lambda g: -g[1]):
+            print(f"  serve's {group} threads: {seconds * 1000 / max(polls, 1):.2f} ms/poll")
         return {"polls": polls, "failed": max(0, expected - polls), "wall": wall, "cpu": cpu / max(polls, 1),
                 "sshd": sshd / max(polls, 1)}  # fmt: skip
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def profiler(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy sampling serve (every thread) over the measured window, as collapsed
+    stacks in ``out``: where serve's CPU goes. Its sampling stops serve briefly: quote figures from runs
+    without ``--profile``."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    argv = [spy, "record", "-p", str(pid), "-r", "50", "--threads", "-f", "raw", "-o", out, "-d", str(int(seconds))]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_paramiko(servers: list[SshServer], n: int, script: str, workers: int = 32) -> dict[str, float]:
@@ -203,6 +282,15 @@ def run_ansible(servers: list[SshServer], n: int, script: str, forks: int = 32) 
         shutil.rmtree(work, ignore_errors=True)
 
 
+def reconnecting(servers: list[SshServer], polls: int, script: str) -> list[tuple[str, dict[str, float]]]:
+    rows = [("paramiko, new connection per poll", run_paramiko(servers, polls, script))]
+    rows.append(("OpenSSH ssh, new connection per poll", run_openssh(servers, polls, script)))
+    found = run_ansible(servers, polls, script)
+    if found is not None:
+        rows.append(("Ansible raw module (ControlPersist defaults)", found))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=int, default=100)
@@ -210,6 +298,8 @@ def main() -> None:
     parser.add_argument("--intervals", type=int, default=3, help="poll intervals measured after the warm-up")
     parser.add_argument("--reconnect-polls", type=int, default=100, help="polls of each reconnecting client")
     parser.add_argument("--servers", type=int, default=2)
+    parser.add_argument("--profile", help="write py-spy's collapsed stacks of serve over the window here")
+    parser.add_argument("--serve-only", action="store_true", help="skip the reconnecting clients")
     args = parser.parse_args()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -218,12 +308,9 @@ def main() -> None:
     servers = [start_sshd() for _ in range(args.servers)]
     try:
         rows = [(f"opsagent serve, {args.interval:g} s interval, idle included", run_serve(servers, args.assets,
-                 args.interval, args.intervals))]  # fmt: skip
-        rows.append(("paramiko, new connection per poll", run_paramiko(servers, args.reconnect_polls, script)))
-        rows.append(("OpenSSH ssh, new connection per poll", run_openssh(servers, args.reconnect_polls, script)))
-        found = run_ansible(servers, args.reconnect_polls, script)
-        if found is not None:
-            rows.append(("Ansible raw module (ControlPersist defaults)", found))
+                 args.interval, args.intervals, args.profile))]  # fmt: skip
+        if not args.serve_only:
+            rows += reconnecting(servers, args.reconnect_polls, script)
     finally:
         for server in servers:
             server.stop()

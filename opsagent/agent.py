@@ -28,7 +28,7 @@ from opsagent.poller import ResultSink
 from opsagent.reload import Reloader
 from opsagent.runbooks.api import add_routes as add_runbook_routes
 from opsagent.runbooks.library import read_library
-from opsagent.runbooks.triggers import RunbookService
+from opsagent.runbooks.triggers import CLUSTER_WATCH_SECONDS, RunbookService
 from opsagent.scheduler import PollJobs, make_scheduler
 from opsagent.server import add_reload_route, make_web_app
 from opsagent.sla.policy import load_policy
@@ -144,6 +144,9 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     add_reload_route(web_app, reloader.reload)
     hangup = _on_hangup(loop, reloader.signal)
     runbooks.leader = node.is_leader  # scheduled runbooks and those alerts start: the leader's
+    engine.on_opened = runbooks.poke  # new incidents' runbooks start at once, not at the watcher's next look
+    if node.enabled:  # the leader starts the runbooks of incidents the other members open
+        runbooks.watch_seconds = CLUSTER_WATCH_SECONDS
     runbooks.agent = node.id if node.enabled else None  # alert-started runs claimed in the store
     evaluating: asyncio.Task[None] | None = None
     watching: asyncio.Task[None] | None = None

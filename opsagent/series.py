@@ -72,7 +72,7 @@ class _BatchLayout:
     """A producer's last batch: its signature, its series in order (with their point lists, which
     trimming shortens in place), the time of its last points and the epoch they were added at."""
 
-    __slots__ = ("epoch", "exclusive", "last_t", "producer", "series", "signature", "ts_lists", "vs_lists")
+    __slots__ = ("assets", "epoch", "exclusive", "last_t", "producer", "series", "signature", "ts_lists", "vs_lists")
 
     def __init__(
         self, producer: object, signature: Sequence[Hashable], series: list[Series], last_t: float, epoch: int
@@ -85,6 +85,28 @@ class _BatchLayout:
         self.vs_lists = [s.vs for s in series]
         self.last_t = last_t
         self.epoch = epoch
+        self.assets = sorted({s.labels.get("asset", "") for s in series})
+
+
+class AssetMark:
+    """What changed an asset's series, for results cached per asset (alerts/memo.py): a version bumped by
+    every point appended to, stale mark set on or series dropped with that ``asset`` label (``""``: none);
+    per producer, a time no later than the last point of any of its live series there (its last whole
+    batch's time: a series left out of it was marked stale then); and the newest point's time."""
+
+    __slots__ = ("newest", "times", "version")
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.times: dict[object, float] = {}
+        self.newest = float("-inf")
+
+    def touch(self, producer: object, t: float, whole: bool) -> None:
+        """Points at ``t`` from ``producer``; ``whole``: its whole batch (the others went stale)."""
+        self.version += 1
+        old = self.times.get(producer)
+        self.times[producer] = t if whole or old is None else min(old, t)
+        self.newest = max(self.newest, t)
 
 
 class SeriesHistory:
@@ -107,6 +129,7 @@ class SeriesHistory:
         # Bumped whenever a series is made or dropped: the per-asset index below is rebuilt then.
         self._generation = 0
         self._by_asset: dict[str, tuple[int, dict[str, list[Series]]]] = {}  # name → (generation, asset → series)
+        self._marks: dict[str, AssetMark] = {}  # asset label value ("" for none) → its changes
 
     def need(self, seconds: float) -> None:
         """Keep at least ``seconds`` of history (the longest range + offset the loaded rules use)."""
@@ -145,14 +168,20 @@ class SeriesHistory:
                     series.owner = SHARED
                 seen.add((name, series.key))
                 out.append(series)
+            touched = {series.labels.get("asset", "") for series in out}
             if replace:
+                kept = set()
                 for name, key in self._batches.get(producer, set()) - seen:
                     gone = self._by_name.get(name, {}).get(key)
                     if gone is not None:
                         gone.stale_at = t
-                self._batches[producer] = seen
+                        touched.add(gone.labels.get("asset", ""))
+                        if gone.ts and gone.ts[-1] >= t:  # a late batch: the mark hides nothing, the next one may
+                            kept.add((name, key))
+                self._batches[producer] = seen | kept
             else:
                 self._batches.setdefault(producer, set()).update(seen)
+            self._touch(touched, producer, t, replace)
             self._counted(len(seen), t)
         return out
 
@@ -175,7 +204,9 @@ class SeriesHistory:
                 return
         series = self.ingest(producer, rows(), t, replace=True)
         with self._lock:
-            self._layouts[producer] = _BatchLayout(producer, signature, series, t, self._epoch)
+            if len(self._batches.get(producer, ())) == len({(one.name, one.key) for one in series}):
+                self._layouts[producer] = _BatchLayout(producer, signature, series, t, self._epoch)
+            # else it kept series a late batch could not mark stale: its next batch marks them (no fast path)
 
     def _append(self, layout: _BatchLayout, values: list[float], t: float) -> None:
         """Lock held. Nothing goes stale: only points are appended."""
@@ -192,7 +223,25 @@ class SeriesHistory:
             layout.epoch = self._epoch
             layout.exclusive = all(one.owner == layout.producer for one in layout.series)
         layout.last_t = max(layout.last_t, t)
+        self._touch(layout.assets, layout.producer, t, True)
         self._counted(len(values), t)
+
+    def _touch(self, assets: Iterable[str], producer: object, t: float, whole: bool) -> None:
+        """Lock held: the series of ``assets`` changed (points or stale marks at ``t`` from ``producer``)."""
+        marks = self._marks
+        for asset in assets:
+            mark = marks.get(asset)
+            if mark is None:
+                mark = marks[asset] = AssetMark()
+            mark.touch(producer, t, whole)
+
+    def asset_marks(self, assets: Iterable[str] | None = None) -> dict[str, tuple[int, float, float]]:
+        """(version, oldest, newest producer time) of ``assets`` (every asset seen when None); an asset
+        never seen is left out."""
+        with self._lock:
+            marks = self._marks
+            wanted = marks.items() if assets is None else ((a, marks[a]) for a in assets if a in marks)
+            return {a: (m.version, min(m.times.values()), m.newest) for a, m in wanted if m.times}
 
     def _counted(self, points: int, t: float) -> None:
         """Amortised trimming (lock held). A trim visits every series, so it runs only once a
@@ -227,7 +276,10 @@ class SeriesHistory:
                 if not ts:
                     emptied.append(key)
             for key in emptied:
-                del by_key[key]
+                gone = by_key.pop(key)
+                mark = self._marks.get(gone.labels.get("asset", ""))
+                if mark is not None:
+                    mark.version += 1
                 self._count -= 1
                 self._generation += 1
             if emptied:

@@ -23,11 +23,12 @@ from prometheus_client.metrics_core import Metric
 from sqlalchemy import delete, insert, select
 
 from opsagent.alerts import alertmanager
+from opsagent.alerts.memo import AssetMemo
 from opsagent.alerts.notify.dispatcher import Dispatcher
 from opsagent.alerts.notify.formats import NotifyAlert
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.alerts.promql.engine import Element, Evaluator
-from opsagent.alerts.promql.locality import local_to
+from opsagent.alerts.promql.locality import local_to, time_invariant
 from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
 from opsagent.alerts.silences import SilenceSet, ancestors
 from opsagent.alerts.state import EXTERNAL, FIRING, AlertState, RuleState, Transition, fingerprint, flap_config, step
@@ -102,6 +103,7 @@ class AlertEngine:
         self._sources: dict[str, str] = {}  # external fingerprint → incident source (alertmanager, snmp_trap)
         self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in rules}
         self._local = _local_rules(rules)
+        self._memos = _memos(rules, self._local)
         self._poked_assets: set[str] | None = set()  # assets polled since the last tick (None: all)
         self._saved: dict[str, dict[str, Any]] | None = None  # fingerprint → its alert_states row as written
         self._saved_at: dict[str, float] = {}  # fingerprint → when its value/last_seen were last written
@@ -112,6 +114,7 @@ class AlertEngine:
         self.agent: str | None = None
         self.owns_asset: Callable[[str], bool] = lambda _asset: True
         self.skip_cluster_rules = False  # a cluster member: its leader evaluates those over all shards
+        self.on_opened: Callable[[], None] | None = None  # called after a tick opened or reopened incidents
 
     # -- reload -------------------------------------------------------------------------------------
     async def replace_rules(self, rules: list[CompiledRule], config: NotifyConfig) -> None:
@@ -129,6 +132,7 @@ class AlertEngine:
             self.dispatcher.receivers = {r.name: r for r in config.receivers}
             self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in self.rules}
             self._local = _local_rules(rules)
+            self._memos = _memos(rules, self._local)
             for rule in rules:
                 self.history.need(rule.max_range())
 
@@ -208,7 +212,8 @@ class AlertEngine:
     ) -> list[Transition]:
         key = rule.name + "\x00" + rule.group
         self.evaluator.scope = scope
-        result = self.evaluator.evaluate(rule.expr, t)
+        memo = self._memos.get(key)
+        result = memo.evaluate(self.evaluator, t, scope) if memo is not None else self.evaluator.evaluate(rule.expr, t)
         recovery = self.evaluator.evaluate(rule.recover, t) if rule.recover is not None else None
         if not isinstance(result, list) or (recovery is not None and not isinstance(recovery, list)):
             raise ValueError("the expression returned a scalar")
@@ -466,6 +471,8 @@ class AlertEngine:
             if scope is None or transitions or self._unapplied():
                 silences = await asyncio.to_thread(SilenceSet.active, self.store)
                 result = await asyncio.to_thread(self.apply, transitions, silences, now)
+                if result.opened and self.on_opened is not None:
+                    self.on_opened()
             else:
                 result = TickResult(transitions, [], [], 0)
             if not self.config.routes and not self.config.alertmanagers:
@@ -674,6 +681,15 @@ class AlertEngine:
             for labels, value in rows:
                 family.add_sample(name, labels, value)
             yield family
+
+
+def _memos(rules: list[CompiledRule], local: set[str]) -> dict[str, AssetMemo]:
+    """Per-asset result caches of the local rules whose expression is time-invariant (alerts/memo.py)."""
+    return {
+        r.name + "\x00" + r.group: AssetMemo(r.expr)
+        for r in rules
+        if r.name + "\x00" + r.group in local and r.recover is None and time_invariant(r.expr)
+    }
 
 
 def _local_rules(rules: list[CompiledRule]) -> set[str]:

@@ -97,6 +97,10 @@ class RuleState:
     # Alerts restored after a restart and not matched since: held (not resolved, not dropped) until
     # their series have had the chance to be collected again.
     held: set[str] = field(default_factory=set)
+    # The last evaluation's elements by id, with their alert labels, fingerprint and annotations: an element
+    # the evaluator hands back unchanged (alerts/memo.py keeps unchanged assets' elements) is not rendered
+    # and hashed again. Neither the labels nor the annotations are ever changed in place.
+    rendered: dict[int, tuple[Element, dict[str, str], str, dict[str, str]]] = field(default_factory=dict)
 
 
 def alert_labels(rule: CompiledRule, element: Element) -> dict[str, str]:
@@ -151,7 +155,7 @@ def step(
     if now >= hold_until:
         rs.held.clear()
     outside = _outside(rs, scope)
-    seen = _matched(rule, rs, result, now, transitions)
+    seen = _matched(rule, rs, result, now, transitions, scope is not None)
     rs.held -= seen
     for fp, alert in [(fp, a) for fp, a in rs.alerts.items() if fp not in outside]:
         if fp in seen or fp in rs.held:
@@ -176,12 +180,21 @@ def _outside(rs: RuleState, scope: frozenset[str] | None) -> set[str]:
     return {fp for fp, alert in rs.alerts.items() if alert.labels.get("asset") not in scope}
 
 
-def _matched(rule: CompiledRule, rs: RuleState, result: list[Element], now: float, out: list[Transition]) -> set[str]:
-    """Create or refresh the alerts of the matching elements (pending → firing after ``for``)."""
+def _matched(
+    rule: CompiledRule, rs: RuleState, result: list[Element], now: float, out: list[Transition], partial: bool = False
+) -> set[str]:
+    """Create or refresh the alerts of the matching elements (pending → firing after ``for``). ``partial``:
+    ``result`` is some assets' only (the rendered elements of the others are kept)."""
     seen: set[str] = set()
+    last, rendered = rs.rendered, {}
     for element in result:
-        labels = alert_labels(rule, element)
-        fp = fingerprint(labels)
+        hit = last.get(id(element))
+        if hit is None or hit[0] is not element:
+            labels = alert_labels(rule, element)
+            annotations = {k: t.render(element.labels, element.value) for k, t in rule.annotations.items()}
+            hit = (element, labels, fingerprint(labels), annotations)
+        rendered[id(element)] = hit
+        _element, labels, fp, annotations = hit
         if fp in seen:
             continue  # the same label set twice after templating: Prometheus errors, we keep the first
         seen.add(fp)
@@ -190,11 +203,12 @@ def _matched(rule: CompiledRule, rs: RuleState, result: list[Element], now: floa
             alert = rs.alerts[fp] = AlertState(rule.name, fp, labels, {}, element.value, PENDING, now)
         alert.value = element.value
         alert.last_seen = now
-        alert.annotations = {k: t.render(element.labels, element.value) for k, t in rule.annotations.items()}
+        alert.annotations = annotations
         if alert.state == PENDING and now - alert.active_at >= rule.for_:
             alert.state = FIRING
             alert.fired_at = now
             out.append(Transition("fired", alert, now))
+    rs.rendered = last | rendered if partial else rendered
     return seen
 
 

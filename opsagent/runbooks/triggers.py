@@ -40,7 +40,12 @@ from opsagent.store.engine import now
 
 log = logging.getLogger(__name__)
 EVENT_KIND = "runbook"
-WATCH_SECONDS = 2.0
+# The incident watcher is woken (``poke``) when this agent's alert engine opens or reopens incidents and
+# when a run it started ends; it also looks every WATCH_SECONDS for incidents opened elsewhere (serve sets
+# CLUSTER_WATCH_SECONDS in a cluster, whose members open incidents the leader starts the runbooks of).
+# Looking every 2 s whatever happened cost an idle agent a store query each time.
+WATCH_SECONDS = 30.0
+CLUSTER_WATCH_SECONDS = 2.0
 ACTOR = "opsagent (runbook)"
 _PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=((?:\"[^\"]*\")|(?:'[^']*')|[^,\s]*)")
 
@@ -119,6 +124,8 @@ class RunbookService:
         self.leader: Callable[[], bool] = lambda: True
         self.agent: str | None = None
         self._checked: tuple[Any, ...] | None = None  # (incidents marker, busy) at the last full check
+        self.watch_seconds = WATCH_SECONDS
+        self._wake: asyncio.Event | None = None
 
     @property
     def entries(self) -> dict[str, Entry]:
@@ -183,16 +190,24 @@ class RunbookService:
         return task
 
     # -- incidents ------------------------------------------------------------------------------
+    def poke(self) -> None:
+        """Incidents were opened or reopened, or a run ended: look at the incidents now."""
+        if self._wake is not None:
+            self._wake.set()
+
     async def watch(self, stop: asyncio.Event) -> None:
+        self._wake = wake = asyncio.Event()
         while not stop.is_set():
+            wake.clear()
             try:
                 await self.check_incidents()
             except Exception:
                 log.exception("runbook trigger check failed")
-            try:
-                await asyncio.wait_for(stop.wait(), WATCH_SECONDS)
-            except TimeoutError:
-                continue
+            woken = asyncio.ensure_future(wake.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({woken, stopped}, timeout=self.watch_seconds, return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            stopped.cancel()
 
     async def check_incidents(self) -> list[int]:
         """Start the runbooks of newly opened incidents; returns the incident ids triggered. The active
@@ -274,6 +289,7 @@ class RunbookService:
 
         def finished(t: asyncio.Task[int | None]) -> None:
             self._busy.discard(incident_id)
+            self.poke()
             run_id = None if t.cancelled() else t.result()
             if run_id is None:
                 add_event(self.app, incident_id, f"runbook {request.runbook.name} did not run (see the agent's log)")

@@ -236,6 +236,7 @@ class Evaluator:
         start = end - arg.range
         out: Vector = []
         extra = self._scalar(call.args[1 if name == "predict_linear" else 0], t) if len(call.args) > 1 else 0.0
+        shared: list[fn.XFit] = []  # the x side of the last fit: series of one batch share timestamps
         for s, ts, vs in self._ranges(arg, t):
             value: float | None
             if name in ("rate", "increase", "delta"):
@@ -244,7 +245,7 @@ class Evaluator:
                 value = fn.irate(ts, vs, counter=name == "irate", is_rate=name == "irate")
             elif name in ("deriv", "predict_linear"):
                 # Prometheus: deriv centres x on the first sample, predict_linear on the evaluation time
-                fit = fn.linear_regression(ts, vs, ts[0] if name == "deriv" else t)
+                fit = fn.linear_regression(ts, vs, ts[0] if name == "deriv" else t, shared)
                 value = None if fit is None else (fit[0] if name == "deriv" else fit[1] + fit[0] * extra)
             elif name == "changes":
                 value = fn.changes(vs)

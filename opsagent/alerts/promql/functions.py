@@ -74,21 +74,41 @@ def _kahan_sum(values: Iterable[float]) -> float:
     return total + c
 
 
-def linear_regression(ts: list[float], vs: list[float], at: float) -> tuple[float, float] | None:
+# The x side of a fit: (timestamps, origin, xs, sum of xs, sum of their squares).
+XFit = tuple[list[float], float, list[float], float, float]
+
+
+def regression_x(ts: list[float], at: float) -> XFit:
+    """x measured from ``at`` in whole milliseconds, its sum and its sum of squares: they depend on the
+    timestamps alone, which the series of one poll batch share."""
+    origin = round(at * 1000)
+    xs = [(round(t * 1000) - origin) / 1e3 for t in ts]
+    return ts, at, xs, _kahan_sum(xs), _kahan_sum([x * x for x in xs])
+
+
+def linear_regression(
+    ts: list[float], vs: list[float], at: float, shared: list[XFit] | None = None
+) -> tuple[float, float] | None:
     """(slope, intercept at ``at``) by least squares, as Prometheus' linearRegression: x is measured
     from ``at`` in whole milliseconds, sums are compensated (Kahan-Neumaier), and a constant series
     has a slope of exactly 0 (deriv of a flat disk is 0, not 1e-9). ``deriv`` centres on the first
-    sample's time, ``predict_linear`` on the evaluation time."""
+    sample's time, ``predict_linear`` on the evaluation time. ``shared`` (a list of at most one fit, kept
+    by the caller across the series of one evaluation): the x side is computed once for series with
+    equal timestamps (the same numbers; a whole batch's series share them)."""
     n = len(ts)
     if n < 2:
         return None
     first = vs[0]
     if all(v == first for v in vs):
         return (math.nan, math.nan) if math.isinf(first) else (0.0, first)
-    origin = round(at * 1000)
-    xs = [(round(t * 1000) - origin) / 1e3 for t in ts]
-    sx, sy = _kahan_sum(xs), _kahan_sum(vs)
-    sxy, sxx = _kahan_sum(map(operator.mul, xs, vs)), _kahan_sum([x * x for x in xs])
+    if shared and shared[0][1] == at and shared[0][0] == ts:
+        _ts, _at, xs, sx, sxx = shared[0]
+    else:
+        fit = regression_x(ts, at)
+        _ts, _at, xs, sx, sxx = fit
+        if shared is not None:
+            shared[:] = [fit]
+    sy, sxy = _kahan_sum(vs), _kahan_sum(map(operator.mul, xs, vs))
     cov = sxy - sx * sy / n
     var = sxx - sx * sx / n
     slope = cov / var if var != 0 else math.nan

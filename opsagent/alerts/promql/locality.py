@@ -11,7 +11,7 @@ A poll result then needs only its asset's series evaluated, not the fleet's.
 from __future__ import annotations
 
 from opsagent.alerts.promql import functions as fn
-from opsagent.alerts.promql.ast import Aggregate, Binary, Call, Expr, walk
+from opsagent.alerts.promql.ast import Aggregate, Binary, Call, Expr, MatrixSelector, VectorSelector, walk
 
 _RANGE = {"rate", "increase", "delta", "irate", "idelta", "deriv", "predict_linear", "changes", "resets"}
 _LOCAL_CALLS = frozenset(
@@ -20,6 +20,18 @@ _LOCAL_CALLS = frozenset(
     | set(fn.MATH)
     | set(fn.OVER_TIME)
 )
+
+
+# Element-wise functions of their arguments' values alone (no clock, no past points).
+_TIMELESS_CALLS = frozenset({"clamp", "clamp_min", "clamp_max", "round"} | set(fn.MATH))
+
+
+def _timeless(node: Expr) -> bool:
+    if isinstance(node, Call):
+        return node.func in _TIMELESS_CALLS
+    if isinstance(node, VectorSelector):
+        return node.offset == 0 and node.name is not None
+    return not isinstance(node, MatrixSelector)
 
 
 def _keeps(node: Expr, label: str) -> bool:
@@ -36,3 +48,11 @@ def _keeps(node: Expr, label: str) -> bool:
 def local_to(expr: Expr, label: str = "asset") -> bool:
     """Whether ``expr``'s result for one value of ``label`` depends only on the series with that value."""
     return all(_keeps(node, label) for node in walk(expr))
+
+
+def time_invariant(expr: Expr) -> bool:
+    """Whether ``expr`` at a later time gives the same result as long as no series it reads got a point
+    or a stale mark and none of their last points left the lookback window: only named instant selectors
+    without ``offset``, numbers, operators, aggregations and element-wise functions (no ranges, no
+    ``time()``)."""
+    return all(_timeless(node) for node in walk(expr))

@@ -1,0 +1,87 @@
+"""Results of asset-local, time-invariant expressions kept per asset between evaluations.
+
+An expression that is local to ``asset`` (``promql.locality.local_to``) and time-invariant
+(``promql.locality.time_invariant``: instant selectors, operators, aggregations, element-wise functions)
+gives, for one asset, the same elements at a later time as long as none of that asset's series got a
+point or a stale mark and none of their points left the lookback window. The history keeps those changes
+per asset (``SeriesHistory.asset_marks``), so an evaluation re-evaluates only the assets that changed
+since their cached result and reuses the others: a full tick every 15 s over hosts polled every 60 s
+evaluates a quarter of them, and none that a poll-driven tick has already evaluated since their poll.
+The result equals a full evaluation's (tests/unit/test_alert_memo.py compares them over random series).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from opsagent.alerts.promql.ast import Expr
+from opsagent.alerts.promql.engine import Element, Evaluator
+
+
+@dataclass(slots=True)
+class _Cached:
+    elements: list[Element]
+    version: int
+    at: float  # the evaluation time they are for
+
+
+@dataclass
+class AssetMemo:
+    """One expression's results by asset (the ``asset`` label's value, ``""`` for none)."""
+
+    expr: Expr
+    cached: dict[str, _Cached] = field(default_factory=dict)
+    evaluated: int = 0  # assets evaluated (the rest were reused), for tests and benchmarks
+
+    def evaluate(self, evaluator: Evaluator, t: float, scope: frozenset[str] | None = None) -> list[Element]:
+        """The expression's elements at ``t`` over ``scope``'s assets (every asset when None), as
+        ``evaluator`` gives them, re-evaluating only the assets whose cached elements may have changed."""
+        # Marks are read before the evaluation: a point added while it runs changes the version, so the
+        # asset is evaluated again next time even if this evaluation already saw the point.
+        marks = evaluator.history.asset_marks(scope)
+        lookback = evaluator.lookback
+        cached = self.cached
+        stale = [
+            asset
+            for asset, (version, oldest, newest) in marks.items()
+            if not _valid(cached.get(asset), version, oldest, newest, t, lookback)
+        ]
+        if stale:
+            self._refresh(evaluator, t, stale, marks)
+        if scope is None:
+            for asset in [a for a in cached if a not in marks]:
+                del cached[asset]
+        out: list[Element] = []
+        for asset in marks:
+            hit = cached.get(asset)
+            if hit is not None:
+                out += hit.elements
+        return out
+
+    def _refresh(
+        self, evaluator: Evaluator, t: float, assets: list[str], marks: dict[str, tuple[int, float, float]]
+    ) -> None:
+        outer = evaluator.scope
+        evaluator.scope = frozenset(assets)
+        try:
+            result = evaluator.evaluate(self.expr, t)
+        finally:
+            evaluator.scope = outer
+        if not isinstance(result, list):
+            raise ValueError("the expression returned a scalar")
+        fresh: dict[str, list[Element]] = {asset: [] for asset in assets}
+        for element in result:
+            fresh.setdefault(element.labels.get("asset", ""), []).append(element)
+        for asset, elements in fresh.items():
+            mark = marks.get(asset)
+            if mark is None:  # (local expressions keep the label: never, but never cached either)
+                continue
+            self.cached[asset] = _Cached(elements, mark[0], t)
+        self.evaluated += len(assets)
+
+
+def _valid(hit: _Cached | None, version: int, oldest: float, newest: float, t: float, lookback: float) -> bool:
+    """Whether an asset's cached elements are its elements at ``t``: nothing changed its series since,
+    none of its points was newer than the cached evaluation, time has not gone back, and no last point
+    has aged out of the lookback window by ``t`` (an instant selector then drops it)."""
+    return hit is not None and hit.version == version and hit.at <= t and newest <= hit.at and t < oldest + lookback
