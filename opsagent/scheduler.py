@@ -4,13 +4,16 @@
 collapse into one; the poller's own busy set covers work that outlives its timeout. Errors and
 missed runs become metrics, never exceptions. Each target polls at its own fixed phase of its
 interval (a hash of the target, as Prometheus spreads scrapes), so targets sharing an interval never
-start as one burst.
+start as one burst. A run that would start more than half an interval after its slot (an overloaded
+or frozen agent) is skipped, not run late: its target is polled at its next slot, never twice within
+half an interval, by this agent or by one that took the target over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -24,9 +27,12 @@ from opsagent.metrics import MetricsRegistry
 from opsagent.poller import Poller
 
 log = logging.getLogger(__name__)
+# One line per poll this agent really started (with -v): the agent's own record of who polled what, when
+polls_log = logging.getLogger("opsagent.polls")
 
 Target = tuple[Asset, CollectorSpec, dict[str, Any]]
 JOB_PREFIX = "poll:"
+QUIET_SKIPS = ("moved", "late")  # not this agent's slot, or too late for it: counted, not logged
 
 
 def make_scheduler() -> AsyncIOScheduler:
@@ -40,6 +46,13 @@ def _job_id(asset: str, spec: CollectorSpec) -> str:
 def phase(job_id: str, interval: float) -> float:
     """The target's fixed offset within its interval, in [0, interval): a stable hash of its id."""
     return zlib.crc32(job_id.encode()) / 2**32 * interval
+
+
+def slot(job_id: str, interval: float, now: float) -> float:
+    """The slot a run at ``now`` is for: the latest point of the target's phase at or before ``now``
+    (a late run belongs to the slot it missed; a run a few microseconds early, to the next one)."""
+    grid = phase(job_id, interval)
+    return now + 0.01 - (now + 0.01 - grid) % interval
 
 
 def first_run(job_id: str, interval: float, now: datetime) -> datetime:
@@ -58,9 +71,9 @@ class PollJobs:
         self.poller = poller
         self.metrics = metrics
         self._specs: dict[str, tuple[Asset, CollectorSpec, dict[str, Any]]] = {}
-        # cluster: polls an asset only while this agent owns it (checked before every poll); the
-        # series of a target given up are dropped at its next turn
-        self.gate: Callable[[Asset], bool] | None = None
+        # cluster: polls an asset only while this agent owns it (checked before every poll, with the
+        # slot the poll is for); the series of a target given up are dropped at its next turn
+        self.gate: Callable[[Asset, float | None], bool] | None = None
         self._given_up: set[str] = set()
         scheduler.add_listener(self._on_skip, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
 
@@ -86,7 +99,7 @@ class PollJobs:
                 name=job_id,
                 replace_existing=True,
                 next_run_time=first_run(job_id, spec.interval, now),
-                misfire_grace_time=max(1, int(spec.interval)),
+                misfire_grace_time=max(1, int(spec.interval / 2)),
             )
             self._specs[job_id] = target
             changed += 1
@@ -108,7 +121,7 @@ class PollJobs:
         return list(counts.values())
 
     def _owned(self, job_id: str, asset: Asset, spec: CollectorSpec) -> bool:
-        if self.gate is None or self.gate(asset):
+        if self.gate is None or self.gate(asset, None):
             self._given_up.discard(job_id)
             return True
         if job_id not in self._given_up:  # another agent polls it now: its series are not ours to serve
@@ -121,14 +134,20 @@ class PollJobs:
         job_id = _job_id(asset.name, spec)
 
         async def run() -> None:
+            due = slot(job_id, spec.interval, time.time())
             if not self._owned(job_id, asset, spec):
                 return
             try:
-                result = await self.poller.poll(asset, spec, variables)
+                result = await self.poller.poll(asset, spec, variables, due=due)
             except asyncio.CancelledError:  # the agent is stopping: an interrupted poll is no error
                 log.debug("poll %s/%s interrupted by shutdown", asset.name, spec.name)
                 return
-            if not result.ok and result.reason != "moved":  # moved: to another agent of the cluster
+            if result.started:
+                polls_log.info(
+                    "poll %s/%s due %.3f started %.3f took %.3f", asset.name, spec.name, due, result.started,
+                    result.duration,
+                )  # fmt: skip
+            if not result.ok and result.reason not in QUIET_SKIPS:
                 log.warning(
                     "poll %s/%s: %s (%s) %s", asset.name, spec.name, result.outcome.value, result.reason, result.message
                 )

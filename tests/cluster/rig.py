@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,6 +84,36 @@ class Targets:
         self.server.shutdown()
 
 
+# the agents' own record of each poll they started (logger opsagent.polls, with -v)
+POLL_LINE = re.compile(r" INFO opsagent\.polls: poll (\S+)/\S+ due ([\d.]+) started ([\d.]+) ")
+
+
+@dataclass(frozen=True)
+class Poll:
+    target: str
+    due: float  # the slot it was for
+    started: float
+    agent: str
+
+
+def duplicates(polls: list[Poll], interval: float) -> tuple[list[tuple[Poll, Poll]], list[tuple[Poll, Poll]]]:
+    """From the agents' own records: (two agents polling one target for the same slot, two polls of one
+    target — by any agents — starting less than half an interval apart)."""
+    same_slot, close = [], []
+    by_target: dict[str, list[Poll]] = defaultdict(list)
+    for poll in polls:
+        by_target[poll.target].append(poll)
+    for runs in by_target.values():
+        runs.sort(key=lambda p: p.started)
+        slots: dict[float, Poll] = {}
+        for poll in runs:
+            other = slots.setdefault(round(poll.due, 1), poll)
+            if other is not poll and other.agent != poll.agent:
+                same_slot.append((other, poll))
+        close += [(a, b) for a, b in itertools.pairwise(runs) if b.started - a.started < interval / 2 - 0.05]
+    return same_slot, close
+
+
 @dataclass
 class Agent:
     name: str
@@ -93,6 +124,11 @@ class Agent:
     @property
     def log(self) -> Path:
         return self.home / "serve.log"
+
+    def polls(self, since: float = 0.0) -> list[Poll]:
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        found = (Poll(m[1], float(m[2]), float(m[3]), self.name) for m in POLL_LINE.finditer(text))
+        return [p for p in found if p.started >= since]
 
     def get(self, path: str) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=60) as resp:
