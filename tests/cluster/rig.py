@@ -163,24 +163,30 @@ class Cluster:
     def write_inventory(self, count: int) -> list[str]:
         names = [f"t{i:02d}" for i in range(1, count + 1)]
         probe = {"module": "http_2xx", "target": f"http://127.0.0.1:{self.targets.port}/{{name}}"}
-        assets = [
-            {
-                "name": n,
-                "kind": "host",
-                "address": "127.0.0.1",
-                "collectors": [
-                    {
-                        "name": "probe",
-                        "interval": f"{self.interval:g}s",
-                        "options": {
-                            "modules": {"http_2xx": {"prober": "http", "timeout": "2s"}},
-                            "probes": [probe | {"target": probe["target"].format(name=n)}],
-                        },
-                    }
-                ],
-            }
-            for n in names
-        ]
+        self.seed(
+            [
+                {
+                    "name": n,
+                    "kind": "host",
+                    "address": "127.0.0.1",
+                    "collectors": [
+                        {
+                            "name": "probe",
+                            "interval": f"{self.interval:g}s",
+                            "options": {
+                                "modules": {"http_2xx": {"prober": "http", "timeout": "2s"}},
+                                "probes": [probe | {"target": probe["target"].format(name=n)}],
+                            },
+                        }
+                    ],
+                }
+                for n in names
+            ]
+        )
+        return names
+
+    def seed(self, assets: list[dict[str, Any]]) -> None:
+        """The store's inventory: these assets."""
         path = self.root / "inventory.yaml"
         path.write_text(yaml.safe_dump({"assets": assets}), encoding="utf-8")
         home = self.root / "cli"
@@ -189,7 +195,6 @@ class Cluster:
         (self.root / "zh.yaml").write_text(yaml.safe_dump({"language": "zh", "store": self.store}), encoding="utf-8")
         done = self.cli("inventory", "list")
         assert done.returncode == 0, done.stderr
-        return names
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         home = self.root / "cli"
@@ -199,13 +204,15 @@ class Cluster:
             [sys.executable, "-m", "opsagent", *args], env=env, capture_output=True, text=True, timeout=120
         )
 
-    def add(self, name: str, *, cluster: dict[str, Any] | None = None) -> Agent:
+    def add(self, name: str, *, cluster: dict[str, Any] | None = None, **settings_: Any) -> Agent:
+        """An agent (not started yet); ``settings_``: more of its agent settings."""
         home = self.root / name
         home.mkdir()
         settings: dict[str, Any] = {"enabled": True, "id": name}
         if self.heartbeat is not None and self.lease is not None:
             settings |= {"heartbeat": f"{self.heartbeat}s", "lease": f"{self.lease}s"}
         config = {"store": self.store, "content_roots": [str(self.content)], "cluster": settings | (cluster or {})}
+        config |= settings_
         (home / "opsagent.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         agent = Agent(name, home, free_port())
         self.agents.append(agent)
