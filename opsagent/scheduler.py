@@ -17,7 +17,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -63,8 +63,27 @@ def first_run(job_id: str, interval: float, now: datetime) -> datetime:
     return now + timedelta(seconds=offset)
 
 
+def _start(now: datetime, since: float, interval: float) -> datetime:
+    """Where a new job's first slot is sought: from when its target became this agent's if that was
+    less than half an interval ago (a slot missed while the jobs were re-synced still runs), else now."""
+    if now.timestamp() - interval / 2 < since < now.timestamp():
+        return datetime.fromtimestamp(since, UTC)
+    return now
+
+
+class Scope(Protocol):
+    """The targets this agent polls, when not all (a cluster member: its shard)."""
+
+    def epoch(self) -> tuple[object, float]:
+        """A token that changes whenever the targets may have, and since when (Unix time) it holds."""
+        ...
+
+    def may_poll(self, asset: Asset) -> bool: ...
+
+
 class PollJobs:
-    """Keeps the scheduler's poll jobs equal to the inventory's (asset, collector) targets."""
+    """Keeps the scheduler's poll jobs equal to the inventory's (asset, collector) targets — with a
+    ``scope``, to those of its targets this agent polls, re-synced by :meth:`rescope` when it changes."""
 
     def __init__(self, scheduler: AsyncIOScheduler, poller: Poller, metrics: MetricsRegistry) -> None:
         self.scheduler = scheduler
@@ -75,6 +94,9 @@ class PollJobs:
         # slot the poll is for); the series of a target given up are dropped at its next turn
         self.gate: Callable[[Asset, float | None], bool] | None = None
         self._given_up: set[str] = set()
+        self.scope: Scope | None = None
+        self._targets: list[Target] = []  # the whole inventory's
+        self._token: object = None
         scheduler.add_listener(self._on_skip, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
 
     def _on_skip(self, event: JobExecutionEvent) -> None:
@@ -84,7 +106,10 @@ class PollJobs:
 
     def sync(self, targets: list[Target]) -> tuple[int, int]:
         """Add, change and remove jobs; returns (added or changed, removed)."""
-        wanted = {_job_id(a.name, s): (a, s, v) for a, s, v in targets}
+        self._targets = list(targets)
+        scope = self.scope
+        self._token, since = scope.epoch() if scope is not None else (None, 0.0)
+        wanted = {_job_id(a.name, s): (a, s, v) for a, s, v in targets if scope is None or scope.may_poll(a)}
         now = datetime.now(UTC)
         changed = 0
         for job_id, target in wanted.items():
@@ -98,7 +123,7 @@ class PollJobs:
                 id=job_id,
                 name=job_id,
                 replace_existing=True,
-                next_run_time=first_run(job_id, spec.interval, now),
+                next_run_time=first_run(job_id, spec.interval, _start(now, since, spec.interval)),
                 misfire_grace_time=max(1, int(spec.interval / 2)),
             )
             self._specs[job_id] = target
@@ -113,10 +138,15 @@ class PollJobs:
             log.info("poll jobs: %d added or changed, %d removed, %d total", changed, len(removed), len(wanted))
         return changed, len(removed)
 
+    def rescope(self) -> None:
+        """The scope changed (a cluster member's shard): add and remove jobs to match it."""
+        if self.scope is not None and self.scope.epoch()[0] is not self._token:
+            self.sync(self._targets)
+
     def assets(self) -> list[tuple[Asset, int]]:
-        """Each asset with its number of targets (the cluster's shard sizes)."""
+        """Each asset of the inventory with its number of targets (the cluster's shard sizes)."""
         counts: dict[str, tuple[Asset, int]] = {}
-        for asset, _spec, _vars in list(self._specs.values()):
+        for asset, _spec, _vars in list(self._targets):
             counts[asset.name] = (asset, counts.get(asset.name, (asset, 0))[1] + 1)
         return list(counts.values())
 

@@ -132,6 +132,7 @@ class ClusterNode(Node):
         self.handover_at = 0.0  # last time the member set changed (as this agent saw it)
         self.handovers = 0
         self._assets: dict[str, Asset] = {}
+        self.on_change: Callable[[], None] | None = None  # called (heartbeat thread) when the epoch changed
         self._halt = threading.Event()
         self._beating: threading.Thread | None = None
         self.refresh_failures = 0
@@ -161,6 +162,15 @@ class ClusterNode(Node):
         """By asset name (the alert engine's view); an asset not in the inventory is nobody's but ours."""
         known = self._assets.get(asset)
         return True if known is None else self.owns(known)
+
+    def epoch(self) -> tuple[object, float]:
+        """The current epoch and since when (the poll jobs' scope: jobs only for this agent's shard)."""
+        epoch = self._state[1]
+        return epoch, epoch.since
+
+    def may_poll(self, asset: Asset) -> bool:
+        """The asset is in this agent's shard (it has a poll job; :meth:`owns` decides each poll)."""
+        return self._state[1].mine(asset, self.id, self.config.pin_label)
 
     def is_leader(self) -> bool:
         return self.view.leader and self.fresh()
@@ -223,9 +233,12 @@ class ClusterNode(Node):
                 log.info("cluster: members now %s", ", ".join(sorted(ids)))
             before = replace(epoch, before=None)
             epoch = Epoch(ids, tuple(view.members), view.settled, self.clock(), {}, before)
+        changed = epoch is not self._state[1]
         self._state = (view, epoch)
         if view.leader and not last.leader:
             log.info("cluster: agent %s is the leader", self.id)
+        if changed and self.on_change is not None:
+            self.on_change()
 
     def start(self) -> None:
         """Heartbeats on a thread of their own, from now until :meth:`close`: neither a busy event loop

@@ -193,15 +193,15 @@ class Cluster:
         home.mkdir(exist_ok=True)  # the seed of the empty store is this inventory (not this host)
         (home / "opsagent.yaml").write_text(yaml.safe_dump({"seed_inventory": [str(path)]}), encoding="utf-8")
         (self.root / "zh.yaml").write_text(yaml.safe_dump({"language": "zh", "store": self.store}), encoding="utf-8")
-        done = self.cli("inventory", "list")
+        done = self.cli("inventory", "list", timeout=900)  # imports the seed: thousands of assets take a while
         assert done.returncode == 0, done.stderr
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         home = self.root / "cli"
         home.mkdir(exist_ok=True)
         env = agent_env(home) | {"OPSAGENT_STORE": self.store}
         return subprocess.run(
-            [sys.executable, "-m", "opsagent", *args], env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "opsagent", *args], env=env, capture_output=True, text=True, timeout=timeout
         )
 
     def add(self, name: str, *, cluster: dict[str, Any] | None = None, **settings_: Any) -> Agent:
