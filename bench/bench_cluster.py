@@ -22,9 +22,10 @@ and the load average.
 The naive pair polls ``--naive-devices`` of the devices (default: one cluster agent's share, so each of
 its agents carries what a cluster agent does): every poll twice, and a kill changes nothing.
 
-Budget on the shared 2-core VM: measured ~4 ms of agent CPU per light poll (scheduler, SNMP, metrics,
-log line), so 10,000 devices every 60 s are ~0.7 core with snmpd and PostgreSQL beside them; hence
-the default 60 s interval. Run: ``.venv/bin/python bench/bench_cluster.py [--agents 10] [--devices 10000]
+Budget on the shared 2-core VM, computed from a small run first (3 × 600 at 30 s: 2.4–3.2 ms of agent CPU
+and ~0.8 ms of snmpd per light poll): 10,000 devices every 60 s ≈ 10,000 × 4 ms / 60 s ≈ 0.7 core, under
+the ~1.2 cores left beside the other work; hence the default 60 s. Measured at full scale: 2.0 ms + 1.2 ms
+per poll, ≈ 0.55 core with PostgreSQL. Run: ``.venv/bin/python bench/bench_cluster.py [--agents 10] [--devices 10000]
 [--interval 60] [--naive-devices N]`` (root: it makes a network namespace). Asserts nothing.
 """
 
