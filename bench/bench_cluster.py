@@ -243,6 +243,8 @@ def inner(args: argparse.Namespace) -> None:
             ("c", args.agents, True, args.devices),
             ("naive", 2, False, naive_n),
         ):
+            if not devices:
+                continue  # --naive-devices 0: the cluster alone
             run = Run(label, base, server, args, snmpd_pids)
             try:
                 run.start(ports[:devices], count, clustered)
@@ -267,7 +269,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--devices", type=int, default=10000, help="SNMP devices in all")
     parser.add_argument("--interval", type=float, default=60.0, help="poll interval (s)")
     parser.add_argument("--rounds", type=int, default=2, help="intervals measured")
-    parser.add_argument("--naive-devices", type=int, default=None, help="devices of the naive pair")
+    parser.add_argument("--naive-devices", type=int, default=None, help="devices of the naive pair (0: none)")
     return parser.parse_args(argv)
 
 
