@@ -103,6 +103,9 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     tune_for_polling()  # many short-lived samples per poll: fewer, cheaper cycle-collector passes
     jobs = PollJobs(scheduler, poller, app.metrics)
     jobs.gate = poller.gate = node.owns  # cluster: this agent's shard (alone: every target)
+    if isinstance(node, ClusterNode):  # jobs only for its shard, re-synced when the members change
+        jobs.scope = node
+        node.on_change = lambda: _soon(loop, jobs.rescope)
     jobs_ref.append(jobs)
     jobs.sync(app.targets(inventory))
     scheduler.add_job(
@@ -254,6 +257,11 @@ async def _refresh_backups(backups: BackupJobs, watch: InventoryWatch) -> None:
         return
     if inventory is not None:
         await backups.refresh(lambda: inventory)
+
+
+def _soon(loop: asyncio.AbstractEventLoop, call: Callable[[], None]) -> None:
+    """From another thread: ``call`` on the loop, soon."""
+    loop.call_soon_threadsafe(call)
 
 
 def _poking(sink: ResultSink | None, engine: AlertEngine) -> ResultSink:

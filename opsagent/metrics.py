@@ -39,7 +39,8 @@ SELF_HELP = {
     "opsagent_down_reason": "1 while the asset cannot be polled by this collector, labelled with the reason of the "
     "failed poll that began the outage (kept until a poll succeeds, so an alert on it keeps one identity).",
     "opsagent_collect_last_success_timestamp_seconds": "Unix time of the last successful poll.",
-    "opsagent_collect_skipped_total": "Polls skipped because the previous poll of the target was still running.",
+    "opsagent_collect_skipped_total": "Polls skipped: the previous poll of the target was still running, or the "
+    "poll could not start within half an interval of its slot.",
     "opsagent_series": "Number of series the agent currently exposes from its collectors.",
 }
 

@@ -49,9 +49,10 @@ class Poller:
         self.profiles = profiles
         self.metrics = metrics
         self.sink = sink
-        # cluster: is the asset still this agent's? Asked again once a slot is free (a poll queued for
-        # one while its asset moved to another agent must not run late, beside the new owner's)
-        self.gate: Callable[[Asset], bool] | None = None
+        # cluster: is the asset (and the poll's slot) still this agent's? Asked again once a slot is
+        # free (a poll queued for one while its asset moved to another agent must not run late, beside
+        # the new owner's)
+        self.gate: Callable[[Asset, float | None], bool] | None = None
         self._limit = asyncio.Semaphore(max_concurrency)  # targets whose last poll succeeded
         # first polls and failing targets; by default as many slots (a one-shot fan-out has no history)
         self._probation = asyncio.Semaphore(probation_concurrency or max_concurrency)
@@ -77,7 +78,11 @@ class Poller:
         self._resolved[key] = (spec, profile, resolved)
         return resolved
 
-    async def poll(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any] | None = None) -> CollectResult:
+    async def poll(
+        self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any] | None = None, *, due: float | None = None
+    ) -> CollectResult:
+        """One poll now; ``due``: the scheduled slot it is for (a scheduled poll that got a concurrency
+        slot only more than half an interval after it is skipped: its target's next slot is nearer)."""
         key = (asset.name, spec.name)
         if key in self._busy:  # the previous poll of this target is still running: never overlap
             self.metrics.skipped(*key)
@@ -87,9 +92,10 @@ class Poller:
         self._busy.add(key)
         try:
             async with self._limit if key in self._healthy else self._probation:
-                if self.gate is not None and not self.gate(asset):
+                refused = self._refused(asset, spec, due)
+                if refused is not None:
                     self._busy.discard(key)
-                    return CollectResult.failure(asset.name, spec.name, Outcome.SKIPPED, "moved", "polled elsewhere")
+                    return refused
                 result = await self._run(asset, spec, variables or {}, key)
         except asyncio.CancelledError:  # stopping while queued for a slot: the target is not busy
             if key not in self._tasks:
@@ -104,10 +110,18 @@ class Poller:
                 log.exception("could not record the result of %s/%s", asset.name, spec.name)
         return result
 
+    def _refused(self, asset: Asset, spec: CollectorSpec, due: float | None) -> CollectResult | None:
+        if due is not None and time.time() > due + spec.interval / 2:
+            self.metrics.skipped(asset.name, spec.name)
+            return CollectResult.failure(asset.name, spec.name, Outcome.SKIPPED, "late", "too late for its slot")
+        if self.gate is not None and not self.gate(asset, due):
+            return CollectResult.failure(asset.name, spec.name, Outcome.SKIPPED, "moved", "polled elsewhere")
+        return None
+
     async def _run(
         self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any], key: tuple[str, str]
     ) -> CollectResult:
-        started = time.perf_counter()
+        started, wall = time.perf_counter(), time.time()
         collector = self.collectors.get(spec.name)
         if collector is None:
             self._busy.discard(key)
@@ -135,6 +149,7 @@ class Poller:
         else:
             result = _unwrap(task, asset.name, spec.name)
         result.duration = time.perf_counter() - started
+        result.started = wall
         up_metric = getattr(collector, "up_metric", None)  # optional: only exporters that have one
         if up_metric and not result.ok:
             # As postgres_exporter & co. do: a dead server still answers `pg_up 0`, so the usual

@@ -5,12 +5,21 @@ Safety rules (why no target is polled by two agents in one interval, and no lead
 * An agent acts (polls, runs leader jobs) only while its own view is fresh: less than ``lease - skew``
   since the start of its last successful refresh. The others count it dead only ``lease`` after that
   start, so a frozen or cut-off agent stops before anyone takes its work; after a resume it re-joins.
+  A renewal that committed only after the lease it renewed had run out (a stalled heartbeat thread, a
+  slow store) counts as a re-join too: another agent may have found the lease expired and taken over.
 * Ownership is rendezvous hashing over the live members (:mod:`opsagent.cluster.shard`). A member that
   left stops counting at once; a joining member takes its share only once *settled*: every other live
-  member has refreshed since its registration committed (so they saw it and dropped that share), or a
-  whole lease has passed. Hand-overs leave a gap of at most a heartbeat, never an overlap.
+  member has refreshed twice since its registration committed (the first refresh read it; the second
+  began after that member had acted on what it read and dropped the share), or a whole lease has passed
+  (a member still acting on an older view has gone stale by then). Hand-overs leave a gap, never an
+  overlap.
 * Every target keeps its phase in its interval on every agent (a hash of the target), so an old and a
-  new owner poll it a whole interval apart.
+  new owner poll it a whole interval apart. A poll is for a *slot* (the phase point it was due at); a
+  late poll whose slot came before the current *epoch* (the member set this agent owns by, since it
+  took effect) runs only if the target was this agent's in the epoch before as well: a new owner
+  starts with the first slot after the move.
+* The view and the ownership it gives are one pair, swapped whole: a poll never decides with the new
+  members and the old ownership cache, or the reverse.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import Connection, select
@@ -52,6 +61,28 @@ class View:
     leader: bool = False
     settled: bool = False
     committed: float = 0.0  # when this agent's (re)joining registration was committed
+    seen: dict[str, float] = field(default_factory=dict)  # settling: each member's first heartbeat after it
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """What this agent owns under one member set, from ``since`` (this clock) on; ``before`` is the
+    epoch it followed (for late polls due in it)."""
+
+    ids: frozenset[str] = frozenset()
+    members: tuple[Member, ...] = ()
+    settled: bool = False
+    since: float = 0.0
+    owners: dict[str, bool] = field(default_factory=dict)  # asset name -> ours (a cache)
+    before: Epoch | None = None
+
+    def mine(self, asset: Asset, me: str, pin_label: str | None) -> bool:
+        if not self.settled:
+            return False
+        cached = self.owners.get(asset.name)
+        if cached is None:
+            cached = self.owners[asset.name] = shard.owner(asset, self.members, pin_label) == me
+        return cached
 
 
 class Node:
@@ -60,7 +91,7 @@ class Node:
     enabled = False
     id = "local"
 
-    def owns(self, asset: Asset) -> bool:
+    def owns(self, asset: Asset, due: float | None = None) -> bool:
         return True
 
     def owns_name(self, asset: str) -> bool:
@@ -95,35 +126,51 @@ class ClusterNode(Node):
             self.id, socket.gethostname(), os.getpid(), __version__, listen, dict(config.labels), tuple(config.groups)
         )
         self.skew = min(1.0, config.heartbeat / 2)
-        self.view = View()
+        self.clock: Callable[[], float] = time.time
+        self._state = (View(), Epoch())  # swapped whole by apply(): a poll reads one consistent pair
         self.targets = targets  # (asset, its target count) of the inventory, for shard sizes
         self.handover_at = 0.0  # last time the member set changed (as this agent saw it)
         self.handovers = 0
-        self._ids: frozenset[str] = frozenset()
-        self._owners: dict[str, bool] = {}
         self._assets: dict[str, Asset] = {}
+        self.on_change: Callable[[], None] | None = None  # called (heartbeat thread) when the epoch changed
         self._halt = threading.Event()
         self._beating: threading.Thread | None = None
         self.refresh_failures = 0
         self.writes = 0  # store statements this agent's membership wrote (heartbeats, leases)
         self._sizes: tuple[object, dict[str, int]] | None = None  # (members and targets, shard sizes)
 
-    # -- decisions (called on the event loop, cheap) ---------------------------------------------
-    def fresh(self, now: float | None = None) -> bool:
-        return (now or time.time()) < self.view.at + self.config.lease - self.skew
+    @property
+    def view(self) -> View:
+        return self._state[0]
 
-    def owns(self, asset: Asset) -> bool:
-        if not self.view.settled or not self.fresh():
+    # -- decisions (called on the event loop, cheap) ---------------------------------------------
+    def fresh(self, now: float | None = None, view: View | None = None) -> bool:
+        return (now or self.clock()) < (view or self.view).at + self.config.lease - self.skew
+
+    def owns(self, asset: Asset, due: float | None = None) -> bool:
+        """Whether this agent polls the asset now; with ``due`` (the slot a poll is for), whether that
+        slot is this agent's too (see the module's docstring)."""
+        view, epoch = self._state
+        if not self.fresh(view=view) or not epoch.mine(asset, self.id, self.config.pin_label):
             return False
-        cached = self._owners.get(asset.name)
-        if cached is None:
-            cached = self._owners[asset.name] = shard.owner(asset, self.view.members, self.config.pin_label) == self.id
-        return cached
+        if due is None or due >= epoch.since:
+            return True
+        before = epoch.before
+        return before is not None and due >= before.since and before.mine(asset, self.id, self.config.pin_label)
 
     def owns_name(self, asset: str) -> bool:
         """By asset name (the alert engine's view); an asset not in the inventory is nobody's but ours."""
         known = self._assets.get(asset)
         return True if known is None else self.owns(known)
+
+    def epoch(self) -> tuple[object, float]:
+        """The current epoch and since when (the poll jobs' scope: jobs only for this agent's shard)."""
+        epoch = self._state[1]
+        return epoch, epoch.since
+
+    def may_poll(self, asset: Asset) -> bool:
+        """The asset is in this agent's shard (it has a poll job; :meth:`owns` decides each poll)."""
+        return self._state[1].mine(asset, self.id, self.config.pin_label)
 
     def is_leader(self) -> bool:
         return self.view.leader and self.fresh()
@@ -132,7 +179,7 @@ class ClusterNode(Node):
         c = schema.cluster_leases.c
         held = conn.execute(
             select(c.name)
-            .where(c.name == LEADER, c.holder == self.id, c.lease_until > time.time() + self.skew)
+            .where(c.name == LEADER, c.holder == self.id, c.lease_until > self.clock() + self.skew)
             .with_for_update()
         ).first()
         if held is None or not self.fresh():
@@ -141,7 +188,7 @@ class ClusterNode(Node):
     # -- the heartbeat --------------------------------------------------------------------------
     def refresh(self) -> View:
         """One heartbeat (in a worker thread): renew, take or keep the leader lease, read the members."""
-        started = time.time()
+        started = self.clock()
         lease = self.config.lease
         assets = self.targets()
         self._assets = {a.name: a for a, _n in assets}
@@ -151,30 +198,47 @@ class ClusterNode(Node):
             leader = repo.acquire(conn, LEADER, self.id, started, lease)
             live = [m for m in repo.members(conn) if m.lease_until > started]
         self.writes += 2
-        view = View(started, live, leader, self.view.settled and kept, self.view.committed)
+        last = self.view
+        if kept and self.clock() >= last.at + lease - self.skew:
+            # renewed, but committed only once the lease it renewed had run out: another agent may
+            # have found it expired meanwhile and taken over, so this agent waits like a newcomer
+            log.info("cluster: agent %s renewed its lease %.1fs late", self.id, self.clock() - last.at - lease)
+            kept = False
+        view = View(started, live, leader, last.settled and kept, last.committed, dict(last.seen))
         if not kept:
-            view.committed = time.time()  # a (re)join: settle anew
-            late = f", {started - self.view.at:.1f}s after its last heartbeat" if self.view.at else ""
+            view.committed, view.seen = self.clock(), {}  # a (re)join: settle anew
+            late = f", {started - last.at:.1f}s after its last heartbeat" if last.at else ""
             log.info("cluster: agent %s joined (%d live members%s)", self.id, len(live), late)
         if not view.settled:
-            others = [m for m in live if m.id != self.id]
-            view.settled = all(m.heartbeat_at > view.committed + self.skew for m in others) or (
-                started >= view.committed + lease
-            )
+            view.settled = self._settled(view, started)
         return view
 
+    def _settled(self, view: View, started: float) -> bool:
+        """Every other live member has refreshed twice since this agent's registration committed, or a
+        whole lease has passed since (see the module's docstring)."""
+        others = [m for m in view.members if m.id != self.id]
+        for m in others:
+            if m.id not in view.seen and m.heartbeat_at > view.committed + self.skew:
+                view.seen[m.id] = m.heartbeat_at
+        twice = all(m.id in view.seen and m.heartbeat_at > view.seen[m.id] for m in others)
+        return twice or started >= view.committed + self.config.lease
+
     def apply(self, view: View) -> None:
+        last, epoch = self._state
         ids = frozenset(m.id for m in view.members)
-        if ids != self._ids or view.settled != self.view.settled:
-            if self._ids and ids != self._ids:
+        if ids != epoch.ids or view.settled != epoch.settled:
+            if epoch.ids and ids != epoch.ids:
                 self.handover_at = view.at
                 self.handovers += 1
                 log.info("cluster: members now %s", ", ".join(sorted(ids)))
-            self._owners = {}
-        if view.leader and not self.view.leader:
+            before = replace(epoch, before=None)
+            epoch = Epoch(ids, tuple(view.members), view.settled, self.clock(), {}, before)
+        changed = epoch is not self._state[1]
+        self._state = (view, epoch)
+        if view.leader and not last.leader:
             log.info("cluster: agent %s is the leader", self.id)
-        self._ids = ids
-        self.view = view
+        if changed and self.on_change is not None:
+            self.on_change()
 
     def start(self) -> None:
         """Heartbeats on a thread of their own, from now until :meth:`close`: neither a busy event loop

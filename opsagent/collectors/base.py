@@ -54,6 +54,7 @@ class CollectResult:
     facts: dict[str, Any] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     duration: float = 0.0
+    started: float = 0.0  # Unix time the poller started the collector (0: it never ran)
 
     @property
     def ok(self) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,6 +84,36 @@ class Targets:
         self.server.shutdown()
 
 
+# the agents' own record of each poll they started (logger opsagent.polls, with -v)
+POLL_LINE = re.compile(r" INFO opsagent\.polls: poll (\S+)/\S+ due ([\d.]+) started ([\d.]+) ")
+
+
+@dataclass(frozen=True)
+class Poll:
+    target: str
+    due: float  # the slot it was for
+    started: float
+    agent: str
+
+
+def duplicates(polls: list[Poll], interval: float) -> tuple[list[tuple[Poll, Poll]], list[tuple[Poll, Poll]]]:
+    """From the agents' own records: (two agents polling one target for the same slot, two polls of one
+    target — by any agents — starting less than half an interval apart)."""
+    same_slot, close = [], []
+    by_target: dict[str, list[Poll]] = defaultdict(list)
+    for poll in polls:
+        by_target[poll.target].append(poll)
+    for runs in by_target.values():
+        runs.sort(key=lambda p: p.started)
+        slots: dict[float, Poll] = {}
+        for poll in runs:
+            other = slots.setdefault(round(poll.due, 1), poll)
+            if other is not poll and other.agent != poll.agent:
+                same_slot.append((other, poll))
+        close += [(a, b) for a, b in itertools.pairwise(runs) if b.started - a.started < interval / 2 - 0.05]
+    return same_slot, close
+
+
 @dataclass
 class Agent:
     name: str
@@ -93,6 +124,11 @@ class Agent:
     @property
     def log(self) -> Path:
         return self.home / "serve.log"
+
+    def polls(self, since: float = 0.0) -> list[Poll]:
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        found = (Poll(m[1], float(m[2]), float(m[3]), self.name) for m in POLL_LINE.finditer(text))
+        return [p for p in found if p.started >= since]
 
     def get(self, path: str) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=60) as resp:
@@ -127,49 +163,56 @@ class Cluster:
     def write_inventory(self, count: int) -> list[str]:
         names = [f"t{i:02d}" for i in range(1, count + 1)]
         probe = {"module": "http_2xx", "target": f"http://127.0.0.1:{self.targets.port}/{{name}}"}
-        assets = [
-            {
-                "name": n,
-                "kind": "host",
-                "address": "127.0.0.1",
-                "collectors": [
-                    {
-                        "name": "probe",
-                        "interval": f"{self.interval:g}s",
-                        "options": {
-                            "modules": {"http_2xx": {"prober": "http", "timeout": "2s"}},
-                            "probes": [probe | {"target": probe["target"].format(name=n)}],
-                        },
-                    }
-                ],
-            }
-            for n in names
-        ]
+        self.seed(
+            [
+                {
+                    "name": n,
+                    "kind": "host",
+                    "address": "127.0.0.1",
+                    "collectors": [
+                        {
+                            "name": "probe",
+                            "interval": f"{self.interval:g}s",
+                            "options": {
+                                "modules": {"http_2xx": {"prober": "http", "timeout": "2s"}},
+                                "probes": [probe | {"target": probe["target"].format(name=n)}],
+                            },
+                        }
+                    ],
+                }
+                for n in names
+            ]
+        )
+        return names
+
+    def seed(self, assets: list[dict[str, Any]]) -> None:
+        """The store's inventory: these assets."""
         path = self.root / "inventory.yaml"
         path.write_text(yaml.safe_dump({"assets": assets}), encoding="utf-8")
         home = self.root / "cli"
         home.mkdir(exist_ok=True)  # the seed of the empty store is this inventory (not this host)
         (home / "opsagent.yaml").write_text(yaml.safe_dump({"seed_inventory": [str(path)]}), encoding="utf-8")
         (self.root / "zh.yaml").write_text(yaml.safe_dump({"language": "zh", "store": self.store}), encoding="utf-8")
-        done = self.cli("inventory", "list")
+        done = self.cli("inventory", "list", timeout=900)  # imports the seed: thousands of assets take a while
         assert done.returncode == 0, done.stderr
-        return names
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         home = self.root / "cli"
         home.mkdir(exist_ok=True)
         env = agent_env(home) | {"OPSAGENT_STORE": self.store}
         return subprocess.run(
-            [sys.executable, "-m", "opsagent", *args], env=env, capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "opsagent", *args], env=env, capture_output=True, text=True, timeout=timeout
         )
 
-    def add(self, name: str, *, cluster: dict[str, Any] | None = None) -> Agent:
+    def add(self, name: str, *, cluster: dict[str, Any] | None = None, **settings_: Any) -> Agent:
+        """An agent (not started yet); ``settings_``: more of its agent settings."""
         home = self.root / name
         home.mkdir()
         settings: dict[str, Any] = {"enabled": True, "id": name}
         if self.heartbeat is not None and self.lease is not None:
             settings |= {"heartbeat": f"{self.heartbeat}s", "lease": f"{self.lease}s"}
         config = {"store": self.store, "content_roots": [str(self.content)], "cluster": settings | (cluster or {})}
+        config |= settings_
         (home / "opsagent.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         agent = Agent(name, home, free_port())
         self.agents.append(agent)
