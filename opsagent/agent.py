@@ -24,7 +24,7 @@ from opsagent.httpd.site import HttpServer, server_tls_context, start_http
 from opsagent.inventory.model import Asset
 from opsagent.metrics import Exposition
 from opsagent.netcli.schedule import BackupJobs
-from opsagent.poller import ResultSink
+from opsagent.poller import Poller, ResultSink
 from opsagent.reload import Reloader
 from opsagent.runbooks.api import add_routes as add_runbook_routes
 from opsagent.runbooks.library import read_library
@@ -81,7 +81,8 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     pool = ThreadPoolExecutor(threads, thread_name_prefix=POLL_THREAD_PREFIX)
     loop.set_default_executor(pool)
     await asyncio.to_thread(app.seed_if_empty)
-    inventory = await asyncio.to_thread(app.inventory)
+    watch = InventoryWatch(app.store)  # primed here: the refresh jobs load the inventory again only when it changes
+    inventory = await asyncio.to_thread(watch.load)
     engine, parents = build_engine(app, inventory)  # invalid rules refuse to start, like profiles
     policy = load_policy(app.config.roots)  # an invalid service-level policy refuses to start too
     engine.classify = policy.classify_labels  # new incidents: impact/urgency/priority from labels
@@ -101,17 +102,13 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     _workers(app, start=True)  # the snmp collector polls in worker processes (one per CPU by default)
     poller.sink = _poking(poller.sink, engine)
     tune_for_polling()  # many short-lived samples per poll: fewer, cheaper cycle-collector passes
-    jobs = PollJobs(scheduler, poller, app.metrics)
-    jobs.gate = poller.gate = node.owns  # cluster: this agent's shard (alone: every target)
-    if isinstance(node, ClusterNode):  # jobs only for its shard, re-synced when the members change
-        jobs.scope = node
-        node.on_change = lambda: _soon(loop, jobs.rescope)
+    jobs = _poll_jobs(app, scheduler, poller, node)
     jobs_ref.append(jobs)
     jobs.sync(app.targets(inventory))
     scheduler.add_job(
         _refresh,
         "interval",
-        args=(app, jobs, parents, InventoryWatch(app.store)),
+        args=(app, jobs, parents, watch),
         seconds=INVENTORY_REFRESH_SECONDS,
         id="inventory-refresh",
     )
@@ -126,9 +123,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     )  # scheduled config backup of network gear (netmiko)
     backups.gate = node.owns  # each asset's backups by the agent polling it
     backups.sync(inventory)
-    scheduler.add_job(
-        _refresh_backups, "interval", args=(backups, InventoryWatch(app.store)), seconds=INVENTORY_REFRESH_SECONDS
-    )
+    scheduler.add_job(_refresh_backups, "interval", args=(backups, watch.follower()), seconds=INVENTORY_REFRESH_SECONDS)
     schedule_desk_mail(scheduler, app, node.is_leader)  # the support mailbox (desk_mail): the leader reads it
     schedule_desk_jobs(scheduler, app, node.is_leader)  # retention purge, contract/warranty expiry: the leader's
     exposition = Exposition(app.metrics)
@@ -194,6 +189,18 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         pool.shutdown(wait=False, cancel_futures=True)
         loop.set_default_executor(ThreadPoolExecutor(1))
         _workers(app, start=False)
+
+
+def _poll_jobs(app: App, scheduler: Any, poller: Poller, node: Node) -> PollJobs:
+    """The poll jobs of this agent's targets: alone every target; in a cluster only its shard, re-scoped
+    when the members change (and each run checks the shard again before it polls)."""
+    jobs = PollJobs(scheduler, poller, app.metrics)
+    jobs.gate = poller.gate = node.owns
+    if isinstance(node, ClusterNode):
+        loop = asyncio.get_running_loop()
+        jobs.scope = node
+        node.on_change = lambda: _soon(loop, jobs.rescope)
+    return jobs
 
 
 def _workers(app: App, *, start: bool) -> None:

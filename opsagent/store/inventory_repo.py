@@ -145,14 +145,24 @@ class InventoryWatch:
         self.store = store
         self._marker: tuple[Any, ...] | None = None
 
-    def changed(self) -> Inventory | None:
-        """The inventory when it changed since the last call (always on the first), else None."""
+    def load(self) -> Inventory:
+        """The inventory now; ``changed`` reports only what changes after it."""
         marker = inventory_marker(self.store)  # read first: a change made meanwhile is seen next time
-        if marker == self._marker:
-            return None
         inventory = load_inventory(self.store)
         self._marker = marker
         return inventory
+
+    def changed(self) -> Inventory | None:
+        """The inventory when it changed since the last load (always on the first call), else None."""
+        if self._marker is not None and inventory_marker(self.store) == self._marker:
+            return None
+        return self.load()
+
+    def follower(self) -> InventoryWatch:
+        """A second watch that has seen what this one has (each refresh job keeps its own)."""
+        other = InventoryWatch(self.store)
+        other._marker = self._marker
+        return other
 
 
 def _load(conn: Connection) -> Inventory:

@@ -43,3 +43,18 @@ def test_the_inventory_is_loaded_again_only_when_it_changed(store: Store) -> Non
     changed = watch.changed()
     assert changed is not None and set(changed.assets) == {"web01"}
     assert watch.changed() is None
+
+
+def test_a_primed_watch_and_its_follower_do_not_load_the_start_inventory_again(store: Store) -> None:
+    """serve loads the inventory once at start; its two refresh jobs (poll and backup jobs) must not load
+    it again 30 s later only because their watches had no marker (1.2 s of CPU with 10,000 assets)."""
+    repo.save_inventory(store, _inventory())
+    watch = InventoryWatch(store)
+    assert set(watch.load().assets) == {"web01", "db01"}
+    follower = watch.follower()
+    assert watch.changed() is None and follower.changed() is None
+    repo.save_inventory(store, _inventory(address="10.0.0.2"))
+    for each in (watch, follower):  # each job sees the change once
+        changed = each.changed()
+        assert changed is not None and changed.assets["web01"].address == "10.0.0.2"
+        assert each.changed() is None
