@@ -54,6 +54,9 @@ class CollectResult:
     facts: dict[str, Any] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     duration: float = 0.0
+    # ok as data, but part of the poll waited out a timeout (a probe of an address that never
+    # answers: blackbox_exporter's probe_success 0): for scheduling the target counts as failing
+    stalled: bool = False
 
     @property
     def ok(self) -> bool:
