@@ -99,8 +99,8 @@ class SeriesHistory:
         self._ingested = 0
         # producer -> its last batch's layout (signature, series in order): see ``batch``
         self._layouts: dict[object, _BatchLayout] = {}
-        # Bumped whenever a point is added or a series marked stale outside ``_append``: a layout
-        # appended to at the current epoch knows its series end at its last time and are live.
+        # Bumped whenever a series becomes (or, fed again, is) shared by two producers: a layout
+        # appended to at the current epoch knows its series are its own, end at its last time and are live.
         self._epoch = 0
         self._count = 0  # series held, kept as they are made and trimmed
         self._trimmed_at: float | None = None  # sample time of the last trim
@@ -135,14 +135,19 @@ class SeriesHistory:
         out: list[Series] = []
         with self._lock:
             self._layouts.pop(producer, None)  # ``batch`` records it again when it called us
-            self._epoch += 1
             for name, labels, value, kind in rows:
                 series = self._series(name, labels, kind)
                 series.append(t, value)
                 if series.owner is None:
                     series.owner = producer
                 elif series.owner != producer:
+                    # Another producer's layout may hold this series (as its own, until now): its fast
+                    # appends check again. Only this can break them: the producer's own series never
+                    # get points or stale marks elsewhere (its own ingest drops its layout). A global
+                    # bump at every ingest (recording rules, each evaluation) made every device's
+                    # append take the slow path.
                     series.owner = SHARED
+                    self._epoch += 1
                 seen.add((name, series.key))
                 out.append(series)
             if replace:

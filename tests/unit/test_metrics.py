@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from opsagent.collectors.base import CollectResult, Outcome, Sample
@@ -224,3 +226,29 @@ def test_history_batches_keep_every_series_in_time_order() -> None:
     assert extra.instant(9.0) == 9.0 and extra.ts == [6.0, 8.0, 9.0]
     batch("a", 9.0, 99.0, extra=True)  # the same time again replaces the last point
     assert own_a.ts[-1] == 9.0 and own_a.vs[-1] == 99.0 and len(own_a.ts) == len(set(own_a.ts))
+
+
+def test_other_producers_own_series_leave_the_fast_append_alone(monkeypatch: Any) -> None:
+    """A recording rule's ingest (every evaluation, its own series) between two polls of a device
+    must not send the device's next batch down the per-series path (it did: each ingest bumped a
+    global epoch, so at fleet scale every poll appended series by series); a series that becomes
+    shared still does."""
+    from opsagent.series import Series, SeriesHistory
+
+    h = SeriesHistory()
+    rows = [("m", {"i": str(i)}, 1.0, "gauge") for i in range(100)]
+    signature = tuple(("m", str(i)) for i in range(100))
+    calls = []
+    real = Series.append
+    monkeypatch.setattr(Series, "append", lambda self, t, v: (calls.append(1), real(self, t, v)))
+    h.batch("dev", signature, lambda: rows, [1.0] * 100, 1.0)
+    h.batch("dev", signature, lambda: rows, [2.0] * 100, 2.0)
+    h.ingest(("record", "g", "r"), [("r", {}, 1.0, "gauge")], 2.5, replace=True)
+    calls.clear()
+    h.batch("dev", signature, lambda: rows, [3.0] * 100, 3.0)
+    assert calls == []  # fast path: plain list appends
+    h.ingest("other", [("m", {"i": "7"}, 70.0, "gauge")], 3.5, replace=True)  # m{i="7"} is shared now
+    h.batch("dev", signature, lambda: rows, [4.0] * 100, 4.0)
+    assert len(calls) >= 100  # series by series: it no longer owns every one
+    (seven,) = [s for s in h.select("m") if s.labels["i"] == "7"]
+    assert seven.ts == [1.0, 2.0, 3.0, 3.5, 4.0] and seven.vs[-2:] == [70.0, 4.0]
