@@ -24,7 +24,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.samples import Sample as PromSample
 
-from opsagent.collectors.base import CollectResult, Sample
+from opsagent.collectors.base import CollectResult, Revalued, Sample
 from opsagent.series import SeriesHistory
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -179,12 +179,12 @@ class MetricsRegistry:
         key = (asset, collector)
         batch = samples if isinstance(samples, list) else list(samples)
         t = time.time() if now is None else now
-        signature = list(map(_SIGNATURE, batch))  # (name, labels, kind) per sample, at C speed
-        values = list(map(_VALUE, batch))
         last = self._batches.get(key)
         layout = last.layout if last is not None else None
-        if layout is None or layout.signature != signature:
-            layout = self._new_layout(asset, batch, signature, layout)
+        if isinstance(batch, Revalued) and layout is not None and layout.signature is batch.signature:
+            values = batch.values  # the layout's series (known by identity), new values: nothing to compare
+        else:
+            layout, values = self._layout_for(asset, batch, layout)
         rendered = layout.rendered
         # The layout's own (equal) signature: the history kept that very list last time, so its
         # comparison is one identity check per sample instead of a second deep comparison.
@@ -200,6 +200,18 @@ class MetricsRegistry:
         with self._lock:
             self._batches[key] = fresh
             self._by_asset.setdefault(asset, {})[collector] = fresh
+
+    def _layout_for(self, asset: str, batch: list[Sample], layout: _Layout | None) -> tuple[_Layout, list[float]]:
+        """The layout of ``batch`` (the last one when its series are the same) and its values."""
+        if isinstance(batch, Revalued):
+            signature, values = batch.signature, batch.values
+        else:  # (name, labels, kind) and value per sample, at C speed
+            signature, values = list(map(_SIGNATURE, batch)), list(map(_VALUE, batch))
+        if layout is None or layout.signature != signature:
+            return self._new_layout(asset, batch, signature, layout), values
+        if isinstance(batch, Revalued):
+            layout.signature = signature  # the same series: the next batches are known by identity
+        return layout, values
 
     def _new_layout(
         self,

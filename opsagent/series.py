@@ -175,7 +175,8 @@ class SeriesHistory:
         ingested in full."""
         with self._lock:
             hit = self._layouts.get(producer)
-            if hit is not None and hit.signature == signature:
+            if hit is not None and (hit.signature is signature or hit.signature == signature):
+                hit.signature = signature  # kept: the next batch with this very object compares by identity
                 self._append(hit, values, t)
                 return
         series = self.ingest(producer, rows(), t, replace=True)

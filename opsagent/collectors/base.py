@@ -7,7 +7,7 @@ results.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple, Protocol
@@ -42,6 +42,23 @@ class Sample(NamedTuple):
     @classmethod
     def of(cls, name: str, value: float, kind: SampleKind = "gauge", /, **labels: str) -> Sample:
         return cls(name, tuple(sorted(labels.items())), float(value), kind)
+
+
+Signature = list[tuple[str, tuple[tuple[str, str], ...], str]]  # (name, labels, kind) per sample
+
+
+class Revalued(list[Sample]):
+    """Samples of the same series, in the same order, as an earlier batch: ``signature`` is that
+    batch's ``(name, labels, kind)`` list — the very object each time, so a consumer that kept it
+    knows the series by identity — and ``values`` the new values (SNMP worker processes send only
+    these when a device's series are unchanged). It is a plain list of the samples otherwise."""
+
+    __slots__ = ("signature", "values")
+
+    def __init__(self, samples: Iterable[Sample], signature: Signature, values: list[float]) -> None:
+        super().__init__(samples)
+        self.signature = signature
+        self.values = values
 
 
 @dataclass(slots=True)

@@ -252,3 +252,30 @@ def test_other_producers_own_series_leave_the_fast_append_alone(monkeypatch: Any
     assert len(calls) >= 100  # series by series: it no longer owns every one
     (seven,) = [s for s in h.select("m") if s.labels["i"] == "7"]
     assert seven.ts == [1.0, 2.0, 3.0, 3.5, 4.0] and seven.vs[-2:] == [70.0, 4.0]
+
+
+def test_revalued_batches_are_known_by_their_series_object() -> None:
+    """Batches that carry their series as one shared object (SNMP workers' values-only results) go
+    to the exposition and the history as any batch does; a changed series list makes a new layout."""
+    from opsagent.collectors.base import Revalued
+
+    def revalued(samples: list[Sample], series: Any) -> Revalued:
+        return Revalued(samples, series, [s.value for s in samples])
+
+    reg = MetricsRegistry()
+    first = _batch(0.5, 10.0)
+    series = [(s.name, s.labels, s.kind) for s in first]
+    reg.update("h", "snmp", revalued(first, series), now=1.0)
+    reg.update("h", "snmp", _batch(0.6, 11.0), now=2.0)  # the same series as a plain list
+    reg.update("h", "snmp", revalued(_batch(0.7, 12.0), series), now=3.0)
+    fams = _families(Exposition(reg, process=False).render(None)[0].decode())
+    assert fams["node_load1"] == [("node_load1", {"asset": "h"}, 0.7)]
+    assert sorted(v for _, _, v in fams["node_network_receive_bytes"]) == [12.0, 24.0]
+    fewer = _batch(0.8, 13.0, eth1=False)
+    reg.update("h", "snmp", revalued(fewer, [(s.name, s.labels, s.kind) for s in fewer]), now=4.0)
+    fams = _families(Exposition(reg, process=False).render(None)[0].decode())
+    assert [lb["device"] for _, lb, _ in fams["node_network_receive_bytes"]] == ["eth0"]
+    (eth0,) = [s for s in reg.history.select("node_network_receive_bytes_total") if s.labels["device"] == "eth0"]
+    assert eth0.ts == [1.0, 2.0, 3.0, 4.0] and eth0.vs == [10.0, 11.0, 12.0, 13.0]
+    (eth1,) = [s for s in reg.history.select("node_network_receive_bytes_total") if s.labels["device"] == "eth1"]
+    assert eth1.instant(4.0) is None and eth1.vs == [20.0, 22.0, 24.0]

@@ -23,13 +23,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from opsagent.collectors.base import CollectResult, Outcome, Sample
+from opsagent.collectors.base import CollectResult, Outcome, Revalued, Sample
+from opsagent.collectors.base import Signature as SampleSignature
 from opsagent.inventory.model import Asset, CollectorSpec
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!I")
 _new_sample = partial(tuple.__new__, Sample)
-Signature = tuple[list[str], list[tuple[tuple[str, str], ...]], list[str]]
+LabelSet = tuple[tuple[str, str], ...]
+Signature = tuple[list[str], list[LabelSet], list[str]]
 
 
 def _signature(samples: list[Sample]) -> Signature:
@@ -52,7 +54,11 @@ class _Worker:
         self.roots = roots
         self.proc: asyncio.subprocess.Process | None = None
         self.pending: dict[int, asyncio.Future[Any]] = {}
-        self.signatures: dict[str, Signature] = {}  # asset -> series of its last full result
+        # asset -> series of its last full result (names, labels, kinds, and the three zipped)
+        self.signatures: dict[str, tuple[list[str], list[LabelSet], list[str], SampleSignature]] = {}
+        # asset -> the (asset, spec) objects this worker was last sent for it: while a poll job polls
+        # with the same two objects (until the inventory or the content changes), only the name goes
+        self.sent: dict[str, tuple[Asset, CollectorSpec]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._starting: asyncio.Lock | None = None
 
@@ -67,6 +73,7 @@ class _Worker:
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 )  # fmt: skip
                 self.signatures.clear()
+                self.sent.clear()
                 self._reader = asyncio.create_task(self._read(self.proc))
         return self.proc
 
@@ -78,11 +85,17 @@ class _Worker:
                 ident, (result, values) = pickle.loads(await proc.stdout.readexactly(size))
                 # Bookkeeping here, not in the (cancellable) caller: the series kept must be those
                 # the worker last sent, whoever still waits for this result.
+                # The same series object as long as the series stay the same: the registry and the
+                # history then know them by identity (no per-sample signature to build or compare).
                 if values is None:
-                    self.signatures[result.asset] = _signature(result.samples)
+                    names, labels, kinds = _signature(result.samples)
+                    series = list(zip(names, labels, kinds, strict=True))
+                    self.signatures[result.asset] = (names, labels, kinds, series)
+                    result.samples = Revalued(result.samples, series, [s[2] for s in result.samples])
                 else:
-                    names, labels, kinds = self.signatures[result.asset]
-                    result.samples = list(map(_new_sample, zip(names, labels, values, kinds, strict=True)))
+                    names, labels, kinds, series = self.signatures[result.asset]
+                    rebuilt = map(_new_sample, zip(names, labels, values, kinds, strict=True))
+                    result.samples = Revalued(rebuilt, series, values)
                 future = self.pending.pop(ident, None)
                 if future is not None and not future.done():
                     future.set_result(result)
@@ -113,7 +126,12 @@ class WorkerPool:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             worker.pending[ident] = future
             assert proc.stdin is not None
-            proc.stdin.write(_frame((ident, asset, spec)))
+            known = worker.sent.get(asset.name)
+            if known is not None and known[0] is asset and known[1] is spec:
+                proc.stdin.write(_frame((ident, asset.name)))
+            else:  # pickling the spec (its profile's whole metric list) each poll was a third of our share
+                worker.sent[asset.name] = (asset, spec)
+                proc.stdin.write(_frame((ident, asset, spec)))
             await proc.stdin.drain()
             result: CollectResult = await future
         except (ConnectionError, OSError) as exc:
@@ -148,6 +166,7 @@ async def _child(roots: list[Path] | None, out: Any) -> None:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     sent: dict[str, Signature] = {}
+    known: dict[str, tuple[Asset, CollectorSpec]] = {}  # asset -> what the parent last sent for it
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(ident: int, asset: Asset, spec: CollectorSpec) -> None:
@@ -158,9 +177,14 @@ async def _child(roots: list[Path] | None, out: Any) -> None:
     while True:
         try:
             size = _HEADER.unpack(await reader.readexactly(_HEADER.size))[0]
-            ident, asset, spec = pickle.loads(await reader.readexactly(size))
+            request = pickle.loads(await reader.readexactly(size))
         except asyncio.IncompleteReadError:  # the parent closed our stdin: it is stopping
             return
+        if len(request) == 2:  # (ident, asset name): the same asset and spec as last time
+            ident, (asset, spec) = request[0], known[request[1]]
+        else:
+            ident, asset, spec = request
+            known[asset.name] = (asset, spec)
         task = asyncio.create_task(one(ident, asset, spec))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
