@@ -260,7 +260,7 @@ def test_revalued_batches_are_known_by_their_series_object() -> None:
     from opsagent.collectors.base import Revalued
 
     def revalued(samples: list[Sample], series: Any) -> Revalued:
-        return Revalued(samples, series, [s.value for s in samples])
+        return Revalued(series, [s.value for s in samples])  # lazy: the registry never builds them
 
     reg = MetricsRegistry()
     first = _batch(0.5, 10.0)
@@ -279,3 +279,19 @@ def test_revalued_batches_are_known_by_their_series_object() -> None:
     assert eth0.ts == [1.0, 2.0, 3.0, 4.0] and eth0.vs == [10.0, 11.0, 12.0, 13.0]
     (eth1,) = [s for s in reg.history.select("node_network_receive_bytes_total") if s.labels["device"] == "eth1"]
     assert eth1.instant(4.0) is None and eth1.vs == [20.0, 22.0, 24.0]
+
+
+def test_revalued_samples_are_built_on_first_use() -> None:
+    import pickle
+
+    from opsagent.collectors.base import Revalued
+
+    samples = _batch(0.5, 10.0)
+    series = [(s.name, s.labels, s.kind) for s in samples]
+    lazy = Revalued(series, [s.value for s in samples])
+    assert len(lazy) == 3 and lazy == samples and lazy[1] == samples[1] and list(lazy) == samples
+    assert Revalued(series, [1.0, 2.0, 3.0]) != samples and samples[0] in Revalued(series, [0.5, 0, 0])
+    assert pickle.loads(pickle.dumps(Revalued(series, [s.value for s in samples]))) == samples
+    grown = Revalued(series, [s.value for s in samples])
+    grown.append(Sample.of("x", 1))
+    assert grown == [*samples, Sample.of("x", 1)] and grown.values == [0.5, 10.0, 20.0]

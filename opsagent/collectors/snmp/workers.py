@@ -3,9 +3,10 @@
 fleet uses more than one core; the serve process keeps the registry, scrapes and alerts.
 
 A device always goes to the same worker (a hash of its name), so its cached tables and adapted
-max-repetitions stay there. Results come back as pickles over the worker's stdout; a device whose
-series are those of its last poll (the usual case) sends only its values, and the parent rebuilds
-the samples from the names and label tuples it kept. Credentials are never sent: the worker
+max-repetitions stay there. A target's asset and spec are sent once (then its name alone, while the
+poll job polls with the same objects). Results come back as pickles over the worker's stdout; a device
+whose series are those of its last poll (the usual case) sends only its values, and the parent hands
+them on with the series it kept (:class:`~opsagent.collectors.base.Revalued`). Credentials are never sent: the worker
 resolves the asset's references itself (it inherits the environment).
 """
 
@@ -19,27 +20,17 @@ import struct
 import sys
 import zlib
 from collections.abc import Iterator
-from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from opsagent.collectors.base import CollectResult, Outcome, Revalued, Sample
+from opsagent.collectors.base import CollectResult, Outcome, Revalued
 from opsagent.collectors.base import Signature as SampleSignature
 from opsagent.inventory.model import Asset, CollectorSpec
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!I")
-_new_sample = partial(tuple.__new__, Sample)
-LabelSet = tuple[tuple[str, str], ...]
-Signature = tuple[list[str], list[LabelSet], list[str]]
-
-
-def _signature(samples: list[Sample]) -> Signature:
-    return [s[0] for s in samples], [s[1] for s in samples], [s[3] for s in samples]
-
-
-def _same(a: Signature, b: Signature) -> bool:
-    return a[0] == b[0] and a[1] == b[1] and a[2] == b[2]
+_SERIES, _VALUE = itemgetter(0, 1, 3), itemgetter(2)  # Sample fields (name, labels, kind) and value
 
 
 def _frame(obj: object) -> bytes:
@@ -54,8 +45,7 @@ class _Worker:
         self.roots = roots
         self.proc: asyncio.subprocess.Process | None = None
         self.pending: dict[int, asyncio.Future[Any]] = {}
-        # asset -> series of its last full result (names, labels, kinds, and the three zipped)
-        self.signatures: dict[str, tuple[list[str], list[LabelSet], list[str], SampleSignature]] = {}
+        self.signatures: dict[str, SampleSignature] = {}  # asset -> (name, labels, kind) of its last full result
         # asset -> the (asset, spec) objects this worker was last sent for it: while a poll job polls
         # with the same two objects (until the inventory or the content changes), only the name goes
         self.sent: dict[str, tuple[Asset, CollectorSpec]] = {}
@@ -86,16 +76,14 @@ class _Worker:
                 # Bookkeeping here, not in the (cancellable) caller: the series kept must be those
                 # the worker last sent, whoever still waits for this result.
                 # The same series object as long as the series stay the same: the registry and the
-                # history then know them by identity (no per-sample signature to build or compare).
+                # history then know them by identity (no per-sample signature to build or compare),
+                # and the samples themselves are built only if something else reads them.
                 if values is None:
-                    names, labels, kinds = _signature(result.samples)
-                    series = list(zip(names, labels, kinds, strict=True))
-                    self.signatures[result.asset] = (names, labels, kinds, series)
-                    result.samples = Revalued(result.samples, series, [s[2] for s in result.samples])
+                    series = list(map(_SERIES, result.samples))
+                    self.signatures[result.asset] = series
+                    result.samples = Revalued(series, list(map(_VALUE, result.samples)), result.samples)
                 else:
-                    names, labels, kinds, series = self.signatures[result.asset]
-                    rebuilt = map(_new_sample, zip(names, labels, values, kinds, strict=True))
-                    result.samples = Revalued(rebuilt, series, values)
+                    result.samples = Revalued(self.signatures[result.asset], values)
                 future = self.pending.pop(ident, None)
                 if future is not None and not future.done():
                     future.set_result(result)
@@ -144,12 +132,11 @@ class WorkerPool:
 
 
 # -- the child ---------------------------------------------------------------------------------
-def _compact(result: CollectResult, last: dict[str, Signature]) -> tuple[CollectResult, list[float] | None]:
+def _compact(result: CollectResult, last: dict[str, SampleSignature]) -> tuple[CollectResult, list[float] | None]:
     """The result, or (without its samples) the values alone when its series are the last ones sent."""
-    signature = _signature(result.samples)
-    previous = last.get(result.asset)
-    if previous is not None and _same(previous, signature):
-        values = [s[2] for s in result.samples]
+    signature = list(map(_SERIES, result.samples))  # (name, labels, kind) per sample, at C speed
+    if last.get(result.asset) == signature:
+        values = list(map(_VALUE, result.samples))
         result.samples = []
         return result, values
     last[result.asset] = signature
@@ -165,7 +152,7 @@ async def _child(roots: list[Path] | None, out: Any) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    sent: dict[str, Signature] = {}
+    sent: dict[str, SampleSignature] = {}
     known: dict[str, tuple[Asset, CollectorSpec]] = {}  # asset -> what the parent last sent for it
     tasks: set[asyncio.Task[None]] = set()
 
