@@ -13,6 +13,8 @@ resolves the asset's references itself (it inherits the environment).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import pickle
@@ -30,6 +32,7 @@ from opsagent.inventory.model import Asset, CollectorSpec
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!I")
+_PIPE_BYTES = 1 << 20  # the results channel's kernel buffer (Linux' default pipe-max-size)
 _SERIES, _VALUE = itemgetter(0, 1, 3), itemgetter(2)  # Sample fields (name, labels, kind) and value
 
 
@@ -181,6 +184,10 @@ def _protocol_out() -> Iterator[Any]:
     """Our stdout is the result channel: anything else printing goes to stderr instead."""
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    # A result is ~16 KB (a 49-port IF-MIB): a default 64 KiB pipe fills with four while serve is
+    # busy (a full scrape), and then the blocking write stalls every poll this worker has in flight.
+    with contextlib.suppress(OSError):  # not a pipe, or above /proc/sys/fs/pipe-max-size
+        fcntl.fcntl(channel.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
     yield channel
 
 
