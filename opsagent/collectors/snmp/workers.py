@@ -101,6 +101,11 @@ class _Worker:
     def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.terminate()
+            # Its pipes are closed now, while the loop runs: left to the garbage collector, they were
+            # closed after serve's loop had ended, and "Event loop is closed" tracebacks ended its log.
+            transport = getattr(self.proc, "_transport", None)  # (asyncio's Process keeps it private)
+            if transport is not None:
+                transport.close()
 
 
 class WorkerPool:
