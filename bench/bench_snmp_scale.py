@@ -124,7 +124,8 @@ def serve_window(base: Path, ports: list[int], rounds: int) -> dict[str, object]
         names = [f"dev{i:05d}" for i in range(len(ports))]
         phases = {n: phase(f"poll:{n}:snmp:if_mib", INTERVAL) for n in names}
         agent_url = f"http://127.0.0.1:{port}/metrics?scope=agent"
-        skipped0 = sum(per_asset(get_text(agent_url), "opsagent_collect_skipped_total").values())
+        text0 = get_text(agent_url)
+        skipped0, errors0 = sum(per_asset(text0, "opsagent_collect_skipped_total").values()), errors_by_reason(text0)
         load_before = uptime()
         t0 = time.time()
         cpu0, sims0 = tree_cpu(serve.proc.pid), sum(proc_cpu(p) for p in agents)
@@ -141,7 +142,9 @@ def serve_window(base: Path, ports: list[int], rounds: int) -> dict[str, object]
             time.sleep(20)  # a completion stays readable until the next poll, 60 s later
         cpu, sims = tree_cpu(serve.proc.pid) - cpu0, sum(proc_cpu(p) for p in agents) - sims0
         own = proc_cpu(serve.proc.pid) - own0
-        skipped = sum(per_asset(get_text(agent_url), "opsagent_collect_skipped_total").values()) - skipped0
+        text1 = get_text(agent_url)
+        skipped = sum(per_asset(text1, "opsagent_collect_skipped_total").values()) - skipped0
+        failed = {r: n - errors0.get(r, 0) for r, n in errors_by_reason(text1).items() if n > errors0.get(r, 0)}
         late = missed = 0
         lateness: list[float] = []
         for name in names:
@@ -155,12 +158,22 @@ def serve_window(base: Path, ports: list[int], rounds: int) -> dict[str, object]
                 late += min(hits) > INTERVAL / 2
         return {
             "cpu": cpu / rounds, "serve": own / rounds, "sims": sims / rounds, "late": late, "missed": missed,
-            "skipped": skipped,
+            "skipped": skipped, "failed": failed,
             "worst": max(lateness, default=float("nan")), "polls": len(lateness), "load": load_before,
             "load_after": uptime(),
         }  # fmt: skip
     finally:
         serve.stop()
+
+
+def errors_by_reason(text: str) -> dict[str, float]:
+    """Failed polls so far, summed per reason (``opsagent_collect_errors_total``)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("opsagent_collect_errors_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            out[reason] = out.get(reason, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def bulkwalk_round(ports: list[int], cols: list[str]) -> tuple[float, float, int]:
@@ -234,7 +247,8 @@ def inner(devices: int, sample: int) -> None:
         )
         print(
             f"  polls {found['polls']}/{devices * ROUNDS}: late (> {INTERVAL // 2} s after their slot) {found['late']},"
-            f" missed {found['missed']}, skipped by the scheduler {found['skipped']:.0f};"
+            f" missed {found['missed']}, skipped by the scheduler {found['skipped']:.0f},"
+            f" failed polls by reason {found['failed'] or 'none'};"
             f" worst completion {found['worst']:.1f} s after its slot (round time)"
         )
         goal_cpu = "met" if found["cpu"] <= 60 * devices / 5000 else "NOT met"  # type: ignore[operator]
