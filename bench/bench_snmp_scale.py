@@ -132,14 +132,18 @@ def serve_window(base: Path, ports: list[int], rounds: int) -> dict[str, object]
         own0 = proc_cpu(serve.proc.pid)
         done: dict[str, set[float]] = {n: set() for n in names}
         scrapes = 0
-        while time.time() < t0 + rounds * INTERVAL + 5:
+        end = t0 + rounds * INTERVAL + 5
+        while True:
             text = get_text(agent_url)
             for name, ts in per_asset(text, "opsagent_collect_last_success_timestamp_seconds").items():
                 done[name].add(ts)
+            if time.time() >= end:  # the last read at the window's end: the last slots' polls are in it
+                break
             if time.time() >= t0 + (scrapes + 1) * INTERVAL:  # one full scrape per round, as Prometheus
                 scrapes += 1
                 get_text(f"http://127.0.0.1:{port}/metrics")
-            time.sleep(20)  # a completion stays readable until the next poll, 60 s later
+            # a completion stays readable until the next poll, 60 s later
+            time.sleep(max(0.0, min(20.0, end - time.time())))
         cpu, sims = tree_cpu(serve.proc.pid) - cpu0, sum(proc_cpu(p) for p in agents) - sims0
         own = proc_cpu(serve.proc.pid) - own0
         text1 = get_text(agent_url)
