@@ -23,8 +23,9 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.samples import Sample as PromSample
+from prometheus_client.utils import floatToGoString
 
-from opsagent.collectors.base import CollectResult, Sample
+from opsagent.collectors.base import CollectResult, Revalued, Sample
 from opsagent.series import SeriesHistory
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -79,6 +80,11 @@ def _format_values(values: list[float]) -> list[str]:
     if total - total == 0:
         return [f"{v!r}\n" for v in floats]
     return [_format_value(v) + "\n" for v in floats]
+
+
+def _go_float(value: float) -> str:
+    """A value as prometheus-client's encoders write it (Go's float formatting)."""
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
 def sample_line(name: str, labels: Mapping[str, str], value: float) -> str:
@@ -180,12 +186,12 @@ class MetricsRegistry:
         key = (asset, collector)
         batch = samples if isinstance(samples, list) else list(samples)
         t = time.time() if now is None else now
-        signature = list(map(_SIGNATURE, batch))  # (name, labels, kind) per sample, at C speed
-        values = list(map(_VALUE, batch))
         last = self._batches.get(key)
         layout = last.layout if last is not None else None
-        if layout is None or layout.signature != signature:
-            layout = self._new_layout(asset, batch, signature, layout)
+        if isinstance(batch, Revalued) and layout is not None and layout.signature is batch.signature:
+            values = batch.values  # the layout's series (known by identity), new values: nothing to compare
+        else:
+            layout, values = self._layout_for(asset, batch, layout)
         rendered = layout.rendered
         # The layout's own (equal) signature: the history kept that very list last time, so its
         # comparison is one identity check per sample instead of a second deep comparison.
@@ -201,6 +207,18 @@ class MetricsRegistry:
         with self._lock:
             self._batches[key] = fresh
             self._by_asset.setdefault(asset, {})[collector] = fresh
+
+    def _layout_for(self, asset: str, batch: list[Sample], layout: _Layout | None) -> tuple[_Layout, list[float]]:
+        """The layout of ``batch`` (the last one when its series are the same) and its values."""
+        if isinstance(batch, Revalued):
+            signature, values = batch.signature, batch.values
+        else:  # (name, labels, kind) and value per sample, at C speed
+            signature, values = list(map(_SIGNATURE, batch)), list(map(_VALUE, batch))
+        if layout is None or layout.signature != signature:
+            return self._new_layout(asset, batch, signature, layout), values
+        if isinstance(batch, Revalued):
+            layout.signature = signature  # the same series: the next batches are known by identity
+        return layout, values
 
     def _new_layout(
         self,
@@ -403,6 +421,58 @@ class MetricsRegistry:
     def _help_for(self, family: str) -> str:
         return self._help.get(family) or self._help.get(family + "_total") or f"Collected metric {family}."
 
+    def render_self(self, openmetrics: bool) -> str:
+        """The agent's own per-target series as exposition text, exactly as prometheus-client's
+        encoders write :meth:`collect_self` (same order, sorted labels, value text), without a
+        sample object per series: at 5,000 targets that was most of a scrape's cost."""
+        with self._lock:
+            stats = [
+                (key, st.up, st.duration, st.skipped, st.last_success, st.down_reason)
+                for key, st in self._stats.items()
+            ]
+            errors = [((a, c, r), n) for (a, c), st in self._stats.items() for r, n in st.errors.items()]
+        agent = dict(self.agent_labels)
+        base, with_reason = sorted({"asset", "collector", *agent}), sorted({"asset", "collector", "reason", *agent})
+
+        def braces(keys: list[str], labels: dict[str, str]) -> str:
+            return "{" + ",".join(f'{k}="{_escape(labels[k])}"' for k in keys) + "}"
+
+        ups, durations, skips, lasts, downs = [], [], [], [], []
+        for (asset, collector), up, duration, skipped, last, down in stats:
+            labels = {"asset": asset, "collector": collector} | agent
+            head = braces(base, labels)
+            ups.append(f"opsagent_up{head} {_go_float(up)}\n")
+            durations.append(f"opsagent_collect_duration_seconds{head} {_go_float(duration)}\n")
+            skips.append(f"opsagent_collect_skipped_total{head} {_go_float(skipped)}\n")
+            if last is not None:
+                lasts.append(f"opsagent_collect_last_success_timestamp_seconds{head} {_go_float(last)}\n")
+            if down is not None:
+                downs.append(f"opsagent_down_reason{braces(with_reason, labels | {'reason': down})} 1.0\n")
+        errs = [
+            f"opsagent_collect_errors_total"
+            f"{braces(with_reason, {'asset': a, 'collector': c, 'reason': r} | agent)} {_go_float(n)}\n"
+            for (a, c, r), n in errors
+        ]
+        total = f"opsagent_series{braces(sorted(agent), agent) if agent else ''} {_go_float(self.series_count())}\n"
+        out: list[str] = []
+        for family, kind, lines in (
+            ("opsagent_up", "gauge", ups),
+            ("opsagent_collect_duration_seconds", "gauge", durations),
+            ("opsagent_collect_last_success_timestamp_seconds", "gauge", lasts),
+            ("opsagent_collect_skipped", "counter", skips),
+            ("opsagent_collect_errors", "counter", errs),
+            ("opsagent_down_reason", "gauge", downs),
+            ("opsagent_series", "gauge", [total]),
+        ):
+            header = family if openmetrics or kind != "counter" else family + "_total"
+            text = SELF_HELP[family if kind != "counter" else family + "_total"]
+            text = text.replace("\\", r"\\").replace("\n", r"\n")
+            if openmetrics:
+                text = text.replace('"', r"\"")
+            out.append(f"# HELP {header} {text}\n# TYPE {header} {kind}\n")
+            out.extend(lines)
+        return "".join(out)
+
     def _self_metrics(
         self, stats: list[tuple[Key, _TargetStats]], errors: list[tuple[tuple[str, str, str], int]], series: int
     ) -> Iterator[Metric]:
@@ -436,21 +506,14 @@ class MetricsRegistry:
         yield from (up, duration, last, skipped, errs, down, total)
 
 
-class _SelfCollector:
-    def __init__(self, metrics: MetricsRegistry) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterator[Metric]:
-        return self._metrics.collect_self()
-
-
 class Exposition:
     """What ``/metrics`` serves: collected series (cached text) + agent health (prometheus-client)."""
 
     def __init__(self, metrics: MetricsRegistry, *, process: bool = True) -> None:
         self.metrics = metrics
+        # the agent's other health collectors (process, backups); its per-target series are rendered
+        # first, straight to text (MetricsRegistry.render_self)
         self.health = CollectorRegistry(auto_describe=False)
-        self.health.register(_SelfCollector(metrics))
         if process:
             ProcessCollector(namespace="opsagent", registry=self.health)
 
@@ -459,7 +522,7 @@ class Exposition:
         collected series and the agent's own, or (``collected=False``) the agent's own only."""
         encoder, content_type = choose_encoder(accept or "")
         openmetrics = content_type.startswith("application/openmetrics-text")
-        health = encoder(self.health).decode()
+        health = self.metrics.render_self(openmetrics) + encoder(self.health).decode()
         if openmetrics:
             health = health.removesuffix("# EOF\n")
         body = self.metrics.render_collected(openmetrics) if collected else ""

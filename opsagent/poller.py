@@ -4,11 +4,13 @@ Like Nornir's runner, this is the one place that knows about concurrency; collec
 Every call returns a :class:`CollectResult`, whatever went wrong.
 
 Two concurrency budgets, as Zabbix keeps separate pollers for unreachable hosts: targets whose last
-poll succeeded within ``FAST_POLL_SECONDS`` share ``max_concurrency`` slots; the others (a first
-poll, a target that has been failing, timing out or answering slowly for ``STRIKES`` polls: a dead
-TCP probe is an OK poll that waits out its connect timeout) share ``probation_concurrency`` slots.
-Hundreds of dead targets, each holding a slot until its timeout, then queue among themselves and
-never in front of a healthy target.
+poll succeeded share ``max_concurrency`` slots; the others (a first poll, a target whose polls failed,
+timed out or stalled — an OK poll that waited out a timeout, such as a probe of a dead TCP port — for
+``STRIKES`` polls in a row) share ``probation_concurrency`` slots. A target is judged by what its poll
+returned, never by how long it took: on a loaded machine a healthy device's poll takes longer, and
+load alone must not move a fleet into the small budget meant for dead targets. Hundreds of dead
+targets, each holding a slot until its timeout, then queue among themselves and never in front of a
+healthy target.
 """
 
 from __future__ import annotations
@@ -28,9 +30,8 @@ from opsagent.metrics import MetricsRegistry
 log = logging.getLogger(__name__)
 
 ResultSink = Callable[[CollectResult], Awaitable[None]]
-# A poll that succeeded faster than this keeps its target in the healthy budget; a healthy target
-# leaves it after this many polls in a row that were not (one slow poll on a busy machine is a blip).
-FAST_POLL_SECONDS = 1.0
+# A healthy target leaves the healthy budget after this many failed (or stalled) polls in a row: one
+# lost answer is a blip.
 STRIKES = 2
 
 
@@ -165,7 +166,7 @@ class Poller:
 
     def _judge(self, key: tuple[str, str], result: CollectResult) -> None:
         """Which budget the target's next poll takes (see the module's docstring)."""
-        if result.ok and result.duration < FAST_POLL_SECONDS:
+        if result.ok and not result.stalled:
             self._healthy.add(key)
             self._strikes.pop(key, None)
         elif key in self._healthy:

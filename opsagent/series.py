@@ -21,7 +21,8 @@ SHARED = object()  # Series.owner of a series that two producers feed
 
 
 class Series:
-    """One series: its labels (without ``__name__``) and parallel time/value lists."""
+    """One series: its labels (without ``__name__``; read-only: series of one label set share the
+    dict) and parallel time/value lists."""
 
     __slots__ = ("key", "kind", "labels", "name", "owner", "stale_at", "ts", "vs")
 
@@ -121,8 +122,8 @@ class SeriesHistory:
         self._ingested = 0
         # producer -> its last batch's layout (signature, series in order): see ``batch``
         self._layouts: dict[object, _BatchLayout] = {}
-        # Bumped whenever a point is added or a series marked stale outside ``_append``: a layout
-        # appended to at the current epoch knows its series end at its last time and are live.
+        # Bumped whenever a series becomes (or, fed again, is) shared by two producers: a layout
+        # appended to at the current epoch knows its series are its own, end at its last time and are live.
         self._epoch = 0
         self._count = 0  # series held, kept as they are made and trimmed
         self._trimmed_at: float | None = None  # sample time of the last trim
@@ -135,14 +136,13 @@ class SeriesHistory:
         """Keep at least ``seconds`` of history (the longest range + offset the loaded rules use)."""
         self.retention = max(self.retention, seconds + LOOKBACK)
 
-    def _series(self, name: str, labels: Mapping[str, str], kind: str) -> Series:
-        key: LabelKey = tuple(sorted(labels.items()))
+    def _series(self, name: str, key: LabelKey, labels: dict[str, str], kind: str) -> Series:
         by_key = self._by_name.get(name)
         if by_key is None:
             by_key = self._by_name[name] = {}
         series = by_key.get(key)
         if series is None:
-            series = by_key[key] = Series(name, dict(labels), key, kind)
+            series = by_key[key] = Series(name, labels, key, kind)
             self._count += 1
             self._generation += 1
         return series
@@ -156,16 +156,28 @@ class SeriesHistory:
         """
         seen: set[tuple[str, LabelKey]] = set()
         out: list[Series] = []
+        # A row's label mapping is usually shared by many rows (an interface's ~35 IF-MIB series): its
+        # key and one read-only copy serve every series made from it (at fleet scale, millions of
+        # series each held its own dict and key: ~0.6 KB a series)
+        keys: dict[int, tuple[Mapping[str, str], LabelKey, dict[str, str]]] = {}
         with self._lock:
             self._layouts.pop(producer, None)  # ``batch`` records it again when it called us
-            self._epoch += 1
             for name, labels, value, kind in rows:
-                series = self._series(name, labels, kind)
+                known = keys.get(id(labels))
+                if known is None or known[0] is not labels:
+                    known = keys[id(labels)] = (labels, tuple(sorted(labels.items())), dict(labels))
+                series = self._series(name, known[1], known[2], kind)
                 series.append(t, value)
                 if series.owner is None:
                     series.owner = producer
                 elif series.owner != producer:
+                    # Another producer's layout may hold this series (as its own, until now): its fast
+                    # appends check again. Only this can break them: the producer's own series never
+                    # get points or stale marks elsewhere (its own ingest drops its layout). A global
+                    # bump at every ingest (recording rules, each evaluation) made every device's
+                    # append take the slow path.
                     series.owner = SHARED
+                    self._epoch += 1
                 seen.add((name, series.key))
                 out.append(series)
             touched = {series.labels.get("asset", "") for series in out}
@@ -199,7 +211,8 @@ class SeriesHistory:
         ingested in full."""
         with self._lock:
             hit = self._layouts.get(producer)
-            if hit is not None and hit.signature == signature:
+            if hit is not None and (hit.signature is signature or hit.signature == signature):
+                hit.signature = signature  # kept: the next batch with this very object compares by identity
                 self._append(hit, values, t)
                 return
         series = self.ingest(producer, rows(), t, replace=True)

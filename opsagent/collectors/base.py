@@ -7,7 +7,7 @@ results.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple, Protocol
@@ -44,6 +44,63 @@ class Sample(NamedTuple):
         return cls(name, tuple(sorted(labels.items())), float(value), kind)
 
 
+Signature = list[tuple[str, tuple[tuple[str, str], ...], str]]  # (name, labels, kind) per sample
+
+
+class Revalued(list[Sample]):
+    """Samples of the same series, in the same order, as an earlier batch: ``signature`` is that
+    batch's ``(name, labels, kind)`` list — the very object each time, so a consumer that kept it
+    knows the series by identity — and ``values`` the new values (SNMP worker processes send only
+    these when a device's series are unchanged). The metrics registry reads only those two; for
+    anyone else it is the list of the samples, built on first use (``samples=None``) — at fleet
+    scale building ~1,800 samples a poll that nobody reads was the largest cost left in serve."""
+
+    __slots__ = ("_lazy", "signature", "values")
+
+    def __init__(self, signature: Signature, values: list[float], samples: Iterable[Sample] | None = None) -> None:
+        super().__init__(() if samples is None else samples)
+        self.signature = signature
+        self.values = values
+        self._lazy = samples is None
+
+    def _fill(self) -> None:
+        if self._lazy:
+            self._lazy = False
+            list.extend(self, map(_sample_of, self.signature, self.values))
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle, copy: the samples themselves
+        self._fill()
+        return (Revalued, (self.signature, self.values, list(list.__iter__(self))))
+
+
+def _sample_of(series: tuple[str, tuple[tuple[str, str], ...], str], value: float) -> Sample:
+    return tuple.__new__(Sample, (series[0], series[1], value, series[2]))
+
+
+def _filled(name: str) -> Any:
+    """``list.<name>``, once the lazy samples are there (in every Revalued argument too)."""
+    method = getattr(list, name)
+
+    def call(self: Revalued, *args: Any) -> Any:
+        self._fill()
+        for arg in args:
+            if isinstance(arg, Revalued):
+                arg._fill()
+        return method(self, *args)
+
+    call.__name__ = name
+    return call
+
+
+for _name in (
+    "__iter__", "__len__", "__getitem__", "__setitem__", "__delitem__", "__contains__", "__reversed__",
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__iadd__", "__mul__", "__imul__",
+    "__rmul__", "__repr__", "append", "extend", "insert", "pop", "remove", "index", "count", "sort", "reverse",
+    "clear", "copy",
+):  # fmt: skip
+    setattr(Revalued, _name, _filled(_name))
+
+
 @dataclass(slots=True)
 class CollectResult:
     asset: str
@@ -55,6 +112,9 @@ class CollectResult:
     samples: list[Sample] = field(default_factory=list)
     duration: float = 0.0
     started: float = 0.0  # Unix time the poller started the collector (0: it never ran)
+    # ok as data, but part of the poll waited out a timeout (a probe of an address that never
+    # answers: blackbox_exporter's probe_success 0): for scheduling the target counts as failing
+    stalled: bool = False
 
     @property
     def ok(self) -> bool:

@@ -175,6 +175,8 @@ def http_failure(exc: aiohttp.ClientError) -> ProbeFailure:
         return ProbeFailure(_os_reason(exc.os_error), str(exc))
     if isinstance(exc, aiohttp.InvalidURL):
         return ProbeFailure("config", f"invalid URL {exc}")
+    if isinstance(exc, TimeoutError):  # aiohttp's read timeouts
+        return ProbeFailure("timeout", f"{type(exc).__name__}: {exc}")
     return ProbeFailure("unreachable", f"{type(exc).__name__}: {exc}")
 
 

@@ -150,4 +150,7 @@ class ProbeCollector:
             labels = (("module", probe.module), ("target", target))
             samples += [Sample(s.name, tuple(sorted((*s.labels, *labels))), s.value, s.kind) for s in found]
             facts[f"{probe.module} {target}"] = fact
-        return CollectResult(asset=asset.name, collector=NAME, samples=samples, facts={"probes": facts})
+        stalled = any(fact.get("reason") == "timeout" for fact in facts.values())
+        return CollectResult(
+            asset=asset.name, collector=NAME, samples=samples, facts={"probes": facts}, stalled=stalled
+        )

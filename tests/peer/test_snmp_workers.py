@@ -39,6 +39,7 @@ async def test_worker_processes_poll_as_the_serve_process_would(snmpsim_agent: S
         assert pooled._pool is not None
         worker = next(w for w in pooled._pool.workers if w.proc is not None)
         assert worker.proc is not None and worker.signatures  # the parent kept the series it was sent
+        assert all(worker.sent[a.name][1] is SPEC for a in assets if a.name in worker.sent)  # then names only
         worker.proc.kill()
         await worker.proc.wait()
         for asset in assets:  # the dead worker is replaced: polls go on

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from opsagent.collectors.base import CollectResult, Outcome, Sample
@@ -224,3 +226,100 @@ def test_history_batches_keep_every_series_in_time_order() -> None:
     assert extra.instant(9.0) == 9.0 and extra.ts == [6.0, 8.0, 9.0]
     batch("a", 9.0, 99.0, extra=True)  # the same time again replaces the last point
     assert own_a.ts[-1] == 9.0 and own_a.vs[-1] == 99.0 and len(own_a.ts) == len(set(own_a.ts))
+
+
+def test_other_producers_own_series_leave_the_fast_append_alone(monkeypatch: Any) -> None:
+    """A recording rule's ingest (every evaluation, its own series) between two polls of a device
+    must not send the device's next batch down the per-series path (it did: each ingest bumped a
+    global epoch, so at fleet scale every poll appended series by series); a series that becomes
+    shared still does."""
+    from opsagent.series import Series, SeriesHistory
+
+    h = SeriesHistory()
+    rows = [("m", {"i": str(i)}, 1.0, "gauge") for i in range(100)]
+    signature = tuple(("m", str(i)) for i in range(100))
+    calls = []
+    real = Series.append
+    monkeypatch.setattr(Series, "append", lambda self, t, v: (calls.append(1), real(self, t, v)))
+    h.batch("dev", signature, lambda: rows, [1.0] * 100, 1.0)
+    h.batch("dev", signature, lambda: rows, [2.0] * 100, 2.0)
+    h.ingest(("record", "g", "r"), [("r", {}, 1.0, "gauge")], 2.5, replace=True)
+    calls.clear()
+    h.batch("dev", signature, lambda: rows, [3.0] * 100, 3.0)
+    assert calls == []  # fast path: plain list appends
+    h.ingest("other", [("m", {"i": "7"}, 70.0, "gauge")], 3.5, replace=True)  # m{i="7"} is shared now
+    h.batch("dev", signature, lambda: rows, [4.0] * 100, 4.0)
+    assert len(calls) >= 100  # series by series: it no longer owns every one
+    (seven,) = [s for s in h.select("m") if s.labels["i"] == "7"]
+    assert seven.ts == [1.0, 2.0, 3.0, 3.5, 4.0] and seven.vs[-2:] == [70.0, 4.0]
+
+
+def test_revalued_batches_are_known_by_their_series_object() -> None:
+    """Batches that carry their series as one shared object (SNMP workers' values-only results) go
+    to the exposition and the history as any batch does; a changed series list makes a new layout."""
+    from opsagent.collectors.base import Revalued
+
+    def revalued(samples: list[Sample], series: Any) -> Revalued:
+        return Revalued(series, [s.value for s in samples])  # lazy: the registry never builds them
+
+    reg = MetricsRegistry()
+    first = _batch(0.5, 10.0)
+    series = [(s.name, s.labels, s.kind) for s in first]
+    reg.update("h", "snmp", revalued(first, series), now=1.0)
+    reg.update("h", "snmp", _batch(0.6, 11.0), now=2.0)  # the same series as a plain list
+    reg.update("h", "snmp", revalued(_batch(0.7, 12.0), series), now=3.0)
+    fams = _families(Exposition(reg, process=False).render(None)[0].decode())
+    assert fams["node_load1"] == [("node_load1", {"asset": "h"}, 0.7)]
+    assert sorted(v for _, _, v in fams["node_network_receive_bytes"]) == [12.0, 24.0]
+    fewer = _batch(0.8, 13.0, eth1=False)
+    reg.update("h", "snmp", revalued(fewer, [(s.name, s.labels, s.kind) for s in fewer]), now=4.0)
+    fams = _families(Exposition(reg, process=False).render(None)[0].decode())
+    assert [lb["device"] for _, lb, _ in fams["node_network_receive_bytes"]] == ["eth0"]
+    (eth0,) = [s for s in reg.history.select("node_network_receive_bytes_total") if s.labels["device"] == "eth0"]
+    assert eth0.ts == [1.0, 2.0, 3.0, 4.0] and eth0.vs == [10.0, 11.0, 12.0, 13.0]
+    (eth1,) = [s for s in reg.history.select("node_network_receive_bytes_total") if s.labels["device"] == "eth1"]
+    assert eth1.instant(4.0) is None and eth1.vs == [20.0, 22.0, 24.0]
+
+
+def test_revalued_samples_are_built_on_first_use() -> None:
+    import pickle
+
+    from opsagent.collectors.base import Revalued
+
+    samples = _batch(0.5, 10.0)
+    series = [(s.name, s.labels, s.kind) for s in samples]
+    lazy = Revalued(series, [s.value for s in samples])
+    assert len(lazy) == 3 and lazy == samples and lazy[1] == samples[1] and list(lazy) == samples
+    assert Revalued(series, [1.0, 2.0, 3.0]) != samples and samples[0] in Revalued(series, [0.5, 0, 0])
+    assert pickle.loads(pickle.dumps(Revalued(series, [s.value for s in samples]))) == samples
+    grown = Revalued(series, [s.value for s in samples])
+    grown.append(Sample.of("x", 1))
+    assert grown == [*samples, Sample.of("x", 1)] and grown.values == [0.5, 10.0, 20.0]
+
+
+def test_self_metrics_text_is_what_prometheus_client_writes() -> None:
+    """The agent's own series are rendered straight to text (at 5,000 targets building a sample
+    object per series was most of a scrape); the text is byte for byte prometheus-client's, in
+    both formats, with failures, outage reasons, hostile names and cluster labels."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import generate_latest as text_encoder
+    from prometheus_client.openmetrics.exposition import generate_latest as om_encoder
+
+    reg = MetricsRegistry()
+    reg.record(CollectResult(asset="web-1", collector="ssh", samples=[Sample.of("x", 1)], duration=0.25), 1765000000.5)
+    hostile = 'sw"1\\a\nb'
+    reg.record(CollectResult.failure(hostile, "snmp", Outcome.TIMEOUT, "timeout", "no answer"), 1765000001.0)
+    reg.record(CollectResult.failure(hostile, "snmp", Outcome.FAILED, 'auth"x', "denied"), 1765000061.0)
+    reg.skipped("web-1", "ssh")
+    reg.record(CollectResult(asset="db", collector="postgres", duration=12345678.9), 1765000002.0)
+
+    class Own:
+        def collect(self) -> Any:
+            return reg.collect_self()
+
+    for agent in ({}, {"agent": 'node-"a"'}):
+        reg.agent_labels = agent
+        theirs = CollectorRegistry(auto_describe=False)
+        theirs.register(Own())
+        assert reg.render_self(False) == text_encoder(theirs).decode()
+        assert reg.render_self(True) == om_encoder(theirs).decode().removesuffix("# EOF\n")

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from opsagent.collectors.base import CollectResult, Outcome, Sample
 from opsagent.collectors.snmp import convert, ident
@@ -39,6 +39,14 @@ HELP = {
 }
 _GET_CHUNK = 20  # OIDs per GET: small enough for any agent's PDU size
 _OPTIONS_KEPT = 256  # distinct option sets validated and kept
+_SEEN_KEPT = 100_000  # options objects recognised by identity (one per target)
+
+
+class Plan(NamedTuple):
+    metrics: list[Metric]
+    columns: list[str]  # table columns walked
+    lookups: list[str]  # label tables walked (cached)
+    slow: set[str]  # columns on the slow cadence
 
 
 class SnmpCollector:
@@ -52,12 +60,17 @@ class SnmpCollector:
         self._state: dict[str, DeviceState] = {}
         self._workers: int | None = None
         self._validated: dict[str, SnmpOptions] = {}
+        # id of an options dict -> (that dict, its validated options): a target polls with the same
+        # (resolved) options object poll after poll, so most polls skip even the JSON cache key
+        self._seen: dict[int, tuple[dict[str, Any], SnmpOptions]] = {}
+        self._plans: dict[int, tuple[SnmpOptions, Plan]] = {}  # id of options -> what a poll walks
         self._pool: WorkerPool | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
     def use_content_roots(self, roots: list[Path]) -> None:
         """Content roots whose ``collectors/snmp/*.yaml`` ``include`` may name (set by the App)."""
         self._roots, self._library = list(roots), None
+        self._plans.clear()  # their metrics came from the old library
         if self._pool is not None:  # reloaded content: fresh workers read the profiles again
             self._pool.stop()
             self._pool = WorkerPool(len(self._pool.workers), self._roots)
@@ -145,21 +158,40 @@ class SnmpCollector:
     def _options(self, raw: dict[str, Any]) -> SnmpOptions:
         """The validated options; the same options (every device of a profile, poll after poll)
         are validated once: pydantic took ~2 ms of each poll (the profile's whole metric list)."""
+        seen = self._seen.get(id(raw))
+        if seen is not None and seen[0] is raw:
+            return seen[1]
         key = json.dumps(raw, sort_keys=True, default=str)
         hit = self._validated.get(key)
         if hit is None:
             if len(self._validated) >= _OPTIONS_KEPT:
                 self._validated.clear()
             hit = self._validated[key] = SnmpOptions.model_validate(raw)
+        if len(self._seen) >= _SEEN_KEPT:
+            self._seen.clear()
+        self._seen[id(raw)] = (raw, hit)
         return hit
 
-    async def _poll(self, asset: Asset, options: SnmpOptions, interval: float) -> CollectResult:
+    def _plan(self, options: SnmpOptions) -> Plan:
+        """The metrics of a profile (with its includes) and the columns a poll walks, worked out once
+        per validated options object (the same for every device of a profile)."""
+        hit = self._plans.get(id(options))
+        if hit is not None and hit[0] is options:
+            return hit[1]
         metrics = self.metrics_of(options)
+        columns, lookups = convert.walk_roots(metrics)
+        slow = {m.oid for m in metrics if m.slow and m.indexes}
+        plan = Plan(metrics, columns, lookups, slow)
+        if len(self._plans) >= _OPTIONS_KEPT:
+            self._plans.clear()
+        self._plans[id(options)] = (options, plan)
+        return plan
+
+    async def _poll(self, asset: Asset, options: SnmpOptions, interval: float) -> CollectResult:
+        metrics, columns, lookups, slow = self._plan(options)
         state = self._state.setdefault(asset.name, DeviceState(options.max_repetitions))
         session = open_session(asset, options, state.max_repetitions)
         now = self._clock()
-        columns, lookups = convert.walk_roots(metrics)
-        slow = {m.oid for m in metrics if m.slow and m.indexes}
         identify = options.identify and (state.identity is None or now - state.identity[0] > options.identify_interval)
         try:
             await connect(session, options.retries)

@@ -3,15 +3,18 @@
 fleet uses more than one core; the serve process keeps the registry, scrapes and alerts.
 
 A device always goes to the same worker (a hash of its name), so its cached tables and adapted
-max-repetitions stay there. Results come back as pickles over the worker's stdout; a device whose
-series are those of its last poll (the usual case) sends only its values, and the parent rebuilds
-the samples from the names and label tuples it kept. Credentials are never sent: the worker
+max-repetitions stay there. A target's asset and spec are sent once (then its name alone, while the
+poll job polls with the same objects). Results come back as pickles over the worker's stdout; a device
+whose series are those of its last poll (the usual case) sends only its values, and the parent hands
+them on with the series it kept (:class:`~opsagent.collectors.base.Revalued`). Credentials are never sent: the worker
 resolves the asset's references itself (it inherits the environment).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import pickle
@@ -19,25 +22,18 @@ import struct
 import sys
 import zlib
 from collections.abc import Iterator
-from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from opsagent.collectors.base import CollectResult, Outcome, Sample
+from opsagent.collectors.base import CollectResult, Outcome, Revalued
+from opsagent.collectors.base import Signature as SampleSignature
 from opsagent.inventory.model import Asset, CollectorSpec
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!I")
-_new_sample = partial(tuple.__new__, Sample)
-Signature = tuple[list[str], list[tuple[tuple[str, str], ...]], list[str]]
-
-
-def _signature(samples: list[Sample]) -> Signature:
-    return [s[0] for s in samples], [s[1] for s in samples], [s[3] for s in samples]
-
-
-def _same(a: Signature, b: Signature) -> bool:
-    return a[0] == b[0] and a[1] == b[1] and a[2] == b[2]
+_PIPE_BYTES = 1 << 20  # the results channel's kernel buffer (Linux' default pipe-max-size)
+_SERIES, _VALUE = itemgetter(0, 1, 3), itemgetter(2)  # Sample fields (name, labels, kind) and value
 
 
 def _frame(obj: object) -> bytes:
@@ -52,7 +48,10 @@ class _Worker:
         self.roots = roots
         self.proc: asyncio.subprocess.Process | None = None
         self.pending: dict[int, asyncio.Future[Any]] = {}
-        self.signatures: dict[str, Signature] = {}  # asset -> series of its last full result
+        self.signatures: dict[str, SampleSignature] = {}  # asset -> (name, labels, kind) of its last full result
+        # asset -> the (asset, spec) objects this worker was last sent for it: while a poll job polls
+        # with the same two objects (until the inventory or the content changes), only the name goes
+        self.sent: dict[str, tuple[Asset, CollectorSpec]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._starting: asyncio.Lock | None = None
 
@@ -67,6 +66,7 @@ class _Worker:
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 )  # fmt: skip
                 self.signatures.clear()
+                self.sent.clear()
                 self._reader = asyncio.create_task(self._read(self.proc))
         return self.proc
 
@@ -78,11 +78,15 @@ class _Worker:
                 ident, (result, values) = pickle.loads(await proc.stdout.readexactly(size))
                 # Bookkeeping here, not in the (cancellable) caller: the series kept must be those
                 # the worker last sent, whoever still waits for this result.
+                # The same series object as long as the series stay the same: the registry and the
+                # history then know them by identity (no per-sample signature to build or compare),
+                # and the samples themselves are built only if something else reads them.
                 if values is None:
-                    self.signatures[result.asset] = _signature(result.samples)
+                    series = list(map(_SERIES, result.samples))
+                    self.signatures[result.asset] = series
+                    result.samples = Revalued(series, list(map(_VALUE, result.samples)), result.samples)
                 else:
-                    names, labels, kinds = self.signatures[result.asset]
-                    result.samples = list(map(_new_sample, zip(names, labels, values, kinds, strict=True)))
+                    result.samples = Revalued(self.signatures[result.asset], values)
                 future = self.pending.pop(ident, None)
                 if future is not None and not future.done():
                     future.set_result(result)
@@ -97,6 +101,11 @@ class _Worker:
     def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.terminate()
+            # Its pipes are closed now, while the loop runs: left to the garbage collector, they were
+            # closed after serve's loop had ended, and "Event loop is closed" tracebacks ended its log.
+            transport = getattr(self.proc, "_transport", None)  # (asyncio's Process keeps it private)
+            if transport is not None:
+                transport.close()
 
 
 class WorkerPool:
@@ -113,7 +122,12 @@ class WorkerPool:
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             worker.pending[ident] = future
             assert proc.stdin is not None
-            proc.stdin.write(_frame((ident, asset, spec)))
+            known = worker.sent.get(asset.name)
+            if known is not None and known[0] is asset and known[1] is spec:
+                proc.stdin.write(_frame((ident, asset.name)))
+            else:  # pickling the spec (its profile's whole metric list) each poll was a third of our share
+                worker.sent[asset.name] = (asset, spec)
+                proc.stdin.write(_frame((ident, asset, spec)))
             await proc.stdin.drain()
             result: CollectResult = await future
         except (ConnectionError, OSError) as exc:
@@ -126,12 +140,11 @@ class WorkerPool:
 
 
 # -- the child ---------------------------------------------------------------------------------
-def _compact(result: CollectResult, last: dict[str, Signature]) -> tuple[CollectResult, list[float] | None]:
+def _compact(result: CollectResult, last: dict[str, SampleSignature]) -> tuple[CollectResult, list[float] | None]:
     """The result, or (without its samples) the values alone when its series are the last ones sent."""
-    signature = _signature(result.samples)
-    previous = last.get(result.asset)
-    if previous is not None and _same(previous, signature):
-        values = [s[2] for s in result.samples]
+    signature = list(map(_SERIES, result.samples))  # (name, labels, kind) per sample, at C speed
+    if last.get(result.asset) == signature:
+        values = list(map(_VALUE, result.samples))
         result.samples = []
         return result, values
     last[result.asset] = signature
@@ -147,7 +160,8 @@ async def _child(roots: list[Path] | None, out: Any) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    sent: dict[str, Signature] = {}
+    sent: dict[str, SampleSignature] = {}
+    known: dict[str, tuple[Asset, CollectorSpec]] = {}  # asset -> what the parent last sent for it
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(ident: int, asset: Asset, spec: CollectorSpec) -> None:
@@ -158,9 +172,14 @@ async def _child(roots: list[Path] | None, out: Any) -> None:
     while True:
         try:
             size = _HEADER.unpack(await reader.readexactly(_HEADER.size))[0]
-            ident, asset, spec = pickle.loads(await reader.readexactly(size))
+            request = pickle.loads(await reader.readexactly(size))
         except asyncio.IncompleteReadError:  # the parent closed our stdin: it is stopping
             return
+        if len(request) == 2:  # (ident, asset name): the same asset and spec as last time
+            ident, (asset, spec) = request[0], known[request[1]]
+        else:
+            ident, asset, spec = request
+            known[asset.name] = (asset, spec)
         task = asyncio.create_task(one(ident, asset, spec))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -170,6 +189,10 @@ def _protocol_out() -> Iterator[Any]:
     """Our stdout is the result channel: anything else printing goes to stderr instead."""
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    # A result is ~16 KB (a 49-port IF-MIB): a default 64 KiB pipe fills with four while serve is
+    # busy (a full scrape), and then the blocking write stalls every poll this worker has in flight.
+    with contextlib.suppress(OSError):  # not a pipe, or above /proc/sys/fs/pipe-max-size
+        fcntl.fcntl(channel.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
     yield channel
 
 
