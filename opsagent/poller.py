@@ -112,7 +112,11 @@ class Poller:
         return result
 
     def _refused(self, asset: Asset, spec: CollectorSpec, due: float | None) -> CollectResult | None:
-        if due is not None and time.time() > due + spec.interval / 2:
+        # Only a healthy target's late poll is skipped. A target on probation (new, or failing) waits
+        # for the failing budget behind dead ones: skipped whenever it got there late, a new healthy
+        # target would never show it is healthy and never be polled at all.
+        late = due is not None and time.time() > due + spec.interval / 2
+        if late and (asset.name, spec.name) in self._healthy:
             self.metrics.skipped(asset.name, spec.name)
             return CollectResult.failure(asset.name, spec.name, Outcome.SKIPPED, "late", "too late for its slot")
         if self.gate is not None and not self.gate(asset, due):
