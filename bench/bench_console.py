@@ -9,7 +9,7 @@ PostgreSQL started on 127.0.0.1 as the tests start it. The load average is print
 the machine may be shared, and the client shares its cores with the server.
 
     python bench/bench_console.py [--tickets 100000] [--assets 10000] [--runs 1000]
-                                  [--sessions 20] [--requests 300] [--no-postgres] [--explain]
+                                  [--sessions 20] [--requests 300] [--no-postgres] [--explain] [--profile DIR]
 
 Goal (issue 23): p95 server time < 150 ms for the queue, ticket and asset pages.
 """
@@ -22,6 +22,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -115,20 +116,36 @@ async def phase(
     return found
 
 
-async def drive(base: str, pid: int, sample: Sample, sessions: int, per_kind: int) -> dict[str, Figures]:
+async def drive(
+    base: str, pid: int, sample: Sample, sessions: int, per_kind: int, profile: Path | None = None
+) -> dict[str, Figures]:
     """Each kind in turn, asked ``per_kind`` times by ``sessions`` clients signed in through /login."""
     clients = [await sign_in(base) for _ in range(sessions)]
     out: dict[str, Figures] = {}
     try:
         for kind, make in kinds(sample, random.Random(7)).items():
             await phase(clients, make, sessions)  # warm-up: compiled statements, templates
+            spy = profiler(pid, profile / f"{kind.replace(' ', '-')}.txt") if profile else None
             cpu, started = serve_cpu(pid), time.perf_counter()
             times = await phase(clients, make, per_kind)
             out[kind] = Figures(times, serve_cpu(pid) - cpu, time.perf_counter() - started)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
     finally:
         for client in clients:
             await client.close()
     return out
+
+
+def profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling serve (every thread) over one kind's phase, as collapsed stacks in ``out``, stopped
+    when the phase ends. Sampling pauses serve briefly: quote figures from runs without ``--profile``."""
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    argv = [spy, "record", "-p", str(pid), "-r", "200", "--threads", "--native", "-f", "raw", "-o", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached before the phase starts
+    return proc
 
 
 def pct(values: list[float], q: float) -> float:
@@ -223,7 +240,10 @@ def run(url: str, label: str, args: argparse.Namespace) -> None:
         sample = prepare(home, url, args)
         with serving(home, {"OPSAGENT_STORE": url, "PYTHONPATH": str(ROOT)}) as (proc, port, _log):
             print(f"  serve quiet after {quiet(proc.pid):.0f} s; load: {uptime()}")
-            found = asyncio.run(drive(f"http://127.0.0.1:{port}", proc.pid, sample, args.sessions, args.requests))
+            base, profile = f"http://127.0.0.1:{port}", Path(args.profile) if args.profile else None
+            if profile:
+                profile.mkdir(parents=True, exist_ok=True)
+            found = asyncio.run(drive(base, proc.pid, sample, args.sessions, args.requests, profile))
             wall = sum(f.wall for f in found.values())
             print(f"  {args.requests} requests of each kind by {args.sessions} sessions in {wall:.1f} s; "
                   f"load: {uptime()}")  # fmt: skip
@@ -256,6 +276,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="of each kind")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite (the embedded default) only")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--profile", help="write py-spy's collapsed stacks of serve, one file per kind, here")
     parser.add_argument("--explain", action="store_true", help="print the plan of each queue page's statement")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; load average (1, 5, 15 min): {uptime()}")

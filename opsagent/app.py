@@ -93,7 +93,11 @@ class App:
     def store(self) -> Store:
         from opsagent.store import Store
 
-        return Store(self.config.store_url)
+        from opsagent.httpd.threads import default_threads
+
+        c = self.config  # every thread that may read or write at once: polls, HTTP handlers, jobs
+        threads = c.poll_threads + c.max_concurrent_failing_polls + (c.web.threads or default_threads()) + 4
+        return Store(c.store_url, threads=threads)
 
     @property
     def _store_open(self) -> bool:

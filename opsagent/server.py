@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -19,8 +18,9 @@ from opsagent.app import App
 from opsagent.auth import http as auth
 from opsagent.auth import web as auth_web
 from opsagent.desk import api as desk_api
-from opsagent.httpd import timing
+from opsagent.httpd import threads, timing
 from opsagent.httpd.body import read_model
+from opsagent.httpd.threads import in_thread
 from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.model import ACTIVE
 from opsagent.inventory.facts import unflatten
@@ -68,7 +68,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Everything, ``?scope=agent`` or ``?target=ASSET[&collector=…]`` (see opsagent.scrape)."""
     # Rendering runs in a thread so a big scrape never pauses the polling loop.
     q = request.query
-    res = await asyncio.to_thread(
+    res = await in_thread(
         scrape.answer, request.app[EXPO_KEY], q, q.getall("collector", []), request.headers.get("Accept")
     )
     return web.Response(status=res.status, body=res.body, headers={"Content-Type": res.content_type})
@@ -85,7 +85,7 @@ def _store_ok(app: App) -> str:
 
 async def healthz(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
-    store = await asyncio.to_thread(_store_ok, app)
+    store = await in_thread(_store_ok, app)
     body: dict[str, Any] = {
         "status": "ok" if store == "ok" else "degraded",
         "version": __version__,
@@ -109,7 +109,7 @@ async def assets(request: web.Request) -> web.Response:
     except ValueError:
         return web.json_response({"error": "limit: not a number"}, status=400)
     text = q.get("q", "").strip()[:255]
-    found, more = await asyncio.to_thread(repo.find_assets, app.store, text, limit, q.get("after"))
+    found, more = await in_thread(repo.find_assets, app.store, text, limit, q.get("after"))
     headers = {}
     if more:
         following = request.rel_url.update_query({"after": found[-1].name, "limit": str(limit)})
@@ -120,10 +120,10 @@ async def assets(request: web.Request) -> web.Response:
 async def asset(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     name = request.match_info["name"]
-    found = await asyncio.to_thread(repo.get_asset, app.store, name)  # one row, not the whole inventory
+    found = await in_thread(repo.get_asset, app.store, name)  # one row, not the whole inventory
     if found is None:
         return web.json_response({"error": f"no asset named {name!r}"}, status=404)
-    facts = await asyncio.to_thread(repo.current_facts, app.store, name)
+    facts = await in_thread(repo.current_facts, app.store, name)
     return web.json_response(found.model_dump(mode="json") | {"facts": unflatten(facts)})
 
 
@@ -133,7 +133,7 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     payload = await read_model(request, WebhookPayload, empty_ok=False)
     result = await request.app[ENGINE_KEY].receive_alerts(payload.items(), source="alertmanager")
     counts = {k: len(v) for k, v in result.items() if isinstance(v, list)}
-    await asyncio.to_thread(request.app[APP_KEY].store.record, who.name, "alertmanager.receive", "", counts)
+    await in_thread(request.app[APP_KEY].store.record, who.name, "alertmanager.receive", "", counts)
     return web.json_response(result)
 
 
@@ -174,7 +174,7 @@ async def incidents(request: web.Request) -> web.Response:
     except ValueError:
         return web.json_response({"error": "limit: not a number"}, status=400)
     archived = None if q.get("archived", "").lower() in ("1", "true", "yes") else False
-    rows = await asyncio.to_thread(
+    rows = await in_thread(
         incident_repo.list_incidents, app.store, tuple(sorted(wanted)) or None, q.get("asset"), limit, archived
     )
     return web.json_response(rows, dumps=lambda d: json.dumps(d, default=str))
@@ -186,7 +186,7 @@ async def reload_config(request: web.Request) -> web.Response:
     who = auth.require_permission(request, "content.reload")  # the one authentication path of every write
     result = await request.app[RELOAD_KEY]()
     detail = {"ok": result.ok, "errors": len(result.errors)}
-    await asyncio.to_thread(request.app[APP_KEY].store.record, who.name, "config.reload", "", detail)
+    await in_thread(request.app[APP_KEY].store.record, who.name, "config.reload", "", detail)
     body = {"status": "success" if result.ok else "error", "errors": result.errors}
     return web.json_response(body, status=200 if result.ok else 500)
 
@@ -200,6 +200,7 @@ def make_web_app(
     app: App, exposition: Exposition, engine: AlertEngine | None = None, policy: ServiceLevelPolicy | None = None
 ) -> web.Application:
     web_app = web.Application(client_max_size=MAX_WEBHOOK_BYTES)
+    threads.configure(app.config.web.threads)  # the handlers' own pool (opsagent.httpd.threads)
     auth.install(web_app, app.config, app.store)  # require_permission() on every write; reads if web.read_auth
     auth_web.add_routes(web_app)  # POST /login, /logout; GET /api/v1/session, /api/v1/audit
     web_app[APP_KEY] = app

@@ -14,7 +14,6 @@ someone else), 503 (writes while no token or user exists — never allowed by de
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from opsagent.auth.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, SECURE_COOKI
 from opsagent.auth.tokens import bearer, match, token_table
 from opsagent.config import AgentConfig
 from opsagent.httpd.appkeys import CONFIG_KEY
+from opsagent.httpd.threads import in_thread
 from opsagent.store.engine import Store
 from opsagent.store.origin import AUDIT_ORIGIN
 
@@ -99,7 +99,7 @@ async def _bearer(request: web.Request, token: str) -> Caller | None:
         return None
     from opsagent.store.user_repo import user_of_token
 
-    user = await asyncio.to_thread(user_of_token, store, token)
+    user = await in_thread(user_of_token, store, token)
     return Caller(_user_identity(user, "user-token"), user=user) if user is not None else None
 
 
@@ -109,7 +109,7 @@ async def _session(request: web.Request, token: str) -> Caller | None:
         return None
     from opsagent.auth.sessions import resolve
 
-    user = await asyncio.to_thread(resolve, store, _config(request).auth, token)
+    user = await in_thread(resolve, store, _config(request).auth, token)
     return Caller(_user_identity(user, "session"), session=token, user=user) if user is not None else None
 
 
@@ -227,7 +227,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if unsafe and found.identity is ANONYMOUS and (store := request.app.get(STORE_KEY)):
         from opsagent.store.user_repo import user_count
 
-        request[USERS_KEY] = await asyncio.to_thread(user_count, store) > 0
+        request[USERS_KEY] = await in_thread(user_count, store) > 0
     if unsafe and found.session is not None and request.path != "/login":
         await check_csrf(request, found.session)
     if not unsafe and request.method != "OPTIONS" and not _open(request.path):

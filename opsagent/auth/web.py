@@ -35,6 +35,7 @@ from opsagent.auth.identity import ANONYMOUS
 from opsagent.auth.passwords import MAX_LENGTH, Hasher
 from opsagent.httpd.appkeys import CONFIG_KEY
 from opsagent.httpd.body import describe, read_model
+from opsagent.httpd.threads import in_thread
 from opsagent.store.engine import Store
 
 HASHER_KEY = web.AppKey("password_hasher", Hasher)
@@ -88,7 +89,7 @@ async def _throttled(store: Store, wait: float, username: str) -> None:
     """429 with Retry-After while this username or address must wait (audited as a failed login)."""
     if wait <= 0:
         return
-    await asyncio.to_thread(_audit, store, "anonymous", "login.failed", username, {"reason": "throttled"})
+    await in_thread(_audit, store, "anonymous", "login.failed", username, {"reason": "throttled"})
     raise web.HTTPTooManyRequests(
         text=json.dumps({"error": f"too many failed logins: try again in {math.ceil(wait)} s"}),
         content_type="application/json", headers={"Retry-After": str(math.ceil(wait))},
@@ -106,20 +107,20 @@ async def login(request: web.Request) -> web.StreamResponse:
     async with request.app[SLOTS_KEY]:
         # again: attempts queued behind the slots while earlier ones failed wait as well
         await _throttled(store, throttle.wait(body.username, address), body.username)
-        result = await asyncio.to_thread(
+        result = await in_thread(
             accounts.login, store, config.auth, body.username, body.password, request.app[HASHER_KEY]
         )
     if result.user is None:
         throttle.failed(body.username, address)
         detail = {"reason": result.reason, "method": result.method}
-        await asyncio.to_thread(_audit, store, "anonymous", "login.failed", body.username, detail)
+        await in_thread(_audit, store, "anonymous", "login.failed", body.username, detail)
         if request.content_type in FORMS:  # the console's form: back to it, saying so
             raise web.HTTPSeeOther("/console/login?" + urlencode({"failed": 1, "next": _local_path(body.next)}))
         raise _error(web.HTTPUnauthorized, FAILED)
     throttle.succeeded(body.username)
     user = result.user
-    token = await asyncio.to_thread(sessions.open_session, store, config.auth, user["id"], address)
-    await asyncio.to_thread(_audit, store, user["username"], "login", user["username"], {"method": result.method})
+    token = await in_thread(sessions.open_session, store, config.auth, user["id"], address)
+    await in_thread(_audit, store, user["username"], "login", user["username"], {"method": result.method})
     if request.content_type in FORMS:
         response: web.StreamResponse = web.HTTPSeeOther(_local_path(body.next))
     else:
@@ -139,9 +140,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
     cookie = session_cookie(request)
     if found.session is None or cookie is None:
         raise _error(web.HTTPUnauthorized, "not signed in")
-    await asyncio.to_thread(sessions.close_session, store, cookie)
+    await in_thread(sessions.close_session, store, cookie)
     name = found.identity.name
-    await asyncio.to_thread(_audit, store, name, "logout", name, {})
+    await in_thread(_audit, store, name, "logout", name, {})
     response: web.StreamResponse = web.json_response({"signed_out": name})
     if request.content_type in FORMS:
         response = web.HTTPSeeOther("/console/login")
@@ -172,9 +173,7 @@ async def audit_log(request: web.Request) -> web.Response:
         limit = max(1, min(int(q.get("limit", "200")), 5000))
     except ValueError as exc:
         raise _error(web.HTTPBadRequest, str(exc)) from None
-    rows = await asyncio.to_thread(
-        _store(request).audit_log, limit, actor=q.get("actor"), action=q.get("action"), since=since
-    )
+    rows = await in_thread(_store(request).audit_log, limit, actor=q.get("actor"), action=q.get("action"), since=since)
     return web.json_response(rows, dumps=lambda d: json.dumps(d, default=str, ensure_ascii=False))
 
 

@@ -4,7 +4,6 @@ bounded: a bad one is a 400 naming the field. Work on the ticket through the inc
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ from opsagent.desk.content import DeskContent, load_desk
 from opsagent.desk.intake import AssetResolver, IntakeError, TicketRequest, inventory_resolver, open_ticket
 from opsagent.errors import SelectorError
 from opsagent.httpd.body import error, read_model
+from opsagent.httpd.threads import in_thread
 from opsagent.sla.policy import ServiceLevelPolicy
 
 INVENTORY_TTL = 30.0  # seconds a loaded inventory resolves selectors before it is read again
@@ -47,7 +47,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     body = await read_model(request, TicketRequest, empty_ok=False)
     desk = request.app[DESK_KEY]
     try:
-        opened = await asyncio.to_thread(desk.open, body, who.name)
+        opened = await in_thread(desk.open, body, who.name)
     except (IntakeError, SelectorError) as exc:
         raise error(web.HTTPBadRequest, str(exc)) from None
     return web.json_response(opened | {"url": f"/api/v1/incidents/{opened['id']}"}, status=201)

@@ -30,6 +30,13 @@ class WebConfig(BaseModel):
         le=100_000,
         description="open HTTP connections at most; beyond it the one idle longest is closed to make room",
     )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="threads HTTP requests run their store reads and writes on (default: 4 per core, 4 to 32); "
+        "a few serve the console's pages in order, many contend for Python's one interpreter lock",
+    )
     header_timeout: Duration = Field(
         default=10.0, gt=0, le=3600, description="a connection waiting for a request's headers is closed after"
     )

@@ -16,7 +16,6 @@ Writes act as the token's identity (``require_write``); bodies are pydantic mode
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +27,7 @@ from opsagent.app import App
 from opsagent.auth import http as auth
 from opsagent.errors import UsageError
 from opsagent.httpd.body import error, path_id, read_model
+from opsagent.httpd.threads import in_thread
 from opsagent.knowledge import harvest, repo, suggest
 from opsagent.knowledge.model import STATES, VISIBILITIES, Change, IncidentId, KnowledgeError, Lang, NewArticle
 from opsagent.knowledge.search import MAX_LIMIT, Filters, search
@@ -66,7 +66,7 @@ def _reply(data: Any, status: int = 200) -> web.Response:
 async def _run(fn: Callable[..., Any], *args: Any) -> Any:
     """A store call in a thread; the knowledge base's refusals become 404/409/400."""
     try:
-        return await asyncio.to_thread(fn, *args)
+        return await in_thread(fn, *args)
     except KnowledgeError as exc:
         raise error(web.HTTPNotFound if str(exc).startswith("no ") else web.HTTPConflict, str(exc)) from None
     except UsageError as exc:

@@ -18,7 +18,6 @@ is. Bodies are pydantic models (400 when invalid); a missing record is 404, a st
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -29,6 +28,7 @@ from aiohttp import web
 from opsagent.app import App
 from opsagent.auth import http as auth
 from opsagent.httpd.body import error, path_id, read_model
+from opsagent.httpd.threads import in_thread
 from opsagent.incidents.repo import IncidentError
 from opsagent.knowledge import problem_groups, problems, visit_report, visits
 from opsagent.knowledge.model import KnowledgeError
@@ -54,7 +54,7 @@ def _reply(data: Any, status: int = 200) -> web.Response:
 
 async def _run(fn: Callable[..., Any], *args: Any) -> Any:
     try:
-        return await asyncio.to_thread(fn, *args)
+        return await in_thread(fn, *args)
     except (KnowledgeError, VisitError, IncidentError) as exc:
         missing = str(exc).startswith("no ")
         raise error(web.HTTPNotFound if missing else web.HTTPConflict, str(exc)) from None
@@ -151,7 +151,7 @@ async def visit_report_route(request: web.Request) -> web.Response:
     found = await _visit(request)
     app, policy = request.app[WORK_APP_KEY], request.app[WORK_POLICY_KEY]
     tz = app.config.zone if app.config.timezone else policy.built_calendars[policy.default_calendar].tz
-    data = await asyncio.to_thread(render, visit_report.build(found, lang, tz), fmt)
+    data = await in_thread(render, visit_report.build(found, lang, tz), fmt)
     return web.Response(body=data, content_type=_TYPES[fmt], charset=None if fmt == "pdf" else "utf-8")
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from opsagent.app import App
 from opsagent.auth import http as auth
 from opsagent.httpd.body import path_id, read_model
+from opsagent.httpd.threads import in_thread
 from opsagent.runbooks.context import RunbookError, RunRequest
 from opsagent.runbooks.library import find
 from opsagent.runbooks.triggers import RunbookService
@@ -77,19 +78,19 @@ async def library(request: web.Request) -> web.Response:
 
 async def list_runs(request: web.Request) -> web.Response:
     app = _app(request)
-    await asyncio.to_thread(runs.reap_interrupted, app.store)
-    rows = await asyncio.to_thread(runs.list_runs, app.store, request.query.get("runbook"), 200)
+    await in_thread(runs.reap_interrupted, app.store)
+    rows = await in_thread(runs.list_runs, app.store, request.query.get("runbook"), 200)
     return _json(rows)
 
 
 async def get_run(request: web.Request) -> web.Response:
     run_id = path_id(request, "run")
-    run = await asyncio.to_thread(runs.get_run, _app(request).store, run_id)
+    run = await in_thread(runs.get_run, _app(request).store, run_id)
     return _json(run) if run is not None else _json({"error": f"no run #{run_id}"}, 404)
 
 
 async def list_approvals(request: web.Request) -> web.Response:
-    rows = await asyncio.to_thread(runs.list_approvals, _app(request).store, request.query.get("status", "pending"))
+    rows = await in_thread(runs.list_approvals, _app(request).store, request.query.get("status", "pending"))
     return _json(rows)
 
 
@@ -99,9 +100,7 @@ async def decide(request: web.Request) -> web.Response:
     body = await read_model(request, Decision, empty_ok=False)
     auth.refuse_impersonation(body.by, who, "by")
     try:
-        row = await asyncio.to_thread(
-            runs.decide, _app(request).store, approval_id, body.approve, who.name, body.comment
-        )
+        row = await in_thread(runs.decide, _app(request).store, approval_id, body.approve, who.name, body.comment)
     except PermissionError as exc:
         return _json({"error": str(exc)}, 403)
     if row is None:

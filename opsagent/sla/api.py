@@ -12,7 +12,6 @@ are refused (503), never allowed. Bodies are validated (``IncidentAction``): a b
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from opsagent.app import App
 from opsagent.auth import http as auth
 from opsagent.httpd.body import path_id, read_model
+from opsagent.httpd.threads import in_thread
 from opsagent.incidents import repo
 from opsagent.incidents.repo import IncidentError
 from opsagent.knowledge.problems import for_period
@@ -62,7 +62,7 @@ def _incident_json(incident: dict[str, Any]) -> dict[str, Any]:
 async def get_incident(request: web.Request) -> web.Response:
     app, policy = request.app[SLA_APP_KEY], request.app[POLICY_KEY]
     incident_id = path_id(request, "incident")
-    found = await asyncio.to_thread(service.get, app.store, policy, incident_id)
+    found = await in_thread(service.get, app.store, policy, incident_id)
     if found is None:
         return web.json_response({"error": f"no incident #{incident_id}"}, status=404)
     return web.json_response(_incident_json(found), dumps=_dumps)
@@ -71,7 +71,7 @@ async def get_incident(request: web.Request) -> web.Response:
 async def followups(request: web.Request) -> web.Response:
     app, policy = request.app[SLA_APP_KEY], request.app[POLICY_KEY]
     done = request.query.get("all") in ("1", "true")
-    rows = await asyncio.to_thread(service.followups, app.store, policy, None, done)
+    rows = await in_thread(service.followups, app.store, policy, None, done)
     return web.json_response(rows, dumps=_dumps)
 
 
@@ -95,8 +95,8 @@ async def period(request: web.Request) -> web.Response:
         end = _day(request.query.get("to"), "to").replace(tzinfo=tz).astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         return web.json_response({"error": str(exc)}, status=400)
-    stats = await asyncio.to_thread(load_stats, app.store, policy, start, end, now())
-    found = await asyncio.to_thread(for_period, app.store, start, end)  # the problems section's JSON twin
+    stats = await in_thread(load_stats, app.store, policy, start, end, now())
+    found = await in_thread(for_period, app.store, start, end)  # the problems section's JSON twin
     return web.json_response(stats.summary() | {"problems": problems_json(found)}, dumps=_dumps)
 
 
@@ -108,7 +108,7 @@ async def write(request: web.Request) -> web.Response:
     body = await read_model(request, IncidentAction)
     auth.refuse_impersonation(body.by, who, "by")
     try:
-        result = await asyncio.to_thread(_apply, app, policy, incident_id, action, who.name, body)
+        result = await in_thread(_apply, app, policy, incident_id, action, who.name, body)
     except IncidentError as exc:
         status = 404 if str(exc).startswith("no incident") else 409
         return web.json_response({"error": str(exc)}, status=status)

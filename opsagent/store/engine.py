@@ -58,21 +58,26 @@ _AUDIT = insert(schema.audit)  # a constant statement: compiled once, not rebuil
 class Store:
     """Owns the engine. Repository functions live in the modules beside this one."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, threads: int | None = None) -> None:
+        """``threads``: how many threads may use the store at once (serve's worker pool). On SQLite that
+        many connections are kept open once opened: a connection opened for one request and closed after
+        it (the pool's overflow) costs its pragmas and loses its page cache and compiled statements."""
         self.url = url
         parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        sqlite = parsed.get_backend_name() == "sqlite"
+        sqlite_file = sqlite and parsed.database not in (None, "", ":memory:")
+        if sqlite_file:
             try:
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:  # OPSAGENT_HOME unwritable, or a file in the way
                 raise StoreError(f"cannot create the store's directory {exc.filename}: {exc.strerror}") from None
         try:
             # a ping before each checkout finds a server that dropped the connection; a SQLite file has none
-            sqlite = parsed.get_backend_name() == "sqlite"
-            self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite)
+            pool = {"pool_size": threads, "max_overflow": 8} if sqlite_file and threads else {}
+            self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite, **pool)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open store {self.safe_url}: {exc}") from None
-        if parsed.get_backend_name() == "sqlite":
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         if migrate:
             self.migrate()

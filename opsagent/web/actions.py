@@ -4,12 +4,12 @@ route checks the permission itself and calls the same services as the CLI and th
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
 
 from opsagent.auth import http as auth
+from opsagent.httpd.threads import in_thread
 from opsagent.incidents import repo
 from opsagent.incidents.model import Status
 from opsagent.incidents.repo import IncidentError
@@ -59,7 +59,7 @@ async def act(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     console = request.app[CONSOLE_KEY]
     try:
-        await asyncio.to_thread(_apply, console, incident_id, action, identity.name, form)
+        await in_thread(_apply, console, incident_id, action, identity.name, form)
     except (IncidentError, ValueError) as exc:
         ctx = context(request, who, message=str(exc), back=f"/console/incidents/{incident_id}")
         raise error_page(web.HTTPConflict, console.env, "failed.html", ctx) from None
@@ -86,6 +86,6 @@ async def bulk_ack(request: web.Request) -> web.StreamResponse:
     identity = auth.require_permission(request, "incident.ack")
     form = await request.post()
     ids = sorted({int(v) for v in form.getall("id", []) if isinstance(v, str) and v.isdigit() and len(v) < 10})
-    await asyncio.to_thread(_bulk_ack, request.app[CONSOLE_KEY], ids[:MAX_BULK], identity.name)
+    await in_thread(_bulk_ack, request.app[CONSOLE_KEY], ids[:MAX_BULK], identity.name)
     back = _text(form, "back", 2000)
     raise web.HTTPSeeOther(back if back.startswith("/console/queue") else "/console/queue")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from aiohttp import web
 
 from opsagent.auth import http as auth
 from opsagent.auth.identity import ANONYMOUS
+from opsagent.httpd.threads import in_thread
 from opsagent.incidents import repo as incident_repo
 from opsagent.inventory.facts import unflatten
 from opsagent.knowledge.suggest import for_incident
@@ -83,10 +83,10 @@ async def overview(request: web.Request) -> web.Response:
     refuse(request, who, "incident.read")
     store = request.app[CONSOLE_KEY].app.store
     data = {
-        "by_priority": await asyncio.to_thread(queries.open_by_priority, store),
-        "sla_risk": await asyncio.to_thread(queries.sla_risk, store, now(), _live_clocks(request)),
+        "by_priority": await in_thread(queries.open_by_priority, store),
+        "sla_risk": await in_thread(queries.sla_risk, store, now(), _live_clocks(request)),
         "assets_down": _assets_down(request),
-        "approvals": await asyncio.to_thread(queries.approvals_waiting, store),
+        "approvals": await in_thread(queries.approvals_waiting, store),
     }
     if _wants_json(request):
         return _json(data)
@@ -110,7 +110,7 @@ async def queue(request: web.Request) -> web.Response:
     console = request.app[CONSOLE_KEY]
     wanted = queries.QueueFilter.of(request.query)
     as_json = _wants_json(request)
-    found, options = await asyncio.to_thread(_queue_page, console, wanted, _live_clocks(request), not as_json)
+    found, options = await in_thread(_queue_page, console, wanted, _live_clocks(request), not as_json)
     if as_json:
         return _json({"filter": wanted.as_dict()} | found.as_dict())
     ctx = context(request, who, rows=found.rows, older=found.older, searched_from=found.searched_from, f=wanted,
@@ -146,7 +146,7 @@ async def ticket(request: web.Request) -> web.Response:
     who = await viewer(request)
     refuse(request, who, "incident.read")
     incident_id = _incident_id(request)
-    found = await asyncio.to_thread(_ticket, request, incident_id, who.lang)
+    found = await in_thread(_ticket, request, incident_id, who.lang)
     env = request.app[CONSOLE_KEY].env
     if found is None:
         return page(env, "missing.html", context(request, who), status=404)
@@ -168,10 +168,10 @@ async def report_pdf(request: web.Request) -> web.Response:
     from opsagent.reports.repair import build
     from opsagent.sla import service
 
-    found = await asyncio.to_thread(service.get, console.app.store, console.policy, incident_id)
+    found = await in_thread(service.get, console.app.store, console.policy, incident_id)
     if found is None:
         raise web.HTTPNotFound()
-    data = await asyncio.to_thread(lambda: render(build(found, who.lang, who.zone), "pdf"))
+    data = await in_thread(lambda: render(build(found, who.lang, who.zone), "pdf"))
     headers = {"Content-Disposition": f'attachment; filename="incident-{incident_id}.pdf"'}
     return web.Response(body=data, content_type="application/pdf", headers=headers)
 
@@ -181,7 +181,7 @@ async def inventory(request: web.Request) -> web.Response:
     refuse(request, who, "asset.read")
     q = request.query.get("q", "").strip()[:255]
     store = request.app[CONSOLE_KEY].app.store
-    assets, more = await asyncio.to_thread(inventory_repo.find_assets, store, q, INVENTORY_LIMIT)
+    assets, more = await in_thread(inventory_repo.find_assets, store, q, INVENTORY_LIMIT)
     if _wants_json(request):
         return _json([a.model_dump(mode="json") for a in assets])
     ctx = context(request, who, assets=assets, q=q, more=more)
@@ -193,12 +193,12 @@ async def asset_page(request: web.Request) -> web.Response:
     refuse(request, who, "asset.read")
     console = request.app[CONSOLE_KEY]
     name = request.match_info["name"]
-    found = await asyncio.to_thread(inventory_repo.get_asset, console.app.store, name)
+    found = await in_thread(inventory_repo.get_asset, console.app.store, name)
     if found is None:
         return page(console.env, "missing.html", context(request, who), status=404)
-    facts = await asyncio.to_thread(inventory_repo.current_facts, console.app.store, name)
-    extras = await asyncio.to_thread(asset_extras.gather, console.app.store, name)
-    extras["metrics"] = await asyncio.to_thread(asset_extras.metrics, console.app.metrics, name)
+    facts = await in_thread(inventory_repo.current_facts, console.app.store, name)
+    extras = await in_thread(asset_extras.gather, console.app.store, name)
+    extras["metrics"] = await in_thread(asset_extras.metrics, console.app.metrics, name)
     if _wants_json(request):
         return _json(found.model_dump(mode="json") | {"facts": unflatten(facts)} | extras)
     ctx = context(request, who, a=found, facts=sorted(facts.items()), **extras)
@@ -208,7 +208,7 @@ async def asset_page(request: web.Request) -> web.Response:
 async def _email(request: web.Request, name: str) -> str:
     from opsagent.store import user_repo
 
-    user = await asyncio.to_thread(user_repo.get_user, request.app[CONSOLE_KEY].app.store, name)
+    user = await in_thread(user_repo.get_user, request.app[CONSOLE_KEY].app.store, name)
     return str((user or {}).get("email") or "")
 
 
@@ -217,7 +217,7 @@ async def my_requests(request: web.Request) -> web.Response:
     who = await viewer(request)
     refuse(request, who, "request.own")
     email = await _email(request, who.identity.name)
-    rows = await asyncio.to_thread(queries.own_requests, request.app[CONSOLE_KEY].app.store, email)
+    rows = await in_thread(queries.own_requests, request.app[CONSOLE_KEY].app.store, email)
     if _wants_json(request):
         return _json(rows)
     return page(request.app[CONSOLE_KEY].env, "requests.html", context(request, who, rows=rows))

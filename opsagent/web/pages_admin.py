@@ -10,7 +10,6 @@ the signed-in user as the actor.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from opsagent.auth.audit import parse_since
 from opsagent.auth.passwords import check_new_password
 from opsagent.auth.roles import PERMISSIONS, ROLES
 from opsagent.auth.web import HASHER_KEY
+from opsagent.httpd.threads import in_thread
 from opsagent.i18n import LANGUAGES
 from opsagent.store import user_repo
 from opsagent.units import parse_duration
@@ -76,7 +76,7 @@ def _user_row(u: dict[str, Any]) -> dict[str, Any]:
 async def users(request: web.Request) -> web.Response:
     who, _ = await _admin(request)
     store = request.app[CONSOLE_KEY].app.store
-    rows = [_user_row(u) for u in await asyncio.to_thread(user_repo.list_users, store)]
+    rows = [_user_row(u) for u in await in_thread(user_repo.list_users, store)]
     if _wants_json(request):
         return _json(rows)
     ctx = context(request, who, users=rows, roles=ROLES, languages=LANGUAGES)
@@ -99,12 +99,12 @@ async def add_user(request: web.Request) -> web.StreamResponse:
     store = request.app[CONSOLE_KEY].app.store
     try:
         name, fields, password = _new_user(form)
-        if await asyncio.to_thread(user_repo.get_user, store, name) is not None:
+        if await in_thread(user_repo.get_user, store, name) is not None:
             raise ValueError(f"user {name!r} exists already")
     except ValueError as exc:
         raise _failed(request, who, str(exc), f"{PREFIX}/users", web.HTTPBadRequest) from None
-    hashed = await asyncio.to_thread(request.app[HASHER_KEY].hash, password)
-    await asyncio.to_thread(user_repo.add_user, store, name, fields, hashed, actor)
+    hashed = await in_thread(request.app[HASHER_KEY].hash, password)
+    await in_thread(user_repo.add_user, store, name, fields, hashed, actor)
     raise web.HTTPSeeOther(f"{PREFIX}/users")
 
 
@@ -127,15 +127,15 @@ async def change_user(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     store = request.app[CONSOLE_KEY].app.store
     back = f"{PREFIX}/users"
-    found = await asyncio.to_thread(user_repo.get_user, store, name)
+    found = await in_thread(user_repo.get_user, store, name)
     if found is None:
         raise _failed(request, who, f"no user {name[:64]!r}", back, web.HTTPNotFound)
     if change == "password" and found["source"] != "local":
         raise _failed(request, who, f"{name!r} signs in through the directory (LDAP)", back, web.HTTPConflict)
     try:
-        values, action = await asyncio.to_thread(_change, form, change, request.app[HASHER_KEY].hash)
+        values, action = await in_thread(_change, form, change, request.app[HASHER_KEY].hash)
         guard = accounts.admin_guard(found)
-        await asyncio.to_thread(user_repo.update_user, store, name, values, actor, action, guard)
+        await in_thread(user_repo.update_user, store, name, values, actor, action, guard)
     except accounts.LastAdminError as exc:
         raise _failed(request, who, str(exc), back, web.HTTPConflict) from None
     except ValueError as exc:
@@ -156,7 +156,7 @@ async def roles(request: web.Request) -> web.Response:
 # -- silences and maintenance windows --------------------------------------------------------------
 async def silences(request: web.Request) -> web.Response:
     who, _ = await _admin(request)
-    rows = await asyncio.to_thread(sil.list_silences, request.app[CONSOLE_KEY].app.store, True)
+    rows = await in_thread(sil.list_silences, request.app[CONSOLE_KEY].app.store, True)
     rows.sort(key=lambda r: (r["state"] == "expired", -r["id"]))
     if _wants_json(request):
         return _json(rows)
@@ -193,7 +193,7 @@ async def add_silence(request: web.Request) -> web.StreamResponse:
     try:
         matchers, starts, ends, comment, kind = _silence(form, who.zone)
         store = request.app[CONSOLE_KEY].app.store
-        await asyncio.to_thread(sil.add_silence, store, matchers, starts, ends, actor, comment, kind)
+        await in_thread(sil.add_silence, store, matchers, starts, ends, actor, comment, kind)
     except (ValueError, OverflowError, sil.SilenceError) as exc:
         raise _failed(request, who, str(exc), back, web.HTTPBadRequest) from None
     raise web.HTTPSeeOther(back)
@@ -206,7 +206,7 @@ async def expire_silence(request: web.Request) -> web.StreamResponse:
     if not text.isdigit() or len(text) > 9:
         raise web.HTTPNotFound()
     try:
-        await asyncio.to_thread(sil.expire_silence, request.app[CONSOLE_KEY].app.store, int(text), actor)
+        await in_thread(sil.expire_silence, request.app[CONSOLE_KEY].app.store, int(text), actor)
     except sil.SilenceError as exc:
         raise _failed(request, who, str(exc), back, web.HTTPConflict) from None
     raise web.HTTPSeeOther(back)
@@ -231,7 +231,7 @@ def _check(roots: list[Any]) -> dict[str, Any]:
 
 async def content(request: web.Request) -> web.Response:
     who, _ = await _admin(request)
-    result = await asyncio.to_thread(_check, list(request.app[CONSOLE_KEY].app.config.roots))
+    result = await in_thread(_check, list(request.app[CONSOLE_KEY].app.config.roots))
     if _wants_json(request):
         return _json(result)
     return page(request.app[CONSOLE_KEY].env, "admin_content.html", context(request, who, r=result))
@@ -251,7 +251,7 @@ async def audit(request: web.Request) -> web.Response:
     except (ValueError, OverflowError) as exc:
         raise _failed(request, who, str(exc), f"{PREFIX}/audit", web.HTTPBadRequest) from None
     store = request.app[CONSOLE_KEY].app.store
-    rows = await asyncio.to_thread(
+    rows = await in_thread(
         store.audit_log, AUDIT_LIMIT, actor=wanted["actor"] or None, action=wanted["action"] or None, since=since
     )
     if _wants_json(request):

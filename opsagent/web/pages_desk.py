@@ -11,7 +11,6 @@ Every route checks its permission server-side; the auth middleware has checked t
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +19,7 @@ from opsagent.auth import http as auth
 from opsagent.desk.api import DESK_KEY, Desk
 from opsagent.desk.intake import IntakeError
 from opsagent.errors import SelectorError
+from opsagent.httpd.threads import in_thread
 from opsagent.incidents import repo as incident_repo
 from opsagent.incidents.repo import IncidentError
 from opsagent.web import desk_form, queries_desk
@@ -48,7 +48,7 @@ def _with_script(response: web.Response) -> web.Response:
 
 
 async def _form_context(request: web.Request, who: Viewer, desk: Desk, **data: Any) -> dict[str, Any]:
-    inv = await asyncio.to_thread(desk.app.inventory)
+    inv = await in_thread(desk.app.inventory)
     return context(
         request, who, categories=desk_form.category_choices(desk.content, who.lang),
         teams=desk_form.teams(desk.content), asset_names=sorted(inv.assets)[:1000], channels=desk_form.CHANNELS,
@@ -60,10 +60,10 @@ async def _render_form(
     request: web.Request, who: Viewer, desk: Desk, values: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> web.Response:
     store = desk.app.store
-    matches = await asyncio.to_thread(queries_desk.lookup, store, values.get("requester_q", ""))
+    matches = await in_thread(queries_desk.lookup, store, values.get("requester_q", ""))
     chosen = None
     if values.get("requester_id", "").isdigit() and len(values["requester_id"]) < 10:
-        chosen = await asyncio.to_thread(queries_desk.requester_name, store, int(values["requester_id"]))
+        chosen = await in_thread(queries_desk.requester_name, store, int(values["requester_id"]))
     ctx = await _form_context(request, who, desk, v=values, errors=errors, matches=matches, chosen=chosen,
                               looked_up=bool(values.get("requester_q")))  # fmt: skip
     return _with_script(page(request.app[CONSOLE_KEY].env, "new_ticket.html", ctx, status=status))
@@ -90,7 +90,7 @@ async def create_ticket(request: web.Request) -> web.Response:
     if req is None:
         return await _render_form(request, who, desk, values, errors, status=400)
     try:
-        opened = await asyncio.to_thread(desk.open, req, who.identity.name)
+        opened = await in_thread(desk.open, req, who.identity.name)
     except SelectorError as exc:
         return await _render_form(request, who, desk, values, {"assets": str(exc)}, status=400)
     except IntakeError as exc:
@@ -108,7 +108,7 @@ async def lookup(request: web.Request) -> web.Response:
     text = request.query.get("requester_q", "")
     if request.headers.get("HX-Request") != "true":
         raise web.HTTPSeeOther(f"{NEW}?{request.query_string}")
-    matches = await asyncio.to_thread(queries_desk.lookup, desk.app.store, text)
+    matches = await in_thread(queries_desk.lookup, desk.app.store, text)
     ctx = context(request, who, matches=matches, looked_up=bool(text.strip()), v={"requester_id": ""})
     return _with_script(page(request.app[CONSOLE_KEY].env, "requester_matches.html", ctx))
 
@@ -145,7 +145,7 @@ async def service_action(request: web.Request) -> web.StreamResponse:
     desk = _desk(request)
     form = await request.post()
     try:
-        await asyncio.to_thread(_service_apply, desk, incident_id, action, identity.name, form)
+        await in_thread(_service_apply, desk, incident_id, action, identity.name, form)
     except (IncidentError, ValueError) as exc:
         console = request.app[CONSOLE_KEY]
         ctx = context(request, who, message=str(exc), back=f"/console/incidents/{incident_id}")

@@ -11,7 +11,6 @@ list and the article pages; ``/api/v1/kb/…`` is the JSON API.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from opsagent.errors import UsageError
+from opsagent.httpd.threads import in_thread
 from opsagent.knowledge import browse, repo, suggest
 from opsagent.knowledge.browse import Audience
 from opsagent.knowledge.model import LANGS, STATES, VISIBILITIES, Change, KnowledgeError, Meta, Translation
@@ -73,7 +73,7 @@ async def _call(request: web.Request, who: Viewer, back: str, fn: Callable[..., 
     """A knowledge-base write in a thread; a refusal (invalid field, a state that does not allow it)
     becomes the console's error page, never a traceback."""
     try:
-        return await asyncio.to_thread(fn, *args)
+        return await in_thread(fn, *args)
     except (KnowledgeError, ValidationError, UsageError, ValueError) as exc:
         env = request.app[CONSOLE_KEY].env
         raise error_page(web.HTTPConflict, env, "failed.html",
@@ -102,12 +102,12 @@ async def kb_home(request: web.Request) -> web.Response:
         filters = Filters(kinds=("article", "incident"), statuses=states) if audience.internal else \
             Filters(kinds=("article",), visibility="requesters")  # fmt: skip
         try:
-            found = await asyncio.to_thread(search, store, q, filters, SEARCH_LIMIT)
+            found = await in_thread(search, store, q, filters, SEARCH_LIMIT)
             hits = [h.as_dict() for h in found]
         except UsageError as exc:
             message = str(exc)
-    rows = [] if q else await asyncio.to_thread(browse.articles, store, audience, category, who.lang)
-    cats = await asyncio.to_thread(browse.categories, store, audience)
+    rows = [] if q else await in_thread(browse.articles, store, audience, category, who.lang)
+    cats = await in_thread(browse.categories, store, audience)
     if _wants_json(request):
         return _json({"q": q, "category": category, "state": state, "hits": hits, "articles": rows,
                       "categories": cats})  # fmt: skip
@@ -133,7 +133,7 @@ async def _readable(request: web.Request, who: Viewer, article_id: int) -> tuple
     """The article, if this viewer may read it: a requester gets 403 for an internal or unpublished one."""
     console = request.app[CONSOLE_KEY]
     audience = _audience(request, who)
-    found = await asyncio.to_thread(repo.get, console.app.store, article_id)
+    found = await in_thread(repo.get, console.app.store, article_id)
     if found is None:
         raise error_page(web.HTTPNotFound, console.env, "missing.html", context(request, who))
     if not audience.may_read(found):
@@ -146,17 +146,17 @@ async def article_page(request: web.Request) -> web.Response:
     article_id = _article_id(request)
     found, audience = await _readable(request, who, article_id)
     store = request.app[CONSOLE_KEY].app.store
-    await asyncio.to_thread(repo.count_view, store, article_id)
+    await in_thread(repo.count_view, store, article_id)
     incident = _incident_param(request) if audience.internal else None
     if incident is not None and _can_edit(who):  # opened from the ticket's notification or page
-        await asyncio.to_thread(suggest.opened, store, article_id, incident, who.identity.name)
+        await in_thread(suggest.opened, store, article_id, incident, who.identity.name)
     if not audience.internal:
         found = {k: v for k, v in found.items() if k not in ("incidents", "source_incident", "runbooks")}
     lang = _translation(found, request.query.get("tr"), who.lang)
     if _wants_json(request):
         return _json(found)
-    versions = await asyncio.to_thread(repo.versions, store, article_id) if audience.internal else []
-    mine = await asyncio.to_thread(repo.vote_of, store, article_id, who.identity.name)
+    versions = await in_thread(repo.versions, store, article_id) if audience.internal else []
+    mine = await in_thread(repo.vote_of, store, article_id, who.identity.name)
     text = found["translations"].get(lang, {"title": "", "body": ""})
     ctx = context(request, who, a=found, tr=lang, text=text, body=render(text["body"]), incident=incident,
                   versions=[v for v in versions if v["lang"] == lang], internal=audience.internal,

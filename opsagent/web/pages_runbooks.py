@@ -10,12 +10,12 @@ permission server-side; the auth middleware has checked a form's CSRF token and 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
 
 from opsagent.auth import http as auth
+from opsagent.httpd.threads import in_thread
 from opsagent.runbooks import report as reports
 from opsagent.runbooks.api import SERVICE_KEY, launch
 from opsagent.runbooks.context import RunbookError, RunRequest
@@ -95,8 +95,8 @@ async def _form_page(request: web.Request, who: Viewer, entry: Entry, form: view
     service = _service(request)
     alerts = views.linked_alerts(_rules(request), service.entries).get(entry.runbook.name, [])
     row = views.catalogue({entry.runbook.name: entry}, {entry.runbook.name: alerts})[0]
-    inv = await asyncio.to_thread(service.app.inventory)
-    recent = await asyncio.to_thread(views.history, service.app.store, views.HistoryFilter(entry.runbook.name), 10)
+    inv = await in_thread(service.app.inventory)
+    recent = await in_thread(views.history, service.app.store, views.HistoryFilter(entry.runbook.name), 10)
     names = {"assets": sorted(inv.assets)[:500], "groups": sorted(inv.groups)[:200]}  # the targets field's choices
     ctx = _ctx(request, who, rb=row, form=form.shown(), errors=errors, can_run=who.can("runbook.run"),
                secret=views.secret_param, recent=recent, **names)  # fmt: skip
@@ -111,7 +111,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     service = _service(request)
     form = views.RunForm.of(entry.runbook, await request.post())
-    inv = await asyncio.to_thread(service.app.inventory)
+    inv = await in_thread(service.app.inventory)
     errors = views.form_errors(entry.runbook, form, inv)
     if errors:
         return await _form_page(request, who, entry, form, errors, status=400)
@@ -126,8 +126,8 @@ async def start(request: web.Request) -> web.StreamResponse:
 
 async def _stored_run(request: web.Request) -> dict[str, Any] | None:
     store = _service(request).app.store
-    await asyncio.to_thread(runs.reap_interrupted, store)
-    return await asyncio.to_thread(runs.get_run, store, _run_id(request))
+    await in_thread(runs.reap_interrupted, store)
+    return await in_thread(runs.get_run, store, _run_id(request))
 
 
 async def run_page(request: web.Request) -> web.Response:
@@ -164,7 +164,7 @@ async def report_file(request: web.Request) -> web.Response:
         return web.Response(text=html, content_type="text/html", charset="utf-8", headers=headers)
     from weasyprint import HTML  # loads pango: only for PDF (as opsagent.reports.document does)
 
-    pdf = await asyncio.to_thread(lambda: HTML(string=html).write_pdf())
+    pdf = await in_thread(lambda: HTML(string=html).write_pdf())
     headers = {"Content-Disposition": f'attachment; filename="{name}.pdf"', "Cache-Control": "no-store"}
     return web.Response(body=pdf, content_type="application/pdf", headers=headers)
 
@@ -172,7 +172,7 @@ async def report_file(request: web.Request) -> web.Response:
 async def approvals(request: web.Request) -> web.Response:
     who = await viewer(request)
     refuse(request, who, "runbook.read")
-    rows = await asyncio.to_thread(views.pending_approvals, _service(request).app.store)
+    rows = await in_thread(views.pending_approvals, _service(request).app.store)
     if _wants_json(request):
         return _json(rows)
     ctx = _ctx(request, who, rows=rows, can_approve=who.can("runbook.approve"))
@@ -191,7 +191,7 @@ async def decide(request: web.Request) -> web.StreamResponse:
     back = back if isinstance(back, str) and back.startswith(PREFIX + "/") and "//" not in back else PREFIX
     env, store = request.app[CONSOLE_KEY].env, _service(request).app.store
     try:
-        row = await asyncio.to_thread(runs.decide, store, approval_id, approve, identity.name, comment)
+        row = await in_thread(runs.decide, store, approval_id, approve, identity.name, comment)
     except PermissionError as exc:
         ctx = _ctx(request, who, message=str(exc), back=back)
         raise error_page(web.HTTPForbidden, env, "failed.html", ctx) from None
@@ -206,8 +206,8 @@ async def history(request: web.Request) -> web.Response:
     refuse(request, who, "runbook.read")
     store = _service(request).app.store
     wanted = views.HistoryFilter.of(request.query)
-    await asyncio.to_thread(runs.reap_interrupted, store)
-    rows = await asyncio.to_thread(views.history, store, wanted)
+    await in_thread(runs.reap_interrupted, store)
+    rows = await in_thread(views.history, store, wanted)
     if _wants_json(request):
         return _json({"filter": wanted.as_dict(), "runs": rows})
     names = sorted(_service(request).entries)

@@ -7,13 +7,13 @@ carrying a field it does not offer (a forged requester, team, channel …) is re
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
 
 from opsagent.desk import portal as desk_portal
 from opsagent.desk.intake import IntakeError
+from opsagent.httpd.threads import in_thread
 from opsagent.incidents.repo import IncidentError
 from opsagent.reports.i18n import event_name
 from opsagent.store import user_repo
@@ -33,7 +33,7 @@ ACTIONS = {"reply": frozenset({"csrf_token", "message"}),
 
 
 async def _user(request: web.Request, who: Viewer) -> dict[str, Any]:
-    found = await asyncio.to_thread(user_repo.get_user, request.app[CONSOLE_KEY].app.store, who.identity.name)
+    found = await in_thread(user_repo.get_user, request.app[CONSOLE_KEY].app.store, who.identity.name)
     return found or {}
 
 
@@ -76,7 +76,7 @@ async def submit(request: web.Request) -> web.Response:
     if req is None:
         return await _form_page(request, who, values, errors, status=400)
     try:
-        opened = await asyncio.to_thread(desk.open, req, who.identity.name)
+        opened = await in_thread(desk.open, req, who.identity.name)
     except IntakeError as exc:
         message = str(exc)
         return await _form_page(request, who, values, {desk_form.intake_field(message): message}, status=400)
@@ -86,7 +86,7 @@ async def submit(request: web.Request) -> web.Response:
 async def _own(request: web.Request, who: Viewer, incident_id: int) -> dict[str, Any]:
     """The viewer's own request, else the refusal (the same for another's and for none)."""
     email = str((await _user(request, who)).get("email") or "")
-    found = await asyncio.to_thread(queries.own_request, request.app[CONSOLE_KEY].app.store, email, incident_id)
+    found = await in_thread(queries.own_request, request.app[CONSOLE_KEY].app.store, email, incident_id)
     if found is None:
         raise _refused(request, who)
     return found
@@ -98,8 +98,8 @@ async def request_page(request: web.Request) -> web.Response:
     incident_id = _incident_id(request)
     found = await _own(request, who, incident_id)
     store = request.app[CONSOLE_KEY].app.store
-    found["events"] = await asyncio.to_thread(queries_desk.public_timeline, store, incident_id)
-    service = await asyncio.to_thread(queries_desk.service_of, store, incident_id)
+    found["events"] = await in_thread(queries_desk.public_timeline, store, incident_id)
+    service = await in_thread(queries_desk.service_of, store, incident_id)
     found["satisfaction"], found["feedback"] = service.get("satisfaction"), service.get("feedback") or ""
     if _wants_json(request):
         return _json(found)
@@ -138,7 +138,7 @@ async def act(request: web.Request) -> web.StreamResponse:
     if _forged(form, ACTIONS[action]):
         raise _refused(request, who)
     try:
-        await asyncio.to_thread(_apply, _desk(request), action, incident_id, who.identity.name, form)
+        await in_thread(_apply, _desk(request), action, incident_id, who.identity.name, form)
     except (IncidentError, ValueError) as exc:
         ctx = context(request, who, message=str(exc), back=f"/console/requests/{incident_id}")
         raise error_page(web.HTTPConflict, request.app[CONSOLE_KEY].env, "failed.html", ctx) from None

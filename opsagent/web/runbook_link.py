@@ -15,6 +15,7 @@ from aiohttp import web
 
 from opsagent.auth import http as auth
 from opsagent.errors import OpsAgentError
+from opsagent.httpd.threads import in_thread
 from opsagent.incidents import repo as incident_repo
 from opsagent.runbooks.api import SERVICE_KEY
 from opsagent.runbooks.approvals import StoreApprover
@@ -108,7 +109,7 @@ async def run(request: web.Request) -> web.StreamResponse:
     incident_id = _incident_id(request)
     service = request.app.get(SERVICE_KEY)
     console = request.app[CONSOLE_KEY]
-    incident = await asyncio.to_thread(incident_repo.get, console.app.store, incident_id)
+    incident = await in_thread(incident_repo.get, console.app.store, incident_id)
     name = request.match_info["name"]
     entries = [e for e in linked(service, incident or {}) if e.runbook.name == name]
     if service is None or incident is None or not entries:
