@@ -142,7 +142,7 @@ def profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy sampling serve (every thread) over one kind's phase, as collapsed stacks in ``out``, stopped
     when the phase ends. Sampling pauses serve briefly: quote figures from runs without ``--profile``."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    argv = [spy, "record", "-p", str(pid), "-r", "200", "--threads", "--native", "-f", "raw", "-o", str(out)]
+    argv = [spy, "record", "-p", str(pid), "-r", "200", "--threads", "--idle", "-f", "raw", "-o", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # attached before the phase starts
     return proc

@@ -91,9 +91,8 @@ class App:
 
     @cached_property
     def store(self) -> Store:
-        from opsagent.store import Store
-
         from opsagent.httpd.threads import default_threads
+        from opsagent.store import Store
 
         c = self.config  # every thread that may read or write at once: polls, HTTP handlers, jobs
         threads = c.poll_threads + c.max_concurrent_failing_polls + (c.web.threads or default_threads()) + 4

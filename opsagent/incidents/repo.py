@@ -342,7 +342,7 @@ def list_incidents(
     query = select(schema.incidents, archived_at.label("archived_at")).order_by(t.id.desc()).limit(limit)
     conditions: list[Any] = []
     if statuses:
-        conditions.append(t.status.in_(statuses))
+        conditions.append(schema.active_incident() if set(statuses) == set(ACTIVE) else t.status.in_(statuses))
     if asset:
         conditions.append(t.asset == asset)
     if archived is not None:

@@ -33,6 +33,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
+    """No parallel workers for our statements. They are short, keyed by index and LIMITed: PostgreSQL's
+    planner still chose a parallel plan for the newest active incidents (two worker processes started
+    per statement, 3.5 ms instead of 0.2), and twenty console sessions at once then waited 300–500 ms a
+    page for process start-ups (bench/bench_console.py: JSON incidents list)."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET max_parallel_workers_per_gather = 0")
+    cursor.close()
+    dbapi_conn.commit()  # psycopg opens a transaction for the SET: end it so the setting holds for the session
+
+
 def _alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
@@ -52,6 +63,22 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+SERVER_CONNECTIONS = 10  # kept per agent: the console's request threads (8 on 2 cores) and two jobs
+
+
+def _pool(sqlite_file: bool, threads: int | None) -> dict[str, int]:
+    """The connections kept open for ``threads`` threads using the store at once (None: SQLAlchemy's five).
+    A connection opened above them serves one request and is closed after it: on SQLite that costs its
+    pragmas, page cache and compiled statements, so every thread keeps one; a PostgreSQL connection is a
+    server process, so an agent keeps at most :data:`SERVER_CONNECTIONS` (ten agents stay under the
+    server's default ``max_connections`` of 100 when idle)."""
+    if not threads:
+        return {}
+    if sqlite_file:
+        return {"pool_size": threads, "max_overflow": 8}
+    return {"pool_size": min(threads, SERVER_CONNECTIONS), "max_overflow": 10}
+
+
 _AUDIT = insert(schema.audit)  # a constant statement: compiled once, not rebuilt per audit row
 
 
@@ -59,9 +86,7 @@ class Store:
     """Owns the engine. Repository functions live in the modules beside this one."""
 
     def __init__(self, url: str, *, migrate: bool = True, threads: int | None = None) -> None:
-        """``threads``: how many threads may use the store at once (serve's worker pool). On SQLite that
-        many connections are kept open once opened: a connection opened for one request and closed after
-        it (the pool's overflow) costs its pragmas and loses its page cache and compiled statements."""
+        """``threads``: how many threads may use the store at once (serve's pools; see :func:`_pool`)."""
         self.url = url
         parsed = make_url(url)
         sqlite = parsed.get_backend_name() == "sqlite"
@@ -73,12 +98,14 @@ class Store:
                 raise StoreError(f"cannot create the store's directory {exc.filename}: {exc.strerror}") from None
         try:
             # a ping before each checkout finds a server that dropped the connection; a SQLite file has none
-            pool = {"pool_size": threads, "max_overflow": 8} if sqlite_file and threads else {}
+            pool = _pool(sqlite_file, threads)
             self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite, **pool)
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open store {self.safe_url}: {exc}") from None
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif parsed.get_backend_name() == "postgresql":
+            event.listen(self.engine, "connect", _postgres_session)
         if migrate:
             self.migrate()
 

@@ -188,17 +188,24 @@ async def inventory(request: web.Request) -> web.Response:
     return page(request.app[CONSOLE_KEY].env, "inventory.html", ctx)
 
 
+def _asset(console: Console, name: str) -> tuple[Any, dict[str, Any], dict[str, Any]] | None:
+    """The asset, its facts and the rest of its page: one trip to a worker thread, not one per read."""
+    store = console.app.store
+    found = inventory_repo.get_asset(store, name)
+    if found is None:
+        return None
+    extras = asset_extras.gather(store, name) | {"metrics": asset_extras.metrics(console.app.metrics, name)}
+    return found, inventory_repo.current_facts(store, name), extras
+
+
 async def asset_page(request: web.Request) -> web.Response:
     who = await viewer(request)
     refuse(request, who, "asset.read")
     console = request.app[CONSOLE_KEY]
-    name = request.match_info["name"]
-    found = await in_thread(inventory_repo.get_asset, console.app.store, name)
-    if found is None:
+    read = await in_thread(_asset, console, request.match_info["name"])
+    if read is None:
         return page(console.env, "missing.html", context(request, who), status=404)
-    facts = await in_thread(inventory_repo.current_facts, console.app.store, name)
-    extras = await in_thread(asset_extras.gather, console.app.store, name)
-    extras["metrics"] = await in_thread(asset_extras.metrics, console.app.metrics, name)
+    found, facts, extras = read
     if _wants_json(request):
         return _json(found.model_dump(mode="json") | {"facts": unflatten(facts)} | extras)
     ctx = context(request, who, a=found, facts=sorted(facts.items()), **extras)

@@ -54,7 +54,7 @@ def _conditions(f: QueueFilter) -> list[Any]:
     t = schema.incidents.c
     found: list[Any] = []
     if f.status == "active":
-        found.append(t.status.in_(ACTIVE))
+        found.append(schema.active_incident())
     elif f.status != "all":
         found.append(t.status == f.status)
     found += [getattr(t, k) == getattr(f, k) for k in FILTERS if getattr(f, k)]
