@@ -139,10 +139,11 @@ async def drive(
 
 
 def profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling serve (every thread) over one kind's phase, as collapsed stacks in ``out``, stopped
-    when the phase ends. Sampling pauses serve briefly: quote figures from runs without ``--profile``."""
+    """py-spy sampling serve over one kind's phase, as collapsed stacks in ``out``, stopped when the phase
+    ends: the thread holding the GIL only (``--gil``; py-spy took threads waiting for a worker queue or
+    the GIL as busy). Sampling pauses serve briefly: quote figures from runs without ``--profile``."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    argv = [spy, "record", "-p", str(pid), "-r", "200", "--threads", "--idle", "-f", "raw", "-o", str(out)]
+    argv = [spy, "record", "-p", str(pid), "-r", "200", "--threads", "--gil", "-f", "raw", "-o", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)  # attached before the phase starts
     return proc
@@ -276,7 +277,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="of each kind")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite (the embedded default) only")
     parser.add_argument("--no-sqlite", action="store_true")
-    parser.add_argument("--profile", help="write py-spy's collapsed stacks of serve, one file per kind, here")
+    parser.add_argument("--profile", help="py-spy's stacks of serve (GIL holder), a file per kind, here")
     parser.add_argument("--explain", action="store_true", help="print the plan of each queue page's statement")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; load average (1, 5, 15 min): {uptime()}")
