@@ -27,6 +27,7 @@ from opsagent.alerts.memo import AssetMemo
 from opsagent.alerts.notify.dispatcher import Dispatcher
 from opsagent.alerts.notify.formats import NotifyAlert
 from opsagent.alerts.notifyconfig import NotifyConfig
+from opsagent.alerts.promql.ast import VectorSelector, walk
 from opsagent.alerts.promql.engine import Element, Evaluator
 from opsagent.alerts.promql.locality import local_to, time_invariant
 from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
@@ -104,9 +105,14 @@ class AlertEngine:
         self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in rules}
         self._local = _local_rules(rules)
         self._memos = _memos(rules, self._local)
+        self._reads = _reads(rules, self._local)
         self._poked_assets: set[str] | None = set()  # assets polled since the last tick (None: all)
         self._saved: dict[str, dict[str, Any]] | None = None  # fingerprint → its alert_states row as written
         self._saved_at: dict[str, float] = {}  # fingerprint → when its value/last_seen were last written
+        # Whether a firing alert may wait for its incident (see _unapplied): only a restore, a webhook or an
+        # apply (its transitions, a failure half-way, muting) can make one; a scoped tick without
+        # transitions then need not look through every alert.
+        self._waiting = True
         for rule in self.order:
             history.need(rule.max_range())
         # cluster: this member's id (its own alert states) and whether it polls an asset; an alert
@@ -133,6 +139,7 @@ class AlertEngine:
             self.flapping = {r.name + "\x00" + r.group: flap_config(config.flapping, r.flapping) for r in self.rules}
             self._local = _local_rules(rules)
             self._memos = _memos(rules, self._local)
+            self._reads = _reads(rules, self._local)
             for rule in rules:
                 self.history.need(rule.max_range())
 
@@ -165,7 +172,7 @@ class AlertEngine:
             if key is None:
                 continue  # its rule was removed: the alert is gone
             alert = AlertState.from_row(row)
-            self.states[key].alerts[alert.fingerprint] = alert
+            self.states[key].add(alert)
             self.states[key].matching.add(alert.fingerprint)
             self.states[key].held.add(alert.fingerprint)
             changes = [at for at in alert.history if isinstance(at, float)]  # (older rows held booleans)
@@ -173,6 +180,7 @@ class AlertEngine:
                 self.states[key].flaps[alert.fingerprint] = changes
             restored += 1
         self.dispatcher.restore()
+        self._waiting = True
         return restored
 
     # -- evaluation (pure, in a worker thread) -------------------------------------------------
@@ -211,6 +219,8 @@ class AlertEngine:
         self, rule: CompiledRule, t: float, hold_until: float, scope: frozenset[str] | None
     ) -> list[Transition]:
         key = rule.name + "\x00" + rule.group
+        if scope is not None and self._unread(key, scope):
+            return []
         self.evaluator.scope = scope
         memo = self._memos.get(key)
         result = memo.evaluate(self.evaluator, t, scope) if memo is not None else self.evaluator.evaluate(rule.expr, t)
@@ -219,6 +229,14 @@ class AlertEngine:
             raise ValueError("the expression returned a scalar")
         interval = self.config.evaluation.interval
         return step(rule, self.states[key], result, t, self.flapping[key], recovery, interval, hold_until, scope)
+
+    def _unread(self, key: str, scope: frozenset[str]) -> bool:
+        """Whether a local rule has nothing to do for ``scope``'s assets: no series it reads and no alert (or
+        flap record) of theirs. Its result for them is empty (a local expression's elements come from their
+        series) and its step would change nothing, so neither runs: a host's poll does not evaluate the
+        database and certificate rules."""
+        names = self._reads.get(key)
+        return names is not None and not self.states[key].of_assets(scope) and not self.history.any_of(names, scope)
 
     def _held_until(self, t: float) -> float:
         """Until when restored alerts are held, as seen at ``t``."""
@@ -290,6 +308,7 @@ class AlertEngine:
         silences: SilenceSet,
         t: float,
     ) -> TickResult:
+        self._waiting = True
         muted, suppressed = self._muting(silences)
         opened: list[int] = []
         reopen = self.config.evaluation.reopen_within
@@ -495,10 +514,13 @@ class AlertEngine:
     def _unapplied(self) -> bool:
         """Whether a firing alert waits for its incident (new, or its last attempt failed); muted ones
         are looked at again by the full ticks (a silence that ended, a parent back up)."""
+        if not self._waiting:
+            return False
         muted = getattr(self, "_muted", {})
-        return any(
+        self._waiting = any(
             a.state == FIRING and a.incident_id is None and a.fingerprint not in muted for a in self._all_alerts()
         )
+        return self._waiting
 
     async def _forward(self, firing: list[NotifyAlert], resolved: list[NotifyAlert], now: float) -> None:
         """Send alerts to the configured Alertmanagers: changes at once, the rest every resend_interval."""
@@ -614,6 +636,7 @@ class AlertEngine:
     ) -> tuple[list[str], list[int]]:
         firing: list[str] = []
         resolved: list[int] = []
+        self._waiting = True
         for item in alerts:
             labels = {str(k): str(v) for k, v in item["labels"].items()}
             annotations = {str(k): str(v) for k, v in (item.get("annotations") or {}).items()}
@@ -690,6 +713,19 @@ def _memos(rules: list[CompiledRule], local: set[str]) -> dict[str, AssetMemo]:
         for r in rules
         if r.name + "\x00" + r.group in local and r.recover is None and time_invariant(r.expr)
     }
+
+
+def _reads(rules: list[CompiledRule], local: set[str]) -> dict[str, frozenset[str] | None]:
+    """The metric names each local rule's expressions read (None: a selector without a name)."""
+    out: dict[str, frozenset[str] | None] = {}
+    for r in rules:
+        key = r.name + "\x00" + r.group
+        if key not in local:
+            continue
+        exprs = [r.expr] if r.recover is None else [r.expr, r.recover]
+        names = [n.name for e in exprs for n in walk(e) if isinstance(n, VectorSelector)]
+        out[key] = None if None in names else frozenset(n for n in names if n is not None)
+    return out
 
 
 def _local_rules(rules: list[CompiledRule]) -> set[str]:
