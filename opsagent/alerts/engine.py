@@ -29,7 +29,7 @@ from opsagent.alerts.notify.formats import NotifyAlert
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.alerts.promql.ast import VectorSelector, walk
 from opsagent.alerts.promql.engine import Element, Evaluator
-from opsagent.alerts.promql.locality import local_to, time_invariant
+from opsagent.alerts.promql.locality import local_to, steady
 from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
 from opsagent.alerts.silences import SilenceSet, ancestors
 from opsagent.alerts.state import EXTERNAL, FIRING, AlertState, RuleState, Transition, fingerprint, flap_config, step
@@ -707,11 +707,11 @@ class AlertEngine:
 
 
 def _memos(rules: list[CompiledRule], local: set[str]) -> dict[str, AssetMemo]:
-    """Per-asset result caches of the local rules whose expression is time-invariant (alerts/memo.py)."""
+    """Per-asset result caches of the local rules whose expression can be held (alerts/memo.py)."""
     return {
         r.name + "\x00" + r.group: AssetMemo(r.expr)
         for r in rules
-        if r.name + "\x00" + r.group in local and r.recover is None and time_invariant(r.expr)
+        if r.name + "\x00" + r.group in local and r.recover is None and steady(r.expr)
     }
 
 
