@@ -133,6 +133,7 @@ class Evaluator:
         # windows leaves them, and the assets a range function's value moved with the clock for.
         self.until: dict[str, float] | None = None
         self.moving: set[str] = set()
+        self._millis: fn.Millis = {}  # regression windows' timestamps in milliseconds (functions.regression_x)
 
     def evaluate(self, expr: Expr, t: float) -> Value:
         return self._eval(expr, t)
@@ -251,7 +252,7 @@ class Evaluator:
                 value = fn.irate(ts, vs, counter=name == "irate", is_rate=name == "irate")
             elif name in ("deriv", "predict_linear"):
                 # Prometheus: deriv centres x on the first sample, predict_linear on the evaluation time
-                fit = fn.linear_regression(ts, vs, ts[0] if name == "deriv" else t, shared)
+                fit = fn.linear_regression(ts, vs, ts[0] if name == "deriv" else t, shared, self._millis)
                 value = None if fit is None else (fit[0] if name == "deriv" else fit[1] + fit[0] * extra)
                 slope = math.nan if fit is None else fit[0]
             elif name == "changes":

@@ -98,17 +98,33 @@ def _kahan_steps(values: Iterable[float]) -> float:
 XFit = tuple[list[float], float, list[float], float, float]
 
 
-def regression_x(ts: list[float], at: float) -> XFit:
+# Timestamps in whole milliseconds by (first, last, count), checked against the timestamps themselves:
+# a window's are the same at every tick until a point comes or goes (a 6 h window: 360 roundings).
+Millis = dict[tuple[float, float, int], tuple[list[float], list[int]]]
+_MILLIS_KEPT = 20_000
+
+
+def regression_x(ts: list[float], at: float, millis: Millis | None = None) -> XFit:
     """x measured from ``at`` in whole milliseconds, its sum and its sum of squares: they depend on the
-    timestamps alone, which the series of one poll batch share."""
+    timestamps alone, which the series of one poll batch share. ``millis``: the roundings of windows seen
+    before (kept by the caller across evaluations)."""
     origin = round(at * 1000)
-    millis = map(operator.sub, map(round, map(operator.mul, ts, repeat(1000))), repeat(origin))
-    xs = list(map(operator.truediv, millis, repeat(1e3)))  # (round(t * 1000) - origin) / 1e3, at C speed
+    key = (ts[0], ts[-1], len(ts))
+    hit = None if millis is None else millis.get(key)
+    if hit is not None and hit[0] == ts:
+        ms = hit[1]
+    else:
+        ms = list(map(round, map(operator.mul, ts, repeat(1000))))
+        if millis is not None:
+            if len(millis) >= _MILLIS_KEPT:
+                millis.clear()
+            millis[key] = (ts, ms)
+    xs = list(map(operator.truediv, map(operator.sub, ms, repeat(origin)), repeat(1e3)))  # (ms - origin) / 1e3
     return ts, at, xs, _kahan_sum(xs), _kahan_sum(list(map(operator.mul, xs, xs)))
 
 
 def linear_regression(
-    ts: list[float], vs: list[float], at: float, shared: list[XFit] | None = None
+    ts: list[float], vs: list[float], at: float, shared: list[XFit] | None = None, millis: Millis | None = None
 ) -> tuple[float, float] | None:
     """(slope, intercept at ``at``) by least squares, as Prometheus' linearRegression: x is measured
     from ``at`` in whole milliseconds, sums are compensated (Kahan-Neumaier), and a constant series
@@ -125,7 +141,7 @@ def linear_regression(
     if shared and shared[0][1] == at and shared[0][0] == ts:
         _ts, _at, xs, sx, sxx = shared[0]
     else:
-        fit = regression_x(ts, at)
+        fit = regression_x(ts, at, millis)
         _ts, _at, xs, sx, sxx = fit
         if shared is not None:
             shared[:] = [fit]
