@@ -47,6 +47,9 @@ POKE_CPU_SHARE = 0.02  # of one core, at most, for ticks brought forward by poll
 # it when the engine stops. After a crash a restored alert's last_seen is at most this much older.
 STATE_REFRESH_SECONDS = 60.0
 _MOVING = ("value", "last_seen")
+# A poll's tick evaluates on the event loop when its assets' evaluation took at most this last time: the hop
+# to a worker thread and back cost more CPU (~0.1 ms: two thread wake-ups) than evaluating one host's rules.
+INLINE_SECONDS = 0.002
 
 
 @dataclass
@@ -113,6 +116,9 @@ class AlertEngine:
         # apply (its transitions, a failure half-way, muting) can make one; a scoped tick without
         # transitions then need not look through every alert.
         self._waiting = True
+        self._asset_seconds = 0.0  # the last scoped evaluation's time per asset
+        self._waiter: asyncio.Future[None] | None = None  # run's wait, ended by a poke
+        self._stopping: tuple[asyncio.Event, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
         for rule in self.order:
             history.need(rule.max_range())
         # cluster: this member's id (its own alert states) and whether it polls an asset; an alert
@@ -484,7 +490,11 @@ class AlertEngine:
         async with self._lock:
             started = time.perf_counter()
             now = time.time() if t is None else t
-            transitions = [tr for tr in await asyncio.to_thread(self.evaluate, now, scope) if not self._handed_over(tr)]
+            if scope is not None and len(scope) * self._asset_seconds <= INLINE_SECONDS:
+                evaluated = self._timed(now, scope)
+            else:
+                evaluated = await asyncio.to_thread(self._timed, now, scope)
+            transitions = [tr for tr in evaluated if not self._handed_over(tr)]
             transitions += self._external_resolved
             self._external_resolved = []
             if scope is None or transitions or self._unapplied():
@@ -504,6 +514,13 @@ class AlertEngine:
             await self._forward(firing, resolved, now)
             self.stats.last_tick_seconds = time.perf_counter() - started
             return result
+
+    def _timed(self, t: float, scope: frozenset[str] | None) -> list[Transition]:
+        started = time.perf_counter()
+        transitions = self.evaluate(t, scope)
+        if scope:
+            self._asset_seconds = (time.perf_counter() - started) / len(scope)
+        return transitions
 
     def _handed_over(self, tr: Transition) -> bool:
         """An alert that "resolved" only because its asset's series left with the asset (to another
@@ -561,6 +578,9 @@ class AlertEngine:
                     log.exception("alert evaluation tick failed")
                 await self._wait(stop, interval)
         finally:
+            if self._stopping is not None:
+                self._stopping[2].cancel()
+                self._stopping = None
             with contextlib.suppress(Exception):
                 async with self._lock:
                     await asyncio.to_thread(self._save_states, True)  # value/last_seen as they are now
@@ -571,17 +591,29 @@ class AlertEngine:
         return None if full or assets is None or not assets else frozenset(assets)
 
     async def _wait(self, stop: asyncio.Event, interval: float) -> None:
-        """Until a poke (paced), ``stop``, or the evaluation interval."""
+        """Until a poke (paced), ``stop``, or the evaluation interval (no task made per wait: a poke ends a
+        bare future, and one task waits for ``stop`` for the whole run)."""
         assert self._poked is not None
         ended = time.monotonic()
-        poked = asyncio.create_task(self._poked.wait())
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait({poked, stopped}, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
-        for task in (poked, stopped):
-            task.cancel()
+        if not self._poked.is_set():
+            self._waiter = asyncio.get_running_loop().create_future()
+            either: set[asyncio.Future[Any]] = {self._waiter, self._until_stop(stop)}
+            try:
+                await asyncio.wait(either, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._waiter = None
         if self._poked.is_set():
             await self._pace(stop, ended, interval)
         self._poked.clear()
+
+    def _until_stop(self, stop: asyncio.Event) -> asyncio.Future[Any]:
+        """A future done when ``stop`` is set, made once per run."""
+        loop = asyncio.get_running_loop()
+        cached = self._stopping
+        if cached is None or cached[0] is not stop or cached[1] is not loop or (cached[2].done() and not stop.is_set()):
+            waiting: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+            cached = self._stopping = (stop, loop, waiting)
+        return cached[2]
 
     async def _pace(self, stop: asyncio.Event, ended: float, interval: float) -> None:
         """A poll result brings the next tick forward (threshold → incident well within a second on a small
@@ -590,9 +622,8 @@ class AlertEngine:
         at least 50 ms (polls landing together make one tick) and at most the evaluation interval."""
         spacing = min(interval, max(POKE_BATCH_SECONDS, self.stats.last_tick_seconds / POKE_CPU_SHARE))
         wait = spacing - (time.monotonic() - ended)
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+        if wait > 0 and not stop.is_set():
+            await asyncio.wait({self._until_stop(stop)}, timeout=wait)
 
     def poke(self, asset: str | None = None) -> None:
         """A poll result of ``asset`` (None: something that may concern every asset) is in."""
@@ -602,6 +633,8 @@ class AlertEngine:
             elif self._poked_assets is not None:
                 self._poked_assets.add(asset)
             self._poked.set()
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
 
     # -- Alertmanager webhooks ------------------------------------------------------------------
     async def receive_alertmanager(self, payload: Mapping[str, Any]) -> dict[str, list[Any]]:
