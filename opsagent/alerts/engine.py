@@ -116,6 +116,7 @@ class AlertEngine:
         # apply (its transitions, a failure half-way, muting) can make one; a scoped tick without
         # transitions then need not look through every alert.
         self._waiting = True
+        self._marks: dict[frozenset[str] | None, dict[str, tuple[int, float, float]]] = {}  # read once a tick
         self._asset_seconds = 0.0  # the last scoped evaluation's time per asset
         self._waiter: asyncio.Future[None] | None = None  # run's wait, ended by a poke
         self._stopping: tuple[asyncio.Event, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
@@ -197,6 +198,7 @@ class AlertEngine:
         evaluation's."""
         transitions: list[Transition] = []
         self.evaluator.stats.samples = 0
+        self._marks = {}
         seconds: dict[str, float] = {}
         hold_until = self._held_until(t)
         for rule in self.order:
@@ -229,7 +231,14 @@ class AlertEngine:
             return []
         self.evaluator.scope = scope
         memo = self._memos.get(key)
-        result = memo.evaluate(self.evaluator, t, scope) if memo is not None else self.evaluator.evaluate(rule.expr, t)
+        result: float | list[Element]
+        if memo is not None:
+            marks = self._marks.get(scope)
+            if marks is None:
+                marks = self._marks[scope] = self.history.asset_marks(scope)
+            result = memo.evaluate(self.evaluator, t, scope, marks)
+        else:
+            result = self.evaluator.evaluate(rule.expr, t)
         recovery = self.evaluator.evaluate(rule.recover, t) if rule.recover is not None else None
         if not isinstance(result, list) or (recovery is not None and not isinstance(recovery, list)):
             raise ValueError("the expression returned a scalar")
@@ -256,6 +265,7 @@ class AlertEngine:
     def _record(self, rule: CompiledRule, t: float) -> None:
         """A recording rule: its result becomes series ``rule.name`` (labels + the rule's labels) at
         ``t``; series it no longer returns go stale, as Prometheus' do."""
+        self._marks.clear()  # its series change the marks of the assets it records for
         value = self.evaluator.evaluate(rule.expr, t)
         elements = [Element(None, {}, value)] if isinstance(value, float) else value
         rows: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], float]] = {}

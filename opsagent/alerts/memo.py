@@ -39,12 +39,20 @@ class AssetMemo:
     cached: dict[str, _Cached] = field(default_factory=dict)
     evaluated: int = 0  # assets evaluated (the rest were reused), for tests and benchmarks
 
-    def evaluate(self, evaluator: Evaluator, t: float, scope: frozenset[str] | None = None) -> list[Element]:
+    def evaluate(
+        self,
+        evaluator: Evaluator,
+        t: float,
+        scope: frozenset[str] | None = None,
+        marks: dict[str, tuple[int, float, float]] | None = None,
+    ) -> list[Element]:
         """The expression's elements at ``t`` over ``scope``'s assets (every asset when None), as
-        ``evaluator`` gives them, re-evaluating only the assets whose cached elements may have changed."""
+        ``evaluator`` gives them, re-evaluating only the assets whose cached elements may have changed.
+        ``marks``: the history's ``asset_marks(scope)``, read by the caller for several expressions."""
         # Marks are read before the evaluation: a point added while it runs changes the version, so the
         # asset is evaluated again next time even if this evaluation already saw the point.
-        marks = evaluator.history.asset_marks(scope)
+        if marks is None:
+            marks = evaluator.history.asset_marks(scope)
         lookback = evaluator.lookback
         cached = self.cached
         stale = [
