@@ -109,3 +109,23 @@ def test_poll_driven_ticks_move_alerts_as_plain_evaluations_do(tmp_path: Path, s
         for rs in fast.states.values():
             _indexed(rs)
     assert moved > 5  # the walk crosses thresholds both ways
+
+
+def test_a_hosts_poll_does_not_evaluate_the_database_rules(tmp_path: Path) -> None:
+    """A rule with no series and no alert on the polled asset is not evaluated for it; once the asset has
+    such series (or an alert of the rule) it is."""
+    history = SeriesHistory(retention=1e9)
+    engine = _engine(tmp_path, "e", history)
+    key = "PostgresReplicationLag\x00databases"
+    memo = engine._memos[key]
+    rng = random.Random(1)
+    history.ingest(("h1", "ssh"), _rows("h1", 1, rng), 1000.0, replace=True)
+    asyncio.run(engine.tick(1000.0, frozenset({"h1"})))
+    assert memo.evaluated == 0
+    history.ingest(
+        ("h1", "pg"), [("pg_replication_lag_seconds", {"asset": "h1"}, 900.0, "gauge")], 1010.0, replace=True
+    )
+    asyncio.run(engine.tick(1010.0, frozenset({"h1"})))
+    assert memo.evaluated == 1 and [
+        a.labels["asset"] for _r, a in engine.active_alerts() if _r.name == "PostgresReplicationLag"
+    ] == ["h1"]
