@@ -12,6 +12,7 @@ after every poll result) do not dilute them.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,9 +98,10 @@ class RuleState:
     # Alerts restored after a restart and not matched since: held (not resolved, not dropped) until
     # their series have had the chance to be collected again.
     held: set[str] = field(default_factory=set)
-    # The last evaluation's elements by id, with their alert labels, fingerprint and annotations: an element
-    # the evaluator hands back unchanged (alerts/memo.py keeps unchanged assets' elements) is not rendered
-    # and hashed again. Neither the labels nor the annotations are ever changed in place.
+    # The last evaluation's elements by the id of their label mapping, with their alert labels, fingerprint and
+    # annotations: an element with the same mapping (a series' labels: the evaluator hands them on) and value
+    # is not rendered and hashed again (an interface down for days, at every poll of its host). Neither the
+    # labels nor the annotations are ever changed in place.
     rendered: dict[int, tuple[Element, dict[str, str], str, dict[str, str]]] = field(default_factory=dict)
     # The ``asset`` label of every label set above (alerts, flap records), and the label sets by asset: a
     # scoped evaluation (one asset's poll) visits that asset's alerts only, not the rule's every alert.
@@ -221,12 +223,12 @@ def _matched(
     seen: set[str] = set()
     last, rendered = rs.rendered, {}
     for element in result:
-        hit = last.get(id(element))
-        if hit is None or hit[0] is not element:
+        hit = last.get(id(element.labels))
+        if hit is None or not _renders_alike(hit[0], element):
             labels = alert_labels(rule, element)
             annotations = {k: t.render(element.labels, element.value) for k, t in rule.annotations.items()}
             hit = (element, labels, fingerprint(labels), annotations)
-        rendered[id(element)] = hit
+        rendered[id(element.labels)] = hit
         _element, labels, fp, annotations = hit
         if fp in seen:
             continue  # the same label set twice after templating: Prometheus errors, we keep the first
@@ -247,6 +249,13 @@ def _matched(
     else:
         rs.rendered = rendered
     return seen
+
+
+def _renders_alike(old: Element, new: Element) -> bool:
+    """Whether ``new`` renders as ``old`` did: the same label mapping (the very object: a series' labels, never
+    changed in place) and the same value (templates see labels and value alone), -0.0 apart from 0.0."""
+    a, b = old.value, new.value
+    return old.labels is new.labels and a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
 
 
 def _flap_step(
