@@ -305,10 +305,14 @@ class SeriesHistory:
             self._trim(now)
 
     def forget(self, producer: object, t: float) -> None:
-        """The producer left (asset removed): its series go stale now."""
+        """The producer left (asset removed): its series go stale now. A series whose last point is not older
+        than ``t`` (a late mark hides nothing) stays the producer's, so that its next batch, if it comes
+        back, marks it stale: dropped, it lingered to the lookback, behind the batch's time the per-asset
+        result caches count on (alerts/memo.py)."""
         self.ingest(producer, (), t, replace=True)
         with self._lock:
-            self._batches.pop(producer, None)
+            if not self._batches.get(producer):
+                self._batches.pop(producer, None)
 
     def producers(self) -> list[object]:
         with self._lock:
@@ -336,13 +340,24 @@ class SeriesHistory:
                 return [
                     s for by_key in self._by_name.values() for s in by_key.values() if s.labels.get("asset") in wanted
                 ]
-            cached = self._by_asset.get(name)
-            if cached is None or cached[0] != self._generation:
-                index: dict[str, list[Series]] = {}
-                for s in self._by_name.get(name, {}).values():
-                    index.setdefault(s.labels.get("asset", ""), []).append(s)
-                cached = self._by_asset[name] = (self._generation, index)
-            return [s for asset in assets for s in cached[1].get(asset, ())]
+            index = self._asset_index(name)
+            return [s for asset in assets for s in index.get(asset, ())]
+
+    def any_of(self, names: Iterable[str], assets: Iterable[str]) -> bool:
+        """Whether any series of ``names`` has an ``asset`` label in ``assets`` (stale ones count too)."""
+        with self._lock:
+            indexes = [self._asset_index(name) for name in names]
+            return any(asset in index for index in indexes for asset in assets)
+
+    def _asset_index(self, name: str) -> dict[str, list[Series]]:
+        """Lock held: the series of ``name`` by their ``asset`` label, rebuilt after series came or went."""
+        cached = self._by_asset.get(name)
+        if cached is None or cached[0] != self._generation:
+            index: dict[str, list[Series]] = {}
+            for s in self._by_name.get(name, {}).values():
+                index.setdefault(s.labels.get("asset", ""), []).append(s)
+            cached = self._by_asset[name] = (self._generation, index)
+        return cached[1]
 
     def series_count(self) -> int:
         with self._lock:

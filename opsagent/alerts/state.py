@@ -12,6 +12,7 @@ after every poll result) do not dilute them.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,10 +98,44 @@ class RuleState:
     # Alerts restored after a restart and not matched since: held (not resolved, not dropped) until
     # their series have had the chance to be collected again.
     held: set[str] = field(default_factory=set)
-    # The last evaluation's elements by id, with their alert labels, fingerprint and annotations: an element
-    # the evaluator hands back unchanged (alerts/memo.py keeps unchanged assets' elements) is not rendered
-    # and hashed again. Neither the labels nor the annotations are ever changed in place.
+    # The last evaluation's elements by the id of their label mapping, with their alert labels, fingerprint and
+    # annotations: an element with the same mapping (a series' labels: the evaluator hands them on) and value
+    # is not rendered and hashed again (an interface down for days, at every poll of its host). Neither the
+    # labels nor the annotations are ever changed in place.
     rendered: dict[int, tuple[Element, dict[str, str], str, dict[str, str]]] = field(default_factory=dict)
+    # The ``asset`` label of every label set above (alerts, flap records), and the label sets by asset: a
+    # scoped evaluation (one asset's poll) visits that asset's alerts only, not the rule's every alert.
+    asset_of: dict[str, str] = field(default_factory=dict)
+    by_asset: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, alert: AlertState) -> None:
+        """``alert`` is one of this rule's alerts (made by an evaluation, or restored)."""
+        self.alerts[alert.fingerprint] = alert
+        self.index(alert.fingerprint, alert.labels.get("asset", ""))
+
+    def index(self, fp: str, asset: str) -> None:
+        if self.asset_of.get(fp) != asset:
+            self.asset_of[fp] = asset
+            self.by_asset.setdefault(asset, set()).add(fp)
+
+    def of_assets(self, assets: frozenset[str]) -> set[str]:
+        """The label sets (alerts and flap records) of ``assets``."""
+        by_asset = self.by_asset
+        return set().union(*[by_asset[a] for a in assets if a in by_asset])
+
+    def reindex(self) -> None:
+        """Every alert indexed (alerts set from outside ``add``), and label sets with neither an alert nor a flap
+        record forgotten: a full evaluation's upkeep."""
+        alerts, flaps, asset_of = self.alerts, self.flaps, self.asset_of
+        for fp in alerts.keys() - asset_of.keys():
+            self.index(fp, alerts[fp].labels.get("asset", ""))
+        if len(asset_of) > len(alerts) + len(flaps):
+            for fp in [fp for fp in asset_of if fp not in alerts and fp not in flaps]:
+                asset = asset_of.pop(fp)
+                fps = self.by_asset[asset]
+                fps.discard(fp)
+                if not fps:
+                    del self.by_asset[asset]
 
 
 def alert_labels(rule: CompiledRule, element: Element) -> dict[str, str]:
@@ -154,12 +189,19 @@ def step(
     transitions: list[Transition] = []
     if now >= hold_until:
         rs.held.clear()
-    outside = _outside(rs, scope)
+    if scope is None:
+        rs.reindex()
+        inside: set[str] | None = None
+    else:
+        inside = rs.of_assets(scope)
     seen = _matched(rule, rs, result, now, transitions, scope is not None)
+    if inside is not None:
+        inside |= seen
     rs.held -= seen
-    for fp, alert in [(fp, a) for fp, a in rs.alerts.items() if fp not in outside]:
+    for fp in list(rs.alerts) if inside is None else [fp for fp in inside if fp in rs.alerts]:
         if fp in seen or fp in rs.held:
             continue
+        alert = rs.alerts[fp]
         if alert.state == PENDING:
             del rs.alerts[fp]
             continue
@@ -169,15 +211,8 @@ def step(
             continue  # hysteresis: still beyond the recovery threshold
         del rs.alerts[fp]
         transitions.append(Transition("resolved", alert, now))
-    _flap_step(rs, seen | rs.held, now, cfg, interval * cfg.window, transitions, outside)
+    _flap_step(rs, seen | rs.held, now, cfg, interval * cfg.window, transitions, inside)
     return transitions
-
-
-def _outside(rs: RuleState, scope: frozenset[str] | None) -> set[str]:
-    """The fingerprints of the alerts a scoped evaluation does not look at (other assets')."""
-    if scope is None:
-        return set()
-    return {fp for fp, alert in rs.alerts.items() if alert.labels.get("asset") not in scope}
 
 
 def _matched(
@@ -188,19 +223,20 @@ def _matched(
     seen: set[str] = set()
     last, rendered = rs.rendered, {}
     for element in result:
-        hit = last.get(id(element))
-        if hit is None or hit[0] is not element:
+        hit = last.get(id(element.labels))
+        if hit is None or not _renders_alike(hit[0], element):
             labels = alert_labels(rule, element)
             annotations = {k: t.render(element.labels, element.value) for k, t in rule.annotations.items()}
             hit = (element, labels, fingerprint(labels), annotations)
-        rendered[id(element)] = hit
+        rendered[id(element.labels)] = hit
         _element, labels, fp, annotations = hit
         if fp in seen:
             continue  # the same label set twice after templating: Prometheus errors, we keep the first
         seen.add(fp)
         alert = rs.alerts.get(fp)
         if alert is None:
-            alert = rs.alerts[fp] = AlertState(rule.name, fp, labels, {}, element.value, PENDING, now)
+            alert = AlertState(rule.name, fp, labels, {}, element.value, PENDING, now)
+            rs.add(alert)
         alert.value = element.value
         alert.last_seen = now
         alert.annotations = annotations
@@ -208,8 +244,18 @@ def _matched(
             alert.state = FIRING
             alert.fired_at = now
             out.append(Transition("fired", alert, now))
-    rs.rendered = last | rendered if partial else rendered
+    if partial:
+        last.update(rendered)  # (in place: the other assets' entries stay)
+    else:
+        rs.rendered = rendered
     return seen
+
+
+def _renders_alike(old: Element, new: Element) -> bool:
+    """Whether ``new`` renders as ``old`` did: the same label mapping (the very object: a series' labels, never
+    changed in place) and the same value (templates see labels and value alone), -0.0 apart from 0.0."""
+    a, b = old.value, new.value
+    return old.labels is new.labels and a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
 
 
 def _flap_step(
@@ -219,20 +265,26 @@ def _flap_step(
     cfg: FlappingConfig,
     span: float,
     out: list[Transition],
-    outside: set[str] | None = None,
+    inside: set[str] | None = None,
 ) -> None:
-    """``outside``: alerts not evaluated now (a scoped evaluation); their label sets matching last time
-    stay matching (a label set in ``matching`` always has its alert: it was matched, so made, and is
-    dropped only when it no longer matches) and their flap state waits for their evaluation."""
-    if outside:
-        seen = seen | (rs.matching & outside)
-    if not cfg.enabled:
+    """``inside``: the label sets of a scoped evaluation's assets (None: every one). The others were not
+    evaluated now: their label sets matching last time stay matching (a label set in ``matching`` always
+    has its alert: it was matched, so made, and is dropped only when it no longer matches) and their
+    flap state waits for their evaluation."""
+    if inside is None:
+        changed = seen ^ rs.matching  # matching now and not before, or the other way: a state change
         rs.matching = seen
+    else:  # (in place: a poll's tick costs its asset's label sets, not the rule's every one)
+        seen = seen & inside  # (held alerts of other assets: matching, and left as they are)
+        before = rs.matching & inside
+        changed = seen ^ before
+        rs.matching -= before
+        rs.matching |= seen
+    if not cfg.enabled:
         return
-    for fp in seen ^ rs.matching:  # matching now and not before, or the other way: a state change
+    for fp in changed:
         rs.flaps.setdefault(fp, []).append(now)
-    rs.matching = seen
-    for fp in [fp for fp in rs.flaps if fp not in outside] if outside else list(rs.flaps):
+    for fp in list(rs.flaps) if inside is None else [fp for fp in inside if fp in rs.flaps]:
         changes = rs.flaps[fp]
         del changes[: next((i for i, at in enumerate(changes) if now - at <= span), len(changes))]
         alert = rs.alerts.get(fp)

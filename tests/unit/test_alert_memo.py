@@ -14,7 +14,7 @@ from opsagent.alerts.memo import AssetMemo
 from opsagent.alerts.notifyconfig import NotifyConfig
 from opsagent.alerts.promql import parse
 from opsagent.alerts.promql.engine import Element, Evaluator
-from opsagent.alerts.promql.locality import local_to, time_invariant
+from opsagent.alerts.promql.locality import local_to, steady, time_invariant
 from opsagent.alerts.rulefile import load_rules
 from opsagent.series import LOOKBACK, SeriesHistory
 from opsagent.store import Store, sqlite_url
@@ -176,3 +176,88 @@ def test_a_series_a_late_batch_left_out_goes_stale_with_the_next_batch() -> None
     batch(110.0, ["a"])  # b is not in it: stale now
     assert [e.labels["dev"] for e in memo.evaluate(evaluator, 111.0)] == ["a"]
     assert _key(memo.evaluate(evaluator, 111.0)) == _key(evaluator.evaluate(parse("m > 0"), 111.0))  # type: ignore[arg-type]
+
+
+RANGE_EXPRESSIONS = [
+    "rate(m_a[5m]) > 0.01",
+    "rate(m_a[5m]) + rate(m_b[5m]) > 0",
+    "increase(m_c[15m])",
+    "predict_linear(m_b[10m], 3600) < 50",
+    "deriv(m_a[10m])",
+    "delta(m_c[5m]) != 0 and m_a > 10",
+    "max_over_time(m_a[5m]) - min_over_time(m_a[5m])",
+    "changes(m_c[10m]) > 0 or resets(m_a[5m])",
+    "irate(m_a[2m]) + idelta(m_b[2m])",
+]
+
+
+def _sticky(
+    rng: random.Random, asset: str | None, last: dict[Any, float]
+) -> list[tuple[str, dict[str, str], float, str]]:
+    """A batch whose values mostly stay as they were (counters that do not move, flat disks), sometimes
+    step up, drop (a counter reset) or turn NaN; series sometimes left out (stale)."""
+    rows = []
+    for name in ("m_a", "m_b", "m_c"):
+        for dev in range(rng.randint(1, 2)):
+            if rng.random() < 0.1:
+                continue
+            labels = {"dev": f"d{dev}"} | ({"asset": asset} if asset is not None else {})
+            key = (name, asset, dev)
+            old = last.get(key, 10.0)
+            value = old if rng.random() < 0.75 else rng.choice([old + rng.randint(1, 50), old / 2, 0.0, math.nan])
+            last[key] = value
+            rows.append((name, labels, value, "counter"))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_memo_of_range_functions_equals_full_evaluation(seed: int) -> None:
+    """Range functions held per asset (until a point leaves a window, and only while no value moved with
+    the clock) give what a full evaluation gives, at every tick: hosts polled at random times (late,
+    out of order, removed and back), values that mostly stay still, resets, NaN, series going stale."""
+    rng = random.Random(seed)
+    history = SeriesHistory(retention=3600.0)
+    full, cached = Evaluator(history), Evaluator(history)
+    exprs = [parse(text) for text in RANGE_EXPRESSIONS]
+    assert all(local_to(e) and steady(e) and not time_invariant(e) for e in exprs)
+    memos = [AssetMemo(e) for e in exprs]
+    assets: list[str | None] = [f"host{i}" for i in range(6)] + [None]
+    last: dict[Any, float] = {}
+    t = 1_000_000.0
+    asked = 0
+    for step in range(150):
+        t += rng.choice([0.0, 1.0, 15.0, 15.0, 15.0, 15.0, 60.0, 119.0, LOOKBACK + 1])
+        for asset in [a for a in assets if rng.random() < 0.25]:
+            producer = (asset, "ssh")
+            when = t - rng.choice([0.0, 0.0, 0.0, 5.0, 500.0])
+            if rng.random() < 0.05:
+                history.forget(producer, when)
+            else:
+                history.ingest(producer, _sticky(rng, asset, last), when, replace=True)
+        scope = None if rng.random() < 0.6 else frozenset(rng.sample([a or "" for a in assets], 3))
+        for expr, memo in zip(exprs, memos, strict=True):
+            got = memo.evaluate(cached, t, scope)
+            want = full.evaluate(expr, t)
+            assert isinstance(want, list)
+            if scope is not None:
+                want = [e for e in want if e.labels.get("asset", "") in scope]
+            assert _key(got) == _key(want), (seed, step, expr)
+            asked += len(assets) if scope is None else len(scope)
+    assert sum(m.evaluated for m in memos) < asked * 0.9, (sum(m.evaluated for m in memos), asked)
+
+
+def test_a_range_result_is_held_until_a_point_leaves_the_window() -> None:
+    history = SeriesHistory()
+    for i in range(5):  # a counter that did not move: rate 0, whatever the extrapolation
+        history.ingest(("h1", "ssh"), [("errs_total", {"asset": "h1"}, 7.0, "counter")], 1000.0 + 60 * i, replace=True)
+    memo, evaluator = AssetMemo(parse("rate(errs_total[5m])")), Evaluator(history)
+    assert [e.value for e in memo.evaluate(evaluator, 1250.0)] == [0.0]
+    assert [e.value for e in memo.evaluate(evaluator, 1290.0)] == [0.0]
+    assert memo.evaluated == 1  # held
+    assert [e.value for e in memo.evaluate(evaluator, 1300.0)] == [0.0]  # the point at 1000 left the window
+    assert memo.evaluated == 2
+    moving = AssetMemo(parse("rate(errs_total[5m])"))
+    history.ingest(("h1", "ssh"), [("errs_total", {"asset": "h1"}, 9.0, "counter")], 1310.0, replace=True)
+    moving.evaluate(evaluator, 1311.0)
+    moving.evaluate(evaluator, 1320.0)
+    assert moving.evaluated == 2 and moving.cached == {}  # it moved: its value follows the clock, never held

@@ -38,6 +38,7 @@ class Element(NamedTuple):
 
 
 Vector = list[Element]
+_CLOCKED = frozenset({"rate", "increase", "delta", "predict_linear"})  # values that move with the clock
 Value = float | Vector
 
 
@@ -128,6 +129,11 @@ class Evaluator:
         self._matchers: dict[tuple[tuple[str, str, str], ...], _Checks] = {}
         # Asset names: selectors read only these assets' series (for expressions ``local_to`` asset).
         self.scope: frozenset[str] | None = None
+        # When not None (alerts/memo.py sets them): per asset, the time before which no point of its range
+        # windows leaves them, and the assets a range function's value moved with the clock for.
+        self.until: dict[str, float] | None = None
+        self.moving: set[str] = set()
+        self._millis: fn.Millis = {}  # regression windows' timestamps in milliseconds (functions.regression_x)
 
     def evaluate(self, expr: Expr, t: float) -> Value:
         return self._eval(expr, t)
@@ -237,6 +243,7 @@ class Evaluator:
         out: Vector = []
         extra = self._scalar(call.args[1 if name == "predict_linear" else 0], t) if len(call.args) > 1 else 0.0
         shared: list[fn.XFit] = []  # the x side of the last fit: series of one batch share timestamps
+        slope = math.nan  # predict_linear's last fit's
         for s, ts, vs in self._ranges(arg, t):
             value: float | None
             if name in ("rate", "increase", "delta"):
@@ -245,8 +252,9 @@ class Evaluator:
                 value = fn.irate(ts, vs, counter=name == "irate", is_rate=name == "irate")
             elif name in ("deriv", "predict_linear"):
                 # Prometheus: deriv centres x on the first sample, predict_linear on the evaluation time
-                fit = fn.linear_regression(ts, vs, ts[0] if name == "deriv" else t, shared)
+                fit = fn.linear_regression(ts, vs, ts[0] if name == "deriv" else t, shared, self._millis)
                 value = None if fit is None else (fit[0] if name == "deriv" else fit[1] + fit[0] * extra)
+                slope = math.nan if fit is None else fit[0]
             elif name == "changes":
                 value = fn.changes(vs)
             elif name == "resets":
@@ -255,10 +263,37 @@ class Evaluator:
                 value = fn.quantile(extra, vs)
             else:
                 value = fn.OVER_TIME[name](vs)
+            if self.until is not None:
+                self._held(s, ts, vs, arg, name, value, slope)
             if value is not None:
                 keep_name = name == "last_over_time"
                 out.append(Element(s.name if keep_name else None, s.labels, value))
         return out
+
+    def _held(
+        self,
+        s: Series,
+        ts: list[float],
+        vs: list[float],
+        arg: MatrixSelector,
+        name: str,
+        value: float | None,
+        slope: float,
+    ) -> None:
+        """Until when ``value`` (a range function's, over ``ts``/``vs``) stays what it is for ``s``'s asset,
+        the points held still: until the window's first point leaves it; and only if the function does not
+        move with the clock (see locality.STEADY_RANGE): rate/increase/delta over points all equal (0,
+        whatever the extrapolation), predict_linear with a slope of exactly 0."""
+        assert self.until is not None
+        asset = s.labels.get("asset", "")
+        leaves = ts[0] + arg.range + arg.vector.offset
+        if leaves < self.until.get(asset, math.inf):
+            self.until[asset] = leaves
+        if name not in _CLOCKED or value is None:
+            return
+        still = slope == 0.0 if name == "predict_linear" else value == 0.0 and vs.count(vs[0]) == len(vs)
+        if not still:
+            self.moving.add(asset)
 
     def _absent(self, call: Call, t: float) -> Vector:
         arg = call.args[0]

@@ -56,3 +56,30 @@ def time_invariant(expr: Expr) -> bool:
     without ``offset``, numbers, operators, aggregations and element-wise functions (no ranges, no
     ``time()``)."""
     return all(_timeless(node) for node in walk(expr))
+
+
+# Range functions whose value over a window's points is that of the same points at any later time (deriv
+# centres on the first point; *_over_time, changes, irate… read the points alone), and those whose value
+# moves with the clock (rate/increase/delta extrapolate to the window's ends, predict_linear to the
+# evaluation time) but are evaluated with the points held still: the evaluator says which results moved.
+STEADY_RANGE = frozenset(
+    {"rate", "increase", "delta", "irate", "idelta", "deriv", "predict_linear", "changes", "resets"}
+    | {"quantile_over_time"}
+    | set(fn.OVER_TIME)
+)
+
+
+def _steady(node: Expr) -> bool:
+    if isinstance(node, Call):
+        return node.func in _TIMELESS_CALLS or node.func in STEADY_RANGE
+    if isinstance(node, VectorSelector):
+        return node.offset == 0 and node.name is not None
+    return True
+
+
+def steady(expr: Expr) -> bool:
+    """Whether ``expr``'s result can be held per asset between evaluations, as long as none of the asset's
+    series got a point or a stale mark, no point left a range window or the lookback, and every range
+    function's value it computed did not move with the clock (``Evaluator.until``/``moving`` tell): the
+    time-invariant expressions and those over range functions, without ``time()`` or ``offset``."""
+    return all(_steady(node) for node in walk(expr))
