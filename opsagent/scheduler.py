@@ -192,11 +192,16 @@ class PollJobs:
         entry.due = latest + interval
         self._arm(job_id)
         asset, spec, _ = entry.target
-        if now - latest > max(1, int(interval / 2)) or (entry.task is not None and not entry.task.done()):
-            self.metrics.skipped(asset.name, spec.name)
+        if now - latest > max(1, int(interval / 2)):
+            log.warning("poll %s/%s: slot missed by %.1fs (the agent was busy or frozen)", asset.name, spec.name,
+                        now - latest)  # fmt: skip
+        elif entry.task is not None and not entry.task.done():
+            log.warning("poll %s/%s: skipped, its previous poll is still running", asset.name, spec.name)
+        else:
+            entry.task = asyncio.ensure_future(entry.run())
+            entry.task.add_done_callback(_crashed)
             return
-        entry.task = asyncio.ensure_future(entry.run())
-        entry.task.add_done_callback(_crashed)
+        self.metrics.skipped(asset.name, spec.name)
 
     def rescope(self) -> None:
         """The scope changed (a cluster member's shard): add and remove jobs to match it."""
