@@ -62,11 +62,16 @@ def proc_cpu(pid: int) -> float:
 
 
 def threads_cpu(pid: int) -> dict[int, float]:
-    """utime + stime of each thread of a process, seconds."""
+    """CPU time of each thread of a process, seconds: the scheduler's own nanosecond count
+    (``schedstat``) where the kernel has it. ``stat``'s utime + stime are whole clock ticks per thread,
+    so a group of many lightly used threads (paramiko's 100 transports, 64 SSH workers) read ~0."""
     out = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            out[int(task.name)] = proc_cpu_path(task / "stat")
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            try:
+                out[int(task.name)] = int((task / "schedstat").read_text().split()[0]) / 1e9
+            except FileNotFoundError:
+                out[int(task.name)] = proc_cpu_path(task / "stat")
     return out
 
 
@@ -186,10 +191,13 @@ def run_serve(
 
 def profiler(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
     """py-spy sampling serve (every thread) over the measured window, as collapsed
-    stacks in ``out``: where serve's CPU goes. Its sampling stops serve briefly: quote figures from runs
-    without ``--profile``."""
+    stacks in ``out``: where serve's CPU goes. serve is mostly idle, so a window holds few samples: rank
+    shares from it, quote figures from runs without ``--profile``."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
-    argv = [spy, "record", "-p", str(pid), "-r", "50", "--threads", "-f", "raw", "-o", out, "-d", str(int(seconds))]
+    # --nonblocking: read the stacks without stopping serve's threads (stopping 100+ paramiko threads 50
+    # times a second charged them ~12 ms of CPU per poll, more than serve's own cost)
+    argv = [spy, "record", "-p", str(pid), "-r", "50", "--threads", "--nonblocking", "-f", "raw", "-o", out]
+    argv += ["-d", str(int(seconds))]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

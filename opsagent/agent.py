@@ -102,7 +102,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     _workers(app, start=True)  # the snmp collector polls in worker processes (one per CPU by default)
     poller.sink = _poking(poller.sink, engine)
     tune_for_polling()  # many short-lived samples per poll: fewer, cheaper cycle-collector passes
-    jobs = _poll_jobs(app, scheduler, poller, node)
+    jobs = _poll_jobs(app, poller, node)
     jobs_ref.append(jobs)
     jobs.sync(app.targets(inventory))
     scheduler.add_job(
@@ -160,6 +160,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
             traps.start(stop)
             log.info("opsagent receiving SNMP traps on udp %s", app.config.traps.listen)
         scheduler.start()
+        jobs.start()
         evaluating = asyncio.create_task(engine.run(stop))
         watching = asyncio.create_task(runbooks.watch(stop))
         widening = asyncio.create_task(run_wide(wide, node, stop))
@@ -180,6 +181,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         await node.close()  # a clean stop leaves the cluster at once: the others take over now
         if traps is not None:
             await traps.close()
+        jobs.stop()
         if scheduler.running:
             scheduler.shutdown(wait=False)
         if http is not None:
@@ -191,10 +193,10 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
         _workers(app, start=False)
 
 
-def _poll_jobs(app: App, scheduler: Any, poller: Poller, node: Node) -> PollJobs:
+def _poll_jobs(app: App, poller: Poller, node: Node) -> PollJobs:
     """The poll jobs of this agent's targets: alone every target; in a cluster only its shard, re-scoped
     when the members change (and each run checks the shard again before it polls)."""
-    jobs = PollJobs(scheduler, poller, app.metrics)
+    jobs = PollJobs(poller, app.metrics)
     jobs.gate = poller.gate = node.owns
     if isinstance(node, ClusterNode):
         loop = asyncio.get_running_loop()

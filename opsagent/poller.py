@@ -138,7 +138,7 @@ class Poller:
         except KeyError as exc:
             self._busy.discard(key)
             return CollectResult.failure(asset.name, spec.name, Outcome.FAILED, "config", str(exc.args[0]))
-        task = asyncio.ensure_future(collector.collect(asset, resolved, variables))
+        task = asyncio.ensure_future(_begin(collector, asset, resolved, variables))
         self._tasks[key] = task
         # The target stays busy until the work really ends, even past the timeout (a thread
         # stuck in a dead NFS mount keeps running): the next poll is skipped, not stacked.
@@ -187,6 +187,15 @@ class Poller:
 
     async def poll_many(self, targets: Iterable[tuple[Asset, CollectorSpec, dict[str, Any]]]) -> list[CollectResult]:
         return list(await asyncio.gather(*(self.poll(a, s, v) for a, s, v in targets)))
+
+
+def _begin(
+    collector: Collector, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]
+) -> Awaitable[CollectResult]:
+    """The collector's work for one poll. A collector whose work runs elsewhere (threads) may hand over
+    that work's future at once (``submit``): the poll then costs no coroutine or task of its own."""
+    submit = getattr(collector, "submit", None)
+    return submit(asset, spec, variables) if submit is not None else collector.collect(asset, spec, variables)
 
 
 def _unwrap(task: asyncio.Future[CollectResult], asset: str, collector: str) -> CollectResult:

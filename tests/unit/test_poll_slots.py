@@ -4,13 +4,14 @@ a cluster member schedules jobs only for its shard and re-syncs them when the sh
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
 from opsagent.collectors.base import Outcome
 from opsagent.inventory.model import Asset, CollectorSpec
-from opsagent.scheduler import PollJobs, make_scheduler, phase, slot
+from opsagent.scheduler import PollJobs, phase, slot
 from tests.unit.test_poller import make_poller, spec
 
 
@@ -66,23 +67,68 @@ class Shard:
 
 async def test_a_cluster_member_schedules_only_its_shard() -> None:
     poller, _ = make_poller()
-    scheduler = make_scheduler()
-    scheduler.start(paused=True)
-    jobs = PollJobs(scheduler, poller, poller.metrics)
+    jobs = PollJobs(poller, poller.metrics)
     shard = Shard({"a"})
     jobs.scope = shard
     every = CollectorSpec(name="fake", interval=60, timeout=0.5)
     targets = [(Asset(name=n), every, {}) for n in ("a", "b", "c")]
     assert jobs.sync(targets) == (1, 0)
-    assert [j.id for j in scheduler.get_jobs()] == ["poll:a:fake:"]
+    assert jobs.job_ids() == ["poll:a:fake:"]
     assert sorted(a.name for a, _n in jobs.assets()) == ["a", "b", "c"]  # shard sizes see the whole inventory
     jobs.rescope()  # unchanged: nothing to do
-    assert [j.id for j in scheduler.get_jobs()] == ["poll:a:fake:"]
+    assert jobs.job_ids() == ["poll:a:fake:"]
     shard.move({"b", "c"})
     jobs.rescope()
-    assert sorted(j.id for j in scheduler.get_jobs()) == ["poll:b:fake:", "poll:c:fake:"]
-    for job in scheduler.get_jobs():  # the first slot at or after the hand-over, on the target's phase
-        first = job.next_run_time.timestamp()
+    assert sorted(jobs.job_ids()) == ["poll:b:fake:", "poll:c:fake:"]
+    for job_id in jobs.job_ids():  # the first slot at or after the hand-over, on the target's phase
+        first = jobs.next_run(job_id)
         assert shard.since - 0.001 <= first < shard.since + 60
-        assert slot(job.id, 60, first) == pytest.approx(first)
-    scheduler.shutdown(wait=False)
+        assert slot(job_id, 60, first) == pytest.approx(first)
+
+
+async def test_each_target_is_polled_by_its_own_timer_at_its_slot() -> None:
+    """The poll jobs are event-loop timers: a target's timer fires at its slot, polls it once and is
+    re-armed for the slot an interval later."""
+    poller, fake = make_poller()
+    jobs = PollJobs(poller, poller.metrics)
+    every = CollectorSpec(name="fake", interval=2, timeout=0.5)
+    jobs.sync([(Asset(name="a"), every, {})])
+    first = jobs.next_run("poll:a:fake:")
+    assert slot("poll:a:fake:", 2, first) == pytest.approx(first)
+    jobs.start()
+    try:
+        deadline = time.monotonic() + 30
+        while fake.calls == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert fake.calls == 1
+        assert time.time() >= first - 0.01
+        assert jobs.next_run("poll:a:fake:") == pytest.approx(first + 2)
+    finally:
+        jobs.stop()
+
+
+async def test_a_slot_reached_while_the_last_poll_runs_or_too_late_is_skipped_and_counted() -> None:
+    """As APScheduler's max_instances=1 and misfire grace did: never two polls of a target at once, and a
+    loop that woke more than half an interval after the slot skips it; both count in
+    opsagent_collect_skipped_total, and the next slot is armed either way."""
+    poller, fake = make_poller()
+    jobs = PollJobs(poller, poller.metrics)
+    every = CollectorSpec(name="fake", interval=10, timeout=0.5)
+    jobs.sync([(Asset(name="a"), every, {})])
+    entry = jobs._slots["poll:a:fake:"]
+    running: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    entry.task = running  # type: ignore[assignment]
+    entry.due = due = time.time()
+    jobs._fire("poll:a:fake:", entry)
+    assert fake.calls == 0 and poller.metrics._stats[("a", "fake")].skipped == 1
+    assert jobs.next_run("poll:a:fake:") == pytest.approx(due + 10)
+    running.set_result(None)
+    entry.due = time.time() - 26  # the loop froze: two slots missed, the last one 6 s ago (> 5 s)
+    jobs._fire("poll:a:fake:", entry)
+    assert fake.calls == 0 and poller.metrics._stats[("a", "fake")].skipped == 2  # missed slots: one skip
+    assert time.time() < jobs.next_run("poll:a:fake:") <= time.time() + 10
+    entry.due = time.time() - 4  # late, but within half an interval: polled
+    jobs._fire("poll:a:fake:", entry)
+    assert entry.task is not None
+    await entry.task
+    assert fake.calls == 1 and poller.metrics._stats[("a", "fake")].skipped == 2

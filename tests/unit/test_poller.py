@@ -16,7 +16,7 @@ from opsagent.errors import CollectError
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.metrics import MetricsRegistry
 from opsagent.poller import Poller
-from opsagent.scheduler import PollJobs, make_scheduler
+from opsagent.scheduler import PollJobs
 
 
 class Opts(BaseModel):
@@ -117,16 +117,12 @@ async def test_results_reach_metrics_and_sink() -> None:
 
 async def test_poll_jobs_follow_the_inventory() -> None:
     poller, _ = make_poller()
-    scheduler = make_scheduler()
-    scheduler.start(paused=True)
-    jobs = PollJobs(scheduler, poller, poller.metrics)
+    jobs = PollJobs(poller, poller.metrics)
     a, b = Asset(name="a"), Asset(name="b")
     assert jobs.sync([(a, spec(), {}), (b, spec(), {})]) == (2, 0)
     assert jobs.sync([(a, spec(), {}), (b, spec(), {})]) == (0, 0)
     assert jobs.sync([(a, spec(delay=1), {})]) == (1, 1)
-    assert [j.id for j in scheduler.get_jobs()] == ["poll:a:fake:"]
-    assert scheduler.get_job("poll:a:fake:").max_instances == 1
-    scheduler.shutdown(wait=False)
+    assert jobs.job_ids() == ["poll:a:fake:"]
 
 
 async def test_exporter_style_up_metric_is_zero_on_failure() -> None:

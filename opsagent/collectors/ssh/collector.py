@@ -17,7 +17,7 @@ import functools
 import getpass
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -35,11 +35,13 @@ from opsagent.collectors.ssh.logs import quiet_paramiko
 from opsagent.collectors.ssh.options import Check, JumpHost, SshOptions, SshSettings
 from opsagent.collectors.ssh.plans import ParseCache, PlanCache
 from opsagent.collectors.ssh.session import BatchKilled, Output, Plan, ShellSession, sudo_complaint
+from opsagent.collectors.ssh.slots import HostSlots
 from opsagent.errors import SecretError
 from opsagent.inventory.model import Asset, CollectorSpec
 from opsagent.secrets import Secret
 
 SECTION = "ssh"
+_Work = tuple[str, Endpoint, SshOptions, Plan, Secret | None]  # collect_blocking's arguments but the budget
 DEFAULT_MAX_WORKERS = SshSettings().max_workers
 
 
@@ -53,7 +55,7 @@ class SshCollector:
         self.pool = Pool()
         self.max_workers = max_workers
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="opsagent-ssh")
-        self._host_limits: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._host_limits: dict[tuple[str, int], HostSlots] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._plans = PlanCache()
         self._parsed: dict[str, ParseCache] = {}
@@ -68,33 +70,53 @@ class SshCollector:
             old.shutdown(wait=False)
 
     async def collect(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> CollectResult:
+        return await self.submit(asset, spec, variables)
+
+    def submit(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> Awaitable[CollectResult]:
+        """:meth:`collect` as the poller calls it (on the running loop): with a free session slot on the
+        host, the usual case, the future of the blocking work, handed to this collector's threads at
+        once (no coroutine or task of its own on the loop); else a coroutine that waits for a slot."""
         started = time.monotonic()
         options = self._plans.options(spec.options)
         try:
             endpoint, sudo_password = endpoint_for(asset, options, spec.effective_timeout)
         except SshFailure as exc:
-            return CollectResult.failure(asset.name, self.name, exc.outcome, exc.reason, str(exc))
+            return _ready(CollectResult.failure(asset.name, self.name, exc.outcome, exc.reason, str(exc)))
         plan = self._plans.plan(options, sudo_password is not None)
+        slots = self._host_slots(endpoint.host, endpoint.port, options.max_sessions_per_host)
+        work = (asset.name, endpoint, options, plan, sudo_password)
         budget = spec.effective_timeout * 0.95  # report our own precise reason before the poller's timeout
-        async with self._host_limit(endpoint.host, endpoint.port, options.max_sessions_per_host):
-            left = budget - (time.monotonic() - started)
-            if left <= 0:
-                return CollectResult.failure(
-                    asset.name, self.name, Outcome.TIMEOUT, "timeout", "waited too long for a free session slot"
-                )
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, self.collect_blocking, asset.name, endpoint, options, plan, sudo_password, left
-            )
+        if slots.take():
+            return self._submit(slots, work, budget)
+        return self._queued(slots, work, budget, started)
 
-    def _host_limit(self, host: str, port: int, limit: int) -> asyncio.Semaphore:
+    async def _queued(self, slots: HostSlots, work: _Work, budget: float, started: float) -> CollectResult:
+        await slots.wait()
+        left = budget - (time.monotonic() - started)
+        if left <= 0:
+            slots.give()
+            return CollectResult.failure(
+                work[0], self.name, Outcome.TIMEOUT, "timeout", "waited too long for a free session slot"
+            )
+        return await self._submit(slots, work, left)
+
+    def _submit(self, slots: HostSlots, work: _Work, budget: float) -> asyncio.Future[CollectResult]:
+        """The blocking poll on this collector's threads; the host's slot is given back when it ends."""
+        asset, endpoint, options, plan, sudo_password = work
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, self.collect_blocking, asset, endpoint, options, plan, sudo_password, budget
+        )
+        future.add_done_callback(slots.give)
+        return future
+
+    def _host_slots(self, host: str, port: int, limit: int) -> HostSlots:
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # semaphores belong to one event loop (each `asyncio.run`)
+        if loop is not self._loop:  # slots belong to one event loop (each `asyncio.run`)
             self._loop, self._host_limits = loop, {}
-        sem = self._host_limits.get((host, port))
-        if sem is None:
-            sem = self._host_limits[(host, port)] = asyncio.Semaphore(limit)
-        return sem
+        slots = self._host_limits.get((host, port))
+        if slots is None:
+            slots = self._host_limits[(host, port)] = HostSlots(limit)
+        return slots
 
     def collect_blocking(
         self,
@@ -183,6 +205,12 @@ class SshCollector:
         """Close every connection (App.close calls this on shutdown)."""
         self.pool.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _ready(result: CollectResult) -> asyncio.Future[CollectResult]:
+    future: asyncio.Future[CollectResult] = asyncio.get_running_loop().create_future()
+    future.set_result(result)
+    return future
 
 
 def interpret(
