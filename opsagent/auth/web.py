@@ -107,7 +107,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     async with request.app[SLOTS_KEY]:
         # again: attempts queued behind the slots while earlier ones failed wait as well
         await _throttled(store, throttle.wait(body.username, address), body.username)
-        result = await in_thread(
+        result = await asyncio.to_thread(  # long (argon2, a directory's bind): not on the request threads
             accounts.login, store, config.auth, body.username, body.password, request.app[HASHER_KEY]
         )
     if result.user is None:

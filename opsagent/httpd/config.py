@@ -34,8 +34,8 @@ class WebConfig(BaseModel):
         default=None,
         ge=1,
         le=256,
-        description="threads HTTP requests run their store reads and writes on (default: 4 per core, 4 to 32); "
-        "a few serve the console's pages in order, many contend for Python's one interpreter lock",
+        description="threads HTTP requests run their store reads and writes on (default: one per core, 2 to 16); "
+        "a few serve the console's pages in order, many take Python's one interpreter lock from each other",
     )
     header_timeout: Duration = Field(
         default=10.0, gt=0, le=3600, description="a connection waiting for a request's headers is closed after"

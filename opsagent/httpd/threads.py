@@ -1,12 +1,15 @@
-"""The threads HTTP handlers hand their blocking work to (store reads and writes, password hashes, PDF
-renders): a pool of their own, not the event loop's default one.
+"""The threads HTTP handlers hand their store work to: a pool of their own, as many threads as cores,
+not the event loop's default pool.
 
 The default pool is sized for polling (``poll_threads`` + ``max_concurrent_failing_polls``: 48 threads),
-where most threads wait on the network. Requests are short and mostly hold the GIL: twenty of them on
-twenty threads contend for it, each switch costing CPU, and are served in no fair order, so the slowest
-twentieth of the console's pages waited twice as long as the median (bench/bench_console.py: queue p95
-178 ms on 48 threads, 60–110 ms on 4–10). A few threads serve them first come, first served, and dead
-targets blocking poll threads can never take them."""
+where most threads wait on the network. A request's work mostly holds the GIL, and SQLite gives it up
+at every row it steps: with twenty requests on twenty threads, every row handed the GIL to another
+thread and back — 400–700 context switches a request, where two threads need 40–80 (bench_console,
+SQLite queue: 7.9 → 4.1 ms of CPU a request, p95 179 → 84 ms). Each switch costs the most on an idle
+virtual machine, whose cores sleep between them. So a few threads serve the requests first come, first
+served; one runs Python while another waits on SQLite or PostgreSQL. Long work (password checks, a
+directory's bind, period reports, PDFs) goes to the default pool instead, so it never holds these; and
+dead targets blocking every poll thread cannot stall the console or the API."""
 
 from __future__ import annotations
 
@@ -29,9 +32,9 @@ _size = 0
 
 
 def default_threads() -> int:
-    """Four per core, at least 4, at most 32: enough for SQLite statements (run without the GIL) and
-    PostgreSQL round trips to overlap the Python that renders pages."""
-    return max(4, min(32, 4 * (os.cpu_count() or 1)))
+    """One per core, at least 2, at most 16: one thread's statement (run without the GIL) overlaps
+    another's Python; more threads only take the GIL from each other."""
+    return max(2, min(16, os.cpu_count() or 1))
 
 
 def configure(threads: int | None) -> None:

@@ -18,6 +18,7 @@ is. Bodies are pydantic models (400 when invalid); a missing record is 404, a st
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -151,7 +152,7 @@ async def visit_report_route(request: web.Request) -> web.Response:
     found = await _visit(request)
     app, policy = request.app[WORK_APP_KEY], request.app[WORK_POLICY_KEY]
     tz = app.config.zone if app.config.timezone else policy.built_calendars[policy.default_calendar].tz
-    data = await in_thread(render, visit_report.build(found, lang, tz), fmt)
+    data = await asyncio.to_thread(render, visit_report.build(found, lang, tz), fmt)  # a PDF: the default pool
     return web.Response(body=data, content_type=_TYPES[fmt], charset=None if fmt == "pdf" else "utf-8")
 
 

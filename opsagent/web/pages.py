@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Callable
@@ -171,7 +172,7 @@ async def report_pdf(request: web.Request) -> web.Response:
     found = await in_thread(service.get, console.app.store, console.policy, incident_id)
     if found is None:
         raise web.HTTPNotFound()
-    data = await in_thread(lambda: render(build(found, who.lang, who.zone), "pdf"))
+    data = await asyncio.to_thread(lambda: render(build(found, who.lang, who.zone), "pdf"))  # long: default pool
     headers = {"Content-Disposition": f'attachment; filename="incident-{incident_id}.pdf"'}
     return web.Response(body=data, content_type="application/pdf", headers=headers)
 

@@ -4,6 +4,7 @@ or Markdown — the very document ``opsagent report period`` builds. ``report.re
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -11,7 +12,6 @@ from urllib.parse import urlencode
 from aiohttp import web
 from markupsafe import Markup
 
-from opsagent.httpd.threads import in_thread
 from opsagent.reports import period as period_report
 from opsagent.reports.document import Document, Fields, Figure, Heading, Para, Table, render
 from opsagent.web import periods
@@ -97,10 +97,10 @@ async def report_page(request: web.Request) -> web.Response:
         return _missing_policy(request, who)
     span, scope = _period(request, who)
     if _wants_json(request):
-        stats, problems = await in_thread(_load, request, span, scope)
+        stats, problems = await asyncio.to_thread(_load, request, span, scope)  # long: not the request threads
         body = stats.summary() | {"scope": scope, "problems": period_report.problems_json(problems)}
         return _json(body)
-    stats, _, doc = await in_thread(_document, request, who, span, scope)
+    stats, _, doc = await asyncio.to_thread(_document, request, who, span, scope)  # long, as above
     here = span.query() | scope
     views = {k: sorted(stats.by[k]) for k in period_report.SCOPES}
     ctx = context(request, who, span=span, scope=scope, title=doc.title, blocks=_blocks(doc), views=views,
@@ -120,7 +120,7 @@ async def report_download(request: web.Request) -> web.Response:
     def build() -> bytes:
         return render(_document(request, who, span, scope)[2], fmt)
 
-    data = await in_thread(build)
+    data = await asyncio.to_thread(build)  # a period's statistics and a PDF: long, not the request threads
     name = f"report-{span.start:%Y%m%d}-{span.end:%Y%m%d}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
                "X-Content-Type-Options": "nosniff"}  # fmt: skip
