@@ -86,16 +86,21 @@ def test_memo_equals_full_evaluation(seed: int) -> None:
         t += rng.choice([0.0, 1.0, 15.0, 15.0, 15.0, 15.0, 15.0, 60.0, LOOKBACK - 1, LOOKBACK + 1])
         _feed(rng, history, assets, t)
         scope = None if rng.random() < 0.6 else frozenset(rng.sample([a or "" for a in assets], 3))
-        for expr, memo in zip(exprs, memos, strict=True):
-            got = memo.evaluate(cached, t, scope)
-            want = full.evaluate(expr, t)
-            assert isinstance(want, list)
-            if scope is not None:
-                want = [e for e in want if e.labels.get("asset", "") in scope]
-            assert _key(got) == _key(want), (seed, _step, expr)
-            asked += len(assets) if scope is None else len(scope)
+        _agree(exprs, memos, cached, full, t, scope, (seed, _step))
+        asked += len(exprs) * (len(assets) if scope is None else len(scope))
     # the cache was used: far fewer assets evaluated than asked for
     assert sum(m.evaluated for m in memos) < asked * 0.9, (sum(m.evaluated for m in memos), asked)
+
+
+def _agree(exprs: Any, memos: Any, cached: Any, full: Any, t: float, scope: Any, where: tuple[int, int]) -> None:
+    """Each memo's answer equals a full evaluation's (for the scope's assets only, when it has one)."""
+    for expr, memo in zip(exprs, memos, strict=True):
+        got = memo.evaluate(cached, t, scope)
+        want = full.evaluate(expr, t)
+        assert isinstance(want, list)
+        if scope is not None:
+            want = [e for e in want if e.labels.get("asset", "") in scope]
+        assert _key(got) == _key(want), (*where, expr)
 
 
 def test_time_invariance_of_expressions() -> None:
@@ -235,14 +240,8 @@ def test_memo_of_range_functions_equals_full_evaluation(seed: int) -> None:
             else:
                 history.ingest(producer, _sticky(rng, asset, last), when, replace=True)
         scope = None if rng.random() < 0.6 else frozenset(rng.sample([a or "" for a in assets], 3))
-        for expr, memo in zip(exprs, memos, strict=True):
-            got = memo.evaluate(cached, t, scope)
-            want = full.evaluate(expr, t)
-            assert isinstance(want, list)
-            if scope is not None:
-                want = [e for e in want if e.labels.get("asset", "") in scope]
-            assert _key(got) == _key(want), (seed, step, expr)
-            asked += len(assets) if scope is None else len(scope)
+        _agree(exprs, memos, cached, full, t, scope, (seed, step))
+        asked += len(exprs) * (len(assets) if scope is None else len(scope))
     assert sum(m.evaluated for m in memos) < asked * 0.9, (sum(m.evaluated for m in memos), asked)
 
 

@@ -78,7 +78,8 @@ def test_shared_x_side_gives_the_same_fits() -> None:
 
 
 def _kahan_reference(values: list[float]) -> float:
-    """Prometheus' kahanSumInc, step by step (promql/functions.go), as the reference."""
+    """Prometheus' kahanSumInc, step by step (promql/functions.go), as the reference: written out here on
+    purpose, apart from the product's copy (its fallback path), so a change there is caught."""
     total = c = 0.0
     for inc in values:
         t = total + inc
