@@ -63,7 +63,7 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-SERVER_CONNECTIONS = 10  # kept per agent: the console's request threads (8 on 2 cores) and two jobs
+SERVER_CONNECTIONS = 10  # kept per agent: the request threads (web.threads) and the agent's jobs
 
 
 def _pool(sqlite_file: bool, threads: int | None) -> dict[str, int]:
@@ -89,7 +89,8 @@ class Store:
         """``threads``: how many threads may use the store at once (serve's pools; see :func:`_pool`)."""
         self.url = url
         parsed = make_url(url)
-        sqlite = parsed.get_backend_name() == "sqlite"
+        backend = parsed.get_backend_name()
+        sqlite = backend == "sqlite"
         sqlite_file = sqlite and parsed.database not in (None, "", ":memory:")
         if sqlite_file:
             try:
@@ -104,7 +105,7 @@ class Store:
             raise StoreError(f"cannot open store {self.safe_url}: {exc}") from None
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        elif parsed.get_backend_name() == "postgresql":
+        elif backend == "postgresql":
             event.listen(self.engine, "connect", _postgres_session)
         if migrate:
             self.migrate()

@@ -221,8 +221,9 @@ incidents = Table(
 
 def active_incident() -> ColumnElement[bool]:
     """``status IN ('open', 'acknowledged')`` with the statuses written into the statement, not bound: a
-    bound list hides from SQLite (and from a generic PostgreSQL plan) that the partial indexes on
-    :data:`OPEN_INCIDENT` (``ix_incidents_active_id``) apply."""
+    bound list hides from a generic PostgreSQL plan that the partial index on :data:`OPEN_INCIDENT`
+    (``ix_incidents_active_id``) applies. (SQLite's planner keeps ``ix_incidents_status_id`` and sorts the
+    active ids, 0.6 ms at 5,000 active.)"""
     wanted: BindParameter[list[str]] = bindparam(
         "active_statuses", ["open", "acknowledged"], expanding=True, literal_execute=True
     )
