@@ -16,6 +16,7 @@ APScheduler still runs the agent's other jobs (refreshes, ticks, runbooks).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import zlib
@@ -169,11 +170,24 @@ class PollJobs:
             if gone.timer is not None:
                 gone.timer.cancel()
             asset, spec, _ = gone.target
-            self.metrics.forget(asset.name, spec.name)
-            self.poller.forget(asset.name, spec.name)
+            self._drop(job_id, asset.name, spec.name)
+            if gone.task is not None and not gone.task.done():
+                # its poll in flight records the target's series when it ends: left there, a shard's
+                # member kept serving (and publishing, for cluster rules) a target moved to another
+                # member for the 5-minute lookback
+                gone.task.add_done_callback(functools.partial(self._dropped, job_id, asset.name, spec.name))
         if changed or removed:
             log.info("poll jobs: %d added or changed, %d removed, %d total", changed, len(removed), len(wanted))
         return changed, len(removed)
+
+    def _drop(self, job_id: str, asset: str, collector: str) -> None:
+        """A target is no longer polled here: its series and poll state go (unless it came back)."""
+        if job_id not in self._slots:
+            self.metrics.forget(asset, collector)
+            self.poller.forget(asset, collector)
+
+    def _dropped(self, job_id: str, asset: str, collector: str, _task: asyncio.Task[None]) -> None:
+        self._drop(job_id, asset, collector)
 
     def _arm(self, job_id: str) -> None:
         loop, entry = self._loop, self._slots[job_id]

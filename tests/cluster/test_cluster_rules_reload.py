@@ -46,17 +46,32 @@ def _incidents(rig: Cluster) -> list[dict[str, object]]:
     return [i for i in yaml.safe_load(listed.stdout) if i["alertname"] == RULE["alert"]]
 
 
-def _published(rig: Cluster) -> int:
-    from sqlalchemy import create_engine, func, select
+def _published_rows(rig: Cluster) -> list[tuple[str, str, float]]:
+    """(agent, target, value) of every published row: a failed wait shows which member published what."""
+    from sqlalchemy import create_engine, select
 
     from opsagent.store import schema
 
+    c = schema.cluster_series.c
     engine = create_engine(rig.store)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(schema.cluster_series)).scalar_one())
+            found = conn.execute(select(c.agent, c.labels, c.value)).all()
     finally:
         engine.dispose()
+    return sorted((agent, str(labels.get("asset")), value) for agent, labels, value in found)
+
+
+def _published(rig: Cluster) -> int:
+    return len(_published_rows(rig))
+
+
+def _wait_published(rig: Cluster, count: int, what: str) -> None:
+    try:
+        wait_until(lambda: _published(rig) == count, 30, what)
+    except AssertionError as exc:
+        members = [(m["id"], m["live"], m["targets"]) for m in rig.members()]
+        raise AssertionError(f"{exc}\nrows: {_published_rows(rig)}\nmembers: {members}") from exc
 
 
 def test_reload_adds_and_removes_cluster_rules_on_every_agent(tmp_path: Path, pg_empty_url: str) -> None:
@@ -81,11 +96,11 @@ def test_reload_adds_and_removes_cluster_rules_on_every_agent(tmp_path: Path, pg
         for agent in rig.agents:
             _reload(rig, agent)
         wait_until(lambda: _incidents(rig), 90, "the cluster rule firing on the leader after the reload")
-        wait_until(lambda: _published(rig) == 12, 30, "both members publishing probe_success")
+        _wait_published(rig, 12, "both members publishing probe_success")
         time.sleep(6)  # several evaluation ticks on both agents
         assert len(_incidents(rig)) == 1
 
         _write_rules(rig, [])
         for agent in rig.agents:
             _reload(rig, agent)
-        wait_until(lambda: _published(rig) == 0, 30, "the members' published series gone with the rule")
+        _wait_published(rig, 0, "the members' published series gone with the rule")

@@ -132,3 +132,28 @@ async def test_a_slot_reached_while_the_last_poll_runs_or_too_late_is_skipped_an
     assert entry.task is not None
     await entry.task
     assert fake.calls == 1 and poller.metrics._stats[("a", "fake")].skipped == 2
+
+
+async def test_a_poll_in_flight_when_its_target_leaves_the_shard_leaves_no_series_behind() -> None:
+    """The shard moved while a target's poll ran: the poll ends after its job was removed and records its
+    series. They must go then too — a cluster member kept publishing a moved target's series beside its
+    new owner's (a cluster rule counted it twice) until the lookback ran out."""
+    poller, fake = make_poller()
+    jobs = PollJobs(poller, poller.metrics)
+    shard = Shard({"a", "b"})
+    jobs.scope = shard
+    slow = CollectorSpec(name="fake", interval=60, timeout=5, options={"delay": 0.3})
+    jobs.sync([(Asset(name="a"), slow, {}), (Asset(name="b"), slow, {})])
+    polls = [asyncio.ensure_future(jobs._slots[f"poll:{n}:fake:"].run()) for n in ("a", "b")]
+    for n, task in zip(("a", "b"), polls, strict=True):
+        jobs._slots[f"poll:{n}:fake:"].task = task
+    await asyncio.sleep(0.05)
+    assert fake.calls == 2  # both polls in flight
+    shard.move({"b"})
+    jobs.rescope()
+    assert jobs.job_ids() == ["poll:b:fake:"]
+    await asyncio.gather(*polls)
+    await asyncio.sleep(0)  # the done callbacks
+    now = time.time()
+    live = {s.labels.get("asset") for s in poller.metrics.history.select("x") if s.instant(now) is not None}
+    assert live == {"b"}
