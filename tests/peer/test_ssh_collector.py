@@ -355,6 +355,30 @@ async def test_idle_connection_still_sends_keepalives(sshd_server: SshServer, pr
         collector.close()
 
 
+async def test_a_polled_connection_keeps_quiet_between_polls_unless_told(
+    sshd_server: SshServer, profile: dict[str, Any]
+) -> None:
+    """Unset, the keepalive follows the poll interval (1.5 intervals within [30 s, 5 min]): a 30 s
+    keepalive sent a packet each way between every two polls a minute apart. Set, it is the option."""
+    collector = SshCollector(max_workers=2)
+    try:
+        for name, interval, options, expected in (
+            ("minute", 60, {}, 90),
+            ("ten-minutes", 600, {}, 300),
+            ("fast", 5, {}, 30),
+            ("told", 60, {"keepalive": "20s"}, 20),
+        ):
+            merged = {**profile, "known_hosts": [str(sshd_server.known_hosts)], **options}
+            spec = CollectorSpec(name="ssh", options=merged, timeout=20, interval=interval)
+            result = await collector.collect(make_asset(sshd_server, name), spec, {})
+            assert result.ok, result.message
+            transport = collector.pool._entries[name].conn.client.get_transport()
+            assert transport.sock.gettimeout() == expected, name
+            assert transport.packetizer._Packetizer__keepalive_interval == expected, name
+    finally:
+        collector.close()
+
+
 async def test_durations_written_with_units_poll_a_real_server(
     sshd_server: SshServer, profile: dict[str, Any], collector: Any
 ) -> None:

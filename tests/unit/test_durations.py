@@ -86,3 +86,12 @@ def test_import_refuses_collector_options_polls_would_fail_on(tmp_path: Path, mo
     assert f"{inv}:4: assets.0.collectors.0.options.connect_timeout: Value error, invalid duration" in result.output
     inv.write_text("assets:\n  - name: a\n    collectors:\n      - {name: ssh, options: {connect_timeout: 1s}}\n")
     assert CliRunner().invoke(cli, ["inventory", "import", str(inv)], catch_exceptions=False).exit_code == 0
+
+
+def test_the_ssh_keepalive_follows_the_poll_interval_unless_set() -> None:
+    from opsagent.collectors.ssh.collector import keepalive_for
+
+    assert keepalive_for(None, None) == 30  # a one-off connection (a runbook step)
+    assert [keepalive_for(None, i) for i in (5, 20, 60, 150, 200, 3600)] == [30, 30, 90, 225, 300, 300]
+    assert keepalive_for(0, 60) == 0  # off stays off
+    assert keepalive_for(12.5, 60) == 13  # paramiko takes whole seconds

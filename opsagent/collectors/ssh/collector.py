@@ -43,6 +43,8 @@ from opsagent.secrets import Secret
 SECTION = "ssh"
 _Work = tuple[str, Endpoint, SshOptions, Plan, Secret | None]  # collect_blocking's arguments but the budget
 DEFAULT_MAX_WORKERS = SshSettings().max_workers
+DEFAULT_KEEPALIVE = 30  # seconds
+MAX_AUTO_KEEPALIVE = 300.0
 
 
 class SshCollector:
@@ -79,7 +81,7 @@ class SshCollector:
         started = time.monotonic()
         options = self._plans.options(spec.options)
         try:
-            endpoint, sudo_password = endpoint_for(asset, options, spec.effective_timeout)
+            endpoint, sudo_password = endpoint_for(asset, options, spec.effective_timeout, spec.interval)
         except SshFailure as exc:
             return _ready(CollectResult.failure(asset.name, self.name, exc.outcome, exc.reason, str(exc)))
         plan = self._plans.plan(options, sudo_password is not None)
@@ -350,14 +352,32 @@ def _key(asset: Asset, section: str) -> Secret | None:
     return Secret(path) if path else None
 
 
-def endpoint_for(asset: Asset, options: SshOptions, poll_timeout: float) -> tuple[Endpoint, Secret | None]:
-    """Connection settings from the asset, its ``ssh`` credentials and the options."""
+def keepalive_for(option: float | None, poll_interval: float | None) -> int:
+    """Seconds of quiet before paramiko sends a keepalive (whole seconds; 0: never). Set, the option.
+    Unset: 30 s for a one-off connection (runbooks); for a polled one, 1.5 poll intervals within
+    [30 s, 5 min]. A poll is traffic too: a keepalive shorter than the interval sent one between every
+    two polls (a packet each way, a third of a 60 s poll's client CPU), while polls a minute apart
+    already keep NAT and firewall state alive; and no connection stays quiet past 5 minutes (AWS's NAT
+    gateway drops idle flows at 350 s)."""
+    if option is not None:
+        return math.ceil(option)
+    if poll_interval is None:
+        return DEFAULT_KEEPALIVE
+    return math.ceil(min(max(DEFAULT_KEEPALIVE, 1.5 * poll_interval), MAX_AUTO_KEEPALIVE))
+
+
+def endpoint_for(
+    asset: Asset, options: SshOptions, poll_timeout: float, poll_interval: float | None = None
+) -> tuple[Endpoint, Secret | None]:
+    """Connection settings from the asset, its ``ssh`` credentials and the options (``poll_interval``:
+    the target's, for a polled connection)."""
+    keepalive = keepalive_for(options.keepalive, poll_interval)
     try:
         target = _endpoint(
-            asset, SECTION, asset.target, asset.port or options.port, options.user, options, poll_timeout
+            asset, SECTION, asset.target, asset.port or options.port, options.user, options, poll_timeout, keepalive
         )
         if options.jump_host is not None:
-            target = _with_jump(asset, target, options.jump_host, options, poll_timeout)
+            target = _with_jump(asset, target, options.jump_host, options, poll_timeout, keepalive)
         wants_sudo = options.sudo or any(c.sudo for c in options.checks)
         sudo_password = _secret(asset, SECTION, "sudo_password", "become_password") if wants_sudo else None
     except SecretError as exc:
@@ -366,7 +386,14 @@ def endpoint_for(asset: Asset, options: SshOptions, poll_timeout: float) -> tupl
 
 
 def _endpoint(
-    asset: Asset, section: str, host: str, port: int, user: str | None, options: SshOptions, poll_timeout: float
+    asset: Asset,
+    section: str,
+    host: str,
+    port: int,
+    user: str | None,
+    options: SshOptions,
+    poll_timeout: float,
+    keepalive: int,
 ) -> Endpoint:
     return Endpoint(
         host=host,
@@ -379,12 +406,14 @@ def _endpoint(
         accept_unknown_host_key=options.accept_unknown_host_key,
         pin_file=options.accepted_host_keys_file,
         connect_timeout=min(options.connect_timeout, max(poll_timeout * 0.5, 0.5)),
-        keepalive=math.ceil(options.keepalive),  # paramiko takes whole seconds
+        keepalive=keepalive,
     )
 
 
-def _with_jump(asset: Asset, target: Endpoint, jump: JumpHost, options: SshOptions, poll_timeout: float) -> Endpoint:
-    via = _endpoint(asset, jump.credentials, jump.host, jump.port, jump.user, options, poll_timeout)
+def _with_jump(
+    asset: Asset, target: Endpoint, jump: JumpHost, options: SshOptions, poll_timeout: float, keepalive: int
+) -> Endpoint:
+    via = _endpoint(asset, jump.credentials, jump.host, jump.port, jump.user, options, poll_timeout, keepalive)
     if jump.user:
         via = replace(via, user=jump.user)
     return replace(target, jump=via)

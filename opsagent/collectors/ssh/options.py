@@ -83,7 +83,11 @@ class SshOptions(BaseModel):
     sudo: bool = Field(default=False, description="run the whole batch through sudo")
     max_sessions_per_host: int = Field(default=4, ge=1, description="concurrent polls to one address:port")
     persistent: bool = Field(default=True, description="keep the connection open between polls")
-    keepalive: Duration = Field(default=30, ge=0, description="between keepalives on idle connections (0: off)")
+    keepalive: Duration | None = Field(
+        default=None,
+        ge=0,
+        description="seconds of quiet before a keepalive (0: off; unset: from the poll interval, see keepalive_for)",
+    )
     idle_close: Duration = Field(default=600.0, gt=0, description="close a connection unused for this long")
     max_output_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Exclusions, as the local collector (node_exporter's defaults).
