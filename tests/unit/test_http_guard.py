@@ -117,3 +117,21 @@ def test_the_cap_stays_under_half_the_open_file_limit() -> None:
     assert connection_cap(512, 1024) == 512
     assert connection_cap(512, 256) == 128
     assert connection_cap(10_000, 4) == 4
+
+
+async def test_with_no_connection_the_sweeper_sleeps_and_the_next_one_still_times_out() -> None:
+    """No connection, nothing to summarise: the sweeper waits for the next connection instead of waking
+    every second (an idle agent between two scrapes); that connection is still swept on time."""
+    http = await _serve(WebConfig(header_timeout=0.4))
+    try:
+        assert (await _get(_port(http))).startswith("HTTP/1.1 200")
+        deadline = time.monotonic() + 5
+        while http.guard._busy is not None and http.guard._busy.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert http.guard._busy is not None and not http.guard._busy.is_set()  # parked
+        silent = socket.create_connection(("127.0.0.1", _port(http)))
+        closed_after = await _closed_within(silent, 10)
+        assert 0.3 <= closed_after < 5
+        assert http.guard.counters.idle == 1
+    finally:
+        await http.close()
