@@ -196,7 +196,9 @@ def profiler(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
     # --nonblocking: read the stacks without stopping serve's threads (stopping 100+ paramiko threads 50
     # times a second charged them ~12 ms of CPU per poll, more than serve's own cost)
-    argv = [spy, "record", "-p", str(pid), "-r", os.environ.get("BENCH_SPY_RATE", "50"), "--threads", "--nonblocking", "-f", "raw", "-o", out]
+    # BENCH_SPY_RATE: samples a second; BENCH_SPY_GIL=1: only the thread holding the GIL (Python's own CPU)
+    rate = os.environ.get("BENCH_SPY_RATE", "50")
+    argv = [spy, "record", "-p", str(pid), "-r", rate, "--threads", "--nonblocking", "-f", "raw", "-o", out]
     argv += ["-d", str(int(seconds))] + (["--gil"] if os.environ.get("BENCH_SPY_GIL") else [])
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
