@@ -181,10 +181,14 @@ class PollJobs:
         return changed, len(removed)
 
     def _drop(self, job_id: str, asset: str, collector: str) -> None:
-        """A target is no longer polled here: its series and poll state go (unless it came back)."""
+        """A target's job was removed: its series and poll state go (unless it came back)."""
         if job_id not in self._slots:
-            self.metrics.forget(asset, collector)
-            self.poller.forget(asset, collector)
+            self._forget(asset, collector)
+
+    def _forget(self, asset: str, collector: str) -> None:
+        """A target is no longer polled here: its series and the poller's state of it go."""
+        self.metrics.forget(asset, collector)
+        self.poller.forget(asset, collector)
 
     def _dropped(self, job_id: str, asset: str, collector: str, _task: asyncio.Task[None]) -> None:
         self._drop(job_id, asset, collector)
@@ -235,8 +239,7 @@ class PollJobs:
             return True
         if job_id not in self._given_up:  # another agent polls it now: its series are not ours to serve
             self._given_up.add(job_id)
-            self.metrics.forget(asset.name, spec.name)
-            self.poller.forget(asset.name, spec.name)
+            self._forget(asset.name, spec.name)
         return False
 
     def _poll_job(self, asset: Asset, spec: CollectorSpec, variables: dict[str, Any]) -> Callable[[], Awaitable[None]]:
