@@ -12,7 +12,7 @@ from typing import Any
 
 from opsagent.alerts.notify import senders
 from opsagent.alerts.notify.formats import Group, NotifyAlert
-from opsagent.alerts.notifyconfig import NotifyConfig, load_notify_config
+from opsagent.alerts.notifyconfig import NOTIFY_FILE_NAMES, NotifyConfig, load_notify_config
 from opsagent.errors import ConfigError, ConfigIssue
 from opsagent.loader import Document
 from opsagent.runbooks.results import FAILED, OK, TIMEOUT
@@ -21,11 +21,38 @@ from opsagent.runbooks.transports import Output
 
 def known_receivers(roots: list[Path]) -> frozenset[str] | None:
     """Receiver names of the content roots; None when notifications.yaml is itself invalid
-    (`opsagent check` reports that file's own errors)."""
+    (`opsagent check` reports that file's own errors). Read again only when one of the roots'
+    notifications files changed (serve re-reads the runbook library every 30 s: parsing and validating
+    the file each time was most of an idle agent's CPU)."""
+    stamp = _stamp(roots)
+    hit = _RECEIVERS.get(tuple(roots))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
     try:
-        return frozenset(r.name for r in load_notify_config(roots).receivers)
+        names: frozenset[str] | None = frozenset(r.name for r in load_notify_config(roots).receivers)
     except ConfigError:
-        return None
+        names = None
+    _RECEIVERS[tuple(roots)] = (stamp, names)
+    return names
+
+
+_RECEIVERS: dict[tuple[Path, ...], tuple[tuple[Any, ...], frozenset[str] | None]] = {}
+
+
+def _stamp(roots: list[Path]) -> tuple[Any, ...]:
+    """What the notifications files of ``roots`` are now: each candidate's (path, mtime, ctime, size), or
+    its absence."""
+    out: list[Any] = []
+    for root in roots:
+        for name in NOTIFY_FILE_NAMES:
+            path = root / "alerts" / name
+            try:
+                st = path.stat()
+            except OSError:
+                out.append((str(path), None))
+                continue
+            out.append((str(path), st.st_mtime_ns, st.st_ctime_ns, st.st_size))
+    return tuple(out)
 
 
 def _receiver_refs(data: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
