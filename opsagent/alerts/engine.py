@@ -47,13 +47,6 @@ POKE_CPU_SHARE = 0.02  # of one core, at most, for ticks brought forward by poll
 # it when the engine stops. After a crash a restored alert's last_seen is at most this much older.
 STATE_REFRESH_SECONDS = 60.0
 _MOVING = ("value", "last_seen")
-# _POLL_TICK_RULES: a poll-driven tick evaluates only the rules without ``for``, the ones that fire the
-# moment a sample crosses. A rule with ``for`` counts its time in evaluation intervals, as Prometheus
-# does: evaluated at the next full tick instead (at most ``evaluation.interval`` later) it goes pending,
-# fires and resolves at most one interval later than right after the poll, and the full tick evaluates
-# the assets polled since in one pass over the tree (tests/unit/test_alert_scoped_ticks.py), which costs
-# about as much as one poll's evaluation alone: evaluating the shipped rules over one host after each
-# poll was the largest part of an SSH poll's CPU in serve (bench/bench_ssh_serve.py, README).
 # A poll's tick evaluates on the event loop when its assets' evaluation took at most this last time: the hop
 # to a worker thread and back cost more CPU (~0.1 ms: two thread wake-ups) than evaluating one host's rules.
 INLINE_SECONDS = 0.002
@@ -199,10 +192,9 @@ class AlertEngine:
 
     # -- evaluation (pure, in a worker thread) -------------------------------------------------
     def evaluate(self, t: float, scope: frozenset[str] | None = None) -> list[Transition]:
-        """Every rule at ``t``. With ``scope`` (the assets polled since the last tick: a poll-driven tick)
-        only the rules without ``for`` are evaluated: the rules whose expressions are local to ``asset``
-        over those assets' series only, moving only those assets' alerts, the others in full. A rule with
-        ``for`` waits for the next full tick (see ``_POLL_TICK_RULES``). ``group_seconds`` is the last full
+        """Every rule at ``t``. With ``scope`` (the assets polled since the last tick) the rules whose
+        expressions are local to ``asset`` are evaluated over those assets' series only, and only those
+        assets' alerts move; the other rules are evaluated in full. ``group_seconds`` is the last full
         evaluation's."""
         transitions: list[Transition] = []
         self.evaluator.stats.samples = 0
@@ -212,8 +204,6 @@ class AlertEngine:
         for rule in self.order:
             if rule.cluster and self.skip_cluster_rules:
                 continue
-            if scope is not None and rule.for_ > 0:
-                continue  # counted in evaluation intervals: it waits for the full tick (see _POLL_TICK_RULES)
             started = time.perf_counter()
             try:
                 if rule.record:

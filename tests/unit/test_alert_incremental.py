@@ -18,14 +18,13 @@ from opsagent.alerts.rulefile import load_rules
 from opsagent.alerts.state import RuleState
 from opsagent.series import SeriesHistory
 from opsagent.store import Store, sqlite_url
-from tests.unit.test_alert_scoped_ticks import _rows, at_once_rules
+from tests.unit.test_alert_scoped_ticks import _rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _engine(tmp_path: Path, name: str, history: SeriesHistory, *, at_once: bool = False) -> AlertEngine:
-    rules = at_once_rules(load_rules([ROOT])) if at_once else load_rules([ROOT])
-    return AlertEngine(Store(sqlite_url(tmp_path / f"{name}.db")), history, rules, NotifyConfig())
+def _engine(tmp_path: Path, name: str, history: SeriesHistory) -> AlertEngine:
+    return AlertEngine(Store(sqlite_url(tmp_path / f"{name}.db")), history, load_rules([ROOT]), NotifyConfig())
 
 
 def _database_rows(asset: str, rng: random.Random) -> list[tuple[str, dict[str, str], float, str]]:
@@ -116,7 +115,7 @@ def test_a_hosts_poll_does_not_evaluate_the_database_rules(tmp_path: Path) -> No
     """A rule with no series and no alert on the polled asset is not evaluated for it; once the asset has
     such series (or an alert of the rule) it is."""
     history = SeriesHistory(retention=1e9)
-    engine = _engine(tmp_path, "e", history, at_once=True)  # (a rule with `for` waits for the full tick)
+    engine = _engine(tmp_path, "e", history)
     key = "PostgresReplicationLag\x00databases"
     memo = engine._memos[key]
     rng = random.Random(1)
