@@ -259,6 +259,16 @@ def read_text(path: Path, hint: str = "save the file as UTF-8") -> str:
         raise ConfigError([ConfigIssue(str(path), line, "", message)]) from None
 
 
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What a content file is now, for caches of its parse: (mtime, ctime, size), None when it cannot be
+    read. The ctime moves on every write, even one that sets the mtime back."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_ctime_ns, st.st_size
+
+
 def parse_yaml_file(path: Path) -> Document:
     return parse_yaml_text(read_text(path), str(path))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from opsagent.errors import ConfigError, ConfigIssue
-from opsagent.loader import parse_yaml_file
+from opsagent.loader import file_stamp, parse_yaml_file
 from opsagent.runbooks.context import RunbookError
 from opsagent.runbooks.model import Runbook, validate_runbook
 from opsagent.runbooks.notify import check_receivers, known_receivers
@@ -79,11 +79,9 @@ _READS: dict[str, tuple[tuple[int, int, int], frozenset[str] | None, _Read]] = {
 
 
 def _read_cached(base: Path, path: Path, receivers: frozenset[str] | None) -> _Read:
-    try:
-        st = path.stat()
-    except OSError:
+    stamp = file_stamp(path)
+    if stamp is None:
         return _read(base, path, receivers)
-    stamp = (st.st_mtime_ns, st.st_ctime_ns, st.st_size)
     hit = _READS.get(str(path))
     if hit is not None and hit[0] == stamp and hit[1] == receivers and hit[2].base == base:
         item = hit[2]

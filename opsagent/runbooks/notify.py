@@ -14,7 +14,7 @@ from opsagent.alerts.notify import senders
 from opsagent.alerts.notify.formats import Group, NotifyAlert
 from opsagent.alerts.notifyconfig import NOTIFY_FILE_NAMES, NotifyConfig, load_notify_config
 from opsagent.errors import ConfigError, ConfigIssue
-from opsagent.loader import Document
+from opsagent.loader import Document, file_stamp
 from opsagent.runbooks.results import FAILED, OK, TIMEOUT
 from opsagent.runbooks.transports import Output
 
@@ -40,19 +40,8 @@ _RECEIVERS: dict[tuple[Path, ...], tuple[tuple[Any, ...], frozenset[str] | None]
 
 
 def _stamp(roots: list[Path]) -> tuple[Any, ...]:
-    """What the notifications files of ``roots`` are now: each candidate's (path, mtime, ctime, size), or
-    its absence."""
-    out: list[Any] = []
-    for root in roots:
-        for name in NOTIFY_FILE_NAMES:
-            path = root / "alerts" / name
-            try:
-                st = path.stat()
-            except OSError:
-                out.append((str(path), None))
-                continue
-            out.append((str(path), st.st_mtime_ns, st.st_ctime_ns, st.st_size))
-    return tuple(out)
+    """What the notifications files of ``roots`` are now: each candidate's stamp, None when absent."""
+    return tuple(file_stamp(root / "alerts" / name) for root in roots for name in NOTIFY_FILE_NAMES)
 
 
 def _receiver_refs(data: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
