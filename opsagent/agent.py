@@ -19,7 +19,7 @@ from opsagent.cluster.wide import make_wide, run_wide
 from opsagent.collectors.base import CollectResult
 from opsagent.desk.mailrun import schedule as schedule_desk_mail
 from opsagent.desk.periodic import schedule as schedule_desk_jobs
-from opsagent.gctune import tune_for_polling
+from opsagent.gctune import schedule_settle, tune_for_polling
 from opsagent.httpd.site import HttpServer, server_tls_context, start_http
 from opsagent.inventory.model import Asset
 from opsagent.metrics import Exposition
@@ -102,6 +102,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
     _workers(app, start=True)  # the snmp collector polls in worker processes (one per CPU by default)
     poller.sink = _poking(poller.sink, engine)
     tune_for_polling()  # many short-lived samples per poll: fewer, cheaper cycle-collector passes
+    schedule_settle(scheduler, grace)  # what the first polls built leaves the collector's passes
     jobs = _poll_jobs(app, poller, node)
     jobs_ref.append(jobs)
     jobs.sync(app.targets(inventory))
