@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from opsagent.alerts import alertmanager
 from opsagent.alerts.memo import AssetMemo
@@ -47,6 +47,14 @@ POKE_CPU_SHARE = 0.02  # of one core, at most, for ticks brought forward by poll
 # it when the engine stops. After a crash a restored alert's last_seen is at most this much older.
 STATE_REFRESH_SECONDS = 60.0
 _MOVING = ("value", "last_seen")
+_ROW, _MOVING_ONLY = "row", "moving"  # what of a state row a save writes
+# The periodic refresh of value/last_seen: an UPDATE of two columns, not the row's delete and insert
+# (which serialised its labels, annotations and history again: most of a full tick's store work).
+_REFRESH = (
+    update(schema.alert_states)
+    .where(schema.alert_states.c.fingerprint == bindparam("b_fp"))
+    .values({k: bindparam(f"b_{k}") for k in _MOVING})
+)
 # A poll's tick evaluates on the event loop when its assets' evaluation took at most this last time: the hop
 # to a worker thread and back cost more CPU (~0.1 ms: two thread wake-ups) than evaluating one host's rules.
 INLINE_SECONDS = 0.002
@@ -430,34 +438,46 @@ class AlertEngine:
                     conn.execute(insert(schema.alert_states), rows)
             self._saved_at = dict.fromkeys(self._saved, now)
             return
-        changed = [row for row in rows if self._changed(saved.get(row["fingerprint"]), row, now)]
+        changed: list[dict[str, Any]] = []
+        moved: list[dict[str, Any]] = []  # only value/last_seen to refresh: an UPDATE of those two
+        for row in rows:
+            change = self._change(saved.get(row["fingerprint"]), row, now)
+            if change is not None:
+                (changed if change == _ROW else moved).append(row)
         gone = [fp for fp in saved if fp not in self._saved]
         for fp in gone:
             self._saved_at.pop(fp, None)
-        for row in changed:
+        for row in changed + moved:
             self._saved_at[row["fingerprint"]] = now
-        if changed or gone:
-            with self.store.transaction() as conn:
-                stale = gone + [row["fingerprint"] for row in changed]
-                for i in range(0, len(stale), 500):
-                    conn.execute(
-                        delete(schema.alert_states).where(schema.alert_states.c.fingerprint.in_(stale[i : i + 500]))
-                    )
-                if changed:
-                    conn.execute(insert(schema.alert_states), changed)
+        if changed or gone or moved:
+            self._store_changes(changed, moved, gone)
 
-    def _changed(self, old: dict[str, Any] | None, row: dict[str, Any], now: float) -> bool:
-        """Whether ``row`` must be written now (``old``: as last written); keeps the written values
-        in ``self._saved`` for rows left as they were."""
+    def _store_changes(self, changed: list[dict[str, Any]], moved: list[dict[str, Any]], gone: list[str]) -> None:
+        """Rewrite ``changed`` rows, refresh the value/last_seen of ``moved`` ones, delete ``gone`` ones."""
+        with self.store.transaction() as conn:
+            stale = gone + [row["fingerprint"] for row in changed]
+            for i in range(0, len(stale), 500):
+                conn.execute(
+                    delete(schema.alert_states).where(schema.alert_states.c.fingerprint.in_(stale[i : i + 500]))
+                )
+            if changed:
+                conn.execute(insert(schema.alert_states), changed)
+            if moved:
+                conn.execute(_REFRESH, [{"b_fp": r["fingerprint"]} | {f"b_{k}": r[k] for k in _MOVING} for r in moved])
+
+    def _change(self, old: dict[str, Any] | None, row: dict[str, Any], now: float) -> str | None:
+        """What of ``row`` must be written now (``old``: as last written): _ROW (all of it), _MOVING_ONLY (its
+        value/last_seen, due for their refresh) or None; keeps the written values in ``self._saved`` for
+        rows left as they were."""
         assert self._saved is not None
         if old is None or any(old[k] != v for k, v in row.items() if k not in _MOVING):
-            return True
+            return _ROW
         if all(old[k] == row[k] for k in _MOVING):
-            return False
+            return None
         if now - self._saved_at.get(row["fingerprint"], 0.0) >= STATE_REFRESH_SECONDS:
-            return True
+            return _MOVING_ONLY
         self._saved[row["fingerprint"]] = row | {k: old[k] for k in _MOVING}  # the store still has these
-        return False
+        return None
 
     # -- notifications ------------------------------------------------------------------------
     def _notify_lists(self, transitions: list[Transition]) -> tuple[list[NotifyAlert], list[NotifyAlert]]:

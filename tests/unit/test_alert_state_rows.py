@@ -1,7 +1,7 @@
 """Alert state rows are written when they change, not rewritten every tick: a tick that changes nothing
-writes nothing, a moving value/last_seen is refreshed at most every STATE_REFRESH_SECONDS, every other
-change (new alert, state, incident, flapping) is written at once, gone alerts are deleted, and what
-the store holds restores the same alerts."""
+writes nothing, a moving value/last_seen is refreshed (an UPDATE of those two) at most every
+STATE_REFRESH_SECONDS, every other change (new alert, state, incident, flapping) is written at once,
+gone alerts are deleted, and what the store holds restores the same alerts."""
 
 from __future__ import annotations
 
@@ -73,11 +73,26 @@ def test_only_changes_are_written(tmp_path: Path, monkeypatch: Any) -> None:
     engine.evaluate(161.0)
     engine._save_states()
     assert {r["state"] for r in _stored(engine).values()} == {"firing"}
+    before = _stored(engine)
+    statements.clear()
     clock[0] += engine_module.STATE_REFRESH_SECONDS  # now value and last_seen are refreshed too
     engine.evaluate(162.0)
     engine._save_states()
-    assert {r["last_seen"] for r in _stored(engine).values()} == {162.0}
-    assert {r["value"] for r in _stored(engine).values()} == {1.0, 2.0}
+    after = _stored(engine)
+    assert {r["last_seen"] for r in after.values()} == {162.0}
+    assert {r["value"] for r in after.values()} == {1.0, 2.0}
+    # with an UPDATE of those two columns (one statement, executemany): the rest of each row stays
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("UPDATE")
+    moving = {"value", "last_seen"}
+    for fp, row in before.items():
+        assert {k: v for k, v in after[fp].items() if k not in moving} == {
+            k: v for k, v in row.items() if k not in moving
+        }
+    assert after.keys() == before.keys()
+    statements.clear()
+    engine.evaluate(163.0)  # refreshed a second ago: nothing to write
+    engine._save_states()
+    assert statements == []
 
 
 def test_what_is_stored_restores_the_same_alerts(tmp_path: Path) -> None:
