@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import gc
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (the SNMP worker processes import this module, not APScheduler)
+    from apscheduler.schedulers.base import BaseScheduler
 
 YOUNG_THRESHOLD = 10_000  # allocations between young-generation passes (CPython default: 700)
 SETTLE_EVERY_SECONDS = 3600.0
@@ -39,8 +42,8 @@ def settle() -> None:
     gc.freeze()
 
 
-def schedule_settle(scheduler: Any, first_after: float) -> None:
+def schedule_settle(scheduler: BaseScheduler, first_after: float) -> None:
     """Settle ``first_after`` seconds from now (once the first polls have run: serve passes two of the
-    longest poll intervals), then every SETTLE_EVERY_SECONDS (an APScheduler scheduler)."""
+    longest poll intervals), then every SETTLE_EVERY_SECONDS."""
     first = datetime.now(UTC) + timedelta(seconds=first_after)  # an interval job's first run is its start
     scheduler.add_job(settle, "interval", seconds=SETTLE_EVERY_SECONDS, start_date=first, id="gc-settle")
