@@ -4,8 +4,6 @@ OpenSSH does by default), else paramiko's usual order; sshd's own debug log says
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 
 import paramiko
 import pytest
@@ -13,27 +11,16 @@ import pytest
 from opsagent.collectors.ssh import SshCollector
 from opsagent.collectors.ssh.hostkeys import AEAD_FIRST, aead_first
 from opsagent.inventory.model import Asset, CollectorSpec
-from tests.peers.sshd import SshServer, restart_sshd, start_sshd
+from tests.peers.sshd import running_sshd
 
 pytestmark = pytest.mark.peer
 CHECKS = [{"name": "loadavg", "command": "cat /proc/loadavg", "parser": "loadavg"}]
 _KEX = re.compile(r"kex: client->server cipher: (\S+)")
 
 
-@pytest.fixture
-def server() -> Iterator[SshServer]:
-    started = start_sshd()
-    try:
-        yield started
-    finally:
-        started.stop()
-        shutil.rmtree(started.base_dir, ignore_errors=True)
-
-
-async def poll_and_read_cipher(server: SshServer, extra: str) -> str:
-    """sshd restarted with ``extra`` config lines and debug logging, one poll, the cipher it logged."""
-    server = restart_sshd(server, server.base_dir / "host_ed25519", f"LogLevel DEBUG1\n{extra}")
-    try:
+async def poll_and_read_cipher(extra: str) -> str:
+    """One poll of an sshd started with ``extra`` config lines and debug logging; the cipher it logged."""
+    with running_sshd(f"LogLevel DEBUG1\n{extra}") as server:
         asset = Asset(
             name="c",
             address=server.host,
@@ -50,18 +37,16 @@ async def poll_and_read_cipher(server: SshServer, extra: str) -> str:
         found = _KEX.findall((server.base_dir / "sshd.log").read_text())
         assert found, "sshd logged no kex line"
         return found[-1]
-    finally:
-        server.stop()
 
 
-async def test_a_default_openssh_server_gets_aes_gcm(server: SshServer) -> None:
+async def test_a_default_openssh_server_gets_aes_gcm() -> None:
     if "aes128-gcm@openssh.com" not in paramiko.Transport._preferred_ciphers:
         pytest.fail(f"paramiko {paramiko.__version__} has no AES-GCM: pyproject.toml pins paramiko>=3.5")
-    assert await poll_and_read_cipher(server, "") == "aes128-gcm@openssh.com"
+    assert await poll_and_read_cipher("") == "aes128-gcm@openssh.com"
 
 
-async def test_a_server_without_gcm_gets_the_usual_cipher(server: SshServer) -> None:
-    assert await poll_and_read_cipher(server, "Ciphers aes256-ctr,aes128-ctr") == "aes128-ctr"
+async def test_a_server_without_gcm_gets_the_usual_cipher() -> None:
+    assert await poll_and_read_cipher("Ciphers aes256-ctr,aes128-ctr") == "aes128-ctr"
 
 
 def test_gcm_moves_to_the_front_only_when_offered() -> None:

@@ -12,6 +12,7 @@ host key, pid file and config in a temp dir, and is stopped with the session.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -125,8 +126,9 @@ Subsystem sftp internal-sftp
     return path
 
 
-def start_sshd(user: str = TEST_USER, host: str = LOCALHOST, netns: str | None = None) -> SshServer:
-    """sshd on ``host`` (127.0.0.1 by default; inside network namespace ``netns`` when given)."""
+def start_sshd(user: str = TEST_USER, host: str = LOCALHOST, netns: str | None = None, extra: str = "") -> SshServer:
+    """sshd on ``host`` (127.0.0.1 by default; inside network namespace ``netns`` when given), with
+    ``extra`` ``sshd_config`` lines (they come first, so they win over the defaults)."""
     if not SSHD.exists():
         pytest.fail(f"{SSHD} not found: {INSTALL_HINT}", pytrace=False)
     base = Path(tempfile.mkdtemp(prefix="opsagent-sshd-"))
@@ -149,7 +151,7 @@ def start_sshd(user: str = TEST_USER, host: str = LOCALHOST, netns: str | None =
     other_pub = (base / "other_host_ed25519.pub").read_text().split()
     (base / "known_hosts").write_text(f"[{host}]:{port} {pub[0]} {pub[1]}\n")
     (base / "wrong_known_hosts").write_text(f"[{host}]:{port} {other_pub[0]} {other_pub[1]}\n")
-    config = _config(base, port, host_key, host)
+    config = _config(base, port, host_key, host, extra)
     argv = [str(SSHD), "-D", "-e", "-f", str(config)]
     if netns is None:
         daemon = Daemon("sshd", argv, base / "sshd.log", cwd=base)
@@ -182,14 +184,21 @@ def restart_sshd(server: SshServer, host_key: Path, extra: str = "") -> SshServe
     return replace(server, daemon=daemon)
 
 
-@pytest.fixture(scope="session")
-def sshd_server() -> Iterator[SshServer]:
-    server = start_sshd()
+@contextlib.contextmanager
+def running_sshd(extra: str = "") -> Iterator[SshServer]:
+    """:func:`start_sshd` for the ``with`` block: stopped and its directory removed after it."""
+    server = start_sshd(extra=extra)
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(server.base_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sshd_server() -> Iterator[SshServer]:
+    with running_sshd() as server:
+        yield server
 
 
 class SilentServer:
