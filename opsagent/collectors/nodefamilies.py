@@ -85,19 +85,23 @@ def network_samples(ifaces: dict[str, dict[str, Any]], exclude: str) -> list[Sam
     """``node_network_*`` from parsed ``/proc/net/dev`` counters and sysfs attributes."""
     skip = excluded(exclude)
     samples: list[Sample] = []
-    new = tuple.__new__  # a Sample without the named tuple's Python-level __new__ (~170 per host per poll)
     for device, info in ifaces.items():
-        if skip(device):
-            continue
-        labels = (("device", device),)
-        samples += [new(Sample, (_netdev_name(f), labels, v, "counter")) for f, v in info["counters"].items()]
-        attrs = info["attrs"]
-        if "operstate" in attrs:
-            samples.append(Sample("node_network_up", labels, 1.0 if attrs["operstate"] == "up" else 0.0))
-        if attrs.get("mtu", "").isdigit():
-            samples.append(Sample("node_network_mtu_bytes", labels, float(attrs["mtu"])))
-        if attrs.get("speed", "").isdigit() and int(attrs["speed"]) > 0:
-            samples.append(Sample("node_network_speed_bytes", labels, int(attrs["speed"]) * 1_000_000 / 8))
+        if not skip(device):
+            samples += interface_samples(device, info["counters"], info["attrs"])
+    return samples
+
+
+def interface_samples(device: str, counters: dict[str, float], attrs: dict[str, str]) -> list[Sample]:
+    """One interface's ``node_network_*``: its counters, then up, MTU and speed from sysfs."""
+    labels = (("device", device),)
+    new = tuple.__new__  # a Sample without the named tuple's Python-level __new__ (~170 per host per poll)
+    samples = [new(Sample, (_netdev_name(f), labels, v, "counter")) for f, v in counters.items()]
+    if "operstate" in attrs:
+        samples.append(Sample("node_network_up", labels, 1.0 if attrs["operstate"] == "up" else 0.0))
+    if attrs.get("mtu", "").isdigit():
+        samples.append(Sample("node_network_mtu_bytes", labels, float(attrs["mtu"])))
+    if attrs.get("speed", "").isdigit() and int(attrs["speed"]) > 0:
+        samples.append(Sample("node_network_speed_bytes", labels, int(attrs["speed"]) * 1_000_000 / 8))
     return samples
 
 

@@ -43,6 +43,8 @@ _DISK_SCALES = tuple(scale for _, scale in DISKSTATS_FIELDS)
 NETDEV_RECEIVE = ("bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast")
 NETDEV_TRANSMIT = ("bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed")
 
+NOT_DISKSTATS = "not /proc/diskstats output"
+NOT_NET_DEV = "not /proc/net/dev output (no header)"
 SECTION = "@@section@@"  # separates the parts of a check that prints two files
 
 
@@ -104,23 +106,29 @@ def parse_diskstats(text: str) -> dict[str, dict[str, float]]:
     """``/proc/diskstats`` → {device: {metric name: value in base units}} (kernels 2.6 … 6.x)."""
     out: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 7:
-            continue
-        if len(parts) == 7:  # old kernels: partition lines carry 4 counters only
-            reads, rsect, writes, wsect = (float(v) for v in parts[3:7])
-            out[parts[2]] = {
-                "node_disk_reads_completed_total": reads,
-                "node_disk_read_bytes_total": rsect * 512,
-                "node_disk_writes_completed_total": writes,
-                "node_disk_written_bytes_total": wsect * 512,
-            }
-            continue
-        # zip stops at the shorter: kernels print 11, 15 or 17 counters
-        out[parts[2]] = dict(zip(_DISK_NAMES, map(mul, map(float, parts[3:]), _DISK_SCALES), strict=False))
+        device = diskstats_line(line)
+        if device is not None:
+            out[device[0]] = device[1]
     if text.strip() and not out:
-        raise ValueError("not /proc/diskstats output")
+        raise ValueError(NOT_DISKSTATS)
     return out
+
+
+def diskstats_line(line: str) -> tuple[str, dict[str, float]] | None:
+    """One ``/proc/diskstats`` line → (device, {metric name: value}); None for a line of another shape."""
+    parts = line.split()
+    if len(parts) < 7:
+        return None
+    if len(parts) == 7:  # old kernels: partition lines carry 4 counters only
+        reads, rsect, writes, wsect = (float(v) for v in parts[3:7])
+        return parts[2], {
+            "node_disk_reads_completed_total": reads,
+            "node_disk_read_bytes_total": rsect * 512,
+            "node_disk_writes_completed_total": writes,
+            "node_disk_written_bytes_total": wsect * 512,
+        }
+    # zip stops at the shorter: kernels print 11, 15 or 17 counters
+    return parts[2], dict(zip(_DISK_NAMES, map(mul, map(float, parts[3:]), _DISK_SCALES), strict=False))
 
 
 _NETDEV_KEYS = tuple(f"receive_{k}" for k in NETDEV_RECEIVE) + tuple(f"transmit_{k}" for k in NETDEV_TRANSMIT)
@@ -134,14 +142,21 @@ def parse_net_dev(text: str) -> dict[str, dict[str, float]]:
         if "|" in line:
             header_seen = True
             continue
-        name, sep, rest = line.partition(":")
-        values = rest.split()
-        if not sep or len(values) < 16:
-            continue
-        out[name.strip()] = dict(zip(_NETDEV_KEYS, map(float, values[:16]), strict=True))
+        iface = net_dev_line(line)
+        if iface is not None:
+            out[iface[0]] = iface[1]
     if not header_seen:
-        raise ValueError("not /proc/net/dev output (no header)")
+        raise ValueError(NOT_NET_DEV)
     return out
+
+
+def net_dev_line(line: str) -> tuple[str, dict[str, float]] | None:
+    """One interface line of ``/proc/net/dev`` → (interface, counters); None for another line."""
+    name, sep, rest = line.partition(":")
+    values = rest.split()
+    if not sep or len(values) < 16:
+        return None
+    return name.strip(), dict(zip(_NETDEV_KEYS, map(float, values[:16]), strict=True))
 
 
 def _unescape_mount(field: str) -> str:
@@ -182,18 +197,25 @@ def parse_statfs(text: str) -> dict[str, dict[str, float]]:
     """
     out: dict[str, dict[str, float]] = {}
     for line in text.splitlines():
-        match = _STATFS.match(line)
-        if not match:
-            continue
-        blocks, bfree, bavail, frsize, files, ffree = (float(match[i]) for i in range(1, 7))
-        out[match[7]] = {
-            "size_bytes": blocks * frsize,
-            "free_bytes": bfree * frsize,
-            "avail_bytes": bavail * frsize,
-            "files": files,
-            "files_free": ffree,
-        }
+        mount = statfs_line(line)
+        if mount is not None:
+            out[mount[0]] = mount[1]
     return out
+
+
+def statfs_line(line: str) -> tuple[str, dict[str, float]] | None:
+    """One ``stat -f`` line (see :func:`parse_statfs`) → (mountpoint, sizes); None for another line."""
+    match = _STATFS.match(line)
+    if not match:
+        return None
+    blocks, bfree, bavail, frsize, files, ffree = (float(match[i]) for i in range(1, 7))
+    return match[7], {
+        "size_bytes": blocks * frsize,
+        "free_bytes": bfree * frsize,
+        "avail_bytes": bavail * frsize,
+        "files": files,
+        "files_free": ffree,
+    }
 
 
 def parse_filesystems(text: str) -> list[dict[str, Any]]:
@@ -204,12 +226,13 @@ def parse_filesystems(text: str) -> list[dict[str, Any]]:
     """
     mounts_text, statfs_text = split_sections(text, 2)
     statfs = parse_statfs(statfs_text)
-    out: list[dict[str, Any]] = []
-    for mount in _mounts_of(mounts_text):
-        sizes = statfs.get(mount["mountpoint"])
-        readonly = "ro" in mount["options"].split(",")
-        out.append({**mount, "readonly": readonly, "error": sizes is None, **(sizes or {})})
-    return out
+    return [mount_entry(mount, statfs.get(mount["mountpoint"])) for mount in mounts_of(mounts_text)]
+
+
+def mount_entry(mount: dict[str, str], sizes: dict[str, float] | None) -> dict[str, Any]:
+    """One mount of :func:`parse_filesystems`: its /proc/mounts fields, sizes (if stat gave them) and flags."""
+    readonly = "ro" in mount["options"].split(",")
+    return {**mount, "readonly": readonly, "error": sizes is None, **(sizes or {})}
 
 
 def parse_net_sysfs(text: str) -> dict[str, dict[str, str]]:
@@ -228,15 +251,15 @@ def parse_network(text: str) -> dict[str, dict[str, Any]]:
     """The ``network`` check: ``/proc/net/dev``, a ``@@section@@`` line, then the sysfs attributes."""
     dev_text, sysfs_text = split_sections(text, 2)
     counters = parse_net_dev(dev_text)
-    attrs = _net_sysfs_of(sysfs_text)
+    attrs = net_sysfs_of(sysfs_text)
     return {name: {"counters": values, "attrs": dict(attrs.get(name, {}))} for name, values in counters.items()}
 
 
 # The mount table and the interfaces' sysfs attributes are the same text poll after poll (the
 # sizes and counters beside them are not): parsed once per distinct text, for up to a fleet of
 # hosts. The cached values are only read (the callers above copy what they hand out).
-_mounts_of = functools.lru_cache(maxsize=4096)(parse_mounts)
-_net_sysfs_of = functools.lru_cache(maxsize=4096)(parse_net_sysfs)
+mounts_of = functools.lru_cache(maxsize=4096)(parse_mounts)
+net_sysfs_of = functools.lru_cache(maxsize=4096)(parse_net_sysfs)
 
 
 _PAIR = re.compile(r'([A-Z0-9:_%\-]+)="((?:[^"\\]|\\.)*)"')

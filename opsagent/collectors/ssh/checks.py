@@ -200,14 +200,20 @@ def emit_filesystems(mounts: list[dict[str, Any]], options: SshOptions) -> Emitt
         if skip_type(m["fstype"]) or skip_mount(m["mountpoint"]) or key in seen:
             continue
         seen.add(key)
-        labels = (("device", m["device"]), ("fstype", m["fstype"]), ("mountpoint", m["mountpoint"]))
-        samples.append(Sample("node_filesystem_device_error", labels, 1.0 if m["error"] else 0.0))
-        if m["error"]:
-            continue
-        for field, name in _FS_NAMES:
-            samples.append(Sample(name, labels, float(m[field])))
-        samples.append(Sample("node_filesystem_readonly", labels, 1.0 if m["readonly"] else 0.0))
+        samples += mount_samples(m)
     return samples, {}
+
+
+def mount_samples(m: dict[str, Any]) -> list[Sample]:
+    """``node_filesystem_*`` of one mount of :func:`lh.parse_filesystems`."""
+    labels = (("device", m["device"]), ("fstype", m["fstype"]), ("mountpoint", m["mountpoint"]))
+    samples = [Sample("node_filesystem_device_error", labels, 1.0 if m["error"] else 0.0)]
+    if m["error"]:
+        return samples
+    for field, name in _FS_NAMES:
+        samples.append(Sample(name, labels, float(m[field])))
+    samples.append(Sample("node_filesystem_readonly", labels, 1.0 if m["readonly"] else 0.0))
+    return samples
 
 
 # -- diskstats ---------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from opsagent.collectors.ssh.checks import HELP as SSH_HELP
 from opsagent.collectors.ssh.checks import PARSERS, Facts, merge_facts
 from opsagent.collectors.ssh.connection import Endpoint, Pool
 from opsagent.collectors.ssh.errors import SshFailure
+from opsagent.collectors.ssh.incremental import DIRECT
 from opsagent.collectors.ssh.logs import quiet_paramiko
 from opsagent.collectors.ssh.options import Check, JumpHost, SshOptions, SshSettings
 from opsagent.collectors.ssh.plans import ParseCache, PlanCache
@@ -288,10 +289,15 @@ def _apply(
     if hit is not None and hit[0] == out.output and hit[1] is options:
         new_samples, new_facts = hit[2], hit[3]
     else:
-        parser = PARSERS[check.parser]
+        direct = DIRECT.get(check.parser) if cache is not None else None
         try:
-            data = parser.parse(out.output)
-            new_samples, new_facts = parser.emit(data, options)
+            if direct is not None and cache is not None:
+                memo = cache.lines.get(check.name)
+                new_samples, new_memo = direct(out.output, options, memo[1] if memo and memo[0] is options else {})
+                new_facts, cache.lines[check.name] = {}, (options, new_memo)
+            else:
+                parser = PARSERS[check.parser]
+                new_samples, new_facts = parser.emit(parser.parse(out.output), options)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             return f"parser {check.parser}: {exc}"
         if cache is not None:

@@ -17,10 +17,13 @@ from opsagent.collectors.ssh.session import Plan
 class ParseCache:
     """One asset's last parses: per check (its last output, the options it was parsed with,
     samples, facts), and the facts of the whole poll merged, keyed by the identities of the checks'
-    fact dicts (unchanged outputs give the same dicts, so the merge is skipped too)."""
+    fact dicts (unchanged outputs give the same dicts, so the merge is skipped too); for the checks
+    parsed line by line, each one's memo of its lines."""
 
     checks: dict[str, tuple[str, SshOptions, list[Sample], dict[str, Any]]] = field(default_factory=dict)
     merged: tuple[tuple[int, ...], dict[str, Any]] | None = None
+    # per check parsed line by line (ssh/incremental.py): the options and the memo of its last parse
+    lines: dict[str, tuple[SshOptions, dict[Any, Any]]] = field(default_factory=dict)
 
 
 def _options_key(options: Mapping[str, Any]) -> tuple[Any, ...]:
