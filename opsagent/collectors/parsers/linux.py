@@ -43,6 +43,15 @@ def parse_meminfo(text: str) -> dict[str, float]:
     }
 
 
+def meminfo_line(line: str) -> tuple[str, float] | None:
+    """One line (no newline) of :func:`parse_meminfo`: (key, value), or None for a skipped line."""
+    match = _MEMINFO_LINE.match(line)
+    if match is None:
+        return None
+    field, value, unit = match.groups()
+    return _meminfo_key(field, unit or ""), float(value) * 1024 if unit else float(value)
+
+
 def parse_os_release(text: str) -> dict[str, str]:
     """``/etc/os-release`` → its keys lower-cased (shell-quoted values unquoted)."""
     out: dict[str, str] = {}

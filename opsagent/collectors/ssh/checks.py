@@ -78,21 +78,28 @@ def emit_loadavg(data: dict[str, float], options: SshOptions) -> Emitted:
 
 
 # -- meminfo -----------------------------------------------------------------------------------
+NOT_MEMINFO = "no MemTotal line: not /proc/meminfo output"
+
+
 def parse_meminfo_checked(text: str) -> dict[str, float]:
     fields = parse_meminfo(text)
     if "MemTotal_bytes" not in fields:
-        raise ValueError("no MemTotal line: not /proc/meminfo output")
+        raise ValueError(NOT_MEMINFO)
     return fields
 
 
 @functools.lru_cache(maxsize=256)
-def _memory_name(key: str) -> str:
+def memory_name(key: str) -> str:
     return f"node_memory_{key}"
 
 
 def emit_meminfo(data: dict[str, float], options: SshOptions) -> Emitted:
-    samples = [Sample(_memory_name(key), (), value) for key, value in data.items()]
-    return samples, {"memory": {"total_bytes": int(data["MemTotal_bytes"])}}
+    samples = [Sample(memory_name(key), (), value) for key, value in data.items()]
+    return samples, meminfo_facts(data["MemTotal_bytes"])
+
+
+def meminfo_facts(total_bytes: float) -> Facts:
+    return {"memory": {"total_bytes": int(total_bytes)}}
 
 
 # -- system: uname fields, clock, pid count (key=value lines) ---------------------------------

@@ -293,8 +293,10 @@ def _apply(
         try:
             if direct is not None and cache is not None:
                 memo = cache.lines.get(check.name)
-                new_samples, new_memo = direct(out.output, options, memo[1] if memo and memo[0] is options else {})
-                new_facts, cache.lines[check.name] = {}, (options, new_memo)
+                new_samples, new_facts, new_memo = direct(
+                    out.output, options, memo[1] if memo and memo[0] is options else {}
+                )
+                cache.lines[check.name] = (options, new_memo)
             else:
                 parser = PARSERS[check.parser]
                 new_samples, new_facts = parser.emit(parser.parse(out.output), options)

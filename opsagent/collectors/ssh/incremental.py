@@ -21,15 +21,16 @@ from typing import Any
 from opsagent.collectors import nodefamilies as nf
 from opsagent.collectors.base import Sample
 from opsagent.collectors.parsers import linux_host as lh
-from opsagent.collectors.ssh.checks import mount_samples
+from opsagent.collectors.parsers.linux import meminfo_line
+from opsagent.collectors.ssh.checks import NOT_MEMINFO, Facts, meminfo_facts, memory_name, mount_samples
 from opsagent.collectors.ssh.options import SshOptions
 
 Memo = dict[Any, Any]
-Direct = Callable[[str, SshOptions, Memo], tuple[list[Sample], Memo]]
+Direct = Callable[[str, SshOptions, Memo], tuple[list[Sample], Facts, Memo]]
 _NO_ATTRS: dict[str, str] = {}  # one shared object: an interface without sysfs attributes
 
 
-def diskstats(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Memo]:
+def diskstats(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
     """``emit_diskstats(parse_diskstats(text))``; a memo entry per line: (device, its samples) or False."""
     new: Memo = {}
     devices: dict[str, list[Sample]] = {}  # a device's later line wins, in its first line's place
@@ -44,10 +45,10 @@ def diskstats(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], 
             devices[hit[0]] = hit[1]
     if text.strip() and not devices:
         raise ValueError(lh.NOT_DISKSTATS)
-    return [s for samples in devices.values() for s in samples], new
+    return [s for samples in devices.values() for s in samples], {}, new
 
 
-def network(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Memo]:
+def network(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
     """``emit_network(parse_network(text))``. Memo entries: per /proc/net/dev line, (interface, counters)
     or False; per interface line in use, ``("samples", line)`` → (its sysfs attributes, its samples)."""
     dev_text, sysfs_text = lh.split_sections(text, 2)
@@ -79,10 +80,10 @@ def network(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Me
             entry = (its_attrs, nf.interface_samples(name, new[line][1], its_attrs))
         new[key] = entry
         samples += entry[1]
-    return samples, new
+    return samples, {}, new
 
 
-def filesystems(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Memo]:
+def filesystems(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
     """``emit_filesystems(parse_filesystems(text))``. Memo entries: per ``stat -f`` line, (mount point,
     sizes) or False; per mount in use, ``("mount", id(mount), its stat line)`` → (the mount, its samples)."""
     mounts_text, statfs_text = lh.split_sections(text, 2)
@@ -110,7 +111,31 @@ def filesystems(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample]
             entry = (mount, mount_samples(lh.mount_entry(mount, None if stat is None else new[stat][1])))
         new[key] = entry
         samples += entry[1]
-    return samples, new
+    return samples, {}, new
 
 
-DIRECT: dict[str, Direct] = {"diskstats": diskstats, "network": network, "filesystems": filesystems}
+def meminfo(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
+    """``emit_meminfo(parse_meminfo_checked(text))``; a memo entry per line: (key, its sample) or False.
+    About 20 of /proc/meminfo's 54 lines change between two polls a minute apart."""
+    new: Memo = {}
+    fields: dict[str, Sample] = {}  # a key's later line wins, in its first line's place
+    for line in text.split("\n"):  # the whole-text regex's lines (str.splitlines also splits on \x1c…)
+        hit: Any = old.get(line)
+        if hit is None:
+            parsed = meminfo_line(line)
+            hit = False if parsed is None else (parsed[0], Sample(memory_name(parsed[0]), (), parsed[1]))
+        new[line] = hit
+        if hit:
+            fields[hit[0]] = hit[1]
+    total = fields.get("MemTotal_bytes")
+    if total is None:
+        raise ValueError(NOT_MEMINFO)
+    return list(fields.values()), meminfo_facts(total.value), new
+
+
+DIRECT: dict[str, Direct] = {
+    "diskstats": diskstats,
+    "network": network,
+    "filesystems": filesystems,
+    "meminfo": meminfo,
+}
