@@ -15,7 +15,7 @@ over mutated, duplicated and hostile outputs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opsagent.collectors import nodefamilies as nf
@@ -30,19 +30,33 @@ Direct = Callable[[str, SshOptions, Memo], tuple[list[Sample], Facts, Memo]]
 _NO_ATTRS: dict[str, str] = {}  # one shared object: an interface without sysfs attributes
 
 
-def diskstats(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
-    """``emit_diskstats(parse_diskstats(text))``; a memo entry per line: (device, its samples) or False."""
-    new: Memo = {}
-    devices: dict[str, list[Sample]] = {}  # a device's later line wins, in its first line's place
-    exclude = options.disk_devices_exclude
-    for line in text.splitlines():
+def _by_line(
+    lines: Iterable[str], parse: Callable[[str], tuple[str, Any] | None], old: Memo, new: Memo
+) -> dict[str, Any]:
+    """``parse(line)`` of each line, the last poll's (in ``old``) for a line seen then; every line's
+    result (or False) goes into ``new``. Returns key → value of the lines that parsed, a key's later
+    line winning in its first line's place (as the whole-text parsers' dicts do)."""
+    parsed: dict[str, Any] = {}
+    for line in lines:
         hit: Any = old.get(line)
         if hit is None:
-            parsed = lh.diskstats_line(line)
-            hit = False if parsed is None else (parsed[0], nf.disk_samples({parsed[0]: parsed[1]}, exclude))
+            hit = parse(line) or False
         new[line] = hit
         if hit:
-            devices[hit[0]] = hit[1]
+            parsed[hit[0]] = hit[1]
+    return parsed
+
+
+def diskstats(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
+    """``emit_diskstats(parse_diskstats(text))``; a memo entry per line: (device, its samples) or False."""
+    exclude = options.disk_devices_exclude
+
+    def device(line: str) -> tuple[str, list[Sample]] | None:
+        parsed = lh.diskstats_line(line)
+        return None if parsed is None else (parsed[0], nf.disk_samples({parsed[0]: parsed[1]}, exclude))
+
+    new: Memo = {}
+    devices = _by_line(text.splitlines(), device, old, new)
     if text.strip() and not devices:
         raise ValueError(lh.NOT_DISKSTATS)
     return [s for samples in devices.values() for s in samples], {}, new
@@ -50,34 +64,25 @@ def diskstats(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], 
 
 def network(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
     """``emit_network(parse_network(text))``. Memo entries: per /proc/net/dev line, (interface, counters)
-    or False; per interface line in use, ``("samples", line)`` → (its sysfs attributes, its samples)."""
+    or False; per interface in use, ``("samples", its line)`` → (its sysfs attributes, its samples)."""
     dev_text, sysfs_text = lh.split_sections(text, 2)
     attrs = lh.net_sysfs_of(sysfs_text)  # the same dicts while the sysfs text is the same
     skip = nf.excluded(options.netdev_exclude)
-    new: Memo = {}
-    ifaces: dict[str, str] = {}  # interface → its line (a later line wins, in the first one's place)
-    header_seen = False
-    for line in dev_text.splitlines():
-        if "|" in line:
-            header_seen = True
-            continue
-        hit: Any = old.get(line)
-        if hit is None:
-            hit = lh.net_dev_line(line) or False
-        new[line] = hit
-        if hit:
-            ifaces[hit[0]] = line
-    if not header_seen:
+    lines = dev_text.splitlines()
+    headers = [line for line in lines if "|" in line]
+    if not headers:
         raise ValueError(lh.NOT_NET_DEV)
+    new: Memo = {}
+    counters = _by_line((line for line in lines if "|" not in line), lh.net_dev_line, old, new)
     samples: list[Sample] = []
-    for name, line in ifaces.items():
+    for name, values in counters.items():
         if skip(name):
             continue
         its_attrs = attrs.get(name, _NO_ATTRS)
-        key = ("samples", line)
+        key = ("samples", name, id(values))  # the memo holds the counters' dict: its id is not reused meanwhile
         entry = old.get(key)
-        if entry is None or entry[0] is not its_attrs:  # the memo holds the dict: `is` is safe
-            entry = (its_attrs, nf.interface_samples(name, new[line][1], its_attrs))
+        if entry is None or entry[0] is not its_attrs:  # the memo holds the attributes' dict too
+            entry = (its_attrs, nf.interface_samples(name, values, its_attrs), values)
         new[key] = entry
         samples += entry[1]
     return samples, {}, new
@@ -85,17 +90,10 @@ def network(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Fa
 
 def filesystems(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
     """``emit_filesystems(parse_filesystems(text))``. Memo entries: per ``stat -f`` line, (mount point,
-    sizes) or False; per mount in use, ``("mount", id(mount), its stat line)`` → (the mount, its samples)."""
+    sizes) or False; per mount in use, ``("mount", id(mount), id(sizes))`` → (the mount, its samples, sizes)."""
     mounts_text, statfs_text = lh.split_sections(text, 2)
     new: Memo = {}
-    sizes: dict[str, str] = {}  # mount point → its stat line (a later line wins)
-    for line in statfs_text.splitlines():
-        hit: Any = old.get(line)
-        if hit is None:
-            hit = lh.statfs_line(line) or False
-        new[line] = hit
-        if hit:
-            sizes[hit[0]] = line
+    sizes = _by_line(statfs_text.splitlines(), lh.statfs_line, old, new)
     skip_type, skip_mount = nf.excluded(options.fs_types_exclude), nf.excluded(options.mount_points_exclude)
     seen: set[tuple[str, str]] = set()
     samples: list[Sample] = []
@@ -104,11 +102,11 @@ def filesystems(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample]
         if skip_type(mount["fstype"]) or skip_mount(point) or (mount["device"], point) in seen:
             continue
         seen.add((mount["device"], point))
-        stat = sizes.get(point)
-        key = ("mount", id(mount), stat)  # the memo holds the mount's dict: its id is not reused meanwhile
+        its_sizes = sizes.get(point)
+        key = ("mount", id(mount), id(its_sizes))  # the memo holds both dicts: their ids are not reused meanwhile
         entry = old.get(key)
         if entry is None:
-            entry = (mount, mount_samples(lh.mount_entry(mount, None if stat is None else new[stat][1])))
+            entry = (mount, mount_samples(lh.mount_entry(mount, its_sizes)), its_sizes)
         new[key] = entry
         samples += entry[1]
     return samples, {}, new
@@ -117,16 +115,14 @@ def filesystems(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample]
 def meminfo(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
     """``emit_meminfo(parse_meminfo_checked(text))``; a memo entry per line: (key, its sample) or False.
     About 20 of /proc/meminfo's 54 lines change between two polls a minute apart."""
+
+    def field(line: str) -> tuple[str, Sample] | None:
+        parsed = meminfo_line(line)
+        return None if parsed is None else (parsed[0], Sample(memory_name(parsed[0]), (), parsed[1]))
+
     new: Memo = {}
-    fields: dict[str, Sample] = {}  # a key's later line wins, in its first line's place
-    for line in text.split("\n"):  # the whole-text regex's lines (str.splitlines also splits on \x1c…)
-        hit: Any = old.get(line)
-        if hit is None:
-            parsed = meminfo_line(line)
-            hit = False if parsed is None else (parsed[0], Sample(memory_name(parsed[0]), (), parsed[1]))
-        new[line] = hit
-        if hit:
-            fields[hit[0]] = hit[1]
+    # the whole-text regex's lines: str.splitlines would also split on \x1c, \x85, \u2028…
+    fields = _by_line(text.split("\n"), field, old, new)
     total = fields.get("MemTotal_bytes")
     if total is None:
         raise ValueError(NOT_MEMINFO)
