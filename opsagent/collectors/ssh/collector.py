@@ -289,7 +289,7 @@ def _apply(
     if hit is not None and hit[0] == out.output and hit[1] is options:
         new_samples, new_facts = hit[2], hit[3]
     else:
-        direct = DIRECT.get(check.parser) if cache is not None else None
+        direct = DIRECT.get(check.parser)
         try:
             if direct is not None and cache is not None:
                 memo = cache.lines.get(check.name)

@@ -64,13 +64,13 @@ def diskstats(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], 
 
 def network(text: str, options: SshOptions, old: Memo) -> tuple[list[Sample], Facts, Memo]:
     """``emit_network(parse_network(text))``. Memo entries: per /proc/net/dev line, (interface, counters)
-    or False; per interface in use, ``("samples", its line)`` → (its sysfs attributes, its samples)."""
+    or False; per interface in use, ``("samples", name, id(counters))`` → (its sysfs attributes, its samples,
+    the counters' dict)."""
     dev_text, sysfs_text = lh.split_sections(text, 2)
     attrs = lh.net_sysfs_of(sysfs_text)  # the same dicts while the sysfs text is the same
     skip = nf.excluded(options.netdev_exclude)
     lines = dev_text.splitlines()
-    headers = [line for line in lines if "|" in line]
-    if not headers:
+    if not any("|" in line for line in lines):  # no header line
         raise ValueError(lh.NOT_NET_DEV)
     new: Memo = {}
     counters = _by_line((line for line in lines if "|" not in line), lh.net_dev_line, old, new)
