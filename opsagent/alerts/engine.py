@@ -32,7 +32,17 @@ from opsagent.alerts.promql.engine import Element, Evaluator
 from opsagent.alerts.promql.locality import local_to, steady
 from opsagent.alerts.rulefile import RESOLVE, SUPPRESSES, CompiledRule
 from opsagent.alerts.silences import SilenceSet, ancestors
-from opsagent.alerts.state import EXTERNAL, FIRING, AlertState, RuleState, Transition, fingerprint, flap_config, step
+from opsagent.alerts.state import (
+    EXTERNAL,
+    FIRING,
+    PENDING,
+    AlertState,
+    RuleState,
+    Transition,
+    fingerprint,
+    flap_config,
+    step,
+)
 from opsagent.cluster.alertstates import save_member_states
 from opsagent.incidents import repo
 from opsagent.series import SeriesHistory
@@ -64,6 +74,8 @@ _REFRESH = (
 # A poll's tick evaluates on the event loop when its assets' evaluation took at most this last time: the hop
 # to a worker thread and back cost more CPU (~0.1 ms: two thread wake-ups) than evaluating one host's rules.
 INLINE_SECONDS = 0.002
+# An alert deadline (a ``for`` that ends) wakes the evaluation this long after it, so the clock has passed it.
+DEADLINE_SLACK = 0.05
 
 
 @dataclass
@@ -133,6 +145,7 @@ class AlertEngine:
         self._marks: dict[frozenset[str] | None, dict[str, tuple[int, float, float]]] = {}  # read once a tick
         self._asset_seconds = 0.0  # the last scoped evaluation's time per asset
         self._waiter: asyncio.Future[None] | None = None  # run's wait, ended by a poke
+        self._clock_seen = 0.0  # Unix time up to which run has woken for the alerts' own deadlines
         self._stopping: tuple[asyncio.Event, asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
         for rule in self.order:
             history.need(rule.max_range())
@@ -602,6 +615,7 @@ class AlertEngine:
         over the assets polled since (see ``tick``)."""
         self._poked = asyncio.Event()
         full_at = -math.inf
+        self._clock_seen = time.time()
         try:
             while not stop.is_set():
                 interval = self.config.evaluation.interval
@@ -612,7 +626,9 @@ class AlertEngine:
                     await (self.tick() if scope is None else self.tick(scope=scope))
                 except Exception:
                     log.exception("alert evaluation tick failed")
-                await self._wait(stop, interval)
+                left = interval - (time.monotonic() - full_at)
+                await self._wait(stop, min(interval, max(left, 0.0), self._until_deadline()))
+                self._poke_deadlines()
         finally:
             if self._stopping is not None:
                 self._stopping[2].cancel()
@@ -620,6 +636,37 @@ class AlertEngine:
             with contextlib.suppress(Exception):
                 async with self._lock:
                     await asyncio.to_thread(self._save_states, True)  # value/last_seen as they are now
+
+    def _deadlines(self) -> Iterator[tuple[float, str | None]]:
+        """When each alert's state changes with the clock alone, and its asset: a pending alert fires once
+        its ``for`` has passed, an alert kept firing (``keep_firing_for``) resolves once that has."""
+        for rule in self.rules:
+            if not rule.for_ and not rule.keep_firing_for:
+                continue
+            rs = self.states[rule.name + "\x00" + rule.group]
+            for alert in rs.alerts.values():
+                if alert.state == PENDING:
+                    yield alert.active_at + rule.for_, alert.labels.get("asset")
+                elif rule.keep_firing_for and alert.fingerprint not in rs.matching:
+                    yield alert.last_seen + rule.keep_firing_for, alert.labels.get("asset")
+
+    def _until_deadline(self) -> float:
+        """Seconds until the next alert deadline not yet woken for (inf: none)."""
+        due = [at for at, _asset in self._deadlines() if at > self._clock_seen]
+        return max(min(due) - time.time(), 0.0) + DEADLINE_SLACK if due else math.inf
+
+    def _poke_deadlines(self) -> None:
+        """Bring the assets whose alerts' deadlines have passed since the last look into the next tick (an
+        alert without an asset: every asset), so a ``for`` ends when it has passed, not at the next full
+        tick (Prometheus: at the next evaluation)."""
+        now = time.time()
+        for at, asset in self._deadlines():
+            if self._clock_seen < at <= now:
+                if asset is None:
+                    self._poked_assets = None
+                elif self._poked_assets is not None:
+                    self._poked_assets.add(asset)
+        self._clock_seen = now
 
     def _take_scope(self, full: bool) -> frozenset[str] | None:
         """The assets of the next tick (None: every asset), and a clean slate for the pokes."""

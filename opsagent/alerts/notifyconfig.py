@@ -117,7 +117,7 @@ class AlertmanagerTarget(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    interval: Duration = Field(default=15.0, gt=0)
+    interval: Duration = Field(default=60.0, gt=0)
     reopen_within: Duration = Field(
         default=3600.0, description="a re-firing alert reopens its incident if it resolved this recently"
     )

@@ -39,6 +39,11 @@ class Element(NamedTuple):
 
 Vector = list[Element]
 _CLOCKED = frozenset({"rate", "increase", "delta", "predict_linear"})  # values that move with the clock
+# The functions _range_function computes: over one series' window each, keeping its labels.
+_RANGE_FUNCTIONS = frozenset(
+    {"rate", "increase", "delta", "irate", "idelta", "deriv", "predict_linear", "changes", "resets"}
+    | {"quantile_over_time", *fn.OVER_TIME}
+)
 Value = float | Vector
 
 
@@ -134,6 +139,9 @@ class Evaluator:
         self.until: dict[str, float] | None = None
         self.moving: set[str] = set()
         self._millis: fn.Millis = {}  # regression windows' timestamps in milliseconds (functions.regression_x)
+        # Set for the next range function only (see _pruned): the matching and the signatures of the other
+        # side of the binary operator it is the left operand of; series matching none are not computed.
+        self._only: tuple[VectorMatching, set[object]] | None = None
 
     def evaluate(self, expr: Expr, t: float) -> Value:
         return self._eval(expr, t)
@@ -164,6 +172,9 @@ class Evaluator:
                 if operands_done:
                     rhs = values.pop()
                     values.append(self._binary(node, values.pop(), rhs))
+                elif _prunable(node):
+                    rhs = self._eval(node.rhs, t)
+                    values.append(self._binary(node, self._pruned(node, rhs, t), rhs))
                 else:
                     stack += ((node, True), (node.rhs, False), (node.lhs, False))
             elif isinstance(node, Unary):
@@ -206,10 +217,25 @@ class Evaluator:
         self.stats.samples += len(out)
         return out
 
-    def _ranges(self, sel: MatrixSelector, t: float) -> Iterable[tuple[Series, list[float], list[float]]]:
+    def _pruned(self, node: Binary, rhs: Value, t: float) -> Value:
+        """The left operand (a range function, see _prunable) of ``node``, computed only for the series that
+        have a match in ``rhs``: the others' results would be dropped by the operator (``rate(x[5m]) /
+        node_network_speed_bytes``: a rate only for the interfaces with a speed, not every veth and lo)."""
+        if isinstance(rhs, list):
+            self._only = (node.matching, {signature(e.labels, node.matching) for e in rhs})
+        try:
+            return self._eval(node.lhs, t)
+        finally:
+            self._only = None
+
+    def _ranges(
+        self, sel: MatrixSelector, t: float, only: tuple[VectorMatching, set[object]] | None = None
+    ) -> Iterable[tuple[Series, list[float], list[float]]]:
         end = t - sel.vector.offset
         start = end - sel.range
         for s in self._series(sel.vector):
+            if only is not None and signature(s.labels, only[0]) not in only[1]:
+                continue
             ts, vs = s.window(start, end)
             if ts:
                 self.stats.samples += len(ts)
@@ -237,6 +263,7 @@ class Evaluator:
         return self._range_function(call, arg, t)
 
     def _range_function(self, call: Call, arg: MatrixSelector, t: float) -> Vector:
+        only, self._only = self._only, None  # for this function's own series, not its arguments'
         name = call.func
         end = t - arg.vector.offset
         start = end - arg.range
@@ -244,7 +271,7 @@ class Evaluator:
         extra = self._scalar(call.args[1 if name == "predict_linear" else 0], t) if len(call.args) > 1 else 0.0
         shared: list[fn.XFit] = []  # the x side of the last fit: series of one batch share timestamps
         slope = math.nan  # predict_linear's last fit's
-        for s, ts, vs in self._ranges(arg, t):
+        for s, ts, vs in self._ranges(arg, t, only):
             value: float | None
             if name in ("rate", "increase", "delta"):
                 value = fn.extrapolated(ts, vs, start, end, counter=name != "delta", rate=name == "rate")
@@ -431,6 +458,19 @@ def _reduce(op: str, values: list[float], param: float) -> float:
     if op == "quantile":
         return fn.quantile(param, values)
     raise EvalError(f"unsupported aggregation {op}")
+
+
+def _prunable(node: Binary) -> bool:
+    """Whether ``node``'s left operand is a range function whose series without a match on the right can
+    be left out: the operator keeps only matched left elements (one-to-one or group_left arithmetic and
+    comparisons, ``and``; not ``or``/``unless``, nor group_right, which checks every left element for
+    duplicates). A range function's elements carry their series' labels, so a series is matched by them."""
+    lhs = node.lhs
+    if not isinstance(lhs, Call) or lhs.func not in _RANGE_FUNCTIONS:
+        return False
+    if node.op == "and":
+        return True
+    return node.matching.card in ("one-to-one", "group_left") and (node.op in ARITH or node.op in COMPARE)
 
 
 def signature(labels: dict[str, str], matching: VectorMatching) -> tuple[str, ...] | tuple[tuple[str, str], ...]:
