@@ -7,7 +7,10 @@ same run:
 - OpenSSH's ``ssh``, a new process and connection per poll;
 - Ansible's ``raw`` module over all hosts (``ansible all -m raw``), with its defaults (OpenSSH with
   ControlMaster/ControlPersist): the controller, its forks, ``ssh`` and the ControlMaster processes are
-  all counted (this process is their child subreaper, so even the daemonised masters are reaped here).
+  all counted (this process is their child subreaper, so even the daemonised masters are reaped here);
+- and, as the floor under serve's figure, bare persistent-session clients (``bench/ssh_persistent.py``)
+  with paramiko (serve's library) and with libssh2 (C): serve's SSH exchange at serve's interval and
+  spread, idle included, and nothing else (no parsing, registry, alerts or scrape).
 
 Every client runs the same batch script (the ``linux`` SSH profile). ``serve``'s CPU is read from
 /proc/<pid>/stat (all its threads) between two scrapes ``--intervals`` poll intervals apart; its polls are
@@ -17,8 +20,8 @@ CPU per poll at a 60 s interval.
 
     .venv/bin/python bench/bench_ssh_serve.py [--assets 100] [--interval 60] [--intervals 3] [--servers 2]
 
-Needs root (it starts sshd as the tests do) and ansible-core (``pip install -e '.[bench]'``). Prints
-figures with the load average; asserts nothing.
+Needs root (it starts sshd as the tests do), ansible-core and ssh2-python (``pip install -e '.[bench]'``).
+Prints figures with the load average; asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -301,15 +305,37 @@ def reconnecting(servers: list[SshServer], polls: int, script: str) -> list[tupl
     return rows
 
 
+def persistent(servers: list[SshServer], n: int, interval: float, intervals: int) -> list[tuple[str, dict[str, float]]]:
+    """The floor under serve's figure: bare persistent-session clients (bench/ssh_persistent.py, each in a
+    process of its own) doing serve's SSH exchange at serve's interval and spread, and nothing else."""
+    arg = json.dumps([{"host": s.host, "port": s.port, "user": s.user, "key": str(s.client_key),
+                       "known_hosts": str(s.known_hosts)} for s in servers])  # fmt: skip
+    rows = []
+    for lib, name in (("paramiko", "paramiko"), ("libssh2", "libssh2 (C, ssh2-python)")):
+        argv = [sys.executable, str(ROOT / "bench" / "ssh_persistent.py"), "--lib", lib, "--interval", f"{interval:g}",
+                "--intervals", str(intervals), arg, str(n)]  # fmt: skip
+        sshd0 = sshd_cpu(servers)
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=intervals * interval + 600)
+        if res.returncode != 0:
+            print(f"{name}: the persistent client failed: {res.stderr.strip().splitlines()[-1:]}")
+            continue
+        row = json.loads(res.stdout.strip().splitlines()[-1])
+        row["sshd"] = (sshd_cpu(servers) - sshd0) / max(row["polls"], 1)
+        rows.append((f"{name}, persistent session, output read only", row))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=int, default=100)
     parser.add_argument("--interval", type=float, default=60.0, help="serve's poll interval, seconds")
     parser.add_argument("--intervals", type=int, default=3, help="poll intervals measured after the warm-up")
     parser.add_argument("--reconnect-polls", type=int, default=100, help="polls of each reconnecting client")
+    parser.add_argument("--persistent-intervals", type=int, default=1,
+                        help="poll intervals of each bare persistent-session client")  # fmt: skip
     parser.add_argument("--servers", type=int, default=2)
     parser.add_argument("--profile", help="write py-spy's collapsed stacks of serve over the window here")
-    parser.add_argument("--serve-only", action="store_true", help="skip the reconnecting clients")
+    parser.add_argument("--serve-only", action="store_true", help="measure serve alone")
     args = parser.parse_args()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -320,15 +346,16 @@ def main() -> None:
         rows = [(f"opsagent serve, {args.interval:g} s interval, idle included", run_serve(servers, args.assets,
                  args.interval, args.intervals, args.profile))]  # fmt: skip
         if not args.serve_only:
+            rows += persistent(servers, args.assets, args.interval, args.persistent_intervals)
             rows += reconnecting(servers, args.reconnect_polls, script)
     finally:
         for server in servers:
             server.stop()
     print(f"SSH polls, linux profile, {args.assets} hosts on {args.servers} local sshd, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-    print(f"{'client':52} {'polls':>6} {'failed':>6} {'wall s':>8} {'client CPU ms/poll':>19} {'sshd CPU ms/poll':>17}")
+    print(f"{'client':64} {'polls':>6} {'failed':>6} {'wall s':>8} {'client CPU ms/poll':>19} {'sshd CPU ms/poll':>17}")
     for name, r in rows:
-        print(f"{name:52} {r['polls']:>6.0f} {r['failed']:>6.0f} {r['wall']:>8.1f} {r['cpu'] * 1000:>19.2f} "
+        print(f"{name:64} {r['polls']:>6.0f} {r['failed']:>6.0f} {r['wall']:>8.1f} {r['cpu'] * 1000:>19.2f} "
               f"{r['sshd'] * 1000:>17.2f}")  # fmt: skip
     ours = rows[0][1]["cpu"] * 1000
     for name, r in rows[1:]:
