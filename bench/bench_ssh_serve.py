@@ -359,7 +359,8 @@ def main() -> None:
               f"{r['sshd'] * 1000:>17.2f}")  # fmt: skip
     ours = rows[0][1]["cpu"] * 1000
     for name, r in rows[1:]:
-        print(f"{name}: {r['cpu'] * 1000 / max(ours, 1e-9):.1f}x opsagent's client CPU per poll")
+        ratio = r["cpu"] * 1000 / max(ours, 1e-9)
+        print(f"{name}: {ratio:.{2 if ratio < 1 else 1}f}x opsagent's client CPU per poll")
     verdict = "met" if ours <= GOAL_MS else "NOT met"
     print(f"goal: <= {GOAL_MS:g} ms client CPU per poll at a {args.interval:g} s interval: {verdict} ({ours:.2f} ms)")
 
