@@ -113,6 +113,7 @@ def serve_window(base: Path, ports: list[int], rounds: int) -> dict[str, object]
     ``rounds`` rounds are measured: its CPU (with its workers), the agents' CPU, and per device
     every poll's completion (``/metrics?scope=agent``, read every 20 s) against its scheduled slot."""
     from bench.bench_snmp import get_text, per_asset, serve_home, start_serve, wait_steady
+    from opsagent.config import DEFAULT_POLL_WAVE
     from opsagent.scheduler import phase
 
     devices = [(p, COMMUNITY) for p in ports]
@@ -122,7 +123,7 @@ def serve_window(base: Path, ports: list[int], rounds: int) -> dict[str, object]
     try:
         wait_steady(port, len(ports), INTERVAL, serve, rounds=8)  # the cold first round is the slow one
         names = [f"dev{i:05d}" for i in range(len(ports))]
-        phases = {n: phase(f"poll:{n}:snmp:if_mib", INTERVAL) for n in names}
+        phases = {n: phase(f"poll:{n}:snmp:if_mib", INTERVAL, DEFAULT_POLL_WAVE) for n in names}
         agent_url = f"http://127.0.0.1:{port}/metrics?scope=agent"
         text0 = get_text(agent_url)
         skipped0, errors0 = sum(per_asset(text0, "opsagent_collect_skipped_total").values()), errors_by_reason(text0)

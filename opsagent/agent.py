@@ -197,7 +197,7 @@ async def run_agent(app: App, host: str, port: int, stop: asyncio.Event, ready: 
 def _poll_jobs(app: App, poller: Poller, node: Node) -> PollJobs:
     """The poll jobs of this agent's targets: alone every target; in a cluster only its shard, re-scoped
     when the members change (and each run checks the shard again before it polls)."""
-    jobs = PollJobs(poller, app.metrics)
+    jobs = PollJobs(poller, app.metrics, app.config.poll_wave)
     jobs.gate = poller.gate = node.owns
     if isinstance(node, ClusterNode):
         loop = asyncio.get_running_loop()

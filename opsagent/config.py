@@ -45,6 +45,9 @@ def parse_listen(value: str) -> tuple[str, int]:
     return (host.strip("[]") or "127.0.0.1"), int(port)
 
 
+DEFAULT_POLL_WAVE = 15.0  # seconds between poll waves (opsagent/scheduler.py says why)
+
+
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,6 +73,13 @@ class AgentConfig(BaseModel):
         "kept apart so dead targets never delay healthy ones (each also gets a worker thread of its own)",
     )
     poll_threads: int = Field(default=16, ge=1, le=1000)
+    poll_wave: float = Field(
+        default=DEFAULT_POLL_WAVE,
+        ge=0,
+        le=3600,
+        description="seconds between poll waves: targets start in waves this far apart, each target at a fixed "
+        "wave of its interval (warm caches, shared wake-ups; see opsagent/scheduler.py); 0: one by one",
+    )
     collector_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="agent-wide settings per collector type, e.g. {ssh: {max_workers: 64}}",

@@ -1,7 +1,14 @@
 """Poll scheduling: one timer per (asset, collector) on the event loop, reconciled with the inventory.
 
 Each target polls at its own fixed phase of its interval (a hash of the target, as Prometheus spreads
-scrapes), so targets sharing an interval never start as one burst. A target is never polled twice at
+scrapes), so targets sharing an interval never start as one burst. The phases fall on a grid of
+``poll_wave`` seconds (15 s by default): the targets of one grid point start together, a wave, as
+Telegraf and LibreNMS start theirs. Spread one by one, every poll ran alone after idle time: on cold CPU
+caches (a host's parse took twice its warm time), with its own timer wake-up, thread hand-offs and alert
+tick. In a wave the polls after the first run warm and share those, which at 100 SSH hosts a minute cut
+serve's CPU per poll by about a quarter (bench/bench_ssh_serve.py). A wave is a quarter of a 60 s
+interval's targets, never one burst per interval; an interval shorter than two waves keeps the one by one
+spread, and ``poll_wave: 0`` restores it everywhere. A target is never polled twice at
 once (a slot reached while its last poll still runs is skipped and counted), and missed slots collapse
 into one. A run that would start more than half an interval after its slot (an overloaded or frozen
 agent) is skipped, not run late: its target is polled at its next slot, never twice within half an
@@ -48,23 +55,29 @@ def _job_id(asset: str, spec: CollectorSpec) -> str:
     return f"{JOB_PREFIX}{asset}:{spec.name}:{spec.profile or ''}"
 
 
-def phase(job_id: str, interval: float) -> float:
-    """The target's fixed offset within its interval, in [0, interval): a stable hash of its id."""
-    return zlib.crc32(job_id.encode()) / 2**32 * interval
+def phase(job_id: str, interval: float, wave: float = 0.0) -> float:
+    """The target's fixed offset within its interval, in [0, interval): a stable hash of its id, on the
+    interval's grid of waves when ``wave`` (seconds) is set: ``round(interval / wave)`` waves, evenly
+    loaded, as the hash is."""
+    share = zlib.crc32(job_id.encode()) / 2**32
+    waves = round(interval / wave) if wave > 0 else 0
+    if waves < 2:
+        return share * interval
+    return int(share * waves) * interval / waves
 
 
-def slot(job_id: str, interval: float, now: float) -> float:
+def slot(job_id: str, interval: float, now: float, wave: float = 0.0) -> float:
     """The slot a run at ``now`` is for: the latest point of the target's phase at or before ``now``
     (a late run belongs to the slot it missed; a run a few microseconds early, to the next one)."""
-    grid = phase(job_id, interval)
+    grid = phase(job_id, interval, wave)
     return now + 0.01 - (now + 0.01 - grid) % interval
 
 
-def first_run(job_id: str, interval: float, now: datetime) -> datetime:
+def first_run(job_id: str, interval: float, now: datetime, wave: float = 0.0) -> datetime:
     """The first time at or after ``now`` that falls on the target's phase of its interval (counted
     from the Unix epoch), so an inventory's polls spread evenly over the interval and each target
     keeps its rhythm across restarts and reloads, as Prometheus offsets each target's scrapes."""
-    offset = (phase(job_id, interval) - now.timestamp()) % interval
+    offset = (phase(job_id, interval, wave) - now.timestamp()) % interval
     return now + timedelta(seconds=offset)
 
 
@@ -108,9 +121,10 @@ class PollJobs:
     this agent polls, re-synced by :meth:`rescope` when it changes. Timers are armed by :meth:`start`
     (serve starts them with its scheduler) and disarmed by :meth:`stop`."""
 
-    def __init__(self, poller: Poller, metrics: MetricsRegistry) -> None:
+    def __init__(self, poller: Poller, metrics: MetricsRegistry, wave: float = 0.0) -> None:
         self.poller = poller
         self.metrics = metrics
+        self.wave = wave  # seconds between waves (see the module's docstring); 0: every target on its own
         self._slots: dict[str, _Slot] = {}
         # cluster: polls an asset only while this agent owns it (checked before every poll, with the
         # slot the poll is for); the series of a target given up are dropped at its next turn
@@ -155,7 +169,7 @@ class PollJobs:
             if old is not None and old.target == target:
                 continue
             asset, spec, variables = target
-            due = first_run(job_id, spec.interval, _start(now, since, spec.interval)).timestamp()
+            due = first_run(job_id, spec.interval, _start(now, since, spec.interval), self.wave).timestamp()
             entry = _Slot(target, self._poll_job(asset, spec, variables), due)
             if old is not None:  # a changed target: its run in flight still counts (never two at once)
                 entry.task = old.task
@@ -246,7 +260,7 @@ class PollJobs:
         job_id = _job_id(asset.name, spec)
 
         async def run() -> None:
-            due = slot(job_id, spec.interval, time.time())
+            due = slot(job_id, spec.interval, time.time(), self.wave)
             if not self._owned(job_id, asset, spec):
                 return
             try:
