@@ -9,8 +9,8 @@ same run:
   ControlMaster/ControlPersist): the controller, its forks, ``ssh`` and the ControlMaster processes are
   all counted (this process is their child subreaper, so even the daemonised masters are reaped here);
 - and, as the floor under serve's figure, bare persistent-session clients (``bench/ssh_persistent.py``)
-  with paramiko (serve's library) and with libssh2 (C): serve's SSH exchange at serve's interval and
-  spread, idle included, and nothing else (no parsing, registry, alerts or scrape).
+  with paramiko (serve's library) and with libssh2 (C): serve's SSH exchange at serve's slots (interval,
+  phases, waves), idle included, and nothing else (no parsing, registry, alerts or scrape).
 
 Every client runs the same batch script (the ``linux`` SSH profile). ``serve``'s CPU is read from
 /proc/<pid>/stat (all its threads) between two scrapes ``--intervals`` poll intervals apart; its polls are
@@ -307,7 +307,7 @@ def reconnecting(servers: list[SshServer], polls: int, script: str) -> list[tupl
 
 def persistent(servers: list[SshServer], n: int, interval: float, intervals: int) -> list[tuple[str, dict[str, float]]]:
     """The floor under serve's figure: bare persistent-session clients (bench/ssh_persistent.py, each in a
-    process of its own) doing serve's SSH exchange at serve's interval and spread, and nothing else."""
+    process of its own) doing serve's SSH exchange at serve's slots, and nothing else."""
     arg = json.dumps([{"host": s.host, "port": s.port, "user": s.user, "key": str(s.client_key),
                        "known_hosts": str(s.known_hosts)} for s in servers])  # fmt: skip
     rows = []

@@ -2,12 +2,12 @@
 
 It does what serve's SSH collector does on the wire and nothing else: one connection and one long-lived
 ``sh`` per host, the same poll program (the ``linux`` profile's checks), one ``poll N`` line per poll and
-the output read up to its ``done N`` line, each host once per interval at its own offset (as serve's
-slots spread them), on a pool of worker threads. It never parses, records, alerts or serves a scrape.
-Its CPU per poll (idle included) is the cost of the SSH exchange itself with that library: whatever serve
-spends above it is opsagent's own.
+the output read up to its ``done N`` line, each host once per interval at the slot serve gives it (same
+host names, same phases and waves: ``opsagent.scheduler.phase``), on a pool of worker threads. It never
+parses, records, alerts or serves a scrape. Its CPU per poll (idle included) is the cost of the SSH
+exchange itself with that library: whatever serve spends above it is opsagent's own.
 
-    python bench/ssh_persistent.py --lib paramiko|libssh2 --interval 60 --intervals 1 SERVERS_JSON N
+    python bench/ssh_persistent.py --lib paramiko|libssh2 --interval 60 --intervals 1 [--wave 15] SERVERS_JSON N
 
 SERVERS_JSON: a list of {host, port, user, key, known_hosts}. Prints one JSON line:
 {"polls", "failed", "wall", "cpu"} (cpu in seconds per poll). libssh2 is ssh2-python (the bench extra).
@@ -32,6 +32,8 @@ from opsagent.collectors.profiles import load_profiles
 from opsagent.collectors.ssh.batch import MARK, READY
 from opsagent.collectors.ssh.options import SshOptions
 from opsagent.collectors.ssh.session import Plan
+from opsagent.config import DEFAULT_POLL_WAVE
+from opsagent.scheduler import phase
 
 ROOT = Path(__file__).resolve().parents[1]
 AEAD = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")  # serve offers these first too
@@ -130,8 +132,10 @@ def own_cpu() -> float:
 
 
 def run(make: Callable[[dict[str, Any]], Any], servers: list[dict[str, Any]], n: int, interval: float,
-        intervals: int) -> dict[str, float]:  # fmt: skip
+        intervals: int, wave: float) -> dict[str, float]:  # fmt: skip
     workers = min(64, n)
+    # serve's slots for bench_ssh_serve's hosts (host0000…, collector ssh, profile linux)
+    offsets = sorted((phase(f"poll:host{i:04d}:ssh:linux", interval, wave), i) for i in range(n))
     with ThreadPoolExecutor(workers) as pool:
         hosts = list(pool.map(lambda i: make(servers[i % len(servers)]), range(n)))
         list(pool.map(lambda h: h.poll(1), hosts))  # warm-up, untimed
@@ -140,9 +144,9 @@ def run(make: Callable[[dict[str, Any]], Any], servers: list[dict[str, Any]], n:
         for k in range(intervals):
             start = wall0 + k * interval
             pending: list[Future[bytes]] = []
-            for i, host in enumerate(hosts):
-                time.sleep(max(0.0, start + i * interval / n - time.monotonic()))
-                pending.append(pool.submit(host.poll, k + 2))
+            for offset, i in offsets:
+                time.sleep(max(0.0, start + offset - time.monotonic()))
+                pending.append(pool.submit(hosts[i].poll, k + 2))
             for future in pending:
                 try:
                     future.result(timeout=60)
@@ -161,12 +165,14 @@ def main() -> None:
     parser.add_argument("--lib", choices=("paramiko", "libssh2"), default="paramiko")
     parser.add_argument("--interval", type=float, default=60.0)
     parser.add_argument("--intervals", type=int, default=1)
+    parser.add_argument("--wave", type=float, default=DEFAULT_POLL_WAVE, help="serve's poll_wave, seconds")
     parser.add_argument("servers", help="JSON list of {host, port, user, key, known_hosts}")
     parser.add_argument("n", type=int)
     args = parser.parse_args()
     text = program()
     cls = ParamikoHost if args.lib == "paramiko" else Libssh2Host
-    print(json.dumps(run(lambda s: cls(s, text), json.loads(args.servers), args.n, args.interval, args.intervals)))
+    servers = json.loads(args.servers)
+    print(json.dumps(run(lambda s: cls(s, text), servers, args.n, args.interval, args.intervals, args.wave)))
 
 
 if __name__ == "__main__":
