@@ -44,7 +44,32 @@ def program() -> str:
     return Plan(tuple(options.checks), False, False).program
 
 
-class ParamikoHost:
+class _Host:
+    """The exchange, the same with either library: a request line out, the output read up to its marker."""
+
+    def _send(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _recv(self) -> bytes:
+        raise NotImplementedError
+
+    def _ready(self, text: str) -> None:
+        """The poll program to the shell just started; back when it says it is ready."""
+        self._send(text.encode())
+        self._until(READY.encode())
+
+    def _until(self, marker: bytes) -> bytes:
+        out = bytearray()
+        while not out.endswith(marker):
+            out += self._recv()
+        return bytes(out)
+
+    def poll(self, seq: int) -> bytes:
+        self._send(f"poll {seq} 29\n".encode())
+        return self._until(f"{MARK} done {seq}\n".encode())
+
+
+class ParamikoHost(_Host):
     """paramiko, the library serve uses, with serve's settings (AES-GCM, a reader thread that sleeps
     until data arrives), host key checked against the server's known_hosts."""
 
@@ -64,27 +89,22 @@ class ParamikoHost:
         self.chan = transport.open_session()
         self.chan.settimeout(30.0)
         self.chan.exec_command("sh")
-        self.chan.sendall(text.encode())
-        self._until(READY.encode())
+        self._ready(text)
 
-    def _until(self, marker: bytes) -> bytes:
-        out = bytearray()
-        while not out.endswith(marker):
-            data = self.chan.recv(65536)
-            if not data:
-                raise EOFError("the shell ended")
-            out += data
-        return bytes(out)
+    def _send(self, data: bytes) -> None:
+        self.chan.sendall(data)
 
-    def poll(self, seq: int) -> bytes:
-        self.chan.sendall(f"poll {seq} 29\n".encode())
-        return self._until(f"{MARK} done {seq}\n".encode())
+    def _recv(self) -> bytes:
+        data: bytes = self.chan.recv(65536)
+        if not data:
+            raise EOFError("the shell ended")
+        return data
 
     def close(self) -> None:
         self.client.close()
 
 
-class Libssh2Host:
+class Libssh2Host(_Host):
     """libssh2 (C) through ssh2-python, blocking calls on the same worker threads; host key checked
     against the server's known_hosts."""
 
@@ -104,23 +124,18 @@ class Libssh2Host:
         self.session.userauth_publickey_fromfile(server["user"], server["key"])
         self.chan = self.session.open_session()
         self.chan.execute("sh")
-        self.chan.write(text.encode())
-        self._until(READY.encode())
+        self._ready(text)
 
-    def _until(self, marker: bytes) -> bytes:
-        out = bytearray()
-        while not out.endswith(marker):
-            size, data = self.chan.read(65536)
-            if size < 0:
-                raise OSError(f"libssh2 error {size}")
-            if size == 0 and self.chan.eof():
-                raise EOFError("the shell ended")
-            out += data
-        return bytes(out)
+    def _send(self, data: bytes) -> None:
+        self.chan.write(data)
 
-    def poll(self, seq: int) -> bytes:
-        self.chan.write(f"poll {seq} 29\n".encode())
-        return self._until(f"{MARK} done {seq}\n".encode())
+    def _recv(self) -> bytes:
+        size, data = self.chan.read(65536)
+        if size < 0:
+            raise OSError(f"libssh2 error {size}")
+        if size == 0 and self.chan.eof():
+            raise EOFError("the shell ended")
+        return bytes(data)
 
     def close(self) -> None:
         self.session.disconnect()
